@@ -1,0 +1,14 @@
+//! Identities and signatures of weft. Pure: no IO beyond the OS random source a new key is
+//! drawn from.
+//!
+//! - [`identity`]: [`Identity`], a node's ed25519 keypair; the secret zeroizes on drop and
+//!   never prints.
+//! - [`sign`]: signatures under a domain-separation context, verified strictly.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod identity;
+pub mod sign;
+
+pub use identity::{Identity, KeyError};
+pub use sign::{Context, PublicKey, Signature, SignatureError};

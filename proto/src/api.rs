@@ -1,0 +1,326 @@
+//! The JSON bodies of the local HTTP API (`/v1/...` on the node's Unix socket) and of its
+//! event stream (`GET /v1/events`, one JSON object per line).
+//!
+//! Peer ids and addresses travel as their usual string forms (base58 PeerId, multiaddr), so
+//! this crate stays free of libp2p. Timestamps named `ts` are hybrid-logical-clock
+//! microseconds since the Unix epoch; other times are named with their unit.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::MessageId;
+use crate::topic::TopicName;
+
+/// Whether a stored message was direct or on a topic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A direct message between two peers.
+    Direct,
+    /// A message published on a topic.
+    Topic,
+}
+
+/// Whether this node sent or received a stored message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Sent by this node.
+    Out,
+    /// Received from a peer.
+    In,
+}
+
+/// Where a sent direct message is on its way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Durably queued in this node's outbox; not yet acknowledged by the recipient.
+    Queued,
+    /// The recipient acknowledged it after storing it durably.
+    Delivered,
+    /// The recipient refused it; it will not be retried.
+    Rejected,
+}
+
+/// One entry of the message history (`GET /v1/messages`) and of `message` events.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Content hash naming the message.
+    pub id: MessageId,
+    /// Direct or topic.
+    pub kind: Kind,
+    /// Sent or received by this node.
+    pub direction: Direction,
+    /// The sender's PeerId.
+    pub from: String,
+    /// The recipient's PeerId, for direct messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The topic, for topic messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<TopicName>,
+    /// Sender's hybrid logical clock, microseconds since the Unix epoch.
+    pub ts: u64,
+    /// The text.
+    pub text: String,
+    /// For direct messages this node sent: where delivery stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<DeliveryState>,
+}
+
+/// `POST /v1/messages`: send a direct message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendRequest {
+    /// The recipient's PeerId.
+    pub to: String,
+    /// The text, at most [`crate::limits::MAX_TEXT_BYTES`].
+    pub text: String,
+    /// Answer only once the recipient acknowledged (true) or once durably queued (false).
+    #[serde(default = "yes")]
+    pub wait: bool,
+    /// With `wait`: how long to wait for the acknowledgement, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The answer to [`SendRequest`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SendResponse {
+    /// The message id.
+    pub id: MessageId,
+    /// `delivered` when acknowledged, `queued` when not (yet).
+    pub state: DeliveryState,
+    /// Time from accepting the request to the recipient's acknowledgement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+}
+
+/// `POST /v1/topics/{topic}/messages`: publish on a topic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishRequest {
+    /// The text, at most [`crate::limits::MAX_TEXT_BYTES`].
+    pub text: String,
+}
+
+/// The answer to [`PublishRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishResponse {
+    /// The message id.
+    pub id: MessageId,
+    /// How many connected peers subscribe to the topic (gossipsub fans out from them).
+    pub peers: usize,
+}
+
+/// `POST /v1/dial`: connect to a peer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DialRequest {
+    /// A multiaddr, ending in `/p2p/<PeerId>`.
+    pub addr: String,
+}
+
+/// The answer to [`DialRequest`] once connected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DialResponse {
+    /// The PeerId now connected.
+    pub peer_id: String,
+}
+
+/// `GET /v1/id`: who this node is and where to reach it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdResponse {
+    /// This node's PeerId.
+    pub peer_id: String,
+    /// Full dialable addresses, each ending in `/p2p/<peer_id>`.
+    pub addrs: Vec<String>,
+}
+
+/// One connected peer in `GET /v1/peers`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// The peer's PeerId.
+    pub peer_id: String,
+    /// The remote address of the connection.
+    pub addr: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// The latest ping round trip, once measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    /// When the connection was established, seconds since the Unix epoch.
+    pub connected_since: u64,
+}
+
+/// A topic this node is subscribed to, in [`Status`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicStatus {
+    /// The topic.
+    pub name: TopicName,
+    /// Connected peers subscribed to it.
+    pub peers: usize,
+}
+
+/// `GET /v1/status`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// This node's PeerId.
+    pub peer_id: String,
+    /// The name given at `weft init`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The weft version running.
+    pub version: String,
+    /// Addresses the swarm listens on.
+    pub listen_addrs: Vec<String>,
+    /// Connected peers.
+    pub peers: usize,
+    /// Direct messages waiting for an acknowledgement.
+    pub outbox: usize,
+    /// Seconds since the node started.
+    pub uptime_secs: u64,
+    /// Subscribed topics.
+    pub topics: Vec<TopicStatus>,
+    /// Input refused from peers since start, by reason.
+    pub rejected: BTreeMap<String, u64>,
+}
+
+/// `GET /v1/messages` query: filters of the stored history.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxQuery {
+    /// Only direct messages exchanged with this PeerId.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Only messages on this topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<TopicName>,
+    /// At most this many, the newest (default 50, at most
+    /// [`crate::limits::MAX_INBOX_LIMIT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// One line of the event stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A message arrived (direct or on a subscribed topic) and is stored.
+    Message(Message),
+    /// A direct message this node sent was acknowledged by its recipient.
+    Delivered {
+        /// The message id.
+        id: MessageId,
+        /// The recipient.
+        to: String,
+        /// Time from queueing to acknowledgement, in milliseconds.
+        latency_ms: f64,
+    },
+    /// A connection to a peer opened (and it had none before).
+    PeerConnected {
+        /// The peer.
+        peer_id: String,
+    },
+    /// The last connection to a peer closed.
+    PeerDisconnected {
+        /// The peer.
+        peer_id: String,
+    },
+    /// This stream fell behind and skipped events; query the history to catch up.
+    Lagged {
+        /// How many events were skipped.
+        missed: u64,
+    },
+}
+
+/// The body of every error answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// What happened and what to do, in one line.
+    pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn message() -> impl Strategy<Value = Message> {
+        (
+            any::<[u8; 32]>(),
+            any::<bool>(),
+            any::<bool>(),
+            "[a-zA-Z0-9]{1,52}",
+            any::<u64>(),
+            ".{0,100}",
+        )
+            .prop_map(|(id, direct, out, peer, ts, text)| Message {
+                id: MessageId(id),
+                kind: if direct { Kind::Direct } else { Kind::Topic },
+                direction: if out { Direction::Out } else { Direction::In },
+                from: peer.clone(),
+                to: direct.then(|| peer.clone()),
+                topic: (!direct).then(|| "news".parse().unwrap()),
+                ts,
+                text,
+                state: (direct && out).then_some(DeliveryState::Queued),
+            })
+    }
+
+    fn round_trip<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+        value: &T,
+    ) {
+        let json = serde_json::to_string(value).unwrap();
+        assert_eq!(&serde_json::from_str::<T>(&json).unwrap(), value, "{json}");
+    }
+
+    proptest! {
+        #[test]
+        fn message_and_events_round_trip(m in message(), latency in 0.0f64..1e6, missed in any::<u64>()) {
+            round_trip(&m);
+            round_trip(&Event::Message(m.clone()));
+            round_trip(&Event::Delivered { id: m.id, to: m.from.clone(), latency_ms: latency });
+            round_trip(&Event::PeerConnected { peer_id: m.from.clone() });
+            round_trip(&Event::PeerDisconnected { peer_id: m.from.clone() });
+            round_trip(&Event::Lagged { missed });
+        }
+
+        #[test]
+        fn requests_round_trip(to in "[a-zA-Z0-9]{1,52}", text in ".{0,100}", wait in any::<bool>(), limit in proptest::option::of(0usize..100)) {
+            round_trip(&SendRequest { to: to.clone(), text: text.clone(), wait, timeout_ms: Some(5) });
+            round_trip(&PublishRequest { text: text.clone() });
+            round_trip(&DialRequest { addr: to.clone() });
+            round_trip(&DialResponse { peer_id: to.clone() });
+            round_trip(&InboxQuery { from: Some(to.clone()), topic: None, limit });
+            round_trip(&ApiError { error: text });
+        }
+
+        #[test]
+        fn responses_round_trip(id in any::<[u8; 32]>(), peers in 0usize..1000, n in any::<u64>(), addr in "[a-z0-9/.]{1,40}") {
+            round_trip(&SendResponse { id: MessageId(id), state: DeliveryState::Delivered, latency_ms: Some(0.25) });
+            round_trip(&PublishResponse { id: MessageId(id), peers });
+            round_trip(&IdResponse { peer_id: addr.clone(), addrs: vec![addr.clone()] });
+            round_trip(&PeerInfo { peer_id: addr.clone(), addr: addr.clone(), direction: "inbound".into(), rtt_ms: Some(1.5), connected_since: n });
+            round_trip(&Status {
+                peer_id: addr.clone(),
+                name: Some("alice".into()),
+                version: "0.1.0".into(),
+                listen_addrs: vec![addr.clone()],
+                peers,
+                outbox: peers,
+                uptime_secs: n,
+                topics: vec![TopicStatus { name: "chat".parse().unwrap(), peers }],
+                rejected: [("malformed".to_string(), n)].into(),
+            });
+        }
+    }
+
+    #[test]
+    fn send_waits_by_default() {
+        let r: SendRequest = serde_json::from_str(r#"{"to":"p","text":"t"}"#).unwrap();
+        assert!(r.wait);
+    }
+}

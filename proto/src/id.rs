@@ -1,0 +1,168 @@
+//! Message ids: BLAKE3 hashes of what a message says, who said it and when.
+//!
+//! A receiver recomputes the id from the fields it received and the authenticated sender,
+//! so an id is also an integrity check, and two copies of one message share one id, which
+//! is what de-duplication keys on.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The 32-byte content hash that names a message. Shown as 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(pub [u8; 32]);
+
+/// Domain-separation contexts for the hashes behind message ids.
+#[derive(Clone, Copy, Debug)]
+pub enum IdContext {
+    /// A direct message on `/weft/dm/1`.
+    Direct,
+    /// A message published on a topic.
+    Topic,
+}
+
+impl IdContext {
+    fn as_str(self) -> &'static str {
+        match self {
+            IdContext::Direct => "weft/v1/message-id/direct",
+            IdContext::Topic => "weft/v1/message-id/topic",
+        }
+    }
+}
+
+impl MessageId {
+    /// Hashes `parts` under `context`. Each part is length-prefixed, so no two different
+    /// lists of parts hash alike.
+    pub fn derive(context: IdContext, parts: &[&[u8]]) -> MessageId {
+        let mut hasher = blake3::Hasher::new_derive_key(context.as_str());
+        for part in parts {
+            hasher.update(&(part.len() as u64).to_be_bytes());
+            hasher.update(part);
+        }
+        MessageId(*hasher.finalize().as_bytes())
+    }
+
+    /// The first 8 hex digits, for human output.
+    pub fn short(&self) -> String {
+        self.to_string()[..8].to_string()
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessageId({})", self.short())
+    }
+}
+
+/// Why a string is not a message id.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("`{0}` is not a message id (expected 64 hex digits)")]
+pub struct ParseIdError(pub String);
+
+impl FromStr for MessageId {
+    type Err = ParseIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ParseIdError(s.to_string());
+        if s.len() != 64 || !s.is_ascii() {
+            return Err(bad());
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        Ok(MessageId(out))
+    }
+}
+
+// Hex in human-readable formats (JSON), 32 raw bytes in binary ones (CBOR on the wire).
+impl Serialize for MessageId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            serializer.serialize_bytes(&self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        if deserializer.is_human_readable() {
+            let s = String::deserialize(deserializer)?;
+            s.parse().map_err(D::Error::custom)
+        } else {
+            let bytes = serde_bytes_vec(deserializer)?;
+            let array: [u8; 32] = bytes
+                .try_into()
+                .map_err(|v: Vec<u8>| D::Error::invalid_length(v.len(), &"32 bytes"))?;
+            Ok(MessageId(array))
+        }
+    }
+}
+
+fn serde_bytes_vec<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    struct BytesVisitor;
+    impl<'de> serde::de::Visitor<'de> for BytesVisitor {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a byte string")
+        }
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+    }
+    deserializer.deserialize_bytes(BytesVisitor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn hex_round_trip(bytes in any::<[u8; 32]>()) {
+            let id = MessageId(bytes);
+            prop_assert_eq!(id.to_string().parse::<MessageId>(), Ok(id));
+        }
+
+        #[test]
+        fn json_and_cbor_round_trip(bytes in any::<[u8; 32]>()) {
+            let id = MessageId(bytes);
+            let json = serde_json::to_string(&id).unwrap();
+            prop_assert_eq!(serde_json::from_str::<MessageId>(&json).unwrap(), id);
+            let cbor = crate::codec::to_cbor(&id).unwrap();
+            prop_assert_eq!(crate::codec::from_cbor::<MessageId>(&cbor).unwrap(), id);
+        }
+    }
+
+    #[test]
+    fn parts_are_length_prefixed() {
+        let a = MessageId::derive(IdContext::Direct, &[b"ab", b"c"]);
+        let b = MessageId::derive(IdContext::Direct, &[b"a", b"bc"]);
+        assert_ne!(a, b);
+        let c = MessageId::derive(IdContext::Topic, &[b"ab", b"c"]);
+        assert_ne!(a, c, "contexts separate the id spaces");
+    }
+
+    #[test]
+    fn rejects_bad_hex() {
+        assert!("zz".parse::<MessageId>().is_err());
+        assert!("g".repeat(64).parse::<MessageId>().is_err());
+    }
+}

@@ -1,0 +1,20 @@
+//! Wire and API types of weft, with their codecs. Pure: no IO, no async, no libp2p.
+//!
+//! Every type that crosses a process boundary lives here:
+//!
+//! - [`limits`]: every size cap, in one place, so the wire documentation and the code agree.
+//! - [`id`]: [`MessageId`], the content hash that names a message everywhere.
+//! - [`dm`]: the frames of `/weft/dm/1` (a direct message and its acknowledgement).
+//! - [`topic`]: topic names, their gossipsub namespace and the topic message payload.
+//! - [`codec`]: the length-prefixed CBOR framing shared by every weft protocol.
+//! - [`api`]: the JSON bodies of the local HTTP API and its event stream.
+
+pub mod api;
+pub mod codec;
+pub mod dm;
+pub mod id;
+pub mod limits;
+pub mod topic;
+
+pub use codec::DecodeError;
+pub use id::MessageId;

@@ -1,0 +1,182 @@
+//! Topics: names, their gossipsub namespace, and the payload of a topic message.
+//!
+//! A topic `T` travels on the gossipsub topic `weft/<namespace>/t/<T>`. The payload of each
+//! gossipsub message is a CBOR map (no length prefix; gossipsub frames it):
+//!
+//! ```text
+//! TopicMessage { v: 1, topic: string, ts: u64, text: string }     <= MAX_TOPIC_PAYLOAD_BYTES
+//! ```
+//!
+//! Gossipsub signs every message with the publisher's key (StrictSign), so the source peer id
+//! is authenticated; the message id is `MessageId::derive(Topic, [source peer id bytes,
+//! topic, ts as u64 BE, text])`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{DecodeError, check_frame_len, from_cbor, to_cbor};
+use crate::dm::check_text;
+use crate::id::{IdContext, MessageId};
+use crate::limits::{MAX_TOPIC_NAME_BYTES, MAX_TOPIC_PAYLOAD_BYTES};
+
+/// The version of topic message payloads this crate writes and reads.
+pub const TOPIC_VERSION: u8 = 1;
+
+/// A valid topic name: 1 to 64 bytes of ASCII letters, digits, `-`, `_`, `.`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TopicName(String);
+
+/// Why a string is not a topic name.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "`{0}` is not a topic name (1-64 characters of letters, digits, '-', '_' and '.')"
+)]
+pub struct ParseTopicError(pub String);
+
+impl TopicName {
+    /// The topic's name as the user wrote it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The gossipsub topic string under `namespace`.
+    pub fn gossip_topic(&self, namespace: &str) -> String {
+        format!("weft/{namespace}/t/{}", self.0)
+    }
+
+    /// The topic name inside a gossipsub topic string of `namespace`, if it is one.
+    pub fn from_gossip_topic(namespace: &str, gossip: &str) -> Option<TopicName> {
+        let prefix = format!("weft/{namespace}/t/");
+        gossip.strip_prefix(&prefix)?.parse().ok()
+    }
+}
+
+impl FromStr for TopicName {
+    type Err = ParseTopicError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = !s.is_empty()
+            && s.len() <= MAX_TOPIC_NAME_BYTES
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if ok {
+            Ok(TopicName(s.to_string()))
+        } else {
+            Err(ParseTopicError(s.to_string()))
+        }
+    }
+}
+
+impl TryFrom<String> for TopicName {
+    type Error = ParseTopicError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<TopicName> for String {
+    fn from(t: TopicName) -> String {
+        t.0
+    }
+}
+
+impl fmt::Display for TopicName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A message published on a topic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicMessage {
+    /// Payload version, [`TOPIC_VERSION`].
+    pub v: u8,
+    /// The topic; must match the gossipsub topic it arrived on.
+    pub topic: TopicName,
+    /// Publisher's hybrid logical clock, microseconds since the Unix epoch.
+    pub ts: u64,
+    /// The message, UTF-8, at most [`crate::limits::MAX_TEXT_BYTES`].
+    pub text: String,
+}
+
+impl TopicMessage {
+    /// A new topic message.
+    pub fn new(topic: TopicName, ts: u64, text: String) -> TopicMessage {
+        TopicMessage {
+            v: TOPIC_VERSION,
+            topic,
+            ts,
+            text,
+        }
+    }
+
+    /// The id of this message as published by `source` (peer id bytes).
+    pub fn id(&self, source: &[u8]) -> MessageId {
+        MessageId::derive(
+            IdContext::Topic,
+            &[
+                source,
+                self.topic.as_str().as_bytes(),
+                &self.ts.to_be_bytes(),
+                self.text.as_bytes(),
+            ],
+        )
+    }
+
+    /// Encodes the CBOR payload.
+    pub fn encode(&self) -> Result<Vec<u8>, DecodeError> {
+        to_cbor(self)
+    }
+
+    /// Decodes and checks a payload: size, version, text rules.
+    pub fn decode(bytes: &[u8]) -> Result<TopicMessage, DecodeError> {
+        check_frame_len("topic message", bytes.len(), MAX_TOPIC_PAYLOAD_BYTES)?;
+        let m: TopicMessage = from_cbor(bytes)?;
+        if m.v != TOPIC_VERSION {
+            return Err(DecodeError::Version(m.v));
+        }
+        check_text(&m.text)?;
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn payload_round_trips(name in "[a-z0-9._-]{1,64}", ts in any::<u64>(), text in ".{1,200}") {
+            let m = TopicMessage::new(name.parse().unwrap(), ts, text);
+            prop_assert_eq!(TopicMessage::decode(&m.encode().unwrap()).unwrap(), m);
+        }
+
+        #[test]
+        fn gossip_topic_round_trips(name in "[A-Za-z0-9._-]{1,64}", ns in "[a-z0-9]{1,16}") {
+            let t: TopicName = name.parse().unwrap();
+            prop_assert_eq!(TopicName::from_gossip_topic(&ns, &t.gossip_topic(&ns)), Some(t));
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = TopicMessage::decode(&bytes);
+        }
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        for bad in ["", "a/b", "with space", &"x".repeat(65), "ünïcode"] {
+            assert!(bad.parse::<TopicName>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ids_depend_on_source() {
+        let m = TopicMessage::new("chat".parse().unwrap(), 7, "hi".into());
+        assert_ne!(m.id(b"alice"), m.id(b"bob"));
+    }
+}
