@@ -1,1 +1,22 @@
-pub fn x(){}
+//! The weft node: the daemon, its local API (server and client) and the CLI.
+//!
+//! - [`config`]: [`config::Config`], parsed once, with documented defaults.
+//! - [`store`]: sled, one module per tree family.
+//! - [`delivery`]: outbox, redial and clock state machines, without IO.
+//! - [`network`]: the Swarm, its one owner [`network::EventLoop`] and the
+//!   [`network::NodeHandle`] that talks to it.
+//! - [`api`]: the local HTTP API on a Unix socket, and its typed client.
+//! - [`node`]: [`node::Node`], which starts and stops all of the above together.
+//! - [`cli`]: the `weft` command line, a thin client of the API.
+//! - [`demo`]: `weft demo`, a throwaway three-node mesh on loopback.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod delivery;
+pub mod demo;
+pub mod network;
+pub mod node;
+pub mod store;

@@ -1,0 +1,20 @@
+//! The local API: HTTP/1.1 + JSON on a Unix socket in the data dir (mode 0600), versioned
+//! under `/v1/`. [`server::router`] is a plain function of a node handle, testable without a
+//! socket; [`client::Client`] is the typed async client the CLI and examples use.
+//!
+//! | method | path | body / query | answer |
+//! |---|---|---|---|
+//! | GET | `/v1/status` | | `Status` |
+//! | GET | `/v1/id` | | `IdResponse` |
+//! | GET | `/v1/peers` | | `[PeerInfo]` |
+//! | POST | `/v1/dial` | `DialRequest` | `DialResponse` |
+//! | POST | `/v1/messages` | `SendRequest` | `SendResponse` (200 delivered, 202 queued) |
+//! | GET | `/v1/messages` | `?from=&topic=&limit=` | `[Message]`, oldest first |
+//! | POST | `/v1/topics/{topic}/messages` | `PublishRequest` | `PublishResponse` |
+//! | PUT / DELETE | `/v1/topics/{topic}/subscription` | | `{"changed": bool}` |
+//! | GET | `/v1/events` | `?topic=` | newline-delimited JSON `Event`s until closed |
+//!
+//! Errors answer with a 4xx/5xx status and `{"error": "one line"}`.
+
+pub mod client;
+pub mod server;

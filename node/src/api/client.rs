@@ -1,0 +1,281 @@
+//! [`Client`]: the typed async client of a node's local API. The CLI uses nothing else, and
+//! programs built on weft use it through the `weft` facade crate.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), weft_node::api::client::ClientError> {
+//! let node = weft_node::api::client::Client::for_data_dir("/home/me/.local/share/weft");
+//! let status = node.status().await?;
+//! println!("{} has {} peers", status.peer_id, status.peers);
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::net::UnixStream;
+use weft_proto::api::{
+    ApiError, DialRequest, DialResponse, Event, IdResponse, InboxQuery, Message, PeerInfo,
+    PublishRequest, PublishResponse, SendRequest, SendResponse, Status,
+};
+
+use crate::config::api_socket;
+
+/// Longest event line accepted from the stream.
+const MAX_EVENT_LINE: usize = 1024 * 1024;
+
+/// What went wrong talking to the node.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// No node serves the socket.
+    #[error("no weft node is running on {data_dir} (start one with `weft node --data-dir {data_dir}`)")]
+    NotRunning {
+        /// The data dir whose socket was tried.
+        data_dir: String,
+    },
+    /// The node answered with an error.
+    #[error("{message}")]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The node's one-line explanation.
+        message: String,
+    },
+    /// The connection failed midway.
+    #[error("talking to the node failed: {0}")]
+    Io(String),
+    /// The node's answer did not parse.
+    #[error("unexpected answer from the node: {0}")]
+    Decode(String),
+}
+
+/// A client of one node's API socket. Cheap to clone; each call opens its own connection.
+#[derive(Clone, Debug)]
+pub struct Client {
+    socket: PathBuf,
+}
+
+impl Client {
+    /// A client of the node whose data dir is `data_dir`.
+    pub fn for_data_dir(data_dir: impl AsRef<Path>) -> Client {
+        Client {
+            socket: api_socket(data_dir.as_ref()),
+        }
+    }
+
+    /// The node's status.
+    pub async fn status(&self) -> Result<Status, ClientError> {
+        self.get("/v1/status").await
+    }
+
+    /// The node's PeerId and dialable addresses.
+    pub async fn id(&self) -> Result<IdResponse, ClientError> {
+        self.get("/v1/id").await
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, ClientError> {
+        self.get("/v1/peers").await
+    }
+
+    /// Connects the node to `addr`; returns the PeerId once connected.
+    pub async fn dial(&self, addr: &str) -> Result<String, ClientError> {
+        let body = DialRequest { addr: addr.into() };
+        let answer: DialResponse = self.call(Method::POST, "/v1/dial", Some(&body)).await?.1;
+        Ok(answer.peer_id)
+    }
+
+    /// Sends a direct message. With `wait`, answers once the recipient acknowledged it (or
+    /// the timeout passed, leaving it queued); without, once it is durably queued.
+    pub async fn send(&self, request: &SendRequest) -> Result<SendResponse, ClientError> {
+        Ok(self.call(Method::POST, "/v1/messages", Some(request)).await?.1)
+    }
+
+    /// Publishes on `topic`.
+    pub async fn publish(&self, topic: &str, text: &str) -> Result<PublishResponse, ClientError> {
+        let body = PublishRequest { text: text.into() };
+        let path = format!("/v1/topics/{topic}/messages");
+        Ok(self.call(Method::POST, &path, Some(&body)).await?.1)
+    }
+
+    /// Joins (`true`) or leaves a topic; returns whether anything changed.
+    pub async fn subscribe(&self, topic: &str, join: bool) -> Result<bool, ClientError> {
+        let method = if join { Method::PUT } else { Method::DELETE };
+        let path = format!("/v1/topics/{topic}/subscription");
+        let answer: serde_json::Value = self.call::<(), _>(method, &path, None).await?.1;
+        Ok(answer["changed"].as_bool().unwrap_or(false))
+    }
+
+    /// The stored history matching `query`, oldest first.
+    pub async fn inbox(&self, query: &InboxQuery) -> Result<Vec<Message>, ClientError> {
+        let qs = serde_urlencoded_query(query);
+        self.get(&format!("/v1/messages{qs}")).await
+    }
+
+    /// Every event from now on (only messages on `topic`, if given), until the node stops.
+    pub async fn events(
+        &self,
+        topic: Option<&str>,
+    ) -> Result<impl Stream<Item = Result<Event, ClientError>> + use<>, ClientError> {
+        let path = match topic {
+            Some(t) => format!("/v1/events?topic={t}"),
+            None => "/v1/events".to_string(),
+        };
+        let response = self.send_request::<()>(Method::GET, &path, None).await?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = collect(response.into_body()).await?;
+            return Err(api_error(status, &body));
+        }
+        Ok(event_lines(response.into_body()))
+    }
+
+    async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClientError> {
+        Ok(self.call::<(), R>(Method::GET, path, None).await?.1)
+    }
+
+    async fn call<B: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(StatusCode, R), ClientError> {
+        let response = self.send_request(method, path, body).await?;
+        let status = response.status();
+        let bytes = collect(response.into_body()).await?;
+        if !status.is_success() {
+            return Err(api_error(status, &bytes));
+        }
+        let value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
+        Ok((status, value))
+    }
+
+    async fn send_request<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<hyper::Response<Incoming>, ClientError> {
+        let stream = UnixStream::connect(&self.socket).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                ClientError::NotRunning {
+                    data_dir: self
+                        .socket
+                        .parent()
+                        .unwrap_or(&self.socket)
+                        .display()
+                        .to_string(),
+                }
+            }
+            _ => ClientError::Io(format!("{}: {e}", self.socket.display())),
+        })?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ClientError::Io(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|e| ClientError::Decode(e.to_string()))?,
+            None => Vec::new(),
+        };
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "weft")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| ClientError::Io(e.to_string()))?;
+        sender
+            .send_request(request)
+            .await
+            .map_err(|e| ClientError::Io(e.to_string()))
+    }
+}
+
+async fn collect(body: Incoming) -> Result<Bytes, ClientError> {
+    Ok(body
+        .collect()
+        .await
+        .map_err(|e| ClientError::Io(e.to_string()))?
+        .to_bytes())
+}
+
+fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
+    let message = serde_json::from_slice::<ApiError>(body)
+        .map(|e| e.error)
+        .unwrap_or_else(|_| format!("HTTP {status}: {}", String::from_utf8_lossy(body)));
+    ClientError::Api {
+        status: status.as_u16(),
+        message,
+    }
+}
+
+/// Splits a streamed body into newline-delimited JSON events.
+fn event_lines(body: Incoming) -> impl Stream<Item = Result<Event, ClientError>> {
+    futures::stream::unfold(
+        (body, BytesMut::new(), false),
+        |(mut body, mut buf, done)| async move {
+            loop {
+                if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                    let line = buf.split_to(pos + 1);
+                    let event = serde_json::from_slice::<Event>(&line[..pos])
+                        .map_err(|e| ClientError::Decode(e.to_string()));
+                    return Some((event, (body, buf, done)));
+                }
+                if done {
+                    return None;
+                }
+                if buf.len() > MAX_EVENT_LINE {
+                    return Some((
+                        Err(ClientError::Decode("event line too long".into())),
+                        (body, BytesMut::new(), true),
+                    ));
+                }
+                match body.frame().await {
+                    Some(Ok(frame)) => {
+                        if let Ok(mut data) = frame.into_data() {
+                            while data.has_remaining() {
+                                let chunk = data.chunk();
+                                buf.extend_from_slice(chunk);
+                                let n = chunk.len();
+                                data.advance(n);
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        return Some((Err(ClientError::Io(e.to_string())), (body, buf, true)));
+                    }
+                    None => return None,
+                }
+            }
+        },
+    )
+    .boxed()
+}
+
+/// `?from=..&topic=..&limit=..` for the set fields of `query`.
+fn serde_urlencoded_query(query: &InboxQuery) -> String {
+    let mut parts = Vec::new();
+    if let Some(from) = &query.from {
+        parts.push(format!("from={from}"));
+    }
+    if let Some(topic) = &query.topic {
+        parts.push(format!("topic={topic}"));
+    }
+    if let Some(limit) = query.limit {
+        parts.push(format!("limit={limit}"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}

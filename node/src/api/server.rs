@@ -1,0 +1,247 @@
+//! The API server: routes from HTTP to [`NodeHandle`] calls and store reads.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use futures::StreamExt;
+use libp2p::{Multiaddr, PeerId};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use weft_proto::api::{
+    ApiError, DeliveryState, DialRequest, DialResponse, Event, InboxQuery, PublishRequest,
+    PublishResponse, SendRequest, SendResponse,
+};
+use weft_proto::topic::TopicName;
+
+use crate::network::handle::Delivery;
+use crate::network::{NodeError, NodeHandle};
+use crate::store::Store;
+
+/// Largest request body. Message texts are capped far below (64 KiB); this leaves room for
+/// JSON escaping while still refusing absurd bodies before they are read.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How long `POST /v1/messages` waits for an acknowledgement when the caller names no
+/// timeout.
+const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+struct ApiState {
+    handle: NodeHandle,
+    store: Store,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// The API's routes over `handle` (commands) and `store` (history reads). Event streams end
+/// when `shutdown` turns true.
+pub fn router(handle: NodeHandle, store: Store, shutdown: watch::Receiver<bool>) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/id", get(id))
+        .route("/v1/peers", get(peers))
+        .route("/v1/dial", post(dial))
+        .route("/v1/messages", post(send).get(inbox))
+        .route("/v1/topics/{topic}/messages", post(publish))
+        .route("/v1/topics/{topic}/subscription", put(subscribe).delete(unsubscribe))
+        .route("/v1/events", get(events))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(ApiState {
+            handle,
+            store,
+            shutdown,
+        })
+}
+
+/// An error answer: a status and one line.
+struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(ApiError { error: self.1 })).into_response()
+    }
+}
+
+impl From<NodeError> for Failure {
+    fn from(e: NodeError) -> Failure {
+        let status = match &e {
+            NodeError::Invalid(_) => StatusCode::BAD_REQUEST,
+            NodeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            NodeError::Dial { .. } => StatusCode::BAD_GATEWAY,
+            NodeError::Publish(_) => StatusCode::CONFLICT,
+            NodeError::Shutdown => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Failure(status, e.to_string())
+    }
+}
+
+fn bad_request(message: String) -> Failure {
+    Failure(StatusCode::BAD_REQUEST, message)
+}
+
+fn parse_peer(s: &str) -> Result<PeerId, Failure> {
+    s.parse()
+        .map_err(|_| bad_request(format!("`{s}` is not a PeerId")))
+}
+
+fn parse_topic(s: &str) -> Result<TopicName, Failure> {
+    s.parse().map_err(|e: weft_proto::topic::ParseTopicError| bad_request(e.to_string()))
+}
+
+async fn status(State(s): State<ApiState>) -> Result<impl IntoResponse, Failure> {
+    Ok(Json(s.handle.status().await?))
+}
+
+async fn id(State(s): State<ApiState>) -> Result<impl IntoResponse, Failure> {
+    Ok(Json(s.handle.id().await?))
+}
+
+async fn peers(State(s): State<ApiState>) -> Result<impl IntoResponse, Failure> {
+    Ok(Json(s.handle.peers().await?))
+}
+
+async fn dial(
+    State(s): State<ApiState>,
+    Json(req): Json<DialRequest>,
+) -> Result<impl IntoResponse, Failure> {
+    let addr: Multiaddr = req
+        .addr
+        .parse()
+        .map_err(|e| bad_request(format!("`{}` is not a multiaddr: {e}", req.addr)))?;
+    let peer = s.handle.dial(addr).await?;
+    Ok(Json(DialResponse {
+        peer_id: peer.to_string(),
+    }))
+}
+
+async fn send(
+    State(s): State<ApiState>,
+    Json(req): Json<SendRequest>,
+) -> Result<Response, Failure> {
+    let to = parse_peer(&req.to)?;
+    let queued = s.handle.send(to, req.text, req.wait).await?;
+    let queued_answer = |id| {
+        (
+            StatusCode::ACCEPTED,
+            Json(SendResponse {
+                id,
+                state: DeliveryState::Queued,
+                latency_ms: None,
+            }),
+        )
+            .into_response()
+    };
+    let Some(delivery) = queued.delivery else {
+        return Ok(queued_answer(queued.id));
+    };
+    let timeout = req.timeout_ms.map_or(DEFAULT_SEND_TIMEOUT, Duration::from_millis);
+    match tokio::time::timeout(timeout, delivery).await {
+        Ok(Ok(Delivery::Delivered { latency })) => Ok(Json(SendResponse {
+            id: queued.id,
+            state: DeliveryState::Delivered,
+            latency_ms: Some(latency.as_secs_f64() * 1000.0),
+        })
+        .into_response()),
+        Ok(Ok(Delivery::Rejected { reason })) => Err(Failure(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the recipient refused message {}: {reason}", queued.id.short()),
+        )),
+        // Timed out, or the node is stopping: the message stays queued either way.
+        Ok(Err(_)) | Err(_) => Ok(queued_answer(queued.id)),
+    }
+}
+
+async fn inbox(
+    State(s): State<ApiState>,
+    Query(query): Query<InboxQuery>,
+) -> Result<impl IntoResponse, Failure> {
+    if let Some(peer) = &query.from {
+        parse_peer(peer)?;
+    }
+    let store = s.store.clone();
+    let messages = tokio::task::spawn_blocking(move || store.history.query(&query))
+        .await
+        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(NodeError::from)?;
+    Ok(Json(messages))
+}
+
+async fn publish(
+    State(s): State<ApiState>,
+    Path(topic): Path<String>,
+    Json(req): Json<PublishRequest>,
+) -> Result<impl IntoResponse, Failure> {
+    let topic = parse_topic(&topic)?;
+    let (id, peers) = s.handle.publish(topic, req.text).await?;
+    Ok(Json(PublishResponse { id, peers }))
+}
+
+async fn subscribe(
+    State(s): State<ApiState>,
+    Path(topic): Path<String>,
+) -> Result<impl IntoResponse, Failure> {
+    let changed = s.handle.subscribe(parse_topic(&topic)?, true).await?;
+    Ok(Json(serde_json::json!({ "changed": changed })))
+}
+
+async fn unsubscribe(
+    State(s): State<ApiState>,
+    Path(topic): Path<String>,
+) -> Result<impl IntoResponse, Failure> {
+    let changed = s.handle.subscribe(parse_topic(&topic)?, false).await?;
+    Ok(Json(serde_json::json!({ "changed": changed })))
+}
+
+#[derive(Deserialize)]
+struct EventFilter {
+    topic: Option<String>,
+}
+
+async fn events(
+    State(s): State<ApiState>,
+    Query(filter): Query<EventFilter>,
+) -> Result<Response, Failure> {
+    let topic = filter.topic.as_deref().map(parse_topic).transpose()?;
+    let mut shutdown = s.shutdown.clone();
+    let stopped = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    let lines = BroadcastStream::new(s.handle.events())
+        .filter_map(move |item| {
+            let line = match item {
+                Ok(event) if wanted(&event, topic.as_ref()) => Some(event),
+                Ok(_) => None,
+                Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Event::Lagged { missed }),
+            }
+            .and_then(|event| serde_json::to_string(&event).ok())
+            .map(|mut line| {
+                line.push('\n');
+                Ok::<_, Infallible>(line)
+            });
+            std::future::ready(line)
+        })
+        .take_until(stopped);
+    Ok(Response::builder()
+        .header("content-type", "application/x-ndjson")
+        .body(Body::from_stream(lines))
+        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?)
+}
+
+/// With a topic filter, only messages on that topic pass.
+fn wanted(event: &Event, topic: Option<&TopicName>) -> bool {
+    match (topic, event) {
+        (None, _) => true,
+        (Some(t), Event::Message(m)) => m.topic.as_ref() == Some(t),
+        (Some(_), Event::Lagged { .. }) => true,
+        (Some(_), _) => false,
+    }
+}

@@ -1,0 +1,171 @@
+//! The `weft` command line. Each command parses its arguments, calls the node's local API
+//! through [`crate::api::client::Client`] and prints; only `init`, `node` and `demo` work
+//! without a running node. Human output by default, `--json` on every command.
+//!
+//! Exit codes: 0 ok, 1 error (one line on stderr), 2 usage.
+
+mod local;
+mod messages;
+pub(crate) mod output;
+mod peers;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use libp2p::{Multiaddr, PeerId};
+
+use crate::api::client::Client;
+use crate::config::resolve_data_dir;
+
+/// weft: a secure peer-to-peer messaging overlay.
+#[derive(Debug, Parser)]
+#[command(name = "weft", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The node's data dir (database, API socket) [default: the platform data dir, e.g.
+    /// ~/.local/share/weft]
+    #[arg(long, global = true, env = "WEFT_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create this node's identity (once per data dir) and print its PeerId.
+    Init {
+        /// A name for this node, shown to you in `weft status`.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Run the node in the foreground until interrupted (SIGINT/SIGTERM).
+    Node {
+        /// Address to listen on (repeatable) [default: /ip4/0.0.0.0/tcp/7420 and
+        /// /ip4/0.0.0.0/udp/7420/quic-v1]
+        #[arg(long, value_name = "MULTIADDR")]
+        listen: Vec<Multiaddr>,
+    },
+    /// Print this node's PeerId and dialable addresses.
+    Id,
+    /// Connect to another node.
+    Dial {
+        /// Its address, e.g. /ip4/192.0.2.7/tcp/7420/p2p/12D3KooW...
+        addr: Multiaddr,
+    },
+    /// List connected peers.
+    Peers,
+    /// Send a direct message; waits for the recipient's acknowledgement.
+    Send {
+        /// The recipient's PeerId.
+        peer: PeerId,
+        /// The message (at most 64 KiB).
+        text: String,
+        /// Return once the message is durably queued, without waiting for delivery.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to wait for the acknowledgement, in seconds.
+        #[arg(long, default_value_t = 30, value_name = "SECS")]
+        timeout: u64,
+    },
+    /// Publish a message on a topic.
+    Publish {
+        /// The topic (letters, digits, '-', '_', '.').
+        topic: String,
+        /// The message (at most 64 KiB).
+        text: String,
+    },
+    /// Join a topic and print its messages as they arrive, until interrupted. The node
+    /// stays subscribed (and keeps history) until `weft unsubscribe`.
+    Subscribe {
+        /// The topic.
+        topic: String,
+    },
+    /// Leave a topic.
+    Unsubscribe {
+        /// The topic.
+        topic: String,
+    },
+    /// Show stored history, direct and topic, sent and received, newest last.
+    Inbox {
+        /// Only direct messages exchanged with this peer.
+        #[arg(long, value_name = "PEER")]
+        from: Option<PeerId>,
+        /// Only messages on this topic.
+        #[arg(long)]
+        topic: Option<String>,
+        /// At most this many (the newest).
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        limit: usize,
+    },
+    /// Show identity, listen addresses, peers, outbox depth, uptime.
+    Status,
+    /// Start a throwaway three-node mesh on loopback, exchange messages, report, clean up.
+    Demo,
+}
+
+/// Runs the CLI: parses `std::env::args`, runs the command, returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", output::one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let json = cli.json;
+    init_logging(match cli.command {
+        Command::Node { .. } => "info,libp2p_gossipsub=warn",
+        _ => "warn",
+    });
+    let data_dir = || resolve_data_dir(cli.data_dir.clone());
+    let client = || data_dir().map(Client::for_data_dir);
+    match cli.command {
+        Command::Demo => crate::demo::run(json).await,
+        Command::Init { name } => local::init(&data_dir()?, name, json),
+        Command::Node { listen } => local::node(data_dir()?, listen, json).await,
+        Command::Id => peers::id(&client()?, json).await,
+        Command::Dial { addr } => peers::dial(&client()?, &addr, json).await,
+        Command::Peers => peers::peers(&client()?, json).await,
+        Command::Status => peers::status(&client()?, json).await,
+        Command::Send {
+            peer,
+            text,
+            no_wait,
+            timeout,
+        } => messages::send(&client()?, peer, text, !no_wait, timeout, json).await,
+        Command::Publish { topic, text } => messages::publish(&client()?, &topic, &text, json).await,
+        Command::Subscribe { topic } => messages::subscribe(&client()?, &topic, json).await,
+        Command::Unsubscribe { topic } => messages::unsubscribe(&client()?, &topic, json).await,
+        Command::Inbox { from, topic, limit } => {
+            messages::inbox(&client()?, from, topic, limit, json).await
+        }
+    }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` or else `default`.
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

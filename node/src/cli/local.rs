@@ -1,0 +1,82 @@
+//! The commands that work on the data dir itself: `init` and `node`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use libp2p::Multiaddr;
+use weft_proto::limits::MAX_NAME_BYTES;
+
+use super::output::print_json;
+use crate::config::Config;
+use crate::node::{Init, Node};
+
+/// `weft init`: creates the identity once; refuses, changing nothing, if one exists.
+pub fn init(data_dir: &Path, name: Option<String>, json: bool) -> anyhow::Result<()> {
+    if let Some(name) = &name {
+        if name.is_empty() || name.len() > MAX_NAME_BYTES || name.chars().any(char::is_control) {
+            anyhow::bail!("--name must be 1-{MAX_NAME_BYTES} bytes of printable text");
+        }
+    }
+    let peer = match crate::node::init(data_dir, name.as_deref())? {
+        Init::Created(peer) => peer,
+        Init::Exists(peer) => anyhow::bail!(
+            "{} is already initialised as node {peer}; nothing was changed (use another --data-dir for another node)",
+            data_dir.display()
+        ),
+    };
+    if json {
+        print_json(&serde_json::json!({
+            "peer_id": peer.to_string(),
+            "data_dir": data_dir.display().to_string(),
+        }))
+    } else {
+        println!("{peer}");
+        eprintln!("initialised a weft node in {}; start it with `weft node`", data_dir.display());
+        Ok(())
+    }
+}
+
+/// `weft node`: runs until SIGINT or SIGTERM.
+pub async fn node(data_dir: PathBuf, listen: Vec<Multiaddr>, json: bool) -> anyhow::Result<()> {
+    let node = Node::start(Config::new(data_dir.clone(), listen))
+        .await
+        .with_context(|| format!("cannot start a node on {}", data_dir.display()))?;
+    let suffix = libp2p::multiaddr::Protocol::P2p(node.peer_id);
+    let addrs: Vec<String> = node
+        .listen_addrs
+        .iter()
+        .map(|a| a.clone().with(suffix.clone()).to_string())
+        .collect();
+    if json {
+        print_json(&serde_json::json!({
+            "peer_id": node.peer_id.to_string(),
+            "addrs": addrs,
+            "api_socket": node.api_socket.display().to_string(),
+        }))?;
+    } else {
+        println!("weft node {}", node.peer_id);
+        for addr in &addrs {
+            println!("listening on {addr}");
+        }
+        println!("local API on {}", node.api_socket.display());
+    }
+    node.run_until(stop_signal()).await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; stop with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
+        _ = term.recv() => tracing::info!("terminated; stopping"),
+    }
+}

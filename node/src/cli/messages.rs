@@ -1,0 +1,158 @@
+//! The messaging commands: `send`, `publish`, `subscribe`, `unsubscribe`, `inbox`.
+
+use futures::StreamExt;
+use libp2p::PeerId;
+use weft_proto::api::{DeliveryState, Direction, Event, InboxQuery, Kind, Message, SendRequest};
+
+use super::output::{datetime, print_json, short_peer, time_of_day};
+use crate::api::client::Client;
+
+/// `weft send`.
+pub async fn send(
+    client: &Client,
+    peer: PeerId,
+    text: String,
+    wait: bool,
+    timeout_secs: u64,
+    json: bool,
+) -> anyhow::Result<()> {
+    let answer = client
+        .send(&SendRequest {
+            to: peer.to_string(),
+            text,
+            wait,
+            timeout_ms: Some(timeout_secs.saturating_mul(1000)),
+        })
+        .await?;
+    if json {
+        print_json(&answer)?;
+    }
+    match (answer.state, wait) {
+        (DeliveryState::Delivered, _) => {
+            if !json {
+                let ms = answer.latency_ms.unwrap_or_default();
+                println!("delivered {} to {peer} in {ms:.2} ms", answer.id.short());
+            }
+            Ok(())
+        }
+        (_, false) => {
+            if !json {
+                println!("queued {} for {peer}", answer.id.short());
+            }
+            Ok(())
+        }
+        _ => anyhow::bail!(
+            "not acknowledged within {timeout_secs}s; message {} stays queued and will be delivered when {peer} is reachable",
+            answer.id.short()
+        ),
+    }
+}
+
+/// `weft publish`.
+pub async fn publish(client: &Client, topic: &str, text: &str, json: bool) -> anyhow::Result<()> {
+    let answer = client.publish(topic, text).await?;
+    if json {
+        return print_json(&answer);
+    }
+    println!(
+        "published {} on {topic} ({} subscribed peer{})",
+        answer.id.short(),
+        answer.peers,
+        if answer.peers == 1 { "" } else { "s" }
+    );
+    Ok(())
+}
+
+/// `weft subscribe`: joins, then prints messages until interrupted or the node stops.
+pub async fn subscribe(client: &Client, topic: &str, json: bool) -> anyhow::Result<()> {
+    // Open the stream first so nothing published right after joining is missed.
+    let mut events = Box::pin(client.events(Some(topic)).await?);
+    client.subscribe(topic, true).await?;
+    if !json {
+        eprintln!("subscribed to {topic}; printing messages until interrupted");
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            event = events.next() => match event {
+                None => anyhow::bail!("the node stopped"),
+                Some(Err(e)) => return Err(e.into()),
+                Some(Ok(Event::Message(m))) => print_topic_message(&m, json)?,
+                Some(Ok(Event::Lagged { missed })) => {
+                    eprintln!("warning: fell behind and skipped {missed} events; see `weft inbox --topic {topic}`");
+                }
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+fn print_topic_message(m: &Message, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(&serde_json::json!({
+            "id": m.id,
+            "topic": m.topic,
+            "from": m.from,
+            "ts": m.ts,
+            "text": m.text,
+        }));
+    }
+    println!("[{}] {}: {}", time_of_day(m.ts), short_peer(&m.from), m.text);
+    Ok(())
+}
+
+/// `weft unsubscribe`.
+pub async fn unsubscribe(client: &Client, topic: &str, json: bool) -> anyhow::Result<()> {
+    let changed = client.subscribe(topic, false).await?;
+    if json {
+        return print_json(&serde_json::json!({ "changed": changed }));
+    }
+    if changed {
+        println!("left {topic}");
+    } else {
+        println!("was not subscribed to {topic}");
+    }
+    Ok(())
+}
+
+/// `weft inbox`.
+pub async fn inbox(
+    client: &Client,
+    from: Option<PeerId>,
+    topic: Option<String>,
+    limit: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let topic = topic
+        .map(|t| t.parse())
+        .transpose()
+        .map_err(|e: weft_proto::topic::ParseTopicError| anyhow::anyhow!(e))?;
+    let messages = client
+        .inbox(&InboxQuery {
+            from: from.map(|p| p.to_string()),
+            topic,
+            limit: Some(limit),
+        })
+        .await?;
+    if json {
+        return print_json(&messages);
+    }
+    if messages.is_empty() {
+        println!("no messages");
+    }
+    for m in &messages {
+        let (arrow, who) = match (m.kind, m.direction) {
+            (Kind::Topic, _) => ("#", format!("{} {}", m.topic.as_ref().map_or("", |t| t.as_str()), short_peer(&m.from))),
+            (Kind::Direct, Direction::Out) => ("→", short_peer(m.to.as_deref().unwrap_or(""))),
+            (Kind::Direct, Direction::In) => ("←", short_peer(&m.from)),
+        };
+        let state = match m.state {
+            Some(DeliveryState::Queued) => "  [queued]",
+            Some(DeliveryState::Delivered) => "  [delivered]",
+            Some(DeliveryState::Rejected) => "  [refused]",
+            None => "",
+        };
+        println!("{} {arrow} {who}: {}{state}", datetime(m.ts), m.text);
+    }
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! Printing helpers shared by the commands: JSON, times, short ids, one-line errors.
+
+use serde::Serialize;
+
+/// Prints `value` as one line of JSON.
+pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}
+
+/// An error and its causes on one line.
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for (i, cause) in error.chain().enumerate() {
+        let text = cause.to_string();
+        if i > 0 {
+            if out.contains(&text) {
+                continue;
+            }
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out.replace('\n', " ")
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) for microseconds since the Unix epoch.
+pub fn datetime(ts_us: u64) -> String {
+    let secs = ts_us / 1_000_000;
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `HH:MM:SS.mmm` (UTC) for microseconds since the Unix epoch.
+pub fn time_of_day(ts_us: u64) -> String {
+    let ms = ts_us / 1000;
+    let rem = (ms / 1000) % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+/// A PeerId shortened for human output: `…` and its last 8 characters.
+pub fn short_peer(peer: &str) -> String {
+    match peer.char_indices().rev().nth(7) {
+        Some((i, _)) => format!("…{}", &peer[i..]),
+        None => peer.to_string(),
+    }
+}
+
+/// A duration in seconds as `1d 2h 3m 4s`, leaving out leading zero units.
+pub fn uptime(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m {s}s"),
+        _ => format!("{d}d {h}h {m}m {s}s"),
+    }
+}
+
+// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(datetime(0), "1970-01-01 00:00:00");
+        // 2026-11-27 21:04:08 UTC
+        assert_eq!(datetime(1_795_813_448_000_000), "2026-11-27 21:04:08");
+        assert_eq!(datetime(951_782_400_000_000), "2000-02-29 00:00:00");
+        assert_eq!(time_of_day(1_795_813_448_123_456), "21:04:08.123");
+        assert_eq!(uptime(3725), "1h 2m 5s");
+        assert_eq!(short_peer("12D3KooWAbcdefghXYZ12345"), "…XYZ12345");
+    }
+}

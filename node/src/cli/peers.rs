@@ -1,0 +1,76 @@
+//! The commands about this node and its connections: `id`, `dial`, `peers`, `status`.
+
+use libp2p::Multiaddr;
+
+use super::output::{print_json, uptime};
+use crate::api::client::Client;
+
+/// `weft id`.
+pub async fn id(client: &Client, json: bool) -> anyhow::Result<()> {
+    let id = client.id().await?;
+    if json {
+        return print_json(&id);
+    }
+    println!("{}", id.peer_id);
+    for addr in &id.addrs {
+        println!("{addr}");
+    }
+    Ok(())
+}
+
+/// `weft dial`.
+pub async fn dial(client: &Client, addr: &Multiaddr, json: bool) -> anyhow::Result<()> {
+    let peer = client.dial(&addr.to_string()).await?;
+    if json {
+        print_json(&serde_json::json!({ "peer_id": peer }))
+    } else {
+        println!("connected to {peer}");
+        Ok(())
+    }
+}
+
+/// `weft peers`.
+pub async fn peers(client: &Client, json: bool) -> anyhow::Result<()> {
+    let peers = client.peers().await?;
+    if json {
+        return print_json(&peers);
+    }
+    if peers.is_empty() {
+        println!("no peers connected");
+        return Ok(());
+    }
+    let now = crate::delivery::clock::wall_us() / 1_000_000;
+    println!("{:<54} {:<9} {:>9} {:>10}  ADDRESS", "PEER", "DIRECTION", "RTT", "CONNECTED");
+    for p in peers {
+        let rtt = p.rtt_ms.map_or("-".to_string(), |ms| format!("{ms:.2}ms"));
+        let since = uptime(now.saturating_sub(p.connected_since));
+        println!("{:<54} {:<9} {:>9} {:>10}  {}", p.peer_id, p.direction, rtt, since, p.addr);
+    }
+    Ok(())
+}
+
+/// `weft status`.
+pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
+    let s = client.status().await?;
+    if json {
+        return print_json(&s);
+    }
+    match &s.name {
+        Some(name) => println!("node     {} ({name})", s.peer_id),
+        None => println!("node     {}", s.peer_id),
+    }
+    println!("version  {}", s.version);
+    println!("uptime   {}", uptime(s.uptime_secs));
+    println!("peers    {}", s.peers);
+    println!("outbox   {} waiting for acknowledgement", s.outbox);
+    for addr in &s.listen_addrs {
+        println!("listen   {addr}");
+    }
+    for t in &s.topics {
+        println!("topic    {} ({} peers)", t.name, t.peers);
+    }
+    for (reason, n) in &s.rejected {
+        println!("refused  {n} from peers: {reason}");
+    }
+    Ok(())
+}

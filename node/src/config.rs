@@ -1,0 +1,75 @@
+//! Node configuration, parsed once from flags and environment, with documented defaults.
+
+use std::path::{Path, PathBuf};
+
+use libp2p::Multiaddr;
+
+/// The default TCP port (`/ip4/0.0.0.0/tcp/7420`).
+pub const DEFAULT_TCP_PORT: u16 = 7420;
+
+/// The default QUIC port (`/ip4/0.0.0.0/udp/7420/quic-v1`).
+pub const DEFAULT_QUIC_PORT: u16 = 7420;
+
+/// The local API socket's file name inside the data dir.
+pub const API_SOCKET: &str = "weft.sock";
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the database and the API socket live.
+    pub data_dir: PathBuf,
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Whether `listen` are the defaults (then a busy port falls back to an ephemeral one).
+    pub listen_is_default: bool,
+}
+
+impl Config {
+    /// A configuration for `data_dir`, listening on `listen`, or on the default TCP and QUIC
+    /// ports on all IPv4 interfaces when `listen` is empty.
+    pub fn new(data_dir: PathBuf, listen: Vec<Multiaddr>) -> Config {
+        let listen_is_default = listen.is_empty();
+        let listen = if listen_is_default {
+            default_listen()
+        } else {
+            listen
+        };
+        Config {
+            data_dir,
+            listen,
+            listen_is_default,
+        }
+    }
+
+    /// The path of the local API socket.
+    pub fn api_socket(&self) -> PathBuf {
+        api_socket(&self.data_dir)
+    }
+}
+
+/// The default listen addresses.
+pub fn default_listen() -> Vec<Multiaddr> {
+    [
+        format!("/ip4/0.0.0.0/tcp/{DEFAULT_TCP_PORT}"),
+        format!("/ip4/0.0.0.0/udp/{DEFAULT_QUIC_PORT}/quic-v1"),
+    ]
+    .iter()
+    .filter_map(|s| s.parse().ok())
+    .collect()
+}
+
+/// The API socket of the node using `data_dir`.
+pub fn api_socket(data_dir: &Path) -> PathBuf {
+    data_dir.join(API_SOCKET)
+}
+
+/// The data dir: `flag` (which clap fills from `--data-dir` or `WEFT_DATA_DIR`), else the
+/// platform data dir (`$XDG_DATA_HOME/weft`, `~/.local/share/weft` on Linux).
+pub fn resolve_data_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match flag {
+        Some(dir) => Ok(dir),
+        None => dirs::data_dir()
+            .map(|d| d.join("weft"))
+            .ok_or_else(|| anyhow::anyhow!("cannot find a data dir for this platform; pass --data-dir DIR")),
+    }
+}

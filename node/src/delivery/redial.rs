@@ -1,0 +1,76 @@
+//! When to dial a known peer again. A peer enters when its last connection closes or a dial
+//! fails, and leaves when a connection is established. Delays follow [`super::backoff`].
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::time::Instant;
+
+use super::backoff;
+
+/// Redial schedule for peers of type `P`.
+#[derive(Debug)]
+pub struct Redial<P> {
+    due: HashMap<P, (Instant, u32)>,
+}
+
+impl<P: Hash + Eq + Clone> Default for Redial<P> {
+    fn default() -> Self {
+        Redial {
+            due: HashMap::new(),
+        }
+    }
+}
+
+impl<P: Hash + Eq + Clone> Redial<P> {
+    /// A connection to `peer` is up: stop redialling it.
+    pub fn connected(&mut self, peer: &P) {
+        self.due.remove(peer);
+    }
+
+    /// `peer` was lost or a dial failed: schedule the next attempt after the next backoff.
+    pub fn lost(&mut self, peer: P, now: Instant) {
+        let attempt = self.due.get(&peer).map_or(1, |(_, a)| a + 1);
+        self.due.insert(peer, (now + backoff::delay(attempt), attempt));
+    }
+
+    /// Schedule a first dial of `peer` right away (at start-up).
+    pub fn dial_now(&mut self, peer: P, now: Instant) {
+        self.due.entry(peer).or_insert((now, 0));
+    }
+
+    /// Peers whose dial is due at `now`. Each stays scheduled (at a later time) until
+    /// [`Redial::connected`] or another [`Redial::lost`].
+    pub fn due(&mut self, now: Instant) -> Vec<P> {
+        let mut out = Vec::new();
+        for (peer, (at, attempt)) in self.due.iter_mut() {
+            if *at <= now {
+                out.push(peer.clone());
+                // Guard against a dial that neither connects nor reports failure.
+                *at = now + backoff::delay(*attempt + 1);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn backs_off_until_connected() {
+        let t0 = Instant::now();
+        let mut r = Redial::default();
+        r.dial_now("a", t0);
+        assert_eq!(r.due(t0), vec!["a"]);
+        r.lost("a", t0);
+        assert!(r.due(t0).is_empty());
+        assert_eq!(r.due(t0 + backoff::BASE), vec!["a"]);
+        r.lost("a", t0);
+        assert!(r.due(t0 + backoff::BASE).is_empty(), "second failure waits longer");
+        assert_eq!(r.due(t0 + backoff::BASE * 2), vec!["a"]);
+        r.connected(&"a");
+        assert!(r.due(t0 + Duration::from_secs(3600)).is_empty());
+    }
+}

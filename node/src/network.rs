@@ -1,0 +1,29 @@
+//! The libp2p side of a node: one [`EventLoop`] task owns the Swarm; everything else talks
+//! to it through a cloneable [`NodeHandle`].
+//!
+//! - [`behaviour`]: the composed behaviour (identify, ping, gossipsub, `/weft/dm/1`).
+//! - [`dm_codec`]: framing of `/weft/dm/1` with its size caps.
+//! - [`swarm`]: transports (TCP + Noise + Yamux, QUIC) and listening.
+//! - [`handle`]: [`NodeHandle`], the commands it sends, and [`NodeError`].
+//! - [`event_loop`]: [`EventLoop`], which turns commands and swarm events into actions.
+//! - [`group_flush`]: group commit: many writes, one flush, then every acknowledgement.
+
+// `#[derive(NetworkBehaviour)]` generates a public event enum it cannot document.
+#[allow(missing_docs)]
+pub mod behaviour;
+pub mod dm_codec;
+pub mod event_loop;
+pub mod group_flush;
+pub mod handle;
+pub mod swarm;
+
+pub use event_loop::EventLoop;
+pub use handle::{NodeError, NodeHandle};
+
+/// The gossipsub namespace of topics until meshes exist; a mesh id will take its place.
+pub const TOPIC_NAMESPACE: &str = "open";
+
+/// The gossipsub topic that carries `topic`.
+pub fn gossip_topic(topic: &weft_proto::topic::TopicName) -> libp2p::gossipsub::IdentTopic {
+    libp2p::gossipsub::IdentTopic::new(topic.gossip_topic(TOPIC_NAMESPACE))
+}

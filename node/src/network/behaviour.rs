@@ -1,0 +1,80 @@
+//! The composed behaviour: standard identify, ping and gossipsub, plus `/weft/dm/1`.
+
+use std::time::Duration;
+
+use libp2p::identity::Keypair;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{gossipsub, identify, ping, request_response};
+use weft_proto::limits::MAX_TOPIC_PAYLOAD_BYTES;
+
+use super::dm_codec::{self, DmCodec};
+
+/// Identify's protocol version string: which application protocol family this node speaks.
+pub const IDENTIFY_PROTOCOL: &str = "/weft/1.0.0";
+
+/// Most `/weft/dm/1` requests in flight per connection. The outbox keeps each peer below this
+/// ([`MAX_DM_IN_FLIGHT`]) so the library never fails a request for exceeding it.
+const MAX_DM_STREAMS: usize = 128;
+
+/// Most unacknowledged direct messages on the wire to one peer; the rest wait in the outbox.
+pub const MAX_DM_IN_FLIGHT: usize = 64;
+
+/// How long a direct message may wait for its acknowledgement before it is retried.
+const DM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Gossipsub's own envelope (signature, key, seqno, topic) on top of our payload.
+const GOSSIP_ENVELOPE_BYTES: usize = 2048;
+
+/// The behaviour of a weft node.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Standard identify: learns peers' listen addresses and protocols.
+    pub identify: identify::Behaviour,
+    /// Standard ping: liveness and round-trip times.
+    pub ping: ping::Behaviour,
+    /// Standard gossipsub: topics. Signed messages, validated by the application.
+    pub gossipsub: gossipsub::Behaviour,
+    /// `/weft/dm/1`: direct messages with end-to-end acknowledgement.
+    pub dm: request_response::Behaviour<DmCodec>,
+}
+
+impl Behaviour {
+    /// Builds the behaviour for `key`.
+    pub fn new(key: &Keypair) -> Result<Behaviour, String> {
+        let identify = identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
+                .with_agent_version(format!("weft/{}", env!("CARGO_PKG_VERSION"))),
+        );
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .validate_messages()
+            .max_transmit_size(MAX_TOPIC_PAYLOAD_BYTES + GOSSIP_ENVELOPE_BYTES)
+            .message_id_fn(|m: &gossipsub::Message| {
+                // Content-addressed: a re-published copy has the same id and is dropped by
+                // gossipsub's duplicate cache; the history index catches later replays.
+                let mut hasher = blake3::Hasher::new_derive_key("weft/v1/gossip-id");
+                if let Some(source) = &m.source {
+                    hasher.update(&source.to_bytes());
+                }
+                hasher.update(m.topic.as_str().as_bytes());
+                hasher.update(&m.data);
+                gossipsub::MessageId::from(&hasher.finalize().as_bytes()[..20])
+            })
+            .build()
+            .map_err(|e| e.to_string())?;
+        let gossipsub =
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+        let dm = request_response::Behaviour::new(
+            [(dm_codec::PROTOCOL, request_response::ProtocolSupport::Full)],
+            request_response::Config::default()
+                .with_request_timeout(DM_TIMEOUT)
+                .with_max_concurrent_streams(MAX_DM_STREAMS),
+        );
+        Ok(Behaviour {
+            identify,
+            ping: ping::Behaviour::default(),
+            gossipsub,
+            dm,
+        })
+    }
+}

@@ -1,0 +1,334 @@
+//! [`EventLoop`]: the one task that owns the Swarm, the delivery state machines and the
+//! pending-reply maps. It reacts, in priority order, to local commands, finished flushes,
+//! swarm events and a timer tick; after each it starts whatever sends and flushes became
+//! possible.
+//!
+//! Submodules hold the reactions by subject: [`connections`] (dials, connections, identify,
+//! ping), [`direct`] (`/weft/dm/1` both ways), [`gossip`] (topics).
+
+mod connections;
+mod direct;
+mod gossip;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::request_response::OutboundRequestId;
+use libp2p::swarm::ConnectionId;
+use libp2p::{Multiaddr, PeerId, Swarm};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use weft_proto::MessageId;
+use weft_proto::api::{Event, IdResponse, PeerInfo, Status, TopicStatus};
+use weft_proto::topic::TopicName;
+
+use super::behaviour::{Behaviour, MAX_DM_IN_FLIGHT};
+use super::group_flush::{Durable, GroupFlush};
+use super::handle::{COMMAND_CAPACITY, Command, Delivery, EVENT_CAPACITY, NodeError, NodeHandle};
+use crate::delivery::clock::Hlc;
+use crate::delivery::outbox::Outbox;
+use crate::delivery::redial::Redial;
+use crate::store::Store;
+
+/// How often timers (redial, retry pauses) are checked.
+const TICK: Duration = Duration::from_millis(100);
+
+/// What the loop knows about a connected peer.
+struct Connected {
+    addr: Multiaddr,
+    outbound: bool,
+    since_unix: u64,
+    rtt: Option<Duration>,
+}
+
+/// The event loop. Build it with [`EventLoop::new`], run it with [`EventLoop::run`].
+pub struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    store: Store,
+    local: PeerId,
+    name: Option<String>,
+    commands: mpsc::Receiver<Command>,
+    events: broadcast::Sender<Event>,
+    started: Instant,
+    clock: Hlc,
+    outbox: Outbox<PeerId>,
+    redial: Redial<PeerId>,
+    flush: GroupFlush,
+    /// Direct messages on the wire: request id -> (recipient, message id).
+    sending: HashMap<OutboundRequestId, (PeerId, MessageId)>,
+    /// When each message in the outbox was queued (this run), for latency.
+    queued_at: HashMap<MessageId, Instant>,
+    /// Local callers waiting for a delivery.
+    waiters: HashMap<MessageId, oneshot::Sender<Delivery>>,
+    /// Local callers waiting for a dial.
+    dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NodeError>>)>,
+    peers: HashMap<PeerId, Connected>,
+    /// Concrete addresses the listeners are bound to.
+    listen_addrs: Vec<Multiaddr>,
+    topics: HashSet<TopicName>,
+    /// Input refused from peers, by reason.
+    rejected: BTreeMap<String, u64>,
+}
+
+impl EventLoop {
+    /// Builds the loop around a listening `swarm`: re-joins stored topics, reloads the
+    /// outbox and schedules dials to every remembered peer.
+    pub fn new(
+        mut swarm: Swarm<Behaviour>,
+        store: Store,
+        name: Option<String>,
+        listen_addrs: Vec<Multiaddr>,
+    ) -> Result<(NodeHandle, EventLoop), NodeError> {
+        let (command_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let now = Instant::now();
+
+        let mut topics = HashSet::new();
+        for topic in store.topics.all()? {
+            gossip::join(&mut swarm, &topic)?;
+            topics.insert(topic);
+        }
+        let mut outbox = Outbox::new(MAX_DM_IN_FLIGHT);
+        for entry in store.outbox.all()? {
+            match entry.to.parse::<PeerId>() {
+                Ok(peer) => outbox.enqueue(peer, entry.message.id),
+                Err(e) => tracing::warn!(id = %entry.message.id.short(), error = %e, "outbox entry with a bad recipient; skipped"),
+            }
+        }
+        let mut redial = Redial::default();
+        for (peer, addrs) in store.peers.all()? {
+            for addr in addrs {
+                swarm.add_peer_address(peer, addr);
+            }
+            redial.dial_now(peer, now);
+        }
+        for peer in outbox.unreachable_peers() {
+            redial.dial_now(peer, now);
+        }
+
+        let handle = NodeHandle::new(command_tx, events.clone());
+        let event_loop = EventLoop {
+            local: *swarm.local_peer_id(),
+            swarm,
+            store,
+            name,
+            commands,
+            events,
+            started: now,
+            clock: Hlc::default(),
+            outbox,
+            redial,
+            flush: GroupFlush::default(),
+            sending: HashMap::new(),
+            queued_at: HashMap::new(),
+            waiters: HashMap::new(),
+            dials: HashMap::new(),
+            peers: HashMap::new(),
+            listen_addrs,
+            topics,
+            rejected: BTreeMap::new(),
+        };
+        Ok((handle, event_loop))
+    }
+
+    /// Runs until a shutdown command arrives or every handle is dropped. Local commands go
+    /// first so a busy network cannot starve the API.
+    pub async fn run(mut self) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown(reply)) => {
+                        self.shutdown().await;
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(command) => self.on_command(command),
+                    None => {
+                        self.shutdown().await;
+                        return;
+                    }
+                },
+                (result, items) = self.flush.finished(), if self.flush.is_running() => {
+                    self.on_flushed(result, items);
+                }
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                _ = tick.tick() => self.on_tick(),
+            }
+            self.pump();
+        }
+    }
+
+    /// Starts every send and flush that became possible.
+    fn pump(&mut self) {
+        for (peer, id) in self.outbox.next(Instant::now()) {
+            self.send_direct(peer, id);
+        }
+        self.flush.start(&self.store);
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        for peer in self.outbox.unreachable_peers() {
+            self.redial.dial_now(peer, now);
+        }
+        for peer in self.redial.due(now) {
+            self.dial_known(peer);
+        }
+        self.waiters.retain(|_, w| !w.is_closed());
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::Id(reply) => {
+                let _ = reply.send(self.id());
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.peer_infos());
+            }
+            Command::Dial { addr, reply } => self.dial(addr, reply),
+            Command::Send {
+                to,
+                text,
+                wait,
+                reply,
+            } => self.queue_direct(to, text, wait, reply),
+            Command::Publish { topic, text, reply } => self.publish(topic, text, reply),
+            Command::Subscribe {
+                topic,
+                subscribe,
+                reply,
+            } => {
+                let _ = reply.send(self.subscribe(topic, subscribe));
+            }
+            Command::Shutdown(_) => unreachable!("handled in run"),
+        }
+    }
+
+    fn on_flushed(&mut self, result: Result<(), crate::store::StoreError>, items: Vec<Durable>) {
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "flush failed; nothing in this batch is acknowledged");
+        }
+        for item in items {
+            match (item, &result) {
+                (Durable::Ack { channel, ack, event }, Ok(())) => {
+                    if self.swarm.behaviour_mut().dm.send_response(channel, ack).is_ok() {
+                        if let Some(event) = event {
+                            let _ = self.events.send(event);
+                        }
+                    }
+                }
+                // Dropping the channel fails the request on the sender's side, which keeps
+                // the message in its outbox and retries later.
+                (Durable::Ack { .. }, Err(_)) => {}
+                (Durable::Queued { reply, queued }, Ok(())) => {
+                    let _ = reply.send(Ok(queued));
+                }
+                (Durable::Queued { reply, .. }, Err(e)) => {
+                    let _ = reply.send(Err(NodeError::Invalid(format!(
+                        "the message could not be stored durably: {e}"
+                    ))));
+                }
+                (Durable::Published { reply, result }, Ok(())) => {
+                    let _ = reply.send(Ok(result));
+                }
+                (Durable::Published { reply, .. }, Err(e)) => {
+                    let _ = reply.send(Err(NodeError::Invalid(format!(
+                        "published, but could not store it in history: {e}"
+                    ))));
+                }
+                (Durable::Event(event), Ok(())) => {
+                    let _ = self.events.send(event);
+                }
+                (Durable::Event(_), Err(_)) => {}
+            }
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        if self.flush.is_running() {
+            let (result, items) = self.flush.finished().await;
+            self.on_flushed(result, items);
+        }
+        if let Err(e) = self.store.flush() {
+            tracing::error!(error = %e, "final flush failed");
+        }
+        tracing::info!("event loop stopped");
+    }
+
+    /// Counts and logs input refused from `peer`.
+    fn reject(&mut self, peer: &PeerId, reason: &str, detail: &dyn std::fmt::Display) {
+        *self.rejected.entry(reason.to_string()).or_default() += 1;
+        tracing::warn!(peer = %short(peer), reason, "refused input from peer: {detail}");
+    }
+
+    fn status(&self) -> Status {
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        let mut topics: Vec<TopicStatus> = self
+            .topics
+            .iter()
+            .map(|name| {
+                let hash = super::gossip_topic(name).hash();
+                let peers = gossipsub
+                    .all_peers()
+                    .filter(|(_, topics)| topics.contains(&&hash))
+                    .count();
+                TopicStatus {
+                    name: name.clone(),
+                    peers,
+                }
+            })
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        Status {
+            peer_id: self.local.to_string(),
+            name: self.name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            listen_addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
+            peers: self.peers.len(),
+            outbox: self.outbox.len(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            topics,
+            rejected: self.rejected.clone(),
+        }
+    }
+
+    fn id(&self) -> IdResponse {
+        let suffix = libp2p::multiaddr::Protocol::P2p(self.local);
+        IdResponse {
+            peer_id: self.local.to_string(),
+            addrs: self
+                .listen_addrs
+                .iter()
+                .map(|a| a.clone().with(suffix.clone()).to_string())
+                .collect(),
+        }
+    }
+
+    fn peer_infos(&self) -> Vec<PeerInfo> {
+        let mut out: Vec<PeerInfo> = self
+            .peers
+            .iter()
+            .map(|(peer, c)| PeerInfo {
+                peer_id: peer.to_string(),
+                addr: c.addr.to_string(),
+                direction: if c.outbound { "outbound" } else { "inbound" }.into(),
+                rtt_ms: c.rtt.map(|d| d.as_secs_f64() * 1000.0),
+                connected_since: c.since_unix,
+            })
+            .collect();
+        out.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+        out
+    }
+}
+
+/// A PeerId shortened for logs: its last 8 characters.
+pub fn short(peer: &PeerId) -> String {
+    let s = peer.to_string();
+    s[s.len().saturating_sub(8)..].to_string()
+}

@@ -1,0 +1,220 @@
+//! Dials, connections, listen addresses, identify and ping.
+
+use std::time::Instant;
+
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, identify, ping};
+use tokio::sync::oneshot;
+use weft_proto::api::Event;
+
+use super::{Connected, EventLoop, short};
+use crate::network::NodeError;
+use crate::network::behaviour::BehaviourEvent;
+
+/// Most addresses taken from one identify message.
+const MAX_IDENTIFY_ADDRS: usize = 8;
+
+impl EventLoop {
+    /// Dials `addr` for a local caller, who hears back once connected or failed.
+    pub(super) fn dial(&mut self, addr: Multiaddr, reply: oneshot::Sender<Result<PeerId, NodeError>>) {
+        let peer = match addr.iter().last() {
+            Some(Protocol::P2p(peer)) => Some(peer),
+            _ => None,
+        };
+        if peer == Some(self.local) {
+            let _ = reply.send(Err(NodeError::Invalid(format!("{addr} is this node itself"))));
+            return;
+        }
+        if let Some(peer) = peer.filter(|p| self.peers.contains_key(p)) {
+            let _ = reply.send(Ok(peer));
+            return;
+        }
+        let opts = match peer {
+            Some(peer) => DialOpts::peer_id(peer)
+                .addresses(vec![addr.clone()])
+                .condition(PeerCondition::Always)
+                .build(),
+            None => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+        };
+        let connection = opts.connection_id();
+        match self.swarm.dial(opts) {
+            Ok(()) => {
+                self.dials.insert(connection, (addr, reply));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(NodeError::Dial {
+                    addr: addr.to_string(),
+                    reason: e.to_string(),
+                }));
+            }
+        }
+    }
+
+    /// Dials a remembered peer at its remembered addresses (redial after loss).
+    pub(super) fn dial_known(&mut self, peer: PeerId) {
+        if self.peers.contains_key(&peer) {
+            self.redial.connected(&peer);
+            return;
+        }
+        let addrs = self.store.peers.addrs(&peer).unwrap_or_default();
+        let opts = DialOpts::peer_id(peer)
+            .addresses(addrs)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            tracing::debug!(peer = %short(&peer), error = %e, "redial not started");
+            self.redial.lost(peer, Instant::now());
+        }
+    }
+
+    pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => self.on_connected(peer_id, connection_id, &endpoint, num_established.get()),
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.on_disconnected(peer_id, cause.map(|c| c.to_string()));
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
+                if let Some((addr, reply)) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Err(NodeError::Dial {
+                        addr: addr.to_string(),
+                        reason: one_line(&error),
+                    }));
+                }
+                if let Some(peer) = peer_id.filter(|p| !self.peers.contains_key(p)) {
+                    tracing::debug!(peer = %short(&peer), error = %one_line(&error), "dial failed");
+                    self.redial.lost(peer, Instant::now());
+                }
+            }
+            SwarmEvent::IncomingConnectionError { error, send_back_addr, .. } => {
+                tracing::debug!(from = %send_back_addr, error = %one_line(&error), "incoming connection failed");
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                if !self.listen_addrs.contains(&address) {
+                    self.listen_addrs.push(address);
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| a != &address);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => self.on_identified(peer_id, info.listen_addrs),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            })) => {
+                if let Some(c) = self.peers.get_mut(&peer) {
+                    c.rtt = Some(rtt);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Dm(event)) => self.on_dm_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip_event(event),
+            _ => {}
+        }
+    }
+
+    fn on_connected(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        endpoint: &libp2p::core::ConnectedPoint,
+        established: u32,
+    ) {
+        if let Some((_, reply)) = self.dials.remove(&connection) {
+            let _ = reply.send(Ok(peer));
+        }
+        if endpoint.is_dialer() {
+            let addr = without_p2p(endpoint.get_remote_address());
+            if let Err(e) = self.store.peers.remember(&peer, &[addr]) {
+                tracing::warn!(error = %e, "could not remember a peer address");
+            }
+        }
+        if established > 1 {
+            return;
+        }
+        tracing::info!(peer = %short(&peer), addr = %endpoint.get_remote_address(), "connected");
+        self.peers.insert(
+            peer,
+            Connected {
+                addr: endpoint.get_remote_address().clone(),
+                outbound: endpoint.is_dialer(),
+                since_unix: crate::delivery::clock::wall_us() / 1_000_000,
+                rtt: None,
+            },
+        );
+        self.outbox.connected(&peer);
+        self.redial.connected(&peer);
+        let _ = self.events.send(Event::PeerConnected {
+            peer_id: peer.to_string(),
+        });
+    }
+
+    fn on_disconnected(&mut self, peer: PeerId, cause: Option<String>) {
+        tracing::info!(peer = %short(&peer), cause = cause.as_deref().unwrap_or("closed"), "disconnected");
+        self.peers.remove(&peer);
+        self.outbox.disconnected(&peer);
+        let known = !self.store.peers.addrs(&peer).unwrap_or_default().is_empty();
+        if known {
+            self.redial.lost(peer, Instant::now());
+        }
+        let _ = self.events.send(Event::PeerDisconnected {
+            peer_id: peer.to_string(),
+        });
+    }
+
+    /// Remembers the listen addresses a peer announced, so either side can redial after a
+    /// restart even when the connection was inbound.
+    fn on_identified(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let addrs: Vec<Multiaddr> = addrs
+            .into_iter()
+            .filter(|a| !a.iter().any(|p| matches!(p, Protocol::P2pCircuit)))
+            .map(|a| without_p2p(&a))
+            .take(MAX_IDENTIFY_ADDRS)
+            .collect();
+        for addr in &addrs {
+            self.swarm.add_peer_address(peer, addr.clone());
+        }
+        if let Err(e) = self.store.peers.remember(&peer, &addrs) {
+            tracing::warn!(error = %e, "could not remember peer addresses");
+        }
+    }
+}
+
+fn without_p2p(addr: &Multiaddr) -> Multiaddr {
+    addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect()
+}
+
+/// An error and its causes on one line.
+fn one_line(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out.replace('\n', " ")
+}

@@ -1,0 +1,169 @@
+//! Topics: joining and leaving, publishing, and validating what arrives before gossipsub may
+//! forward it.
+
+use libp2p::gossipsub::{self, MessageAcceptance, PublishError};
+use libp2p::{PeerId, Swarm};
+use tokio::sync::oneshot;
+use weft_proto::MessageId;
+use weft_proto::api::{Direction, Event, Kind, Message};
+use weft_proto::dm::check_text;
+use weft_proto::topic::{TopicMessage, TopicName};
+
+use super::EventLoop;
+use crate::network::TOPIC_NAMESPACE;
+use crate::delivery::clock::wall_us;
+use crate::network::behaviour::Behaviour;
+use crate::network::group_flush::Durable;
+use crate::network::handle::text_refused;
+use crate::network::{NodeError, gossip_topic};
+
+/// Joins `topic` on the swarm's gossipsub.
+pub(super) fn join(swarm: &mut Swarm<Behaviour>, topic: &TopicName) -> Result<(), NodeError> {
+    swarm
+        .behaviour_mut()
+        .gossipsub
+        .subscribe(&gossip_topic(topic))
+        .map(|_| ())
+        .map_err(|e| NodeError::Invalid(format!("cannot subscribe to {topic}: {e}")))
+}
+
+impl EventLoop {
+    pub(super) fn subscribe(&mut self, topic: TopicName, subscribe: bool) -> Result<bool, NodeError> {
+        if subscribe {
+            join(&mut self.swarm, &topic)?;
+            self.topics.insert(topic.clone());
+            Ok(self.store.topics.add(&topic)?)
+        } else {
+            self.swarm.behaviour_mut().gossipsub.unsubscribe(&gossip_topic(&topic));
+            self.topics.remove(&topic);
+            Ok(self.store.topics.remove(&topic)?)
+        }
+    }
+
+    pub(super) fn publish(
+        &mut self,
+        topic: TopicName,
+        text: String,
+        reply: oneshot::Sender<Result<(MessageId, usize), NodeError>>,
+    ) {
+        if let Err(e) = check_text(&text) {
+            let _ = reply.send(Err(text_refused(e)));
+            return;
+        }
+        let ts = self.clock.tick(wall_us());
+        let message = TopicMessage::new(topic.clone(), ts, text);
+        let payload = match message.encode() {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = reply.send(Err(NodeError::Invalid(e.to_string())));
+                return;
+            }
+        };
+        let ident = gossip_topic(&topic);
+        let subscribers = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&ident.hash()))
+            .count();
+        match self.swarm.behaviour_mut().gossipsub.publish(ident, payload) {
+            Ok(_) => {}
+            Err(PublishError::NoPeersSubscribedToTopic) => {
+                let _ = reply.send(Err(NodeError::Publish(format!(
+                    "no connected peer subscribes to `{topic}`; nothing was sent"
+                ))));
+                return;
+            }
+            Err(e) => {
+                let _ = reply.send(Err(NodeError::Publish(format!("publishing on `{topic}` failed: {e}"))));
+                return;
+            }
+        }
+        let id = message.id(&self.local.to_bytes());
+        let record = Message {
+            id,
+            kind: Kind::Topic,
+            direction: Direction::Out,
+            from: self.local.to_string(),
+            to: None,
+            topic: Some(topic),
+            ts,
+            text: message.text,
+            state: None,
+        };
+        if let Err(e) = self.store.history.insert_if_new(&record) {
+            let _ = reply.send(Err(e.into()));
+            return;
+        }
+        self.flush.push(Durable::Published {
+            reply,
+            result: (id, subscribers),
+        });
+    }
+
+    pub(super) fn on_gossip_event(&mut self, event: gossipsub::Event) {
+        let gossipsub::Event::Message {
+            propagation_source,
+            message_id,
+            message,
+        } = event
+        else {
+            return;
+        };
+        let acceptance = self.accept_gossip(&propagation_source, message);
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&message_id, &propagation_source, acceptance);
+    }
+
+    /// Decides whether a topic message may be forwarded, storing it when it is new.
+    fn accept_gossip(&mut self, via: &PeerId, message: gossipsub::Message) -> MessageAcceptance {
+        let Some(source) = message.source else {
+            self.reject(via, "unsigned", &"topic message without a source");
+            return MessageAcceptance::Reject;
+        };
+        let Some(topic) = TopicName::from_gossip_topic(TOPIC_NAMESPACE, message.topic.as_str()) else {
+            self.reject(via, "invalid", &format!("unknown topic {}", message.topic));
+            return MessageAcceptance::Reject;
+        };
+        let decoded = match TopicMessage::decode(&message.data) {
+            Ok(m) => m,
+            Err(e) => {
+                self.reject(via, e.reason(), &e);
+                return MessageAcceptance::Reject;
+            }
+        };
+        if decoded.topic != topic {
+            self.reject(via, "invalid", &"payload topic differs from the gossip topic");
+            return MessageAcceptance::Reject;
+        }
+        self.clock.observe(decoded.ts, wall_us());
+        let record = Message {
+            id: decoded.id(&source.to_bytes()),
+            kind: Kind::Topic,
+            direction: Direction::In,
+            from: source.to_string(),
+            to: None,
+            topic: Some(topic),
+            ts: decoded.ts,
+            text: decoded.text,
+            state: None,
+        };
+        match self.store.history.insert_if_new(&record) {
+            Ok(true) => {
+                self.flush.push(Durable::Event(Event::Message(record)));
+                MessageAcceptance::Accept
+            }
+            // Already seen: a replay after gossipsub's duplicate cache forgot it. Neither
+            // delivered again nor forwarded.
+            Ok(false) => MessageAcceptance::Ignore,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store a topic message");
+                MessageAcceptance::Ignore
+            }
+        }
+    }
+}

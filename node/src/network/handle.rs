@@ -1,0 +1,206 @@
+//! [`NodeHandle`]: the cloneable front of the event loop. Each method sends one command over
+//! a bounded channel and awaits its reply; when the loop is gone it returns
+//! [`NodeError::Shutdown`].
+
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use weft_proto::MessageId;
+use weft_proto::api::{Event, IdResponse, PeerInfo, Status};
+use weft_proto::topic::TopicName;
+
+use crate::store::StoreError;
+
+/// Capacity of the command channel; callers wait (backpressure) when it is full.
+pub const COMMAND_CAPACITY: usize = 1024;
+
+/// Capacity of the event broadcast; a subscriber that falls further behind skips events and
+/// is told how many.
+pub const EVENT_CAPACITY: usize = 4096;
+
+/// What went wrong with a command.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The event loop has stopped.
+    #[error("the node is shutting down")]
+    Shutdown,
+    /// The store failed (disk full, permissions, corruption).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The transport could not be built.
+    #[error("transport setup failed: {0}")]
+    Transport(String),
+    /// A listen address could not be bound.
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, String),
+    /// A dial failed.
+    #[error("could not connect to {addr}: {reason}")]
+    Dial {
+        /// The address dialled.
+        addr: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The request was refused because of what it asked (bad name, self, ...).
+    #[error("{0}")]
+    Invalid(String),
+    /// A message over the size cap was refused (not truncated).
+    #[error("{0}")]
+    TooLarge(String),
+    /// `weft init` has not run on this data dir.
+    #[error("no identity in {0}: run `weft init --data-dir {0}` first")]
+    NotInitialised(String),
+    /// The local API socket could not be served.
+    #[error("cannot serve the local API at {0}: {1}")]
+    Api(String, String),
+    /// Publishing failed.
+    #[error("{0}")]
+    Publish(String),
+}
+
+/// How a direct message this node sent ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Delivery {
+    /// Acknowledged by the recipient after it stored the message durably.
+    Delivered {
+        /// Time from queueing to acknowledgement.
+        latency: Duration,
+    },
+    /// Refused by the recipient.
+    Rejected {
+        /// The recipient's reason.
+        reason: String,
+    },
+}
+
+/// A direct message durably queued in the outbox.
+#[derive(Debug)]
+pub struct Queued {
+    /// The message id.
+    pub id: MessageId,
+    /// Resolves when the message is delivered or refused (if asked for).
+    pub delivery: Option<oneshot::Receiver<Delivery>>,
+}
+
+/// Commands from a [`NodeHandle`] to the event loop.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Status(oneshot::Sender<Status>),
+    Id(oneshot::Sender<IdResponse>),
+    Peers(oneshot::Sender<Vec<PeerInfo>>),
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<PeerId, NodeError>>,
+    },
+    Send {
+        to: PeerId,
+        text: String,
+        wait: bool,
+        reply: oneshot::Sender<Result<Queued, NodeError>>,
+    },
+    Publish {
+        topic: TopicName,
+        text: String,
+        reply: oneshot::Sender<Result<(MessageId, usize), NodeError>>,
+    },
+    Subscribe {
+        topic: TopicName,
+        subscribe: bool,
+        reply: oneshot::Sender<Result<bool, NodeError>>,
+    },
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The cloneable handle to a running node's event loop.
+#[derive(Clone, Debug)]
+pub struct NodeHandle {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+}
+
+impl NodeHandle {
+    pub(crate) fn new(commands: mpsc::Sender<Command>, events: broadcast::Sender<Event>) -> Self {
+        NodeHandle { commands, events }
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| NodeError::Shutdown)?;
+        rx.await.map_err(|_| NodeError::Shutdown)
+    }
+
+    /// The node's status.
+    pub async fn status(&self) -> Result<Status, NodeError> {
+        self.call(Command::Status).await
+    }
+
+    /// The node's PeerId and dialable addresses.
+    pub async fn id(&self) -> Result<IdResponse, NodeError> {
+        self.call(Command::Id).await
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NodeError> {
+        self.call(Command::Peers).await
+    }
+
+    /// Connects to `addr` (which must end in `/p2p/<PeerId>`); resolves once connected.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, NodeError> {
+        self.call(|reply| Command::Dial { addr, reply }).await?
+    }
+
+    /// Queues a direct message durably; with `wait`, the returned [`Queued`] carries a
+    /// receiver for its delivery.
+    pub async fn send(&self, to: PeerId, text: String, wait: bool) -> Result<Queued, NodeError> {
+        self.call(|reply| Command::Send {
+            to,
+            text,
+            wait,
+            reply,
+        })
+        .await?
+    }
+
+    /// Publishes on `topic`; returns the message id and how many connected peers subscribe.
+    pub async fn publish(&self, topic: TopicName, text: String) -> Result<(MessageId, usize), NodeError> {
+        self.call(|reply| Command::Publish { topic, text, reply }).await?
+    }
+
+    /// Joins (`subscribe`) or leaves a topic; returns whether anything changed.
+    pub async fn subscribe(&self, topic: TopicName, subscribe: bool) -> Result<bool, NodeError> {
+        self.call(|reply| Command::Subscribe {
+            topic,
+            subscribe,
+            reply,
+        })
+        .await?
+    }
+
+    /// Stops the event loop; resolves once it stopped.
+    pub async fn shutdown(&self) -> Result<(), NodeError> {
+        self.call(Command::Shutdown).await
+    }
+
+    /// Resolves when the event loop has stopped.
+    pub async fn closed(&self) {
+        self.commands.closed().await
+    }
+
+    /// A receiver of every event from now on.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}
+
+/// The error for a message text that breaks the rules (empty or over the cap).
+pub(crate) fn text_refused(e: weft_proto::DecodeError) -> NodeError {
+    match e {
+        weft_proto::DecodeError::TooLarge { .. } => NodeError::TooLarge(format!("message refused: {e}")),
+        other => NodeError::Invalid(format!("message refused: {other}")),
+    }
+}

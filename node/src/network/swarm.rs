@@ -1,0 +1,101 @@
+//! Transports and listening: TCP (Noise XX + Yamux) and QUIC (TLS 1.3), both authenticating
+//! the peer's ed25519 key, so the PeerId is the identity on every connection.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, Swarm, noise, tcp, yamux};
+
+use super::NodeError;
+use super::behaviour::Behaviour;
+
+/// Connections to members are long-lived; they are closed by peers leaving, not idleness.
+const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// How long listeners may take to report their addresses at start-up.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Builds the Swarm for `keypair`.
+pub fn build(keypair: Keypair) -> Result<Swarm<Behaviour>, NodeError> {
+    let transport = |e: &dyn std::fmt::Display| NodeError::Transport(e.to_string());
+    Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| transport(&e))?
+        .with_quic()
+        .with_dns()
+        .map_err(|e| transport(&e))?
+        .with_behaviour(|key| {
+            Behaviour::new(key).map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+        })
+        .map_err(|e| transport(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .build())
+}
+
+/// Starts listening on `addrs` and waits until each listener reports an address. When
+/// `fallback` is set (the addresses are the defaults, not the user's), a port already in use
+/// is replaced by an ephemeral one with a warning instead of failing.
+pub async fn listen(
+    swarm: &mut Swarm<Behaviour>,
+    addrs: &[Multiaddr],
+    fallback: bool,
+) -> Result<Vec<Multiaddr>, NodeError> {
+    let mut waiting = HashSet::new();
+    for addr in addrs {
+        let id = match swarm.listen_on(addr.clone()) {
+            Ok(id) => id,
+            Err(e) if fallback => {
+                let ephemeral = with_port_zero(addr);
+                tracing::warn!(%addr, error = %e, "default port busy; listening on an ephemeral port");
+                swarm
+                    .listen_on(ephemeral.clone())
+                    .map_err(|e| NodeError::Listen(ephemeral.to_string(), e.to_string()))?
+            }
+            Err(e) => return Err(NodeError::Listen(addr.to_string(), e.to_string())),
+        };
+        waiting.insert(id);
+    }
+    let mut bound = Vec::new();
+    let deadline = tokio::time::sleep(LISTEN_TIMEOUT);
+    tokio::pin!(deadline);
+    while !waiting.is_empty() {
+        tokio::select! {
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::NewListenAddr { listener_id, address } => {
+                    waiting.remove(&listener_id);
+                    bound.push(address);
+                }
+                SwarmEvent::ListenerError { error, .. } => {
+                    return Err(NodeError::Listen("listener".into(), error.to_string()));
+                }
+                SwarmEvent::ListenerClosed { reason: Err(error), .. } => {
+                    return Err(NodeError::Listen("listener".into(), error.to_string()));
+                }
+                _ => {}
+            },
+            _ = &mut deadline => {
+                return Err(NodeError::Listen("listener".into(), "no address reported within 5 s".into()));
+            }
+        }
+    }
+    Ok(bound)
+}
+
+fn with_port_zero(addr: &Multiaddr) -> Multiaddr {
+    addr.iter()
+        .map(|p| match p {
+            Protocol::Tcp(_) => Protocol::Tcp(0),
+            Protocol::Udp(_) => Protocol::Udp(0),
+            other => other,
+        })
+        .collect()
+}

@@ -1,0 +1,155 @@
+//! A running node: store, swarm, event loop and local API, started together and stopped
+//! together. `weft node`, the demo and the tests all start nodes this way.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use libp2p::{Multiaddr, PeerId};
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api;
+use crate::config::Config;
+use crate::network::{self, EventLoop, NodeError, NodeHandle};
+use crate::store::Store;
+
+/// A started node. Stop it with [`Node::stop`].
+pub struct Node {
+    /// The handle to its event loop.
+    pub handle: NodeHandle,
+    /// Its PeerId.
+    pub peer_id: PeerId,
+    /// The addresses its listeners bound, as reported at start.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// The local API socket.
+    pub api_socket: PathBuf,
+    event_loop: JoinHandle<()>,
+    api: JoinHandle<()>,
+    api_shutdown: watch::Sender<bool>,
+}
+
+impl Node {
+    /// Starts a node on `config.data_dir`: opens the store (failing at once if another
+    /// process has it), binds the listeners, starts the event loop and serves the API on a
+    /// Unix socket readable by the owner only. Returns once all of that is up.
+    pub async fn start(config: Config) -> Result<Node, NodeError> {
+        prepare_data_dir(&config.data_dir)?;
+        let store = Store::open(&config.data_dir)?;
+        let identity = store
+            .identity
+            .load()?
+            .ok_or_else(|| NodeError::NotInitialised(config.data_dir.display().to_string()))?;
+        let name = store.identity.name()?;
+        let keypair = keypair(&identity)?;
+        drop(identity);
+
+        let mut swarm = network::swarm::build(keypair)?;
+        let peer_id = *swarm.local_peer_id();
+        let listen_addrs =
+            network::swarm::listen(&mut swarm, &config.listen, config.listen_is_default).await?;
+        let (handle, event_loop) = EventLoop::new(swarm, store.clone(), name, listen_addrs.clone())?;
+        let event_loop = tokio::spawn(event_loop.run());
+
+        let api_socket = config.api_socket();
+        let listener = bind_api(&api_socket)?;
+        let (api_shutdown, shutdown_rx) = watch::channel(false);
+        let router = api::server::router(handle.clone(), store, shutdown_rx.clone());
+        let api = tokio::spawn(async move {
+            let mut shutdown = shutdown_rx;
+            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "local API server failed");
+            }
+        });
+        tracing::info!(peer_id = %peer_id, socket = %api_socket.display(), "node started");
+        Ok(Node {
+            handle,
+            peer_id,
+            listen_addrs,
+            api_socket,
+            event_loop,
+            api,
+            api_shutdown,
+        })
+    }
+
+    /// Runs until `shutdown` resolves, then stops.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::select! {
+            _ = shutdown => {}
+            // The loop stops by itself only if something went badly wrong; stop the rest too.
+            _ = self.handle.closed() => tracing::error!("event loop ended unexpectedly"),
+        }
+        self.stop().await;
+    }
+
+    /// Stops the API (closing event streams), then the event loop (after a final flush),
+    /// and removes the socket.
+    pub async fn stop(self) {
+        let _ = self.api_shutdown.send(true);
+        let _ = self.api.await;
+        let _ = self.handle.shutdown().await;
+        let _ = self.event_loop.await;
+        let _ = std::fs::remove_file(&self.api_socket);
+        tracing::info!("node stopped");
+    }
+}
+
+/// What [`init`] found or did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Init {
+    /// A new identity was created.
+    Created(PeerId),
+    /// The data dir already held this identity; nothing changed.
+    Exists(PeerId),
+}
+
+/// Creates the node identity in `data_dir` unless one exists. The database is closed again
+/// when this returns.
+pub fn init(data_dir: &Path, name: Option<&str>) -> Result<Init, NodeError> {
+    prepare_data_dir(data_dir)?;
+    let store = Store::open(data_dir)?;
+    if let Some(existing) = store.identity.load()? {
+        return Ok(Init::Exists(keypair(&existing)?.public().to_peer_id()));
+    }
+    let identity = weft_keys::Identity::generate().map_err(|e| NodeError::Invalid(e.to_string()))?;
+    let peer = keypair(&identity)?.public().to_peer_id();
+    if store.identity.create(&identity, name)? {
+        Ok(Init::Created(peer))
+    } else {
+        let existing = store.identity.load()?.map(|i| keypair(&i)).transpose()?;
+        Ok(Init::Exists(existing.map_or(peer, |k| k.public().to_peer_id())))
+    }
+}
+
+/// The libp2p keypair of `identity` (its PeerId is the node's identity on the wire).
+pub fn keypair(identity: &weft_keys::Identity) -> Result<libp2p::identity::Keypair, NodeError> {
+    // `ed25519_from_bytes` zeroizes the copy it is given.
+    libp2p::identity::Keypair::ed25519_from_bytes(*identity.secret_bytes())
+        .map_err(|e| NodeError::Transport(e.to_string()))
+}
+
+/// Creates the data dir if needed, owner-only (0700): it holds the secret key.
+pub fn prepare_data_dir(dir: &Path) -> Result<(), NodeError> {
+    let io = |e: std::io::Error| NodeError::Invalid(format!("cannot use data dir {}: {e}", dir.display()));
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    Ok(())
+}
+
+fn bind_api(path: &Path) -> Result<UnixListener, NodeError> {
+    let fail = |e: &dyn std::fmt::Display| NodeError::Api(path.display().to_string(), e.to_string());
+    // The store lock is held, so no other node uses this data dir: a socket file left here
+    // is stale (a killed node) and safe to replace.
+    if path.exists() {
+        std::fs::remove_file(path).map_err(|e| fail(&e))?;
+    }
+    let listener = UnixListener::bind(path).map_err(|e| fail(&e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| fail(&e))?;
+    Ok(listener)
+}

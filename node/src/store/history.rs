@@ -1,0 +1,194 @@
+//! Tree `history`: every message this node sent or received, direct and topic.
+//!
+//! Two key spaces in one tree, so one atomic batch writes both:
+//! - `b'm' ++ ts (u64 BE) ++ id (32)` -> JSON [`Message`]: ordered by time, so iteration is
+//!   chronological;
+//! - `b'i' ++ id (32)` -> `ts (u64 BE)`: the index that makes de-duplication a point lookup.
+
+use weft_proto::MessageId;
+use weft_proto::api::{DeliveryState, InboxQuery, Kind, Message};
+use weft_proto::limits::MAX_INBOX_LIMIT;
+
+use super::{StoreError, decode, encode};
+
+/// How many entries a query returns when it names no limit.
+pub const DEFAULT_INBOX_LIMIT: usize = 50;
+
+/// The `history` tree.
+#[derive(Clone)]
+pub struct HistoryTree(pub(super) sled::Tree);
+
+fn message_key(ts: u64, id: &MessageId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(41);
+    key.push(b'm');
+    key.extend_from_slice(&ts.to_be_bytes());
+    key.extend_from_slice(&id.0);
+    key
+}
+
+fn index_key(id: &MessageId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(33);
+    key.push(b'i');
+    key.extend_from_slice(&id.0);
+    key
+}
+
+impl HistoryTree {
+    /// Stores `message` unless one with its id is already stored. Returns true if stored.
+    /// The event loop is the only writer, so check-then-write does not race.
+    pub fn insert_if_new(&self, message: &Message) -> Result<bool, StoreError> {
+        if self.contains(&message.id)? {
+            return Ok(false);
+        }
+        let mut batch = sled::Batch::default();
+        batch.insert(message_key(message.ts, &message.id), encode(message));
+        batch.insert(index_key(&message.id), &message.ts.to_be_bytes());
+        self.0.apply_batch(batch)?;
+        Ok(true)
+    }
+
+    /// Whether a message with `id` is stored.
+    pub fn contains(&self, id: &MessageId) -> Result<bool, StoreError> {
+        Ok(self.0.contains_key(index_key(id))?)
+    }
+
+    /// The stored message with `id`.
+    pub fn message(&self, id: &MessageId) -> Result<Option<Message>, StoreError> {
+        let Some(ts) = self.0.get(index_key(id))? else {
+            return Ok(None);
+        };
+        let ts = u64::from_be_bytes(ts.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+            tree: "history",
+            detail: "index entry is not 8 bytes".into(),
+        })?);
+        match self.0.get(message_key(ts, id))? {
+            None => Ok(None),
+            Some(bytes) => decode("history", &bytes).map(Some),
+        }
+    }
+
+    /// Records where delivery of a sent direct message stands.
+    pub fn set_state(&self, id: &MessageId, state: DeliveryState) -> Result<(), StoreError> {
+        if let Some(mut message) = self.message(id)? {
+            message.state = Some(state);
+            self.0
+                .insert(message_key(message.ts, id), encode(&message))?;
+        }
+        Ok(())
+    }
+
+    /// The newest messages matching `query`, oldest first.
+    pub fn query(&self, query: &InboxQuery) -> Result<Vec<Message>, StoreError> {
+        let limit = query
+            .limit
+            .unwrap_or(DEFAULT_INBOX_LIMIT)
+            .min(MAX_INBOX_LIMIT);
+        let mut out = Vec::new();
+        for entry in self.0.scan_prefix([b'm']).rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, value) = entry?;
+            let message: Message = decode("history", &value)?;
+            if matches(query, &message) {
+                out.push(message);
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// How many messages are stored.
+    pub fn len(&self) -> usize {
+        self.0.scan_prefix([b'i']).count()
+    }
+
+    /// Whether no message is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn matches(query: &InboxQuery, message: &Message) -> bool {
+    if let Some(peer) = &query.from {
+        let involved = message.kind == Kind::Direct
+            && (&message.from == peer || message.to.as_ref() == Some(peer));
+        if !involved {
+            return false;
+        }
+    }
+    if let Some(topic) = &query.topic {
+        if message.topic.as_ref() != Some(topic) {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_proto::api::Direction;
+
+    fn message(ts: u64, kind: Kind, from: &str, text: &str) -> Message {
+        Message {
+            id: MessageId::derive(weft_proto::id::IdContext::Direct, &[text.as_bytes()]),
+            kind,
+            direction: Direction::In,
+            from: from.into(),
+            to: (kind == Kind::Direct).then(|| "me".into()),
+            topic: (kind == Kind::Topic).then(|| "chat".parse().unwrap()),
+            ts,
+            text: text.into(),
+            state: None,
+        }
+    }
+
+    #[test]
+    fn stores_once_orders_by_time_and_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let h = &store.history;
+        let late = message(30, Kind::Direct, "alice", "late");
+        let early = message(10, Kind::Topic, "bob", "early");
+        let mid = message(20, Kind::Direct, "bob", "mid");
+        assert!(h.insert_if_new(&late).unwrap());
+        assert!(h.insert_if_new(&early).unwrap());
+        assert!(h.insert_if_new(&mid).unwrap());
+        assert!(!h.insert_if_new(&late).unwrap(), "a duplicate is not stored twice");
+        assert_eq!(h.len(), 3);
+
+        let all = h.query(&InboxQuery::default()).unwrap();
+        let texts: Vec<_> = all.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["early", "mid", "late"], "newest last");
+
+        let from_bob = h
+            .query(&InboxQuery { from: Some("bob".into()), ..Default::default() })
+            .unwrap();
+        assert_eq!(from_bob, vec![mid.clone()], "topic messages are not direct ones");
+
+        let topic = h
+            .query(&InboxQuery { topic: Some("chat".parse().unwrap()), ..Default::default() })
+            .unwrap();
+        assert_eq!(topic, vec![early]);
+
+        let newest = h.query(&InboxQuery { limit: Some(1), ..Default::default() }).unwrap();
+        assert_eq!(newest, vec![late.clone()]);
+
+        h.set_state(&late.id, DeliveryState::Delivered).unwrap();
+        assert_eq!(h.message(&late.id).unwrap().unwrap().state, Some(DeliveryState::Delivered));
+    }
+
+    #[test]
+    fn survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = message(5, Kind::Direct, "alice", "kept");
+        {
+            let store = crate::store::Store::open(dir.path()).unwrap();
+            store.history.insert_if_new(&m).unwrap();
+            store.flush().unwrap();
+        }
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        assert_eq!(store.history.message(&m.id).unwrap(), Some(m));
+    }
+}

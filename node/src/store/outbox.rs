@@ -1,0 +1,65 @@
+//! Tree `outbox`: direct messages this node sent that their recipient has not acknowledged.
+//! Key: message id (32 bytes). Value: JSON [`OutboxEntry`]. An entry is removed only after
+//! the recipient's acknowledgement arrived, so a crash at any point leaves it here to resend
+//! (the recipient de-duplicates by id).
+
+use serde::{Deserialize, Serialize};
+use weft_proto::MessageId;
+use weft_proto::dm::DirectMessage;
+
+use super::{StoreError, decode, encode};
+
+/// One unacknowledged direct message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// The recipient's PeerId (base58).
+    pub to: String,
+    /// The message exactly as it goes on the wire.
+    pub message: DirectMessage,
+}
+
+/// The `outbox` tree.
+#[derive(Clone)]
+pub struct OutboxTree(pub(super) sled::Tree);
+
+impl OutboxTree {
+    /// Adds an entry.
+    pub fn put(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
+        self.0.insert(entry.message.id.0, encode(entry))?;
+        Ok(())
+    }
+
+    /// The entry for `id`.
+    pub fn entry(&self, id: &MessageId) -> Result<Option<OutboxEntry>, StoreError> {
+        match self.0.get(id.0)? {
+            None => Ok(None),
+            Some(bytes) => decode("outbox", &bytes).map(Some),
+        }
+    }
+
+    /// Removes the entry for `id` (its acknowledgement arrived).
+    pub fn remove(&self, id: &MessageId) -> Result<(), StoreError> {
+        self.0.remove(id.0)?;
+        Ok(())
+    }
+
+    /// Every entry, oldest first (by the sender's clock).
+    pub fn all(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut out: Vec<OutboxEntry> = Vec::new();
+        for entry in self.0.iter().values() {
+            out.push(decode("outbox", &entry?)?);
+        }
+        out.sort_by_key(|e| e.message.ts);
+        Ok(out)
+    }
+
+    /// How many entries wait.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
