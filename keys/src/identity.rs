@@ -83,7 +83,11 @@ mod tests {
     fn debug_never_shows_the_secret() {
         let id = Identity::from_secret(&[7u8; 32]);
         let shown = format!("{id:?}");
-        let secret_hex: String = id.secret_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let secret_hex: String = id
+            .secret_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert!(!shown.contains(&secret_hex));
         assert!(shown.contains("secret: .."));
     }

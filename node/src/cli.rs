@@ -113,7 +113,10 @@ pub enum Command {
 /// Runs the CLI: parses `std::env::args`, runs the command, returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -151,7 +154,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             no_wait,
             timeout,
         } => messages::send(&client()?, peer, text, !no_wait, timeout, json).await,
-        Command::Publish { topic, text } => messages::publish(&client()?, &topic, &text, json).await,
+        Command::Publish { topic, text } => {
+            messages::publish(&client()?, &topic, &text, json).await
+        }
         Command::Subscribe { topic } => messages::subscribe(&client()?, &topic, json).await,
         Command::Unsubscribe { topic } => messages::unsubscribe(&client()?, &topic, json).await,
         Command::Inbox { from, topic, limit } => {

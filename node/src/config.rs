@@ -68,8 +68,8 @@ pub fn api_socket(data_dir: &Path) -> PathBuf {
 pub fn resolve_data_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     match flag {
         Some(dir) => Ok(dir),
-        None => dirs::data_dir()
-            .map(|d| d.join("weft"))
-            .ok_or_else(|| anyhow::anyhow!("cannot find a data dir for this platform; pass --data-dir DIR")),
+        None => dirs::data_dir().map(|d| d.join("weft")).ok_or_else(|| {
+            anyhow::anyhow!("cannot find a data dir for this platform; pass --data-dir DIR")
+        }),
     }
 }

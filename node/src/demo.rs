@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::StreamExt;
-use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
 use weft_proto::MessageId;
 use weft_proto::api::{Event, InboxQuery, SendRequest};
 
@@ -72,7 +72,10 @@ async fn exercise(m: &[Member], json: bool) -> anyhow::Result<serde_json::Value>
             println!("{line}");
         }
     };
-    say(format!("weft demo: three nodes on loopback, each with its own database and API socket\n"));
+    say(
+        "weft demo: three nodes on loopback, each with its own database and API socket\n"
+            .to_string(),
+    );
     for member in m {
         say(format!("  {:<6} {}", member.name, member.node.peer_id));
     }
@@ -83,7 +86,12 @@ async fn exercise(m: &[Member], json: bool) -> anyhow::Result<serde_json::Value>
     for (from, to, transport) in links {
         let addr = address(&m[to].node, transport)?;
         m[from].client.dial(&addr.to_string()).await?;
-        say(format!("  {} dialled {} over {}", m[from].name, m[to].name, transport.trim_end_matches("-v1").to_uppercase()));
+        say(format!(
+            "  {} dialled {} over {}",
+            m[from].name,
+            m[to].name,
+            transport.trim_end_matches("-v1").to_uppercase()
+        ));
     }
 
     for member in m {
@@ -107,7 +115,12 @@ async fn exercise(m: &[Member], json: bool) -> anyhow::Result<serde_json::Value>
                     timeout_ms: Some(10_000),
                 })
                 .await?;
-            anyhow::ensure!(answer.latency_ms.is_some(), "{} -> {}: not acknowledged", from.name, to.name);
+            anyhow::ensure!(
+                answer.latency_ms.is_some(),
+                "{} -> {}: not acknowledged",
+                from.name,
+                to.name
+            );
             rtts.push(t.elapsed());
         }
     }
@@ -116,38 +129,54 @@ async fn exercise(m: &[Member], json: bool) -> anyhow::Result<serde_json::Value>
         rtts.len(),
         rtts.len()
     ));
-    say(format!("  send-to-durable-ack through the local API: {}", summary(&mut rtts)));
+    say(format!(
+        "  send-to-durable-ack through the local API: {}",
+        summary(&mut rtts)
+    ));
 
-    // Topic fan-out: alice publishes, bob and carol listen.
-    let mut streams = Vec::new();
+    // Topic fan-out: alice publishes, bob and carol listen; each arrival is timed as it
+    // happens, by a reader running beside the publisher.
+    let mut readers = Vec::new();
     for member in &m[1..] {
-        streams.push(Box::pin(member.client.events(Some(TOPIC)).await?));
+        let mut stream = Box::pin(member.client.events(Some(TOPIC)).await?);
+        let name = member.name;
+        readers.push(tokio::spawn(async move {
+            let mut arrivals = Vec::new();
+            while arrivals.len() < TOPIC_MESSAGES {
+                match tokio::time::timeout(SETTLE_TIMEOUT, stream.next()).await {
+                    Ok(Some(Ok(Event::Message(msg)))) => arrivals.push((msg.id, Instant::now())),
+                    Ok(Some(Ok(_))) => {}
+                    _ => anyhow::bail!("{name} stopped receiving topic messages"),
+                }
+            }
+            Ok(arrivals)
+        }));
     }
     let mut published: HashMap<MessageId, Instant> = HashMap::new();
     for n in 0..TOPIC_MESSAGES {
         let t = Instant::now();
-        let answer = m[0].client.publish(TOPIC, &format!("news #{n} from alice")).await?;
+        let answer = m[0]
+            .client
+            .publish(TOPIC, &format!("news #{n} from alice"))
+            .await?;
         published.insert(answer.id, t);
     }
     let mut fanout = Vec::new();
-    for (k, stream) in streams.iter_mut().enumerate() {
-        let mut got = 0;
-        while got < TOPIC_MESSAGES {
-            let event = tokio::time::timeout(SETTLE_TIMEOUT, stream.next())
-                .await
-                .with_context(|| format!("{} stopped receiving topic messages", m[k + 1].name))?;
-            if let Some(Ok(Event::Message(msg))) = event {
-                if let Some(t) = published.get(&msg.id) {
-                    fanout.push(t.elapsed());
-                    got += 1;
-                }
-            }
+    for reader in readers {
+        for (id, at) in reader.await?? {
+            let sent = published
+                .get(&id)
+                .context("received a message nobody published")?;
+            fanout.push(at.saturating_duration_since(*sent));
         }
     }
     say(format!(
         "\ntopic `{TOPIC}`: alice published {TOPIC_MESSAGES}; bob and carol each received all {TOPIC_MESSAGES}"
     ));
-    say(format!("  publish-to-delivery (as the receiver's event stream saw it): {}", summary(&mut fanout)));
+    say(format!(
+        "  publish-to-delivery (as the receiver's event stream saw it): {}",
+        summary(&mut fanout)
+    ));
 
     let inbox = m[2]
         .client
@@ -156,12 +185,20 @@ async fn exercise(m: &[Member], json: bool) -> anyhow::Result<serde_json::Value>
             ..Default::default()
         })
         .await?;
-    say(format!("\ncarol's `weft inbox --limit 4`:"));
+    say("\ncarol's `weft inbox --limit 4`:".to_string());
     for msg in &inbox {
-        say(format!("  {} {}: {}", if msg.topic.is_some() { "#" } else { "←" }, short_peer(&msg.from), msg.text));
+        say(format!(
+            "  {} {}: {}",
+            if msg.topic.is_some() { "#" } else { "←" },
+            short_peer(&msg.from),
+            msg.text
+        ));
     }
     let status = m[0].client.status().await?;
-    say(format!("\nalice's status: {} peers, outbox {} (everything acknowledged)", status.peers, status.outbox));
+    say(format!(
+        "\nalice's status: {} peers, outbox {} (everything acknowledged)",
+        status.peers, status.outbox
+    ));
     Ok(serde_json::json!({
         "nodes": m.iter().map(|x| serde_json::json!({"name": x.name, "peer_id": x.node.peer_id.to_string()})).collect::<Vec<_>>(),
         "direct": { "sent": rtts.len(), "acknowledged": rtts.len(), "p50_ms": ms(percentile(&rtts, 50)), "p99_ms": ms(percentile(&rtts, 99)) },
@@ -192,12 +229,18 @@ async fn wait_for_topic_mesh(m: &[Member]) -> anyhow::Result<()> {
         let mut ready = true;
         for member in m {
             let status = member.client.status().await?;
-            ready &= status.topics.iter().any(|t| t.name.as_str() == TOPIC && t.peers >= m.len() - 1);
+            ready &= status
+                .topics
+                .iter()
+                .any(|t| t.name.as_str() == TOPIC && t.peers >= m.len() - 1);
         }
         if ready {
             return Ok(());
         }
-        anyhow::ensure!(Instant::now() < deadline, "the topic mesh did not form within {SETTLE_TIMEOUT:?}");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the topic mesh did not form within {SETTLE_TIMEOUT:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -48,7 +48,8 @@ impl Node {
         let peer_id = *swarm.local_peer_id();
         let listen_addrs =
             network::swarm::listen(&mut swarm, &config.listen, config.listen_is_default).await?;
-        let (handle, event_loop) = EventLoop::new(swarm, store.clone(), name, listen_addrs.clone())?;
+        let (handle, event_loop) =
+            EventLoop::new(swarm, store.clone(), name, listen_addrs.clone())?;
         let event_loop = tokio::spawn(event_loop.run());
 
         let api_socket = config.api_socket();
@@ -115,13 +116,16 @@ pub fn init(data_dir: &Path, name: Option<&str>) -> Result<Init, NodeError> {
     if let Some(existing) = store.identity.load()? {
         return Ok(Init::Exists(keypair(&existing)?.public().to_peer_id()));
     }
-    let identity = weft_keys::Identity::generate().map_err(|e| NodeError::Invalid(e.to_string()))?;
+    let identity =
+        weft_keys::Identity::generate().map_err(|e| NodeError::Invalid(e.to_string()))?;
     let peer = keypair(&identity)?.public().to_peer_id();
     if store.identity.create(&identity, name)? {
         Ok(Init::Created(peer))
     } else {
         let existing = store.identity.load()?.map(|i| keypair(&i)).transpose()?;
-        Ok(Init::Exists(existing.map_or(peer, |k| k.public().to_peer_id())))
+        Ok(Init::Exists(
+            existing.map_or(peer, |k| k.public().to_peer_id()),
+        ))
     }
 }
 
@@ -134,7 +138,9 @@ pub fn keypair(identity: &weft_keys::Identity) -> Result<libp2p::identity::Keypa
 
 /// Creates the data dir if needed, owner-only (0700): it holds the secret key.
 pub fn prepare_data_dir(dir: &Path) -> Result<(), NodeError> {
-    let io = |e: std::io::Error| NodeError::Invalid(format!("cannot use data dir {}: {e}", dir.display()));
+    let io = |e: std::io::Error| {
+        NodeError::Invalid(format!("cannot use data dir {}: {e}", dir.display()))
+    };
     if !dir.exists() {
         std::fs::create_dir_all(dir).map_err(io)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
@@ -143,7 +149,8 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), NodeError> {
 }
 
 fn bind_api(path: &Path) -> Result<UnixListener, NodeError> {
-    let fail = |e: &dyn std::fmt::Display| NodeError::Api(path.display().to_string(), e.to_string());
+    let fail =
+        |e: &dyn std::fmt::Display| NodeError::Api(path.display().to_string(), e.to_string());
     // The store lock is held, so no other node uses this data dir: a socket file left here
     // is stale (a killed node) and safe to replace.
     if path.exists() {

@@ -34,7 +34,9 @@ pub enum StoreError {
     )]
     Locked(PathBuf),
     /// The database was written by a newer weft.
-    #[error("{path} has schema version {found}; this weft reads up to {SCHEMA_VERSION}: upgrade weft")]
+    #[error(
+        "{path} has schema version {found}; this weft reads up to {SCHEMA_VERSION}: upgrade weft"
+    )]
     NewerSchema {
         /// The database directory.
         path: PathBuf,
@@ -75,12 +77,15 @@ impl Store {
     /// [`StoreError::Locked`] when another process has it open.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let path = data_dir.join(DB_DIR);
-        let db = sled::Config::new().path(&path).open().map_err(|e| match e {
-            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                StoreError::Locked(data_dir.to_path_buf())
-            }
-            other => StoreError::Sled(other),
-        })?;
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    StoreError::Locked(data_dir.to_path_buf())
+                }
+                other => StoreError::Sled(other),
+            })?;
         check_schema(&db, &path)?;
         Ok(Store {
             identity: identity::IdentityTree(db.open_tree("identity")?),
@@ -105,12 +110,11 @@ fn check_schema(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
             meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
         }
         Some(bytes) => {
-            let found = u32::from_be_bytes(bytes.as_ref().try_into().map_err(|_| {
-                StoreError::Corrupt {
+            let found =
+                u32::from_be_bytes(bytes.as_ref().try_into().map_err(|_| StoreError::Corrupt {
                     tree: "meta",
                     detail: "schema version is not 4 bytes".into(),
-                }
-            })?);
+                })?);
             if found > SCHEMA_VERSION {
                 return Err(StoreError::NewerSchema {
                     path: path.to_path_buf(),
@@ -123,7 +127,10 @@ fn check_schema(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
 }
 
 /// Decodes a JSON record of `tree`, mapping failure to [`StoreError::Corrupt`].
-fn decode<T: serde::de::DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+fn decode<T: serde::de::DeserializeOwned>(
+    tree: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         tree,
         detail: e.to_string(),

@@ -31,9 +31,7 @@ pub struct TopicName(String);
 
 /// Why a string is not a topic name.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error(
-    "`{0}` is not a topic name (1-64 characters of letters, digits, '-', '_' and '.')"
-)]
+#[error("`{0}` is not a topic name (1-64 characters of letters, digits, '-', '_' and '.')")]
 pub struct ParseTopicError(pub String);
 
 impl TopicName {

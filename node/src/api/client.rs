@@ -35,7 +35,9 @@ const MAX_EVENT_LINE: usize = 1024 * 1024;
 #[non_exhaustive]
 pub enum ClientError {
     /// No node serves the socket.
-    #[error("no weft node is running on {data_dir} (start one with `weft node --data-dir {data_dir}`)")]
+    #[error(
+        "no weft node is running on {data_dir} (start one with `weft node --data-dir {data_dir}`)"
+    )]
     NotRunning {
         /// The data dir whose socket was tried.
         data_dir: String,
@@ -95,7 +97,10 @@ impl Client {
     /// Sends a direct message. With `wait`, answers once the recipient acknowledged it (or
     /// the timeout passed, leaving it queued); without, once it is durably queued.
     pub async fn send(&self, request: &SendRequest) -> Result<SendResponse, ClientError> {
-        Ok(self.call(Method::POST, "/v1/messages", Some(request)).await?.1)
+        Ok(self
+            .call(Method::POST, "/v1/messages", Some(request))
+            .await?
+            .1)
     }
 
     /// Publishes on `topic`.
@@ -153,7 +158,8 @@ impl Client {
         if !status.is_success() {
             return Err(api_error(status, &bytes));
         }
-        let value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let value =
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
         Ok((status, value))
     }
 
@@ -163,19 +169,21 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<hyper::Response<Incoming>, ClientError> {
-        let stream = UnixStream::connect(&self.socket).await.map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-                ClientError::NotRunning {
-                    data_dir: self
-                        .socket
-                        .parent()
-                        .unwrap_or(&self.socket)
-                        .display()
-                        .to_string(),
+        let stream = UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                    ClientError::NotRunning {
+                        data_dir: self
+                            .socket
+                            .parent()
+                            .unwrap_or(&self.socket)
+                            .display()
+                            .to_string(),
+                    }
                 }
-            }
-            _ => ClientError::Io(format!("{}: {e}", self.socket.display())),
-        })?;
+                _ => ClientError::Io(format!("{}: {e}", self.socket.display())),
+            })?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ClientError::Io(e.to_string()))?;

@@ -51,7 +51,10 @@ pub fn router(handle: NodeHandle, store: Store, shutdown: watch::Receiver<bool>)
         .route("/v1/dial", post(dial))
         .route("/v1/messages", post(send).get(inbox))
         .route("/v1/topics/{topic}/messages", post(publish))
-        .route("/v1/topics/{topic}/subscription", put(subscribe).delete(unsubscribe))
+        .route(
+            "/v1/topics/{topic}/subscription",
+            put(subscribe).delete(unsubscribe),
+        )
         .route("/v1/events", get(events))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ApiState {
@@ -94,7 +97,8 @@ fn parse_peer(s: &str) -> Result<PeerId, Failure> {
 }
 
 fn parse_topic(s: &str) -> Result<TopicName, Failure> {
-    s.parse().map_err(|e: weft_proto::topic::ParseTopicError| bad_request(e.to_string()))
+    s.parse()
+        .map_err(|e: weft_proto::topic::ParseTopicError| bad_request(e.to_string()))
 }
 
 async fn status(State(s): State<ApiState>) -> Result<impl IntoResponse, Failure> {
@@ -143,7 +147,9 @@ async fn send(
     let Some(delivery) = queued.delivery else {
         return Ok(queued_answer(queued.id));
     };
-    let timeout = req.timeout_ms.map_or(DEFAULT_SEND_TIMEOUT, Duration::from_millis);
+    let timeout = req
+        .timeout_ms
+        .map_or(DEFAULT_SEND_TIMEOUT, Duration::from_millis);
     match tokio::time::timeout(timeout, delivery).await {
         Ok(Ok(Delivery::Delivered { latency })) => Ok(Json(SendResponse {
             id: queued.id,
@@ -153,7 +159,10 @@ async fn send(
         .into_response()),
         Ok(Ok(Delivery::Rejected { reason })) => Err(Failure(
             StatusCode::UNPROCESSABLE_ENTITY,
-            format!("the recipient refused message {}: {reason}", queued.id.short()),
+            format!(
+                "the recipient refused message {}: {reason}",
+                queued.id.short()
+            ),
         )),
         // Timed out, or the node is stopping: the message stays queued either way.
         Ok(Err(_)) | Err(_) => Ok(queued_answer(queued.id)),
@@ -230,10 +239,10 @@ async fn events(
             std::future::ready(line)
         })
         .take_until(stopped);
-    Ok(Response::builder()
+    Response::builder()
         .header("content-type", "application/x-ndjson")
         .body(Body::from_stream(lines))
-        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?)
+        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 /// With a topic filter, only messages on that topic pass.

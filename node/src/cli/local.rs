@@ -31,7 +31,10 @@ pub fn init(data_dir: &Path, name: Option<String>, json: bool) -> anyhow::Result
         }))
     } else {
         println!("{peer}");
-        eprintln!("initialised a weft node in {}; start it with `weft node`", data_dir.display());
+        eprintln!(
+            "initialised a weft node in {}; start it with `weft node`",
+            data_dir.display()
+        );
         Ok(())
     }
 }

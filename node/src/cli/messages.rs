@@ -97,7 +97,12 @@ fn print_topic_message(m: &Message, json: bool) -> anyhow::Result<()> {
             "text": m.text,
         }));
     }
-    println!("[{}] {}: {}", time_of_day(m.ts), short_peer(&m.from), m.text);
+    println!(
+        "[{}] {}: {}",
+        time_of_day(m.ts),
+        short_peer(&m.from),
+        m.text
+    );
     Ok(())
 }
 
@@ -142,7 +147,14 @@ pub async fn inbox(
     }
     for m in &messages {
         let (arrow, who) = match (m.kind, m.direction) {
-            (Kind::Topic, _) => ("#", format!("{} {}", m.topic.as_ref().map_or("", |t| t.as_str()), short_peer(&m.from))),
+            (Kind::Topic, _) => (
+                "#",
+                format!(
+                    "{} {}",
+                    m.topic.as_ref().map_or("", |t| t.as_str()),
+                    short_peer(&m.from)
+                ),
+            ),
             (Kind::Direct, Direction::Out) => ("→", short_peer(m.to.as_deref().unwrap_or(""))),
             (Kind::Direct, Direction::In) => ("←", short_peer(&m.from)),
         };

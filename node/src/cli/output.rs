@@ -60,7 +60,12 @@ pub fn short_peer(peer: &str) -> String {
 
 /// A duration in seconds as `1d 2h 3m 4s`, leaving out leading zero units.
 pub fn uptime(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
     match (d, h, m) {
         (0, 0, 0) => format!("{s}s"),
         (0, 0, _) => format!("{m}m {s}s"),

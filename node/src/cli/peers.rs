@@ -40,11 +40,17 @@ pub async fn peers(client: &Client, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let now = crate::delivery::clock::wall_us() / 1_000_000;
-    println!("{:<54} {:<9} {:>9} {:>10}  ADDRESS", "PEER", "DIRECTION", "RTT", "CONNECTED");
+    println!(
+        "{:<54} {:<9} {:>9} {:>10}  ADDRESS",
+        "PEER", "DIRECTION", "RTT", "CONNECTED"
+    );
     for p in peers {
         let rtt = p.rtt_ms.map_or("-".to_string(), |ms| format!("{ms:.2}ms"));
         let since = uptime(now.saturating_sub(p.connected_since));
-        println!("{:<54} {:<9} {:>9} {:>10}  {}", p.peer_id, p.direction, rtt, since, p.addr);
+        println!(
+            "{:<54} {:<9} {:>9} {:>10}  {}",
+            p.peer_id, p.direction, rtt, since, p.addr
+        );
     }
     Ok(())
 }

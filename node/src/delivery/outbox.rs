@@ -159,7 +159,10 @@ mod tests {
         for n in 1..=3 {
             o.enqueue("b", id(n));
         }
-        assert!(o.next(t).is_empty(), "nothing flows before the peer connects");
+        assert!(
+            o.next(t).is_empty(),
+            "nothing flows before the peer connects"
+        );
         o.connected(&"b");
         assert_eq!(o.next(t), vec![("b", id(1)), ("b", id(2))]);
         assert!(o.next(t).is_empty(), "cap reached");
@@ -188,7 +191,10 @@ mod tests {
         let mut o: Outbox<&str> = Outbox::new(1);
         assert!(!o.acked(&"x", &id(9)));
         o.enqueue("x", id(1));
-        assert!(o.acked(&"x", &id(1)), "an ack for a waiting message also clears it");
+        assert!(
+            o.acked(&"x", &id(1)),
+            "an ack for a waiting message also clears it"
+        );
         assert!(!o.acked(&"x", &id(1)));
         assert!(o.is_empty());
     }

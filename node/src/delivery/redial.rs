@@ -30,7 +30,8 @@ impl<P: Hash + Eq + Clone> Redial<P> {
     /// `peer` was lost or a dial failed: schedule the next attempt after the next backoff.
     pub fn lost(&mut self, peer: P, now: Instant) {
         let attempt = self.due.get(&peer).map_or(1, |(_, a)| a + 1);
-        self.due.insert(peer, (now + backoff::delay(attempt), attempt));
+        self.due
+            .insert(peer, (now + backoff::delay(attempt), attempt));
     }
 
     /// Schedule a first dial of `peer` right away (at start-up).
@@ -68,7 +69,10 @@ mod tests {
         assert!(r.due(t0).is_empty());
         assert_eq!(r.due(t0 + backoff::BASE), vec!["a"]);
         r.lost("a", t0);
-        assert!(r.due(t0 + backoff::BASE).is_empty(), "second failure waits longer");
+        assert!(
+            r.due(t0 + backoff::BASE).is_empty(),
+            "second failure waits longer"
+        );
         assert_eq!(r.due(t0 + backoff::BASE * 2), vec!["a"]);
         r.connected(&"a");
         assert!(r.due(t0 + Duration::from_secs(3600)).is_empty());

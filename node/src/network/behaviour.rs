@@ -62,8 +62,10 @@ impl Behaviour {
             })
             .build()
             .map_err(|e| e.to_string())?;
-        let gossipsub =
-            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+        let gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossip_config,
+        )?;
         let dm = request_response::Behaviour::new(
             [(dm_codec::PROTOCOL, request_response::ProtocolSupport::Full)],
             request_response::Config::default()

@@ -107,16 +107,28 @@ mod tests {
     async fn round_trips_and_refuses_oversize_from_the_header() {
         let m = DirectMessage::new(b"a", b"b", 1, "hello".into());
         let mut buf = Vec::new();
-        DmCodec.write_request(&PROTOCOL, &mut Cursor::new(&mut buf), m.clone()).await.unwrap();
-        let back = DmCodec.read_request(&PROTOCOL, &mut Cursor::new(&buf)).await.unwrap();
+        DmCodec
+            .write_request(&PROTOCOL, &mut Cursor::new(&mut buf), m.clone())
+            .await
+            .unwrap();
+        let back = DmCodec
+            .read_request(&PROTOCOL, &mut Cursor::new(&buf))
+            .await
+            .unwrap();
         assert_eq!(back, m);
 
         let huge = (MAX_DM_FRAME_BYTES as u32 + 1).to_be_bytes();
-        let err = DmCodec.read_request(&PROTOCOL, &mut Cursor::new(&huge[..])).await.unwrap_err();
+        let err = DmCodec
+            .read_request(&PROTOCOL, &mut Cursor::new(&huge[..]))
+            .await
+            .unwrap_err();
         assert_eq!(decode_error(&err).map(|e| e.reason()), Some("oversize"));
 
         let garbage = frame(b"\xff\x00garbage");
-        let err = DmCodec.read_request(&PROTOCOL, &mut Cursor::new(&garbage)).await.unwrap_err();
+        let err = DmCodec
+            .read_request(&PROTOCOL, &mut Cursor::new(&garbage))
+            .await
+            .unwrap_err();
         assert_eq!(decode_error(&err).map(|e| e.reason()), Some("malformed"));
     }
 }

@@ -92,7 +92,9 @@ impl EventLoop {
         for entry in store.outbox.all()? {
             match entry.to.parse::<PeerId>() {
                 Ok(peer) => outbox.enqueue(peer, entry.message.id),
-                Err(e) => tracing::warn!(id = %entry.message.id.short(), error = %e, "outbox entry with a bad recipient; skipped"),
+                Err(e) => {
+                    tracing::warn!(id = %entry.message.id.short(), error = %e, "outbox entry with a bad recipient; skipped")
+                }
             }
         }
         let mut redial = Redial::default();
@@ -216,8 +218,21 @@ impl EventLoop {
         }
         for item in items {
             match (item, &result) {
-                (Durable::Ack { channel, ack, event }, Ok(())) => {
-                    if self.swarm.behaviour_mut().dm.send_response(channel, ack).is_ok() {
+                (
+                    Durable::Ack {
+                        channel,
+                        ack,
+                        event,
+                    },
+                    Ok(()),
+                ) => {
+                    if self
+                        .swarm
+                        .behaviour_mut()
+                        .dm
+                        .send_response(channel, ack)
+                        .is_ok()
+                    {
                         if let Some(event) = event {
                             let _ = self.events.send(event);
                         }

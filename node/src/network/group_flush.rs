@@ -3,8 +3,6 @@
 //! everything that waited when it started is released when it ends, so a burst of N writes
 //! costs one or two fsyncs, not N.
 
-use std::future::Future;
-
 use libp2p::request_response::ResponseChannel;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -45,11 +43,14 @@ pub enum Durable {
     Event(Event),
 }
 
+/// A flush running on the blocking pool.
+type FlushTask = JoinHandle<Result<usize, StoreError>>;
+
 /// The group-commit state.
 #[derive(Default)]
 pub struct GroupFlush {
     waiting: Vec<Durable>,
-    running: Option<(JoinHandle<Result<usize, StoreError>>, Vec<Durable>)>,
+    running: Option<(FlushTask, Vec<Durable>)>,
 }
 
 impl GroupFlush {
@@ -75,18 +76,22 @@ impl GroupFlush {
 
     /// Resolves when the running flush ends, with its outcome and the items it released.
     /// Pending forever when none runs (guard the `select!` branch with [`Self::is_running`]).
-    pub fn finished(&mut self) -> impl Future<Output = (Result<(), StoreError>, Vec<Durable>)> + '_ {
-        async move {
-            let Some((task, _)) = self.running.as_mut() else {
-                return std::future::pending().await;
-            };
-            let result = match task.await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(e),
-                Err(join) => Err(StoreError::Sled(sled::Error::ReportableBug(join.to_string()))),
-            };
-            let items = self.running.take().map(|(_, items)| items).unwrap_or_default();
-            (result, items)
-        }
+    pub async fn finished(&mut self) -> (Result<(), StoreError>, Vec<Durable>) {
+        let Some((task, _)) = self.running.as_mut() else {
+            return std::future::pending().await;
+        };
+        let result = match task.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e),
+            Err(join) => Err(StoreError::Sled(sled::Error::ReportableBug(
+                join.to_string(),
+            ))),
+        };
+        let items = self
+            .running
+            .take()
+            .map(|(_, items)| items)
+            .unwrap_or_default();
+        (result, items)
     }
 }

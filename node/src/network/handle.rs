@@ -125,7 +125,10 @@ impl NodeHandle {
         NodeHandle { commands, events }
     }
 
-    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, NodeError> {
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NodeError> {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(make(tx))
@@ -167,8 +170,13 @@ impl NodeHandle {
     }
 
     /// Publishes on `topic`; returns the message id and how many connected peers subscribe.
-    pub async fn publish(&self, topic: TopicName, text: String) -> Result<(MessageId, usize), NodeError> {
-        self.call(|reply| Command::Publish { topic, text, reply }).await?
+    pub async fn publish(
+        &self,
+        topic: TopicName,
+        text: String,
+    ) -> Result<(MessageId, usize), NodeError> {
+        self.call(|reply| Command::Publish { topic, text, reply })
+            .await?
     }
 
     /// Joins (`subscribe`) or leaves a topic; returns whether anything changed.
@@ -200,7 +208,9 @@ impl NodeHandle {
 /// The error for a message text that breaks the rules (empty or over the cap).
 pub(crate) fn text_refused(e: weft_proto::DecodeError) -> NodeError {
     match e {
-        weft_proto::DecodeError::TooLarge { .. } => NodeError::TooLarge(format!("message refused: {e}")),
+        weft_proto::DecodeError::TooLarge { .. } => {
+            NodeError::TooLarge(format!("message refused: {e}"))
+        }
         other => NodeError::Invalid(format!("message refused: {other}")),
     }
 }

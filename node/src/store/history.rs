@@ -155,7 +155,10 @@ mod tests {
         assert!(h.insert_if_new(&late).unwrap());
         assert!(h.insert_if_new(&early).unwrap());
         assert!(h.insert_if_new(&mid).unwrap());
-        assert!(!h.insert_if_new(&late).unwrap(), "a duplicate is not stored twice");
+        assert!(
+            !h.insert_if_new(&late).unwrap(),
+            "a duplicate is not stored twice"
+        );
         assert_eq!(h.len(), 3);
 
         let all = h.query(&InboxQuery::default()).unwrap();
@@ -163,20 +166,38 @@ mod tests {
         assert_eq!(texts, ["early", "mid", "late"], "newest last");
 
         let from_bob = h
-            .query(&InboxQuery { from: Some("bob".into()), ..Default::default() })
+            .query(&InboxQuery {
+                from: Some("bob".into()),
+                ..Default::default()
+            })
             .unwrap();
-        assert_eq!(from_bob, vec![mid.clone()], "topic messages are not direct ones");
+        assert_eq!(
+            from_bob,
+            vec![mid.clone()],
+            "topic messages are not direct ones"
+        );
 
         let topic = h
-            .query(&InboxQuery { topic: Some("chat".parse().unwrap()), ..Default::default() })
+            .query(&InboxQuery {
+                topic: Some("chat".parse().unwrap()),
+                ..Default::default()
+            })
             .unwrap();
         assert_eq!(topic, vec![early]);
 
-        let newest = h.query(&InboxQuery { limit: Some(1), ..Default::default() }).unwrap();
+        let newest = h
+            .query(&InboxQuery {
+                limit: Some(1),
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(newest, vec![late.clone()]);
 
         h.set_state(&late.id, DeliveryState::Delivered).unwrap();
-        assert_eq!(h.message(&late.id).unwrap().unwrap().state, Some(DeliveryState::Delivered));
+        assert_eq!(
+            h.message(&late.id).unwrap().unwrap().state,
+            Some(DeliveryState::Delivered)
+        );
     }
 
     #[test]

@@ -14,12 +14,14 @@ impl IdentityTree {
     pub fn load(&self) -> Result<Option<Identity>, StoreError> {
         match self.0.get("secret")? {
             None => Ok(None),
-            Some(bytes) => Identity::from_secret_slice(&bytes)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt {
-                    tree: "identity",
-                    detail: e.to_string(),
-                }),
+            Some(bytes) => {
+                Identity::from_secret_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt {
+                        tree: "identity",
+                        detail: e.to_string(),
+                    })
+            }
         }
     }
 
@@ -35,9 +37,9 @@ impl IdentityTree {
     /// changing nothing, when one already is.
     pub fn create(&self, identity: &Identity, name: Option<&str>) -> Result<bool, StoreError> {
         let secret = identity.secret_bytes();
-        let swapped = self
-            .0
-            .compare_and_swap("secret", None as Option<&[u8]>, Some(secret.as_ref()))?;
+        let swapped =
+            self.0
+                .compare_and_swap("secret", None as Option<&[u8]>, Some(secret.as_ref()))?;
         if swapped.is_err() {
             return Ok(false);
         }

@@ -59,10 +59,11 @@ fn parse_addrs(bytes: &[u8]) -> Result<Vec<Multiaddr>, StoreError> {
     strings
         .iter()
         .map(|s| {
-            s.parse().map_err(|e: libp2p::multiaddr::Error| StoreError::Corrupt {
-                tree: "peers",
-                detail: e.to_string(),
-            })
+            s.parse()
+                .map_err(|e: libp2p::multiaddr::Error| StoreError::Corrupt {
+                    tree: "peers",
+                    detail: e.to_string(),
+                })
         })
         .collect()
 }
@@ -83,7 +84,10 @@ mod tests {
         let known = store.peers.addrs(&peer).unwrap();
         assert_eq!(known.len(), MAX_ADDRS_PER_PEER);
         assert_eq!(known[0], addr(10));
-        assert!(!store.peers.remember(&peer, &[addr(10)]).unwrap(), "no change");
+        assert!(
+            !store.peers.remember(&peer, &[addr(10)]).unwrap(),
+            "no change"
+        );
         assert_eq!(store.peers.all().unwrap().len(), 1);
     }
 }

@@ -26,12 +26,15 @@ impl TopicsTree {
         for key in self.0.iter().keys() {
             let key = key?;
             let name = String::from_utf8_lossy(&key);
-            out.push(name.parse().map_err(|e: weft_proto::topic::ParseTopicError| {
-                StoreError::Corrupt {
-                    tree: "topics",
-                    detail: e.to_string(),
-                }
-            })?);
+            out.push(
+                name.parse()
+                    .map_err(
+                        |e: weft_proto::topic::ParseTopicError| StoreError::Corrupt {
+                            tree: "topics",
+                            detail: e.to_string(),
+                        },
+                    )?,
+            );
         }
         Ok(out)
     }

@@ -18,13 +18,19 @@ const MAX_IDENTIFY_ADDRS: usize = 8;
 
 impl EventLoop {
     /// Dials `addr` for a local caller, who hears back once connected or failed.
-    pub(super) fn dial(&mut self, addr: Multiaddr, reply: oneshot::Sender<Result<PeerId, NodeError>>) {
+    pub(super) fn dial(
+        &mut self,
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<PeerId, NodeError>>,
+    ) {
         let peer = match addr.iter().last() {
             Some(Protocol::P2p(peer)) => Some(peer),
             _ => None,
         };
         if peer == Some(self.local) {
-            let _ = reply.send(Err(NodeError::Invalid(format!("{addr} is this node itself"))));
+            let _ = reply.send(Err(NodeError::Invalid(format!(
+                "{addr} is this node itself"
+            ))));
             return;
         }
         if let Some(peer) = peer.filter(|p| self.peers.contains_key(p)) {
@@ -80,14 +86,10 @@ impl EventLoop {
             } => self.on_connected(peer_id, connection_id, &endpoint, num_established.get()),
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 cause,
                 ..
-            } => {
-                if num_established == 0 {
-                    self.on_disconnected(peer_id, cause.map(|c| c.to_string()));
-                }
-            }
+            } => self.on_disconnected(peer_id, cause.map(|c| c.to_string())),
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
                 peer_id,
@@ -104,7 +106,11 @@ impl EventLoop {
                     self.redial.lost(peer, Instant::now());
                 }
             }
-            SwarmEvent::IncomingConnectionError { error, send_back_addr, .. } => {
+            SwarmEvent::IncomingConnectionError {
+                error,
+                send_back_addr,
+                ..
+            } => {
                 tracing::debug!(from = %send_back_addr, error = %one_line(&error), "incoming connection failed");
             }
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -204,7 +210,9 @@ impl EventLoop {
 }
 
 fn without_p2p(addr: &Multiaddr) -> Multiaddr {
-    addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect()
+    addr.iter()
+        .filter(|p| !matches!(p, Protocol::P2p(_)))
+        .collect()
 }
 
 /// An error and its causes on one line.

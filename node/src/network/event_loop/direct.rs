@@ -33,7 +33,9 @@ impl EventLoop {
             return;
         }
         if to == self.local {
-            let _ = reply.send(Err(NodeError::Invalid("cannot send a message to this node itself".into())));
+            let _ = reply.send(Err(NodeError::Invalid(
+                "cannot send a message to this node itself".into(),
+            )));
             return;
         }
         let ts = self.clock.tick(wall_us());
@@ -79,7 +81,11 @@ impl EventLoop {
     pub(super) fn send_direct(&mut self, peer: PeerId, id: MessageId) {
         match self.store.outbox.entry(&id) {
             Ok(Some(entry)) => {
-                let request = self.swarm.behaviour_mut().dm.send_request(&peer, entry.message);
+                let request = self
+                    .swarm
+                    .behaviour_mut()
+                    .dm
+                    .send_request(&peer, entry.message);
                 self.sending.insert(request, (peer, id));
             }
             Ok(None) => {
@@ -96,12 +102,19 @@ impl EventLoop {
         match event {
             request_response::Event::Message {
                 peer,
-                message: request_response::Message::Request { request, channel, .. },
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
                 ..
             } => self.on_direct_message(peer, request, channel),
             request_response::Event::Message {
                 peer,
-                message: request_response::Message::Response { request_id, response },
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
                 ..
             } => self.on_ack(peer, request_id, response),
             request_response::Event::OutboundFailure {
@@ -135,10 +148,20 @@ impl EventLoop {
         }
     }
 
-    fn on_direct_message(&mut self, peer: PeerId, message: DirectMessage, channel: ResponseChannel<DmAck>) {
+    fn on_direct_message(
+        &mut self,
+        peer: PeerId,
+        message: DirectMessage,
+        channel: ResponseChannel<DmAck>,
+    ) {
         if let Err(e) = message.validate(&peer.to_bytes(), &self.local.to_bytes()) {
             self.reject(&peer, e.reason(), &e);
-            let ack = DmAck::new(message.id, AckOutcome::Rejected { reason: e.to_string() });
+            let ack = DmAck::new(
+                message.id,
+                AckOutcome::Rejected {
+                    reason: e.to_string(),
+                },
+            );
             let _ = self.swarm.behaviour_mut().dm.send_response(channel, ack);
             return;
         }
@@ -156,7 +179,11 @@ impl EventLoop {
         };
         match self.store.history.insert_if_new(&record) {
             Ok(new) => {
-                let outcome = if new { AckOutcome::Stored } else { AckOutcome::Duplicate };
+                let outcome = if new {
+                    AckOutcome::Stored
+                } else {
+                    AckOutcome::Duplicate
+                };
                 self.flush.push(Durable::Ack {
                     channel,
                     ack: DmAck::new(record.id, outcome),
@@ -177,13 +204,25 @@ impl EventLoop {
             return;
         };
         if ack.id != id {
-            self.reject(&peer, "invalid", &format!("acknowledgement names {} for {}", ack.id.short(), id.short()));
+            self.reject(
+                &peer,
+                "invalid",
+                &format!(
+                    "acknowledgement names {} for {}",
+                    ack.id.short(),
+                    id.short()
+                ),
+            );
             self.outbox.failed(&peer, id, Instant::now());
             return;
         }
         let (state, delivery) = match ack.outcome {
             AckOutcome::Stored | AckOutcome::Duplicate => {
-                let latency = self.queued_at.get(&id).map(|t| t.elapsed()).unwrap_or_default();
+                let latency = self
+                    .queued_at
+                    .get(&id)
+                    .map(|t| t.elapsed())
+                    .unwrap_or_default();
                 (DeliveryState::Delivered, Delivery::Delivered { latency })
             }
             AckOutcome::Rejected { reason } => {

@@ -10,8 +10,8 @@ use weft_proto::dm::check_text;
 use weft_proto::topic::{TopicMessage, TopicName};
 
 use super::EventLoop;
-use crate::network::TOPIC_NAMESPACE;
 use crate::delivery::clock::wall_us;
+use crate::network::TOPIC_NAMESPACE;
 use crate::network::behaviour::Behaviour;
 use crate::network::group_flush::Durable;
 use crate::network::handle::text_refused;
@@ -28,13 +28,20 @@ pub(super) fn join(swarm: &mut Swarm<Behaviour>, topic: &TopicName) -> Result<()
 }
 
 impl EventLoop {
-    pub(super) fn subscribe(&mut self, topic: TopicName, subscribe: bool) -> Result<bool, NodeError> {
+    pub(super) fn subscribe(
+        &mut self,
+        topic: TopicName,
+        subscribe: bool,
+    ) -> Result<bool, NodeError> {
         if subscribe {
             join(&mut self.swarm, &topic)?;
             self.topics.insert(topic.clone());
             Ok(self.store.topics.add(&topic)?)
         } else {
-            self.swarm.behaviour_mut().gossipsub.unsubscribe(&gossip_topic(&topic));
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .unsubscribe(&gossip_topic(&topic));
             self.topics.remove(&topic);
             Ok(self.store.topics.remove(&topic)?)
         }
@@ -76,7 +83,9 @@ impl EventLoop {
                 return;
             }
             Err(e) => {
-                let _ = reply.send(Err(NodeError::Publish(format!("publishing on `{topic}` failed: {e}"))));
+                let _ = reply.send(Err(NodeError::Publish(format!(
+                    "publishing on `{topic}` failed: {e}"
+                ))));
                 return;
             }
         }
@@ -125,7 +134,8 @@ impl EventLoop {
             self.reject(via, "unsigned", &"topic message without a source");
             return MessageAcceptance::Reject;
         };
-        let Some(topic) = TopicName::from_gossip_topic(TOPIC_NAMESPACE, message.topic.as_str()) else {
+        let Some(topic) = TopicName::from_gossip_topic(TOPIC_NAMESPACE, message.topic.as_str())
+        else {
             self.reject(via, "invalid", &format!("unknown topic {}", message.topic));
             return MessageAcceptance::Reject;
         };
@@ -137,7 +147,11 @@ impl EventLoop {
             }
         };
         if decoded.topic != topic {
-            self.reject(via, "invalid", &"payload topic differs from the gossip topic");
+            self.reject(
+                via,
+                "invalid",
+                &"payload topic differs from the gossip topic",
+            );
             return MessageAcceptance::Reject;
         }
         self.clock.observe(decoded.ts, wall_us());

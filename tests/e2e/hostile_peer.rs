@@ -1,0 +1,148 @@
+//! A peer that sends garbage or oversized frames on `/weft/dm/1` is dropped and counted; the
+//! node keeps serving everyone else.
+
+use std::io;
+use std::time::Duration;
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
+use libp2p::request_response::{self, Codec, ProtocolSupport};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, StreamProtocol, noise, tcp, yamux};
+
+use crate::support::{TestNode, root, wait_for, wait_peers};
+
+/// Writes whatever bytes it is given as a `/weft/dm/1` request.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        io.take(1024).read_to_end(&mut buf).await?;
+        Ok(buf)
+    }
+    async fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        io.take(1024).read_to_end(&mut buf).await?;
+        Ok(buf)
+    }
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Vec<u8>,
+    ) -> io::Result<()> {
+        io.write_all(&req).await?;
+        io.close().await
+    }
+    async fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: Vec<u8>,
+    ) -> io::Result<()> {
+        io.write_all(&res).await
+    }
+}
+
+/// Connects a bare libp2p peer to `addr` and sends `frames` on `/weft/dm/1`, one stream each.
+async fn attack(addr: Multiaddr, frames: Vec<Vec<u8>>) {
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::<RawCodec>::new(
+                [(StreamProtocol::new("/weft/dm/1"), ProtocolSupport::Full)],
+                request_response::Config::default(),
+            )
+        })
+        .unwrap()
+        .build();
+    let target = match addr.iter().last() {
+        Some(libp2p::multiaddr::Protocol::P2p(p)) => p,
+        _ => panic!("address without /p2p"),
+    };
+    swarm.dial(addr).unwrap();
+    let mut pending = 0;
+    let mut frames = frames.into_iter();
+    let _ = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { .. } => {
+                    if let Some(f) = frames.next() {
+                        swarm.behaviour_mut().send_request(&target, f);
+                        pending += 1;
+                    }
+                }
+                SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. })
+                | SwarmEvent::Behaviour(request_response::Event::Message { .. }) => {
+                    pending -= 1;
+                    match frames.next() {
+                        // The node dropped us; come back for the next attempt.
+                        Some(f) if swarm.is_connected(&target) => {
+                            swarm.behaviour_mut().send_request(&target, f);
+                            pending += 1;
+                        }
+                        Some(f) => {
+                            swarm.dial(target).ok();
+                            frames = std::iter::once(f)
+                                .chain(frames)
+                                .collect::<Vec<_>>()
+                                .into_iter();
+                        }
+                        None if pending == 0 => return,
+                        None => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+    })
+    .await;
+}
+
+#[test]
+fn garbage_and_oversize_frames_are_dropped_and_counted() {
+    let root = root();
+    let mut a = TestNode::init(root.path(), "a");
+    let mut b = TestNode::init(root.path(), "b");
+    a.start();
+    b.start();
+
+    let mut oversize = (1_000_000u32).to_be_bytes().to_vec();
+    oversize.extend_from_slice(&[0u8; 64]);
+    let mut garbage = 9u32.to_be_bytes().to_vec();
+    garbage.extend_from_slice(b"\xffgarbage!");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(attack(a.addr().parse().unwrap(), vec![garbage, oversize]));
+
+    let rejected = wait_for("both frames to be counted", || {
+        let r = a.status()["rejected"].clone();
+        (r["malformed"] == 1 && r["oversize"] == 1).then_some(r)
+    });
+    assert_eq!(rejected["malformed"], 1);
+    assert!(a.log().contains("refused input from peer"), "logged");
+
+    // a still serves an honest peer.
+    b.ok(&["dial", &a.addr()]);
+    wait_peers(&a, 1);
+    let out = b.ok(&["send", &a.peer_id, "still there?"]);
+    assert!(out.starts_with("delivered"), "{out}");
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: real `weft` processes on loopback, each with its own data dir, driven
+//! through the CLI (and, where a test needs to watch events, the API client).
+
+mod cli_errors;
+mod durability;
+mod hostile_peer;
+mod messaging;
+mod support;

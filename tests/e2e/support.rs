@@ -1,0 +1,238 @@
+//! Real `weft` processes in temporary data dirs, driven through the CLI and the API client.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long any wait in these tests may take before the test fails. Generous: it guards
+/// against hangs, it does not measure anything.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The `weft` binary under test.
+pub fn weft_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_weft")
+}
+
+/// Runs `weft ARGS` with no data dir flag.
+pub fn weft_raw(args: &[&str]) -> Output {
+    Command::new(weft_bin())
+        .args(args)
+        .env_remove("WEFT_DATA_DIR")
+        .output()
+        .expect("run weft")
+}
+
+/// One node: its data dir, and its `weft node` process while running.
+pub struct TestNode {
+    pub name: String,
+    pub dir: PathBuf,
+    pub peer_id: String,
+    /// The TCP port, fixed after the first start so peers can redial after restarts.
+    port: u16,
+    child: Option<Child>,
+}
+
+impl TestNode {
+    /// `weft init` in `root/name`.
+    pub fn init(root: &Path, name: &str) -> TestNode {
+        let dir = root.join(name);
+        let out = Command::new(weft_bin())
+            .args([
+                "--data-dir",
+                dir.to_str().unwrap(),
+                "--json",
+                "init",
+                "--name",
+                name,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "init {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        TestNode {
+            name: name.into(),
+            dir,
+            peer_id: v["peer_id"].as_str().unwrap().into(),
+            port: 0,
+            child: None,
+        }
+    }
+
+    /// Starts `weft node` on loopback and waits until it printed its addresses (it serves
+    /// the API by then).
+    pub fn start(&mut self) -> &mut Self {
+        assert!(self.child.is_none(), "{} already running", self.name);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("node.log"))
+            .unwrap();
+        let listen = format!("/ip4/127.0.0.1/tcp/{}", self.port);
+        let mut child = Command::new(weft_bin())
+            .args([
+                "--data-dir",
+                self.dir.to_str().unwrap(),
+                "--json",
+                "node",
+                "--listen",
+                &listen,
+            ])
+            .env("RUST_LOG", "info,libp2p_gossipsub=warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|_| panic!("{} did not start: {line:?}\n{}", self.name, self.log()));
+        assert_eq!(v["peer_id"], self.peer_id.as_str());
+        let addr = v["addrs"][0].as_str().unwrap().to_string();
+        self.port = addr
+            .split('/')
+            .nth(4)
+            .and_then(|p| p.parse().ok())
+            .expect("tcp port in the address");
+        self.child = Some(child);
+        self
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(&child, "-TERM");
+            let status = child.wait().unwrap();
+            assert!(
+                status.success(),
+                "{} exited with {status} on SIGTERM\n{}",
+                self.name,
+                self.log()
+            );
+        }
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// The node's dialable TCP address.
+    pub fn addr(&self) -> String {
+        format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", self.port, self.peer_id)
+    }
+
+    /// The typed API client.
+    pub fn client(&self) -> weft::Client {
+        weft::Client::for_data_dir(&self.dir)
+    }
+
+    /// Runs `weft --data-dir DIR ARGS`.
+    pub fn weft(&self, args: &[&str]) -> Output {
+        Command::new(weft_bin())
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs `weft --data-dir DIR --json ARGS`, asserts success, parses stdout.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.weft(&all);
+        assert!(
+            out.status.success(),
+            "{} weft {args:?}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Runs `weft` and asserts it succeeded; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.weft(args);
+        assert!(
+            out.status.success(),
+            "{} weft {args:?}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The node's log so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
+    }
+
+    /// `weft status --json`.
+    pub fn status(&self) -> Value {
+        self.json(&["status"])
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig} failed");
+}
+
+/// Polls `check` until it returns Some, or panics with `what` after [`PATIENCE`].
+pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until `node` reports `n` connected peers.
+pub fn wait_peers(node: &TestNode, n: u64) {
+    wait_for(&format!("{} to have {n} peers", node.name), || {
+        (node.status()["peers"].as_u64() == Some(n)).then_some(())
+    });
+}
+
+/// Direct messages in `node`'s history received from `from`.
+pub fn received_from(node: &TestNode, from: &TestNode) -> Vec<Value> {
+    let v = node.json(&["inbox", "--from", &from.peer_id, "--limit", "10000"]);
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "in" && m["from"] == from.peer_id.as_str())
+        .cloned()
+        .collect()
+}
+
+/// A temporary root for node data dirs. Short, so Unix socket paths stay under 108 bytes.
+pub fn root() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("weft-e2e-")
+        .tempdir_in("/tmp")
+        .unwrap()
+}
