@@ -79,43 +79,36 @@ async fn attack(addr: Multiaddr, frames: Vec<Vec<u8>>) {
         Some(libp2p::multiaddr::Protocol::P2p(p)) => p,
         _ => panic!("address without /p2p"),
     };
-    swarm.dial(addr).unwrap();
-    let mut pending = 0;
-    let mut frames = frames.into_iter();
-    let _ = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            match swarm.select_next_some().await {
-                SwarmEvent::ConnectionEstablished { .. } => {
-                    if let Some(f) = frames.next() {
-                        swarm.behaviour_mut().send_request(&target, f);
-                        pending += 1;
-                    }
-                }
-                SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. })
-                | SwarmEvent::Behaviour(request_response::Event::Message { .. }) => {
-                    pending -= 1;
-                    match frames.next() {
-                        // The node dropped us; come back for the next attempt.
-                        Some(f) if swarm.is_connected(&target) => {
+    for frame in frames {
+        swarm.dial(addr.clone()).unwrap();
+        let sent = tokio::time::timeout(Duration::from_secs(20), async {
+            let mut frame = Some(frame);
+            loop {
+                match swarm.select_next_some().await {
+                    SwarmEvent::ConnectionEstablished { .. } => {
+                        if let Some(f) = frame.take() {
                             swarm.behaviour_mut().send_request(&target, f);
-                            pending += 1;
                         }
-                        Some(f) => {
-                            swarm.dial(target).ok();
-                            frames = std::iter::once(f)
-                                .chain(frames)
-                                .collect::<Vec<_>>()
-                                .into_iter();
-                        }
-                        None if pending == 0 => return,
-                        None => {}
                     }
+                    // The node answered or, as it should, hung up on us.
+                    SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. })
+                    | SwarmEvent::Behaviour(request_response::Event::Message { .. }) => {
+                        if frame.is_none() && !swarm.is_connected(&target) {
+                            return;
+                        }
+                    }
+                    SwarmEvent::ConnectionClosed {
+                        num_established: 0, ..
+                    } if frame.is_none() => {
+                        return;
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
-        }
-    })
-    .await;
+        })
+        .await;
+        assert!(sent.is_ok(), "the node neither answered nor hung up");
+    }
 }
 
 #[test]

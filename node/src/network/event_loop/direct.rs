@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use libp2p::PeerId;
-use libp2p::request_response::{self, InboundFailure, OutboundRequestId, ResponseChannel};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use tokio::sync::oneshot;
 use weft_proto::MessageId;
 use weft_proto::api::{DeliveryState, Direction, Event, Kind, Message};
@@ -12,7 +12,7 @@ use weft_proto::dm::{AckOutcome, DirectMessage, DmAck, check_text};
 
 use super::{EventLoop, short};
 use crate::delivery::clock::wall_us;
-use crate::network::dm_codec::decode_error;
+use crate::network::dm_codec::DmRequest;
 use crate::network::group_flush::Durable;
 use crate::network::handle::text_refused;
 use crate::network::handle::{Delivery, NodeError, Queued};
@@ -85,7 +85,7 @@ impl EventLoop {
                     .swarm
                     .behaviour_mut()
                     .dm
-                    .send_request(&peer, entry.message);
+                    .send_request(&peer, DmRequest::Message(entry.message));
                 self.sending.insert(request, (peer, id));
             }
             Ok(None) => {
@@ -98,7 +98,7 @@ impl EventLoop {
         }
     }
 
-    pub(super) fn on_dm_event(&mut self, event: request_response::Event<DirectMessage, DmAck>) {
+    pub(super) fn on_dm_event(&mut self, event: request_response::Event<DmRequest, DmAck>) {
         match event {
             request_response::Event::Message {
                 peer,
@@ -107,7 +107,16 @@ impl EventLoop {
                         request, channel, ..
                     },
                 ..
-            } => self.on_direct_message(peer, request, channel),
+            } => match request {
+                DmRequest::Message(message) => self.on_direct_message(peer, message, channel),
+                DmRequest::Refused(e) => {
+                    // Garbage or an oversize frame: count it and drop the connection; every
+                    // other peer is unaffected.
+                    self.reject(&peer, e.reason(), &e);
+                    drop(channel);
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+            },
             request_response::Event::Message {
                 peer,
                 message:
@@ -126,19 +135,6 @@ impl EventLoop {
                 if let Some((_, id)) = self.sending.remove(&request_id) {
                     tracing::debug!(peer = %short(&peer), id = %id.short(), %error, "send failed; will retry");
                     self.outbox.failed(&peer, id, Instant::now());
-                }
-            }
-            request_response::Event::InboundFailure {
-                peer,
-                error: InboundFailure::Io(e),
-                ..
-            } => {
-                // Garbage or an oversize frame: count it and drop the connection; every other
-                // peer is unaffected.
-                let reason = decode_error(&e).map_or("io", |d| d.reason());
-                self.reject(&peer, reason, &e);
-                if reason != "io" {
-                    let _ = self.swarm.disconnect_peer_id(peer);
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
