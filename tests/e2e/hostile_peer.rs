@@ -92,10 +92,10 @@ async fn attack(addr: Multiaddr, frames: Vec<Vec<u8>>) {
                     }
                     // The node answered or, as it should, hung up on us.
                     SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. })
-                    | SwarmEvent::Behaviour(request_response::Event::Message { .. }) => {
-                        if frame.is_none() && !swarm.is_connected(&target) {
-                            return;
-                        }
+                    | SwarmEvent::Behaviour(request_response::Event::Message { .. })
+                        if frame.is_none() && !swarm.is_connected(&target) =>
+                    {
+                        return;
                     }
                     SwarmEvent::ConnectionClosed {
                         num_established: 0, ..

@@ -3,6 +3,7 @@
 
 mod cli_errors;
 mod durability;
+mod examples;
 mod hostile_peer;
 mod messaging;
 mod support;

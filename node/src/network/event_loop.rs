@@ -3,8 +3,8 @@
 //! swarm events and a timer tick; after each it starts whatever sends and flushes became
 //! possible.
 //!
-//! Submodules hold the reactions by subject: [`connections`] (dials, connections, identify,
-//! ping), [`direct`] (`/weft/dm/1` both ways), [`gossip`] (topics).
+//! Submodules hold the reactions by subject: `connections` (dials, connections, identify,
+//! ping), `direct` (`/weft/dm/1` both ways), `gossip` (topics).
 
 mod connections;
 mod direct;
