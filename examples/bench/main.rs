@@ -1,0 +1,339 @@
+//! Loopback benchmark of weft's messaging, printed as figures (docs/BENCHMARKS.md records
+//! them). Run it from a release build so the `weft` binary sits beside it:
+//!
+//! ```sh
+//! cargo build --release --locked && cargo run --release --locked --example bench
+//! ```
+//!
+//! Measures, in one run: the durable direct-message round trip (send to the recipient's
+//! acknowledgement after its flush) for 64 B and 1 KiB, one at a time and with 64 in flight;
+//! the same round trip through the local API (HTTP on the Unix socket); topic fan-out to two
+//! subscribers; `weft send` as a whole CLI process; idle RSS and start-to-listening time of a
+//! `weft node` process; and, as the baseline, a bare rust-libp2p request/response round trip
+//! on the same transport (TCP + Noise + Yamux).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use libp2p::PeerId;
+use tokio::sync::Mutex;
+use weft::proto::api::Event;
+use weft::{Config, Node, SendRequest};
+
+mod baseline;
+
+const ROUND_TRIPS: usize = 2000;
+const IN_FLIGHT: usize = 64;
+const TOPIC_MESSAGES: usize = 2000;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new().prefix("weft-bench-").tempdir()?;
+    println!(
+        "weft loopback benchmark ({} round trips per row, TCP + Noise + Yamux)\n",
+        ROUND_TRIPS
+    );
+
+    let base = baseline::run(ROUND_TRIPS, IN_FLIGHT).await?;
+    println!("bare rust-libp2p request/response (same transport, no disk):");
+    println!("  {:<28} {}", "1 KiB one at a time", base.serial);
+    println!(
+        "  {:<28} {}",
+        format!("1 KiB, {IN_FLIGHT} in flight"),
+        base.parallel
+    );
+
+    let a = start(&dir.path().join("a")).await?;
+    let b = start(&dir.path().join("b")).await?;
+    let c = start(&dir.path().join("c")).await?;
+    let b_addr = tcp_addr(&b)?;
+    a.handle.dial(b_addr.clone()).await?;
+    c.handle.dial(b_addr).await?;
+    c.handle.dial(tcp_addr(&a)?).await?;
+
+    println!("\nweft direct message, send to durable acknowledgement (in-process handle):");
+    let mut serial_1k = None;
+    let mut parallel_1k = None;
+    for size in [64, 1024] {
+        let serial = dm_round_trips(&a, b.peer_id, size, 1).await?;
+        let parallel = dm_round_trips(&a, b.peer_id, size, IN_FLIGHT).await?;
+        println!("  {:<28} {}", format!("{size} B one at a time"), serial);
+        println!(
+            "  {:<28} {}",
+            format!("{size} B, {IN_FLIGHT} in flight"),
+            parallel
+        );
+        if size == 1024 {
+            serial_1k = Some(serial);
+            parallel_1k = Some(parallel);
+        }
+    }
+    let (serial_1k, parallel_1k) = (
+        serial_1k.context("1 KiB row")?,
+        parallel_1k.context("1 KiB row")?,
+    );
+    println!(
+        "  ratio to bare libp2p (1 KiB): p50 {:.2}x, throughput {:.2}x ({IN_FLIGHT} in flight)",
+        serial_1k.p50.as_secs_f64() / base.serial.p50.as_secs_f64(),
+        parallel_1k.per_sec / base.parallel.per_sec,
+    );
+
+    println!("\nweft direct message through the local API (HTTP over the Unix socket):");
+    let api = api_round_trips(&a, b.peer_id, 200).await?;
+    println!("  {:<28} {}", "64 B one at a time", api);
+
+    println!("\ntopic fan-out, one publisher, two subscribers:");
+    let topic = topic_fanout(&a, &[&b, &c]).await?;
+    println!("  {:<28} {}", "publish to delivery", topic);
+
+    println!("\n`weft send` as a whole CLI process (spawn, connect, send, wait for ack, exit):");
+    match weft_binary() {
+        Some(bin) => {
+            let cli = cli_sends(&bin, &a, b.peer_id, 30)?;
+            println!("  {:<28} {}", "64 B", cli);
+            let (startup, rss) = idle_process(&bin, &dir.path().join("idle"))?;
+            println!(
+                "\n`weft node` process: start to listening {:.1} ms, idle RSS {:.1} MiB",
+                ms(startup),
+                rss
+            );
+        }
+        None => println!("  skipped: build the weft binary first (cargo build --release)"),
+    }
+
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+    Ok(())
+}
+
+/// Latency percentiles and throughput of one row.
+#[derive(Clone, Copy)]
+pub struct Figures {
+    /// Median latency.
+    pub p50: Duration,
+    /// 99th percentile latency.
+    pub p99: Duration,
+    /// Messages per second over the row's wall time.
+    pub per_sec: f64,
+}
+
+impl Figures {
+    /// Figures of `samples` taken over `wall`.
+    pub fn from(mut samples: Vec<Duration>, wall: Duration) -> Figures {
+        samples.sort();
+        let at = |p: usize| samples[((samples.len() - 1) * p / 100).min(samples.len() - 1)];
+        Figures {
+            p50: at(50),
+            p99: at(99),
+            per_sec: samples.len() as f64 / wall.as_secs_f64(),
+        }
+    }
+}
+
+impl std::fmt::Display for Figures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "p50 {:.3} ms  p99 {:.3} ms  {:>8.0} msg/s",
+            ms(self.p50),
+            ms(self.p99),
+            self.per_sec
+        )
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn start(dir: &std::path::Path) -> anyhow::Result<Node> {
+    weft_node::node::init(dir, None)?;
+    let listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+    Ok(Node::start(Config::new(dir.to_path_buf(), listen)).await?)
+}
+
+fn tcp_addr(node: &Node) -> anyhow::Result<libp2p::Multiaddr> {
+    let addr = node.listen_addrs.first().context("no listen address")?;
+    Ok(addr
+        .clone()
+        .with(libp2p::multiaddr::Protocol::P2p(node.peer_id)))
+}
+
+/// `ROUND_TRIPS` direct messages of `size` bytes from `from` to `to`, `parallel` at a time,
+/// each timed from the send call to its acknowledgement.
+async fn dm_round_trips(
+    from: &Node,
+    to: PeerId,
+    size: usize,
+    parallel: usize,
+) -> anyhow::Result<Figures> {
+    let text = "x".repeat(size);
+    let samples = Arc::new(Mutex::new(Vec::with_capacity(ROUND_TRIPS)));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..parallel {
+        let handle = from.handle.clone();
+        let text = text.clone();
+        let samples = samples.clone();
+        let count = ROUND_TRIPS / parallel + usize::from(w < ROUND_TRIPS % parallel);
+        workers.push(tokio::spawn(async move {
+            for _ in 0..count {
+                let t = Instant::now();
+                let queued = handle.send(to, text.clone(), true).await?;
+                queued.delivery.context("no delivery receiver")?.await?;
+                samples.lock().await.push(t.elapsed());
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for w in workers {
+        w.await??;
+    }
+    let wall = start.elapsed();
+    let samples = std::mem::take(&mut *samples.lock().await);
+    Ok(Figures::from(samples, wall))
+}
+
+async fn api_round_trips(from: &Node, to: PeerId, n: usize) -> anyhow::Result<Figures> {
+    let client = weft::Client::for_data_dir(from.api_socket.parent().context("socket dir")?);
+    let mut samples = Vec::with_capacity(n);
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        let answer = client
+            .send(&SendRequest {
+                to: to.to_string(),
+                text: "x".repeat(64),
+                wait: true,
+                timeout_ms: Some(10_000),
+            })
+            .await?;
+        anyhow::ensure!(answer.latency_ms.is_some(), "not acknowledged");
+        samples.push(t.elapsed());
+    }
+    Ok(Figures::from(samples, start.elapsed()))
+}
+
+async fn topic_fanout(publisher: &Node, subscribers: &[&Node]) -> anyhow::Result<Figures> {
+    let topic: weft::proto::topic::TopicName = "bench".parse()?;
+    for node in subscribers {
+        node.handle.subscribe(topic.clone(), true).await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while publisher.handle.status().await?.peers < subscribers.len()
+        || !all_subscribed(publisher, &topic, subscribers.len()).await?
+    {
+        anyhow::ensure!(Instant::now() < deadline, "subscribers did not show up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut readers = Vec::new();
+    for node in subscribers {
+        let mut events = node.handle.events();
+        readers.push(tokio::spawn(async move {
+            let mut arrivals = Vec::with_capacity(TOPIC_MESSAGES);
+            while arrivals.len() < TOPIC_MESSAGES {
+                match tokio::time::timeout(Duration::from_secs(30), events.recv()).await {
+                    Ok(Ok(Event::Message(m))) => arrivals.push((m.id, Instant::now())),
+                    Ok(Ok(_)) => {}
+                    other => anyhow::bail!("subscriber stopped: {other:?}"),
+                }
+            }
+            Ok(arrivals)
+        }));
+    }
+    let mut sent = HashMap::new();
+    let start = Instant::now();
+    for n in 0..TOPIC_MESSAGES {
+        let t = Instant::now();
+        let (id, _) = publisher
+            .handle
+            .publish(topic.clone(), format!("bench {n:06}"))
+            .await?;
+        sent.insert(id, t);
+    }
+    let mut samples = Vec::new();
+    for r in readers {
+        for (id, at) in r.await?? {
+            samples.push(at.saturating_duration_since(*sent.get(&id).context("unknown id")?));
+        }
+    }
+    let wall = start.elapsed();
+    // Throughput counts messages published per second that reached every subscriber.
+    let mut figures = Figures::from(samples, wall);
+    figures.per_sec /= subscribers.len() as f64;
+    Ok(figures)
+}
+
+async fn all_subscribed(
+    node: &Node,
+    topic: &weft::proto::topic::TopicName,
+    n: usize,
+) -> anyhow::Result<bool> {
+    // Subscribing the publisher too is the simplest way to read the topic's peer count.
+    node.handle.subscribe(topic.clone(), true).await?;
+    let status = node.handle.status().await?;
+    Ok(status
+        .topics
+        .iter()
+        .any(|t| &t.name == topic && t.peers >= n))
+}
+
+/// The `weft` binary beside this example (target/release/weft for a release run).
+fn weft_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("weft");
+    bin.exists().then_some(bin)
+}
+
+fn cli_sends(bin: &PathBuf, from: &Node, to: PeerId, n: usize) -> anyhow::Result<Figures> {
+    let data_dir = from.api_socket.parent().context("socket dir")?;
+    let mut samples = Vec::with_capacity(n);
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        let status = Command::new(bin)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["send", &to.to_string(), &"x".repeat(64)])
+            .stdout(Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "weft send failed");
+        samples.push(t.elapsed());
+    }
+    Ok(Figures::from(samples, start.elapsed()))
+}
+
+/// Time from spawning `weft node` to its first line (it listens and serves the API by then),
+/// and its resident memory after two idle seconds, in MiB.
+fn idle_process(bin: &PathBuf, dir: &std::path::Path) -> anyhow::Result<(Duration, f64)> {
+    weft_node::node::init(dir, None)?;
+    let t = Instant::now();
+    let mut child = Command::new(bin)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().context("stdout")?),
+        &mut line,
+    )?;
+    let startup = t.elapsed();
+    std::thread::sleep(Duration::from_secs(2));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
+    let rss_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("VmRSS")?;
+    child.kill()?;
+    child.wait()?;
+    Ok((startup, rss_kib / 1024.0))
+}
