@@ -8,13 +8,15 @@
 //! - [`topics`]: topics this node subscribes to (tree `topics`).
 //!
 //! The schema version lives in tree `meta`. Durability rule: nothing is acknowledged before
-//! [`Store::flush`] returned; the event loop groups flushes (see `network::group_flush`).
+//! [`Store::flush`] returned. The event loop queues its changes as [`write::Write`]s; the
+//! group-commit task applies them and flushes (see `network::group_flush`).
 
 pub mod history;
 pub mod identity;
 pub mod outbox;
 pub mod peers;
 pub mod topics;
+pub mod write;
 
 use std::path::{Path, PathBuf};
 

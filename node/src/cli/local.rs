@@ -57,11 +57,15 @@ pub async fn node(data_dir: PathBuf, listen: Vec<Multiaddr>, json: bool) -> anyh
             "api_socket": node.api_socket.display().to_string(),
         }))?;
     } else {
-        println!("weft node {}", node.peer_id);
+        // A closed stdout (the reader went away) must not take the node down: write, don't
+        // println!, and ignore failures.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "weft node {}", node.peer_id);
         for addr in &addrs {
-            println!("listening on {addr}");
+            let _ = writeln!(out, "listening on {addr}");
         }
-        println!("local API on {}", node.api_socket.display());
+        let _ = writeln!(out, "local API on {}", node.api_socket.display());
     }
     node.run_until(stop_signal()).await;
     Ok(())

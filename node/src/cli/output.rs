@@ -2,9 +2,12 @@
 
 use serde::Serialize;
 
-/// Prints `value` as one line of JSON.
+/// Prints `value` as one line of JSON. A closed stdout is not an error worth a panic: the
+/// reader is gone, so the write is dropped.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string(value)?);
+    use std::io::Write;
+    let line = serde_json::to_string(value)?;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
     Ok(())
 }
 

@@ -265,13 +265,13 @@ impl EventLoop {
         }
     }
 
+    /// Applies and flushes everything still queued, answering what waited for it.
     async fn shutdown(&mut self) {
-        if self.flush.is_running() {
+        self.flush.start(&self.store);
+        while self.flush.is_running() {
             let (result, items) = self.flush.finished().await;
             self.on_flushed(result, items);
-        }
-        if let Err(e) = self.store.flush() {
-            tracing::error!(error = %e, "final flush failed");
+            self.flush.start(&self.store);
         }
         tracing::info!("event loop stopped");
     }

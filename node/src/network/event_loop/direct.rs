@@ -17,6 +17,7 @@ use crate::network::group_flush::Durable;
 use crate::network::handle::text_refused;
 use crate::network::handle::{Delivery, NodeError, Queued};
 use crate::store::outbox::OutboxEntry;
+use crate::store::write::Write;
 
 impl EventLoop {
     /// Writes a new direct message to the outbox and history; the caller hears back after
@@ -52,18 +53,11 @@ impl EventLoop {
             text: message.text.clone(),
             state: Some(DeliveryState::Queued),
         };
-        let stored = self
-            .store
-            .outbox
-            .put(&OutboxEntry {
-                to: to.to_string(),
-                message,
-            })
-            .and_then(|()| self.store.history.insert_if_new(&record));
-        if let Err(e) = stored {
-            let _ = reply.send(Err(e.into()));
-            return;
-        }
+        self.flush.write(Write::PutOutbox(OutboxEntry {
+            to: to.to_string(),
+            message,
+        }));
+        self.flush.write(Write::InsertHistory(Box::new(record)));
         self.outbox.enqueue(to, id);
         self.queued_at.insert(id, Instant::now());
         let delivery = wait.then(|| {
@@ -79,7 +73,11 @@ impl EventLoop {
 
     /// Puts an outbox message on the wire.
     pub(super) fn send_direct(&mut self, peer: PeerId, id: MessageId) {
-        match self.store.outbox.entry(&id) {
+        let entry = match self.flush.outbox_entry(&id) {
+            Some(queued) => Ok(Some(queued.clone())),
+            None => self.store.outbox.entry(&id),
+        };
+        match entry {
             Ok(Some(entry)) => {
                 let request = self
                     .swarm
@@ -173,23 +171,31 @@ impl EventLoop {
             text: message.text,
             state: None,
         };
-        match self.store.history.insert_if_new(&record) {
-            Ok(new) => {
+        match self.store.history.contains(&record.id) {
+            Ok(stored) => {
+                let new = !stored && !self.flush.holds_message(&record.id);
                 let outcome = if new {
                     AckOutcome::Stored
                 } else {
                     AckOutcome::Duplicate
                 };
+                let ack = DmAck::new(record.id, outcome);
+                let event = new.then(|| Event::Message(record.clone()));
+                if new {
+                    self.flush.write(Write::InsertHistory(Box::new(record)));
+                }
+                // A duplicate is answered after the next flush too: its first copy may still
+                // be on its way to disk.
                 self.flush.push(Durable::Ack {
                     channel,
-                    ack: DmAck::new(record.id, outcome),
-                    event: new.then_some(Event::Message(record)),
+                    ack,
+                    event,
                 });
             }
             Err(e) => {
                 // Not acknowledged: the sender keeps it and retries.
                 *self.rejected.entry("storage".into()).or_default() += 1;
-                tracing::error!(peer = %short(&peer), error = %e, "cannot store a direct message");
+                tracing::error!(peer = %short(&peer), error = %e, "cannot read history");
                 drop(channel);
             }
         }
@@ -228,16 +234,8 @@ impl EventLoop {
         };
         // History first, then the outbox: a crash in between resends, and the recipient
         // answers `Duplicate`.
-        let settled = self
-            .store
-            .history
-            .set_state(&id, state)
-            .and_then(|()| self.store.outbox.remove(&id));
-        if let Err(e) = settled {
-            tracing::error!(id = %id.short(), error = %e, "cannot record a delivery; will resend");
-            self.outbox.failed(&peer, id, Instant::now());
-            return;
-        }
+        self.flush.write(Write::SetState(id, state));
+        self.flush.write(Write::RemoveOutbox(id));
         self.outbox.acked(&peer, &id);
         self.queued_at.remove(&id);
         if let Delivery::Delivered { latency } = &delivery {

@@ -16,6 +16,7 @@ use crate::network::behaviour::Behaviour;
 use crate::network::group_flush::Durable;
 use crate::network::handle::text_refused;
 use crate::network::{NodeError, gossip_topic};
+use crate::store::write::Write;
 
 /// Joins `topic` on the swarm's gossipsub.
 pub(super) fn join(swarm: &mut Swarm<Behaviour>, topic: &TopicName) -> Result<(), NodeError> {
@@ -101,10 +102,7 @@ impl EventLoop {
             text: message.text,
             state: None,
         };
-        if let Err(e) = self.store.history.insert_if_new(&record) {
-            let _ = reply.send(Err(e.into()));
-            return;
-        }
+        self.flush.write(Write::InsertHistory(Box::new(record)));
         self.flush.push(Durable::Published {
             reply,
             result: (id, subscribers),
@@ -166,16 +164,21 @@ impl EventLoop {
             text: decoded.text,
             state: None,
         };
-        match self.store.history.insert_if_new(&record) {
-            Ok(true) => {
-                self.flush.push(Durable::Event(Event::Message(record)));
+        if self.flush.holds_message(&record.id) {
+            return MessageAcceptance::Ignore;
+        }
+        match self.store.history.contains(&record.id) {
+            Ok(false) => {
+                self.flush
+                    .push(Durable::Event(Event::Message(record.clone())));
+                self.flush.write(Write::InsertHistory(Box::new(record)));
                 MessageAcceptance::Accept
             }
             // Already seen: a replay after gossipsub's duplicate cache forgot it. Neither
             // delivered again nor forwarded.
-            Ok(false) => MessageAcceptance::Ignore,
+            Ok(true) => MessageAcceptance::Ignore,
             Err(e) => {
-                tracing::error!(error = %e, "cannot store a topic message");
+                tracing::error!(error = %e, "cannot read history");
                 MessageAcceptance::Ignore
             }
         }

@@ -1,0 +1,40 @@
+//! [`Write`]: one change to the store, queued by the event loop and applied, in order and in
+//! batches, by the flush task just before it flushes. The event loop never writes to these
+//! trees itself: sled blocks writers while a flush runs, and a loop blocked behind every
+//! flush would serialise all traffic behind the disk.
+
+use weft_proto::MessageId;
+use weft_proto::api::{DeliveryState, Message};
+
+use super::outbox::OutboxEntry;
+use super::{Store, StoreError};
+
+/// One queued change.
+#[derive(Clone, Debug)]
+pub enum Write {
+    /// Add an unacknowledged direct message to the outbox.
+    PutOutbox(OutboxEntry),
+    /// Drop an acknowledged message from the outbox.
+    RemoveOutbox(MessageId),
+    /// Store a message in history unless its id is already there.
+    InsertHistory(Box<Message>),
+    /// Record where delivery of a sent message stands.
+    SetState(MessageId, DeliveryState),
+}
+
+impl Store {
+    /// Applies `writes` in order. Not durable until [`Store::flush`].
+    pub fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
+        for write in writes {
+            match write {
+                Write::PutOutbox(entry) => self.outbox.put(entry)?,
+                Write::RemoveOutbox(id) => self.outbox.remove(id)?,
+                Write::InsertHistory(message) => {
+                    self.history.insert_if_new(message)?;
+                }
+                Write::SetState(id, state) => self.history.set_state(id, *state)?,
+            }
+        }
+        Ok(())
+    }
+}
