@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{gossipsub, identify, ping, request_response};
+use libp2p::{connection_limits, gossipsub, identify, ping, request_response};
 use weft_proto::limits::MAX_TOPIC_PAYLOAD_BYTES;
 
 use super::dm_codec::{self, DmCodec};
@@ -25,9 +25,17 @@ const DM_TIMEOUT: Duration = Duration::from_secs(30);
 /// Gossipsub's own envelope (signature, key, seqno, topic) on top of our payload.
 const GOSSIP_ENVELOPE_BYTES: usize = 2048;
 
+/// Connection caps. A hit cap refuses the connection (the swarm logs it as denied); the
+/// figures leave room for a mesh of a few hundred members.
+const MAX_PENDING_INCOMING: u32 = 64;
+const MAX_ESTABLISHED: u32 = 512;
+const MAX_ESTABLISHED_PER_PEER: u32 = 4;
+
 /// The behaviour of a weft node.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// Caps on pending and established connections.
+    pub limits: connection_limits::Behaviour,
     /// Standard identify: learns peers' listen addresses and protocols.
     pub identify: identify::Behaviour,
     /// Standard ping: liveness and round-trip times.
@@ -72,7 +80,14 @@ impl Behaviour {
                 .with_request_timeout(DM_TIMEOUT)
                 .with_max_concurrent_streams(MAX_DM_STREAMS),
         );
+        let limits = connection_limits::Behaviour::new(
+            connection_limits::ConnectionLimits::default()
+                .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+                .with_max_established(Some(MAX_ESTABLISHED))
+                .with_max_established_per_peer(Some(MAX_ESTABLISHED_PER_PEER)),
+        );
         Ok(Behaviour {
+            limits,
             identify,
             ping: ping::Behaviour::default(),
             gossipsub,

@@ -107,6 +107,15 @@ impl EventLoop {
                 }
             }
             SwarmEvent::IncomingConnectionError {
+                error: libp2p::swarm::ListenError::Denied { cause },
+                send_back_addr,
+                ..
+            } => {
+                // A connection cap was hit: say so and count it.
+                *self.rejected.entry("connection_limit".into()).or_default() += 1;
+                tracing::warn!(from = %send_back_addr, %cause, "incoming connection refused");
+            }
+            SwarmEvent::IncomingConnectionError {
                 error,
                 send_back_addr,
                 ..
