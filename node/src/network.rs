@@ -1,8 +1,8 @@
 //! The libp2p side of a node: one [`EventLoop`] task owns the Swarm; everything else talks
 //! to it through a cloneable [`NodeHandle`].
 //!
-//! - [`behaviour`]: the composed behaviour (identify, ping, gossipsub, `/weft/dm/1`).
-//! - [`dm_codec`]: framing of `/weft/dm/1` with its size caps.
+//! - [`behaviour`]: the composed behaviour (limits, identify, ping, gossipsub, streams).
+//! - [`dm_stream`]: `/weft/dm/1`, pipelined on one long-lived stream per peer.
 //! - [`swarm`]: transports (TCP + Noise + Yamux, QUIC) and listening.
 //! - [`handle`]: [`NodeHandle`], the commands it sends, and [`NodeError`].
 //! - [`event_loop`]: [`EventLoop`], which turns commands and swarm events into actions.
@@ -11,7 +11,7 @@
 // `#[derive(NetworkBehaviour)]` generates a public event enum it cannot document.
 #[allow(missing_docs)]
 pub mod behaviour;
-pub mod dm_codec;
+pub mod dm_stream;
 pub mod event_loop;
 pub mod group_flush;
 pub mod handle;

@@ -99,6 +99,30 @@ impl<P: Hash + Eq + Clone> Outbox<P> {
         }
     }
 
+    /// Every message in flight to `peer` failed at once (its session closed): all go back to
+    /// the front of the queue, ordered by `order` (smallest first), and the peer is paused
+    /// for a backoff.
+    pub fn fail_all<K: Ord>(&mut self, peer: &P, now: Instant, order: impl Fn(&MessageId) -> K) {
+        let Some(queue) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if queue.in_flight.is_empty() {
+            return;
+        }
+        let mut failed: Vec<MessageId> = queue.in_flight.drain().collect();
+        failed.sort_by_key(|id| std::cmp::Reverse(order(id)));
+        for id in failed {
+            queue.waiting.push_front(id);
+        }
+        queue.failures += 1;
+        queue.paused_until = Some(now + backoff::delay(queue.failures));
+    }
+
+    /// How many messages to `peer` are on the wire.
+    pub fn in_flight(&self, peer: &P) -> usize {
+        self.peers.get(peer).map_or(0, |q| q.in_flight.len())
+    }
+
     /// The sends to start now: for each connected, unpaused peer, waiting messages up to the
     /// in-flight cap. They count as in flight until acknowledged or failed.
     pub fn next(&mut self, now: Instant) -> Vec<(P, MessageId)> {
@@ -184,6 +208,26 @@ mod tests {
         assert_eq!(o.next(t + backoff::BASE), vec![("b", id(2))]);
         o.disconnected(&"b");
         assert_eq!(o.unreachable_peers(), vec!["b"]);
+    }
+
+    #[test]
+    fn fail_all_requeues_in_order() {
+        let t = Instant::now();
+        let mut o = Outbox::new(8);
+        for n in 1..=3 {
+            o.enqueue("b", id(n));
+        }
+        o.connected(&"b");
+        assert_eq!(o.next(t).len(), 3);
+        assert_eq!(o.in_flight(&"b"), 3);
+        o.fail_all(&"b", t, |m| u64::from(m.0[0]));
+        assert_eq!(o.in_flight(&"b"), 0);
+        let resent: Vec<_> = o
+            .next(t + backoff::BASE)
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
+        assert_eq!(resent, vec![id(1), id(2), id(3)]);
     }
 
     #[test]

@@ -1,26 +1,16 @@
-//! The composed behaviour: standard identify, ping and gossipsub, plus `/weft/dm/1`.
-
-use std::time::Duration;
+//! The composed behaviour: connection limits, standard identify, ping and gossipsub, and the
+//! raw streams that carry `/weft/dm/1`.
 
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{connection_limits, gossipsub, identify, ping, request_response};
+use libp2p::{connection_limits, gossipsub, identify, ping};
 use weft_proto::limits::MAX_TOPIC_PAYLOAD_BYTES;
-
-use super::dm_codec::{self, DmCodec};
 
 /// Identify's protocol version string: which application protocol family this node speaks.
 pub const IDENTIFY_PROTOCOL: &str = "/weft/1.0.0";
 
-/// Most `/weft/dm/1` requests in flight per connection. The outbox keeps each peer below this
-/// ([`MAX_DM_IN_FLIGHT`]) so the library never fails a request for exceeding it.
-const MAX_DM_STREAMS: usize = 128;
-
 /// Most unacknowledged direct messages on the wire to one peer; the rest wait in the outbox.
 pub const MAX_DM_IN_FLIGHT: usize = 64;
-
-/// How long a direct message may wait for its acknowledgement before it is retried.
-const DM_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Gossipsub's own envelope (signature, key, seqno, topic) on top of our payload.
 const GOSSIP_ENVELOPE_BYTES: usize = 2048;
@@ -42,8 +32,8 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     /// Standard gossipsub: topics. Signed messages, validated by the application.
     pub gossipsub: gossipsub::Behaviour,
-    /// `/weft/dm/1`: direct messages with end-to-end acknowledgement.
-    pub dm: request_response::Behaviour<DmCodec>,
+    /// Raw streams for `/weft/dm/1` (see `network::dm_stream`).
+    pub stream: libp2p_stream::Behaviour,
 }
 
 impl Behaviour {
@@ -74,12 +64,6 @@ impl Behaviour {
             gossipsub::MessageAuthenticity::Signed(key.clone()),
             gossip_config,
         )?;
-        let dm = request_response::Behaviour::new(
-            [(dm_codec::PROTOCOL, request_response::ProtocolSupport::Full)],
-            request_response::Config::default()
-                .with_request_timeout(DM_TIMEOUT)
-                .with_max_concurrent_streams(MAX_DM_STREAMS),
-        );
         let limits = connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
                 .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
@@ -91,7 +75,7 @@ impl Behaviour {
             identify,
             ping: ping::Behaviour::default(),
             gossipsub,
-            dm,
+            stream: libp2p_stream::Behaviour::new(),
         })
     }
 }

@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use libp2p::request_response::OutboundRequestId;
 use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -23,6 +22,7 @@ use weft_proto::api::{Event, IdResponse, PeerInfo, Status, TopicStatus};
 use weft_proto::topic::TopicName;
 
 use super::behaviour::{Behaviour, MAX_DM_IN_FLIGHT};
+use super::dm_stream::{self, DmEvent, SessionId, SessionIds};
 use super::group_flush::{Durable, GroupFlush};
 use super::handle::{COMMAND_CAPACITY, Command, Delivery, EVENT_CAPACITY, NodeError, NodeHandle};
 use crate::delivery::clock::Hlc;
@@ -30,8 +30,14 @@ use crate::delivery::outbox::Outbox;
 use crate::delivery::redial::Redial;
 use crate::store::Store;
 
-/// How often timers (redial, retry pauses) are checked.
+/// How often timers (redial, retry pauses, acknowledgement timeouts) are checked.
 const TICK: Duration = Duration::from_millis(100);
+
+/// Capacity of the channel from `/weft/dm/1` session tasks to the loop.
+const DM_EVENT_CAPACITY: usize = 1024;
+
+/// Inbound `/weft/dm/1` sessions one peer may hold open at once.
+const MAX_INBOUND_SESSIONS_PER_PEER: usize = 4;
 
 /// What the loop knows about a connected peer.
 struct Connected {
@@ -54,8 +60,19 @@ pub struct EventLoop {
     outbox: Outbox<PeerId>,
     redial: Redial<PeerId>,
     flush: GroupFlush,
-    /// Direct messages on the wire: request id -> (recipient, message id).
-    sending: HashMap<OutboundRequestId, (PeerId, MessageId)>,
+    /// Opens `/weft/dm/1` streams.
+    control: libp2p_stream::Control,
+    /// Inbound `/weft/dm/1` streams, until `run` hands them to the acceptor task.
+    incoming: Option<libp2p_stream::IncomingStreams>,
+    session_ids: SessionIds,
+    dm_events: mpsc::Receiver<DmEvent>,
+    dm_events_tx: mpsc::Sender<DmEvent>,
+    /// The session carrying messages to each recipient.
+    outbound: HashMap<PeerId, (SessionId, mpsc::Sender<weft_proto::dm::DirectMessage>)>,
+    /// Sessions carrying messages from peers: where their acknowledgements go.
+    inbound: HashMap<SessionId, (PeerId, mpsc::Sender<weft_proto::dm::DmAck>)>,
+    /// When each recipient last made progress (a send started or an ack arrived).
+    progress: HashMap<PeerId, Instant>,
     /// When each message in the outbox was queued (this run), for latency.
     queued_at: HashMap<MessageId, Instant>,
     /// Local callers waiting for a delivery.
@@ -108,6 +125,12 @@ impl EventLoop {
             redial.dial_now(peer, now);
         }
 
+        let mut control = swarm.behaviour().stream.new_control();
+        let incoming = control
+            .accept(dm_stream::PROTOCOL)
+            .map_err(|e| NodeError::Transport(e.to_string()))?;
+        let (dm_events_tx, dm_events) = mpsc::channel(DM_EVENT_CAPACITY);
+
         let handle = NodeHandle::new(command_tx, events.clone());
         let event_loop = EventLoop {
             local: *swarm.local_peer_id(),
@@ -121,7 +144,14 @@ impl EventLoop {
             outbox,
             redial,
             flush: GroupFlush::default(),
-            sending: HashMap::new(),
+            control,
+            incoming: Some(incoming),
+            session_ids: SessionIds::default(),
+            dm_events,
+            dm_events_tx,
+            outbound: HashMap::new(),
+            inbound: HashMap::new(),
+            progress: HashMap::new(),
             queued_at: HashMap::new(),
             waiters: HashMap::new(),
             dials: HashMap::new(),
@@ -136,6 +166,13 @@ impl EventLoop {
     /// Runs until a shutdown command arrives or every handle is dropped. Local commands go
     /// first so a busy network cannot starve the API.
     pub async fn run(mut self) {
+        if let Some(incoming) = self.incoming.take() {
+            tokio::spawn(dm_stream::accept(
+                incoming,
+                self.session_ids.clone(),
+                self.dm_events_tx.clone(),
+            ));
+        }
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -156,6 +193,7 @@ impl EventLoop {
                 (result, items) = self.flush.finished(), if self.flush.is_running() => {
                     self.on_flushed(result, items);
                 }
+                Some(event) = self.dm_events.recv() => self.on_dm_event(event),
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = tick.tick() => self.on_tick(),
             }
@@ -180,6 +218,7 @@ impl EventLoop {
             self.dial_known(peer);
         }
         self.waiters.retain(|_, w| !w.is_closed());
+        self.expire_sessions(now);
     }
 
     fn on_command(&mut self, command: Command) {
@@ -220,26 +259,18 @@ impl EventLoop {
             match (item, &result) {
                 (
                     Durable::Ack {
-                        channel,
+                        session,
                         ack,
                         event,
                     },
                     Ok(()),
                 ) => {
-                    if self
-                        .swarm
-                        .behaviour_mut()
-                        .dm
-                        .send_response(channel, ack)
-                        .is_ok()
-                    {
-                        if let Some(event) = event {
-                            let _ = self.events.send(event);
-                        }
+                    self.answer(session, ack);
+                    if let Some(event) = event {
+                        let _ = self.events.send(event);
                     }
                 }
-                // Dropping the channel fails the request on the sender's side, which keeps
-                // the message in its outbox and retries later.
+                // No answer: the sender keeps the message in its outbox and retries later.
                 (Durable::Ack { .. }, Err(_)) => {}
                 (Durable::Queued { reply, queued }, Ok(())) => {
                     let _ = reply.send(Ok(queued));

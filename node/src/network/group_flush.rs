@@ -12,13 +12,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use libp2p::request_response::ResponseChannel;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use weft_proto::MessageId;
 use weft_proto::api::Event;
 use weft_proto::dm::DmAck;
 
+use super::dm_stream::SessionId;
 use super::handle::{NodeError, Queued};
 use crate::store::outbox::OutboxEntry;
 use crate::store::write::Write;
@@ -29,8 +29,8 @@ use crate::store::{Store, StoreError};
 pub enum Durable {
     /// Answer a peer's direct message, then tell local listeners about it.
     Ack {
-        /// Where the answer goes.
-        channel: ResponseChannel<DmAck>,
+        /// The inbound session the answer goes to.
+        session: SessionId,
         /// The answer.
         ack: DmAck,
         /// The event for local listeners, when the message was new.

@@ -145,7 +145,6 @@ impl EventLoop {
                     c.rtt = Some(rtt);
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Dm(event)) => self.on_dm_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip_event(event),
             _ => {}
         }

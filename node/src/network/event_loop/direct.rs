@@ -1,27 +1,30 @@
-//! `/weft/dm/1` both ways: queueing and sending from the outbox, storing and acknowledging
-//! what arrives, and settling the outbox when acknowledgements come back.
+//! `/weft/dm/1` both ways: queueing and sending from the outbox over per-peer sessions,
+//! storing and acknowledging what arrives, settling the outbox when acknowledgements come
+//! back, and retiring sessions that stopped making progress.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
-use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
-use tokio::sync::oneshot;
-use weft_proto::MessageId;
+use tokio::sync::{mpsc, oneshot};
 use weft_proto::api::{DeliveryState, Direction, Event, Kind, Message};
 use weft_proto::dm::{AckOutcome, DirectMessage, DmAck, check_text};
 
-use super::{EventLoop, short};
+use super::{EventLoop, MAX_INBOUND_SESSIONS_PER_PEER, short};
 use crate::delivery::clock::wall_us;
-use crate::network::dm_codec::DmRequest;
+use crate::network::behaviour::MAX_DM_IN_FLIGHT;
+use crate::network::dm_stream::{self, DmEvent, SessionId};
 use crate::network::group_flush::Durable;
-use crate::network::handle::text_refused;
-use crate::network::handle::{Delivery, NodeError, Queued};
+use crate::network::handle::{Delivery, NodeError, Queued, text_refused};
 use crate::store::outbox::OutboxEntry;
 use crate::store::write::Write;
 
+/// How long messages may wait on the wire for any acknowledgement before their session is
+/// given up and they are retried.
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl EventLoop {
-    /// Writes a new direct message to the outbox and history; the caller hears back after
-    /// the next flush.
+    /// Queues a new direct message in the outbox and history; the caller hears back once
+    /// that is on disk.
     pub(super) fn queue_direct(
         &mut self,
         to: PeerId,
@@ -71,92 +74,142 @@ impl EventLoop {
         });
     }
 
-    /// Puts an outbox message on the wire.
-    pub(super) fn send_direct(&mut self, peer: PeerId, id: MessageId) {
+    /// Puts an outbox message on the wire, on the peer's session (opened if needed).
+    pub(super) fn send_direct(&mut self, peer: PeerId, id: weft_proto::MessageId) {
         let entry = match self.flush.outbox_entry(&id) {
             Some(queued) => Ok(Some(queued.clone())),
             None => self.store.outbox.entry(&id),
         };
-        match entry {
-            Ok(Some(entry)) => {
-                let request = self
-                    .swarm
-                    .behaviour_mut()
-                    .dm
-                    .send_request(&peer, DmRequest::Message(entry.message));
-                self.sending.insert(request, (peer, id));
-            }
+        let message = match entry {
+            Ok(Some(entry)) => entry.message,
             Ok(None) => {
                 self.outbox.acked(&peer, &id);
+                return;
             }
             Err(e) => {
                 tracing::error!(id = %id.short(), error = %e, "cannot read outbox entry; retrying later");
                 self.outbox.failed(&peer, id, Instant::now());
+                return;
+            }
+        };
+        if self.outbox.in_flight(&peer) == 1 {
+            // The first message in flight starts the acknowledgement clock.
+            self.progress.insert(peer, Instant::now());
+        }
+        let sent = self.session_to(peer).try_send(message);
+        if sent.is_err() {
+            // The session just ended (its task is reporting it); retry on a new one.
+            self.outbound.remove(&peer);
+            self.outbox.failed(&peer, id, Instant::now());
+        }
+    }
+
+    /// The channel into `peer`'s outbound session, starting one if there is none.
+    fn session_to(&mut self, peer: PeerId) -> mpsc::Sender<DirectMessage> {
+        if let Some((_, tx)) = self.outbound.get(&peer).filter(|(_, tx)| !tx.is_closed()) {
+            return tx.clone();
+        }
+        let session = self.session_ids.next();
+        let (tx, rx) = mpsc::channel(MAX_DM_IN_FLIGHT);
+        tokio::spawn(dm_stream::outbound(
+            self.control.clone(),
+            peer,
+            session,
+            rx,
+            self.dm_events_tx.clone(),
+        ));
+        self.outbound.insert(peer, (session, tx.clone()));
+        tx
+    }
+
+    /// Gives up on sessions whose messages have waited [`ACK_TIMEOUT`] without any
+    /// acknowledgement; their messages go back to the queue.
+    pub(super) fn expire_sessions(&mut self, now: Instant) {
+        let stuck: Vec<PeerId> = self
+            .progress
+            .iter()
+            .filter(|(peer, since)| {
+                self.outbox.in_flight(peer) > 0 && now.duration_since(**since) > ACK_TIMEOUT
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in stuck {
+            tracing::warn!(peer = %short(&peer), "no acknowledgement for {ACK_TIMEOUT:?}; retrying on a new stream");
+            self.outbound.remove(&peer);
+            self.progress.remove(&peer);
+            self.fail_in_flight(&peer, now);
+        }
+    }
+
+    fn fail_in_flight(&mut self, peer: &PeerId, now: Instant) {
+        // Oldest first; messages from before a restart have no time and go first.
+        let queued_at = &self.queued_at;
+        self.outbox
+            .fail_all(peer, now, |id| queued_at.get(id).copied());
+    }
+
+    /// Sends an acknowledgement on an inbound session, if it is still open.
+    pub(super) fn answer(&mut self, session: SessionId, ack: DmAck) {
+        if let Some((peer, acks)) = self.inbound.get(&session) {
+            if acks.try_send(ack).is_err() {
+                // The sender does not read its acknowledgements; it will retry.
+                tracing::debug!(peer = %short(peer), "acknowledgement dropped: session full or closed");
             }
         }
     }
 
-    pub(super) fn on_dm_event(&mut self, event: request_response::Event<DmRequest, DmAck>) {
+    pub(super) fn on_dm_event(&mut self, event: DmEvent) {
         match event {
-            request_response::Event::Message {
+            DmEvent::Ack { peer, ack } => self.on_ack(peer, ack),
+            DmEvent::OutboundClosed {
                 peer,
-                message:
-                    request_response::Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            } => match request {
-                DmRequest::Message(message) => self.on_direct_message(peer, message, channel),
-                DmRequest::Refused(e) => {
-                    // Garbage or an oversize frame: count it and drop the connection; every
-                    // other peer is unaffected.
-                    self.reject(&peer, e.reason(), &e);
-                    drop(channel);
-                    let _ = self.swarm.disconnect_peer_id(peer);
-                }
-            },
-            request_response::Event::Message {
-                peer,
-                message:
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    },
-                ..
-            } => self.on_ack(peer, request_id, response),
-            request_response::Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
+                session,
+                reason,
             } => {
-                if let Some((_, id)) = self.sending.remove(&request_id) {
-                    tracing::debug!(peer = %short(&peer), id = %id.short(), %error, "send failed; will retry");
-                    self.outbox.failed(&peer, id, Instant::now());
+                tracing::debug!(peer = %short(&peer), %reason, "outbound session closed");
+                if self.outbound.get(&peer).is_some_and(|(s, _)| *s == session) {
+                    self.outbound.remove(&peer);
                 }
+                self.fail_in_flight(&peer, Instant::now());
             }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                tracing::debug!(peer = %short(&peer), %error, "inbound direct message failed");
+            DmEvent::InboundOpened {
+                peer,
+                session,
+                acks,
+            } => {
+                let open = self.inbound.values().filter(|(p, _)| *p == peer).count();
+                if open >= MAX_INBOUND_SESSIONS_PER_PEER {
+                    // Dropping `acks` ends the session.
+                    self.reject(&peer, "too_many_streams", &"too many /weft/dm/1 streams");
+                    return;
+                }
+                self.inbound.insert(session, (peer, acks));
             }
-            request_response::Event::ResponseSent { .. } => {}
+            DmEvent::InboundClosed { session } => {
+                self.inbound.remove(&session);
+            }
+            DmEvent::Message {
+                peer,
+                session,
+                message,
+            } => self.on_direct_message(peer, session, message),
+            DmEvent::Refused { peer, error } => {
+                // Garbage or an oversize frame: count it and drop the connection; every
+                // other peer is unaffected.
+                self.reject(&peer, error.reason(), &error);
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
         }
     }
 
-    fn on_direct_message(
-        &mut self,
-        peer: PeerId,
-        message: DirectMessage,
-        channel: ResponseChannel<DmAck>,
-    ) {
+    fn on_direct_message(&mut self, peer: PeerId, session: SessionId, message: DirectMessage) {
         if let Err(e) = message.validate(&peer.to_bytes(), &self.local.to_bytes()) {
             self.reject(&peer, e.reason(), &e);
-            let ack = DmAck::new(
-                message.id,
-                AckOutcome::Rejected {
-                    reason: e.to_string(),
-                },
+            let reason = e.to_string();
+            self.answer(
+                session,
+                DmAck::new(message.id, AckOutcome::Rejected { reason }),
             );
-            let _ = self.swarm.behaviour_mut().dm.send_response(channel, ack);
             return;
         }
         self.clock.observe(message.ts, wall_us());
@@ -187,7 +240,7 @@ impl EventLoop {
                 // A duplicate is answered after the next flush too: its first copy may still
                 // be on its way to disk.
                 self.flush.push(Durable::Ack {
-                    channel,
+                    session,
                     ack,
                     event,
                 });
@@ -196,39 +249,30 @@ impl EventLoop {
                 // Not acknowledged: the sender keeps it and retries.
                 *self.rejected.entry("storage".into()).or_default() += 1;
                 tracing::error!(peer = %short(&peer), error = %e, "cannot read history");
-                drop(channel);
             }
         }
     }
 
-    fn on_ack(&mut self, peer: PeerId, request: OutboundRequestId, ack: DmAck) {
-        let Some((_, id)) = self.sending.remove(&request) else {
-            return;
-        };
-        if ack.id != id {
-            self.reject(
-                &peer,
-                "invalid",
-                &format!(
-                    "acknowledgement names {} for {}",
-                    ack.id.short(),
-                    id.short()
-                ),
-            );
-            self.outbox.failed(&peer, id, Instant::now());
+    fn on_ack(&mut self, peer: PeerId, ack: DmAck) {
+        let id = ack.id;
+        if !self.outbox.acked(&peer, &id) {
+            // A late copy (the message was resent and acknowledged already) or an ack for
+            // something this node never sent to that peer.
             return;
         }
+        self.progress.insert(peer, Instant::now());
         let (state, delivery) = match ack.outcome {
             AckOutcome::Stored | AckOutcome::Duplicate => {
                 let latency = self
                     .queued_at
-                    .get(&id)
+                    .remove(&id)
                     .map(|t| t.elapsed())
                     .unwrap_or_default();
                 (DeliveryState::Delivered, Delivery::Delivered { latency })
             }
             AckOutcome::Rejected { reason } => {
                 tracing::warn!(peer = %short(&peer), id = %id.short(), %reason, "recipient refused a message");
+                self.queued_at.remove(&id);
                 (DeliveryState::Rejected, Delivery::Rejected { reason })
             }
         };
@@ -236,8 +280,6 @@ impl EventLoop {
         // answers `Duplicate`.
         self.flush.write(Write::SetState(id, state));
         self.flush.write(Write::RemoveOutbox(id));
-        self.outbox.acked(&peer, &id);
-        self.queued_at.remove(&id);
         if let Delivery::Delivered { latency } = &delivery {
             let _ = self.events.send(Event::Delivered {
                 id,
