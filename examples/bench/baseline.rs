@@ -3,14 +3,13 @@
 //! own overhead shows as a ratio.
 
 use std::io;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::request_response::{self, Codec, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, StreamProtocol, Swarm, noise, tcp, yamux};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::Figures;
 
@@ -158,28 +157,15 @@ pub async fn run(n: usize, parallel: usize) -> anyhow::Result<Baseline> {
 }
 
 async fn drive(jobs: &mpsc::Sender<Job>, n: usize, parallel: usize) -> anyhow::Result<Figures> {
-    let samples = Arc::new(Mutex::new(Vec::with_capacity(n)));
-    let start = Instant::now();
-    let mut workers = Vec::new();
-    for w in 0..parallel {
+    let jobs = jobs.clone();
+    crate::timed(n, parallel, move || {
         let jobs = jobs.clone();
-        let samples = samples.clone();
-        let count = n / parallel + usize::from(w < n % parallel);
-        workers.push(tokio::spawn(async move {
-            for _ in 0..count {
-                let t = Instant::now();
-                let (tx, rx) = oneshot::channel();
-                jobs.send((vec![7u8; 1024], tx)).await?;
-                rx.await?;
-                samples.lock().await.push(t.elapsed());
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for w in workers {
-        w.await??;
-    }
-    let wall = start.elapsed();
-    let samples = std::mem::take(&mut *samples.lock().await);
-    Ok(Figures::from(samples, wall))
+        async move {
+            let (tx, rx) = oneshot::channel();
+            jobs.send((vec![7u8; 1024], tx)).await?;
+            rx.await?;
+            Ok(())
+        }
+    })
+    .await
 }

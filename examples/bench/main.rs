@@ -172,20 +172,35 @@ async fn dm_round_trips(
     size: usize,
     parallel: usize,
 ) -> anyhow::Result<Figures> {
+    let handle = from.handle.clone();
     let text = "x".repeat(size);
-    let samples = Arc::new(Mutex::new(Vec::with_capacity(ROUND_TRIPS)));
+    timed(ROUND_TRIPS, parallel, move || {
+        let (handle, text) = (handle.clone(), text.clone());
+        async move {
+            let queued = handle.send(to, text, true).await?;
+            queued.delivery.context("no delivery receiver")?.await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Runs `total` calls of `op`, `parallel` at a time, timing each.
+pub async fn timed<F, Fut>(total: usize, parallel: usize, op: F) -> anyhow::Result<Figures>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let samples = Arc::new(Mutex::new(Vec::with_capacity(total)));
     let start = Instant::now();
     let mut workers = Vec::new();
     for w in 0..parallel {
-        let handle = from.handle.clone();
-        let text = text.clone();
-        let samples = samples.clone();
-        let count = ROUND_TRIPS / parallel + usize::from(w < ROUND_TRIPS % parallel);
+        let (op, samples) = (op.clone(), samples.clone());
+        let count = total / parallel + usize::from(w < total % parallel);
         workers.push(tokio::spawn(async move {
             for _ in 0..count {
                 let t = Instant::now();
-                let queued = handle.send(to, text.clone(), true).await?;
-                queued.delivery.context("no delivery receiver")?.await?;
+                op().await?;
                 samples.lock().await.push(t.elapsed());
             }
             anyhow::Ok(())

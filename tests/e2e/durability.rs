@@ -6,17 +6,12 @@ use std::collections::HashSet;
 use futures::StreamExt;
 use weft::proto::api::{DeliveryState, Event, SendRequest};
 
-use crate::support::{PATIENCE, TestNode, received_from, root, wait_for, wait_peers};
+use crate::support::{PATIENCE, connected_pair, received_from, root, wait_for, wait_peers};
 
 #[test]
 fn outbox_delivers_after_restarts_exactly_once() {
     let root = root();
-    let mut a = TestNode::init(root.path(), "a");
-    let mut b = TestNode::init(root.path(), "b");
-    a.start();
-    b.start();
-    a.ok(&["dial", &b.addr()]);
-    wait_peers(&a, 1);
+    let (mut a, mut b) = connected_pair(root.path(), "a", "b");
 
     // b goes away; a queues messages for it, then a restarts too.
     b.stop();
@@ -71,12 +66,7 @@ fn outbox_delivers_after_restarts_exactly_once() {
 fn receiver_killed_mid_stream_loses_nothing_acknowledged() {
     const TOTAL: usize = 400;
     let root = root();
-    let mut a = TestNode::init(root.path(), "a");
-    let mut b = TestNode::init(root.path(), "b");
-    a.start();
-    b.start();
-    a.ok(&["dial", &b.addr()]);
-    wait_peers(&a, 1);
+    let (a, mut b) = connected_pair(root.path(), "a", "b");
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = a.client();

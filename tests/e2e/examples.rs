@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::support::{TestNode, root, wait_for, wait_peers, weft_bin};
+use crate::support::{connected_pair, root, wait_for, weft_bin};
 
 /// An example binary built by `cargo test` beside the `weft` binary.
 fn example(name: &str) -> PathBuf {
@@ -14,12 +14,7 @@ fn example(name: &str) -> PathBuf {
 #[test]
 fn echo_bot_answers_direct_messages() {
     let root = root();
-    let mut a = TestNode::init(root.path(), "a");
-    let mut bot = TestNode::init(root.path(), "bot");
-    a.start();
-    bot.start();
-    a.ok(&["dial", &bot.addr()]);
-    wait_peers(&a, 1);
+    let (a, bot) = connected_pair(root.path(), "a", "bot");
     let mut child = Command::new(example("echo_bot"))
         .arg(&bot.dir)
         .stdout(Stdio::null())

@@ -25,18 +25,14 @@ impl Codec for RawCodec {
         _: &StreamProtocol,
         io: &mut T,
     ) -> io::Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        io.take(1024).read_to_end(&mut buf).await?;
-        Ok(buf)
+        read_some(io).await
     }
     async fn read_response<T: AsyncRead + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
     ) -> io::Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        io.take(1024).read_to_end(&mut buf).await?;
-        Ok(buf)
+        read_some(io).await
     }
     async fn write_request<T: AsyncWrite + Unpin + Send>(
         &mut self,
@@ -55,6 +51,13 @@ impl Codec for RawCodec {
     ) -> io::Result<()> {
         io.write_all(&res).await
     }
+}
+
+/// Whatever the other side sends, up to 1 KiB, until it closes.
+async fn read_some<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    io.take(1024).read_to_end(&mut buf).await?;
+    Ok(buf)
 }
 
 /// Connects a bare libp2p peer to `addr` and sends `frames` on `/weft/dm/1`, one stream each.

@@ -218,6 +218,17 @@ pub fn wait_peers(node: &TestNode, n: u64) {
     });
 }
 
+/// Two nodes in `root`, running and connected (`first` dialled `second`).
+pub fn connected_pair(root: &Path, first: &str, second: &str) -> (TestNode, TestNode) {
+    let mut a = TestNode::init(root, first);
+    let mut b = TestNode::init(root, second);
+    a.start();
+    b.start();
+    a.ok(&["dial", &b.addr()]);
+    wait_peers(&a, 1);
+    (a, b)
+}
+
 /// Direct messages in `node`'s history received from `from`.
 pub fn received_from(node: &TestNode, from: &TestNode) -> Vec<Value> {
     let v = node.json(&["inbox", "--from", &from.peer_id, "--limit", "10000"]);
