@@ -35,3 +35,28 @@ fn echo_bot_answers_direct_messages() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn chat_sends_direct_messages_from_stdin() {
+    let root = root();
+    let (alice, bob) = connected_pair(root.path(), "alice", "bob");
+    let mut child = Command::new(example("chat"))
+        .arg(&alice.dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the chat example is built by cargo test");
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(
+        &mut stdin,
+        format!("/to {} hi bob\n/quit\n", bob.peer_id).as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Delivered"), "{stdout}");
+    let got = crate::support::received_from(&bob, &alice);
+    assert_eq!(got[0]["text"], "hi bob");
+}
