@@ -4,10 +4,12 @@
 //! - [`identity`]: [`Identity`], a node's ed25519 keypair; the secret zeroizes on drop and
 //!   never prints.
 //! - [`sign`]: signatures under a domain-separation context, verified strictly.
+//! - [`invite`]: invite keys (`weft1…`): signed, checksummed, with a one-time secret.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod identity;
+pub mod invite;
 pub mod sign;
 
 pub use identity::{Identity, KeyError};

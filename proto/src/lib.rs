@@ -7,6 +7,7 @@
 //! - [`dm`]: the frames of `/weft/dm/1` (a direct message and its acknowledgement).
 //! - [`topic`]: topic names, their gossipsub namespace and the topic message payload.
 //! - [`codec`]: the length-prefixed CBOR framing shared by every weft protocol.
+//! - [`mesh`]: mesh ids and member roles.
 //! - [`api`]: the JSON bodies of the local HTTP API and its event stream.
 
 pub mod api;
@@ -14,6 +15,7 @@ pub mod codec;
 pub mod dm;
 pub mod id;
 pub mod limits;
+pub mod mesh;
 pub mod topic;
 
 pub use codec::DecodeError;
