@@ -5,9 +5,11 @@
 //!   never prints.
 //! - [`sign`]: signatures under a domain-separation context, verified strictly.
 //! - [`invite`]: invite keys (`weft1…`): signed, checksummed, with a one-time secret.
+//! - [`acl`]: signing and checking ACL ops.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod acl;
 pub mod identity;
 pub mod invite;
 pub mod sign;

@@ -3,6 +3,7 @@
 //! - [`config`]: [`config::Config`], parsed once, with documented defaults.
 //! - [`store`]: sled, one module per tree family.
 //! - [`delivery`]: outbox, redial and clock state machines, without IO.
+//! - [`mesh`]: membership: the ACL log's fold (admission and enforcement build on it).
 //! - [`network`]: the Swarm, its one owner [`network::EventLoop`] and the
 //!   [`network::NodeHandle`] that talks to it.
 //! - [`api`]: the local HTTP API on a Unix socket, and its typed client.
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod demo;
+pub mod mesh;
 pub mod network;
 pub mod node;
 pub mod store;

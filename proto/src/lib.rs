@@ -8,8 +8,10 @@
 //! - [`topic`]: topic names, their gossipsub namespace and the topic message payload.
 //! - [`codec`]: the length-prefixed CBOR framing shared by every weft protocol.
 //! - [`mesh`]: mesh ids and member roles.
+//! - [`acl`]: the ACL log's signed operations.
 //! - [`api`]: the JSON bodies of the local HTTP API and its event stream.
 
+pub mod acl;
 pub mod api;
 pub mod codec;
 pub mod dm;

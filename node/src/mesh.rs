@@ -1,0 +1,4 @@
+//! Membership: the signed ACL log and what it says (who is in, with which role, who may
+//! publish where). Admission and enforcement build on [`acl::Acl`].
+
+pub mod acl;
