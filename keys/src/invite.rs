@@ -50,6 +50,15 @@ const CHECKSUM_BYTES: usize = 4;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct InviteId(pub [u8; 16]);
 
+impl InviteId {
+    /// A fresh random id.
+    pub fn generate() -> Result<InviteId, crate::KeyError> {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| crate::KeyError::Random(e.to_string()))?;
+        Ok(InviteId(id))
+    }
+}
+
 impl fmt::Display for InviteId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for b in &self.0[..6] {
@@ -68,6 +77,15 @@ impl fmt::Debug for InviteId {
 /// The one-time secret of an invite. Zeroized on drop, never printed.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub struct InviteSecret(pub [u8; 32]);
+
+impl InviteSecret {
+    /// A fresh random secret.
+    pub fn generate() -> Result<InviteSecret, crate::KeyError> {
+        let mut secret = InviteSecret([0u8; 32]);
+        getrandom::fill(&mut secret.0).map_err(|e| crate::KeyError::Random(e.to_string()))?;
+        Ok(secret)
+    }
+}
 
 impl fmt::Debug for InviteSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

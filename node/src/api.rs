@@ -13,6 +13,10 @@
 //! | POST | `/v1/topics/{topic}/messages` | `PublishRequest` | `PublishResponse` |
 //! | PUT / DELETE | `/v1/topics/{topic}/subscription` | | `{"changed": bool}` |
 //! | GET | `/v1/events` | `?topic=` | newline-delimited JSON `Event`s until closed |
+//! | POST / GET | `/v1/mesh` | `CreateMeshRequest` | `MeshInfo` |
+//! | POST / GET | `/v1/invites` | `CreateInviteRequest` | `InviteInfo` (with the key) / `[InviteInfo]` |
+//! | DELETE | `/v1/invites/{id}` | | `InviteInfo` |
+//! | GET | `/v1/members` | | `[MemberInfo]` |
 //!
 //! Errors answer with a 4xx/5xx status and `{"error": "one line"}`.
 

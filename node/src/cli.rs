@@ -5,6 +5,7 @@
 //! Exit codes: 0 ok, 1 error (one line on stderr), 2 usage.
 
 mod local;
+mod mesh;
 mod messages;
 pub(crate) mod output;
 mod peers;
@@ -108,6 +109,61 @@ pub enum Command {
     Status,
     /// Start a throwaway three-node mesh on loopback, exchange messages, report, clean up.
     Demo,
+    /// Manage this node's mesh.
+    Mesh {
+        /// What to do.
+        #[command(subcommand)]
+        command: MeshCommand,
+    },
+    /// Issue, list and revoke invite keys.
+    Invite {
+        /// What to do.
+        #[command(subcommand)]
+        command: InviteCommand,
+    },
+    /// List the mesh's members: role, name, who admitted them, whether connected.
+    Members,
+}
+
+/// `weft mesh ...`.
+#[derive(Debug, Subcommand)]
+pub enum MeshCommand {
+    /// Found a new mesh with this node as its first admin (mesh id derived from its key).
+    Create {
+        /// The mesh's name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+/// `weft invite ...`.
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// Print a new invite key (`weft1…`).
+    Create {
+        /// The role the newcomer gets: admin, member or guest.
+        #[arg(long, default_value = "member")]
+        role: weft_proto::mesh::Role,
+        /// How long it stays valid (s, m, h or d; at most 90d).
+        #[arg(long, default_value = "24h", value_parser = mesh::parse_ttl)]
+        ttl: std::time::Duration,
+        /// How many times it may be redeemed.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// A note to recognise it by in `weft invite list`.
+        #[arg(long)]
+        note: Option<String>,
+        /// Also draw it as a QR code.
+        #[arg(long)]
+        qr: bool,
+    },
+    /// Show outstanding invites: id, role, uses left, expiry, note.
+    List,
+    /// Kill an invite at once.
+    Revoke {
+        /// Its id, as `weft invite list` shows it.
+        id: String,
+    },
 }
 
 /// Runs the CLI: parses `std::env::args`, runs the command, returns the exit code.
@@ -162,6 +218,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inbox { from, topic, limit } => {
             messages::inbox(&client()?, from, topic, limit, json).await
         }
+        Command::Mesh {
+            command: MeshCommand::Create { name },
+        } => mesh::create(&client()?, name, json).await,
+        Command::Invite { command } => match command {
+            InviteCommand::Create {
+                role,
+                ttl,
+                uses,
+                note,
+                qr,
+            } => {
+                let args = mesh::InviteArgs {
+                    role,
+                    ttl,
+                    uses,
+                    note,
+                    qr,
+                };
+                mesh::invite(&client()?, args, json).await
+            }
+            InviteCommand::List => mesh::invites(&client()?, json).await,
+            InviteCommand::Revoke { id } => mesh::revoke(&client()?, &id, json).await,
+        },
+        Command::Members => mesh::members(&client()?, json).await,
     }
 }
 

@@ -42,14 +42,13 @@ impl Node {
             .ok_or_else(|| NodeError::NotInitialised(config.data_dir.display().to_string()))?;
         let name = store.identity.name()?;
         let keypair = keypair(&identity)?;
-        drop(identity);
 
         let mut swarm = network::swarm::build(keypair)?;
         let peer_id = *swarm.local_peer_id();
         let listen_addrs =
             network::swarm::listen(&mut swarm, &config.listen, config.listen_is_default).await?;
         let (handle, event_loop) =
-            EventLoop::new(swarm, store.clone(), name, listen_addrs.clone())?;
+            EventLoop::new(swarm, store.clone(), identity, name, listen_addrs.clone())?;
         let event_loop = tokio::spawn(event_loop.run());
 
         let api_socket = config.api_socket();

@@ -6,6 +6,7 @@
 //! - [`history`]: every message sent and received, ordered by time (tree `history`).
 //! - [`outbox`]: direct messages waiting for their recipient's acknowledgement (tree `outbox`).
 //! - [`topics`]: topics this node subscribes to (tree `topics`).
+//! - [`mesh`]: the mesh, its ACL log and issued invites (trees `mesh`, `acl`, `invites`).
 //!
 //! The schema version lives in tree `meta`. Durability rule: nothing is acknowledged before
 //! [`Store::flush`] returned. The event loop queues its changes as [`write::Write`]s; the
@@ -13,6 +14,7 @@
 
 pub mod history;
 pub mod identity;
+pub mod mesh;
 pub mod outbox;
 pub mod peers;
 pub mod topics;
@@ -72,6 +74,8 @@ pub struct Store {
     pub outbox: outbox::OutboxTree,
     /// Subscribed topics.
     pub topics: topics::TopicsTree,
+    /// Mesh membership, ACL log and invites.
+    pub mesh: mesh::MeshTrees,
 }
 
 impl Store {
@@ -95,6 +99,11 @@ impl Store {
             history: history::HistoryTree(db.open_tree("history")?),
             outbox: outbox::OutboxTree(db.open_tree("outbox")?),
             topics: topics::TopicsTree(db.open_tree("topics")?),
+            mesh: mesh::MeshTrees {
+                mesh: db.open_tree("mesh")?,
+                acl: db.open_tree("acl")?,
+                invites: db.open_tree("invites")?,
+            },
             db,
         })
     }

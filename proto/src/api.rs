@@ -187,6 +187,9 @@ pub struct Status {
     pub topics: Vec<TopicStatus>,
     /// Input refused from peers since start, by reason.
     pub rejected: BTreeMap<String, u64>,
+    /// The mesh this node belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<String>,
 }
 
 /// `GET /v1/messages` query: filters of the stored history.
@@ -234,6 +237,82 @@ pub enum Event {
         /// How many events were skipped.
         missed: u64,
     },
+}
+
+/// `GET /v1/mesh` and the answer to `POST /v1/mesh`: the mesh this node belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeshInfo {
+    /// The mesh id.
+    pub id: String,
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// This node's role in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::mesh::Role>,
+    /// Members, this node included.
+    pub members: usize,
+}
+
+/// `POST /v1/mesh`: found a mesh.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateMeshRequest {
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `POST /v1/invites`: issue an invite key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateInviteRequest {
+    /// The role the newcomer gets.
+    pub role: crate::mesh::Role,
+    /// How long it stays valid, in seconds (at most 90 days).
+    pub ttl_secs: u64,
+    /// How many times it may be redeemed.
+    pub uses: u32,
+    /// A note for `weft invite list` (stays on this node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One invite in `GET /v1/invites`, and the answer to `POST /v1/invites` (with the key).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteInfo {
+    /// Its id (12 hex digits).
+    pub id: String,
+    /// The role it grants.
+    pub role: crate::mesh::Role,
+    /// Redemptions left.
+    pub uses_left: u32,
+    /// When it expires, Unix seconds.
+    pub expires: u64,
+    /// The note given at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+    /// The invite key itself (only when just created).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// One member in `GET /v1/members`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    /// Its PeerId.
+    pub peer_id: String,
+    /// Its role.
+    pub role: crate::mesh::Role,
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The PeerId of the admin that admitted it.
+    pub added_by: String,
+    /// The ACL's Lamport time of its admission.
+    pub added_at: u64,
+    /// Whether it is connected to this node now.
+    pub connected: bool,
 }
 
 /// The body of every error answer.
@@ -314,7 +393,13 @@ mod tests {
                 uptime_secs: n,
                 topics: vec![TopicStatus { name: "chat".parse().unwrap(), peers }],
                 rejected: [("malformed".to_string(), n)].into(),
+                mesh: Some(addr.clone()),
             });
+            round_trip(&MeshInfo { id: addr.clone(), name: Some("home".into()), role: Some(crate::mesh::Role::Admin), members: peers });
+            round_trip(&CreateMeshRequest { name: Some(addr.clone()) });
+            round_trip(&CreateInviteRequest { role: crate::mesh::Role::Guest, ttl_secs: n, uses: 3, note: Some(addr.clone()) });
+            round_trip(&InviteInfo { id: addr.clone(), role: crate::mesh::Role::Member, uses_left: 1, expires: n, note: None, revoked: false, key: Some(addr.clone()) });
+            round_trip(&MemberInfo { peer_id: addr.clone(), role: crate::mesh::Role::Admin, name: None, added_by: addr.clone(), added_at: n, connected: true });
         }
     }
 

@@ -5,5 +5,6 @@ mod cli_errors;
 mod durability;
 mod examples;
 mod hostile_peer;
+mod membership;
 mod messaging;
 mod support;

@@ -21,8 +21,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 use weft_proto::api::{
-    ApiError, DialRequest, DialResponse, Event, IdResponse, InboxQuery, Message, PeerInfo,
-    PublishRequest, PublishResponse, SendRequest, SendResponse, Status,
+    ApiError, CreateInviteRequest, CreateMeshRequest, DialRequest, DialResponse, Event, IdResponse,
+    InboxQuery, InviteInfo, MemberInfo, MeshInfo, Message, PeerInfo, PublishRequest,
+    PublishResponse, SendRequest, SendResponse, Status,
 };
 
 use crate::config::api_socket;
@@ -122,6 +123,44 @@ impl Client {
     pub async fn inbox(&self, query: &InboxQuery) -> Result<Vec<Message>, ClientError> {
         let qs = serde_urlencoded_query(query);
         self.get(&format!("/v1/messages{qs}")).await
+    }
+
+    /// Founds a mesh with this node as its first admin.
+    pub async fn mesh_create(&self, name: Option<String>) -> Result<MeshInfo, ClientError> {
+        let body = CreateMeshRequest { name };
+        Ok(self.call(Method::POST, "/v1/mesh", Some(&body)).await?.1)
+    }
+
+    /// The mesh this node belongs to.
+    pub async fn mesh(&self) -> Result<MeshInfo, ClientError> {
+        self.get("/v1/mesh").await
+    }
+
+    /// Issues an invite key (admins only); the answer carries the key.
+    pub async fn invite_create(
+        &self,
+        request: &CreateInviteRequest,
+    ) -> Result<InviteInfo, ClientError> {
+        Ok(self
+            .call(Method::POST, "/v1/invites", Some(request))
+            .await?
+            .1)
+    }
+
+    /// Outstanding invites this node issued.
+    pub async fn invites(&self) -> Result<Vec<InviteInfo>, ClientError> {
+        self.get("/v1/invites").await
+    }
+
+    /// Revokes an invite by its id.
+    pub async fn invite_revoke(&self, id: &str) -> Result<InviteInfo, ClientError> {
+        let path = format!("/v1/invites/{id}");
+        Ok(self.call::<(), _>(Method::DELETE, &path, None).await?.1)
+    }
+
+    /// The mesh's members.
+    pub async fn members(&self) -> Result<Vec<MemberInfo>, ClientError> {
+        self.get("/v1/members").await
     }
 
     /// Every event from now on (only messages on `topic`, if given), until the node stops.

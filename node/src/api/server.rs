@@ -17,8 +17,8 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use weft_proto::api::{
-    ApiError, DeliveryState, DialRequest, DialResponse, Event, InboxQuery, PublishRequest,
-    PublishResponse, SendRequest, SendResponse,
+    ApiError, CreateInviteRequest, CreateMeshRequest, DeliveryState, DialRequest, DialResponse,
+    Event, InboxQuery, PublishRequest, PublishResponse, SendRequest, SendResponse,
 };
 use weft_proto::topic::TopicName;
 
@@ -56,6 +56,10 @@ pub fn router(handle: NodeHandle, store: Store, shutdown: watch::Receiver<bool>)
             put(subscribe).delete(unsubscribe),
         )
         .route("/v1/events", get(events))
+        .route("/v1/mesh", post(mesh_create).get(mesh))
+        .route("/v1/invites", post(invite_create).get(invites))
+        .route("/v1/invites/{id}", axum::routing::delete(invite_revoke))
+        .route("/v1/members", get(members))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ApiState {
             handle,
@@ -81,6 +85,8 @@ impl From<NodeError> for Failure {
             NodeError::Dial { .. } => StatusCode::BAD_GATEWAY,
             NodeError::Publish(_) => StatusCode::CONFLICT,
             NodeError::Shutdown => StatusCode::SERVICE_UNAVAILABLE,
+            NodeError::Forbidden(_) => StatusCode::FORBIDDEN,
+            NodeError::NotFound(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Failure(status, e.to_string())
@@ -208,6 +214,45 @@ async fn unsubscribe(
 ) -> Result<impl IntoResponse, Failure> {
     let changed = s.handle.subscribe(parse_topic(&topic)?, false).await?;
     Ok(Json(serde_json::json!({ "changed": changed })))
+}
+
+async fn mesh_create(
+    State(s): State<ApiState>,
+    Json(req): Json<CreateMeshRequest>,
+) -> Result<impl IntoResponse, Failure> {
+    Ok(Json(s.handle.mesh_create(req.name).await?))
+}
+
+async fn mesh(State(s): State<ApiState>) -> Result<impl IntoResponse, Failure> {
+    match s.handle.mesh().await? {
+        Some(info) => Ok(Json(info)),
+        None => Err(Failure(
+            StatusCode::NOT_FOUND,
+            "this node is in no mesh: found one with `weft mesh create`".into(),
+        )),
+    }
+}
+
+async fn invite_create(
+    State(s): State<ApiState>,
+    Json(req): Json<CreateInviteRequest>,
+) -> Result<impl IntoResponse, Failure> {
+    Ok(Json(s.handle.invite_create(req).await?))
+}
+
+async fn invites(State(s): State<ApiState>) -> Result<impl IntoResponse, Failure> {
+    Ok(Json(s.handle.invites().await?))
+}
+
+async fn invite_revoke(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, Failure> {
+    Ok(Json(s.handle.invite_revoke(id).await?))
+}
+
+async fn members(State(s): State<ApiState>) -> Result<impl IntoResponse, Failure> {
+    Ok(Json(s.handle.members().await?))
 }
 
 #[derive(Deserialize)]

@@ -65,6 +65,10 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
         Some(name) => println!("node     {} ({name})", s.peer_id),
         None => println!("node     {}", s.peer_id),
     }
+    match &s.mesh {
+        Some(mesh) => println!("mesh     {mesh}"),
+        None => println!("mesh     none (found one with `weft mesh create`)"),
+    }
     println!("version  {}", s.version);
     println!("uptime   {}", uptime(s.uptime_secs));
     println!("peers    {}", s.peers);

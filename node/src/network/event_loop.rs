@@ -9,6 +9,7 @@
 mod connections;
 mod direct;
 mod gossip;
+mod membership;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -83,6 +84,10 @@ pub struct EventLoop {
     /// Concrete addresses the listeners are bound to.
     listen_addrs: Vec<Multiaddr>,
     topics: HashSet<TopicName>,
+    /// This node's identity: signs ACL ops and invites.
+    identity: weft_keys::Identity,
+    /// The mesh this node belongs to.
+    mesh: Option<membership::Mesh>,
     /// Input refused from peers, by reason.
     rejected: BTreeMap<String, u64>,
 }
@@ -93,9 +98,11 @@ impl EventLoop {
     pub fn new(
         mut swarm: Swarm<Behaviour>,
         store: Store,
+        identity: weft_keys::Identity,
         name: Option<String>,
         listen_addrs: Vec<Multiaddr>,
     ) -> Result<(NodeHandle, EventLoop), NodeError> {
+        let mesh = membership::Mesh::load(&store)?;
         let (command_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let now = Instant::now();
@@ -158,6 +165,8 @@ impl EventLoop {
             peers: HashMap::new(),
             listen_addrs,
             topics,
+            identity,
+            mesh,
             rejected: BTreeMap::new(),
         };
         Ok((handle, event_loop))
@@ -246,6 +255,24 @@ impl EventLoop {
                 reply,
             } => {
                 let _ = reply.send(self.subscribe(topic, subscribe));
+            }
+            Command::MeshCreate { name, reply } => {
+                let _ = reply.send(self.mesh_create(name));
+            }
+            Command::Mesh(reply) => {
+                let _ = reply.send(self.mesh_info());
+            }
+            Command::InviteCreate { request, reply } => {
+                let _ = reply.send(self.invite_create(request));
+            }
+            Command::Invites(reply) => {
+                let _ = reply.send(self.invites());
+            }
+            Command::InviteRevoke { id, reply } => {
+                let _ = reply.send(self.invite_revoke(&id));
+            }
+            Command::Members(reply) => {
+                let _ = reply.send(self.members());
             }
             Command::Shutdown(_) => unreachable!("handled in run"),
         }
@@ -341,6 +368,7 @@ impl EventLoop {
             uptime_secs: self.started.elapsed().as_secs(),
             topics,
             rejected: self.rejected.clone(),
+            mesh: self.mesh.as_ref().map(|m| m.id().to_string()),
         }
     }
 

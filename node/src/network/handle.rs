@@ -7,7 +7,9 @@ use std::time::Duration;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use weft_proto::MessageId;
-use weft_proto::api::{Event, IdResponse, PeerInfo, Status};
+use weft_proto::api::{
+    CreateInviteRequest, Event, IdResponse, InviteInfo, MemberInfo, MeshInfo, PeerInfo, Status,
+};
 use weft_proto::topic::TopicName;
 
 use crate::store::StoreError;
@@ -49,6 +51,12 @@ pub enum NodeError {
     /// A message over the size cap was refused (not truncated).
     #[error("{0}")]
     TooLarge(String),
+    /// The caller may not do this (not an admin, ...).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The thing named does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// `weft init` has not run on this data dir.
     #[error("no identity in {0}: run `weft init --data-dir {0}` first")]
     NotInitialised(String),
@@ -110,6 +118,21 @@ pub(crate) enum Command {
         subscribe: bool,
         reply: oneshot::Sender<Result<bool, NodeError>>,
     },
+    MeshCreate {
+        name: Option<String>,
+        reply: oneshot::Sender<Result<MeshInfo, NodeError>>,
+    },
+    Mesh(oneshot::Sender<Option<MeshInfo>>),
+    InviteCreate {
+        request: CreateInviteRequest,
+        reply: oneshot::Sender<Result<InviteInfo, NodeError>>,
+    },
+    Invites(oneshot::Sender<Result<Vec<InviteInfo>, NodeError>>),
+    InviteRevoke {
+        id: String,
+        reply: oneshot::Sender<Result<InviteInfo, NodeError>>,
+    },
+    Members(oneshot::Sender<Result<Vec<MemberInfo>, NodeError>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -187,6 +210,42 @@ impl NodeHandle {
             reply,
         })
         .await?
+    }
+
+    /// Founds a mesh with this node as its first admin.
+    pub async fn mesh_create(&self, name: Option<String>) -> Result<MeshInfo, NodeError> {
+        self.call(|reply| Command::MeshCreate { name, reply })
+            .await?
+    }
+
+    /// The mesh this node belongs to, if any.
+    pub async fn mesh(&self) -> Result<Option<MeshInfo>, NodeError> {
+        self.call(Command::Mesh).await
+    }
+
+    /// Issues an invite key (admins only).
+    pub async fn invite_create(
+        &self,
+        request: CreateInviteRequest,
+    ) -> Result<InviteInfo, NodeError> {
+        self.call(|reply| Command::InviteCreate { request, reply })
+            .await?
+    }
+
+    /// Outstanding invites this node issued.
+    pub async fn invites(&self) -> Result<Vec<InviteInfo>, NodeError> {
+        self.call(Command::Invites).await?
+    }
+
+    /// Revokes the invite with `id` (admins only).
+    pub async fn invite_revoke(&self, id: String) -> Result<InviteInfo, NodeError> {
+        self.call(|reply| Command::InviteRevoke { id, reply })
+            .await?
+    }
+
+    /// The mesh's members.
+    pub async fn members(&self) -> Result<Vec<MemberInfo>, NodeError> {
+        self.call(Command::Members).await?
     }
 
     /// Stops the event loop; resolves once it stopped.

@@ -1,0 +1,163 @@
+//! The membership commands: `mesh create`, `invite create|list|revoke`, `members`.
+
+use std::time::Duration;
+
+use weft_proto::api::CreateInviteRequest;
+use weft_proto::mesh::Role;
+
+use super::output::{datetime, print_json};
+use crate::api::client::Client;
+
+/// `weft mesh create`.
+pub async fn create(client: &Client, name: Option<String>, json: bool) -> anyhow::Result<()> {
+    let mesh = client.mesh_create(name).await?;
+    if json {
+        return print_json(&mesh);
+    }
+    println!("founded mesh {}", mesh.id);
+    eprintln!("you are its first admin; invite others with `weft invite create`");
+    Ok(())
+}
+
+/// What `weft invite create` asks for.
+pub struct InviteArgs {
+    /// The role the newcomer gets.
+    pub role: Role,
+    /// How long it stays valid.
+    pub ttl: Duration,
+    /// How many times it may be redeemed.
+    pub uses: u32,
+    /// A note for `weft invite list`.
+    pub note: Option<String>,
+    /// Also draw it as a QR code.
+    pub qr: bool,
+}
+
+/// `weft invite create`.
+pub async fn invite(client: &Client, args: InviteArgs, json: bool) -> anyhow::Result<()> {
+    let info = client
+        .invite_create(&CreateInviteRequest {
+            role: args.role,
+            ttl_secs: args.ttl.as_secs(),
+            uses: args.uses,
+            note: args.note,
+        })
+        .await?;
+    if json {
+        return print_json(&info);
+    }
+    let key = info.key.as_deref().unwrap_or_default();
+    println!("{key}");
+    if args.qr {
+        let code = qrcode::QrCode::new(key.as_bytes())?;
+        println!(
+            "{}",
+            code.render::<qrcode::render::unicode::Dense1x2>()
+                .quiet_zone(true)
+                .build()
+        );
+    }
+    eprintln!(
+        "invite {} for a {}: {} use{}, valid until {} UTC",
+        info.id,
+        info.role,
+        info.uses_left,
+        if info.uses_left == 1 { "" } else { "s" },
+        datetime(info.expires * 1_000_000)
+    );
+    Ok(())
+}
+
+/// `weft invite list`.
+pub async fn invites(client: &Client, json: bool) -> anyhow::Result<()> {
+    let invites = client.invites().await?;
+    if json {
+        return print_json(&invites);
+    }
+    if invites.is_empty() {
+        println!("no outstanding invites");
+        return Ok(());
+    }
+    println!(
+        "{:<12}  {:<6}  {:>9}  {:<19}  NOTE",
+        "ID", "ROLE", "USES LEFT", "EXPIRES (UTC)"
+    );
+    for i in invites {
+        println!(
+            "{:<12}  {:<6}  {:>9}  {:<19}  {}",
+            i.id,
+            i.role,
+            i.uses_left,
+            datetime(i.expires * 1_000_000),
+            i.note.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// `weft invite revoke`.
+pub async fn revoke(client: &Client, id: &str, json: bool) -> anyhow::Result<()> {
+    let info = client.invite_revoke(id).await?;
+    if json {
+        return print_json(&info);
+    }
+    println!("revoked invite {}", info.id);
+    Ok(())
+}
+
+/// `weft members`.
+pub async fn members(client: &Client, json: bool) -> anyhow::Result<()> {
+    let members = client.members().await?;
+    if json {
+        return print_json(&members);
+    }
+    println!(
+        "{:<54} {:<6} {:<9} {:<16} ADDED BY",
+        "PEER", "ROLE", "CONNECTED", "NAME"
+    );
+    for m in members {
+        println!(
+            "{:<54} {:<6} {:<9} {:<16} {}",
+            m.peer_id,
+            m.role,
+            if m.connected { "yes" } else { "no" },
+            m.name.unwrap_or_default(),
+            if m.added_by == m.peer_id {
+                "(founder)".to_string()
+            } else {
+                m.added_by
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Parses a lifetime such as `90s`, `30m`, `24h` or `7d`.
+pub fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let bad = || format!("`{s}` is not a lifetime (e.g. 30m, 24h, 7d)");
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_parse() {
+        assert_eq!(parse_ttl("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_ttl("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        assert_eq!(parse_ttl("45s"), Ok(Duration::from_secs(45)));
+        for bad in ["", "h", "24", "24x", "-1h"] {
+            assert!(parse_ttl(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Trees `mesh`, `acl` and `invites`: which mesh this node belongs to, the signed ops of its
+//! ACL log, and the invites this node issued.
+//!
+//! - `mesh`: `id` -> the mesh id (20 bytes).
+//! - `acl`: op id (32 bytes) -> CBOR `SignedOp` (signature verified before it is stored).
+//! - `invites`: invite id (16 bytes) -> JSON [`InviteRecord`] (holds the secret: the data dir
+//!   is 0700).
+
+use serde::{Deserialize, Serialize};
+use weft_proto::acl::SignedOp;
+use weft_proto::mesh::MeshId;
+
+use super::{StoreError, decode, encode};
+
+/// An invite this node issued.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteRecord {
+    /// The invite key (`weft1…`).
+    pub key: String,
+    /// The note given at creation.
+    pub note: Option<String>,
+    /// Redemptions left.
+    pub uses_left: u32,
+}
+
+/// The `mesh`, `acl` and `invites` trees.
+#[derive(Clone)]
+pub struct MeshTrees {
+    pub(super) mesh: sled::Tree,
+    pub(super) acl: sled::Tree,
+    pub(super) invites: sled::Tree,
+}
+
+impl MeshTrees {
+    /// The mesh this node belongs to.
+    pub fn id(&self) -> Result<Option<MeshId>, StoreError> {
+        match self.mesh.get("id")? {
+            None => Ok(None),
+            Some(bytes) => {
+                let id: [u8; 20] = bytes.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                    tree: "mesh",
+                    detail: "mesh id is not 20 bytes".into(),
+                })?;
+                Ok(Some(MeshId(id)))
+            }
+        }
+    }
+
+    /// Records the mesh this node belongs to, unless it belongs to one already. Returns
+    /// whether it was recorded.
+    pub fn set_id(&self, id: MeshId) -> Result<bool, StoreError> {
+        let swapped = self
+            .mesh
+            .compare_and_swap("id", None as Option<&[u8]>, Some(&id.0[..]))?;
+        Ok(swapped.is_ok())
+    }
+
+    /// Adds a verified op. Returns whether it was new.
+    pub fn add_op(&self, op: &SignedOp) -> Result<bool, StoreError> {
+        let bytes = weft_proto::codec::to_cbor(op).map_err(|e| StoreError::Corrupt {
+            tree: "acl",
+            detail: e.to_string(),
+        })?;
+        Ok(self.acl.insert(op.id(), bytes)?.is_none())
+    }
+
+    /// Every stored op.
+    pub fn ops(&self) -> Result<Vec<SignedOp>, StoreError> {
+        let mut out = Vec::new();
+        for value in self.acl.iter().values() {
+            out.push(
+                weft_proto::codec::from_cbor(&value?).map_err(|e| StoreError::Corrupt {
+                    tree: "acl",
+                    detail: e.to_string(),
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Stores an invite record.
+    pub fn put_invite(&self, id: &[u8; 16], record: &InviteRecord) -> Result<(), StoreError> {
+        self.invites.insert(id, encode(record))?;
+        Ok(())
+    }
+
+    /// Every invite record, by id.
+    pub fn invites(&self) -> Result<Vec<([u8; 16], InviteRecord)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.invites.iter() {
+            let (key, value) = entry?;
+            let id: [u8; 16] = key.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                tree: "invites",
+                detail: "invite id is not 16 bytes".into(),
+            })?;
+            out.push((id, decode("invites", &value)?));
+        }
+        Ok(out)
+    }
+
+    /// Flushes these trees (mesh changes are rare and must survive a crash at once).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.acl.flush()?;
+        Ok(())
+    }
+}
