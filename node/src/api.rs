@@ -17,6 +17,7 @@
 //! | POST / GET | `/v1/invites` | `CreateInviteRequest` | `InviteInfo` (with the key) / `[InviteInfo]` |
 //! | DELETE | `/v1/invites/{id}` | | `InviteInfo` |
 //! | GET | `/v1/members` | | `[MemberInfo]` |
+//! | POST | `/v1/join` | `JoinMeshRequest` | `MeshInfo` once admitted |
 //!
 //! Errors answer with a 4xx/5xx status and `{"error": "one line"}`.
 

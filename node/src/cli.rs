@@ -123,6 +123,11 @@ pub enum Command {
     },
     /// List the mesh's members: role, name, who admitted them, whether connected.
     Members,
+    /// Join a mesh with an invite key (on a node in no mesh yet).
+    Join {
+        /// The invite key, `weft1…`.
+        invite: String,
+    },
 }
 
 /// `weft mesh ...`.
@@ -242,6 +247,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             InviteCommand::Revoke { id } => mesh::revoke(&client()?, &id, json).await,
         },
         Command::Members => mesh::members(&client()?, json).await,
+        Command::Join { invite } => mesh::join(&client()?, &invite, json).await,
     }
 }
 

@@ -3,6 +3,8 @@
 //!
 //! - [`behaviour`]: the composed behaviour (limits, identify, ping, gossipsub, streams).
 //! - [`dm_stream`]: `/weft/dm/1`, pipelined on one long-lived stream per peer.
+//! - [`frame`]: the length-prefixed frames all of weft's stream protocols use.
+//! - [`join`]: `/weft/join/1`, redeeming an invite key.
 //! - [`swarm`]: transports (TCP + Noise + Yamux, QUIC) and listening.
 //! - [`handle`]: [`NodeHandle`], the commands it sends, and [`NodeError`].
 //! - [`event_loop`]: [`EventLoop`], which turns commands and swarm events into actions.
@@ -13,8 +15,10 @@
 pub mod behaviour;
 pub mod dm_stream;
 pub mod event_loop;
+pub mod frame;
 pub mod group_flush;
 pub mod handle;
+pub mod join;
 pub mod swarm;
 
 pub use event_loop::EventLoop;

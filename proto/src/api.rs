@@ -262,6 +262,13 @@ pub struct CreateMeshRequest {
     pub name: Option<String>,
 }
 
+/// `POST /v1/join`: redeem an invite key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinMeshRequest {
+    /// The invite key (`weft1…`).
+    pub invite: String,
+}
+
 /// `POST /v1/invites`: issue an invite key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateInviteRequest {
@@ -397,6 +404,7 @@ mod tests {
             });
             round_trip(&MeshInfo { id: addr.clone(), name: Some("home".into()), role: Some(crate::mesh::Role::Admin), members: peers });
             round_trip(&CreateMeshRequest { name: Some(addr.clone()) });
+            round_trip(&JoinMeshRequest { invite: addr.clone() });
             round_trip(&CreateInviteRequest { role: crate::mesh::Role::Guest, ttl_secs: n, uses: 3, note: Some(addr.clone()) });
             round_trip(&InviteInfo { id: addr.clone(), role: crate::mesh::Role::Member, uses_left: 1, expires: n, note: None, revoked: false, key: Some(addr.clone()) });
             round_trip(&MemberInfo { peer_id: addr.clone(), role: crate::mesh::Role::Admin, name: None, added_by: addr.clone(), added_at: n, connected: true });

@@ -9,6 +9,7 @@
 //! - [`codec`]: the length-prefixed CBOR framing shared by every weft protocol.
 //! - [`mesh`]: mesh ids and member roles.
 //! - [`acl`]: the ACL log's signed operations.
+//! - [`join`]: the frames of `/weft/join/1` (redeeming an invite).
 //! - [`api`]: the JSON bodies of the local HTTP API and its event stream.
 
 pub mod acl;
@@ -16,6 +17,7 @@ pub mod api;
 pub mod codec;
 pub mod dm;
 pub mod id;
+pub mod join;
 pub mod limits;
 pub mod mesh;
 pub mod topic;

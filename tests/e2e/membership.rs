@@ -110,3 +110,179 @@ fn found_a_mesh_and_manage_invites() {
     assert_eq!(members[0]["role"], "admin");
     assert_eq!(a.status()["mesh"], mesh_id.as_str());
 }
+
+/// A founder with a mesh, running.
+fn founder(root: &std::path::Path) -> TestNode {
+    let mut a = TestNode::init(root, "alice");
+    a.start();
+    a.json(&["mesh", "create", "--name", "home"]);
+    a
+}
+
+fn invite(node: &TestNode, args: &[&str]) -> String {
+    let mut all = vec!["invite", "create"];
+    all.extend_from_slice(args);
+    node.json(&all)["key"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn join_with_an_invite_key() {
+    let root = root();
+    let a = founder(root.path());
+    let mut b = TestNode::init(root.path(), "bob");
+    b.start();
+    let key = invite(&a, &[]);
+    let out = b.ok(&["join", &key]);
+    assert!(out.starts_with("joined mesh"), "{out}");
+    let mesh = a.status()["mesh"].clone();
+    assert_eq!(b.status()["mesh"], mesh);
+
+    let members = a.json(&["members"]);
+    let bob = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["peer_id"] == b.peer_id.as_str())
+        .expect("bob is listed on the founder's node");
+    assert_eq!(bob["role"], "member");
+    assert_eq!(bob["name"], "bob");
+    assert_eq!(bob["added_by"], a.peer_id.as_str());
+    assert_eq!(bob["connected"], true);
+    assert_eq!(
+        b.json(&["members"]).as_array().unwrap().len(),
+        2,
+        "bob holds the ACL log too"
+    );
+    assert_eq!(
+        a.json(&["invite", "list"]).as_array().unwrap().len(),
+        0,
+        "used up"
+    );
+
+    // The membership survives a restart of the joiner.
+    b.stop();
+    b.start();
+    assert_eq!(b.status()["mesh"], mesh);
+}
+
+#[test]
+fn racing_for_a_single_use_invite_exactly_one_wins() {
+    let root = root();
+    let a = founder(root.path());
+    let mut racers: Vec<TestNode> = ["bob", "carol", "dave"]
+        .iter()
+        .map(|n| TestNode::init(root.path(), n))
+        .collect();
+    for r in &mut racers {
+        r.start();
+    }
+    let key = invite(&a, &[]);
+    let children: Vec<_> = racers
+        .iter()
+        .map(|r| {
+            std::process::Command::new(crate::support::weft_bin())
+                .arg("--data-dir")
+                .arg(&r.dir)
+                .args(["join", &key])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outcomes: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let winners = outcomes.iter().filter(|o| o.status.success()).count();
+    assert_eq!(winners, 1, "exactly one redemption of a single-use invite");
+    for lost in outcomes.iter().filter(|o| !o.status.success()) {
+        assert!(
+            stderr(lost).contains("used up"),
+            "{}\n{}",
+            stderr(lost),
+            a.log()
+        );
+    }
+    assert_eq!(a.json(&["members"]).as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn bad_invites_are_refused_in_one_line_and_change_nothing() {
+    let root = root();
+    let a = founder(root.path());
+    let mut b = TestNode::init(root.path(), "bob");
+    b.start();
+
+    let good = invite(&a, &["--uses", "1"]);
+    let i = good.len() / 2;
+    let swap = if &good[i..=i] == "a" { "b" } else { "a" };
+    let garbled = format!("{}{swap}{}", &good[..i], &good[i + 1..]);
+    let truncated = good[..good.len() - 5].to_string();
+
+    let expired = invite(&a, &["--ttl", "1s"]);
+    let revoked = invite(&a, &[]);
+    let revoked_id = weft::keys::invite::Invite::decode(&revoked)
+        .unwrap()
+        .body
+        .id
+        .to_string();
+    a.ok(&["invite", "revoke", &revoked_id]);
+    let used = invite(&a, &[]);
+    let mut c = TestNode::init(root.path(), "carol");
+    c.start();
+    c.ok(&["join", &used]);
+
+    // Signed by a key that is not an admin of the mesh (a stranger's own key), pointing at
+    // the founder's node.
+    let stranger = weft::keys::Identity::generate().unwrap();
+    let real = weft::keys::invite::Invite::decode(&good).unwrap();
+    let mut body = real.body.clone();
+    body.issuer = stranger.public().to_bytes();
+    body.id = weft::keys::invite::InviteId::generate().unwrap();
+    body.secret = weft::keys::invite::InviteSecret::generate().unwrap();
+    let forged = weft::keys::invite::Invite::sign(&stranger, body)
+        .unwrap()
+        .encode()
+        .unwrap();
+
+    // An invite of another mesh, for a node that is in a mesh already.
+    let mut other = TestNode::init(root.path(), "olga");
+    other.start();
+    other.json(&["mesh", "create"]);
+    let foreign = invite(&other, &[]);
+
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // let the 1 s invite expire
+    let members_before = a.json(&["members"]);
+    for (key, node, says) in [
+        (&garbled, &b, "damaged"),
+        (&truncated, &b, "damaged"),
+        (&"hello".to_string(), &b, "not a weft invite"),
+        (&expired, &b, "expired"),
+        (&revoked, &b, "revoked"),
+        (&used, &b, "used up"),
+        (&forged, &b, "not issued by this node"),
+        (&foreign, &c, "already in mesh"),
+    ] {
+        let out = node.weft(&["join", key]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{says}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains(says), "expected `{says}`: {err}");
+    }
+    assert_eq!(
+        a.json(&["members"]),
+        members_before,
+        "the ACL did not change"
+    );
+    assert!(b.status()["mesh"].is_null(), "bob is still in no mesh");
+    assert!(
+        a.status()["rejected"]["join"].as_u64().unwrap() >= 3,
+        "refusals are counted"
+    );
+
+    // A member that is not an admin cannot issue invites.
+    let out = c.weft(&["invite", "create"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("only admins"), "{}", stderr(&out));
+}

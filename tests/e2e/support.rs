@@ -84,7 +84,11 @@ impl TestNode {
                 "--listen",
                 &listen,
             ])
-            .env("RUST_LOG", "info,libp2p_gossipsub=warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("WEFT_TEST_LOG")
+                    .unwrap_or_else(|_| "info,libp2p_gossipsub=warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()

@@ -22,8 +22,8 @@ use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 use weft_proto::api::{
     ApiError, CreateInviteRequest, CreateMeshRequest, DialRequest, DialResponse, Event, IdResponse,
-    InboxQuery, InviteInfo, MemberInfo, MeshInfo, Message, PeerInfo, PublishRequest,
-    PublishResponse, SendRequest, SendResponse, Status,
+    InboxQuery, InviteInfo, JoinMeshRequest, MemberInfo, MeshInfo, Message, PeerInfo,
+    PublishRequest, PublishResponse, SendRequest, SendResponse, Status,
 };
 
 use crate::config::api_socket;
@@ -156,6 +156,14 @@ impl Client {
     pub async fn invite_revoke(&self, id: &str) -> Result<InviteInfo, ClientError> {
         let path = format!("/v1/invites/{id}");
         Ok(self.call::<(), _>(Method::DELETE, &path, None).await?.1)
+    }
+
+    /// Redeems an invite key: reaches its issuer, proves the secret, adopts the ACL log.
+    pub async fn join(&self, invite: &str) -> Result<MeshInfo, ClientError> {
+        let body = JoinMeshRequest {
+            invite: invite.into(),
+        };
+        Ok(self.call(Method::POST, "/v1/join", Some(&body)).await?.1)
     }
 
     /// The mesh's members.

@@ -16,9 +16,10 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use weft_keys::invite::Invite;
 use weft_proto::api::{
     ApiError, CreateInviteRequest, CreateMeshRequest, DeliveryState, DialRequest, DialResponse,
-    Event, InboxQuery, PublishRequest, PublishResponse, SendRequest, SendResponse,
+    Event, InboxQuery, JoinMeshRequest, PublishRequest, PublishResponse, SendRequest, SendResponse,
 };
 use weft_proto::topic::TopicName;
 
@@ -60,6 +61,7 @@ pub fn router(handle: NodeHandle, store: Store, shutdown: watch::Receiver<bool>)
         .route("/v1/invites", post(invite_create).get(invites))
         .route("/v1/invites/{id}", axum::routing::delete(invite_revoke))
         .route("/v1/members", get(members))
+        .route("/v1/join", post(join))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ApiState {
             handle,
@@ -249,6 +251,38 @@ async fn invite_revoke(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, Failure> {
     Ok(Json(s.handle.invite_revoke(id).await?))
+}
+
+async fn join(
+    State(s): State<ApiState>,
+    Json(req): Json<JoinMeshRequest>,
+) -> Result<impl IntoResponse, Failure> {
+    let invite = Invite::decode(&req.invite).map_err(|e| bad_request(e.to_string()))?;
+    invite
+        .check_expiry(crate::delivery::clock::wall_us() / 1_000_000)
+        .map_err(|e| bad_request(e.to_string()))?;
+    // Reach the issuer at one of the addresses the invite carries.
+    let mut last = String::from("the invite carries no address");
+    let mut bootstrap = None;
+    for addr in &invite.body.addrs {
+        let Ok(addr) = addr.parse::<Multiaddr>() else {
+            continue;
+        };
+        match s.handle.dial(addr).await {
+            Ok(peer) => {
+                bootstrap = Some(peer);
+                break;
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    let Some(bootstrap) = bootstrap else {
+        return Err(Failure(
+            StatusCode::BAD_GATEWAY,
+            format!("cannot reach the invite's issuer: {last}"),
+        ));
+    };
+    Ok(Json(s.handle.join(invite, bootstrap, None).await?))
 }
 
 async fn members(State(s): State<ApiState>) -> Result<impl IntoResponse, Failure> {

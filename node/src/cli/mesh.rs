@@ -19,6 +19,20 @@ pub async fn create(client: &Client, name: Option<String>, json: bool) -> anyhow
     Ok(())
 }
 
+/// `weft join`.
+pub async fn join(client: &Client, invite: &str, json: bool) -> anyhow::Result<()> {
+    let mesh = client.join(invite).await?;
+    if json {
+        return print_json(&mesh);
+    }
+    let role = mesh.role.map_or("member".to_string(), |r| r.to_string());
+    println!(
+        "joined mesh {} as {role} ({} members)",
+        mesh.id, mesh.members
+    );
+    Ok(())
+}
+
 /// What `weft invite create` asks for.
 pub struct InviteArgs {
     /// The role the newcomer gets.

@@ -37,6 +37,9 @@ const TICK: Duration = Duration::from_millis(100);
 /// Capacity of the channel from `/weft/dm/1` session tasks to the loop.
 const DM_EVENT_CAPACITY: usize = 1024;
 
+/// Join requests waiting for the loop; more wait in their streams.
+const JOIN_CAPACITY: usize = 16;
+
 /// Inbound `/weft/dm/1` sessions one peer may hold open at once.
 const MAX_INBOUND_SESSIONS_PER_PEER: usize = 4;
 
@@ -67,6 +70,11 @@ pub struct EventLoop {
     incoming: Option<libp2p_stream::IncomingStreams>,
     session_ids: SessionIds,
     dm_events: mpsc::Receiver<DmEvent>,
+    /// Join requests from the `/weft/join/1` acceptor.
+    join_requests: mpsc::Receiver<super::join::JoinEvent>,
+    join_requests_tx: mpsc::Sender<super::join::JoinEvent>,
+    /// Inbound `/weft/join/1` streams, until `run` hands them to the acceptor task.
+    incoming_joins: Option<libp2p_stream::IncomingStreams>,
     dm_events_tx: mpsc::Sender<DmEvent>,
     /// The session carrying messages to each recipient.
     outbound: HashMap<PeerId, (SessionId, mpsc::Sender<weft_proto::dm::DirectMessage>)>,
@@ -137,6 +145,10 @@ impl EventLoop {
             .accept(dm_stream::PROTOCOL)
             .map_err(|e| NodeError::Transport(e.to_string()))?;
         let (dm_events_tx, dm_events) = mpsc::channel(DM_EVENT_CAPACITY);
+        let incoming_joins = control
+            .accept(super::join::PROTOCOL)
+            .map_err(|e| NodeError::Transport(e.to_string()))?;
+        let (join_requests_tx, join_requests) = mpsc::channel(JOIN_CAPACITY);
 
         let handle = NodeHandle::new(command_tx, events.clone());
         let event_loop = EventLoop {
@@ -156,6 +168,9 @@ impl EventLoop {
             session_ids: SessionIds::default(),
             dm_events,
             dm_events_tx,
+            join_requests,
+            join_requests_tx,
+            incoming_joins: Some(incoming_joins),
             outbound: HashMap::new(),
             inbound: HashMap::new(),
             progress: HashMap::new(),
@@ -182,6 +197,9 @@ impl EventLoop {
                 self.dm_events_tx.clone(),
             ));
         }
+        if let Some(incoming) = self.incoming_joins.take() {
+            tokio::spawn(super::join::accept(incoming, self.join_requests_tx.clone()));
+        }
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -203,6 +221,10 @@ impl EventLoop {
                     self.on_flushed(result, items);
                 }
                 Some(event) = self.dm_events.recv() => self.on_dm_event(event),
+                Some(join) = self.join_requests.recv() => {
+                    let response = self.redeem(join.peer, join.request);
+                    let _ = join.reply.send(response);
+                }
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = tick.tick() => self.on_tick(),
             }
@@ -273,6 +295,15 @@ impl EventLoop {
             }
             Command::Members(reply) => {
                 let _ = reply.send(self.members());
+            }
+            Command::Join {
+                invite,
+                bootstrap,
+                name,
+                reply,
+            } => self.join(*invite, bootstrap, name, reply),
+            Command::Adopt { mesh, ops, reply } => {
+                let _ = reply.send(self.adopt(mesh, ops));
             }
             Command::Shutdown(_) => unreachable!("handled in run"),
         }

@@ -133,6 +133,17 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<InviteInfo, NodeError>>,
     },
     Members(oneshot::Sender<Result<Vec<MemberInfo>, NodeError>>),
+    Join {
+        invite: Box<weft_keys::invite::Invite>,
+        bootstrap: PeerId,
+        name: Option<String>,
+        reply: oneshot::Sender<Result<Vec<weft_proto::acl::SignedOp>, NodeError>>,
+    },
+    Adopt {
+        mesh: weft_proto::mesh::MeshId,
+        ops: Vec<weft_proto::acl::SignedOp>,
+        reply: oneshot::Sender<Result<MeshInfo, NodeError>>,
+    },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -246,6 +257,28 @@ impl NodeHandle {
     /// The mesh's members.
     pub async fn members(&self) -> Result<Vec<MemberInfo>, NodeError> {
         self.call(Command::Members).await?
+    }
+
+    /// Redeems `invite` at `bootstrap` (a connected node of the mesh, reached at one of the
+    /// invite's addresses) and adopts the mesh's ACL log: from then on this node is a member.
+    pub async fn join(
+        &self,
+        invite: weft_keys::invite::Invite,
+        bootstrap: PeerId,
+        name: Option<String>,
+    ) -> Result<MeshInfo, NodeError> {
+        let mesh = invite.body.mesh;
+        let invite = Box::new(invite);
+        let ops = self
+            .call(|reply| Command::Join {
+                invite,
+                bootstrap,
+                name,
+                reply,
+            })
+            .await??;
+        self.call(|reply| Command::Adopt { mesh, ops, reply })
+            .await?
     }
 
     /// Stops the event loop; resolves once it stopped.

@@ -84,6 +84,14 @@ impl MeshTrees {
         Ok(())
     }
 
+    /// The invite record with `id`.
+    pub fn invite(&self, id: &[u8; 16]) -> Result<Option<InviteRecord>, StoreError> {
+        match self.invites.get(id)? {
+            None => Ok(None),
+            Some(bytes) => decode("invites", &bytes).map(Some),
+        }
+    }
+
     /// Every invite record, by id.
     pub fn invites(&self) -> Result<Vec<([u8; 16], InviteRecord)>, StoreError> {
         let mut out = Vec::new();

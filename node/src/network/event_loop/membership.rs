@@ -6,16 +6,19 @@ use std::time::Duration;
 
 use libp2p::PeerId;
 use libp2p::multiaddr::Protocol;
-use weft_keys::acl::sign_op;
-use weft_keys::invite::{Invite, InviteBody, InviteId, InviteSecret};
+use tokio::sync::oneshot;
+use weft_keys::acl::{sign_op, verify_op};
+use weft_keys::invite::{Invite, InviteBody, InviteId, InviteSecret, verify_proof};
 use weft_proto::acl::{OP_VERSION, OpBody, OpKind, SignedOp};
 use weft_proto::api::{CreateInviteRequest, InviteInfo, MemberInfo, MeshInfo};
+use weft_proto::join::{JOIN_VERSION, JoinRequest, JoinResponse};
 use weft_proto::mesh::MeshId;
 
 use super::EventLoop;
 use crate::delivery::clock::wall_us;
 use crate::mesh::acl::Acl;
 use crate::network::NodeError;
+use crate::network::join;
 use crate::store::mesh::InviteRecord;
 
 /// The longest an invite may stay valid.
@@ -26,6 +29,15 @@ pub const MAX_INVITE_USES: u32 = 1000;
 
 /// Longest invite note and mesh name, in bytes.
 const MAX_NOTE_BYTES: usize = 256;
+
+/// How many times a join exchange is tried when the connection fails under it.
+const JOIN_ATTEMPTS: usize = 3;
+
+/// The pause between join attempts.
+const JOIN_RETRY_DELAY: Duration = Duration::from_millis(300);
+
+/// Most ops an ACL log may hold when adopted from an issuer.
+const MAX_ADOPTED_OPS: usize = 100_000;
 
 /// The mesh this node belongs to, as the loop keeps it.
 pub(super) struct Mesh {
@@ -174,6 +186,166 @@ impl EventLoop {
         Ok(invite_info(&invite, &record, true))
     }
 
+    /// Asks `bootstrap` (the node the caller reached at one of the invite's addresses) to
+    /// admit this node; the caller hears back with the mesh's ACL log, to hand to
+    /// [`Self::adopt`].
+    pub(super) fn join(
+        &mut self,
+        invite: Invite,
+        bootstrap: PeerId,
+        name: Option<String>,
+        reply: oneshot::Sender<Result<Vec<SignedOp>, NodeError>>,
+    ) {
+        if let Some(mesh) = &self.mesh {
+            let _ = reply.send(Err(NodeError::Invalid(format!(
+                "this node is already in mesh {}; a node belongs to one mesh",
+                mesh.id
+            ))));
+            return;
+        }
+        let name = name.or_else(|| self.name.clone());
+        if let Err(e) = check_text_field("name", name.as_deref()) {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let request = JoinRequest {
+            v: JOIN_VERSION,
+            invite: invite.body.id.0,
+            key: self.identity.public().to_bytes(),
+            proof: invite.proof(&self.local.to_bytes()),
+            name,
+        };
+        let control = self.control.clone();
+        tokio::spawn(async move {
+            // A failed exchange (a connection that dropped) is retried; an answer is final.
+            // Retrying is safe: an issuer answers an already admitted key with the log again
+            // without spending another use.
+            let mut result = join::request(control.clone(), bootstrap, request.clone()).await;
+            for _ in 1..JOIN_ATTEMPTS {
+                if !matches!(result, Err(join::JoinError::Failed(_))) {
+                    break;
+                }
+                tokio::time::sleep(JOIN_RETRY_DELAY).await;
+                result = join::request(control.clone(), bootstrap, request.clone()).await;
+            }
+            let _ = reply.send(result.map_err(|e| match e {
+                join::JoinError::Refused(reason) => {
+                    NodeError::Forbidden(format!("the issuer refused to admit this node: {reason}"))
+                }
+                join::JoinError::Failed(reason) => NodeError::Dial {
+                    addr: bootstrap.to_string(),
+                    reason,
+                },
+            }));
+        });
+    }
+
+    /// Takes `ops` as the ACL log of mesh `id`, after checking every signature and that
+    /// they admit this node; stores them durably.
+    pub(super) fn adopt(&mut self, id: MeshId, ops: Vec<SignedOp>) -> Result<MeshInfo, NodeError> {
+        if self.mesh.is_some() {
+            return Err(NodeError::Invalid("this node is already in a mesh".into()));
+        }
+        if ops.len() > MAX_ADOPTED_OPS || ops.iter().any(|op| verify_op(op).is_err()) {
+            return Err(NodeError::Invalid(
+                "the issuer sent an ACL log with invalid signatures; nothing was stored".into(),
+            ));
+        }
+        let acl = Acl::fold(id, &ops);
+        if acl.member(&self.identity.public().to_bytes()).is_none() {
+            return Err(NodeError::Invalid(
+                "the issuer's ACL log does not admit this node; nothing was stored".into(),
+            ));
+        }
+        for op in &ops {
+            self.store.mesh.add_op(op)?;
+        }
+        self.store.mesh.set_id(id)?;
+        self.store.mesh.flush()?;
+        tracing::info!(mesh = %id, "joined a mesh");
+        self.mesh = Some(Mesh { id, ops, acl });
+        self.mesh_info()
+            .ok_or_else(|| NodeError::Invalid("mesh state lost".into()))
+    }
+
+    /// Decides a join request from `peer` (the issuer side), admitting it when everything
+    /// checks out. The use is spent and the admission stored before the answer goes out, so
+    /// an invite is never redeemed more often than it allows, also across a crash.
+    pub(super) fn redeem(&mut self, peer: PeerId, request: JoinRequest) -> JoinResponse {
+        match self.try_redeem(peer, request) {
+            Ok(ops) => JoinResponse::Accepted { ops },
+            Err(reason) => {
+                *self.rejected.entry("join".into()).or_default() += 1;
+                tracing::warn!(peer = %super::short(&peer), %reason, "join refused");
+                JoinResponse::Refused { reason }
+            }
+        }
+    }
+
+    fn try_redeem(&mut self, peer: PeerId, req: JoinRequest) -> Result<Vec<SignedOp>, String> {
+        if req.v != JOIN_VERSION {
+            return Err(format!("unsupported join request version {}", req.v));
+        }
+        let mesh = self.mesh.as_ref().ok_or("this node is in no mesh")?;
+        if peer_of(&req.key) != Some(peer) {
+            return Err("the key does not match the connection's peer".into());
+        }
+        let record = self
+            .store
+            .mesh
+            .invite(&req.invite)
+            .map_err(|e| e.to_string())?
+            .ok_or("unknown invite (it was not issued by this node)")?;
+        let invite = Invite::decode(&record.key).map_err(|e| e.to_string())?;
+        if invite.body.mesh != mesh.id {
+            return Err("this invite is for another mesh".into());
+        }
+        if !mesh.acl.is_admin(&invite.body.issuer) {
+            return Err("the invite's issuer is not an admin of this mesh".into());
+        }
+        if mesh.acl.is_invite_revoked(&req.invite) {
+            return Err("this invite was revoked".into());
+        }
+        invite
+            .check_expiry(wall_us() / 1_000_000)
+            .map_err(|_| "this invite expired".to_string())?;
+        if !verify_proof(&invite.body.secret, &peer.to_bytes(), &req.proof) {
+            return Err("wrong proof: the joiner does not hold this invite's secret".into());
+        }
+        if mesh.acl.is_revoked(&req.key) {
+            return Err("this key was removed from the mesh".into());
+        }
+        if mesh.acl.member(&req.key).is_some() {
+            // Already admitted (an answer lost on the way): no use is spent again.
+            return Ok(mesh.ops.clone());
+        }
+        if record.uses_left == 0 {
+            return Err("this invite is used up".into());
+        }
+        check_text_field("name", req.name.as_deref()).map_err(|e| e.to_string())?;
+        let spent = InviteRecord {
+            uses_left: record.uses_left - 1,
+            ..record
+        };
+        self.store
+            .mesh
+            .put_invite(&req.invite, &spent)
+            .and_then(|()| self.store.mesh.flush())
+            .map_err(|e| e.to_string())?;
+        self.append_op(OpKind::Add {
+            member: req.key,
+            role: invite.body.role,
+            name: req.name,
+        })
+        .map_err(|e| e.to_string())?;
+        tracing::info!(peer = %super::short(&peer), role = %invite.body.role, "admitted a member");
+        Ok(self
+            .mesh
+            .as_ref()
+            .map(|m| m.ops.clone())
+            .unwrap_or_default())
+    }
+
     pub(super) fn members(&self) -> Result<Vec<MemberInfo>, NodeError> {
         let mesh = self.mesh.as_ref().ok_or_else(not_in_mesh)?;
         let mut out: Vec<MemberInfo> = mesh
@@ -189,7 +361,7 @@ impl EventLoop {
                         .map(|p| p.to_string())
                         .unwrap_or_default(),
                     added_at: m.added_at,
-                    connected: self.peers.contains_key(&peer),
+                    connected: peer == self.local || self.peers.contains_key(&peer),
                 })
             })
             .collect();
