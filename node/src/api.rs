@@ -16,7 +16,10 @@
 //! | POST / GET | `/v1/mesh` | `CreateMeshRequest` | `MeshInfo` |
 //! | POST / GET | `/v1/invites` | `CreateInviteRequest` | `InviteInfo` (with the key) / `[InviteInfo]` |
 //! | DELETE | `/v1/invites/{id}` | | `InviteInfo` |
-//! | GET | `/v1/members` | | `[MemberInfo]` |
+//! | GET / POST | `/v1/members` | `AddMemberRequest` | `[MemberInfo]` / `MemberInfo` |
+//! | DELETE | `/v1/members/{peer}` | | `MemberInfo` (removed) |
+//! | PUT | `/v1/members/{peer}/role` | `SetRoleRequest` | `MemberInfo` |
+//! | PUT | `/v1/topics/{topic}/policy` | `TopicPolicyRequest` | `{"changed": true}` |
 //! | POST | `/v1/join` | `JoinMeshRequest` | `MeshInfo` once admitted |
 //!
 //! Errors answer with a 4xx/5xx status and `{"error": "one line"}`.

@@ -121,8 +121,19 @@ pub enum Command {
         #[command(subcommand)]
         command: InviteCommand,
     },
-    /// List the mesh's members: role, name, who admitted them, whether connected.
-    Members,
+    /// List the mesh's members (role, name, who admitted them, whether connected), or
+    /// change them.
+    Members {
+        /// What to change; without one, list.
+        #[command(subcommand)]
+        command: Option<MembersCommand>,
+    },
+    /// Set topic rules.
+    Topic {
+        /// What to set.
+        #[command(subcommand)]
+        command: TopicCommand,
+    },
     /// Join a mesh with an invite key (on a node in no mesh yet).
     Join {
         /// The invite key, `weft1…`.
@@ -138,6 +149,47 @@ pub enum MeshCommand {
         /// The mesh's name.
         #[arg(long)]
         name: Option<String>,
+    },
+}
+
+/// `weft members ...`.
+#[derive(Debug, Subcommand)]
+pub enum MembersCommand {
+    /// Admit a key you already know, without an invite (admins only).
+    Add {
+        /// Its PeerId.
+        peer: PeerId,
+        /// Its role: admin, member or guest.
+        #[arg(long, default_value = "member")]
+        role: weft_proto::mesh::Role,
+        /// A name for it.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Remove a member, permanently (admins only).
+    Remove {
+        /// Its PeerId.
+        peer: PeerId,
+    },
+    /// Change a member's role (admins only).
+    Role {
+        /// Its PeerId.
+        peer: PeerId,
+        /// The new role: admin, member or guest.
+        role: weft_proto::mesh::Role,
+    },
+}
+
+/// `weft topic ...`.
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Restrict who may publish on a topic (admins only); guests never publish anywhere.
+    Policy {
+        /// The topic.
+        topic: String,
+        /// Roles (admin, member) or PeerIds allowed to publish; none lifts the restriction.
+        #[arg(long, num_args = 0.., value_name = "ROLE|PEER")]
+        publish: Vec<String>,
     },
 }
 
@@ -246,7 +298,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             InviteCommand::List => mesh::invites(&client()?, json).await,
             InviteCommand::Revoke { id } => mesh::revoke(&client()?, &id, json).await,
         },
-        Command::Members => mesh::members(&client()?, json).await,
+        Command::Members { command } => mesh::members(&client()?, command, json).await,
+        Command::Topic {
+            command: TopicCommand::Policy { topic, publish },
+        } => mesh::topic_policy(&client()?, &topic, publish, json).await,
         Command::Join { invite } => mesh::join(&client()?, &invite, json).await,
     }
 }

@@ -322,6 +322,32 @@ pub struct MemberInfo {
     pub connected: bool,
 }
 
+/// `POST /v1/members`: admit a known key without an invite (admins only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddMemberRequest {
+    /// The newcomer's PeerId.
+    pub peer_id: String,
+    /// Its role.
+    pub role: crate::mesh::Role,
+    /// A name for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `PUT /v1/members/{peer}/role`: change a member's role (admins only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetRoleRequest {
+    /// The new role.
+    pub role: crate::mesh::Role,
+}
+
+/// `PUT /v1/topics/{topic}/policy`: restrict who may publish on a topic (admins only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicPolicyRequest {
+    /// Roles (`admin`, `member`) and PeerIds allowed to publish; empty lifts the restriction.
+    pub publish: Vec<String>,
+}
+
 /// The body of every error answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
@@ -405,6 +431,9 @@ mod tests {
             round_trip(&MeshInfo { id: addr.clone(), name: Some("home".into()), role: Some(crate::mesh::Role::Admin), members: peers });
             round_trip(&CreateMeshRequest { name: Some(addr.clone()) });
             round_trip(&JoinMeshRequest { invite: addr.clone() });
+            round_trip(&AddMemberRequest { peer_id: addr.clone(), role: crate::mesh::Role::Guest, name: Some(addr.clone()) });
+            round_trip(&SetRoleRequest { role: crate::mesh::Role::Admin });
+            round_trip(&TopicPolicyRequest { publish: vec![addr.clone(), "admin".into()] });
             round_trip(&CreateInviteRequest { role: crate::mesh::Role::Guest, ttl_secs: n, uses: 3, note: Some(addr.clone()) });
             round_trip(&InviteInfo { id: addr.clone(), role: crate::mesh::Role::Member, uses_left: 1, expires: n, note: None, revoked: false, key: Some(addr.clone()) });
             round_trip(&MemberInfo { peer_id: addr.clone(), role: crate::mesh::Role::Admin, name: None, added_by: addr.clone(), added_at: n, connected: true });

@@ -286,3 +286,65 @@ fn bad_invites_are_refused_in_one_line_and_change_nothing() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("only admins"), "{}", stderr(&out));
 }
+
+#[test]
+fn admins_add_re_role_and_remove_members_and_set_topic_policy() {
+    let root = root();
+    let a = founder(root.path());
+    let mut b = TestNode::init(root.path(), "bob");
+    b.start();
+    a.ok(&["dial", &b.addr()]);
+
+    let added = a.json(&[
+        "members", "add", &b.peer_id, "--role", "guest", "--name", "bob",
+    ]);
+    assert_eq!(added["role"], "guest");
+    assert_eq!(added["name"], "bob");
+    assert_eq!(
+        a.json(&["members", "role", &b.peer_id, "member"])["role"],
+        "member"
+    );
+
+    a.ok(&["topic", "policy", "news", "--publish", "admin", &a.peer_id]);
+    for (args, says) in [
+        (
+            &["topic", "policy", "news", "--publish", "guest"][..],
+            "guests never publish",
+        ),
+        (
+            &["topic", "policy", "news", "--publish", "nobody"][..],
+            "neither a role nor a PeerId",
+        ),
+        (
+            &["members", "remove", &a.peer_id][..],
+            "founder cannot be removed",
+        ),
+        (&["members", "add", &a.peer_id][..], "member already"),
+    ] {
+        let out = a.weft(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+
+    // A member that is not an admin may not remove anyone.
+    let mut c = TestNode::init(root.path(), "carol");
+    c.start();
+    c.ok(&["join", &invite(&a, &[])]);
+    let out = c.weft(&["members", "remove", &a.peer_id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("only admins"), "{}", stderr(&out));
+
+    // Removal is permanent.
+    a.ok(&["members", "remove", &b.peer_id]);
+    let members = a.json(&["members"]);
+    assert!(
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["peer_id"] != b.peer_id.as_str())
+    );
+    let out = a.weft(&["members", "add", &b.peer_id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("permanent"), "{}", stderr(&out));
+}

@@ -21,10 +21,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 use weft_proto::api::{
-    ApiError, CreateInviteRequest, CreateMeshRequest, DialRequest, DialResponse, Event, IdResponse,
-    InboxQuery, InviteInfo, JoinMeshRequest, MemberInfo, MeshInfo, Message, PeerInfo,
-    PublishRequest, PublishResponse, SendRequest, SendResponse, Status,
+    AddMemberRequest, ApiError, CreateInviteRequest, CreateMeshRequest, DialRequest, DialResponse,
+    Event, IdResponse, InboxQuery, InviteInfo, JoinMeshRequest, MemberInfo, MeshInfo, Message,
+    PeerInfo, PublishRequest, PublishResponse, SendRequest, SendResponse, SetRoleRequest, Status,
+    TopicPolicyRequest,
 };
+
+use weft_proto::mesh::Role;
 
 use crate::config::api_socket;
 
@@ -164,6 +167,39 @@ impl Client {
             invite: invite.into(),
         };
         Ok(self.call(Method::POST, "/v1/join", Some(&body)).await?.1)
+    }
+
+    /// Admits a known key without an invite (admins only).
+    pub async fn member_add(&self, request: &AddMemberRequest) -> Result<MemberInfo, ClientError> {
+        Ok(self
+            .call(Method::POST, "/v1/members", Some(request))
+            .await?
+            .1)
+    }
+
+    /// Removes a member, permanently (admins only).
+    pub async fn member_remove(&self, peer: &str) -> Result<MemberInfo, ClientError> {
+        let path = format!("/v1/members/{peer}");
+        Ok(self.call::<(), _>(Method::DELETE, &path, None).await?.1)
+    }
+
+    /// Changes a member's role (admins only).
+    pub async fn member_role(&self, peer: &str, role: Role) -> Result<MemberInfo, ClientError> {
+        let path = format!("/v1/members/{peer}/role");
+        Ok(self
+            .call(Method::PUT, &path, Some(&SetRoleRequest { role }))
+            .await?
+            .1)
+    }
+
+    /// Restricts who may publish on `topic` (admins only): roles or PeerIds.
+    pub async fn topic_policy(&self, topic: &str, publish: Vec<String>) -> Result<(), ClientError> {
+        let path = format!("/v1/topics/{topic}/policy");
+        let _: serde_json::Value = self
+            .call(Method::PUT, &path, Some(&TopicPolicyRequest { publish }))
+            .await?
+            .1;
+        Ok(())
     }
 
     /// The mesh's members.

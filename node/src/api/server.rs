@@ -18,8 +18,9 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use weft_keys::invite::Invite;
 use weft_proto::api::{
-    ApiError, CreateInviteRequest, CreateMeshRequest, DeliveryState, DialRequest, DialResponse,
-    Event, InboxQuery, JoinMeshRequest, PublishRequest, PublishResponse, SendRequest, SendResponse,
+    AddMemberRequest, ApiError, CreateInviteRequest, CreateMeshRequest, DeliveryState, DialRequest,
+    DialResponse, Event, InboxQuery, JoinMeshRequest, PublishRequest, PublishResponse, SendRequest,
+    SendResponse, SetRoleRequest, TopicPolicyRequest,
 };
 use weft_proto::topic::TopicName;
 
@@ -60,7 +61,10 @@ pub fn router(handle: NodeHandle, store: Store, shutdown: watch::Receiver<bool>)
         .route("/v1/mesh", post(mesh_create).get(mesh))
         .route("/v1/invites", post(invite_create).get(invites))
         .route("/v1/invites/{id}", axum::routing::delete(invite_revoke))
-        .route("/v1/members", get(members))
+        .route("/v1/members", get(members).post(member_add))
+        .route("/v1/members/{peer}", axum::routing::delete(member_remove))
+        .route("/v1/members/{peer}/role", put(member_role))
+        .route("/v1/topics/{topic}/policy", put(topic_policy))
         .route("/v1/join", post(join))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ApiState {
@@ -283,6 +287,42 @@ async fn join(
         ));
     };
     Ok(Json(s.handle.join(invite, bootstrap, None).await?))
+}
+
+async fn member_add(
+    State(s): State<ApiState>,
+    Json(req): Json<AddMemberRequest>,
+) -> Result<impl IntoResponse, Failure> {
+    let peer = parse_peer(&req.peer_id)?;
+    Ok(Json(s.handle.member_add(peer, req.role, req.name).await?))
+}
+
+async fn member_remove(
+    State(s): State<ApiState>,
+    Path(peer): Path<String>,
+) -> Result<impl IntoResponse, Failure> {
+    Ok(Json(s.handle.member_remove(parse_peer(&peer)?).await?))
+}
+
+async fn member_role(
+    State(s): State<ApiState>,
+    Path(peer): Path<String>,
+    Json(req): Json<SetRoleRequest>,
+) -> Result<impl IntoResponse, Failure> {
+    Ok(Json(
+        s.handle.member_role(parse_peer(&peer)?, req.role).await?,
+    ))
+}
+
+async fn topic_policy(
+    State(s): State<ApiState>,
+    Path(topic): Path<String>,
+    Json(req): Json<TopicPolicyRequest>,
+) -> Result<impl IntoResponse, Failure> {
+    s.handle
+        .topic_policy(parse_topic(&topic)?, req.publish)
+        .await?;
+    Ok(Json(serde_json::json!({ "changed": true })))
 }
 
 async fn members(State(s): State<ApiState>) -> Result<impl IntoResponse, Failure> {

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use weft_proto::api::CreateInviteRequest;
+use weft_proto::api::{AddMemberRequest, CreateInviteRequest};
 use weft_proto::mesh::Role;
 
+use super::MembersCommand;
 use super::output::{datetime, print_json};
 use crate::api::client::Client;
 
@@ -119,8 +120,37 @@ pub async fn revoke(client: &Client, id: &str, json: bool) -> anyhow::Result<()>
     Ok(())
 }
 
-/// `weft members`.
-pub async fn members(client: &Client, json: bool) -> anyhow::Result<()> {
+/// `weft members [add|remove|role]`.
+pub async fn members(
+    client: &Client,
+    command: Option<MembersCommand>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let changed = match command {
+        None => None,
+        Some(MembersCommand::Add { peer, role, name }) => {
+            let request = AddMemberRequest {
+                peer_id: peer.to_string(),
+                role,
+                name,
+            };
+            Some(("admitted", client.member_add(&request).await?))
+        }
+        Some(MembersCommand::Remove { peer }) => {
+            Some(("removed", client.member_remove(&peer.to_string()).await?))
+        }
+        Some(MembersCommand::Role { peer, role }) => Some((
+            "changed the role of",
+            client.member_role(&peer.to_string(), role).await?,
+        )),
+    };
+    if let Some((done, member)) = changed {
+        if json {
+            return print_json(&member);
+        }
+        println!("{done} {} ({})", member.peer_id, member.role);
+        return Ok(());
+    }
     let members = client.members().await?;
     if json {
         return print_json(&members);
@@ -142,6 +172,26 @@ pub async fn members(client: &Client, json: bool) -> anyhow::Result<()> {
                 m.added_by
             }
         );
+    }
+    Ok(())
+}
+
+/// `weft topic policy`.
+pub async fn topic_policy(
+    client: &Client,
+    topic: &str,
+    publish: Vec<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let open = publish.is_empty();
+    client.topic_policy(topic, publish.clone()).await?;
+    if json {
+        return print_json(&serde_json::json!({ "topic": topic, "publish": publish }));
+    }
+    if open {
+        println!("anyone but guests may publish on {topic}");
+    } else {
+        println!("only {} may publish on {topic}", publish.join(", "));
     }
     Ok(())
 }

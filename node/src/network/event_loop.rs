@@ -302,6 +302,27 @@ impl EventLoop {
                 name,
                 reply,
             } => self.join(*invite, bootstrap, name, reply),
+            Command::MemberAdd {
+                peer,
+                role,
+                name,
+                reply,
+            } => {
+                let _ = reply.send(self.member_add(peer, role, name));
+            }
+            Command::MemberRemove { peer, reply } => {
+                let _ = reply.send(self.member_remove(peer));
+            }
+            Command::MemberRole { peer, role, reply } => {
+                let _ = reply.send(self.member_role(peer, role));
+            }
+            Command::TopicPolicy {
+                topic,
+                publish,
+                reply,
+            } => {
+                let _ = reply.send(self.topic_policy(topic, publish));
+            }
             Command::Adopt { mesh, ops, reply } => {
                 let _ = reply.send(self.adopt(mesh, ops));
             }

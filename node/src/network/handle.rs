@@ -139,6 +139,26 @@ pub(crate) enum Command {
         name: Option<String>,
         reply: oneshot::Sender<Result<Vec<weft_proto::acl::SignedOp>, NodeError>>,
     },
+    MemberAdd {
+        peer: PeerId,
+        role: weft_proto::mesh::Role,
+        name: Option<String>,
+        reply: oneshot::Sender<Result<MemberInfo, NodeError>>,
+    },
+    MemberRemove {
+        peer: PeerId,
+        reply: oneshot::Sender<Result<MemberInfo, NodeError>>,
+    },
+    MemberRole {
+        peer: PeerId,
+        role: weft_proto::mesh::Role,
+        reply: oneshot::Sender<Result<MemberInfo, NodeError>>,
+    },
+    TopicPolicy {
+        topic: TopicName,
+        publish: Vec<String>,
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    },
     Adopt {
         mesh: weft_proto::mesh::MeshId,
         ops: Vec<weft_proto::acl::SignedOp>,
@@ -279,6 +299,52 @@ impl NodeHandle {
             .await??;
         self.call(|reply| Command::Adopt { mesh, ops, reply })
             .await?
+    }
+
+    /// Admits a known key without an invite (admins only).
+    pub async fn member_add(
+        &self,
+        peer: PeerId,
+        role: weft_proto::mesh::Role,
+        name: Option<String>,
+    ) -> Result<MemberInfo, NodeError> {
+        self.call(|reply| Command::MemberAdd {
+            peer,
+            role,
+            name,
+            reply,
+        })
+        .await?
+    }
+
+    /// Removes a member, permanently (admins only).
+    pub async fn member_remove(&self, peer: PeerId) -> Result<MemberInfo, NodeError> {
+        self.call(|reply| Command::MemberRemove { peer, reply })
+            .await?
+    }
+
+    /// Changes a member's role (admins only).
+    pub async fn member_role(
+        &self,
+        peer: PeerId,
+        role: weft_proto::mesh::Role,
+    ) -> Result<MemberInfo, NodeError> {
+        self.call(|reply| Command::MemberRole { peer, role, reply })
+            .await?
+    }
+
+    /// Restricts who may publish on `topic` (admins only).
+    pub async fn topic_policy(
+        &self,
+        topic: TopicName,
+        publish: Vec<String>,
+    ) -> Result<(), NodeError> {
+        self.call(|reply| Command::TopicPolicy {
+            topic,
+            publish,
+            reply,
+        })
+        .await?
     }
 
     /// Stops the event loop; resolves once it stopped.

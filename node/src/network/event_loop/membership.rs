@@ -9,10 +9,11 @@ use libp2p::multiaddr::Protocol;
 use tokio::sync::oneshot;
 use weft_keys::acl::{sign_op, verify_op};
 use weft_keys::invite::{Invite, InviteBody, InviteId, InviteSecret, verify_proof};
-use weft_proto::acl::{OP_VERSION, OpBody, OpKind, SignedOp};
+use weft_proto::acl::{MAX_POLICY_PUBLISHERS, OP_VERSION, OpBody, OpKind, Publisher, SignedOp};
 use weft_proto::api::{CreateInviteRequest, InviteInfo, MemberInfo, MeshInfo};
 use weft_proto::join::{JOIN_VERSION, JoinRequest, JoinResponse};
-use weft_proto::mesh::MeshId;
+use weft_proto::mesh::{MeshId, Role};
+use weft_proto::topic::TopicName;
 
 use super::EventLoop;
 use crate::delivery::clock::wall_us;
@@ -346,6 +347,106 @@ impl EventLoop {
             .unwrap_or_default())
     }
 
+    /// Admits a key this admin already knows (its PeerId), without an invite.
+    pub(super) fn member_add(
+        &mut self,
+        peer: PeerId,
+        role: Role,
+        name: Option<String>,
+    ) -> Result<MemberInfo, NodeError> {
+        self.admin_mesh("admit members")?;
+        check_text_field("name", name.as_deref())?;
+        let key = key_of(&peer)?;
+        let acl = &self.mesh.as_ref().ok_or_else(not_in_mesh)?.acl;
+        if acl.is_revoked(&key) {
+            return Err(NodeError::Invalid(format!(
+                "{peer} was removed from the mesh; removal is permanent"
+            )));
+        }
+        if acl.member(&key).is_some() {
+            return Err(NodeError::Invalid(format!("{peer} is a member already")));
+        }
+        self.append_op(OpKind::Add {
+            member: key,
+            role,
+            name,
+        })?;
+        self.member_info(&peer)
+    }
+
+    /// Revokes a member: permanent, and its connections to this node close at once.
+    pub(super) fn member_remove(&mut self, peer: PeerId) -> Result<MemberInfo, NodeError> {
+        self.admin_mesh("remove members")?;
+        let key = key_of(&peer)?;
+        let info = self.member_info(&peer)?;
+        if MeshId::of_founder(&key) == self.mesh.as_ref().ok_or_else(not_in_mesh)?.id {
+            return Err(NodeError::Invalid(
+                "the founder cannot be removed from its mesh".into(),
+            ));
+        }
+        self.append_op(OpKind::Revoke { member: key })?;
+        let _ = self.swarm.disconnect_peer_id(peer);
+        tracing::info!(peer = %super::short(&peer), "removed a member");
+        Ok(info)
+    }
+
+    /// Changes a member's role.
+    pub(super) fn member_role(
+        &mut self,
+        peer: PeerId,
+        role: Role,
+    ) -> Result<MemberInfo, NodeError> {
+        self.admin_mesh("change roles")?;
+        let key = key_of(&peer)?;
+        self.member_info(&peer)?;
+        if MeshId::of_founder(&key) == self.mesh.as_ref().ok_or_else(not_in_mesh)?.id {
+            return Err(NodeError::Invalid(
+                "the founder's role cannot change".into(),
+            ));
+        }
+        self.append_op(OpKind::SetRole { member: key, role })?;
+        self.member_info(&peer)
+    }
+
+    /// Restricts who may publish on `topic` (roles or members); empty lifts it.
+    pub(super) fn topic_policy(
+        &mut self,
+        topic: TopicName,
+        publish: Vec<String>,
+    ) -> Result<(), NodeError> {
+        self.admin_mesh("set topic policies")?;
+        if publish.len() > MAX_POLICY_PUBLISHERS {
+            return Err(NodeError::Invalid(format!(
+                "at most {MAX_POLICY_PUBLISHERS} publishers per topic"
+            )));
+        }
+        let mut publishers = Vec::new();
+        for p in publish {
+            publishers.push(match p.parse::<Role>() {
+                Ok(Role::Guest) => {
+                    return Err(NodeError::Invalid(
+                        "guests never publish; name admin, member or PeerIds".into(),
+                    ));
+                }
+                Ok(role) => Publisher::Role(role),
+                Err(_) => {
+                    let peer: PeerId = p.parse().map_err(|_| {
+                        NodeError::Invalid(format!("`{p}` is neither a role nor a PeerId"))
+                    })?;
+                    Publisher::Key(key_of(&peer)?)
+                }
+            });
+        }
+        self.append_op(OpKind::TopicPolicy { topic, publishers })
+    }
+
+    fn member_info(&self, peer: &PeerId) -> Result<MemberInfo, NodeError> {
+        self.members()?
+            .into_iter()
+            .find(|m| m.peer_id == peer.to_string())
+            .ok_or_else(|| NodeError::NotFound(format!("{peer} is not a member of this mesh")))
+    }
+
     pub(super) fn members(&self) -> Result<Vec<MemberInfo>, NodeError> {
         let mesh = self.mesh.as_ref().ok_or_else(not_in_mesh)?;
         let mut out: Vec<MemberInfo> = mesh
@@ -446,6 +547,15 @@ fn check_text_field(what: &str, value: Option<&str>) -> Result<(), NodeError> {
         }
         _ => Ok(()),
     }
+}
+
+/// The ed25519 public key inside `peer` (weft PeerIds embed their key).
+fn key_of(peer: &PeerId) -> Result<[u8; 32], NodeError> {
+    libp2p::identity::PublicKey::try_decode_protobuf(peer.as_ref().digest())
+        .ok()
+        .and_then(|k| k.try_into_ed25519().ok())
+        .map(|k| k.to_bytes())
+        .ok_or_else(|| NodeError::Invalid(format!("{peer} is not the PeerId of an ed25519 key")))
 }
 
 /// The PeerId of an ed25519 public key.
