@@ -25,6 +25,9 @@ use std::path::{Path, PathBuf};
 /// The schema version this build writes.
 const SCHEMA_VERSION: u32 = 1;
 
+/// How long opening waits for sled's lock before reporting another process.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The database directory inside the data dir.
 const DB_DIR: &str = "db";
 
@@ -83,15 +86,22 @@ impl Store {
     /// [`StoreError::Locked`] when another process has it open.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let path = data_dir.join(DB_DIR);
-        let db = sled::Config::new()
-            .path(&path)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    StoreError::Locked(data_dir.to_path_buf())
+        // sled releases its file lock when the last of its internal references goes, which
+        // can trail dropping a `Store` in this process by a moment (its IO thread pool); a
+        // short wait covers that, and another process holding the lock is still reported
+        // within LOCK_WAIT.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match open_db(&path) {
+                Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                other => StoreError::Sled(other),
-            })?;
+                Err(StoreError::Locked(_)) => {
+                    return Err(StoreError::Locked(data_dir.to_path_buf()));
+                }
+                other => break other?,
+            }
+        };
         check_schema(&db, &path)?;
         Ok(Store {
             identity: identity::IdentityTree(db.open_tree("identity")?),
@@ -112,6 +122,21 @@ impl Store {
     pub fn flush(&self) -> Result<usize, StoreError> {
         Ok(self.db.flush()?)
     }
+}
+
+fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    // No background flusher: the event loop flushes exactly when something waits to be
+    // durable (group commit), and a second, timed flush only competes with it.
+    sled::Config::new()
+        .path(path)
+        .flush_every_ms(None)
+        .open()
+        .map_err(|e| match e {
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                StoreError::Locked(path.to_path_buf())
+            }
+            other => StoreError::Sled(other),
+        })
 }
 
 fn check_schema(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
