@@ -5,6 +5,7 @@
 //! - [`dm_stream`]: `/weft/dm/1`, pipelined on one long-lived stream per peer.
 //! - [`frame`]: the length-prefixed frames all of weft's stream protocols use.
 //! - [`join`]: `/weft/join/1`, redeeming an invite key.
+//! - [`sync`]: `/weft/sync/1`, bringing a member's ACL log up to date.
 //! - [`swarm`]: transports (TCP + Noise + Yamux, QUIC) and listening.
 //! - [`handle`]: [`NodeHandle`], the commands it sends, and [`NodeError`].
 //! - [`event_loop`]: [`EventLoop`], which turns commands and swarm events into actions.
@@ -20,6 +21,7 @@ pub mod group_flush;
 pub mod handle;
 pub mod join;
 pub mod swarm;
+pub mod sync;
 
 pub use event_loop::EventLoop;
 pub use handle::{NodeError, NodeHandle};

@@ -10,6 +10,7 @@
 //! - [`mesh`]: mesh ids and member roles.
 //! - [`acl`]: the ACL log's signed operations.
 //! - [`join`]: the frames of `/weft/join/1` (redeeming an invite).
+//! - [`sync`]: the frames of `/weft/sync/1` (bringing the ACL log up to date).
 //! - [`api`]: the JSON bodies of the local HTTP API and its event stream.
 
 pub mod acl;
@@ -20,6 +21,7 @@ pub mod id;
 pub mod join;
 pub mod limits;
 pub mod mesh;
+pub mod sync;
 pub mod topic;
 
 pub use codec::DecodeError;

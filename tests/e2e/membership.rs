@@ -348,3 +348,39 @@ fn admins_add_re_role_and_remove_members_and_set_topic_policy() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("permanent"), "{}", stderr(&out));
 }
+
+fn member_ids(node: &TestNode) -> Vec<String> {
+    node.json(&["members"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["peer_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_acl_reaches_every_member_also_one_that_was_offline() {
+    let root = root();
+    let a = founder(root.path());
+    let mut b = TestNode::init(root.path(), "bob");
+    let mut c = TestNode::init(root.path(), "carol");
+    b.start();
+    c.start();
+    b.ok(&["join", &invite(&a, &[])]);
+    c.ok(&["join", &invite(&a, &[])]);
+
+    // bob learns of carol's admission, which happened after he joined.
+    crate::support::wait_for("bob to learn of carol", || {
+        member_ids(&b).contains(&c.peer_id).then_some(())
+    });
+
+    // bob is offline while carol is removed; he applies it when he comes back.
+    b.stop();
+    a.ok(&["members", "remove", &c.peer_id]);
+    assert!(!member_ids(&a).contains(&c.peer_id));
+    b.start();
+    crate::support::wait_for("bob to sync carol's removal", || {
+        (!member_ids(&b).contains(&c.peer_id)).then_some(())
+    });
+    assert_eq!(member_ids(&b).len(), 2);
+}

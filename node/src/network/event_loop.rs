@@ -37,7 +37,7 @@ const TICK: Duration = Duration::from_millis(100);
 /// Capacity of the channel from `/weft/dm/1` session tasks to the loop.
 const DM_EVENT_CAPACITY: usize = 1024;
 
-/// Join requests waiting for the loop; more wait in their streams.
+/// Join and sync requests waiting for the loop; more wait in their streams.
 const JOIN_CAPACITY: usize = 16;
 
 /// Inbound `/weft/dm/1` sessions one peer may hold open at once.
@@ -75,6 +75,14 @@ pub struct EventLoop {
     join_requests_tx: mpsc::Sender<super::join::JoinEvent>,
     /// Inbound `/weft/join/1` streams, until `run` hands them to the acceptor task.
     incoming_joins: Option<libp2p_stream::IncomingStreams>,
+    /// Sync requests from the `/weft/sync/1` acceptor.
+    sync_requests: mpsc::Receiver<super::sync::SyncEvent>,
+    sync_requests_tx: mpsc::Sender<super::sync::SyncEvent>,
+    /// Inbound `/weft/sync/1` streams, until `run` hands them to the acceptor task.
+    incoming_syncs: Option<libp2p_stream::IncomingStreams>,
+    /// Ops fetched from peers by sync tasks.
+    synced: mpsc::Receiver<(PeerId, Result<Vec<weft_proto::acl::SignedOp>, String>)>,
+    synced_tx: mpsc::Sender<(PeerId, Result<Vec<weft_proto::acl::SignedOp>, String>)>,
     dm_events_tx: mpsc::Sender<DmEvent>,
     /// The session carrying messages to each recipient.
     outbound: HashMap<PeerId, (SessionId, mpsc::Sender<weft_proto::dm::DirectMessage>)>,
@@ -149,6 +157,14 @@ impl EventLoop {
             .accept(super::join::PROTOCOL)
             .map_err(|e| NodeError::Transport(e.to_string()))?;
         let (join_requests_tx, join_requests) = mpsc::channel(JOIN_CAPACITY);
+        let incoming_syncs = control
+            .accept(super::sync::PROTOCOL)
+            .map_err(|e| NodeError::Transport(e.to_string()))?;
+        let (sync_requests_tx, sync_requests) = mpsc::channel(JOIN_CAPACITY);
+        let (synced_tx, synced) = mpsc::channel(JOIN_CAPACITY);
+        if let Some(mesh) = &mesh {
+            membership::join_acl_topic(&mut swarm, mesh.id())?;
+        }
 
         let handle = NodeHandle::new(command_tx, events.clone());
         let event_loop = EventLoop {
@@ -171,6 +187,11 @@ impl EventLoop {
             join_requests,
             join_requests_tx,
             incoming_joins: Some(incoming_joins),
+            sync_requests,
+            sync_requests_tx,
+            incoming_syncs: Some(incoming_syncs),
+            synced,
+            synced_tx,
             outbound: HashMap::new(),
             inbound: HashMap::new(),
             progress: HashMap::new(),
@@ -200,6 +221,9 @@ impl EventLoop {
         if let Some(incoming) = self.incoming_joins.take() {
             tokio::spawn(super::join::accept(incoming, self.join_requests_tx.clone()));
         }
+        if let Some(incoming) = self.incoming_syncs.take() {
+            tokio::spawn(super::sync::accept(incoming, self.sync_requests_tx.clone()));
+        }
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -225,6 +249,11 @@ impl EventLoop {
                     let response = self.redeem(join.peer, join.request);
                     let _ = join.reply.send(response);
                 }
+                Some(sync) = self.sync_requests.recv() => {
+                    let response = self.answer_sync(sync.peer, sync.request);
+                    let _ = sync.reply.send(response);
+                }
+                Some((peer, result)) = self.synced.recv() => self.on_synced(peer, result),
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = tick.tick() => self.on_tick(),
             }

@@ -128,6 +128,9 @@ impl EventLoop {
 
     /// Decides whether a topic message may be forwarded, storing it when it is new.
     fn accept_gossip(&mut self, via: &PeerId, message: gossipsub::Message) -> MessageAcceptance {
+        if self.is_acl_topic(&message.topic) {
+            return self.accept_acl_gossip(&message.data);
+        }
         let Some(source) = message.source else {
             self.reject(via, "unsigned", &"topic message without a source");
             return MessageAcceptance::Reject;

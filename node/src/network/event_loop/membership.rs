@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
-use libp2p::PeerId;
+use std::collections::HashSet;
+
 use libp2p::multiaddr::Protocol;
+use libp2p::{PeerId, Swarm, gossipsub};
 use tokio::sync::oneshot;
 use weft_keys::acl::{sign_op, verify_op};
 use weft_keys::invite::{Invite, InviteBody, InviteId, InviteSecret, verify_proof};
@@ -13,13 +15,15 @@ use weft_proto::acl::{MAX_POLICY_PUBLISHERS, OP_VERSION, OpBody, OpKind, Publish
 use weft_proto::api::{CreateInviteRequest, InviteInfo, MemberInfo, MeshInfo};
 use weft_proto::join::{JOIN_VERSION, JoinRequest, JoinResponse};
 use weft_proto::mesh::{MeshId, Role};
+use weft_proto::sync::{SYNC_VERSION, SyncRequest, SyncResponse};
 use weft_proto::topic::TopicName;
 
 use super::EventLoop;
 use crate::delivery::clock::wall_us;
 use crate::mesh::acl::Acl;
 use crate::network::NodeError;
-use crate::network::join;
+use crate::network::behaviour::Behaviour;
+use crate::network::{join, sync};
 use crate::store::mesh::InviteRecord;
 
 /// The longest an invite may stay valid.
@@ -36,6 +40,9 @@ const JOIN_ATTEMPTS: usize = 3;
 
 /// The pause between join attempts.
 const JOIN_RETRY_DELAY: Duration = Duration::from_millis(300);
+
+/// Largest gossiped ACL op.
+const MAX_OP_BYTES: usize = 4096;
 
 /// Most ops an ACL log may hold when adopted from an issuer.
 const MAX_ADOPTED_OPS: usize = 100_000;
@@ -80,6 +87,7 @@ impl EventLoop {
         self.store.mesh.set_id(id)?;
         self.store.mesh.flush()?;
         let acl = Acl::fold(id, [&op]);
+        join_acl_topic(&mut self.swarm, id)?;
         self.mesh = Some(Mesh {
             id,
             ops: vec![op],
@@ -263,6 +271,7 @@ impl EventLoop {
         }
         self.store.mesh.set_id(id)?;
         self.store.mesh.flush()?;
+        join_acl_topic(&mut self.swarm, id)?;
         tracing::info!(mesh = %id, "joined a mesh");
         self.mesh = Some(Mesh { id, ops, acl });
         self.mesh_info()
@@ -447,6 +456,126 @@ impl EventLoop {
             .ok_or_else(|| NodeError::NotFound(format!("{peer} is not a member of this mesh")))
     }
 
+    /// Asks a newly connected peer for the ACL ops this node lacks (members only answer).
+    pub(super) fn start_sync(&mut self, peer: PeerId) {
+        let Some(mesh) = &self.mesh else {
+            return;
+        };
+        let request = SyncRequest {
+            v: SYNC_VERSION,
+            mesh: mesh.id,
+            have: mesh.ops.iter().map(SignedOp::id).collect(),
+        };
+        let (control, results) = (self.control.clone(), self.synced_tx.clone());
+        tokio::spawn(async move {
+            let result = sync::request(control, peer, request).await;
+            let _ = results.send((peer, result)).await;
+        });
+    }
+
+    /// Answers a peer's sync request: members of this mesh get the ops they lack; anyone
+    /// else gets nothing.
+    pub(super) fn answer_sync(&mut self, peer: PeerId, request: SyncRequest) -> SyncResponse {
+        let member = key_of(&peer).ok().filter(|key| {
+            self.mesh
+                .as_ref()
+                .is_some_and(|m| m.id == request.mesh && m.acl.member(key).is_some())
+        });
+        let Some(mesh) = self.mesh.as_ref().filter(|_| member.is_some()) else {
+            *self.rejected.entry("sync".into()).or_default() += 1;
+            return SyncResponse::Refused {
+                reason: "not a member of this node's mesh".into(),
+            };
+        };
+        let have: HashSet<[u8; 32]> = request.have.into_iter().collect();
+        let ops = mesh
+            .ops
+            .iter()
+            .filter(|op| !have.contains(&op.id()))
+            .cloned()
+            .collect();
+        SyncResponse::Ops { ops }
+    }
+
+    pub(super) fn on_synced(&mut self, peer: PeerId, result: Result<Vec<SignedOp>, String>) {
+        match result {
+            Ok(ops) => {
+                let new = self.merge_ops(ops);
+                if new > 0 {
+                    tracing::info!(peer = %super::short(&peer), new, "ACL log synced");
+                }
+            }
+            Err(reason) => tracing::debug!(peer = %super::short(&peer), %reason, "no ACL sync"),
+        }
+    }
+
+    /// Adds ops learnt from peers (sync or gossip) after checking each signature; returns how
+    /// many were new. Members the ACL now says are revoked are disconnected at once.
+    pub(super) fn merge_ops(&mut self, ops: Vec<SignedOp>) -> usize {
+        let Some(mesh) = self.mesh.as_mut() else {
+            return 0;
+        };
+        let known: HashSet<[u8; 32]> = mesh.ops.iter().map(SignedOp::id).collect();
+        let mut new = 0;
+        for op in ops.into_iter().take(MAX_ADOPTED_OPS) {
+            if op.body.mesh != mesh.id || known.contains(&op.id()) {
+                continue;
+            }
+            if verify_op(&op).is_err() {
+                *self.rejected.entry("acl_op".into()).or_default() += 1;
+                continue;
+            }
+            if let Err(e) = self.store.mesh.add_op(&op) {
+                tracing::error!(error = %e, "cannot store an ACL op");
+                continue;
+            }
+            mesh.ops.push(op);
+            new += 1;
+        }
+        if new == 0 {
+            return 0;
+        }
+        if let Err(e) = self.store.mesh.flush() {
+            tracing::error!(error = %e, "cannot flush ACL ops");
+        }
+        mesh.acl = Acl::fold(mesh.id, &mesh.ops);
+        let revoked: Vec<PeerId> = self
+            .peers
+            .keys()
+            .filter(|p| key_of(p).is_ok_and(|k| mesh.acl.is_revoked(&k)))
+            .copied()
+            .collect();
+        for peer in revoked {
+            tracing::info!(peer = %super::short(&peer), "disconnecting a removed member");
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        new
+    }
+
+    /// Decides a gossiped ACL op: stored and forwarded when new and valid.
+    pub(super) fn accept_acl_gossip(&mut self, data: &[u8]) -> gossipsub::MessageAcceptance {
+        let op = match weft_proto::codec::from_cbor::<SignedOp>(data) {
+            Ok(op) if data.len() <= MAX_OP_BYTES => op,
+            _ => return gossipsub::MessageAcceptance::Reject,
+        };
+        if verify_op(&op).is_err() {
+            *self.rejected.entry("acl_op".into()).or_default() += 1;
+            return gossipsub::MessageAcceptance::Reject;
+        }
+        if self.merge_ops(vec![op]) > 0 {
+            gossipsub::MessageAcceptance::Accept
+        } else {
+            gossipsub::MessageAcceptance::Ignore
+        }
+    }
+
+    /// Whether `topic` is this node's mesh's ACL topic.
+    pub(super) fn is_acl_topic(&self, topic: &gossipsub::TopicHash) -> bool {
+        self.mesh
+            .as_ref()
+            .is_some_and(|m| &acl_topic(m.id).hash() == topic)
+    }
+
     pub(super) fn members(&self) -> Result<Vec<MemberInfo>, NodeError> {
         let mesh = self.mesh.as_ref().ok_or_else(not_in_mesh)?;
         let mut out: Vec<MemberInfo> = mesh
@@ -488,6 +617,14 @@ impl EventLoop {
         let op = self.sign(id, lamport, kind)?;
         self.store.mesh.add_op(&op)?;
         self.store.mesh.flush()?;
+        // Members connected now hear of it at once; the others on their next sync.
+        if let Ok(bytes) = weft_proto::codec::to_cbor(&op) {
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .gossipsub
+                .publish(acl_topic(id), bytes);
+        }
         if let Some(mesh) = self.mesh.as_mut() {
             mesh.ops.push(op);
             mesh.acl = Acl::fold(mesh.id, &mesh.ops);
@@ -520,6 +657,21 @@ impl EventLoop {
             .map(|a| a.with(Protocol::P2p(self.local)).to_string())
             .collect()
     }
+}
+
+/// The gossipsub topic that carries a mesh's new ACL ops.
+fn acl_topic(mesh: MeshId) -> gossipsub::IdentTopic {
+    gossipsub::IdentTopic::new(format!("weft/{mesh}/acl"))
+}
+
+/// Joins the ACL topic of `mesh`.
+pub(super) fn join_acl_topic(swarm: &mut Swarm<Behaviour>, mesh: MeshId) -> Result<(), NodeError> {
+    swarm
+        .behaviour_mut()
+        .gossipsub
+        .subscribe(&acl_topic(mesh))
+        .map(|_| ())
+        .map_err(|e| NodeError::Invalid(format!("cannot join the ACL topic: {e}")))
 }
 
 fn invite_info(invite: &Invite, record: &InviteRecord, revoked: bool) -> InviteInfo {

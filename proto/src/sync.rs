@@ -1,0 +1,50 @@
+//! `/weft/sync/1`: bringing a member's copy of the ACL log up to date. One request and one
+//! response per stream, each a frame (see [`crate::codec`]). Both sides of a new connection
+//! between members ask; a node answers members of its own mesh only.
+//!
+//! ```text
+//! asker -> answerer    SyncRequest  { v: 1, mesh: bytes(20), have: [bytes(32)] }   <= 4 MiB
+//! answerer -> asker    SyncResponse = { "Ops": { ops: [SignedOp] } }               <= 4 MiB
+//!                                   | { "Refused": { reason: string } }
+//! ```
+//!
+//! `have` lists the ids (BLAKE3 of the CBOR) of the ops the asker holds; the answer holds
+//! every op the answerer has that is not among them. Each op is verified by the asker before
+//! it is stored.
+
+use serde::{Deserialize, Serialize};
+
+use crate::acl::SignedOp;
+use crate::mesh::MeshId;
+
+/// The request body version.
+pub const SYNC_VERSION: u8 = 1;
+
+/// Largest frame either way.
+pub const MAX_SYNC_FRAME_BYTES: usize = 4 * 1024 * 1024;
+
+/// An asker's request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// Body version, [`SYNC_VERSION`].
+    pub v: u8,
+    /// The mesh.
+    pub mesh: MeshId,
+    /// Ids of the ops the asker holds.
+    pub have: Vec<[u8; 32]>,
+}
+
+/// The answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncResponse {
+    /// The ops the asker lacks.
+    Ops {
+        /// Those ops.
+        ops: Vec<SignedOp>,
+    },
+    /// No answer, and why.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
