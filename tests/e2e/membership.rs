@@ -384,3 +384,62 @@ fn the_acl_reaches_every_member_also_one_that_was_offline() {
     });
     assert_eq!(member_ids(&b).len(), 2);
 }
+
+#[test]
+fn a_stranger_gets_nothing_and_is_disconnected() {
+    let root = root();
+    let a = founder(root.path());
+    let mut b = TestNode::init(root.path(), "bob");
+    let mut s = TestNode::init(root.path(), "stranger");
+    b.start();
+    s.start();
+    b.ok(&["join", &invite(&a, &[])]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for node in [&a, &b, &s] {
+        rt.block_on(node.client().subscribe("news", true)).unwrap();
+    }
+    crate::support::wait_for("bob and alice to share the topic", || {
+        (b.status()["topics"][0]["peers"] == 1).then_some(())
+    });
+
+    s.ok(&["dial", &a.addr()]);
+    // The stranger's direct message is refused, not stored.
+    let out = s.weft(&["send", "--timeout", "5", &a.peer_id, "let me in"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not a member"), "{}", stderr(&out));
+    // Members' topic traffic does not reach it; its own publishing is not taken.
+    b.ok(&["publish", "news", "members only"]);
+    let _ = s.weft(&["publish", "news", "spam"]);
+    crate::support::wait_for("the stranger to be disconnected", || {
+        let peers = a.json(&["peers"]);
+        peers
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["peer_id"] != s.peer_id.as_str())
+            .then_some(())
+    });
+    let seen = s.json(&["inbox"]);
+    assert!(
+        seen.as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["direction"] == "out"),
+        "the stranger received nothing: {seen}"
+    );
+    let history = a.json(&["inbox"]);
+    assert!(
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["from"] != s.peer_id.as_str()),
+        "nothing the stranger sent is stored: {history}"
+    );
+    let rejected = a.status()["rejected"].clone();
+    assert!(rejected["acl"].as_u64().unwrap_or(0) >= 1, "{rejected}");
+    assert!(
+        rejected["stranger"].as_u64().unwrap_or(0) >= 1,
+        "{rejected}"
+    );
+}

@@ -9,6 +9,9 @@ use weft_proto::limits::MAX_TOPIC_PAYLOAD_BYTES;
 /// Identify's protocol version string: which application protocol family this node speaks.
 pub const IDENTIFY_PROTOCOL: &str = "/weft/1.0.0";
 
+/// The application score of a stranger to the mesh: far below gossipsub's graylist.
+pub const STRANGER_SCORE: f64 = -1000.0;
+
 /// Most unacknowledged direct messages on the wire to one peer; the rest wait in the outbox.
 pub const MAX_DM_IN_FLIGHT: usize = 64;
 
@@ -60,10 +63,20 @@ impl Behaviour {
             })
             .build()
             .map_err(|e| e.to_string())?;
-        let gossipsub = gossipsub::Behaviour::new(
+        let mut gossipsub = gossipsub::Behaviour::new(
             gossipsub::MessageAuthenticity::Signed(key.clone()),
             gossip_config,
         )?;
+        // Peer scoring is how strangers to the mesh are kept out of gossip: the event loop
+        // gives them a low application score the moment they connect, which puts them below
+        // the graylist (their RPCs, subscriptions included, are ignored) and the publish
+        // threshold (nothing is sent to them). No penalty for many peers behind one address:
+        // members behind one NAT are normal here.
+        let params = gossipsub::PeerScoreParams {
+            ip_colocation_factor_weight: 0.0,
+            ..Default::default()
+        };
+        gossipsub.with_peer_score(params, gossipsub::PeerScoreThresholds::default())?;
         let limits = connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
                 .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))

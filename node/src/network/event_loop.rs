@@ -100,6 +100,8 @@ pub struct EventLoop {
     /// Concrete addresses the listeners are bound to.
     listen_addrs: Vec<Multiaddr>,
     topics: HashSet<TopicName>,
+    /// Connected strangers to the mesh and when their time to join is up.
+    strangers: HashMap<PeerId, Instant>,
     /// This node's identity: signs ACL ops and invites.
     identity: weft_keys::Identity,
     /// The mesh this node belongs to.
@@ -201,6 +203,7 @@ impl EventLoop {
             peers: HashMap::new(),
             listen_addrs,
             topics,
+            strangers: HashMap::new(),
             identity,
             mesh,
             rejected: BTreeMap::new(),
@@ -279,6 +282,7 @@ impl EventLoop {
         }
         self.waiters.retain(|_, w| !w.is_closed());
         self.expire_sessions(now);
+        self.expire_strangers(now);
     }
 
     fn on_command(&mut self, command: Command) {

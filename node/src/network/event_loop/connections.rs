@@ -181,6 +181,7 @@ impl EventLoop {
         );
         self.outbox.connected(&peer);
         self.redial.connected(&peer);
+        self.screen(peer);
         self.start_sync(peer);
         let _ = self.events.send(Event::PeerConnected {
             peer_id: peer.to_string(),
@@ -190,6 +191,7 @@ impl EventLoop {
     fn on_disconnected(&mut self, peer: PeerId, cause: Option<String>) {
         tracing::info!(peer = %short(&peer), cause = cause.as_deref().unwrap_or("closed"), "disconnected");
         self.peers.remove(&peer);
+        self.strangers.remove(&peer);
         self.outbox.disconnected(&peer);
         let known = !self.store.peers.addrs(&peer).unwrap_or_default().is_empty();
         if known {

@@ -203,6 +203,15 @@ impl EventLoop {
     }
 
     fn on_direct_message(&mut self, peer: PeerId, session: SessionId, message: DirectMessage) {
+        if !self.admits(&peer) {
+            self.reject(&peer, "acl", &"direct message from a non-member");
+            let reason = "not a member of this node's mesh".to_string();
+            self.answer(
+                session,
+                DmAck::new(message.id, AckOutcome::Rejected { reason }),
+            );
+            return;
+        }
         if let Err(e) = message.validate(&peer.to_bytes(), &self.local.to_bytes()) {
             self.reject(&peer, e.reason(), &e);
             let reason = e.to_string();

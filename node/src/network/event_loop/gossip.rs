@@ -58,6 +58,12 @@ impl EventLoop {
             let _ = reply.send(Err(text_refused(e)));
             return;
         }
+        if !self.may_publish(&self.local, &topic) {
+            let _ = reply.send(Err(NodeError::Forbidden(format!(
+                "this node may not publish on `{topic}` (guests never publish; see the topic's policy)"
+            ))));
+            return;
+        }
         let ts = self.clock.tick(wall_us());
         let message = TopicMessage::new(topic.clone(), ts, text);
         let payload = match message.encode() {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use std::collections::HashSet;
+use std::time::Instant;
 
 use libp2p::multiaddr::Protocol;
 use libp2p::{PeerId, Swarm, gossipsub};
@@ -22,7 +23,7 @@ use super::EventLoop;
 use crate::delivery::clock::wall_us;
 use crate::mesh::acl::Acl;
 use crate::network::NodeError;
-use crate::network::behaviour::Behaviour;
+use crate::network::behaviour::{Behaviour, STRANGER_SCORE};
 use crate::network::{join, sync};
 use crate::store::mesh::InviteRecord;
 
@@ -40,6 +41,15 @@ const JOIN_ATTEMPTS: usize = 3;
 
 /// The pause between join attempts.
 const JOIN_RETRY_DELAY: Duration = Duration::from_millis(300);
+
+/// How long a stranger to the mesh may stay connected to join.
+const STRANGER_GRACE: Duration = Duration::from_secs(5);
+
+/// How long a stranger stays after a failed join (for the answer to reach it).
+const FAILED_JOIN_GRACE: Duration = Duration::from_millis(500);
+
+/// Most strangers connected at once.
+const MAX_STRANGERS: usize = 32;
 
 /// Largest gossiped ACL op.
 const MAX_OP_BYTES: usize = 4096;
@@ -274,6 +284,13 @@ impl EventLoop {
         join_acl_topic(&mut self.swarm, id)?;
         tracing::info!(mesh = %id, "joined a mesh");
         self.mesh = Some(Mesh { id, ops, acl });
+        // Peers of the mesh ignored what this node said while it was a stranger to them:
+        // say the subscriptions again, and fetch what the log gained since.
+        self.announce_subscriptions(id);
+        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        for peer in peers {
+            self.start_sync(peer);
+        }
         self.mesh_info()
             .ok_or_else(|| NodeError::Invalid("mesh state lost".into()))
     }
@@ -287,6 +304,10 @@ impl EventLoop {
             Err(reason) => {
                 *self.rejected.entry("join".into()).or_default() += 1;
                 tracing::warn!(peer = %super::short(&peer), %reason, "join refused");
+                // A failed join ends the stranger's grace, once the answer had time to leave.
+                if let Some(deadline) = self.strangers.get_mut(&peer) {
+                    *deadline = (*deadline).min(Instant::now() + FAILED_JOIN_GRACE);
+                }
                 JoinResponse::Refused { reason }
             }
         }
@@ -394,7 +415,7 @@ impl EventLoop {
             ));
         }
         self.append_op(OpKind::Revoke { member: key })?;
-        let _ = self.swarm.disconnect_peer_id(peer);
+        self.shut_out(peer);
         tracing::info!(peer = %super::short(&peer), "removed a member");
         Ok(info)
     }
@@ -539,6 +560,7 @@ impl EventLoop {
             tracing::error!(error = %e, "cannot flush ACL ops");
         }
         mesh.acl = Acl::fold(mesh.id, &mesh.ops);
+        let mesh = &*mesh;
         let revoked: Vec<PeerId> = self
             .peers
             .keys()
@@ -547,9 +569,27 @@ impl EventLoop {
             .collect();
         for peer in revoked {
             tracing::info!(peer = %super::short(&peer), "disconnecting a removed member");
-            let _ = self.swarm.disconnect_peer_id(peer);
+            self.shut_out(peer);
         }
+        self.let_in_admitted();
         new
+    }
+
+    /// Connected strangers the ACL now admits get gossip again, at once (a subscription they
+    /// send right after joining must not be ignored).
+    fn let_in_admitted(&mut self) {
+        let admitted: Vec<PeerId> = self
+            .strangers
+            .keys()
+            .filter(|p| self.admits(p))
+            .copied()
+            .collect();
+        for peer in admitted {
+            self.strangers.remove(&peer);
+            let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+            gossipsub.remove_blacklisted_peer(&peer);
+            gossipsub.set_application_score(&peer, 0.0);
+        }
     }
 
     /// Decides a gossiped ACL op: stored and forwarded when new and valid.
@@ -574,6 +614,67 @@ impl EventLoop {
         self.mesh
             .as_ref()
             .is_some_and(|m| &acl_topic(m.id).hash() == topic)
+    }
+
+    /// Whether this node lets `peer` in: anyone while it is in no mesh, members otherwise.
+    pub(super) fn admits(&self, peer: &PeerId) -> bool {
+        match &self.mesh {
+            None => true,
+            Some(mesh) => key_of(peer).is_ok_and(|k| mesh.acl.member(&k).is_some()),
+        }
+    }
+
+    /// Whether `peer` may publish on `topic` here.
+    pub(super) fn may_publish(&self, peer: &PeerId, topic: &TopicName) -> bool {
+        match &self.mesh {
+            None => true,
+            Some(mesh) => key_of(peer).is_ok_and(|k| mesh.acl.can_publish(&k, topic)),
+        }
+    }
+
+    /// A connection to `peer` is up: a stranger to this node's mesh hears no gossip and has
+    /// [`STRANGER_GRACE`] to join before it is disconnected.
+    pub(super) fn screen(&mut self, peer: PeerId) {
+        if self.admits(&peer) {
+            return;
+        }
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        gossipsub.set_application_score(&peer, STRANGER_SCORE);
+        gossipsub.blacklist_peer(&peer);
+        if self.strangers.len() >= MAX_STRANGERS {
+            tracing::warn!(peer = %super::short(&peer), "too many strangers connected; refusing one");
+            *self.rejected.entry("stranger".into()).or_default() += 1;
+            let _ = self.swarm.disconnect_peer_id(peer);
+            return;
+        }
+        self.strangers.insert(peer, Instant::now() + STRANGER_GRACE);
+    }
+
+    /// Cuts a removed member off: no gossip either way, and its connections close.
+    fn shut_out(&mut self, peer: PeerId) {
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        gossipsub.set_application_score(&peer, STRANGER_SCORE);
+        gossipsub.blacklist_peer(&peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
+    /// Disconnects strangers whose time to join is up.
+    pub(super) fn expire_strangers(&mut self, now: Instant) {
+        let peers: Vec<PeerId> = self.strangers.keys().copied().collect();
+        for peer in peers {
+            if self.admits(&peer) {
+                self.strangers.remove(&peer);
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .remove_blacklisted_peer(&peer);
+            } else if self.strangers.get(&peer).is_some_and(|t| *t <= now) {
+                self.strangers.remove(&peer);
+                *self.rejected.entry("stranger".into()).or_default() += 1;
+                tracing::info!(peer = %super::short(&peer), "disconnected a stranger to the mesh");
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+        }
     }
 
     pub(super) fn members(&self) -> Result<Vec<MemberInfo>, NodeError> {
@@ -629,6 +730,7 @@ impl EventLoop {
             mesh.ops.push(op);
             mesh.acl = Acl::fold(mesh.id, &mesh.ops);
         }
+        self.let_in_admitted();
         Ok(())
     }
 
@@ -656,6 +758,24 @@ impl EventLoop {
             .take(weft_keys::invite::MAX_ADDRS)
             .map(|a| a.with(Protocol::P2p(self.local)).to_string())
             .collect()
+    }
+}
+
+impl EventLoop {
+    /// Leaves and re-joins every subscribed topic, which sends the subscriptions to every
+    /// connected peer again.
+    fn announce_subscriptions(&mut self, mesh: MeshId) {
+        let mut topics: Vec<gossipsub::IdentTopic> = self
+            .topics
+            .iter()
+            .map(crate::network::gossip_topic)
+            .collect();
+        topics.push(acl_topic(mesh));
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        for topic in topics {
+            gossipsub.unsubscribe(&topic);
+            let _ = gossipsub.subscribe(&topic);
+        }
     }
 }
 
