@@ -4,8 +4,15 @@
 //!
 //! ```text
 //! asker -> answerer    SyncRequest  { v: 1, mesh: bytes(20), have: [bytes(32)] }   <= 4 MiB
-//! answerer -> asker    SyncResponse = { "Ops": { ops: [SignedOp] } }               <= 4 MiB
-//!                                   | { "Refused": { reason: string } }
+//! answerer -> asker    SyncResponse = { "Ops": { ops: [SignedOp], peers: [PeerAddrs] } }
+//!                                   | { "Refused": { reason: string } }         <= 4 MiB
+//! PeerAddrs = { peer: bytes (PeerId), addrs: [multiaddr string] }  at most 8 addrs each
+//! ```
+//!
+//! `peers` lists where the answerer knows other members to be reachable, so a newcomer finds
+//! every member without being told addresses.
+//!
+//! ```text
 //! ```
 //!
 //! `have` lists the ids (BLAKE3 of the CBOR) of the ops the asker holds; the answer holds
@@ -34,13 +41,25 @@ pub struct SyncRequest {
     pub have: Vec<[u8; 32]>,
 }
 
+/// Where one member can be reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerAddrs {
+    /// The member's PeerId, as bytes.
+    pub peer: Vec<u8>,
+    /// Its multiaddrs, without `/p2p/`.
+    pub addrs: Vec<String>,
+}
+
 /// The answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncResponse {
-    /// The ops the asker lacks.
+    /// The ops the asker lacks, and where other members can be reached.
     Ops {
         /// Those ops.
         ops: Vec<SignedOp>,
+        /// Addresses of other members the answerer knows.
+        #[serde(default)]
+        peers: Vec<PeerAddrs>,
     },
     /// No answer, and why.
     Refused {

@@ -443,3 +443,20 @@ fn a_stranger_gets_nothing_and_is_disconnected() {
         "{rejected}"
     );
 }
+
+#[test]
+fn members_find_each_other_without_being_told_addresses() {
+    let root = root();
+    let a = founder(root.path());
+    let mut b = TestNode::init(root.path(), "bob");
+    let mut c = TestNode::init(root.path(), "carol");
+    b.start();
+    c.start();
+    b.ok(&["join", &invite(&a, &[])]);
+    c.ok(&["join", &invite(&a, &[])]);
+    // Neither bob nor carol was ever given the other's address.
+    let out = b.ok(&["send", &c.peer_id, "found you"]);
+    assert!(out.starts_with("delivered"), "{out}");
+    let got = crate::support::received_from(&c, &b);
+    assert_eq!(got[0]["text"], "found you");
+}

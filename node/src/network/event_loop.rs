@@ -81,8 +81,8 @@ pub struct EventLoop {
     /// Inbound `/weft/sync/1` streams, until `run` hands them to the acceptor task.
     incoming_syncs: Option<libp2p_stream::IncomingStreams>,
     /// Ops fetched from peers by sync tasks.
-    synced: mpsc::Receiver<(PeerId, Result<Vec<weft_proto::acl::SignedOp>, String>)>,
-    synced_tx: mpsc::Sender<(PeerId, Result<Vec<weft_proto::acl::SignedOp>, String>)>,
+    synced: mpsc::Receiver<(PeerId, Result<super::sync::Synced, String>)>,
+    synced_tx: mpsc::Sender<(PeerId, Result<super::sync::Synced, String>)>,
     dm_events_tx: mpsc::Sender<DmEvent>,
     /// The session carrying messages to each recipient.
     outbound: HashMap<PeerId, (SessionId, mpsc::Sender<weft_proto::dm::DirectMessage>)>,

@@ -10,7 +10,7 @@ use libp2p_stream::{Control, IncomingStreams};
 use tokio::sync::{mpsc, oneshot};
 use weft_proto::acl::SignedOp;
 use weft_proto::codec::{from_cbor, to_cbor};
-use weft_proto::sync::{MAX_SYNC_FRAME_BYTES, SyncRequest, SyncResponse};
+use weft_proto::sync::{MAX_SYNC_FRAME_BYTES, PeerAddrs, SyncRequest, SyncResponse};
 
 use super::frame::{read_frame, write_frame};
 
@@ -75,12 +75,15 @@ async fn serve(peer: PeerId, mut stream: Stream, requests: mpsc::Sender<SyncEven
     let _ = stream.close().await;
 }
 
+/// What a sync brought: missing ops and members' addresses.
+pub type Synced = (Vec<SignedOp>, Vec<PeerAddrs>);
+
 /// Asks `peer` for the ops missing from `request.have`.
 pub async fn request(
     mut control: Control,
     peer: PeerId,
     request: SyncRequest,
-) -> Result<Vec<SignedOp>, String> {
+) -> Result<Synced, String> {
     let exchange = async {
         let mut stream = control
             .open_stream(peer, PROTOCOL)
@@ -97,7 +100,7 @@ pub async fn request(
         };
         let _ = stream.read_to_end(&mut Vec::new()).await;
         match from_cbor::<SyncResponse>(&body).map_err(|e| e.to_string())? {
-            SyncResponse::Ops { ops } => Ok(ops),
+            SyncResponse::Ops { ops, peers } => Ok((ops, peers)),
             SyncResponse::Refused { reason } => Err(reason),
         }
     };

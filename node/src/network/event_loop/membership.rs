@@ -16,7 +16,7 @@ use weft_proto::acl::{MAX_POLICY_PUBLISHERS, OP_VERSION, OpBody, OpKind, Publish
 use weft_proto::api::{CreateInviteRequest, InviteInfo, MemberInfo, MeshInfo};
 use weft_proto::join::{JOIN_VERSION, JoinRequest, JoinResponse};
 use weft_proto::mesh::{MeshId, Role};
-use weft_proto::sync::{SYNC_VERSION, SyncRequest, SyncResponse};
+use weft_proto::sync::{PeerAddrs, SYNC_VERSION, SyncRequest, SyncResponse};
 use weft_proto::topic::TopicName;
 
 use super::EventLoop;
@@ -50,6 +50,9 @@ const FAILED_JOIN_GRACE: Duration = Duration::from_millis(500);
 
 /// Most strangers connected at once.
 const MAX_STRANGERS: usize = 32;
+
+/// Most members whose addresses one sync answer carries.
+const MAX_SYNC_PEERS: usize = 256;
 
 /// Largest gossiped ACL op.
 const MAX_OP_BYTES: usize = 4096;
@@ -515,18 +518,68 @@ impl EventLoop {
             .filter(|op| !have.contains(&op.id()))
             .cloned()
             .collect();
-        SyncResponse::Ops { ops }
+        // Where the other members are, as far as this node knows.
+        let peers = mesh
+            .acl
+            .members()
+            .filter_map(|(key, _)| peer_of(key))
+            .filter(|p| *p != peer)
+            .take(MAX_SYNC_PEERS)
+            .filter_map(|p| {
+                let addrs: Vec<String> = if p == self.local {
+                    self.listen_addrs.iter().map(|a| a.to_string()).collect()
+                } else {
+                    let known = self.store.peers.addrs(&p).ok()?;
+                    known.iter().map(|a| a.to_string()).collect()
+                };
+                (!addrs.is_empty()).then(|| PeerAddrs {
+                    peer: p.to_bytes(),
+                    addrs,
+                })
+            })
+            .collect();
+        SyncResponse::Ops { ops, peers }
     }
 
-    pub(super) fn on_synced(&mut self, peer: PeerId, result: Result<Vec<SignedOp>, String>) {
+    pub(super) fn on_synced(&mut self, peer: PeerId, result: Result<sync::Synced, String>) {
         match result {
-            Ok(ops) => {
+            Ok((ops, peers)) => {
                 let new = self.merge_ops(ops);
                 if new > 0 {
                     tracing::info!(peer = %super::short(&peer), new, "ACL log synced");
                 }
+                self.meet_members(peers);
             }
             Err(reason) => tracing::debug!(peer = %super::short(&peer), %reason, "no ACL sync"),
+        }
+    }
+
+    /// Remembers where members are and dials those this node is not connected to, so
+    /// members find each other without being told addresses.
+    fn meet_members(&mut self, peers: Vec<PeerAddrs>) {
+        let now = Instant::now();
+        for entry in peers.into_iter().take(MAX_SYNC_PEERS) {
+            let Ok(peer) = PeerId::from_bytes(&entry.peer) else {
+                continue;
+            };
+            if peer == self.local || !self.admits(&peer) || self.mesh.is_none() {
+                continue;
+            }
+            let addrs: Vec<libp2p::Multiaddr> = entry
+                .addrs
+                .iter()
+                .take(crate::store::peers::MAX_ADDRS_PER_PEER)
+                .filter_map(|a| a.parse().ok())
+                .collect();
+            for addr in &addrs {
+                self.swarm.add_peer_address(peer, addr.clone());
+            }
+            if let Err(e) = self.store.peers.remember(&peer, &addrs) {
+                tracing::warn!(error = %e, "cannot remember a member's addresses");
+            }
+            if !self.peers.contains_key(&peer) {
+                self.redial.dial_now(peer, now);
+            }
         }
     }
 
