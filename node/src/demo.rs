@@ -1,8 +1,9 @@
 //! `weft demo`: three real nodes (alice, bob, carol) on loopback in a temporary directory,
 //! each with its own sled database and API socket, driven through the same API client the CLI
-//! uses. They connect over TCP and QUIC, exchange acknowledged direct messages and fan out
-//! topic messages; the demo prints what happened with measured latencies, then stops the
-//! nodes and removes the directory.
+//! uses. alice founds a mesh and admits the others by invite key (over TCP and QUIC); they
+//! find each other, exchange acknowledged direct messages and fan out topic messages; the
+//! demo prints what happened with measured latencies, then stops the nodes and removes the
+//! directory.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -12,7 +13,8 @@ use futures::StreamExt;
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 use weft_proto::MessageId;
-use weft_proto::api::{Event, InboxQuery, SendRequest};
+use weft_proto::api::{CreateInviteRequest, Event, InboxQuery, SendRequest};
+use weft_proto::mesh::Role;
 
 use crate::api::client::Client;
 use crate::cli::output::short_peer;
@@ -80,19 +82,38 @@ async fn exercise(m: &[Member], json: bool) -> anyhow::Result<serde_json::Value>
         say(format!("  {:<6} {}", member.name, member.node.peer_id));
     }
 
-    // bob -> alice over TCP, carol -> alice over QUIC, carol -> bob over TCP.
-    let links = [(1, 0, "tcp"), (2, 0, "quic-v1"), (2, 1, "tcp")];
-    say(String::new());
-    for (from, to, transport) in links {
-        let addr = address(&m[to].node, transport)?;
-        m[from].client.dial(&addr.to_string()).await?;
+    // alice founds a mesh and invites the others; carol reaches alice over QUIC, bob over
+    // TCP; bob and carol then find each other through the mesh.
+    let mesh = m[0].client.mesh_create(Some("demo".into())).await?;
+    say(format!(
+        "\n  alice founded mesh {} and is its first admin",
+        mesh.id
+    ));
+    m[2].client
+        .dial(&address(&m[0].node, "quic-v1")?.to_string())
+        .await?;
+    for (k, transport) in [(1, "TCP"), (2, "QUIC")] {
+        let invite = m[0]
+            .client
+            .invite_create(&CreateInviteRequest {
+                role: Role::Member,
+                ttl_secs: 600,
+                uses: 1,
+                note: Some(m[k].name.to_string()),
+            })
+            .await?;
+        let key = invite.key.context("the new invite carries its key")?;
+        let joined = m[k].client.join(&key).await?;
         say(format!(
-            "  {} dialled {} over {}",
-            m[from].name,
-            m[to].name,
-            transport.trim_end_matches("-v1").to_uppercase()
+            "  alice issued a single-use invite ({}…, {} characters); {} redeemed it over {transport} and joined as {}",
+            &key[..12],
+            key.len(),
+            m[k].name,
+            joined.role.map_or("member".into(), |r| r.to_string())
         ));
     }
+    wait_for_members_connected(m).await?;
+    say("  bob and carol found each other through the mesh, without being told addresses".into());
 
     for member in m {
         member.client.subscribe(TOPIC, true).await?;
@@ -220,6 +241,25 @@ fn address(node: &Node, transport: &str) -> anyhow::Result<Multiaddr> {
         })
         .with_context(|| format!("no {transport} listener"))?;
     Ok(addr.clone().with(Protocol::P2p(node.peer_id)))
+}
+
+/// Waits until every member is connected to the other two.
+async fn wait_for_members_connected(m: &[Member]) -> anyhow::Result<()> {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let mut ready = true;
+        for member in m {
+            ready &= member.client.status().await?.peers >= m.len() - 1;
+        }
+        if ready {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the members did not all connect within {SETTLE_TIMEOUT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Waits until every member sees the other two subscribed to the topic.

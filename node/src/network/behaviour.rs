@@ -9,8 +9,11 @@ use weft_proto::limits::MAX_TOPIC_PAYLOAD_BYTES;
 /// Identify's protocol version string: which application protocol family this node speaks.
 pub const IDENTIFY_PROTOCOL: &str = "/weft/1.0.0";
 
-/// The application score of a stranger to the mesh: far below gossipsub's graylist.
-pub const STRANGER_SCORE: f64 = -1000.0;
+/// The application score of a stranger to the mesh. Weighted (x10) it is -60: below the
+/// publish threshold (-50), so nothing is published or forwarded to it, but above the
+/// graylist (-80), so its subscriptions are still heard and need no repeating once it is
+/// admitted.
+pub const STRANGER_SCORE: f64 = -6.0;
 
 /// Most unacknowledged direct messages on the wire to one peer; the rest wait in the outbox.
 pub const MAX_DM_IN_FLIGHT: usize = 64;
@@ -68,10 +71,9 @@ impl Behaviour {
             gossip_config,
         )?;
         // Peer scoring is how strangers to the mesh are kept out of gossip: the event loop
-        // gives them a low application score the moment they connect, which puts them below
-        // the graylist (their RPCs, subscriptions included, are ignored) and the publish
-        // threshold (nothing is sent to them). No penalty for many peers behind one address:
-        // members behind one NAT are normal here.
+        // gives them a low application score (STRANGER_SCORE) the moment they connect, and
+        // blacklists them, so nothing is sent to them and nothing from them is taken. No
+        // penalty for many peers behind one address: members behind one NAT are normal here.
         let params = gossipsub::PeerScoreParams {
             ip_colocation_factor_weight: 0.0,
             ..Default::default()

@@ -287,9 +287,7 @@ impl EventLoop {
         join_acl_topic(&mut self.swarm, id)?;
         tracing::info!(mesh = %id, "joined a mesh");
         self.mesh = Some(Mesh { id, ops, acl });
-        // Peers of the mesh ignored what this node said while it was a stranger to them:
-        // say the subscriptions again, and fetch what the log gained since.
-        self.announce_subscriptions(id);
+        // Fetch what the log gained since the bootstrap node answered, and where members are.
         let peers: Vec<PeerId> = self.peers.keys().copied().collect();
         for peer in peers {
             self.start_sync(peer);
@@ -811,24 +809,6 @@ impl EventLoop {
             .take(weft_keys::invite::MAX_ADDRS)
             .map(|a| a.with(Protocol::P2p(self.local)).to_string())
             .collect()
-    }
-}
-
-impl EventLoop {
-    /// Leaves and re-joins every subscribed topic, which sends the subscriptions to every
-    /// connected peer again.
-    fn announce_subscriptions(&mut self, mesh: MeshId) {
-        let mut topics: Vec<gossipsub::IdentTopic> = self
-            .topics
-            .iter()
-            .map(crate::network::gossip_topic)
-            .collect();
-        topics.push(acl_topic(mesh));
-        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-        for topic in topics {
-            gossipsub.unsubscribe(&topic);
-            let _ = gossipsub.subscribe(&topic);
-        }
     }
 }
 
