@@ -383,6 +383,12 @@ fn the_acl_reaches_every_member_also_one_that_was_offline() {
         (!member_ids(&b).contains(&c.peer_id)).then_some(())
     });
     assert_eq!(member_ids(&b).len(), 2);
+
+    // carol has lost access at bob too: what she sends him is refused, not stored.
+    let out = c.weft(&["send", "--timeout", "10", &b.peer_id, "still here?"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not a member"), "{}", stderr(&out));
+    assert!(crate::support::received_from(&b, &c).is_empty());
 }
 
 #[test]
