@@ -9,6 +9,9 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     if let Ok(invite) = Invite::decode(&text) {
         let again = invite.encode().expect("a decoded invite encodes");
-        assert_eq!(Invite::decode(&again).expect("re-encoded invite decodes"), invite);
+        assert_eq!(
+            Invite::decode(&again).expect("re-encoded invite decodes"),
+            invite
+        );
     }
 });
