@@ -26,10 +26,13 @@ pub mod sync;
 pub use event_loop::EventLoop;
 pub use handle::{NodeError, NodeHandle};
 
-/// The gossipsub namespace of topics until meshes exist; a mesh id will take its place.
-pub const TOPIC_NAMESPACE: &str = "open";
+/// The gossipsub namespace of topics for a node in no mesh; in a mesh it is the mesh id.
+pub const OPEN_NAMESPACE: &str = "open";
 
-/// The gossipsub topic that carries `topic`.
-pub fn gossip_topic(topic: &weft_proto::topic::TopicName) -> libp2p::gossipsub::IdentTopic {
-    libp2p::gossipsub::IdentTopic::new(topic.gossip_topic(TOPIC_NAMESPACE))
+/// The gossipsub topic that carries `topic` in `namespace` (`weft/<namespace>/t/<topic>`).
+pub fn gossip_topic(
+    namespace: &str,
+    topic: &weft_proto::topic::TopicName,
+) -> libp2p::gossipsub::IdentTopic {
+    libp2p::gossipsub::IdentTopic::new(topic.gossip_topic(namespace))
 }

@@ -131,11 +131,23 @@ fn join_with_an_invite_key() {
     let a = founder(root.path());
     let mut b = TestNode::init(root.path(), "bob");
     b.start();
+    // bob subscribes before joining; the topic moves into the mesh with him.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(b.client().subscribe("news", true)).unwrap();
     let key = invite(&a, &[]);
     let out = b.ok(&["join", &key]);
     assert!(out.starts_with("joined mesh"), "{out}");
     let mesh = a.status()["mesh"].clone();
     assert_eq!(b.status()["mesh"], mesh);
+    rt.block_on(a.client().subscribe("news", true)).unwrap();
+    crate::support::wait_for("alice to see bob on `news`", || {
+        (a.status()["topics"][0]["peers"] == 1).then_some(())
+    });
+    a.ok(&["publish", "news", "welcome bob"]);
+    crate::support::wait_for("bob to get the bulletin", || {
+        let got = b.json(&["inbox", "--topic", "news"]);
+        (got[0]["text"] == "welcome bob").then_some(())
+    });
 
     let members = a.json(&["members"]);
     let bob = members

@@ -120,14 +120,17 @@ impl EventLoop {
         name: Option<String>,
         listen_addrs: Vec<Multiaddr>,
     ) -> Result<(NodeHandle, EventLoop), NodeError> {
-        let mesh = membership::Mesh::load(&store)?;
         let (command_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let now = Instant::now();
 
+        let mesh = membership::Mesh::load(&store)?;
+        let namespace = mesh
+            .as_ref()
+            .map_or_else(|| super::OPEN_NAMESPACE.to_string(), |m| m.id().to_string());
         let mut topics = HashSet::new();
         for topic in store.topics.all()? {
-            gossip::join(&mut swarm, &topic)?;
+            gossip::join(&mut swarm, &namespace, &topic)?;
             topics.insert(topic);
         }
         let mut outbox = Outbox::new(MAX_DM_IN_FLIGHT);
@@ -427,11 +430,12 @@ impl EventLoop {
 
     fn status(&self) -> Status {
         let gossipsub = &self.swarm.behaviour().gossipsub;
+        let namespace = self.namespace();
         let mut topics: Vec<TopicStatus> = self
             .topics
             .iter()
             .map(|name| {
-                let hash = super::gossip_topic(name).hash();
+                let hash = super::gossip_topic(&namespace, name).hash();
                 let peers = gossipsub
                     .all_peers()
                     .filter(|(_, topics)| topics.contains(&&hash))

@@ -11,38 +11,64 @@ use weft_proto::topic::{TopicMessage, TopicName};
 
 use super::EventLoop;
 use crate::delivery::clock::wall_us;
-use crate::network::TOPIC_NAMESPACE;
 use crate::network::behaviour::Behaviour;
 use crate::network::group_flush::Durable;
 use crate::network::handle::text_refused;
-use crate::network::{NodeError, gossip_topic};
+use crate::network::{NodeError, OPEN_NAMESPACE, gossip_topic};
 use crate::store::write::Write;
 
-/// Joins `topic` on the swarm's gossipsub.
-pub(super) fn join(swarm: &mut Swarm<Behaviour>, topic: &TopicName) -> Result<(), NodeError> {
+/// Joins `topic` of `namespace` on the swarm's gossipsub.
+pub(super) fn join(
+    swarm: &mut Swarm<Behaviour>,
+    namespace: &str,
+    topic: &TopicName,
+) -> Result<(), NodeError> {
     swarm
         .behaviour_mut()
         .gossipsub
-        .subscribe(&gossip_topic(topic))
+        .subscribe(&gossip_topic(namespace, topic))
         .map(|_| ())
         .map_err(|e| NodeError::Invalid(format!("cannot subscribe to {topic}: {e}")))
 }
 
 impl EventLoop {
+    /// The namespace of this node's topics: its mesh id, or [`OPEN_NAMESPACE`].
+    pub(super) fn namespace(&self) -> String {
+        self.mesh
+            .as_ref()
+            .map_or_else(|| OPEN_NAMESPACE.to_string(), |m| m.id().to_string())
+    }
+
+    /// Moves every subscribed topic from the open namespace into this node's mesh (after
+    /// founding or joining one).
+    pub(super) fn move_topics_into_mesh(&mut self) -> Result<(), NodeError> {
+        let namespace = self.namespace();
+        let topics: Vec<TopicName> = self.topics.iter().cloned().collect();
+        for topic in topics {
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .unsubscribe(&gossip_topic(OPEN_NAMESPACE, &topic));
+            join(&mut self.swarm, &namespace, &topic)?;
+        }
+        Ok(())
+    }
+
     pub(super) fn subscribe(
         &mut self,
         topic: TopicName,
         subscribe: bool,
     ) -> Result<bool, NodeError> {
+        let namespace = self.namespace();
         if subscribe {
-            join(&mut self.swarm, &topic)?;
+            join(&mut self.swarm, &namespace, &topic)?;
             self.topics.insert(topic.clone());
             Ok(self.store.topics.add(&topic)?)
         } else {
             self.swarm
                 .behaviour_mut()
                 .gossipsub
-                .unsubscribe(&gossip_topic(&topic));
+                .unsubscribe(&gossip_topic(&namespace, &topic));
             self.topics.remove(&topic);
             Ok(self.store.topics.remove(&topic)?)
         }
@@ -73,7 +99,7 @@ impl EventLoop {
                 return;
             }
         };
-        let ident = gossip_topic(&topic);
+        let ident = gossip_topic(&self.namespace(), &topic);
         let subscribers = self
             .swarm
             .behaviour()
@@ -141,7 +167,7 @@ impl EventLoop {
             self.reject(via, "unsigned", &"topic message without a source");
             return MessageAcceptance::Reject;
         };
-        let Some(topic) = TopicName::from_gossip_topic(TOPIC_NAMESPACE, message.topic.as_str())
+        let Some(topic) = TopicName::from_gossip_topic(&self.namespace(), message.topic.as_str())
         else {
             self.reject(via, "invalid", &format!("unknown topic {}", message.topic));
             return MessageAcceptance::Reject;

@@ -106,6 +106,7 @@ impl EventLoop {
             ops: vec![op],
             acl,
         });
+        self.move_topics_into_mesh()?;
         tracing::info!(mesh = %id, "founded a mesh");
         self.mesh_info()
             .ok_or_else(|| NodeError::Invalid("mesh state lost".into()))
@@ -287,6 +288,7 @@ impl EventLoop {
         join_acl_topic(&mut self.swarm, id)?;
         tracing::info!(mesh = %id, "joined a mesh");
         self.mesh = Some(Mesh { id, ops, acl });
+        self.move_topics_into_mesh()?;
         // Fetch what the log gained since the bootstrap node answered, and where members are.
         let peers: Vec<PeerId> = self.peers.keys().copied().collect();
         for peer in peers {
