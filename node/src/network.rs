@@ -6,6 +6,7 @@
 //! - [`frame`]: the length-prefixed frames all of weft's stream protocols use.
 //! - [`join`]: `/weft/join/1`, redeeming an invite key.
 //! - [`sync`]: `/weft/sync/1`, bringing a member's ACL log up to date.
+//! - [`mesh_noise`]: Noise with the mesh id in the handshake prologue.
 //! - [`swarm`]: transports (TCP + Noise + Yamux, QUIC) and listening.
 //! - [`handle`]: [`NodeHandle`], the commands it sends, and [`NodeError`].
 //! - [`event_loop`]: [`EventLoop`], which turns commands and swarm events into actions.
@@ -20,6 +21,7 @@ pub mod frame;
 pub mod group_flush;
 pub mod handle;
 pub mod join;
+pub mod mesh_noise;
 pub mod swarm;
 pub mod sync;
 

@@ -43,12 +43,20 @@ impl Node {
         let name = store.identity.name()?;
         let keypair = keypair(&identity)?;
 
-        let mut swarm = network::swarm::build(keypair)?;
+        let prologue = network::mesh_noise::Prologue::default();
+        prologue.set(store.mesh.id()?);
+        let mut swarm = network::swarm::build(keypair, prologue.clone())?;
         let peer_id = *swarm.local_peer_id();
         let listen_addrs =
             network::swarm::listen(&mut swarm, &config.listen, config.listen_is_default).await?;
-        let (handle, event_loop) =
-            EventLoop::new(swarm, store.clone(), identity, name, listen_addrs.clone())?;
+        let (handle, event_loop) = EventLoop::new(
+            swarm,
+            store.clone(),
+            identity,
+            prologue,
+            name,
+            listen_addrs.clone(),
+        )?;
         let event_loop = tokio::spawn(event_loop.run());
 
         let api_socket = config.api_socket();

@@ -32,6 +32,8 @@ pub struct TestNode {
     pub peer_id: String,
     /// The TCP port, fixed after the first start so peers can redial after restarts.
     port: u16,
+    /// The QUIC address of the running node (a new port at every start).
+    quic: Option<String>,
     child: Option<Child>,
 }
 
@@ -61,6 +63,7 @@ impl TestNode {
             dir,
             peer_id: v["peer_id"].as_str().unwrap().into(),
             port: 0,
+            quic: None,
             child: None,
         }
     }
@@ -83,6 +86,8 @@ impl TestNode {
                 "node",
                 "--listen",
                 &listen,
+                "--listen",
+                "/ip4/127.0.0.1/udp/0/quic-v1",
             ])
             .env(
                 "RUST_LOG",
@@ -100,12 +105,22 @@ impl TestNode {
         let v: Value = serde_json::from_str(&line)
             .unwrap_or_else(|_| panic!("{} did not start: {line:?}\n{}", self.name, self.log()));
         assert_eq!(v["peer_id"], self.peer_id.as_str());
-        let addr = v["addrs"][0].as_str().unwrap().to_string();
-        self.port = addr
+        let addrs: Vec<String> = v["addrs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        let tcp = addrs
+            .iter()
+            .find(|a| a.contains("/tcp/"))
+            .expect("a TCP address");
+        self.port = tcp
             .split('/')
             .nth(4)
             .and_then(|p| p.parse().ok())
             .expect("tcp port in the address");
+        self.quic = addrs.into_iter().find(|a| a.contains("/quic-v1"));
         self.child = Some(child);
         self
     }
@@ -135,6 +150,11 @@ impl TestNode {
     /// The node's dialable TCP address.
     pub fn addr(&self) -> String {
         format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", self.port, self.peer_id)
+    }
+
+    /// The node's dialable QUIC address while it runs.
+    pub fn quic_addr(&self) -> String {
+        self.quic.clone().expect("the node runs")
     }
 
     /// The typed API client.

@@ -265,14 +265,30 @@ async fn join(
     invite
         .check_expiry(crate::delivery::clock::wall_us() / 1_000_000)
         .map_err(|e| bad_request(e.to_string()))?;
-    // Reach the issuer at one of the addresses the invite carries.
+    if let Some(mesh) = s.handle.mesh().await? {
+        return Err(bad_request(format!(
+            "this node is already in mesh {}; a node belongs to one mesh",
+            mesh.id
+        )));
+    }
+    // From here on, new connections speak the invite's mesh's Noise prologue.
+    s.handle.joining(Some(invite.body.mesh)).await?;
+    let joined = redeem(&s.handle, invite).await;
+    if joined.is_err() {
+        let _ = s.handle.joining(None).await;
+    }
+    Ok(Json(joined?))
+}
+
+/// Reaches the issuer at one of the invite's addresses and redeems the invite there.
+async fn redeem(handle: &NodeHandle, invite: Invite) -> Result<weft_proto::api::MeshInfo, Failure> {
     let mut last = String::from("the invite carries no address");
     let mut bootstrap = None;
     for addr in &invite.body.addrs {
         let Ok(addr) = addr.parse::<Multiaddr>() else {
             continue;
         };
-        match s.handle.dial(addr).await {
+        match handle.dial(addr).await {
             Ok(peer) => {
                 bootstrap = Some(peer);
                 break;
@@ -286,7 +302,7 @@ async fn join(
             format!("cannot reach the invite's issuer: {last}"),
         ));
     };
-    Ok(Json(s.handle.join(invite, bootstrap, None).await?))
+    Ok(handle.join(invite, bootstrap, None).await?)
 }
 
 async fn member_add(

@@ -102,6 +102,8 @@ pub struct EventLoop {
     topics: HashSet<TopicName>,
     /// Connected strangers to the mesh and when their time to join is up.
     strangers: HashMap<PeerId, Instant>,
+    /// The Noise prologue of new TCP connections: this node's mesh, or the one it is joining.
+    prologue: super::mesh_noise::Prologue,
     /// This node's identity: signs ACL ops and invites.
     identity: weft_keys::Identity,
     /// The mesh this node belongs to.
@@ -117,6 +119,7 @@ impl EventLoop {
         mut swarm: Swarm<Behaviour>,
         store: Store,
         identity: weft_keys::Identity,
+        prologue: super::mesh_noise::Prologue,
         name: Option<String>,
         listen_addrs: Vec<Multiaddr>,
     ) -> Result<(NodeHandle, EventLoop), NodeError> {
@@ -207,6 +210,7 @@ impl EventLoop {
             listen_addrs,
             topics,
             strangers: HashMap::new(),
+            prologue,
             identity,
             mesh,
             rejected: BTreeMap::new(),
@@ -358,6 +362,12 @@ impl EventLoop {
                 reply,
             } => {
                 let _ = reply.send(self.topic_policy(topic, publish));
+            }
+            Command::Joining { mesh } => {
+                // Only a node in no mesh changes its prologue to join one.
+                if self.mesh.is_none() {
+                    self.prologue.set(mesh);
+                }
             }
             Command::Adopt { mesh, ops, reply } => {
                 let _ = reply.send(self.adopt(mesh, ops));

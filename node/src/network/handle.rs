@@ -159,6 +159,9 @@ pub(crate) enum Command {
         publish: Vec<String>,
         reply: oneshot::Sender<Result<(), NodeError>>,
     },
+    Joining {
+        mesh: Option<weft_proto::mesh::MeshId>,
+    },
     Adopt {
         mesh: weft_proto::mesh::MeshId,
         ops: Vec<weft_proto::acl::SignedOp>,
@@ -277,6 +280,15 @@ impl NodeHandle {
     /// The mesh's members.
     pub async fn members(&self) -> Result<Vec<MemberInfo>, NodeError> {
         self.call(Command::Members).await?
+    }
+
+    /// Tells a node in no mesh that it is about to join `mesh` (its new connections speak
+    /// that mesh's Noise prologue), or that it gave up (`None`).
+    pub async fn joining(&self, mesh: Option<weft_proto::mesh::MeshId>) -> Result<(), NodeError> {
+        self.commands
+            .send(Command::Joining { mesh })
+            .await
+            .map_err(|_| NodeError::Shutdown)
     }
 
     /// Redeems `invite` at `bootstrap` (a connected node of the mesh, reached at one of the

@@ -8,10 +8,11 @@ use futures::StreamExt;
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, Swarm, noise, tcp, yamux};
+use libp2p::{Multiaddr, Swarm, tcp, yamux};
 
 use super::NodeError;
 use super::behaviour::Behaviour;
+use super::mesh_noise::{MeshNoise, Prologue};
 
 /// Connections to members are long-lived; they are closed by peers leaving, not idleness.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -19,14 +20,14 @@ const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// How long listeners may take to report their addresses at start-up.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Builds the Swarm for `keypair`.
-pub fn build(keypair: Keypair) -> Result<Swarm<Behaviour>, NodeError> {
+/// Builds the Swarm for `keypair`; TCP connections carry `prologue` in their Noise handshake.
+pub fn build(keypair: Keypair, prologue: Prologue) -> Result<Swarm<Behaviour>, NodeError> {
     let transport = |e: &dyn std::fmt::Display| NodeError::Transport(e.to_string());
     Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
             tcp::Config::default().nodelay(true),
-            noise::Config::new,
+            |key: &Keypair| MeshNoise::new(key, prologue.clone()),
             yamux::Config::default,
         )
         .map_err(|e| transport(&e))?

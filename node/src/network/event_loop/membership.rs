@@ -101,6 +101,7 @@ impl EventLoop {
         self.store.mesh.flush()?;
         let acl = Acl::fold(id, [&op]);
         join_acl_topic(&mut self.swarm, id)?;
+        self.prologue.set(Some(id));
         self.mesh = Some(Mesh {
             id,
             ops: vec![op],
@@ -287,6 +288,7 @@ impl EventLoop {
         self.store.mesh.flush()?;
         join_acl_topic(&mut self.swarm, id)?;
         tracing::info!(mesh = %id, "joined a mesh");
+        self.prologue.set(Some(id));
         self.mesh = Some(Mesh { id, ops, acl });
         self.move_topics_into_mesh()?;
         // Fetch what the log gained since the bootstrap node answered, and where members are.
