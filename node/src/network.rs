@@ -3,6 +3,7 @@
 //!
 //! - [`behaviour`]: the composed behaviour (limits, identify, ping, gossipsub, streams).
 //! - [`dm_stream`]: `/weft/dm/1`, pipelined on one long-lived stream per peer.
+//! - [`exchange`]: one request and one response per stream (join and sync use it).
 //! - [`frame`]: the length-prefixed frames all of weft's stream protocols use.
 //! - [`join`]: `/weft/join/1`, redeeming an invite key.
 //! - [`sync`]: `/weft/sync/1`, bringing a member's ACL log up to date.
@@ -17,6 +18,7 @@
 pub mod behaviour;
 pub mod dm_stream;
 pub mod event_loop;
+pub mod exchange;
 pub mod frame;
 pub mod group_flush;
 pub mod handle;

@@ -229,10 +229,18 @@ impl EventLoop {
             ));
         }
         if let Some(incoming) = self.incoming_joins.take() {
-            tokio::spawn(super::join::accept(incoming, self.join_requests_tx.clone()));
+            tokio::spawn(super::exchange::accept(
+                incoming,
+                self.join_requests_tx.clone(),
+                super::join::RULES,
+            ));
         }
         if let Some(incoming) = self.incoming_syncs.take() {
-            tokio::spawn(super::sync::accept(incoming, self.sync_requests_tx.clone()));
+            tokio::spawn(super::exchange::accept(
+                incoming,
+                self.sync_requests_tx.clone(),
+                super::sync::RULES,
+            ));
         }
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

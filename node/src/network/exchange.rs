@@ -1,0 +1,135 @@
+//! One request and one response per stream, each a CBOR frame: the shape `/weft/join/1` and
+//! `/weft/sync/1` share. The answering side hands each request to the event loop as an
+//! [`Asked`] and writes whatever the loop answers; the asking side is one call.
+
+use std::time::Duration;
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::{PeerId, Stream, StreamProtocol};
+use libp2p_stream::{Control, IncomingStreams};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, oneshot};
+use weft_proto::codec::{from_cbor, to_cbor};
+
+use super::frame::{read_frame, write_frame};
+
+/// How long either side waits for the other.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A request for the event loop to answer.
+#[derive(Debug)]
+pub struct Asked<Req, Resp> {
+    /// The authenticated peer asking.
+    pub peer: PeerId,
+    /// What it asks.
+    pub request: Req,
+    /// Where the answer goes.
+    pub reply: oneshot::Sender<Resp>,
+}
+
+/// How one protocol frames its requests and refuses malformed ones.
+pub struct Rules<Resp> {
+    /// What a request is called in errors.
+    pub what: &'static str,
+    /// Largest request frame.
+    pub max_request: usize,
+    /// The answer to a request that could not be read.
+    pub refuse: fn(String) -> Resp,
+}
+
+// By hand: the derive would demand `Resp: Copy`, which the fields do not need.
+impl<Resp> Clone for Rules<Resp> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<Resp> Copy for Rules<Resp> {}
+
+/// Serves inbound streams until the node stops: one task per stream.
+pub async fn accept<Req, Resp>(
+    mut incoming: IncomingStreams,
+    requests: mpsc::Sender<Asked<Req, Resp>>,
+    rules: Rules<Resp>,
+) where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+{
+    while let Some((peer, stream)) = incoming.next().await {
+        tokio::spawn(serve(peer, stream, requests.clone(), rules));
+    }
+}
+
+async fn serve<Req, Resp>(
+    peer: PeerId,
+    mut stream: Stream,
+    requests: mpsc::Sender<Asked<Req, Resp>>,
+    rules: Rules<Resp>,
+) where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+{
+    let read = read_frame(&mut stream, rules.what, rules.max_request);
+    let response = match tokio::time::timeout(TIMEOUT, read).await {
+        Ok(Ok(Ok(body))) => match from_cbor::<Req>(&body) {
+            Ok(request) => {
+                let (reply, answer) = oneshot::channel();
+                let asked = Asked {
+                    peer,
+                    request,
+                    reply,
+                };
+                if requests.send(asked).await.is_err() {
+                    return;
+                }
+                match answer.await {
+                    Ok(response) => response,
+                    Err(_) => return,
+                }
+            }
+            Err(e) => (rules.refuse)(format!("malformed {}: {e}", rules.what)),
+        },
+        Ok(Ok(Err(refused))) => (rules.refuse)(refused.to_string()),
+        Ok(Err(_)) | Err(_) => return,
+    };
+    if let Ok(body) = to_cbor(&response) {
+        let _ = write_frame(&mut stream, &body).await;
+    }
+    let _ = stream.close().await;
+}
+
+/// Sends `request` to `peer` on `protocol` and reads the answer (at most `max_response`
+/// bytes), within the timeout.
+pub async fn ask<Req, Resp>(
+    mut control: Control,
+    peer: PeerId,
+    protocol: StreamProtocol,
+    request: &Req,
+    max_response: usize,
+) -> Result<Resp, String>
+where
+    Req: Serialize,
+    Resp: DeserializeOwned,
+{
+    let exchange = async {
+        let mut stream = control
+            .open_stream(peer, protocol)
+            .await
+            .map_err(|e| e.to_string())?;
+        let body = to_cbor(request).map_err(|e| e.to_string())?;
+        write_frame(&mut stream, &body)
+            .await
+            .map_err(|e| format!("the peer hung up: {e}"))?;
+        let body = match read_frame(&mut stream, "response", max_response).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(refused)) => return Err(refused.to_string()),
+            Err(e) => return Err(format!("the peer hung up: {e}")),
+        };
+        let _ = stream.read_to_end(&mut Vec::new()).await;
+        from_cbor::<Resp>(&body).map_err(|e| e.to_string())
+    };
+    tokio::time::timeout(TIMEOUT, exchange)
+        .await
+        .map_err(|_| "no answer within 10 s".to_string())?
+}
