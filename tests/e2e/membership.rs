@@ -119,6 +119,14 @@ fn founder(root: &std::path::Path) -> TestNode {
     a
 }
 
+/// A running node admitted to `founder`'s mesh with a fresh invite.
+fn member(root: &std::path::Path, founder: &TestNode, name: &str) -> TestNode {
+    let mut node = TestNode::init(root, name);
+    node.start();
+    node.ok(&["join", &invite(founder, &[])]);
+    node
+}
+
 fn invite(node: &TestNode, args: &[&str]) -> String {
     let mut all = vec!["invite", "create"];
     all.extend_from_slice(args);
@@ -373,12 +381,8 @@ fn member_ids(node: &TestNode) -> Vec<String> {
 fn the_acl_reaches_every_member_also_one_that_was_offline() {
     let root = root();
     let a = founder(root.path());
-    let mut b = TestNode::init(root.path(), "bob");
-    let mut c = TestNode::init(root.path(), "carol");
-    b.start();
-    c.start();
-    b.ok(&["join", &invite(&a, &[])]);
-    c.ok(&["join", &invite(&a, &[])]);
+    let mut b = member(root.path(), &a, "bob");
+    let c = member(root.path(), &a, "carol");
 
     // bob learns of carol's admission, which happened after he joined.
     crate::support::wait_for("bob to learn of carol", || {
@@ -482,12 +486,8 @@ fn a_stranger_gets_nothing_and_is_disconnected() {
 fn members_find_each_other_without_being_told_addresses() {
     let root = root();
     let a = founder(root.path());
-    let mut b = TestNode::init(root.path(), "bob");
-    let mut c = TestNode::init(root.path(), "carol");
-    b.start();
-    c.start();
-    b.ok(&["join", &invite(&a, &[])]);
-    c.ok(&["join", &invite(&a, &[])]);
+    let b = member(root.path(), &a, "bob");
+    let c = member(root.path(), &a, "carol");
     // Neither bob nor carol was ever given the other's address.
     let out = b.ok(&["send", &c.peer_id, "found you"]);
     assert!(out.starts_with("delivered"), "{out}");
