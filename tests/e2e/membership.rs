@@ -494,3 +494,26 @@ fn members_find_each_other_without_being_told_addresses() {
     let got = crate::support::received_from(&c, &b);
     assert_eq!(got[0]["text"], "found you");
 }
+
+#[test]
+fn a_spent_invite_stays_spent_across_a_crash_of_the_issuer() {
+    let root = root();
+    let mut a = founder(root.path());
+    let key = invite(&a, &[]);
+    let mut b = TestNode::init(root.path(), "bob");
+    b.start();
+    b.ok(&["join", &key]);
+    // The issuer dies without a chance to flush or clean up, and comes back.
+    a.kill();
+    a.start();
+    let mut c = TestNode::init(root.path(), "carol");
+    c.start();
+    let out = c.weft(&["join", &key]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("used up"), "{}", stderr(&out));
+    assert_eq!(
+        member_ids(&a).len(),
+        2,
+        "bob's admission survived the crash, carol was refused"
+    );
+}
