@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use libp2p::multiaddr::Protocol;
@@ -60,22 +60,48 @@ const MAX_OP_BYTES: usize = 4096;
 /// Most ops an ACL log may hold when adopted from an issuer.
 const MAX_ADOPTED_OPS: usize = 100_000;
 
-/// The mesh this node belongs to, as the loop keeps it.
+/// The mesh this node belongs to, as the loop keeps it: the ops, their fold, and the
+/// members by PeerId (derived once per change, not per inbound message).
 pub(super) struct Mesh {
     id: MeshId,
     ops: Vec<SignedOp>,
     acl: Acl,
+    members: HashMap<PeerId, [u8; 32]>,
 }
 
 impl Mesh {
+    /// The mesh `id` that `ops` establish.
+    fn new(id: MeshId, ops: Vec<SignedOp>) -> Mesh {
+        let mut mesh = Mesh {
+            id,
+            acl: Acl::fold(id, &ops),
+            ops,
+            members: HashMap::new(),
+        };
+        mesh.index_members();
+        mesh
+    }
+
+    /// Re-folds after the ops changed.
+    fn refold(&mut self) {
+        self.acl = Acl::fold(self.id, &self.ops);
+        self.index_members();
+    }
+
+    fn index_members(&mut self) {
+        self.members = self
+            .acl
+            .members()
+            .filter_map(|(key, _)| Some((peer_of(key)?, *key)))
+            .collect();
+    }
+
     /// The mesh stored in `store`, if this node belongs to one.
     pub(super) fn load(store: &crate::store::Store) -> Result<Option<Mesh>, NodeError> {
         let Some(id) = store.mesh.id()? else {
             return Ok(None);
         };
-        let ops = store.mesh.ops()?;
-        let acl = Acl::fold(id, &ops);
-        Ok(Some(Mesh { id, ops, acl }))
+        Ok(Some(Mesh::new(id, store.mesh.ops()?)))
     }
 
     /// The mesh id.
@@ -99,14 +125,9 @@ impl EventLoop {
         self.store.mesh.add_op(&op)?;
         self.store.mesh.set_id(id)?;
         self.store.mesh.flush()?;
-        let acl = Acl::fold(id, [&op]);
         join_acl_topic(&mut self.swarm, id)?;
         self.prologue.set(Some(id));
-        self.mesh = Some(Mesh {
-            id,
-            ops: vec![op],
-            acl,
-        });
+        self.mesh = Some(Mesh::new(id, vec![op]));
         self.move_topics_into_mesh()?;
         tracing::info!(mesh = %id, "founded a mesh");
         self.mesh_info()
@@ -275,13 +296,17 @@ impl EventLoop {
                 "the issuer sent an ACL log with invalid signatures; nothing was stored".into(),
             ));
         }
-        let acl = Acl::fold(id, &ops);
-        if acl.member(&self.identity.public().to_bytes()).is_none() {
+        let mesh = Mesh::new(id, ops);
+        if mesh
+            .acl
+            .member(&self.identity.public().to_bytes())
+            .is_none()
+        {
             return Err(NodeError::Invalid(
                 "the issuer's ACL log does not admit this node; nothing was stored".into(),
             ));
         }
-        for op in &ops {
+        for op in &mesh.ops {
             self.store.mesh.add_op(op)?;
         }
         self.store.mesh.set_id(id)?;
@@ -289,7 +314,7 @@ impl EventLoop {
         join_acl_topic(&mut self.swarm, id)?;
         tracing::info!(mesh = %id, "joined a mesh");
         self.prologue.set(Some(id));
-        self.mesh = Some(Mesh { id, ops, acl });
+        self.mesh = Some(mesh);
         self.move_topics_into_mesh()?;
         // Fetch what the log gained since the bootstrap node answered, and where members are.
         let peers: Vec<PeerId> = self.peers.keys().copied().collect();
@@ -614,7 +639,7 @@ impl EventLoop {
         if let Err(e) = self.store.mesh.flush() {
             tracing::error!(error = %e, "cannot flush ACL ops");
         }
-        mesh.acl = Acl::fold(mesh.id, &mesh.ops);
+        mesh.refold();
         let mesh = &*mesh;
         let revoked: Vec<PeerId> = self
             .peers
@@ -675,7 +700,7 @@ impl EventLoop {
     pub(super) fn admits(&self, peer: &PeerId) -> bool {
         match &self.mesh {
             None => true,
-            Some(mesh) => key_of(peer).is_ok_and(|k| mesh.acl.member(&k).is_some()),
+            Some(mesh) => mesh.members.contains_key(peer),
         }
     }
 
@@ -683,7 +708,10 @@ impl EventLoop {
     pub(super) fn may_publish(&self, peer: &PeerId, topic: &TopicName) -> bool {
         match &self.mesh {
             None => true,
-            Some(mesh) => key_of(peer).is_ok_and(|k| mesh.acl.can_publish(&k, topic)),
+            Some(mesh) => mesh
+                .members
+                .get(peer)
+                .is_some_and(|k| mesh.acl.can_publish(k, topic)),
         }
     }
 
@@ -783,7 +811,7 @@ impl EventLoop {
         }
         if let Some(mesh) = self.mesh.as_mut() {
             mesh.ops.push(op);
-            mesh.acl = Acl::fold(mesh.id, &mesh.ops);
+            mesh.refold();
         }
         self.let_in_admitted();
         Ok(())
