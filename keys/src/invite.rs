@@ -251,34 +251,9 @@ mod sig_bytes {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
-        let bytes: serde_bytes_vec::Bytes = serde::Deserialize::deserialize(d)?;
-        bytes
-            .0
+        weft_proto::codec::deserialize_byte_string(d)?
             .try_into()
             .map_err(|_| serde::de::Error::custom("signature must be 64 bytes"))
-    }
-
-    /// A CBOR byte string, read as a vector.
-    mod serde_bytes_vec {
-        use std::fmt;
-
-        pub struct Bytes(pub Vec<u8>);
-
-        impl<'de> serde::Deserialize<'de> for Bytes {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct Visitor;
-                impl serde::de::Visitor<'_> for Visitor {
-                    type Value = Bytes;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str("a byte string")
-                    }
-                    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bytes, E> {
-                        Ok(Bytes(v.to_vec()))
-                    }
-                }
-                d.deserialize_bytes(Visitor)
-            }
-        }
     }
 }
 

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{DecodeError, from_cbor, to_cbor};
 use crate::id::{IdContext, MessageId};
-use crate::limits::{MAX_DM_FRAME_BYTES, MAX_TEXT_BYTES};
+use crate::limits::{MAX_ACK_FRAME_BYTES, MAX_DM_FRAME_BYTES, MAX_TEXT_BYTES};
 
 /// The version of `/weft/dm/1` bodies this crate writes and reads.
 pub const DM_VERSION: u8 = 1;
@@ -125,7 +125,7 @@ impl DmAck {
 
     /// Decodes a CBOR body.
     pub fn decode(bytes: &[u8]) -> Result<DmAck, DecodeError> {
-        crate::codec::check_frame_len("acknowledgement", bytes.len(), 1024)?;
+        crate::codec::check_frame_len("acknowledgement", bytes.len(), MAX_ACK_FRAME_BYTES)?;
         let ack: DmAck = from_cbor(bytes)?;
         if ack.v != DM_VERSION {
             return Err(DecodeError::Version(ack.v));

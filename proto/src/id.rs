@@ -103,30 +103,13 @@ impl<'de> Deserialize<'de> for MessageId {
             let s = String::deserialize(deserializer)?;
             s.parse().map_err(D::Error::custom)
         } else {
-            let bytes = serde_bytes_vec(deserializer)?;
+            let bytes = crate::codec::deserialize_byte_string(deserializer)?;
             let array: [u8; 32] = bytes
                 .try_into()
                 .map_err(|v: Vec<u8>| D::Error::invalid_length(v.len(), &"32 bytes"))?;
             Ok(MessageId(array))
         }
     }
-}
-
-fn serde_bytes_vec<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-    struct BytesVisitor;
-    impl<'de> serde::de::Visitor<'de> for BytesVisitor {
-        type Value = Vec<u8>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a byte string")
-        }
-        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-            Ok(v.to_vec())
-        }
-        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-            Ok(v)
-        }
-    }
-    deserializer.deserialize_bytes(BytesVisitor)
 }
 
 #[cfg(test)]

@@ -6,6 +6,9 @@ pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// Largest encoded frame on `/weft/dm/1` (the text plus its envelope).
 pub const MAX_DM_FRAME_BYTES: usize = MAX_TEXT_BYTES + 1024;
 
+/// Largest encoded acknowledgement frame on `/weft/dm/1`.
+pub const MAX_ACK_FRAME_BYTES: usize = 1024;
+
 /// Largest gossipsub payload (a topic message plus its envelope).
 pub const MAX_TOPIC_PAYLOAD_BYTES: usize = MAX_TEXT_BYTES + 1024;
 

@@ -27,13 +27,10 @@ use weft_proto::codec::frame;
 
 use super::frame::read_frame;
 use weft_proto::dm::{DirectMessage, DmAck};
-use weft_proto::limits::MAX_DM_FRAME_BYTES;
+use weft_proto::limits::{MAX_ACK_FRAME_BYTES, MAX_DM_FRAME_BYTES};
 
 /// The protocol id.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/dm/1");
-
-/// Largest acknowledgement frame.
-const MAX_ACK_FRAME_BYTES: usize = 1024;
 
 /// Acknowledgements an inbound session may have waiting to be written. A sender keeps at
 /// most 64 messages in flight; a peer that sends more than this without reading its

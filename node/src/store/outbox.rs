@@ -52,14 +52,4 @@ impl OutboxTree {
         out.sort_by_key(|e| e.message.ts);
         Ok(out)
     }
-
-    /// How many entries wait.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether nothing waits.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
