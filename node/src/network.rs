@@ -30,13 +30,10 @@ pub mod sync;
 pub use event_loop::EventLoop;
 pub use handle::{NodeError, NodeHandle};
 
-/// The gossipsub namespace of topics for a node in no mesh; in a mesh it is the mesh id.
-pub const OPEN_NAMESPACE: &str = "open";
-
-/// The gossipsub topic that carries `topic` in `namespace` (`weft/<namespace>/t/<topic>`).
+/// The gossipsub topic that carries `topic` in `mesh` (`weft/<mesh-id>/t/<topic>`).
 pub fn gossip_topic(
-    namespace: &str,
+    mesh: weft_proto::mesh::MeshId,
     topic: &weft_proto::topic::TopicName,
 ) -> libp2p::gossipsub::IdentTopic {
-    libp2p::gossipsub::IdentTopic::new(topic.gossip_topic(namespace))
+    libp2p::gossipsub::IdentTopic::new(topic.gossip_topic(&mesh.to_string()))
 }

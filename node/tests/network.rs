@@ -10,7 +10,9 @@ use weft_node::config::Config;
 use weft_node::network::NodeError;
 use weft_node::network::handle::Delivery;
 use weft_node::node::{self, Node};
-use weft_proto::api::Event;
+use weft_keys::invite::Invite;
+use weft_proto::api::{CreateInviteRequest, Event};
+use weft_proto::mesh::Role;
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -22,6 +24,33 @@ async fn start(dir: &Path, listen: &str) -> Node {
     ))
     .await
     .unwrap()
+}
+
+/// A node in `dir` that founds a new mesh.
+async fn founder(dir: &Path, listen: &str) -> Node {
+    let node = start(dir, listen).await;
+    node.handle.mesh_create(None).await.unwrap();
+    node
+}
+
+/// A node in `dir` admitted to `founder`'s mesh by an invite; it is connected to `founder`.
+async fn member(dir: &Path, listen: &str, founder: &Node) -> Node {
+    let node = start(dir, listen).await;
+    let invite = founder
+        .handle
+        .invite_create(CreateInviteRequest {
+            role: Role::Member,
+            ttl_secs: 60,
+            uses: 1,
+            note: None,
+        })
+        .await
+        .unwrap();
+    let invite = Invite::decode(&invite.key.unwrap()).unwrap();
+    weft_node::mesh::join::join(&node.handle, invite)
+        .await
+        .unwrap();
+    node
 }
 
 fn dialable(node: &Node) -> Multiaddr {
@@ -45,8 +74,8 @@ async fn next_message(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_messages_over_tcp_and_quic() {
     let dir = tempfile::tempdir().unwrap();
-    let a = start(&dir.path().join("a"), "/ip4/127.0.0.1/tcp/0").await;
-    let b = start(&dir.path().join("b"), "/ip4/127.0.0.1/udp/0/quic-v1").await;
+    let b = founder(&dir.path().join("b"), "/ip4/127.0.0.1/udp/0/quic-v1").await;
+    let a = member(&dir.path().join("a"), "/ip4/127.0.0.1/tcp/0", &b).await;
     assert_eq!(
         a.handle.dial(dialable(&b)).await.unwrap(),
         b.peer_id,
@@ -90,10 +119,9 @@ async fn direct_messages_over_tcp_and_quic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_peer_redials_and_the_outbox_drains() {
     let dir = tempfile::tempdir().unwrap();
-    let a = start(&dir.path().join("a"), "/ip4/127.0.0.1/tcp/0").await;
+    let a = founder(&dir.path().join("a"), "/ip4/127.0.0.1/tcp/0").await;
     let b_dir = dir.path().join("b");
-    let b = start(&b_dir, "/ip4/127.0.0.1/tcp/0").await;
-    a.handle.dial(dialable(&b)).await.unwrap();
+    let b = member(&b_dir, "/ip4/127.0.0.1/tcp/0", &a).await;
     // Wait until b learnt a's listen address through identify, so b can redial a.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let b_peer = b.peer_id;
@@ -139,13 +167,11 @@ async fn a_restarted_peer_redials_and_the_outbox_drains() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_fan_out_and_publish_without_subscribers_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let a = start(&dir.path().join("a"), "/ip4/127.0.0.1/tcp/0").await;
-    let b = start(&dir.path().join("b"), "/ip4/127.0.0.1/tcp/0").await;
-    let c = start(&dir.path().join("c"), "/ip4/127.0.0.1/tcp/0").await;
+    let a = founder(&dir.path().join("a"), "/ip4/127.0.0.1/tcp/0").await;
+    let b = member(&dir.path().join("b"), "/ip4/127.0.0.1/tcp/0", &a).await;
+    let c = member(&dir.path().join("c"), "/ip4/127.0.0.1/tcp/0", &a).await;
     let topic: weft_proto::topic::TopicName = "news".parse().unwrap();
 
-    b.handle.dial(dialable(&a)).await.unwrap();
-    c.handle.dial(dialable(&a)).await.unwrap();
     match a.handle.publish(topic.clone(), "anyone?".into()).await {
         Err(NodeError::Publish(why)) => assert!(why.contains("no connected peer subscribes")),
         other => panic!("expected a publish error, got {other:?}"),
@@ -214,4 +240,38 @@ async fn bad_requests_are_refused_with_reasons() {
     ));
     assert_eq!(a.handle.status().await.unwrap().outbox, 0, "nothing queued");
     a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_in_no_mesh_accepts_no_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let lonely = start(&dir.path().join("lonely"), "/ip4/127.0.0.1/udp/0/quic-v1").await;
+    let other = start(&dir.path().join("other"), "/ip4/127.0.0.1/tcp/0").await;
+
+    // The connection may come up, but the node in no mesh closes it at once.
+    let _ = other.handle.dial(dialable(&lonely)).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let status = lonely.handle.status().await.unwrap();
+        if status.peers == 0 && status.rejected.get("not_in_mesh") == Some(&1) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the connection was not refused: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    match other.handle.send(lonely.peer_id, "hi".into(), false).await {
+        Err(NodeError::Invalid(why)) => assert!(why.contains("in no mesh"), "{why}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    match other.handle.publish("news".parse().unwrap(), "hi".into()).await {
+        Err(NodeError::Invalid(why)) => assert!(why.contains("in no mesh"), "{why}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(other.handle.status().await.unwrap().outbox, 0);
+    lonely.stop().await;
+    other.stop().await;
 }

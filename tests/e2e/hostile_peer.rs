@@ -1,5 +1,6 @@
-//! A peer that sends garbage or oversized frames on `/weft/dm/1` is dropped and counted; the
-//! node keeps serving everyone else.
+//! A member that sends garbage or oversized frames on `/weft/dm/1` is dropped and counted;
+//! the node keeps serving everyone else. The member is a bare rust-libp2p swarm that knows
+//! only what docs/PROTOCOL.md says: the Noise prologue and the protocol id.
 
 use std::io;
 use std::time::Duration;
@@ -7,9 +8,9 @@ use std::time::Duration;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::request_response::{self, Codec, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, StreamProtocol, noise, tcp, yamux};
+use libp2p::{Multiaddr, StreamProtocol, identity};
 
-use crate::support::{TestNode, root, wait_for, wait_peers};
+use crate::support::{founder, member, root, wait_for};
 
 /// Writes whatever bytes it is given as a `/weft/dm/1` request.
 #[derive(Clone, Default)]
@@ -60,24 +61,15 @@ async fn read_some<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Connects a bare libp2p peer to `addr` and sends `frames` on `/weft/dm/1`, one stream each.
-async fn attack(addr: Multiaddr, frames: Vec<Vec<u8>>) {
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
+/// Connects a bare libp2p peer with `keypair`, a member of `mesh`, to `addr` and sends
+/// `frames` on `/weft/dm/1`, one connection each.
+async fn attack(keypair: identity::Keypair, mesh: &str, addr: Multiaddr, frames: Vec<Vec<u8>>) {
+    let mut swarm = crate::bare::swarm(keypair, mesh, |_| {
+        request_response::Behaviour::<RawCodec>::new(
+            [(StreamProtocol::new("/weft/dm/1"), ProtocolSupport::Full)],
+            request_response::Config::default(),
         )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::<RawCodec>::new(
-                [(StreamProtocol::new("/weft/dm/1"), ProtocolSupport::Full)],
-                request_response::Config::default(),
-            )
-        })
-        .unwrap()
-        .build();
+    });
     let target = match addr.iter().last() {
         Some(libp2p::multiaddr::Protocol::P2p(p)) => p,
         _ => panic!("address without /p2p"),
@@ -117,17 +109,18 @@ async fn attack(addr: Multiaddr, frames: Vec<Vec<u8>>) {
 #[test]
 fn garbage_and_oversize_frames_are_dropped_and_counted() {
     let root = root();
-    let mut a = TestNode::init(root.path(), "a");
-    let mut b = TestNode::init(root.path(), "b");
-    a.start();
-    b.start();
+    let a = founder(root.path(), "a");
+    let mesh = a.status()["mesh"].as_str().unwrap().to_string();
+    let hostile = identity::Keypair::generate_ed25519();
+    a.ok(&["members", "add", &hostile.public().to_peer_id().to_string()]);
 
     let mut oversize = (1_000_000u32).to_be_bytes().to_vec();
     oversize.extend_from_slice(&[0u8; 64]);
     let mut garbage = 9u32.to_be_bytes().to_vec();
     garbage.extend_from_slice(b"\xffgarbage!");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(attack(a.addr().parse().unwrap(), vec![garbage, oversize]));
+    let frames = vec![garbage, oversize];
+    rt.block_on(attack(hostile, &mesh, a.addr().parse().unwrap(), frames));
 
     let rejected = wait_for("both frames to be counted", || {
         let r = a.status()["rejected"].clone();
@@ -136,9 +129,8 @@ fn garbage_and_oversize_frames_are_dropped_and_counted() {
     assert_eq!(rejected["malformed"], 1);
     assert!(a.log().contains("refused input from peer"), "logged");
 
-    // a still serves an honest peer.
-    b.ok(&["dial", &a.addr()]);
-    wait_peers(&a, 1);
+    // a still serves an honest member.
+    let b = member(root.path(), &a, "b");
     let out = b.ok(&["send", &a.peer_id, "still there?"]);
     assert!(out.starts_with("delivered"), "{out}");
 }

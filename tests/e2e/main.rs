@@ -1,10 +1,12 @@
 //! End-to-end tests: real `weft` processes on loopback, each with its own data dir, driven
 //! through the CLI (and, where a test needs to watch events, the API client).
 
+mod bare;
 mod cli_errors;
 mod durability;
 mod examples;
 mod hostile_peer;
 mod membership;
 mod messaging;
+mod stranger;
 mod support;

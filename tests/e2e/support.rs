@@ -242,13 +242,33 @@ pub fn wait_peers(node: &TestNode, n: u64) {
     });
 }
 
-/// Two nodes in `root`, running and connected (`first` dialled `second`).
-pub fn connected_pair(root: &Path, first: &str, second: &str) -> (TestNode, TestNode) {
-    let mut a = TestNode::init(root, first);
-    let mut b = TestNode::init(root, second);
+/// A running node that founded a mesh named "home".
+pub fn founder(root: &Path, name: &str) -> TestNode {
+    let mut a = TestNode::init(root, name);
     a.start();
-    b.start();
-    a.ok(&["dial", &b.addr()]);
+    a.json(&["mesh", "create", "--name", "home"]);
+    a
+}
+
+/// A running node admitted to `founder`'s mesh with a fresh invite.
+pub fn member(root: &Path, founder: &TestNode, name: &str) -> TestNode {
+    let mut node = TestNode::init(root, name);
+    node.start();
+    node.ok(&["join", &invite(founder, &[])]);
+    node
+}
+
+/// A fresh invite key from `node`, made by `weft invite create ARGS...`.
+pub fn invite(node: &TestNode, args: &[&str]) -> String {
+    let mut all = vec!["invite", "create"];
+    all.extend_from_slice(args);
+    node.json(&all)["key"].as_str().unwrap().to_string()
+}
+
+/// Two running members of one mesh, connected: `second` founded it, `first` joined by invite.
+pub fn connected_pair(root: &Path, first: &str, second: &str) -> (TestNode, TestNode) {
+    let b = founder(root, second);
+    let a = member(root, &b, first);
     wait_peers(&a, 1);
     (a, b)
 }

@@ -262,47 +262,7 @@ async fn join(
     Json(req): Json<JoinMeshRequest>,
 ) -> Result<impl IntoResponse, Failure> {
     let invite = Invite::decode(&req.invite).map_err(|e| bad_request(e.to_string()))?;
-    invite
-        .check_expiry(crate::delivery::clock::wall_us() / 1_000_000)
-        .map_err(|e| bad_request(e.to_string()))?;
-    if let Some(mesh) = s.handle.mesh().await? {
-        return Err(bad_request(format!(
-            "this node is already in mesh {}; a node belongs to one mesh",
-            mesh.id
-        )));
-    }
-    // From here on, new connections speak the invite's mesh's Noise prologue.
-    s.handle.joining(Some(invite.body.mesh)).await?;
-    let joined = redeem(&s.handle, invite).await;
-    if joined.is_err() {
-        let _ = s.handle.joining(None).await;
-    }
-    Ok(Json(joined?))
-}
-
-/// Reaches the issuer at one of the invite's addresses and redeems the invite there.
-async fn redeem(handle: &NodeHandle, invite: Invite) -> Result<weft_proto::api::MeshInfo, Failure> {
-    let mut last = String::from("the invite carries no address");
-    let mut bootstrap = None;
-    for addr in &invite.body.addrs {
-        let Ok(addr) = addr.parse::<Multiaddr>() else {
-            continue;
-        };
-        match handle.dial(addr).await {
-            Ok(peer) => {
-                bootstrap = Some(peer);
-                break;
-            }
-            Err(e) => last = e.to_string(),
-        }
-    }
-    let Some(bootstrap) = bootstrap else {
-        return Err(Failure(
-            StatusCode::BAD_GATEWAY,
-            format!("cannot reach the invite's issuer: {last}"),
-        ));
-    };
-    Ok(handle.join(invite, bootstrap, None).await?)
+    Ok(Json(crate::mesh::join::join(&s.handle, invite).await?))
 }
 
 async fn member_add(

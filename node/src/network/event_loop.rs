@@ -128,12 +128,11 @@ impl EventLoop {
         let now = Instant::now();
 
         let mesh = membership::Mesh::load(&store)?;
-        let namespace = mesh
-            .as_ref()
-            .map_or_else(|| super::OPEN_NAMESPACE.to_string(), |m| m.id().to_string());
         let mut topics = HashSet::new();
         for topic in store.topics.all()? {
-            gossip::join(&mut swarm, &namespace, &topic)?;
+            if let Some(mesh) = &mesh {
+                gossip::join(&mut swarm, mesh.id(), &topic)?;
+            }
             topics.insert(topic);
         }
         let mut outbox = Outbox::new(MAX_DM_IN_FLIGHT);
@@ -347,9 +346,8 @@ impl EventLoop {
             Command::Join {
                 invite,
                 bootstrap,
-                name,
                 reply,
-            } => self.join(*invite, bootstrap, name, reply),
+            } => self.join(*invite, bootstrap, reply),
             Command::MemberAdd {
                 peer,
                 role,
@@ -448,16 +446,18 @@ impl EventLoop {
 
     fn status(&self) -> Status {
         let gossipsub = &self.swarm.behaviour().gossipsub;
-        let namespace = self.namespace();
+        let mesh = self.mesh_id();
         let mut topics: Vec<TopicStatus> = self
             .topics
             .iter()
             .map(|name| {
-                let hash = super::gossip_topic(&namespace, name).hash();
-                let peers = gossipsub
-                    .all_peers()
-                    .filter(|(_, topics)| topics.contains(&&hash))
-                    .count();
+                let peers = mesh.map_or(0, |mesh| {
+                    let hash = super::gossip_topic(mesh, name).hash();
+                    gossipsub
+                        .all_peers()
+                        .filter(|(_, topics)| topics.contains(&&hash))
+                        .count()
+                });
                 TopicStatus {
                     name: name.clone(),
                     peers,

@@ -136,7 +136,6 @@ pub(crate) enum Command {
     Join {
         invite: Box<weft_keys::invite::Invite>,
         bootstrap: PeerId,
-        name: Option<String>,
         reply: oneshot::Sender<Result<Vec<weft_proto::acl::SignedOp>, NodeError>>,
     },
     MemberAdd {
@@ -293,11 +292,11 @@ impl NodeHandle {
 
     /// Redeems `invite` at `bootstrap` (a connected node of the mesh, reached at one of the
     /// invite's addresses) and adopts the mesh's ACL log: from then on this node is a member.
-    pub async fn join(
+    /// [`crate::mesh::join::join`] is the whole journey, from an invite key to a member.
+    pub async fn redeem(
         &self,
         invite: weft_keys::invite::Invite,
         bootstrap: PeerId,
-        name: Option<String>,
     ) -> Result<MeshInfo, NodeError> {
         let mesh = invite.body.mesh;
         let invite = Box::new(invite);
@@ -305,7 +304,6 @@ impl NodeHandle {
             .call(|reply| Command::Join {
                 invite,
                 bootstrap,
-                name,
                 reply,
             })
             .await??;

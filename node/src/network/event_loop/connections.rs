@@ -181,7 +181,7 @@ impl EventLoop {
         );
         self.outbox.connected(&peer);
         self.redial.connected(&peer);
-        self.screen(peer);
+        self.screen(peer, endpoint.is_dialer());
         self.start_sync(peer);
         let _ = self.events.send(Event::PeerConnected {
             peer_id: peer.to_string(),

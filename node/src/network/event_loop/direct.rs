@@ -42,6 +42,15 @@ impl EventLoop {
             )));
             return;
         }
+        if !self.admits(&to) {
+            let _ = reply.send(Err(match self.mesh_id() {
+                None => super::membership::not_in_mesh(),
+                Some(mesh) => NodeError::Forbidden(format!(
+                    "{to} is not a member of mesh {mesh}; admit it with `weft members add` or an invite"
+                )),
+            }));
+            return;
+        }
         let ts = self.clock.tick(wall_us());
         let message = DirectMessage::new(&self.local.to_bytes(), &to.to_bytes(), ts, text);
         let id = message.id;

@@ -7,6 +7,7 @@ use tokio::sync::oneshot;
 use weft_proto::MessageId;
 use weft_proto::api::{Direction, Event, Kind, Message};
 use weft_proto::dm::check_text;
+use weft_proto::mesh::MeshId;
 use weft_proto::topic::{TopicMessage, TopicName};
 
 use super::EventLoop;
@@ -14,42 +15,37 @@ use crate::delivery::clock::wall_us;
 use crate::network::behaviour::Behaviour;
 use crate::network::group_flush::Durable;
 use crate::network::handle::text_refused;
-use crate::network::{NodeError, OPEN_NAMESPACE, gossip_topic};
+use crate::network::{NodeError, gossip_topic};
 use crate::store::write::Write;
 
-/// Joins `topic` of `namespace` on the swarm's gossipsub.
+/// Joins `topic` of `mesh` on the swarm's gossipsub.
 pub(super) fn join(
     swarm: &mut Swarm<Behaviour>,
-    namespace: &str,
+    mesh: MeshId,
     topic: &TopicName,
 ) -> Result<(), NodeError> {
     swarm
         .behaviour_mut()
         .gossipsub
-        .subscribe(&gossip_topic(namespace, topic))
+        .subscribe(&gossip_topic(mesh, topic))
         .map(|_| ())
         .map_err(|e| NodeError::Invalid(format!("cannot subscribe to {topic}: {e}")))
 }
 
 impl EventLoop {
-    /// The namespace of this node's topics: its mesh id, or [`OPEN_NAMESPACE`].
-    pub(super) fn namespace(&self) -> String {
-        self.mesh
-            .as_ref()
-            .map_or_else(|| OPEN_NAMESPACE.to_string(), |m| m.id().to_string())
+    /// The mesh this node's topics live in, if it belongs to one.
+    pub(super) fn mesh_id(&self) -> Option<MeshId> {
+        self.mesh.as_ref().map(|m| m.id())
     }
 
-    /// Moves every subscribed topic from the open namespace into this node's mesh (after
-    /// founding or joining one).
-    pub(super) fn move_topics_into_mesh(&mut self) -> Result<(), NodeError> {
-        let namespace = self.namespace();
-        let topics: Vec<TopicName> = self.topics.iter().cloned().collect();
-        for topic in topics {
-            self.swarm
-                .behaviour_mut()
-                .gossipsub
-                .unsubscribe(&gossip_topic(OPEN_NAMESPACE, &topic));
-            join(&mut self.swarm, &namespace, &topic)?;
+    /// Joins every subscribed topic in this node's mesh (after founding or joining one;
+    /// a node in no mesh keeps its subscriptions but hears no one).
+    pub(super) fn join_topics_of_mesh(&mut self) -> Result<(), NodeError> {
+        let Some(mesh) = self.mesh_id() else {
+            return Ok(());
+        };
+        for topic in &self.topics {
+            join(&mut self.swarm, mesh, topic)?;
         }
         Ok(())
     }
@@ -59,16 +55,20 @@ impl EventLoop {
         topic: TopicName,
         subscribe: bool,
     ) -> Result<bool, NodeError> {
-        let namespace = self.namespace();
+        let mesh = self.mesh_id();
         if subscribe {
-            join(&mut self.swarm, &namespace, &topic)?;
+            if let Some(mesh) = mesh {
+                join(&mut self.swarm, mesh, &topic)?;
+            }
             self.topics.insert(topic.clone());
             Ok(self.store.topics.add(&topic)?)
         } else {
-            self.swarm
-                .behaviour_mut()
-                .gossipsub
-                .unsubscribe(&gossip_topic(&namespace, &topic));
+            if let Some(mesh) = mesh {
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .unsubscribe(&gossip_topic(mesh, &topic));
+            }
             self.topics.remove(&topic);
             Ok(self.store.topics.remove(&topic)?)
         }
@@ -84,6 +84,10 @@ impl EventLoop {
             let _ = reply.send(Err(text_refused(e)));
             return;
         }
+        let Some(mesh) = self.mesh_id() else {
+            let _ = reply.send(Err(super::membership::not_in_mesh()));
+            return;
+        };
         if !self.may_publish(&self.local, &topic) {
             let _ = reply.send(Err(NodeError::Forbidden(format!(
                 "this node may not publish on `{topic}` (guests never publish; see the topic's policy)"
@@ -99,7 +103,7 @@ impl EventLoop {
                 return;
             }
         };
-        let ident = gossip_topic(&self.namespace(), &topic);
+        let ident = gossip_topic(mesh, &topic);
         let subscribers = self
             .swarm
             .behaviour()
@@ -167,8 +171,8 @@ impl EventLoop {
             self.reject(via, "unsigned", &"topic message without a source");
             return MessageAcceptance::Reject;
         };
-        let Some(topic) = TopicName::from_gossip_topic(&self.namespace(), message.topic.as_str())
-        else {
+        let namespace = self.mesh_id().map(|m| m.to_string()).unwrap_or_default();
+        let Some(topic) = TopicName::from_gossip_topic(&namespace, message.topic.as_str()) else {
             self.reject(via, "invalid", &format!("unknown topic {}", message.topic));
             return MessageAcceptance::Reject;
         };

@@ -128,7 +128,7 @@ impl EventLoop {
         join_acl_topic(&mut self.swarm, id)?;
         self.prologue.set(Some(id));
         self.mesh = Some(Mesh::new(id, vec![op]));
-        self.move_topics_into_mesh()?;
+        self.join_topics_of_mesh()?;
         tracing::info!(mesh = %id, "founded a mesh");
         self.mesh_info()
             .ok_or_else(|| NodeError::Invalid("mesh state lost".into()))
@@ -238,7 +238,6 @@ impl EventLoop {
         &mut self,
         invite: Invite,
         bootstrap: PeerId,
-        name: Option<String>,
         reply: oneshot::Sender<Result<Vec<SignedOp>, NodeError>>,
     ) {
         if let Some(mesh) = &self.mesh {
@@ -248,7 +247,7 @@ impl EventLoop {
             ))));
             return;
         }
-        let name = name.or_else(|| self.name.clone());
+        let name = self.name.clone();
         if let Err(e) = check_text_field("name", name.as_deref()) {
             let _ = reply.send(Err(e));
             return;
@@ -315,7 +314,7 @@ impl EventLoop {
         tracing::info!(mesh = %id, "joined a mesh");
         self.prologue.set(Some(id));
         self.mesh = Some(mesh);
-        self.move_topics_into_mesh()?;
+        self.join_topics_of_mesh()?;
         // Fetch what the log gained since the bootstrap node answered, and where members are.
         let peers: Vec<PeerId> = self.peers.keys().copied().collect();
         for peer in peers {
@@ -696,34 +695,38 @@ impl EventLoop {
             .is_some_and(|m| &acl_topic(m.id).hash() == topic)
     }
 
-    /// Whether this node lets `peer` in: anyone while it is in no mesh, members otherwise.
+    /// Whether this node lets `peer` in: members of its mesh; no one while it is in none.
     pub(super) fn admits(&self, peer: &PeerId) -> bool {
-        match &self.mesh {
-            None => true,
-            Some(mesh) => mesh.members.contains_key(peer),
-        }
+        self.mesh
+            .as_ref()
+            .is_some_and(|mesh| mesh.members.contains_key(peer))
     }
 
     /// Whether `peer` may publish on `topic` here.
     pub(super) fn may_publish(&self, peer: &PeerId, topic: &TopicName) -> bool {
-        match &self.mesh {
-            None => true,
-            Some(mesh) => mesh
-                .members
+        self.mesh.as_ref().is_some_and(|mesh| {
+            mesh.members
                 .get(peer)
-                .is_some_and(|k| mesh.acl.can_publish(k, topic)),
-        }
+                .is_some_and(|k| mesh.acl.can_publish(k, topic))
+        })
     }
 
     /// A connection to `peer` is up: a stranger to this node's mesh hears no gossip and has
-    /// [`STRANGER_GRACE`] to join before it is disconnected.
-    pub(super) fn screen(&mut self, peer: PeerId) {
+    /// [`STRANGER_GRACE`] to join before it is disconnected. A node in no mesh has no one to
+    /// admit, so it keeps only the connections it dialled itself (to join a mesh).
+    pub(super) fn screen(&mut self, peer: PeerId, dialled: bool) {
         if self.admits(&peer) {
             return;
         }
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
         gossipsub.set_application_score(&peer, STRANGER_SCORE);
         gossipsub.blacklist_peer(&peer);
+        if self.mesh.is_none() && !dialled {
+            tracing::info!(peer = %super::short(&peer), "refused a connection: this node is in no mesh");
+            *self.rejected.entry("not_in_mesh".into()).or_default() += 1;
+            let _ = self.swarm.disconnect_peer_id(peer);
+            return;
+        }
         if self.strangers.len() >= MAX_STRANGERS {
             tracing::warn!(peer = %super::short(&peer), "too many strangers connected; refusing one");
             *self.rejected.entry("stranger".into()).or_default() += 1;
@@ -871,8 +874,8 @@ fn invite_info(invite: &Invite, record: &InviteRecord, revoked: bool) -> InviteI
     }
 }
 
-fn not_in_mesh() -> NodeError {
-    NodeError::Invalid("this node is in no mesh: found one with `weft mesh create`".into())
+pub(super) fn not_in_mesh() -> NodeError {
+    NodeError::Invalid("this node is in no mesh: found one with `weft mesh create` or join one with `weft join INVITE`".into())
 }
 
 fn check_text_field(what: &str, value: Option<&str>) -> Result<(), NodeError> {
