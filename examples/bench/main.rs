@@ -22,7 +22,9 @@ use anyhow::Context;
 use libp2p::PeerId;
 use tokio::sync::Mutex;
 use weft::proto::api::Event;
+use weft::proto::mesh::Role;
 use weft::{Config, Node, SendRequest};
+use weft_node::mesh::join::admit;
 
 mod baseline;
 
@@ -47,12 +49,14 @@ async fn main() -> anyhow::Result<()> {
         base.parallel
     );
 
+    // b founds a mesh; a and c join it by invite (over TCP) and then find each other.
     let a = start(&dir.path().join("a")).await?;
     let b = start(&dir.path().join("b")).await?;
     let c = start(&dir.path().join("c")).await?;
-    let b_addr = tcp_addr(&b)?;
-    a.handle.dial(b_addr.clone()).await?;
-    c.handle.dial(b_addr).await?;
+    b.handle.mesh_create(None).await?;
+    for newcomer in [&a, &c] {
+        admit(&b.handle, &newcomer.handle, Role::Member).await?;
+    }
     c.handle.dial(tcp_addr(&a)?).await?;
 
     println!("\nweft direct message, send to durable acknowledgement (in-process handle):");

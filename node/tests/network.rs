@@ -7,11 +7,11 @@ use std::time::Duration;
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 use weft_node::config::Config;
+use weft_node::mesh::join::admit;
 use weft_node::network::NodeError;
 use weft_node::network::handle::Delivery;
 use weft_node::node::{self, Node};
-use weft_keys::invite::Invite;
-use weft_proto::api::{CreateInviteRequest, Event};
+use weft_proto::api::Event;
 use weft_proto::mesh::Role;
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -36,18 +36,7 @@ async fn founder(dir: &Path, listen: &str) -> Node {
 /// A node in `dir` admitted to `founder`'s mesh by an invite; it is connected to `founder`.
 async fn member(dir: &Path, listen: &str, founder: &Node) -> Node {
     let node = start(dir, listen).await;
-    let invite = founder
-        .handle
-        .invite_create(CreateInviteRequest {
-            role: Role::Member,
-            ttl_secs: 60,
-            uses: 1,
-            note: None,
-        })
-        .await
-        .unwrap();
-    let invite = Invite::decode(&invite.key.unwrap()).unwrap();
-    weft_node::mesh::join::join(&node.handle, invite)
+    admit(&founder.handle, &node.handle, Role::Member)
         .await
         .unwrap();
     node
@@ -267,7 +256,11 @@ async fn a_node_in_no_mesh_accepts_no_one() {
         Err(NodeError::Invalid(why)) => assert!(why.contains("in no mesh"), "{why}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
-    match other.handle.publish("news".parse().unwrap(), "hi".into()).await {
+    match other
+        .handle
+        .publish("news".parse().unwrap(), "hi".into())
+        .await
+    {
         Err(NodeError::Invalid(why)) => assert!(why.contains("in no mesh"), "{why}"),
         other => panic!("expected a refusal, got {other:?}"),
     }

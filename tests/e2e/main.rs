@@ -8,5 +8,6 @@ mod examples;
 mod hostile_peer;
 mod membership;
 mod messaging;
+mod replay;
 mod stranger;
 mod support;

@@ -43,7 +43,11 @@ fn a_stranger_gets_nothing_and_is_disconnected() {
     olga.start();
     olga.json(&["mesh", "create"]);
     let out = olga.weft(&["dial", &a.addr()]);
-    assert_eq!(out.status.code(), Some(1), "another mesh's TCP handshake must fail");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "another mesh's TCP handshake must fail"
+    );
 
     // QUIC has no prologue: there the door is the membership check. Olga counts alice as a
     // member of her own mesh, so she sends; alice refuses and stores nothing.

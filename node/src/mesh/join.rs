@@ -4,7 +4,8 @@
 
 use libp2p::Multiaddr;
 use weft_keys::invite::Invite;
-use weft_proto::api::MeshInfo;
+use weft_proto::api::{CreateInviteRequest, MeshInfo};
+use weft_proto::mesh::Role;
 
 use crate::delivery::clock::wall_us;
 use crate::network::{NodeError, NodeHandle};
@@ -49,4 +50,27 @@ async fn redeem(handle: &NodeHandle, invite: Invite) -> Result<MeshInfo, NodeErr
         },
         other => other,
     })
+}
+
+/// Admits the node behind `newcomer` to the mesh of the node behind `admin` with a fresh
+/// single-use invite for `role`, redeemed at once: for programs that run both nodes
+/// (tests, benchmarks, demos). The newcomer ends up connected to the admin.
+pub async fn admit(
+    admin: &NodeHandle,
+    newcomer: &NodeHandle,
+    role: Role,
+) -> Result<MeshInfo, NodeError> {
+    let invite = admin
+        .invite_create(CreateInviteRequest {
+            role,
+            ttl_secs: 60,
+            uses: 1,
+            note: None,
+        })
+        .await?;
+    let key = invite
+        .key
+        .ok_or_else(|| NodeError::Invalid("a new invite carries its key".into()))?;
+    let invite = Invite::decode(&key).map_err(|e| NodeError::Invalid(e.to_string()))?;
+    join(newcomer, invite).await
 }

@@ -1,0 +1,113 @@
+//! Replays: a signed topic message injected again after gossipsub's duplicate cache forgot
+//! it (here: after the receiver restarted) is not delivered to the application twice.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::identity::Keypair;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, gossipsub};
+use weft::proto::api::Event;
+use weft::proto::topic::TopicMessage;
+
+use crate::bare;
+use crate::support::{PATIENCE, TestNode, founder, root};
+
+/// Connects the bare member `swarm` to `node` and publishes `payload` on `topic` once the
+/// node's subscription is known; returns once the node's history holds a message with
+/// `text` from the member.
+async fn publish_to(
+    swarm: &mut Swarm<gossipsub::Behaviour>,
+    node: &TestNode,
+    topic: &gossipsub::IdentTopic,
+    payload: Vec<u8>,
+    text: &str,
+) {
+    let target: PeerId = node.peer_id.parse().unwrap();
+    swarm
+        .dial(node.addr().parse::<Multiaddr>().unwrap())
+        .unwrap();
+    let subscribed = bare::drive(swarm, PATIENCE, |_, event| {
+        matches!(
+            event,
+            SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, .. }) if peer_id == target
+        )
+    })
+    .await;
+    assert!(subscribed, "{} never announced its subscription", node.name);
+    swarm
+        .behaviour_mut()
+        .publish(topic.clone(), payload)
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let member = swarm.local_peer_id().to_string();
+    while !texts_from(node, &member).iter().any(|t| t == text) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{text:?} never reached {}",
+            node.name
+        );
+        bare::drive(swarm, Duration::from_millis(200), |_, _| false).await;
+    }
+}
+
+/// Texts of the topic messages in `node`'s history from `from`.
+fn texts_from(node: &TestNode, from: &str) -> Vec<String> {
+    node.json(&["inbox", "--topic", "news"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["from"] == from)
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_replayed_topic_message_is_delivered_once() {
+    let root = root();
+    let mut a = founder(root.path(), "alice");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(a.client().subscribe("news", true)).unwrap();
+    let mesh = a.status()["mesh"].as_str().unwrap().to_string();
+    let keypair = Keypair::generate_ed25519();
+    let member = keypair.public().to_peer_id().to_string();
+    a.ok(&["members", "add", &member]);
+
+    let topic = gossipsub::IdentTopic::new(format!("weft/{mesh}/t/news"));
+    let message = |text: &str, ts: u64| {
+        TopicMessage::new("news".parse().unwrap(), ts, text.into())
+            .encode()
+            .unwrap()
+    };
+    let _runtime = rt.enter();
+    let mut swarm = bare::swarm(keypair, &mesh, bare::gossip);
+    swarm.behaviour_mut().subscribe(&topic).unwrap();
+    rt.block_on(publish_to(
+        &mut swarm,
+        &a,
+        &topic,
+        message("once", 1_000_000),
+        "once",
+    ));
+
+    // alice restarts: gossipsub's duplicate cache is gone. The member sends the very same
+    // signed payload again, then a new message to know alice has processed both.
+    a.stop();
+    a.start();
+    let delivered = rt.block_on(async {
+        let mut events = Box::pin(a.client().events(Some("news")).await.unwrap());
+        publish_to(&mut swarm, &a, &topic, message("once", 1_000_000), "once").await;
+        publish_to(&mut swarm, &a, &topic, message("after", 2_000_000), "after").await;
+        let mut delivered = Vec::new();
+        while delivered.last().map(String::as_str) != Some("after") {
+            match tokio::time::timeout(PATIENCE, events.next()).await {
+                Ok(Some(Ok(Event::Message(m)))) => delivered.push(m.text),
+                Ok(Some(Ok(_))) => {}
+                other => panic!("events ended: {other:?}"),
+            }
+        }
+        delivered
+    });
+    assert_eq!(delivered, ["after"], "what alice's application was given");
+    assert_eq!(texts_from(&a, &member), ["once", "after"]);
+}
