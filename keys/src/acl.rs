@@ -10,7 +10,7 @@ const CONTEXT: Context = Context::new("acl-op");
 /// Signs `body` as `author` (whose public key must be `body.author`).
 pub fn sign_op(author: &Identity, body: OpBody) -> Result<SignedOp, SignatureError> {
     let bytes = weft_proto::codec::to_cbor(&body).map_err(|_| SignatureError::BadSignature)?;
-    let sig = author.sign(CONTEXT, &bytes).to_bytes().to_vec();
+    let sig = author.sign(CONTEXT, &bytes).to_bytes();
     Ok(SignedOp { body, sig })
 }
 
@@ -19,13 +19,8 @@ pub fn verify_op(op: &SignedOp) -> Result<(), SignatureError> {
     if op.body.v != OP_VERSION {
         return Err(SignatureError::BadSignature);
     }
-    let sig: [u8; 64] = op
-        .sig
-        .as_slice()
-        .try_into()
-        .map_err(|_| SignatureError::BadSignature)?;
     let bytes = weft_proto::codec::to_cbor(&op.body).map_err(|_| SignatureError::BadSignature)?;
-    PublicKey::from_bytes(&op.body.author)?.verify(CONTEXT, &bytes, &Signature::from_bytes(&sig))
+    PublicKey::from_bytes(&op.body.author)?.verify(CONTEXT, &bytes, &Signature::from_bytes(&op.sig))
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! Invite keys: one printable string that lets a newcomer join a mesh.
 //!
-//! Layout (version 1):
+//! Layout (body version 2; version 1 wrote keys and ids as arrays of integers):
 //!
 //! ```text
 //! "weft1" || base32-lower-nopad( cbor(Invite) || blake3(cbor(Invite))[..4] )
 //! Invite     = { body: InviteBody, sig: bytes(64) }
-//! InviteBody = { v: 1, mesh: bytes(20), issuer: bytes(32), id: bytes(16), secret: bytes(32),
+//! InviteBody = { v: 2, mesh: bytes(20), issuer: bytes(32), id: bytes(16), secret: bytes(32),
 //!                role: "admin"|"member"|"guest", expires: u64 (Unix seconds), uses: u32,
 //!                addrs: [multiaddr string] (at most 8, each at most 256 bytes) }
 //! sig        = ed25519 by `issuer` over cbor(InviteBody), context "invite" (see crate::sign)
@@ -41,14 +41,14 @@ pub const MAX_ADDR_BYTES: usize = 256;
 const CONTEXT: Context = Context::new("invite");
 
 /// The current body version.
-const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// Bytes of checksum after the CBOR.
 const CHECKSUM_BYTES: usize = 4;
 
 /// An invite's id: names it in `weft invite list` and `weft invite revoke`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct InviteId(pub [u8; 16]);
+pub struct InviteId(#[serde(with = "weft_proto::codec::byte_array")] pub [u8; 16]);
 
 impl InviteId {
     /// A fresh random id.
@@ -76,7 +76,7 @@ impl fmt::Debug for InviteId {
 
 /// The one-time secret of an invite. Zeroized on drop, never printed.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
-pub struct InviteSecret(pub [u8; 32]);
+pub struct InviteSecret(#[serde(with = "weft_proto::codec::byte_array")] pub [u8; 32]);
 
 impl InviteSecret {
     /// A fresh random secret.
@@ -96,11 +96,12 @@ impl fmt::Debug for InviteSecret {
 /// What an invite says, signed by its issuer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InviteBody {
-    /// Body version, 1.
+    /// Body version, [`VERSION`].
     pub v: u8,
     /// The mesh it admits to.
     pub mesh: MeshId,
     /// The issuing admin's ed25519 public key.
+    #[serde(with = "weft_proto::codec::byte_array")]
     pub issuer: [u8; 32],
     /// The invite's id.
     pub id: InviteId,
@@ -122,7 +123,7 @@ pub struct Invite {
     /// What it says.
     pub body: InviteBody,
     /// The issuer's signature over the body's CBOR.
-    #[serde(with = "sig_bytes")]
+    #[serde(with = "weft_proto::codec::byte_array")]
     pub sig: [u8; 64],
 }
 
@@ -241,20 +242,6 @@ fn cbor<T: Serialize>(value: &T) -> Result<Vec<u8>, InviteError> {
     let mut out = Vec::new();
     ciborium::into_writer(value, &mut out).map_err(|e| InviteError::Malformed(e.to_string()))?;
     Ok(out)
-}
-
-mod sig_bytes {
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(sig: &[u8; 64], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(sig)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
-        weft_proto::codec::deserialize_byte_string(d)?
-            .try_into()
-            .map_err(|_| serde::de::Error::custom("signature must be 64 bytes"))
-    }
 }
 
 #[cfg(test)]

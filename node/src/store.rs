@@ -23,7 +23,11 @@ pub mod write;
 use std::path::{Path, PathBuf};
 
 /// The schema version this build writes.
-const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest schema this build reads. Schema 1 held ACL ops signed in the version 1
+/// encoding (keys as arrays of integers), whose signatures cannot be carried over.
+const OLDEST_SCHEMA: u32 = 2;
 
 /// How long opening waits for sled's lock before reporting another process.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
@@ -45,6 +49,16 @@ pub enum StoreError {
         "{path} has schema version {found}; this weft reads up to {SCHEMA_VERSION}: upgrade weft"
     )]
     NewerSchema {
+        /// The database directory.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+    },
+    /// The database holds a mesh in an encoding this build no longer reads.
+    #[error(
+        "{path} has schema version {found} and a mesh whose ACL log this weft cannot read (it was made by a development build); move the data dir aside and found or join the mesh again"
+    )]
+    OldMesh {
         /// The database directory.
         path: PathBuf,
         /// The version found.
@@ -157,6 +171,16 @@ fn check_schema(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
                     found,
                 });
             }
+            if found < OLDEST_SCHEMA {
+                // Nothing but the ACL log changed: a store without one moves up as it is.
+                if !db.open_tree("acl")?.is_empty() {
+                    return Err(StoreError::OldMesh {
+                        path: path.to_path_buf(),
+                        found,
+                    });
+                }
+                meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
+            }
         }
     }
     Ok(())
@@ -195,5 +219,48 @@ mod tests {
             Err(other) => panic!("expected Locked, got {other}"),
             Ok(_) => panic!("second open succeeded"),
         }
+    }
+
+    /// A database written at `schema`, with an ACL log or without.
+    fn old_store(schema: u32, with_acl: bool) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_db(&dir.path().join(DB_DIR)).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema", &schema.to_be_bytes())
+            .unwrap();
+        if with_acl {
+            db.open_tree("acl").unwrap().insert("op", "v1").unwrap();
+        }
+        db.flush().unwrap();
+        dir
+    }
+
+    #[test]
+    fn schema_1_moves_up_unless_it_holds_a_mesh() {
+        let plain = old_store(1, false);
+        drop(Store::open(plain.path()).unwrap());
+        let db = open_db(&plain.path().join(DB_DIR)).unwrap();
+        let schema = db
+            .open_tree("meta")
+            .unwrap()
+            .get("schema")
+            .unwrap()
+            .unwrap();
+        assert_eq!(schema.as_ref(), SCHEMA_VERSION.to_be_bytes());
+        drop(db);
+
+        let meshed = old_store(1, true);
+        match Store::open(meshed.path()) {
+            Err(e @ StoreError::OldMesh { .. }) => {
+                assert!(e.to_string().contains("move the data dir aside"))
+            }
+            Err(other) => panic!("expected OldMesh, got {other}"),
+            Ok(_) => panic!("an unreadable mesh was opened"),
+        }
+        assert!(matches!(
+            Store::open(old_store(SCHEMA_VERSION + 1, false).path()),
+            Err(StoreError::NewerSchema { .. })
+        ));
     }
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! SignedOp = { body: OpBody, sig: bytes(64) }        sig: ed25519 by body.author over
 //!                                                    cbor(body), context "acl-op"
-//! OpBody   = { v: 1, mesh: bytes(20), lamport: u64, author: bytes(32), kind: OpKind }
+//! OpBody   = { v: 2, mesh: bytes(20), lamport: u64, author: bytes(32), kind: OpKind }
 //! OpKind   = { "Found": { name } } | { "Add": { member, role, name } } | { "Revoke": { member } }
 //!          | { "SetRole": { member, role } } | { "TopicPolicy": { topic, publishers } }
 //!          | { "RevokeInvite": { invite: bytes(16) } }
@@ -18,7 +18,7 @@ use crate::mesh::{MeshId, Role};
 use crate::topic::TopicName;
 
 /// The op body version this crate writes.
-pub const OP_VERSION: u8 = 1;
+pub const OP_VERSION: u8 = 2;
 
 /// Longest member name, in bytes.
 pub const MAX_MEMBER_NAME_BYTES: usize = 64;
@@ -37,6 +37,7 @@ pub enum OpKind {
     /// Admits a member with a role.
     Add {
         /// The member's ed25519 public key.
+        #[serde(with = "crate::codec::byte_array")]
         member: [u8; 32],
         /// Its role.
         role: Role,
@@ -46,11 +47,13 @@ pub enum OpKind {
     /// Removes a member, permanently.
     Revoke {
         /// The member's key.
+        #[serde(with = "crate::codec::byte_array")]
         member: [u8; 32],
     },
     /// Changes a member's role.
     SetRole {
         /// The member's key.
+        #[serde(with = "crate::codec::byte_array")]
         member: [u8; 32],
         /// The new role.
         role: Role,
@@ -65,6 +68,7 @@ pub enum OpKind {
     /// Kills an invite.
     RevokeInvite {
         /// The invite's id.
+        #[serde(with = "crate::codec::byte_array")]
         invite: [u8; 16],
     },
 }
@@ -75,7 +79,7 @@ pub enum Publisher {
     /// Everyone holding this role.
     Role(Role),
     /// One member, by key.
-    Key([u8; 32]),
+    Key(#[serde(with = "crate::codec::byte_array")] [u8; 32]),
 }
 
 /// The signed part of an op.
@@ -88,6 +92,7 @@ pub struct OpBody {
     /// The author's Lamport time: above every op it had seen.
     pub lamport: u64,
     /// The author's ed25519 public key.
+    #[serde(with = "crate::codec::byte_array")]
     pub author: [u8; 32],
     /// What it does.
     pub kind: OpKind,
@@ -99,7 +104,8 @@ pub struct SignedOp {
     /// The signed part.
     pub body: OpBody,
     /// ed25519 over the body's CBOR, context `acl-op`.
-    pub sig: Vec<u8>,
+    #[serde(with = "crate::codec::byte_array")]
+    pub sig: [u8; 64],
 }
 
 impl SignedOp {

@@ -80,8 +80,7 @@ pub fn frame(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Reads a CBOR byte string (serde `bytes`) as a vector: for types that travel as byte
-/// strings rather than serde's default array of integers.
+/// Reads a CBOR byte string (serde `bytes`) as a vector.
 pub fn deserialize_byte_string<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<u8>, D::Error> {
@@ -99,4 +98,182 @@ pub fn deserialize_byte_string<'de, D: serde::Deserializer<'de>>(
         }
     }
     deserializer.deserialize_bytes(BytesVisitor)
+}
+
+/// `#[serde(with = "weft_proto::codec::byte_array")]`: a `[u8; N]` (key, id, signature) as
+/// one CBOR byte string of exactly N bytes, not serde's default array of integers.
+pub mod byte_array {
+    use serde::{Deserializer, Serializer};
+
+    /// Writes the array as a byte string.
+    pub fn serialize<S: Serializer, const N: usize>(
+        bytes: &[u8; N],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(bytes)
+    }
+
+    /// Reads a byte string of exactly N bytes.
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        deserializer: D,
+    ) -> Result<[u8; N], D::Error> {
+        super::deserialize_byte_string(deserializer)?
+            .try_into()
+            .map_err(|v: Vec<u8>| {
+                serde::de::Error::invalid_length(v.len(), &format!("{N} bytes").as_str())
+            })
+    }
+}
+
+/// `#[serde(with = "weft_proto::codec::byte_arrays")]`: a list of `[u8; N]` as a CBOR array
+/// of byte strings.
+pub mod byte_arrays {
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Item<const N: usize>(#[serde(with = "super::byte_array")] [u8; N]);
+
+    /// Writes the list.
+    pub fn serialize<S: Serializer, const N: usize>(
+        list: &[[u8; N]],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(list.len()))?;
+        for bytes in list {
+            seq.serialize_element(&Item(*bytes))?;
+        }
+        seq.end()
+    }
+
+    /// Reads the list.
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        deserializer: D,
+    ) -> Result<Vec<[u8; N]>, D::Error> {
+        let items = Vec::<Item<N>>::deserialize(deserializer)?;
+        Ok(items.into_iter().map(|Item(bytes)| bytes).collect())
+    }
+}
+
+/// `#[serde(with = "weft_proto::codec::byte_vec")]`: a `Vec<u8>` as one CBOR byte string.
+pub mod byte_vec {
+    use serde::{Deserializer, Serializer};
+
+    /// Writes the bytes as a byte string.
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(bytes)
+    }
+
+    /// Reads a byte string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        super::deserialize_byte_string(deserializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acl::{OP_VERSION, OpBody, OpKind, Publisher, SignedOp};
+    use crate::join::{JOIN_VERSION, JoinRequest};
+    use crate::mesh::{MeshId, Role};
+    use crate::sync::{PeerAddrs, SYNC_VERSION, SyncRequest};
+    use ciborium::Value;
+    use proptest::prelude::*;
+
+    /// The CBOR value of `field` in the map `value` encodes to.
+    fn field<T: Serialize>(value: &T, field: &str) -> Value {
+        let value: Value = from_cbor(&to_cbor(value).unwrap()).unwrap();
+        let map = value.into_map().unwrap();
+        map.into_iter()
+            .find(|(k, _)| k.as_text() == Some(field))
+            .map(|(_, v)| v)
+            .unwrap()
+    }
+
+    fn op(author: [u8; 32], member: [u8; 32], lamport: u64, sig: [u8; 64]) -> SignedOp {
+        SignedOp {
+            body: OpBody {
+                v: OP_VERSION,
+                mesh: MeshId::of_founder(&author),
+                lamport,
+                author,
+                kind: OpKind::TopicPolicy {
+                    topic: "news".parse().unwrap(),
+                    publishers: vec![Publisher::Key(member), Publisher::Role(Role::Admin)],
+                },
+            },
+            sig,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn join_sync_and_op_bodies_round_trip(
+            key in any::<[u8; 32]>(),
+            invite in any::<[u8; 16]>(),
+            have in proptest::collection::vec(any::<[u8; 32]>(), 0..8),
+            peer in proptest::collection::vec(any::<u8>(), 0..64),
+            lamport in any::<u64>(),
+            sig in proptest::collection::vec(any::<u8>(), 64),
+        ) {
+            let join = JoinRequest { v: JOIN_VERSION, invite, key, proof: key, name: None };
+            prop_assert_eq!(from_cbor::<JoinRequest>(&to_cbor(&join).unwrap()).unwrap(), join);
+            let sync = SyncRequest {
+                v: SYNC_VERSION,
+                mesh: MeshId::of_founder(&key),
+                have: have.clone(),
+            };
+            prop_assert_eq!(from_cbor::<SyncRequest>(&to_cbor(&sync).unwrap()).unwrap(), sync);
+            let addrs = PeerAddrs { peer, addrs: vec!["/ip4/127.0.0.1/tcp/1".into()] };
+            prop_assert_eq!(from_cbor::<PeerAddrs>(&to_cbor(&addrs).unwrap()).unwrap(), addrs);
+            let op = op(key, key, lamport, sig.try_into().unwrap());
+            prop_assert_eq!(from_cbor::<SignedOp>(&to_cbor(&op).unwrap()).unwrap(), op);
+        }
+    }
+
+    #[test]
+    fn binary_fields_are_byte_strings_of_their_length() {
+        let join = JoinRequest {
+            v: JOIN_VERSION,
+            invite: [1; 16],
+            key: [2; 32],
+            proof: [3; 32],
+            name: None,
+        };
+        assert_eq!(field(&join, "invite"), Value::Bytes(vec![1; 16]));
+        assert_eq!(field(&join, "key"), Value::Bytes(vec![2; 32]));
+        let sync = SyncRequest {
+            v: SYNC_VERSION,
+            mesh: MeshId([4; 20]),
+            have: vec![[5; 32]],
+        };
+        assert_eq!(field(&sync, "mesh"), Value::Bytes(vec![4; 20]));
+        assert_eq!(
+            field(&sync, "have"),
+            Value::Array(vec![Value::Bytes(vec![5; 32])])
+        );
+        assert_eq!(
+            field(&op([6; 32], [7; 32], 1, [8; 64]), "sig"),
+            Value::Bytes(vec![8; 64])
+        );
+
+        // One byte short, or the same bytes as an array of integers: refused.
+        let short = Value::Map(vec![
+            (Value::Text("v".into()), Value::Integer(JOIN_VERSION.into())),
+            (Value::Text("invite".into()), Value::Bytes(vec![1; 16])),
+            (Value::Text("key".into()), Value::Bytes(vec![2; 31])),
+            (Value::Text("proof".into()), Value::Bytes(vec![3; 32])),
+        ]);
+        assert!(from_cbor::<JoinRequest>(&to_cbor(&short).unwrap()).is_err());
+        let ints = Value::Map(vec![
+            (Value::Text("v".into()), Value::Integer(JOIN_VERSION.into())),
+            (Value::Text("invite".into()), Value::Bytes(vec![1; 16])),
+            (
+                Value::Text("key".into()),
+                Value::Array(vec![Value::Integer(2.into()); 32]),
+            ),
+            (Value::Text("proof".into()), Value::Bytes(vec![3; 32])),
+        ]);
+        assert!(from_cbor::<JoinRequest>(&to_cbor(&ints).unwrap()).is_err());
+    }
 }

@@ -103,11 +103,7 @@ impl<'de> Deserialize<'de> for MessageId {
             let s = String::deserialize(deserializer)?;
             s.parse().map_err(D::Error::custom)
         } else {
-            let bytes = crate::codec::deserialize_byte_string(deserializer)?;
-            let array: [u8; 32] = bytes
-                .try_into()
-                .map_err(|v: Vec<u8>| D::Error::invalid_length(v.len(), &"32 bytes"))?;
-            Ok(MessageId(array))
+            crate::codec::byte_array::deserialize(deserializer).map(MessageId)
         }
     }
 }

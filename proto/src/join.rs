@@ -2,7 +2,7 @@
 //! frame (see [`crate::codec`]).
 //!
 //! ```text
-//! joiner -> issuer   JoinRequest  { v: 1, invite: bytes(16), key: bytes(32), proof: bytes(32),
+//! joiner -> issuer   JoinRequest  { v: 2, invite: bytes(16), key: bytes(32), proof: bytes(32),
 //!                                   name: string? }                       frame <= 1 KiB
 //! issuer -> joiner   JoinResponse = { "Accepted": { ops: [SignedOp] } }
 //!                                 | { "Refused": { reason: string } }     frame <= 4 MiB
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::acl::SignedOp;
 
 /// The request body version.
-pub const JOIN_VERSION: u8 = 1;
+pub const JOIN_VERSION: u8 = 2;
 
 /// Largest request frame.
 pub const MAX_JOIN_REQUEST_BYTES: usize = 1024;
@@ -32,10 +32,13 @@ pub struct JoinRequest {
     /// Body version, [`JOIN_VERSION`].
     pub v: u8,
     /// The invite's id.
+    #[serde(with = "crate::codec::byte_array")]
     pub invite: [u8; 16],
     /// The joiner's ed25519 public key.
+    #[serde(with = "crate::codec::byte_array")]
     pub key: [u8; 32],
     /// Proof of the invite's secret, bound to the joiner's PeerId.
+    #[serde(with = "crate::codec::byte_array")]
     pub proof: [u8; 32],
     /// The name the joiner gives itself.
     pub name: Option<String>,

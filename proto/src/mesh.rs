@@ -14,7 +14,7 @@ const SHOWN_BYTES: usize = 20;
 
 /// A mesh id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct MeshId(pub [u8; SHOWN_BYTES]);
+pub struct MeshId(#[serde(with = "crate::codec::byte_array")] pub [u8; SHOWN_BYTES]);
 
 impl MeshId {
     /// The id of the mesh founded by the holder of `founder` (an ed25519 public key).

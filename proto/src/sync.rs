@@ -3,7 +3,7 @@
 //! between members ask; a node answers members of its own mesh only.
 //!
 //! ```text
-//! asker -> answerer    SyncRequest  { v: 1, mesh: bytes(20), have: [bytes(32)] }   <= 4 MiB
+//! asker -> answerer    SyncRequest  { v: 2, mesh: bytes(20), have: [bytes(32)] }   <= 4 MiB
 //! answerer -> asker    SyncResponse = { "Ops": { ops: [SignedOp], peers: [PeerAddrs] } }
 //!                                   | { "Refused": { reason: string } }         <= 4 MiB
 //! PeerAddrs = { peer: bytes (PeerId), addrs: [multiaddr string] }  at most 8 addrs each
@@ -25,7 +25,7 @@ use crate::acl::SignedOp;
 use crate::mesh::MeshId;
 
 /// The request body version.
-pub const SYNC_VERSION: u8 = 1;
+pub const SYNC_VERSION: u8 = 2;
 
 /// Largest frame either way.
 pub const MAX_SYNC_FRAME_BYTES: usize = 4 * 1024 * 1024;
@@ -38,6 +38,7 @@ pub struct SyncRequest {
     /// The mesh.
     pub mesh: MeshId,
     /// Ids of the ops the asker holds.
+    #[serde(with = "crate::codec::byte_arrays")]
     pub have: Vec<[u8; 32]>,
 }
 
@@ -45,6 +46,7 @@ pub struct SyncRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerAddrs {
     /// The member's PeerId, as bytes.
+    #[serde(with = "crate::codec::byte_vec")]
     pub peer: Vec<u8>,
     /// Its multiaddrs, without `/p2p/`.
     pub addrs: Vec<String>,

@@ -166,7 +166,7 @@ impl EventLoop {
         let random = |e: weft_keys::KeyError| NodeError::Invalid(e.to_string());
         let id = InviteId::generate().map_err(random)?;
         let body = InviteBody {
-            v: 1,
+            v: weft_keys::invite::VERSION,
             mesh,
             issuer: self.identity.public().to_bytes(),
             id,
