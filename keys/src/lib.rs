@@ -6,12 +6,15 @@
 //! - [`sign`]: signatures under a domain-separation context, verified strictly.
 //! - [`invite`]: invite keys (`weft1…`): signed, checksummed, with a one-time secret.
 //! - [`acl`]: signing and checking ACL ops.
+//! - [`seal`]: sealed boxes for mailboxes (Noise X with snow) and the cards that publish
+//!   members' sealing keys.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod acl;
 pub mod identity;
 pub mod invite;
+pub mod seal;
 pub mod sign;
 
 pub use identity::{Identity, KeyError};

@@ -11,6 +11,7 @@
 //! - [`acl`]: the ACL log's signed operations.
 //! - [`join`]: the frames of `/weft/join/1` (redeeming an invite).
 //! - [`sync`]: the frames of `/weft/sync/1` (bringing the ACL log up to date).
+//! - [`seal`]: sealing cards and the plaintext of a sealed box a mailbox holds.
 //! - [`api`]: the JSON bodies of the local HTTP API and its event stream.
 
 pub mod acl;
@@ -21,6 +22,7 @@ pub mod id;
 pub mod join;
 pub mod limits;
 pub mod mesh;
+pub mod seal;
 pub mod sync;
 pub mod topic;
 

@@ -1,0 +1,328 @@
+//! Sealed boxes: bytes for one member that only it can open, that name and authenticate
+//! their sender, and that whoever carries them (a mailbox member) can neither read, alter,
+//! truncate nor reorder without the opening failing.
+//!
+//! A box is a one-way Noise handshake, `Noise_X_25519_ChaChaPoly_BLAKE2s`, from the sender's
+//! static X25519 key to the recipient's, with the mesh in the prologue
+//! (`/weft/seal/1/<mesh-id>`), followed by transport messages:
+//!
+//! ```text
+//! box   = frame(handshake) frame(transport)*        frame = len: u16 BE, noise message
+//! handshake payload = total: u32 BE, first chunk     transport payload = next chunk
+//! ```
+//!
+//! `total` is the plaintext length; an opener refuses a box whose chunks do not add up to
+//! it exactly. Each member's sealing key is derived from its identity's secret by a keyed
+//! hash (so it is separate from the signing key yet needs no storage of its own) and is
+//! published as a [`SealCard`] signed by the identity.
+
+use curve25519_dalek::montgomery::MontgomeryPoint;
+use weft_proto::mesh::MeshId;
+use weft_proto::seal::{MAX_SEALED_BYTES, SealCard};
+use zeroize::Zeroizing;
+
+use crate::Identity;
+use crate::sign::{Context, PublicKey, Signature, SignatureError};
+
+const PATTERN: &str = "Noise_X_25519_ChaChaPoly_BLAKE2s";
+const CARD: Context = Context::new("seal-key");
+const NOISE_MAX: usize = 65_535;
+/// The handshake message: ephemeral key, encrypted static key with its tag, payload tag.
+const HANDSHAKE_OVERHEAD: usize = 32 + 48 + 16;
+const TAG: usize = 16;
+/// Plaintext in the handshake message, after the 4-byte total.
+const FIRST_CHUNK: usize = NOISE_MAX - HANDSHAKE_OVERHEAD - 4;
+const CHUNK: usize = NOISE_MAX - TAG;
+
+/// Why a box could not be made or opened. Opening failures say only what kind of wrong the
+/// bytes were, never anything about the key.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The box or the plaintext is larger than [`MAX_SEALED_BYTES`].
+    #[error("a sealed box is at most {MAX_SEALED_BYTES} bytes")]
+    TooLarge,
+    /// The framing is broken: truncated, padded, or chunks that do not add up.
+    #[error("malformed sealed box: {0}")]
+    Malformed(&'static str),
+    /// Decryption failed: altered bytes, another recipient, another mesh, or reordered
+    /// chunks.
+    #[error("sealed box does not open")]
+    Tampered,
+    /// The Noise machinery refused (a bad key).
+    #[error("sealing failed: {0}")]
+    Noise(String),
+}
+
+/// A member's X25519 key pair for sealed boxes. The secret zeroizes on drop.
+pub struct SealKey {
+    secret: Zeroizing<[u8; 32]>,
+    public: [u8; 32],
+}
+
+impl SealKey {
+    /// The sealing key of `identity`.
+    pub fn of(identity: &Identity) -> SealKey {
+        let secret = Zeroizing::new(blake3::derive_key(
+            "weft/v1/seal-key",
+            identity.secret_bytes().as_ref(),
+        ));
+        let public = MontgomeryPoint::mul_base_clamped(*secret).to_bytes();
+        SealKey { secret, public }
+    }
+
+    /// The public half.
+    pub fn public(&self) -> [u8; 32] {
+        self.public
+    }
+
+    /// The card that publishes this key, signed by `identity` (whose key this is).
+    pub fn card(&self, identity: &Identity) -> SealCard {
+        SealCard {
+            key: self.public,
+            sig: identity.sign(CARD, &self.public).to_bytes(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealKey({:02x?}..)", &self.public[..4])
+    }
+}
+
+/// Checks that `card` was signed by the member whose ed25519 key is `owner`.
+pub fn verify_card(owner: &[u8; 32], card: &SealCard) -> Result<(), SignatureError> {
+    PublicKey::from_bytes(owner)?.verify(CARD, &card.key, &Signature::from_bytes(&card.sig))
+}
+
+fn prologue(mesh: &MeshId) -> Vec<u8> {
+    format!("/weft/seal/1/{mesh}").into_bytes()
+}
+
+fn noise(e: snow::Error) -> SealError {
+    SealError::Noise(e.to_string())
+}
+
+/// Seals `plaintext` from `from` to the X25519 key `to`, for `mesh`.
+pub fn seal(
+    from: &SealKey,
+    to: &[u8; 32],
+    mesh: &MeshId,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, SealError> {
+    if plaintext.len() > MAX_SEALED_BYTES {
+        return Err(SealError::TooLarge);
+    }
+    let prologue = prologue(mesh);
+    let params = PATTERN
+        .parse()
+        .map_err(|e: snow::Error| SealError::Noise(e.to_string()))?;
+    let mut handshake = snow::Builder::new(params)
+        .local_private_key(from.secret.as_ref())
+        .and_then(|b| b.remote_public_key(to))
+        .and_then(|b| b.prologue(&prologue))
+        .and_then(|b| b.build_initiator())
+        .map_err(noise)?;
+    let (first, mut rest) = plaintext.split_at(plaintext.len().min(FIRST_CHUNK));
+    let mut payload = Vec::with_capacity(4 + first.len());
+    payload.extend_from_slice(&(plaintext.len() as u32).to_be_bytes());
+    payload.extend_from_slice(first);
+    let mut out = Vec::with_capacity(plaintext.len() + 256);
+    let mut buf = Zeroizing::new(vec![0u8; NOISE_MAX]);
+    let len = handshake.write_message(&payload, &mut buf).map_err(noise)?;
+    push_frame(&mut out, &buf[..len]);
+    let mut transport = handshake.into_transport_mode().map_err(noise)?;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(rest.len().min(CHUNK));
+        let len = transport.write_message(chunk, &mut buf).map_err(noise)?;
+        push_frame(&mut out, &buf[..len]);
+        rest = tail;
+    }
+    if out.len() > MAX_SEALED_BYTES {
+        return Err(SealError::TooLarge);
+    }
+    Ok(out)
+}
+
+/// An opened box: who sealed it (their X25519 key, to match against members' cards) and
+/// what it says.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Opened {
+    /// The sender's X25519 public key, authenticated by the handshake.
+    pub from: [u8; 32],
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+}
+
+/// Opens `sealed` with `me`'s key, for `mesh`.
+pub fn open(me: &SealKey, mesh: &MeshId, sealed: &[u8]) -> Result<Opened, SealError> {
+    if sealed.len() > MAX_SEALED_BYTES {
+        return Err(SealError::TooLarge);
+    }
+    let mut frames = Frames(sealed);
+    let first = frames.next().ok_or(SealError::Malformed("empty"))??;
+    let prologue = prologue(mesh);
+    let params = PATTERN
+        .parse()
+        .map_err(|e: snow::Error| SealError::Noise(e.to_string()))?;
+    let mut handshake = snow::Builder::new(params)
+        .local_private_key(me.secret.as_ref())
+        .and_then(|b| b.prologue(&prologue))
+        .and_then(|b| b.build_responder())
+        .map_err(noise)?;
+    let mut buf = vec![0u8; NOISE_MAX];
+    let len = handshake
+        .read_message(first, &mut buf)
+        .map_err(|_| SealError::Tampered)?;
+    if len < 4 {
+        return Err(SealError::Malformed("no length"));
+    }
+    let total = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if total > MAX_SEALED_BYTES {
+        return Err(SealError::TooLarge);
+    }
+    let from: [u8; 32] = handshake
+        .get_remote_static()
+        .and_then(|k| k.try_into().ok())
+        .ok_or(SealError::Malformed("no sender key"))?;
+    let mut plaintext = Vec::with_capacity(total);
+    plaintext.extend_from_slice(&buf[4..len]);
+    let mut transport = handshake.into_transport_mode().map_err(noise)?;
+    for frame in frames {
+        let frame = frame?;
+        if plaintext.len() >= total {
+            return Err(SealError::Malformed("trailing chunks"));
+        }
+        let len = transport
+            .read_message(frame, &mut buf)
+            .map_err(|_| SealError::Tampered)?;
+        plaintext.extend_from_slice(&buf[..len]);
+    }
+    if plaintext.len() != total {
+        return Err(SealError::Malformed("chunks do not add up"));
+    }
+    Ok(Opened { from, plaintext })
+}
+
+fn push_frame(out: &mut Vec<u8>, message: &[u8]) {
+    // Noise messages are at most 65,535 bytes, so the length fits a u16.
+    out.extend_from_slice(&(message.len() as u16).to_be_bytes());
+    out.extend_from_slice(message);
+}
+
+/// The frames of a box, each a Noise message.
+struct Frames<'a>(&'a [u8]);
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = Result<&'a [u8], SealError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        if self.0.len() < 2 {
+            self.0 = &[];
+            return Some(Err(SealError::Malformed("truncated frame length")));
+        }
+        let len = u16::from_be_bytes([self.0[0], self.0[1]]) as usize;
+        let rest = &self.0[2..];
+        if rest.len() < len {
+            self.0 = &[];
+            return Some(Err(SealError::Malformed("truncated frame")));
+        }
+        let (frame, tail) = rest.split_at(len);
+        self.0 = tail;
+        Some(Ok(frame))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn keys() -> (Identity, SealKey, Identity, SealKey) {
+        let alice = Identity::generate().unwrap();
+        let bob = Identity::generate().unwrap();
+        let (a, b) = (SealKey::of(&alice), SealKey::of(&bob));
+        (alice, a, bob, b)
+    }
+
+    fn mesh(n: u8) -> MeshId {
+        MeshId([n; 20])
+    }
+
+    #[test]
+    fn cards_verify_only_for_their_owner_and_key() {
+        let (alice, a, bob, _) = keys();
+        let card = a.card(&alice);
+        assert_eq!(card.key, a.public());
+        verify_card(&alice.public().to_bytes(), &card).unwrap();
+        assert!(verify_card(&bob.public().to_bytes(), &card).is_err());
+        let mut forged = card;
+        forged.key[0] ^= 1;
+        assert!(verify_card(&alice.public().to_bytes(), &forged).is_err());
+        assert_eq!(SealKey::of(&alice).public(), a.public(), "derived, stable");
+    }
+
+    #[test]
+    fn a_large_box_spans_chunks_and_stays_in_order() {
+        let (_, a, _, b) = keys();
+        let text: Vec<u8> = (0..70_000u32).map(|n| n as u8).collect();
+        let sealed = seal(&a, &b.public(), &mesh(1), &text).unwrap();
+        let opened = open(&b, &mesh(1), &sealed).unwrap();
+        assert_eq!(opened.plaintext, text);
+        // Truncated after the first chunk: refused, not half-delivered.
+        let first = 2 + u16::from_be_bytes([sealed[0], sealed[1]]) as usize;
+        assert_eq!(
+            open(&b, &mesh(1), &sealed[..first]),
+            Err(SealError::Malformed("chunks do not add up"))
+        );
+    }
+
+    #[test]
+    fn oversize_is_refused() {
+        let (_, a, _, b) = keys();
+        let text = vec![0u8; MAX_SEALED_BYTES + 1];
+        assert_eq!(
+            seal(&a, &b.public(), &mesh(1), &text),
+            Err(SealError::TooLarge)
+        );
+        assert_eq!(open(&b, &mesh(1), &text), Err(SealError::TooLarge));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn opens_for_the_recipient_only_and_names_the_sender(
+            text in proptest::collection::vec(any::<u8>(), 0..2048),
+        ) {
+            let (_, a, _, b) = keys();
+            let sealed = seal(&a, &b.public(), &mesh(1), &text).unwrap();
+            let opened = open(&b, &mesh(1), &sealed).unwrap();
+            prop_assert_eq!(opened.from, a.public());
+            prop_assert_eq!(opened.plaintext, text);
+            // Not the sender, not another mesh.
+            prop_assert!(open(&a, &mesh(1), &sealed).is_err());
+            prop_assert!(open(&b, &mesh(2), &sealed).is_err());
+        }
+
+        #[test]
+        fn any_flipped_bit_or_cut_is_refused(
+            text in proptest::collection::vec(any::<u8>(), 1..512),
+            at in any::<prop::sample::Index>(),
+            bit in 0u8..8,
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let (_, a, _, b) = keys();
+            let sealed = seal(&a, &b.public(), &mesh(1), &text).unwrap();
+            let mut flipped = sealed.clone();
+            flipped[at.index(sealed.len())] ^= 1 << bit;
+            prop_assert!(open(&b, &mesh(1), &flipped).is_err());
+            let cut = cut.index(sealed.len());
+            prop_assert!(open(&b, &mesh(1), &sealed[..cut]).is_err());
+        }
+    }
+}
