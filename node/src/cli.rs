@@ -159,7 +159,7 @@ pub enum MembersCommand {
     Add {
         /// Its PeerId.
         peer: PeerId,
-        /// Its role: admin, member or guest.
+        /// Its role: admin, member, guest or mailbox.
         #[arg(long, default_value = "member")]
         role: weft_proto::mesh::Role,
         /// A name for it.
@@ -175,7 +175,7 @@ pub enum MembersCommand {
     Role {
         /// Its PeerId.
         peer: PeerId,
-        /// The new role: admin, member or guest.
+        /// The new role: admin, member, guest or mailbox.
         role: weft_proto::mesh::Role,
     },
 }
@@ -198,7 +198,7 @@ pub enum TopicCommand {
 pub enum InviteCommand {
     /// Print a new invite key (`weft1…`).
     Create {
-        /// The role the newcomer gets: admin, member or guest.
+        /// The role the newcomer gets: admin, member, guest or mailbox.
         #[arg(long, default_value = "member")]
         role: weft_proto::mesh::Role,
         /// How long it stays valid (s, m, h or d; at most 90d).

@@ -1,6 +1,7 @@
 //! Node configuration, parsed once from flags and environment, with documented defaults.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use libp2p::Multiaddr;
 
@@ -22,6 +23,29 @@ pub struct Config {
     pub listen: Vec<Multiaddr>,
     /// Whether `listen` are the defaults (then a busy port falls back to an ephemeral one).
     pub listen_is_default: bool,
+    /// What this node holds for others when its role is mailbox.
+    pub mailbox: MailboxLimits,
+}
+
+/// The quota and lifetime of what a mailbox node holds for each recipient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MailboxLimits {
+    /// Most sealed messages held for one recipient (default 10,000).
+    pub max_messages: usize,
+    /// Most bytes of sealed messages held for one recipient (default 64 MiB).
+    pub max_bytes: usize,
+    /// Longest a message is held (default 7 days); a sender's shorter expiry wins.
+    pub ttl: Duration,
+}
+
+impl Default for MailboxLimits {
+    fn default() -> Self {
+        MailboxLimits {
+            max_messages: 10_000,
+            max_bytes: 64 * 1024 * 1024,
+            ttl: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
 }
 
 impl Config {
@@ -38,6 +62,7 @@ impl Config {
             data_dir,
             listen,
             listen_is_default,
+            mailbox: MailboxLimits::default(),
         }
     }
 

@@ -6,7 +6,9 @@
 //! - [`exchange`]: one request and one response per stream (join and sync use it).
 //! - [`frame`]: the length-prefixed frames all of weft's stream protocols use.
 //! - [`join`]: `/weft/join/1`, redeeming an invite key.
-//! - [`sync`]: `/weft/sync/1`, bringing a member's ACL log up to date.
+//! - [`sync`]: `/weft/sync/1`, bringing a member's ACL log up to date, and sharing members'
+//!   addresses and sealing keys.
+//! - [`mailbox`]: `/weft/mailbox/1`, sealed boxes held for members who are offline.
 //! - [`mesh_noise`]: Noise with the mesh id in the handshake prologue.
 //! - [`swarm`]: transports (TCP + Noise + Yamux, QUIC) and listening.
 //! - [`handle`]: [`NodeHandle`], the commands it sends, and [`NodeError`].
@@ -23,6 +25,7 @@ pub mod frame;
 pub mod group_flush;
 pub mod handle;
 pub mod join;
+pub mod mailbox;
 pub mod mesh_noise;
 pub mod swarm;
 pub mod sync;

@@ -6,7 +6,9 @@
 //! - [`history`]: every message sent and received, ordered by time (tree `history`).
 //! - [`outbox`]: direct messages waiting for their recipient's acknowledgement (tree `outbox`).
 //! - [`topics`]: topics this node subscribes to (tree `topics`).
-//! - [`mesh`]: the mesh, its ACL log and issued invites (trees `mesh`, `acl`, `invites`).
+//! - [`mesh`]: the mesh, its ACL log, issued invites and members' sealing-key cards (trees
+//!   `mesh`, `acl`, `invites`, `cards`).
+//! - [`mailbox`]: sealed boxes held for members (trees `mailbox`, `mailbox_ids`).
 //!
 //! The schema version lives in tree `meta`. Durability rule: nothing is acknowledged before
 //! [`Store::flush`] returned. The event loop queues its changes as [`write::Write`]s; the
@@ -14,6 +16,7 @@
 
 pub mod history;
 pub mod identity;
+pub mod mailbox;
 pub mod mesh;
 pub mod outbox;
 pub mod peers;
@@ -91,8 +94,10 @@ pub struct Store {
     pub outbox: outbox::OutboxTree,
     /// Subscribed topics.
     pub topics: topics::TopicsTree,
-    /// Mesh membership, ACL log and invites.
+    /// Mesh membership, ACL log, invites and members' sealing keys.
     pub mesh: mesh::MeshTrees,
+    /// Sealed boxes held for members.
+    pub mailbox: mailbox::MailboxTrees,
 }
 
 impl Store {
@@ -127,6 +132,11 @@ impl Store {
                 mesh: db.open_tree("mesh")?,
                 acl: db.open_tree("acl")?,
                 invites: db.open_tree("invites")?,
+                cards: db.open_tree("cards")?,
+            },
+            mailbox: mailbox::MailboxTrees {
+                boxes: db.open_tree("mailbox")?,
+                ids: db.open_tree("mailbox_ids")?,
             },
             db,
         })
@@ -240,15 +250,16 @@ mod tests {
     fn schema_1_moves_up_unless_it_holds_a_mesh() {
         let plain = old_store(1, false);
         drop(Store::open(plain.path()).unwrap());
-        let db = open_db(&plain.path().join(DB_DIR)).unwrap();
-        let schema = db
+        let reopened = Store::open(plain.path()).unwrap();
+        let schema = reopened
+            .db
             .open_tree("meta")
             .unwrap()
             .get("schema")
             .unwrap()
             .unwrap();
         assert_eq!(schema.as_ref(), SCHEMA_VERSION.to_be_bytes());
-        drop(db);
+        drop(reopened);
 
         let meshed = old_store(1, true);
         match Store::open(meshed.path()) {

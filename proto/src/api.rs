@@ -42,6 +42,11 @@ pub enum DeliveryState {
     Delivered,
     /// The recipient refused it; it will not be retried.
     Rejected,
+    /// Sealed and durably held by a mailbox member until the recipient comes back; still
+    /// in the outbox until the recipient's receipt arrives.
+    Held,
+    /// Its time ran out before the recipient received it; no longer tried.
+    Expired,
 }
 
 /// One entry of the message history (`GET /v1/messages`) and of `message` events.
@@ -94,11 +99,15 @@ fn yes() -> bool {
 pub struct SendResponse {
     /// The message id.
     pub id: MessageId,
-    /// `delivered` when acknowledged, `queued` when not (yet).
+    /// `delivered` when acknowledged, `held` when a mailbox holds it for an offline
+    /// recipient, `queued` when neither (yet).
     pub state: DeliveryState,
     /// Time from accepting the request to the recipient's acknowledgement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
+    /// The mailbox holding it, when `held`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<String>,
 }
 
 /// `POST /v1/topics/{topic}/messages`: publish on a topic.
@@ -190,6 +199,26 @@ pub struct Status {
     /// The mesh this node belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh: Option<String>,
+    /// What this node holds for other members, when it is a mailbox or holds anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<MailboxStatus>,
+}
+
+/// What a mailbox node holds, and its limits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxStatus {
+    /// Sealed messages held.
+    pub messages: usize,
+    /// Their bytes.
+    pub bytes: usize,
+    /// For how many recipients.
+    pub recipients: usize,
+    /// Most messages held for one recipient.
+    pub max_messages: usize,
+    /// Most bytes held for one recipient.
+    pub max_bytes: usize,
+    /// Longest a message is held, in seconds.
+    pub ttl_secs: u64,
 }
 
 /// `GET /v1/messages` query: filters of the stored history.
@@ -221,6 +250,16 @@ pub enum Event {
         to: String,
         /// Time from queueing to acknowledgement, in milliseconds.
         latency_ms: f64,
+    },
+    /// A direct message this node sent is sealed and held by a mailbox member until its
+    /// recipient comes back.
+    Held {
+        /// The message id.
+        id: MessageId,
+        /// The recipient.
+        to: String,
+        /// The mailbox.
+        mailbox: String,
     },
     /// A connection to a peer opened (and it had none before).
     PeerConnected {
@@ -412,7 +451,7 @@ mod tests {
 
         #[test]
         fn responses_round_trip(id in any::<[u8; 32]>(), peers in 0usize..1000, n in any::<u64>(), addr in "[a-z0-9/.]{1,40}") {
-            round_trip(&SendResponse { id: MessageId(id), state: DeliveryState::Delivered, latency_ms: Some(0.25) });
+            round_trip(&SendResponse { id: MessageId(id), state: DeliveryState::Delivered, latency_ms: Some(0.25), mailbox: None });
             round_trip(&PublishResponse { id: MessageId(id), peers });
             round_trip(&IdResponse { peer_id: addr.clone(), addrs: vec![addr.clone()] });
             round_trip(&PeerInfo { peer_id: addr.clone(), addr: addr.clone(), direction: "inbound".into(), rtt_ms: Some(1.5), connected_since: n });
@@ -427,6 +466,7 @@ mod tests {
                 topics: vec![TopicStatus { name: "chat".parse().unwrap(), peers }],
                 rejected: [("malformed".to_string(), n)].into(),
                 mesh: Some(addr.clone()),
+                mailbox: Some(MailboxStatus { messages: peers, bytes: peers, recipients: 1, max_messages: peers, max_bytes: peers, ttl_secs: n }),
             });
             round_trip(&MeshInfo { id: addr.clone(), name: Some("home".into()), role: Some(crate::mesh::Role::Admin), members: peers });
             round_trip(&CreateMeshRequest { name: Some(addr.clone()) });

@@ -176,6 +176,7 @@ mod tests {
     use crate::acl::{OP_VERSION, OpBody, OpKind, Publisher, SignedOp};
     use crate::join::{JOIN_VERSION, JoinRequest};
     use crate::mesh::{MeshId, Role};
+    use crate::seal::SealCard;
     use crate::sync::{PeerAddrs, SYNC_VERSION, SyncRequest};
     use ciborium::Value;
     use proptest::prelude::*;
@@ -222,9 +223,10 @@ mod tests {
                 v: SYNC_VERSION,
                 mesh: MeshId::of_founder(&key),
                 have: have.clone(),
+                card: Some(SealCard { key, sig: [9; 64] }),
             };
             prop_assert_eq!(from_cbor::<SyncRequest>(&to_cbor(&sync).unwrap()).unwrap(), sync);
-            let addrs = PeerAddrs { peer, addrs: vec!["/ip4/127.0.0.1/tcp/1".into()] };
+            let addrs = PeerAddrs { peer, addrs: vec!["/ip4/127.0.0.1/tcp/1".into()], card: None };
             prop_assert_eq!(from_cbor::<PeerAddrs>(&to_cbor(&addrs).unwrap()).unwrap(), addrs);
             let op = op(key, key, lamport, sig.try_into().unwrap());
             prop_assert_eq!(from_cbor::<SignedOp>(&to_cbor(&op).unwrap()).unwrap(), op);
@@ -246,6 +248,7 @@ mod tests {
             v: SYNC_VERSION,
             mesh: MeshId([4; 20]),
             have: vec![[5; 32]],
+            card: None,
         };
         assert_eq!(field(&sync, "mesh"), Value::Bytes(vec![4; 20]));
         assert_eq!(

@@ -11,6 +11,7 @@
 //! - [`acl`]: the ACL log's signed operations.
 //! - [`join`]: the frames of `/weft/join/1` (redeeming an invite).
 //! - [`sync`]: the frames of `/weft/sync/1` (bringing the ACL log up to date).
+//! - [`mailbox`]: the frames of `/weft/mailbox/1` (holding sealed boxes for members).
 //! - [`seal`]: sealing cards and the plaintext of a sealed box a mailbox holds.
 //! - [`api`]: the JSON bodies of the local HTTP API and its event stream.
 
@@ -21,6 +22,7 @@ pub mod dm;
 pub mod id;
 pub mod join;
 pub mod limits;
+pub mod mailbox;
 pub mod mesh;
 pub mod seal;
 pub mod sync;

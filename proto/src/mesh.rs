@@ -76,6 +76,8 @@ pub enum Role {
     Member,
     /// Reads only; never publishes.
     Guest,
+    /// A member that also holds sealed messages for members who are offline.
+    Mailbox,
 }
 
 impl fmt::Display for Role {
@@ -84,6 +86,7 @@ impl fmt::Display for Role {
             Role::Admin => "admin",
             Role::Member => "member",
             Role::Guest => "guest",
+            Role::Mailbox => "mailbox",
         })
     }
 }
@@ -96,7 +99,10 @@ impl FromStr for Role {
             "admin" => Ok(Role::Admin),
             "member" => Ok(Role::Member),
             "guest" => Ok(Role::Guest),
-            other => Err(format!("`{other}` is not a role (admin, member or guest)")),
+            "mailbox" => Ok(Role::Mailbox),
+            other => Err(format!(
+                "`{other}` is not a role (admin, member, guest or mailbox)"
+            )),
         }
     }
 }
@@ -119,7 +125,7 @@ mod tests {
 
     #[test]
     fn roles_parse_and_show() {
-        for role in [Role::Admin, Role::Member, Role::Guest] {
+        for role in [Role::Admin, Role::Member, Role::Guest, Role::Mailbox] {
             assert_eq!(role.to_string().parse::<Role>(), Ok(role));
         }
         assert!("owner".parse::<Role>().is_err());

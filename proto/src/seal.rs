@@ -3,8 +3,9 @@
 //! ```text
 //! SealCard      { key: bytes(32), sig: bytes(64) }   a member's X25519 sealing key, signed by
 //!                                                     its ed25519 identity (context `seal-key`)
-//! SealedMessage { v: 1, to: bytes(32), expires: u64, dm: DirectMessage }
+//! SealedMessage { v: 1, to: bytes(32), expires: u64, content: Content }
 //!                                                     the plaintext inside a sealed box
+//! Content       = { "Direct": DirectMessage } | { "Receipt": bytes(32) }
 //! ```
 //!
 //! The box itself (Noise X, see `weft_keys::seal`) is opaque bytes of at most
@@ -12,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::MessageId;
 use crate::codec::{DecodeError, from_cbor, to_cbor};
 use crate::dm::DirectMessage;
 
@@ -33,7 +35,16 @@ pub struct SealCard {
     pub sig: [u8; 64],
 }
 
-/// What a sealed box carries: a direct message, whom it is for and until when.
+/// What a sealed box carries: a direct message, or the receipt for one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Content {
+    /// A direct message for the recipient.
+    Direct(DirectMessage),
+    /// The recipient of the direct message with this id stored it.
+    Receipt(MessageId),
+}
+
+/// The plaintext of a sealed box: what it carries, whom it is for and until when.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealedMessage {
     /// Body version, [`SEALED_VERSION`].
@@ -43,8 +54,8 @@ pub struct SealedMessage {
     pub to: [u8; 32],
     /// When it stops being worth delivering, Unix seconds.
     pub expires: u64,
-    /// The message.
-    pub dm: DirectMessage,
+    /// What it carries.
+    pub content: Content,
 }
 
 impl SealedMessage {
@@ -81,7 +92,7 @@ mod tests {
                 v: SEALED_VERSION,
                 to,
                 expires,
-                dm: DirectMessage::new(&from, &to, ts, text),
+                content: Content::Direct(DirectMessage::new(&from, &to, ts, text)),
             };
             prop_assert_eq!(SealedMessage::decode(&message.encode().unwrap()).unwrap(), message);
         }

@@ -3,17 +3,18 @@
 //! between members ask; a node answers members of its own mesh only.
 //!
 //! ```text
-//! asker -> answerer    SyncRequest  { v: 2, mesh: bytes(20), have: [bytes(32)] }   <= 4 MiB
+//! asker -> answerer    SyncRequest  { v: 2, mesh: bytes(20), have: [bytes(32)], card: SealCard? }
+//!                                                                               <= 4 MiB
 //! answerer -> asker    SyncResponse = { "Ops": { ops: [SignedOp], peers: [PeerAddrs] } }
 //!                                   | { "Refused": { reason: string } }         <= 4 MiB
-//! PeerAddrs = { peer: bytes (PeerId), addrs: [multiaddr string] }  at most 8 addrs each
+//! PeerAddrs = { peer: bytes (PeerId), addrs: [multiaddr string], card: SealCard? }
+//!                                                                  at most 8 addrs each
 //! ```
 //!
-//! `peers` lists where the answerer knows other members to be reachable, so a newcomer finds
-//! every member without being told addresses.
-//!
-//! ```text
-//! ```
+//! `peers` lists where the answerer knows other members to be reachable, and their sealing
+//! keys, so a newcomer finds every member, and can seal messages to it, without being told.
+//! `card` in the request is the asker's own sealing key (see [`crate::seal`]); every card is
+//! verified against its member's key before it is stored.
 //!
 //! `have` lists the ids (BLAKE3 of the CBOR) of the ops the asker holds; the answer holds
 //! every op the answerer has that is not among them. Each op is verified by the asker before
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::acl::SignedOp;
 use crate::mesh::MeshId;
+use crate::seal::SealCard;
 
 /// The request body version.
 pub const SYNC_VERSION: u8 = 2;
@@ -40,6 +42,8 @@ pub struct SyncRequest {
     /// Ids of the ops the asker holds.
     #[serde(with = "crate::codec::byte_arrays")]
     pub have: Vec<[u8; 32]>,
+    /// The asker's sealing-key card.
+    pub card: Option<SealCard>,
 }
 
 /// Where one member can be reached.
@@ -50,6 +54,8 @@ pub struct PeerAddrs {
     pub peer: Vec<u8>,
     /// Its multiaddrs, without `/p2p/`.
     pub addrs: Vec<String>,
+    /// Its sealing-key card, when the answerer has it.
+    pub card: Option<SealCard>,
 }
 
 /// The answer.

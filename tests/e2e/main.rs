@@ -6,6 +6,7 @@ mod cli_errors;
 mod durability;
 mod examples;
 mod hostile_peer;
+mod mailbox;
 mod membership;
 mod messaging;
 mod replay;

@@ -152,6 +152,7 @@ async fn send(
                 id,
                 state: DeliveryState::Queued,
                 latency_ms: None,
+                mailbox: None,
             }),
         )
             .into_response()
@@ -167,6 +168,14 @@ async fn send(
             id: queued.id,
             state: DeliveryState::Delivered,
             latency_ms: Some(latency.as_secs_f64() * 1000.0),
+            mailbox: None,
+        })
+        .into_response()),
+        Ok(Ok(Delivery::Held { mailbox })) => Ok(Json(SendResponse {
+            id: queued.id,
+            state: DeliveryState::Held,
+            latency_ms: None,
+            mailbox: Some(mailbox.to_string()),
         })
         .into_response()),
         Ok(Ok(Delivery::Rejected { reason })) => Err(Failure(

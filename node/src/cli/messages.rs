@@ -35,6 +35,16 @@ pub async fn send(
             }
             Ok(())
         }
+        (DeliveryState::Held, _) => {
+            if !json {
+                println!(
+                    "held {} for {peer} by mailbox {}; it is delivered when {peer} comes back",
+                    answer.id.short(),
+                    answer.mailbox.as_deref().unwrap_or("?")
+                );
+            }
+            Ok(())
+        }
         (_, false) => {
             if !json {
                 println!("queued {} for {peer}", answer.id.short());
@@ -162,6 +172,8 @@ pub async fn inbox(
             Some(DeliveryState::Queued) => "  [queued]",
             Some(DeliveryState::Delivered) => "  [delivered]",
             Some(DeliveryState::Rejected) => "  [refused]",
+            Some(DeliveryState::Held) => "  [held by a mailbox]",
+            Some(DeliveryState::Expired) => "  [expired]",
             None => "",
         };
         println!("{} {arrow} {who}: {}{state}", datetime(m.ts), m.text);

@@ -73,6 +73,17 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
     println!("uptime   {}", uptime(s.uptime_secs));
     println!("peers    {}", s.peers);
     println!("outbox   {} waiting for acknowledgement", s.outbox);
+    if let Some(m) = &s.mailbox {
+        println!(
+            "mailbox  holds {} messages ({} bytes) for {} members; limits per member {} messages, {} bytes, {} days",
+            m.messages,
+            m.bytes,
+            m.recipients,
+            m.max_messages,
+            m.max_bytes,
+            m.ttl_secs / 86_400
+        );
+    }
     for addr in &s.listen_addrs {
         println!("listen   {addr}");
     }

@@ -151,6 +151,14 @@ impl<P: Hash + Eq + Clone> Outbox<P> {
             .collect()
     }
 
+    /// Messages waiting for peers that are not connected, oldest first per peer.
+    pub fn waiting_unreachable(&self) -> impl Iterator<Item = (&P, &MessageId)> {
+        self.peers
+            .iter()
+            .filter(|(_, q)| !q.connected)
+            .flat_map(|(p, q)| q.waiting.iter().map(move |id| (p, id)))
+    }
+
     /// Messages not yet acknowledged, waiting or in flight.
     pub fn len(&self) -> usize {
         self.peers

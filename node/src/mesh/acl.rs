@@ -220,7 +220,7 @@ mod tests {
     /// A random op: a random author among four keys (the first is the founder), a random
     /// Lamport time and a random kind aimed at one of the keys.
     fn arb_op() -> impl Strategy<Value = (usize, u64, u8, usize, u8)> {
-        (0..4usize, 0..20u64, 0..6u8, 0..4usize, 0..3u8)
+        (0..4usize, 0..20u64, 0..6u8, 0..4usize, 0..4u8)
     }
 
     fn build(
@@ -228,7 +228,7 @@ mod tests {
         mesh: MeshId,
         (author, lamport, kind, target, role): (usize, u64, u8, usize, u8),
     ) -> SignedOp {
-        let role = [Role::Admin, Role::Member, Role::Guest][role as usize];
+        let role = [Role::Admin, Role::Member, Role::Guest, Role::Mailbox][role as usize];
         let member = key(&ids[target]);
         let kind = match kind {
             0 => OpKind::Found {

@@ -4,11 +4,13 @@
 //! possible.
 //!
 //! Submodules hold the reactions by subject: `connections` (dials, connections, identify,
-//! ping), `direct` (`/weft/dm/1` both ways), `gossip` (topics).
+//! ping), `direct` (`/weft/dm/1` both ways), `gossip` (topics), `membership` (the mesh, its
+//! ACL, join and sync), `mailbox` (sealed messages for members who are not connected).
 
 mod connections;
 mod direct;
 mod gossip;
+mod mailbox;
 mod membership;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -20,10 +22,14 @@ use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use weft_proto::MessageId;
 use weft_proto::api::{Event, IdResponse, PeerInfo, Status, TopicStatus};
+use weft_proto::join::{JoinRequest, JoinResponse};
+use weft_proto::mailbox::{MailboxRequest, MailboxResponse};
+use weft_proto::sync::{SyncRequest, SyncResponse};
 use weft_proto::topic::TopicName;
 
 use super::behaviour::{Behaviour, MAX_DM_IN_FLIGHT};
 use super::dm_stream::{self, DmEvent, SessionId, SessionIds};
+use super::exchange::Server;
 use super::group_flush::{Durable, GroupFlush};
 use super::handle::{COMMAND_CAPACITY, Command, Delivery, EVENT_CAPACITY, NodeError, NodeHandle};
 use crate::delivery::clock::Hlc;
@@ -37,8 +43,8 @@ const TICK: Duration = Duration::from_millis(100);
 /// Capacity of the channel from `/weft/dm/1` session tasks to the loop.
 const DM_EVENT_CAPACITY: usize = 1024;
 
-/// Join and sync requests waiting for the loop; more wait in their streams.
-const JOIN_CAPACITY: usize = 16;
+/// Sync results waiting for the loop.
+const SYNCED_CAPACITY: usize = 16;
 
 /// Inbound `/weft/dm/1` sessions one peer may hold open at once.
 const MAX_INBOUND_SESSIONS_PER_PEER: usize = 4;
@@ -70,16 +76,14 @@ pub struct EventLoop {
     incoming: Option<libp2p_stream::IncomingStreams>,
     session_ids: SessionIds,
     dm_events: mpsc::Receiver<DmEvent>,
-    /// Join requests from the `/weft/join/1` acceptor.
-    join_requests: mpsc::Receiver<super::join::JoinEvent>,
-    join_requests_tx: mpsc::Sender<super::join::JoinEvent>,
-    /// Inbound `/weft/join/1` streams, until `run` hands them to the acceptor task.
-    incoming_joins: Option<libp2p_stream::IncomingStreams>,
-    /// Sync requests from the `/weft/sync/1` acceptor.
-    sync_requests: mpsc::Receiver<super::sync::SyncEvent>,
-    sync_requests_tx: mpsc::Sender<super::sync::SyncEvent>,
-    /// Inbound `/weft/sync/1` streams, until `run` hands them to the acceptor task.
-    incoming_syncs: Option<libp2p_stream::IncomingStreams>,
+    /// `/weft/join/1` requests.
+    joins: Server<JoinRequest, JoinResponse>,
+    /// `/weft/sync/1` requests.
+    syncs: Server<SyncRequest, SyncResponse>,
+    /// `/weft/mailbox/1` requests.
+    mailbox_requests: Server<MailboxRequest, MailboxResponse>,
+    /// Boxes held for others, and messages held for this node's absent recipients.
+    mailboxes: mailbox::Mailboxes,
     /// Ops fetched from peers by sync tasks.
     synced: mpsc::Receiver<(PeerId, Result<super::sync::Synced, String>)>,
     synced_tx: mpsc::Sender<(PeerId, Result<super::sync::Synced, String>)>,
@@ -122,6 +126,7 @@ impl EventLoop {
         prologue: super::mesh_noise::Prologue,
         name: Option<String>,
         listen_addrs: Vec<Multiaddr>,
+        mailbox_limits: crate::config::MailboxLimits,
     ) -> Result<(NodeHandle, EventLoop), NodeError> {
         let (command_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -160,15 +165,19 @@ impl EventLoop {
             .accept(dm_stream::PROTOCOL)
             .map_err(|e| NodeError::Transport(e.to_string()))?;
         let (dm_events_tx, dm_events) = mpsc::channel(DM_EVENT_CAPACITY);
-        let incoming_joins = control
-            .accept(super::join::PROTOCOL)
-            .map_err(|e| NodeError::Transport(e.to_string()))?;
-        let (join_requests_tx, join_requests) = mpsc::channel(JOIN_CAPACITY);
-        let incoming_syncs = control
-            .accept(super::sync::PROTOCOL)
-            .map_err(|e| NodeError::Transport(e.to_string()))?;
-        let (sync_requests_tx, sync_requests) = mpsc::channel(JOIN_CAPACITY);
-        let (synced_tx, synced) = mpsc::channel(JOIN_CAPACITY);
+        let registered = |e: libp2p_stream::AlreadyRegistered| NodeError::Transport(e.to_string());
+        let joins = Server::new(&mut control, super::join::PROTOCOL, super::join::RULES)
+            .map_err(registered)?;
+        let syncs = Server::new(&mut control, super::sync::PROTOCOL, super::sync::RULES)
+            .map_err(registered)?;
+        let mailbox_requests = Server::new(
+            &mut control,
+            super::mailbox::PROTOCOL,
+            super::mailbox::RULES,
+        )
+        .map_err(registered)?;
+        let mailboxes = mailbox::Mailboxes::load(&identity, mailbox_limits, &store)?;
+        let (synced_tx, synced) = mpsc::channel(SYNCED_CAPACITY);
         if let Some(mesh) = &mesh {
             membership::join_acl_topic(&mut swarm, mesh.id())?;
         }
@@ -191,12 +200,10 @@ impl EventLoop {
             session_ids: SessionIds::default(),
             dm_events,
             dm_events_tx,
-            join_requests,
-            join_requests_tx,
-            incoming_joins: Some(incoming_joins),
-            sync_requests,
-            sync_requests_tx,
-            incoming_syncs: Some(incoming_syncs),
+            joins,
+            syncs,
+            mailbox_requests,
+            mailboxes,
             synced,
             synced_tx,
             outbound: HashMap::new(),
@@ -227,20 +234,9 @@ impl EventLoop {
                 self.dm_events_tx.clone(),
             ));
         }
-        if let Some(incoming) = self.incoming_joins.take() {
-            tokio::spawn(super::exchange::accept(
-                incoming,
-                self.join_requests_tx.clone(),
-                super::join::RULES,
-            ));
-        }
-        if let Some(incoming) = self.incoming_syncs.take() {
-            tokio::spawn(super::exchange::accept(
-                incoming,
-                self.sync_requests_tx.clone(),
-                super::sync::RULES,
-            ));
-        }
+        self.joins.start();
+        self.syncs.start();
+        self.mailbox_requests.start();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -262,14 +258,18 @@ impl EventLoop {
                     self.on_flushed(result, items);
                 }
                 Some(event) = self.dm_events.recv() => self.on_dm_event(event),
-                Some(join) = self.join_requests.recv() => {
+                Some(join) = self.joins.requests.recv() => {
                     let response = self.redeem(join.peer, join.request);
                     let _ = join.reply.send(response);
                 }
-                Some(sync) = self.sync_requests.recv() => {
+                Some(sync) = self.syncs.requests.recv() => {
                     let response = self.answer_sync(sync.peer, sync.request);
                     let _ = sync.reply.send(response);
                 }
+                Some(asked) = self.mailbox_requests.requests.recv() => {
+                    self.answer_mailbox(asked.peer, asked.request, asked.reply);
+                }
+                Some(done) = self.mailboxes.done.recv() => self.on_mailbox_done(done),
                 Some((peer, result)) = self.synced.recv() => self.on_synced(peer, result),
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = tick.tick() => self.on_tick(),
@@ -280,9 +280,11 @@ impl EventLoop {
 
     /// Starts every send and flush that became possible.
     fn pump(&mut self) {
-        for (peer, id) in self.outbox.next(Instant::now()) {
+        let now = Instant::now();
+        for (peer, id) in self.outbox.next(now) {
             self.send_direct(peer, id);
         }
+        self.deposit_for_absent(now);
         self.flush.start(&self.store);
     }
 
@@ -297,6 +299,7 @@ impl EventLoop {
         self.waiters.retain(|_, w| !w.is_closed());
         self.expire_sessions(now);
         self.expire_strangers(now);
+        self.sweep_mailbox(now);
     }
 
     fn on_command(&mut self, command: Command) {
@@ -423,6 +426,7 @@ impl EventLoop {
                     let _ = self.events.send(event);
                 }
                 (Durable::Event(_), Err(_)) => {}
+                (Durable::Then(then), result) => (then.0)(result.is_ok()),
             }
         }
     }
@@ -476,6 +480,7 @@ impl EventLoop {
             topics,
             rejected: self.rejected.clone(),
             mesh: self.mesh.as_ref().map(|m| m.id().to_string()),
+            mailbox: self.mailbox_status(),
         }
     }
 

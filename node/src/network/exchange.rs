@@ -1,6 +1,7 @@
-//! One request and one response per stream, each a CBOR frame: the shape `/weft/join/1` and
-//! `/weft/sync/1` share. The answering side hands each request to the event loop as an
-//! [`Asked`] and writes whatever the loop answers; the asking side is one call.
+//! One request and one response per stream, each a CBOR frame: the shape `/weft/join/1`,
+//! `/weft/sync/1` and `/weft/mailbox/1` share. The answering side ([`Server`]) hands each
+//! request to the event loop as an [`Asked`] and writes whatever the loop answers; the
+//! asking side is one call ([`ask`]).
 
 use std::time::Duration;
 
@@ -47,8 +48,48 @@ impl<Resp> Clone for Rules<Resp> {
 
 impl<Resp> Copy for Rules<Resp> {}
 
+/// How many requests of one protocol wait for the event loop; more wait in their streams.
+const WAITING: usize = 16;
+
+/// The answering side of one protocol: accepts its streams and queues their requests for
+/// the event loop, which reads them from [`Server::requests`].
+pub struct Server<Req, Resp> {
+    /// Requests for the loop to answer.
+    pub requests: mpsc::Receiver<Asked<Req, Resp>>,
+    incoming: Option<(IncomingStreams, mpsc::Sender<Asked<Req, Resp>>)>,
+    rules: Rules<Resp>,
+}
+
+impl<Req, Resp> Server<Req, Resp>
+where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+{
+    /// Registers `protocol` on `control`; nothing is served until [`Server::start`].
+    pub fn new(
+        control: &mut Control,
+        protocol: StreamProtocol,
+        rules: Rules<Resp>,
+    ) -> Result<Self, libp2p_stream::AlreadyRegistered> {
+        let incoming = control.accept(protocol)?;
+        let (tx, requests) = mpsc::channel(WAITING);
+        Ok(Server {
+            requests,
+            incoming: Some((incoming, tx)),
+            rules,
+        })
+    }
+
+    /// Starts serving (on the runtime; call it once the loop runs).
+    pub fn start(&mut self) {
+        if let Some((incoming, tx)) = self.incoming.take() {
+            tokio::spawn(accept(incoming, tx, self.rules));
+        }
+    }
+}
+
 /// Serves inbound streams until the node stops: one task per stream.
-pub async fn accept<Req, Resp>(
+async fn accept<Req, Resp>(
     mut incoming: IncomingStreams,
     requests: mpsc::Sender<Asked<Req, Resp>>,
     rules: Rules<Resp>,

@@ -52,6 +52,17 @@ pub enum Durable {
     },
     /// Tell local listeners about a stored topic message.
     Event(Event),
+    /// Run this once the writes before it are on disk (`true`) or failed to get there.
+    Then(Then),
+}
+
+/// Work that waits for a flush: it hears whether the flush succeeded.
+pub struct Then(pub Box<dyn FnOnce(bool) + Send>);
+
+impl std::fmt::Debug for Then {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Then(..)")
+    }
 }
 
 /// A batch being applied and flushed on the blocking pool.
@@ -83,7 +94,10 @@ impl GroupFlush {
             Write::RemoveOutbox(id) => {
                 self.unapplied_outbox.remove(id);
             }
-            Write::SetState(..) => {}
+            Write::SetState(..)
+            | Write::PutCard(..)
+            | Write::HoldBox(..)
+            | Write::ReleaseBox(..) => {}
         }
         self.writes.push(write);
     }

@@ -81,6 +81,11 @@ pub enum Delivery {
         /// The recipient's reason.
         reason: String,
     },
+    /// Sealed and held by a mailbox member until the recipient comes back.
+    Held {
+        /// The mailbox.
+        mailbox: PeerId,
+    },
 }
 
 /// A direct message durably queued in the outbox.

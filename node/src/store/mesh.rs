@@ -5,10 +5,12 @@
 //! - `acl`: op id (32 bytes) -> CBOR `SignedOp` (signature verified before it is stored).
 //! - `invites`: invite id (16 bytes) -> JSON [`InviteRecord`] (holds the secret: the data dir
 //!   is 0700).
+//! - `cards`: member key (32 bytes) -> CBOR `SealCard` (verified before it is stored).
 
 use serde::{Deserialize, Serialize};
 use weft_proto::acl::SignedOp;
 use weft_proto::mesh::MeshId;
+use weft_proto::seal::SealCard;
 
 use super::{StoreError, decode, encode};
 
@@ -29,6 +31,7 @@ pub struct MeshTrees {
     pub(super) mesh: sled::Tree,
     pub(super) acl: sled::Tree,
     pub(super) invites: sled::Tree,
+    pub(super) cards: sled::Tree,
 }
 
 impl MeshTrees {
@@ -102,6 +105,35 @@ impl MeshTrees {
                 detail: "invite id is not 16 bytes".into(),
             })?;
             out.push((id, decode("invites", &value)?));
+        }
+        Ok(out)
+    }
+
+    /// Stores `member`'s verified sealing-key card.
+    pub fn put_card(&self, member: &[u8; 32], card: &SealCard) -> Result<(), StoreError> {
+        let bytes = weft_proto::codec::to_cbor(card).map_err(|e| StoreError::Corrupt {
+            tree: "cards",
+            detail: e.to_string(),
+        })?;
+        self.cards.insert(member, bytes)?;
+        Ok(())
+    }
+
+    /// Every stored card, by member key.
+    pub fn cards(&self) -> Result<Vec<([u8; 32], SealCard)>, StoreError> {
+        let corrupt = |detail: String| StoreError::Corrupt {
+            tree: "cards",
+            detail,
+        };
+        let mut out = Vec::new();
+        for entry in self.cards.iter() {
+            let (key, value) = entry?;
+            let member: [u8; 32] = key
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt("member key is not 32 bytes".into()))?;
+            let card = weft_proto::codec::from_cbor(&value).map_err(|e| corrupt(e.to_string()))?;
+            out.push((member, card));
         }
         Ok(out)
     }

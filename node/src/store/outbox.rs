@@ -16,6 +16,9 @@ pub struct OutboxEntry {
     pub to: String,
     /// The message exactly as it goes on the wire.
     pub message: DirectMessage,
+    /// Whether a mailbox member holds it, sealed, for the recipient.
+    #[serde(default)]
+    pub held: bool,
 }
 
 /// The `outbox` tree.

@@ -6,6 +6,9 @@
 use weft_proto::MessageId;
 use weft_proto::api::{DeliveryState, Message};
 
+use weft_proto::seal::SealCard;
+
+use super::mailbox::HeldBox;
 use super::outbox::OutboxEntry;
 use super::{Store, StoreError};
 
@@ -20,6 +23,12 @@ pub enum Write {
     InsertHistory(Box<Message>),
     /// Record where delivery of a sent message stands.
     SetState(MessageId, DeliveryState),
+    /// Remember a member's verified sealing-key card.
+    PutCard([u8; 32], SealCard),
+    /// Hold a sealed box for a member (recipient key, arrival, box id, the box).
+    HoldBox([u8; 32], u64, [u8; 32], Box<HeldBox>),
+    /// Drop a member's held box (recipient key, box id).
+    ReleaseBox([u8; 32], [u8; 32]),
 }
 
 impl Store {
@@ -33,6 +42,9 @@ impl Store {
                     self.history.insert_if_new(message)?;
                 }
                 Write::SetState(id, state) => self.history.set_state(id, *state)?,
+                Write::PutCard(member, card) => self.mesh.put_card(member, card)?,
+                Write::HoldBox(to, at, id, held) => self.mailbox.hold(to, *at, id, held)?,
+                Write::ReleaseBox(to, id) => self.mailbox.release(to, id)?,
             }
         }
         Ok(())

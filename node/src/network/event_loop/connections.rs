@@ -183,6 +183,7 @@ impl EventLoop {
         self.redial.connected(&peer);
         self.screen(peer, endpoint.is_dialer());
         self.start_sync(peer);
+        self.fetch_from(peer);
         let _ = self.events.send(Event::PeerConnected {
             peer_id: peer.to_string(),
         });

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use tokio::sync::{mpsc, oneshot};
+use weft_proto::MessageId;
 use weft_proto::api::{DeliveryState, Direction, Event, Kind, Message};
 use weft_proto::dm::{AckOutcome, DirectMessage, DmAck, check_text};
 
@@ -68,6 +69,7 @@ impl EventLoop {
         self.flush.write(Write::PutOutbox(OutboxEntry {
             to: to.to_string(),
             message,
+            held: false,
         }));
         self.flush.write(Write::InsertHistory(Box::new(record)));
         self.outbox.enqueue(to, id);
@@ -212,23 +214,41 @@ impl EventLoop {
     }
 
     fn on_direct_message(&mut self, peer: PeerId, session: SessionId, message: DirectMessage) {
+        let id = message.id;
+        match self.take_direct(peer, message) {
+            Some((AckOutcome::Rejected { reason }, _)) => {
+                self.answer(session, DmAck::new(id, AckOutcome::Rejected { reason }));
+            }
+            // A duplicate is answered after the next flush too: its first copy may still be
+            // on its way to disk.
+            Some((outcome, event)) => self.flush.push(Durable::Ack {
+                session,
+                ack: DmAck::new(id, outcome),
+                event,
+            }),
+            // Not acknowledged: the sender keeps it and retries.
+            None => {}
+        }
+    }
+
+    /// Checks a direct message from `peer` (over `/weft/dm/1` or out of a sealed box) and
+    /// queues it for history when it is new. The outcome to acknowledge once the next flush
+    /// is done, with the event for local listeners when it was new; `None` when history
+    /// cannot be read (then nothing may be acknowledged).
+    pub(super) fn take_direct(
+        &mut self,
+        peer: PeerId,
+        message: DirectMessage,
+    ) -> Option<(AckOutcome, Option<Event>)> {
         if !self.admits(&peer) {
             self.reject(&peer, "acl", &"direct message from a non-member");
             let reason = "not a member of this node's mesh".to_string();
-            self.answer(
-                session,
-                DmAck::new(message.id, AckOutcome::Rejected { reason }),
-            );
-            return;
+            return Some((AckOutcome::Rejected { reason }, None));
         }
         if let Err(e) = message.validate(&peer.to_bytes(), &self.local.to_bytes()) {
             self.reject(&peer, e.reason(), &e);
             let reason = e.to_string();
-            self.answer(
-                session,
-                DmAck::new(message.id, AckOutcome::Rejected { reason }),
-            );
-            return;
+            return Some((AckOutcome::Rejected { reason }, None));
         }
         self.clock.observe(message.ts, wall_us());
         let record = Message {
@@ -244,42 +264,36 @@ impl EventLoop {
         };
         match self.store.history.contains(&record.id) {
             Ok(stored) => {
-                let new = !stored && !self.flush.holds_message(&record.id);
-                let outcome = if new {
-                    AckOutcome::Stored
-                } else {
-                    AckOutcome::Duplicate
-                };
-                let ack = DmAck::new(record.id, outcome);
-                let event = new.then(|| Event::Message(record.clone()));
-                if new {
-                    self.flush.write(Write::InsertHistory(Box::new(record)));
+                if stored || self.flush.holds_message(&record.id) {
+                    return Some((AckOutcome::Duplicate, None));
                 }
-                // A duplicate is answered after the next flush too: its first copy may still
-                // be on its way to disk.
-                self.flush.push(Durable::Ack {
-                    session,
-                    ack,
-                    event,
-                });
+                let event = Event::Message(record.clone());
+                self.flush.write(Write::InsertHistory(Box::new(record)));
+                Some((AckOutcome::Stored, Some(event)))
             }
             Err(e) => {
-                // Not acknowledged: the sender keeps it and retries.
                 *self.rejected.entry("storage".into()).or_default() += 1;
                 tracing::error!(peer = %short(&peer), error = %e, "cannot read history");
+                None
             }
         }
     }
 
     fn on_ack(&mut self, peer: PeerId, ack: DmAck) {
-        let id = ack.id;
-        if !self.outbox.acked(&peer, &id) {
-            // A late copy (the message was resent and acknowledged already) or an ack for
-            // something this node never sent to that peer.
-            return;
+        if self.settle(peer, ack.id, ack.outcome) {
+            self.progress.insert(peer, Instant::now());
         }
-        self.progress.insert(peer, Instant::now());
-        let (state, delivery) = match ack.outcome {
+    }
+
+    /// `peer` acknowledged (on `/weft/dm/1`) or receipted (in a sealed box) message `id`: it
+    /// leaves the outbox and whoever waits hears. Returns false when it was not there (a late
+    /// copy, or something this node never sent to that peer).
+    pub(super) fn settle(&mut self, peer: PeerId, id: MessageId, outcome: AckOutcome) -> bool {
+        if !self.outbox.acked(&peer, &id) {
+            return false;
+        }
+        self.mailboxes.settled(&id);
+        let (state, delivery) = match outcome {
             AckOutcome::Stored | AckOutcome::Duplicate => {
                 let latency = self
                     .queued_at
@@ -308,5 +322,6 @@ impl EventLoop {
         if let Some(waiter) = self.waiters.remove(&id) {
             let _ = waiter.send(delivery);
         }
+        true
     }
 }

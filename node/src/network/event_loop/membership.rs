@@ -12,10 +12,12 @@ use libp2p::{PeerId, Swarm, gossipsub};
 use tokio::sync::oneshot;
 use weft_keys::acl::{sign_op, verify_op};
 use weft_keys::invite::{Invite, InviteBody, InviteId, InviteSecret, verify_proof};
+use weft_keys::seal::verify_card;
 use weft_proto::acl::{MAX_POLICY_PUBLISHERS, OP_VERSION, OpBody, OpKind, Publisher, SignedOp};
 use weft_proto::api::{CreateInviteRequest, InviteInfo, MemberInfo, MeshInfo};
 use weft_proto::join::{JOIN_VERSION, JoinRequest, JoinResponse};
 use weft_proto::mesh::{MeshId, Role};
+use weft_proto::seal::SealCard;
 use weft_proto::sync::{PeerAddrs, SYNC_VERSION, SyncRequest, SyncResponse};
 use weft_proto::topic::TopicName;
 
@@ -67,6 +69,10 @@ pub(super) struct Mesh {
     ops: Vec<SignedOp>,
     acl: Acl,
     members: HashMap<PeerId, [u8; 32]>,
+    /// Members' verified sealing-key cards, by member key.
+    cards: HashMap<[u8; 32], SealCard>,
+    /// Member keys by sealing key, to name the sender of a sealed box.
+    sealers: HashMap<[u8; 32], [u8; 32]>,
 }
 
 impl Mesh {
@@ -77,6 +83,8 @@ impl Mesh {
             acl: Acl::fold(id, &ops),
             ops,
             members: HashMap::new(),
+            cards: HashMap::new(),
+            sealers: HashMap::new(),
         };
         mesh.index_members();
         mesh
@@ -101,7 +109,40 @@ impl Mesh {
         let Some(id) = store.mesh.id()? else {
             return Ok(None);
         };
-        Ok(Some(Mesh::new(id, store.mesh.ops()?)))
+        let mut mesh = Mesh::new(id, store.mesh.ops()?);
+        for (member, card) in store.mesh.cards()? {
+            mesh.learn_card(member, card);
+        }
+        Ok(Some(mesh))
+    }
+
+    /// Takes `card` as `member`'s sealing key if its signature holds. Returns whether it was
+    /// new.
+    pub(super) fn learn_card(&mut self, member: [u8; 32], card: SealCard) -> bool {
+        if self.cards.get(&member) == Some(&card) || verify_card(&member, &card).is_err() {
+            return false;
+        }
+        if let Some(old) = self.cards.insert(member, card) {
+            self.sealers.remove(&old.key);
+        }
+        self.sealers.insert(card.key, member);
+        true
+    }
+
+    /// `member`'s sealing-key card, if known.
+    pub(super) fn card(&self, member: &[u8; 32]) -> Option<SealCard> {
+        self.cards.get(member).copied()
+    }
+
+    /// The member whose sealing key is `key`.
+    pub(super) fn sealer(&self, key: &[u8; 32]) -> Option<[u8; 32]> {
+        self.sealers.get(key).copied()
+    }
+
+    /// `peer`'s key and role, when it is a member.
+    pub(super) fn member(&self, peer: &PeerId) -> Option<([u8; 32], Role)> {
+        let key = self.members.get(peer)?;
+        Some((*key, self.acl.member(key)?.role))
     }
 
     /// The mesh id.
@@ -515,6 +556,7 @@ impl EventLoop {
             v: SYNC_VERSION,
             mesh: mesh.id,
             have: mesh.ops.iter().map(SignedOp::id).collect(),
+            card: Some(self.mailboxes.card(&self.identity)),
         };
         let (control, results) = (self.control.clone(), self.synced_tx.clone());
         tokio::spawn(async move {
@@ -531,8 +573,16 @@ impl EventLoop {
                 .as_ref()
                 .is_some_and(|m| m.id == request.mesh && m.acl.member(key).is_some())
         });
-        let Some(mesh) = self.mesh.as_ref().filter(|_| member.is_some()) else {
+        let (Some(member), Some(_)) = (member, &self.mesh) else {
             *self.rejected.entry("sync".into()).or_default() += 1;
+            return SyncResponse::Refused {
+                reason: "not a member of this node's mesh".into(),
+            };
+        };
+        if let Some(card) = request.card {
+            self.learn_card(member, card);
+        }
+        let Some(mesh) = self.mesh.as_ref() else {
             return SyncResponse::Refused {
                 reason: "not a member of this node's mesh".into(),
             };
@@ -558,9 +608,15 @@ impl EventLoop {
                     let known = self.store.peers.addrs(&p).ok()?;
                     known.iter().map(|a| a.to_string()).collect()
                 };
-                (!addrs.is_empty()).then(|| PeerAddrs {
+                let card = if p == self.local {
+                    Some(self.mailboxes.card(&self.identity))
+                } else {
+                    mesh.members.get(&p).and_then(|k| mesh.card(k))
+                };
+                (!addrs.is_empty()).then_some(PeerAddrs {
                     peer: p.to_bytes(),
                     addrs,
+                    card,
                 })
             })
             .collect();
@@ -590,6 +646,9 @@ impl EventLoop {
             };
             if peer == self.local || !self.admits(&peer) || self.mesh.is_none() {
                 continue;
+            }
+            if let (Some(card), Ok(member)) = (entry.card, key_of(&peer)) {
+                self.learn_card(member, card);
             }
             let addrs: Vec<libp2p::Multiaddr> = entry
                 .addrs

@@ -1,0 +1,744 @@
+//! Mailboxes: messages for members who are not connected.
+//!
+//! - As a sender: a direct message whose recipient is not connected is sealed to the
+//!   recipient's sealing key and deposited with a connected mailbox member; the outbox keeps
+//!   it (marked held) until the recipient's receipt comes back, or until the recipient is
+//!   reachable again and acknowledges it directly.
+//! - As a mailbox: boxes deposited for members are held on disk within a quota per recipient
+//!   and a lifetime, handed over when their recipient fetches them, and forwarded at once when
+//!   the recipient is connected.
+//! - As a recipient: on connecting to a mailbox it fetches its boxes, opens them, stores what
+//!   they carry exactly once (history is the seen-set), releases them, and sends the sender a
+//!   sealed receipt (to the sender itself when connected, else through a mailbox).
+//!
+//! Any node takes a deposit addressed to itself from a member: that is how forwarded boxes
+//! and receipts arrive.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use libp2p_stream::Control;
+use tokio::sync::{mpsc, oneshot};
+use weft_keys::Identity;
+use weft_keys::seal::{SealKey, open, seal};
+use weft_proto::MessageId;
+use weft_proto::api::{DeliveryState, Event, MailboxStatus};
+use weft_proto::dm::{AckOutcome, DirectMessage};
+use weft_proto::mailbox::{
+    Held, MAILBOX_VERSION, MAX_FETCH_BYTES, MAX_RELEASE_IDS, MailboxRequest, MailboxResponse, Op,
+    box_id,
+};
+use weft_proto::mesh::Role;
+use weft_proto::seal::{Content, MAX_SEALED_BYTES, SEALED_VERSION, SealCard, SealedMessage};
+
+use super::EventLoop;
+use crate::config::MailboxLimits;
+use crate::delivery::clock::wall_us;
+use crate::network::group_flush::{Durable, Then};
+use crate::network::handle::Delivery;
+use crate::network::mailbox::ask;
+use crate::store::mailbox::HeldBox;
+use crate::store::outbox::OutboxEntry;
+use crate::store::write::Write;
+
+/// Deposits on the wire at once, at most.
+const MAX_DEPOSITING: usize = 64;
+
+/// The pause after a deposit failed before trying again.
+const DEPOSIT_RETRY: Duration = Duration::from_secs(5);
+
+/// How often held boxes are checked for expiry.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Capacity of the channel from mailbox exchanges back to the loop.
+const DONE_CAPACITY: usize = 256;
+
+/// Messages and bytes held for one recipient.
+#[derive(Clone, Copy, Debug, Default)]
+struct Usage {
+    messages: usize,
+    bytes: usize,
+}
+
+/// A finished mailbox exchange, back on the loop.
+pub(super) enum Done {
+    /// A deposit of outbox message `id` for `to` at `mailbox`.
+    Deposited {
+        id: MessageId,
+        mailbox: PeerId,
+        result: Result<MailboxResponse, String>,
+    },
+    /// Boxes fetched from `mailbox`.
+    Fetched {
+        mailbox: PeerId,
+        result: Result<MailboxResponse, String>,
+    },
+    /// A held box for `to` was handed to `to` itself: it may go.
+    Forwarded { to: [u8; 32], id: [u8; 32] },
+    /// Fetching from `mailbox` ended (nothing more, or a failure to retry on reconnection).
+    Drained { mailbox: PeerId },
+}
+
+/// The loop's mailbox state.
+pub(super) struct Mailboxes {
+    limits: MailboxLimits,
+    seal: SealKey,
+    usage: HashMap<[u8; 32], Usage>,
+    /// Outbox messages a mailbox holds.
+    held: HashSet<MessageId>,
+    /// Outbox messages being deposited.
+    depositing: HashSet<MessageId>,
+    /// Mailboxes being fetched from.
+    fetching: HashSet<PeerId>,
+    /// No deposits before this (after a failure).
+    paused_until: Option<Instant>,
+    last_sweep: Instant,
+    done_tx: mpsc::Sender<Done>,
+    /// Finished exchanges, for the loop.
+    pub(super) done: mpsc::Receiver<Done>,
+}
+
+impl Mailboxes {
+    /// The state for `identity`'s node: usage of what `store` holds, outbox messages held.
+    pub(super) fn load(
+        identity: &Identity,
+        limits: MailboxLimits,
+        store: &crate::store::Store,
+    ) -> Result<Mailboxes, crate::store::StoreError> {
+        let mut usage: HashMap<[u8; 32], Usage> = HashMap::new();
+        for held in store.mailbox.all()? {
+            let u = usage.entry(held.to).or_default();
+            u.messages += 1;
+            u.bytes += held.size;
+        }
+        let held = store
+            .outbox
+            .all()?
+            .into_iter()
+            .filter(|e| e.held)
+            .map(|e| e.message.id)
+            .collect();
+        let (done_tx, done) = mpsc::channel(DONE_CAPACITY);
+        Ok(Mailboxes {
+            limits,
+            seal: SealKey::of(identity),
+            usage,
+            held,
+            depositing: HashSet::new(),
+            fetching: HashSet::new(),
+            paused_until: None,
+            last_sweep: Instant::now(),
+            done_tx,
+            done,
+        })
+    }
+
+    /// This node's sealing-key card.
+    pub(super) fn card(&self, identity: &Identity) -> SealCard {
+        self.seal.card(identity)
+    }
+
+    /// Outbox message `id` was delivered or refused: no longer held or being deposited.
+    pub(super) fn settled(&mut self, id: &MessageId) {
+        self.held.remove(id);
+        self.depositing.remove(id);
+    }
+
+    fn add(&mut self, to: [u8; 32], bytes: usize) {
+        let u = self.usage.entry(to).or_default();
+        u.messages += 1;
+        u.bytes += bytes;
+    }
+
+    fn remove(&mut self, to: &[u8; 32], bytes: usize) {
+        if let Some(u) = self.usage.get_mut(to) {
+            u.messages = u.messages.saturating_sub(1);
+            u.bytes = u.bytes.saturating_sub(bytes);
+            if u.messages == 0 {
+                self.usage.remove(to);
+            }
+        }
+    }
+}
+
+fn now_secs() -> u64 {
+    wall_us() / 1_000_000
+}
+
+fn refused(reason: impl Into<String>) -> MailboxResponse {
+    MailboxResponse::Refused {
+        reason: reason.into(),
+    }
+}
+
+impl EventLoop {
+    /// Takes `card` as `member`'s sealing key (verified) and stores it when new.
+    pub(super) fn learn_card(&mut self, member: [u8; 32], card: SealCard) {
+        if let Some(mesh) = self.mesh.as_mut()
+            && mesh.learn_card(member, card)
+        {
+            self.flush.write(Write::PutCard(member, card));
+        }
+    }
+
+    /// This node's role in its mesh.
+    fn my_role(&self) -> Option<Role> {
+        self.mesh.as_ref()?.member(&self.local).map(|(_, r)| r)
+    }
+
+    /// Connected members with the mailbox role, other than `not`.
+    fn mailboxes_except(&self, not: &PeerId) -> Vec<PeerId> {
+        let Some(mesh) = &self.mesh else {
+            return Vec::new();
+        };
+        self.peers
+            .keys()
+            .filter(|p| *p != not)
+            .filter(|p| matches!(mesh.member(p), Some((_, Role::Mailbox))))
+            .copied()
+            .collect()
+    }
+
+    /// What this node holds for others, for `weft status`.
+    pub(super) fn mailbox_status(&self) -> Option<MailboxStatus> {
+        let m = &self.mailboxes;
+        if self.my_role() != Some(Role::Mailbox) && m.usage.is_empty() {
+            return None;
+        }
+        Some(MailboxStatus {
+            messages: m.usage.values().map(|u| u.messages).sum(),
+            bytes: m.usage.values().map(|u| u.bytes).sum(),
+            recipients: m.usage.len(),
+            max_messages: m.limits.max_messages,
+            max_bytes: m.limits.max_bytes,
+            ttl_secs: m.limits.ttl.as_secs(),
+        })
+    }
+
+    /// Answers a member's `/weft/mailbox/1` request.
+    pub(super) fn answer_mailbox(
+        &mut self,
+        peer: PeerId,
+        request: MailboxRequest,
+        reply: oneshot::Sender<MailboxResponse>,
+    ) {
+        let Some((key, _)) = self.mesh.as_ref().and_then(|m| m.member(&peer)) else {
+            self.reject(&peer, "acl", &"mailbox request from a non-member");
+            let _ = reply.send(refused("not a member of this node's mesh"));
+            return;
+        };
+        if request.v != MAILBOX_VERSION {
+            let _ = reply.send(refused(format!("unsupported version {}", request.v)));
+            return;
+        }
+        match request.op {
+            Op::Deposit {
+                to,
+                expires,
+                sealed,
+            } => self.take_deposit(peer, to, expires, sealed, reply),
+            Op::Fetch { max_bytes } => {
+                let _ = reply.send(self.hand_over(key, max_bytes as usize));
+            }
+            Op::Release { ids } => {
+                let count = self.release_boxes(key, &ids);
+                self.flush.push(Durable::Then(Then(Box::new(move |_| {
+                    let _ = reply.send(MailboxResponse::Released { count });
+                }))));
+            }
+        }
+    }
+
+    fn take_deposit(
+        &mut self,
+        peer: PeerId,
+        to: [u8; 32],
+        expires: u64,
+        sealed: Vec<u8>,
+        reply: oneshot::Sender<MailboxResponse>,
+    ) {
+        let now = now_secs();
+        if sealed.len() > MAX_SEALED_BYTES {
+            self.reject(&peer, "oversize", &"sealed box over the limit");
+            let _ = reply.send(refused(format!(
+                "a sealed box is at most {MAX_SEALED_BYTES} bytes"
+            )));
+            return;
+        }
+        if expires <= now {
+            let _ = reply.send(refused("the box has expired"));
+            return;
+        }
+        let id = box_id(&sealed);
+        let me = self.identity.public().to_bytes();
+        if to == me {
+            // For this node: open it now; the answer waits for what it carried to be on disk.
+            let after = self.take_box(peer, &sealed);
+            self.flush.push(Durable::Then(Then(Box::new(move |ok| {
+                let _ = reply.send(if ok {
+                    MailboxResponse::Held { id }
+                } else {
+                    refused("could not store it")
+                });
+                after();
+            }))));
+            return;
+        }
+        if self.my_role() != Some(Role::Mailbox) {
+            let _ = reply.send(refused("this node is not a mailbox"));
+            return;
+        }
+        let Some(recipient) = super::membership::peer_of(&to).filter(|p| self.admits(p)) else {
+            let _ = reply.send(refused("the recipient is not a member of this mesh"));
+            return;
+        };
+        match self.store.mailbox.holds(&to, &id) {
+            Ok(true) => {
+                let _ = reply.send(MailboxResponse::Held { id });
+                return;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the mailbox");
+                let _ = reply.send(refused("this mailbox cannot read its store"));
+                return;
+            }
+        }
+        let limits = self.mailboxes.limits;
+        let used = self.mailboxes.usage.get(&to).copied().unwrap_or_default();
+        if used.messages + 1 > limits.max_messages || used.bytes + sealed.len() > limits.max_bytes {
+            self.reject(&peer, "mailbox_full", &"a recipient's quota is used up");
+            let _ = reply.send(refused(format!(
+                "the mailbox is full for {recipient}: {} messages, {} bytes held (limits {}, {})",
+                used.messages, used.bytes, limits.max_messages, limits.max_bytes
+            )));
+            return;
+        }
+        let expires = expires.min(now + limits.ttl.as_secs());
+        self.mailboxes.add(to, sealed.len());
+        let forward = self.peers.contains_key(&recipient).then(|| {
+            (
+                self.control.clone(),
+                self.mailboxes.done_tx.clone(),
+                Op::Deposit {
+                    to,
+                    expires,
+                    sealed: sealed.clone(),
+                },
+            )
+        });
+        self.flush.write(Write::HoldBox(
+            to,
+            wall_us(),
+            id,
+            Box::new(HeldBox { expires, sealed }),
+        ));
+        self.flush.push(Durable::Then(Then(Box::new(move |ok| {
+            let _ = reply.send(if ok {
+                MailboxResponse::Held { id }
+            } else {
+                refused("could not store it")
+            });
+            // The recipient is here: hand it over now rather than on its next fetch.
+            if let (true, Some((control, done, op))) = (ok, forward) {
+                tokio::spawn(async move {
+                    if let Ok(MailboxResponse::Held { .. }) = ask(control, recipient, op).await {
+                        let _ = done.send(Done::Forwarded { to, id }).await;
+                    }
+                });
+            }
+        }))));
+    }
+
+    /// Boxes held for `to`, up to `max_bytes`; expired ones are dropped instead.
+    fn hand_over(&mut self, to: [u8; 32], max_bytes: usize) -> MailboxResponse {
+        let batch = match self
+            .store
+            .mailbox
+            .boxes_for(&to, max_bytes.min(MAX_FETCH_BYTES))
+        {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the mailbox");
+                return refused("this mailbox cannot read its store");
+            }
+        };
+        let now = now_secs();
+        let mut items = Vec::new();
+        for (id, held) in batch.boxes {
+            if held.expires <= now {
+                self.drop_box(to, id, held.sealed.len());
+            } else {
+                items.push(Held {
+                    id,
+                    sealed: held.sealed,
+                });
+            }
+        }
+        MailboxResponse::Items {
+            items,
+            more: batch.more,
+        }
+    }
+
+    /// Drops `to`'s boxes `ids`; how many were held.
+    fn release_boxes(&mut self, to: [u8; 32], ids: &[[u8; 32]]) -> u32 {
+        let mut count = 0;
+        for id in ids.iter().take(MAX_RELEASE_IDS) {
+            if let Ok(Some(size)) = self.store.mailbox.size(&to, id) {
+                self.drop_box(to, *id, size);
+                count += 1;
+            }
+        }
+        count
+    }
+
+    fn drop_box(&mut self, to: [u8; 32], id: [u8; 32], size: usize) {
+        self.mailboxes.remove(&to, size);
+        self.flush.write(Write::ReleaseBox(to, id));
+    }
+
+    /// Drops held boxes whose time is up (every [`SWEEP_EVERY`]).
+    pub(super) fn sweep_mailbox(&mut self, now: Instant) {
+        if now < self.mailboxes.last_sweep + SWEEP_EVERY || self.mailboxes.usage.is_empty() {
+            return;
+        }
+        self.mailboxes.last_sweep = now;
+        let secs = now_secs();
+        match self.store.mailbox.all() {
+            Ok(all) => {
+                for held in all {
+                    if held.expires <= secs {
+                        self.drop_box(held.to, held.id, held.size);
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read the mailbox"),
+        }
+    }
+
+    /// Opens a box that arrived for this node (fetched, forwarded or deposited by `via`) and
+    /// queues what it carries. Returns the work to do once that is on disk (a receipt to
+    /// send); refusals are counted and logged here.
+    fn take_box(&mut self, via: PeerId, sealed: &[u8]) -> Box<dyn FnOnce() + Send> {
+        let nothing: Box<dyn FnOnce() + Send> = Box::new(|| {});
+        let Some(mesh) = self.mesh.as_ref() else {
+            return nothing;
+        };
+        let opened = match open(&self.mailboxes.seal, &mesh.id(), sealed) {
+            Ok(opened) => opened,
+            Err(e) => {
+                self.reject(&via, "sealed_tampered", &e);
+                return nothing;
+            }
+        };
+        let Some(sender) = mesh
+            .sealer(&opened.from)
+            .and_then(|k| super::membership::peer_of(&k))
+        else {
+            self.reject(
+                &via,
+                "sealed_unknown_sender",
+                &"a sealed box from an unknown key",
+            );
+            return nothing;
+        };
+        let message = match SealedMessage::decode(&opened.plaintext) {
+            Ok(m) if m.v == SEALED_VERSION => m,
+            Ok(_) | Err(_) => {
+                self.reject(&sender, "malformed", &"a sealed box that does not decode");
+                return nothing;
+            }
+        };
+        if message.to != self.identity.public().to_bytes() {
+            self.reject(&sender, "invalid", &"a sealed box for someone else");
+            return nothing;
+        }
+        if message.expires <= now_secs() {
+            self.reject(&sender, "sealed_expired", &"a sealed box past its expiry");
+            return nothing;
+        }
+        match message.content {
+            Content::Direct(dm) => self.take_sealed_direct(sender, dm),
+            Content::Receipt(id) => {
+                self.settle(sender, id, AckOutcome::Stored);
+                nothing
+            }
+        }
+    }
+
+    /// A direct message out of a sealed box: stored once, then receipted.
+    fn take_sealed_direct(
+        &mut self,
+        sender: PeerId,
+        dm: DirectMessage,
+    ) -> Box<dyn FnOnce() + Send> {
+        let id = dm.id;
+        match self.take_direct(sender, dm) {
+            Some((AckOutcome::Stored, event)) | Some((AckOutcome::Duplicate, event)) => {
+                if let Some(event) = event {
+                    self.flush.push(Durable::Event(event));
+                }
+                match self.receipt(sender, id) {
+                    Some(send) => send,
+                    None => Box::new(|| {}),
+                }
+            }
+            Some((AckOutcome::Rejected { .. }, _)) | None => Box::new(|| {}),
+        }
+    }
+
+    /// A sealed receipt for message `id` to `sender`, ready to go: to the sender when
+    /// connected, else to a mailbox. `None` when neither is reachable or the sender's
+    /// sealing key is unknown (then the sender learns of the delivery when it resends the
+    /// message directly and hears `Duplicate`).
+    fn receipt(&mut self, sender: PeerId, id: MessageId) -> Option<Box<dyn FnOnce() + Send>> {
+        let mesh = self.mesh.as_ref()?;
+        let (key, _) = mesh.member(&sender)?;
+        let card = mesh.card(&key)?;
+        let target = if self.peers.contains_key(&sender) {
+            sender
+        } else {
+            *self.mailboxes_except(&sender).first()?
+        };
+        let expires = now_secs() + self.mailboxes.limits.ttl.as_secs();
+        let plain = SealedMessage {
+            v: SEALED_VERSION,
+            to: key,
+            expires,
+            content: Content::Receipt(id),
+        }
+        .encode()
+        .ok()?;
+        let sealed = seal(&self.mailboxes.seal, &card.key, &mesh.id(), &plain).ok()?;
+        let control = self.control.clone();
+        Some(Box::new(move || {
+            tokio::spawn(async move {
+                let op = Op::Deposit {
+                    to: key,
+                    expires,
+                    sealed,
+                };
+                if let Err(e) = ask(control, target, op).await {
+                    tracing::debug!(error = %e, "a receipt did not go out");
+                }
+            });
+        }))
+    }
+
+    /// Deposits outbox messages for members who are not connected with a connected mailbox.
+    pub(super) fn deposit_for_absent(&mut self, now: Instant) {
+        if self.mesh.is_none()
+            || self.mailboxes.paused_until.is_some_and(|t| t > now)
+            || self.mailboxes.depositing.len() >= MAX_DEPOSITING
+        {
+            return;
+        }
+        let due: Vec<(PeerId, MessageId)> = self
+            .outbox
+            .waiting_unreachable()
+            .filter(|(_, id)| {
+                !self.mailboxes.held.contains(id) && !self.mailboxes.depositing.contains(id)
+            })
+            .take(MAX_DEPOSITING - self.mailboxes.depositing.len())
+            .map(|(p, id)| (*p, *id))
+            .collect();
+        for (to, id) in due {
+            let Some(mailbox) = self.mailboxes_except(&to).first().copied() else {
+                continue;
+            };
+            if let Some(sealed) = self.seal_outbox(to, id) {
+                self.mailboxes.depositing.insert(id);
+                let (control, done) = (self.control.clone(), self.mailboxes.done_tx.clone());
+                tokio::spawn(async move {
+                    let result = ask(control, mailbox, sealed).await;
+                    let _ = done
+                        .send(Done::Deposited {
+                            id,
+                            mailbox,
+                            result,
+                        })
+                        .await;
+                });
+            }
+        }
+    }
+
+    /// Outbox message `id` for `to`, sealed as a deposit; `None` when `to`'s sealing key is
+    /// not known yet.
+    fn seal_outbox(&self, to: PeerId, id: MessageId) -> Option<Op> {
+        let mesh = self.mesh.as_ref()?;
+        let (key, _) = mesh.member(&to)?;
+        let card = mesh.card(&key)?;
+        let entry = self.outbox_entry(&id)?;
+        let expires = entry.message.ts / 1_000_000 + self.mailboxes.limits.ttl.as_secs();
+        let plain = SealedMessage {
+            v: SEALED_VERSION,
+            to: key,
+            expires,
+            content: Content::Direct(entry.message),
+        }
+        .encode()
+        .ok()?;
+        let sealed = seal(&self.mailboxes.seal, &card.key, &mesh.id(), &plain)
+            .map_err(|e| tracing::warn!(id = %id.short(), error = %e, "cannot seal a message"))
+            .ok()?;
+        Some(Op::Deposit {
+            to: key,
+            expires,
+            sealed,
+        })
+    }
+
+    fn outbox_entry(&self, id: &MessageId) -> Option<OutboxEntry> {
+        match self.flush.outbox_entry(id) {
+            Some(entry) => Some(entry.clone()),
+            None => self.store.outbox.entry(id).ok().flatten(),
+        }
+    }
+
+    /// Fetches this node's boxes from `peer` when it is a mailbox.
+    pub(super) fn fetch_from(&mut self, peer: PeerId) {
+        let is_mailbox = self
+            .mesh
+            .as_ref()
+            .and_then(|m| m.member(&peer))
+            .is_some_and(|(_, role)| role == Role::Mailbox);
+        if !is_mailbox || !self.mailboxes.fetching.insert(peer) {
+            return;
+        }
+        let (control, done) = (self.control.clone(), self.mailboxes.done_tx.clone());
+        tokio::spawn(fetch(control, done, peer));
+    }
+
+    /// A mailbox exchange finished.
+    pub(super) fn on_mailbox_done(&mut self, done: Done) {
+        match done {
+            Done::Deposited {
+                id,
+                mailbox,
+                result,
+            } => self.on_deposited(id, mailbox, result),
+            Done::Fetched { mailbox, result } => self.on_fetched(mailbox, result),
+            Done::Forwarded { to, id } => {
+                if let Ok(Some(size)) = self.store.mailbox.size(&to, &id) {
+                    self.drop_box(to, id, size);
+                }
+            }
+            Done::Drained { mailbox } => {
+                self.mailboxes.fetching.remove(&mailbox);
+            }
+        }
+    }
+
+    fn on_deposited(
+        &mut self,
+        id: MessageId,
+        mailbox: PeerId,
+        result: Result<MailboxResponse, String>,
+    ) {
+        if !self.mailboxes.depositing.remove(&id) {
+            return; // Settled meanwhile.
+        }
+        match result {
+            Ok(MailboxResponse::Held { .. }) => {
+                let Some(mut entry) = self.outbox_entry(&id) else {
+                    return;
+                };
+                tracing::info!(id = %id.short(), mailbox = %super::short(&mailbox), "a mailbox holds a message");
+                self.mailboxes.held.insert(id);
+                let to = entry.to.clone();
+                entry.held = true;
+                self.flush.write(Write::PutOutbox(entry));
+                self.flush.write(Write::SetState(id, DeliveryState::Held));
+                let _ = self.events.send(Event::Held {
+                    id,
+                    to,
+                    mailbox: mailbox.to_string(),
+                });
+                if let Some(waiter) = self.waiters.remove(&id) {
+                    let _ = waiter.send(Delivery::Held { mailbox });
+                }
+            }
+            Ok(MailboxResponse::Refused { reason }) => {
+                tracing::warn!(id = %id.short(), mailbox = %super::short(&mailbox), %reason, "a mailbox refused a message");
+                self.mailboxes.paused_until = Some(Instant::now() + DEPOSIT_RETRY);
+            }
+            Ok(other) => {
+                self.reject(
+                    &mailbox,
+                    "invalid",
+                    &format!("answer to a deposit: {other:?}"),
+                );
+            }
+            Err(e) => {
+                tracing::debug!(id = %id.short(), error = %e, "deposit failed");
+                self.mailboxes.paused_until = Some(Instant::now() + DEPOSIT_RETRY);
+            }
+        }
+    }
+
+    fn on_fetched(&mut self, mailbox: PeerId, result: Result<MailboxResponse, String>) {
+        let (items, more) = match result {
+            Ok(MailboxResponse::Items { items, more }) => (items, more),
+            Ok(MailboxResponse::Refused { reason }) => {
+                tracing::debug!(mailbox = %super::short(&mailbox), %reason, "mailbox refused a fetch");
+                self.mailboxes.fetching.remove(&mailbox);
+                return;
+            }
+            Ok(_) | Err(_) => {
+                self.mailboxes.fetching.remove(&mailbox);
+                return;
+            }
+        };
+        if !items.is_empty() {
+            tracing::info!(mailbox = %super::short(&mailbox), boxes = items.len(), "fetched held messages");
+        }
+        let mut ids = Vec::with_capacity(items.len());
+        let mut after = Vec::with_capacity(items.len());
+        for item in items.into_iter().take(MAX_RELEASE_IDS) {
+            if item.id != box_id(&item.sealed) {
+                self.reject(
+                    &mailbox,
+                    "sealed_tampered",
+                    &"a held box whose id does not match",
+                );
+            } else {
+                after.push(self.take_box(mailbox, &item.sealed));
+            }
+            // Tampered or not, the box is of no use: release it.
+            ids.push(item.id);
+        }
+        let (control, done) = (self.control.clone(), self.mailboxes.done_tx.clone());
+        self.flush.push(Durable::Then(Then(Box::new(move |ok| {
+            if !ok {
+                // Nothing released: the boxes stay at the mailbox for the next fetch.
+                let _ = done.try_send(Done::Drained { mailbox });
+                return;
+            }
+            for send in after {
+                send();
+            }
+            tokio::spawn(async move {
+                if !ids.is_empty() {
+                    let _ = ask(control.clone(), mailbox, Op::Release { ids }).await;
+                }
+                if more {
+                    fetch(control, done, mailbox).await;
+                } else {
+                    let _ = done.send(Done::Drained { mailbox }).await;
+                }
+            });
+        }))));
+    }
+}
+
+/// Asks `mailbox` for this node's boxes and hands the answer to the loop.
+async fn fetch(control: Control, done: mpsc::Sender<Done>, mailbox: PeerId) {
+    let op = Op::Fetch {
+        max_bytes: MAX_FETCH_BYTES as u32,
+    };
+    let result = ask(control, mailbox, op).await;
+    let _ = done.send(Done::Fetched { mailbox, result }).await;
+}

@@ -1,0 +1,187 @@
+//! Trees `mailbox` and `mailbox_ids`: sealed boxes this node holds for members, as a mailbox
+//! (or for itself, from senders who could not reach it directly).
+//!
+//! - `mailbox`: recipient key (32) ++ arrival (u64 BE, microseconds) ++ box id (32) -> CBOR
+//!   [`HeldBox`]. Keys sort by recipient, then arrival: a fetch reads oldest first.
+//! - `mailbox_ids`: recipient key (32) ++ box id (32) -> arrival (u64 BE), to release by id.
+//!
+//! Both change only through [`super::write::Write`], in the flush task.
+
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// One held box.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldBox {
+    /// When it may be dropped, Unix seconds.
+    pub expires: u64,
+    /// The box.
+    #[serde(with = "weft_proto::codec::byte_vec")]
+    pub sealed: Vec<u8>,
+}
+
+/// A held box, as listed for usage counts and expiry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BoxInfo {
+    /// The recipient's key.
+    pub to: [u8; 32],
+    /// The box id.
+    pub id: [u8; 32],
+    /// When it may be dropped, Unix seconds.
+    pub expires: u64,
+    /// Its size in bytes.
+    pub size: usize,
+}
+
+/// Boxes for one recipient, oldest first, and whether more wait.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The boxes, with their ids.
+    pub boxes: Vec<([u8; 32], HeldBox)>,
+    /// Whether more are held.
+    pub more: bool,
+}
+
+/// The `mailbox` and `mailbox_ids` trees.
+#[derive(Clone)]
+pub struct MailboxTrees {
+    pub(super) boxes: sled::Tree,
+    pub(super) ids: sled::Tree,
+}
+
+fn box_key(to: &[u8; 32], at: u64, id: &[u8; 32]) -> Vec<u8> {
+    [&to[..], &at.to_be_bytes(), &id[..]].concat()
+}
+
+fn id_key(to: &[u8; 32], id: &[u8; 32]) -> Vec<u8> {
+    [&to[..], &id[..]].concat()
+}
+
+fn corrupt(detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        tree: "mailbox",
+        detail: detail.to_string(),
+    }
+}
+
+impl MailboxTrees {
+    /// Stores `held` for `to` under `id`, arriving at `at`, unless that id is held already.
+    pub fn hold(
+        &self,
+        to: &[u8; 32],
+        at: u64,
+        id: &[u8; 32],
+        held: &HeldBox,
+    ) -> Result<(), StoreError> {
+        if self.ids.contains_key(id_key(to, id))? {
+            return Ok(());
+        }
+        let bytes = weft_proto::codec::to_cbor(held).map_err(corrupt)?;
+        self.boxes.insert(box_key(to, at, id), bytes)?;
+        self.ids.insert(id_key(to, id), &at.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Drops `to`'s box `id`, if held.
+    pub fn release(&self, to: &[u8; 32], id: &[u8; 32]) -> Result<(), StoreError> {
+        if let Some(at) = self.ids.remove(id_key(to, id))? {
+            let at = u64::from_be_bytes(at.as_ref().try_into().map_err(corrupt)?);
+            self.boxes.remove(box_key(to, at, id))?;
+        }
+        Ok(())
+    }
+
+    /// The size of `to`'s box `id`, if held.
+    pub fn size(&self, to: &[u8; 32], id: &[u8; 32]) -> Result<Option<usize>, StoreError> {
+        let Some(at) = self.ids.get(id_key(to, id))? else {
+            return Ok(None);
+        };
+        let at = u64::from_be_bytes(at.as_ref().try_into().map_err(corrupt)?);
+        match self.boxes.get(box_key(to, at, id))? {
+            None => Ok(None),
+            Some(value) => {
+                let held: HeldBox = weft_proto::codec::from_cbor(&value).map_err(corrupt)?;
+                Ok(Some(held.sealed.len()))
+            }
+        }
+    }
+
+    /// Whether `to`'s box `id` is held.
+    pub fn holds(&self, to: &[u8; 32], id: &[u8; 32]) -> Result<bool, StoreError> {
+        Ok(self.ids.contains_key(id_key(to, id))?)
+    }
+
+    /// `to`'s boxes, oldest first, until their sizes pass `max_bytes` (always at least one
+    /// when any is held); and whether more remain.
+    pub fn boxes_for(&self, to: &[u8; 32], max_bytes: usize) -> Result<Batch, StoreError> {
+        let mut batch = Batch::default();
+        let mut bytes = 0;
+        for entry in self.boxes.scan_prefix(to) {
+            let (key, value) = entry?;
+            let held: HeldBox = weft_proto::codec::from_cbor(&value).map_err(corrupt)?;
+            if !batch.boxes.is_empty() && bytes + held.sealed.len() > max_bytes {
+                batch.more = true;
+                return Ok(batch);
+            }
+            bytes += held.sealed.len();
+            let id: [u8; 32] = key[40..].try_into().map_err(corrupt)?;
+            batch.boxes.push((id, held));
+        }
+        Ok(batch)
+    }
+
+    /// Every held box: for usage counts and expiry.
+    pub fn all(&self) -> Result<Vec<BoxInfo>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.boxes.iter() {
+            let (key, value) = entry?;
+            if key.len() != 72 {
+                return Err(corrupt("key is not 72 bytes"));
+            }
+            let held: HeldBox = weft_proto::codec::from_cbor(&value).map_err(corrupt)?;
+            let to: [u8; 32] = key[..32].try_into().map_err(corrupt)?;
+            let id: [u8; 32] = key[40..].try_into().map_err(corrupt)?;
+            out.push(BoxInfo {
+                to,
+                id,
+                expires: held.expires,
+                size: held.sealed.len(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_in_arrival_order_once_and_releases_by_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::Store::open(dir.path()).unwrap();
+        let boxes = &store.mailbox;
+        let (bob, carol) = ([1; 32], [2; 32]);
+        let held = |n: u8| HeldBox {
+            expires: 100,
+            sealed: vec![n; 10],
+        };
+        boxes.hold(&bob, 2, &[20; 32], &held(20)).unwrap();
+        boxes.hold(&bob, 1, &[10; 32], &held(10)).unwrap();
+        boxes.hold(&bob, 3, &[10; 32], &held(10)).unwrap();
+        boxes.hold(&carol, 1, &[30; 32], &held(30)).unwrap();
+
+        let all = boxes.boxes_for(&bob, 1000).unwrap();
+        let ids: Vec<u8> = all.boxes.iter().map(|(id, _)| id[0]).collect();
+        assert_eq!((ids, all.more), (vec![10, 20], false), "oldest first, once");
+        let first = boxes.boxes_for(&bob, 15).unwrap();
+        assert_eq!((first.boxes.len(), first.more), (1, true));
+
+        boxes.release(&bob, &[10; 32]).unwrap();
+        boxes.release(&bob, &[99; 32]).unwrap();
+        assert!(!boxes.holds(&bob, &[10; 32]).unwrap());
+        assert!(boxes.holds(&carol, &[30; 32]).unwrap());
+        assert_eq!(boxes.all().unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,67 @@
+//! Mailboxes: a direct message for a member who is offline is held, sealed, by a mailbox
+//! member and reaches its recipient when it comes back, even when the sender is offline by
+//! then; the sender's receipt travels back the same way.
+
+use crate::support::{TestNode, founder, invite, member, received_from, root, wait_for};
+
+/// A running node admitted to `founder`'s mesh as a mailbox.
+fn mailbox(root: &std::path::Path, founder: &TestNode, name: &str) -> TestNode {
+    let mut node = TestNode::init(root, name);
+    node.start();
+    node.ok(&["join", &invite(founder, &["--role", "mailbox"])]);
+    node
+}
+
+/// Waits until every node is connected to every other (and so has their sealing keys).
+fn wait_all_connected(nodes: &[&TestNode]) {
+    for node in nodes {
+        crate::support::wait_peers(node, nodes.len() as u64 - 1);
+    }
+}
+
+#[test]
+fn a_message_for_an_offline_member_waits_in_a_mailbox() {
+    let root = root();
+    let mut a = founder(root.path(), "alice");
+    let m = mailbox(root.path(), &a, "mbox");
+    let mut b = member(root.path(), &a, "bob");
+    wait_all_connected(&[&a, &m, &b]);
+    assert_eq!(m.status()["mailbox"]["messages"], 0, "{}", m.status());
+
+    // bob goes offline; alice's message is held by the mailbox, and `weft send` says so.
+    b.stop();
+    wait_for("alice to see bob gone", || {
+        (a.status()["peers"] == 1).then_some(())
+    });
+    let out = a.ok(&["send", "--timeout", "20", &b.peer_id, "while you were out"]);
+    assert!(out.starts_with("held"), "{out}");
+    let sent = a.json(&["inbox", "--from", &b.peer_id]);
+    assert_eq!(sent[0]["state"], "held");
+    assert_eq!(m.status()["mailbox"]["messages"], 1);
+
+    // alice goes offline too; bob comes back and gets it from the mailbox, once.
+    a.stop();
+    b.start();
+    let got = wait_for("bob to receive the held message", || {
+        let got = received_from(&b, &a);
+        (!got.is_empty()).then_some(got)
+    });
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["text"], "while you were out");
+
+    // bob leaves again before alice is back, so only the receipt he left with the mailbox
+    // can tell her; it clears her outbox.
+    b.stop();
+    a.start();
+    wait_for("alice's receipt", || {
+        let sent = a.json(&["inbox", "--from", &b.peer_id]);
+        (sent[0]["state"] == "delivered").then_some(())
+    });
+    assert_eq!(a.status()["outbox"], 0);
+    assert_eq!(a.status()["peers"], 1, "alice reached only the mailbox");
+    wait_for("the mailbox to be empty", || {
+        (m.status()["mailbox"]["messages"] == 0).then_some(())
+    });
+    b.start();
+    assert_eq!(received_from(&b, &a).len(), 1, "delivered exactly once");
+}
