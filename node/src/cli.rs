@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand};
 use libp2p::{Multiaddr, PeerId};
 
 use crate::api::client::Client;
-use crate::config::resolve_data_dir;
+use crate::config::{Config, MailboxLimits, resolve_data_dir};
 
 /// weft: a secure peer-to-peer messaging overlay.
 #[derive(Debug, Parser)]
@@ -52,6 +52,15 @@ pub enum Command {
         /// /ip4/0.0.0.0/udp/7420/quic-v1]
         #[arg(long, value_name = "MULTIADDR")]
         listen: Vec<Multiaddr>,
+        /// As a mailbox: most messages held for one member.
+        #[arg(long, value_name = "N", default_value_t = MailboxLimits::default().max_messages)]
+        mailbox_max_messages: usize,
+        /// As a mailbox: most bytes held for one member.
+        #[arg(long, value_name = "BYTES", default_value_t = MailboxLimits::default().max_bytes)]
+        mailbox_max_bytes: usize,
+        /// As a mailbox: longest a message is held (e.g. 7d, 12h).
+        #[arg(long, value_name = "TTL", default_value = "7d", value_parser = mesh::parse_ttl)]
+        mailbox_ttl: std::time::Duration,
     },
     /// Print this node's PeerId and dialable addresses.
     Id,
@@ -256,7 +265,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo => crate::demo::run(json).await,
         Command::Init { name } => local::init(&data_dir()?, name, json),
-        Command::Node { listen } => local::node(data_dir()?, listen, json).await,
+        Command::Node {
+            listen,
+            mailbox_max_messages,
+            mailbox_max_bytes,
+            mailbox_ttl,
+        } => {
+            let mut config = Config::new(data_dir()?, listen);
+            config.mailbox = MailboxLimits {
+                max_messages: mailbox_max_messages,
+                max_bytes: mailbox_max_bytes,
+                ttl: mailbox_ttl,
+            };
+            local::node(config, json).await
+        }
         Command::Id => peers::id(&client()?, json).await,
         Command::Dial { addr } => peers::dial(&client()?, &addr, json).await,
         Command::Peers => peers::peers(&client()?, json).await,

@@ -4,10 +4,10 @@
 
 use crate::support::{TestNode, founder, invite, member, received_from, root, wait_for};
 
-/// A running node admitted to `founder`'s mesh as a mailbox.
-fn mailbox(root: &std::path::Path, founder: &TestNode, name: &str) -> TestNode {
+/// A running node admitted to `founder`'s mesh as a mailbox, started with `flags`.
+fn mailbox(root: &std::path::Path, founder: &TestNode, name: &str, flags: &[&str]) -> TestNode {
     let mut node = TestNode::init(root, name);
-    node.start();
+    node.start_with(flags);
     node.ok(&["join", &invite(founder, &["--role", "mailbox"])]);
     node
 }
@@ -23,7 +23,7 @@ fn wait_all_connected(nodes: &[&TestNode]) {
 fn a_message_for_an_offline_member_waits_in_a_mailbox() {
     let root = root();
     let mut a = founder(root.path(), "alice");
-    let m = mailbox(root.path(), &a, "mbox");
+    let m = mailbox(root.path(), &a, "mbox", &[]);
     let mut b = member(root.path(), &a, "bob");
     wait_all_connected(&[&a, &m, &b]);
     assert_eq!(m.status()["mailbox"]["messages"], 0, "{}", m.status());
@@ -64,4 +64,40 @@ fn a_message_for_an_offline_member_waits_in_a_mailbox() {
     });
     b.start();
     assert_eq!(received_from(&b, &a).len(), 1, "delivered exactly once");
+}
+
+#[test]
+fn a_mailbox_killed_while_holding_keeps_what_it_held_and_a_full_one_says_so() {
+    let root = root();
+    let a = founder(root.path(), "alice");
+    let mut m = mailbox(root.path(), &a, "mbox", &["--mailbox-max-messages", "2"]);
+    let mut b = member(root.path(), &a, "bob");
+    wait_all_connected(&[&a, &m, &b]);
+    b.stop();
+    wait_for("alice to see bob gone", || {
+        (a.status()["peers"] == 1).then_some(())
+    });
+    for n in 0..2 {
+        let out = a.ok(&["send", "--timeout", "20", &b.peer_id, &format!("held {n}")]);
+        assert!(out.starts_with("held"), "{out}");
+    }
+    // The quota for bob is used up: the sender hears why.
+    let out = a.weft(&["send", "--timeout", "20", &b.peer_id, "one too many"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mailbox") && err.contains("full"), "{err}");
+    assert!(m.status()["rejected"]["mailbox_full"].as_u64() >= Some(1));
+
+    // The mailbox dies without a chance to flush; what it acknowledged survives.
+    m.kill();
+    m.start_with(&["--mailbox-max-messages", "2"]);
+    assert_eq!(m.status()["mailbox"]["messages"], 2);
+    b.start();
+    let got = wait_for("bob to receive all three", || {
+        let got = received_from(&b, &a);
+        (got.len() == 3).then_some(got)
+    });
+    let mut texts: Vec<_> = got.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    texts.sort();
+    assert_eq!(texts, ["held 0", "held 1", "one too many"]);
 }

@@ -71,6 +71,11 @@ impl TestNode {
     /// Starts `weft node` on loopback and waits until it printed its addresses (it serves
     /// the API by then).
     pub fn start(&mut self) -> &mut Self {
+        self.start_with(&[])
+    }
+
+    /// [`TestNode::start`] with more `weft node` flags.
+    pub fn start_with(&mut self, flags: &[&str]) -> &mut Self {
         assert!(self.child.is_none(), "{} already running", self.name);
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -89,6 +94,7 @@ impl TestNode {
                 "--listen",
                 "/ip4/127.0.0.1/udp/0/quic-v1",
             ])
+            .args(flags)
             .env(
                 "RUST_LOG",
                 std::env::var("WEFT_TEST_LOG")

@@ -178,6 +178,13 @@ async fn send(
             mailbox: Some(mailbox.to_string()),
         })
         .into_response()),
+        Ok(Ok(Delivery::NotHeld { mailbox, reason })) => Err(Failure(
+            StatusCode::CONFLICT,
+            format!(
+                "{to} is not connected and mailbox {mailbox} refused to hold message {}: {reason}; it stays queued",
+                queued.id.short()
+            ),
+        )),
         Ok(Ok(Delivery::Rejected { reason })) => Err(Failure(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!(

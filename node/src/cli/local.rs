@@ -1,9 +1,8 @@
 //! The commands that work on the data dir itself: `init` and `node`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
-use libp2p::Multiaddr;
 use weft_proto::limits::MAX_NAME_BYTES;
 
 use super::output::print_json;
@@ -40,8 +39,9 @@ pub fn init(data_dir: &Path, name: Option<String>, json: bool) -> anyhow::Result
 }
 
 /// `weft node`: runs until SIGINT or SIGTERM.
-pub async fn node(data_dir: PathBuf, listen: Vec<Multiaddr>, json: bool) -> anyhow::Result<()> {
-    let node = Node::start(Config::new(data_dir.clone(), listen))
+pub async fn node(config: Config, json: bool) -> anyhow::Result<()> {
+    let data_dir = config.data_dir.clone();
+    let node = Node::start(config)
         .await
         .with_context(|| format!("cannot start a node on {}", data_dir.display()))?;
     let suffix = libp2p::multiaddr::Protocol::P2p(node.peer_id);

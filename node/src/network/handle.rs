@@ -86,6 +86,14 @@ pub enum Delivery {
         /// The mailbox.
         mailbox: PeerId,
     },
+    /// The recipient is not connected and a mailbox refused to hold the message; it stays
+    /// in the outbox and is tried again.
+    NotHeld {
+        /// The mailbox.
+        mailbox: PeerId,
+        /// Its reason.
+        reason: String,
+    },
 }
 
 /// A direct message durably queued in the outbox.

@@ -664,6 +664,9 @@ impl EventLoop {
             Ok(MailboxResponse::Refused { reason }) => {
                 tracing::warn!(id = %id.short(), mailbox = %super::short(&mailbox), %reason, "a mailbox refused a message");
                 self.mailboxes.paused_until = Some(Instant::now() + DEPOSIT_RETRY);
+                if let Some(waiter) = self.waiters.remove(&id) {
+                    let _ = waiter.send(Delivery::NotHeld { mailbox, reason });
+                }
             }
             Ok(other) => {
                 self.reject(
