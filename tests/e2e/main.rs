@@ -12,3 +12,4 @@ mod messaging;
 mod replay;
 mod stranger;
 mod support;
+mod tampering;

@@ -114,6 +114,8 @@ pub struct EventLoop {
     mesh: Option<membership::Mesh>,
     /// Input refused from peers, by reason.
     rejected: BTreeMap<String, u64>,
+    /// When connected members are next synced with again.
+    next_resync: Instant,
 }
 
 impl EventLoop {
@@ -220,6 +222,7 @@ impl EventLoop {
             identity,
             mesh,
             rejected: BTreeMap::new(),
+            next_resync: now + membership::RESYNC_EVERY,
         };
         Ok((handle, event_loop))
     }
@@ -300,6 +303,7 @@ impl EventLoop {
         self.expire_sessions(now);
         self.expire_strangers(now);
         self.sweep_mailbox(now);
+        self.resync(now);
     }
 
     fn on_command(&mut self, command: Command) {

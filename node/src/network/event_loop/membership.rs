@@ -53,6 +53,9 @@ const FAILED_JOIN_GRACE: Duration = Duration::from_millis(500);
 /// Most strangers connected at once.
 const MAX_STRANGERS: usize = 32;
 
+/// How often members sync again while connected.
+pub(super) const RESYNC_EVERY: Duration = Duration::from_secs(10);
+
 /// Most members whose addresses one sync answer carries.
 const MAX_SYNC_PEERS: usize = 256;
 
@@ -545,6 +548,25 @@ impl EventLoop {
             .into_iter()
             .find(|m| m.peer_id == peer.to_string())
             .ok_or_else(|| NodeError::NotFound(format!("{peer} is not a member of this mesh")))
+    }
+
+    /// Syncs again with every connected member, every [`RESYNC_EVERY`]: gossip of a new op
+    /// can miss a member (its subscription not yet heard, a lost packet), and this bounds
+    /// how long such a member stays behind.
+    pub(super) fn resync(&mut self, now: Instant) {
+        if now < self.next_resync {
+            return;
+        }
+        self.next_resync = now + RESYNC_EVERY;
+        let members: Vec<PeerId> = self
+            .peers
+            .keys()
+            .filter(|p| self.admits(p))
+            .copied()
+            .collect();
+        for peer in members {
+            self.start_sync(peer);
+        }
     }
 
     /// Asks a newly connected peer for the ACL ops this node lacks (members only answer).
