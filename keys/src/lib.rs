@@ -8,6 +8,7 @@
 //! - [`acl`]: signing and checking ACL ops.
 //! - [`seal`]: sealed boxes for mailboxes (Noise X with snow) and the cards that publish
 //!   members' sealing keys.
+//! - [`topic`]: signing and checking topic messages.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -16,6 +17,7 @@ pub mod identity;
 pub mod invite;
 pub mod seal;
 pub mod sign;
+pub mod topic;
 
 pub use identity::{Identity, KeyError};
 pub use sign::{Context, PublicKey, Signature, SignatureError};

@@ -9,6 +9,8 @@
 //! - [`mesh`]: the mesh, its ACL log, issued invites and members' sealing-key cards (trees
 //!   `mesh`, `acl`, `invites`, `cards`).
 //! - [`mailbox`]: sealed boxes held for members (trees `mailbox`, `mailbox_ids`).
+//! - [`topic_log`]: topic messages by publisher and sequence number, and how far each
+//!   publisher's run is complete (trees `topic_log`, `topic_marks`).
 //!
 //! The schema version lives in tree `meta`. Durability rule: nothing is acknowledged before
 //! [`Store::flush`] returned. The event loop queues its changes as [`write::Write`]s; the
@@ -20,6 +22,7 @@ pub mod mailbox;
 pub mod mesh;
 pub mod outbox;
 pub mod peers;
+pub mod topic_log;
 pub mod topics;
 pub mod write;
 
@@ -98,6 +101,8 @@ pub struct Store {
     pub mesh: mesh::MeshTrees,
     /// Sealed boxes held for members.
     pub mailbox: mailbox::MailboxTrees,
+    /// Topic messages by publisher and sequence number, for catch-up.
+    pub topics_log: topic_log::TopicLog,
 }
 
 impl Store {
@@ -137,6 +142,10 @@ impl Store {
             mailbox: mailbox::MailboxTrees {
                 boxes: db.open_tree("mailbox")?,
                 ids: db.open_tree("mailbox_ids")?,
+            },
+            topics_log: topic_log::TopicLog {
+                log: db.open_tree("topic_log")?,
+                marks: db.open_tree("topic_marks")?,
             },
             db,
         })

@@ -177,7 +177,7 @@ mod tests {
     use crate::join::{JOIN_VERSION, JoinRequest};
     use crate::mesh::{MeshId, Role};
     use crate::seal::SealCard;
-    use crate::sync::{PeerAddrs, SYNC_VERSION, SyncRequest};
+    use crate::sync::{Mark, PeerAddrs, SYNC_VERSION, SyncRequest, TopicMarks};
     use ciborium::Value;
     use proptest::prelude::*;
 
@@ -224,6 +224,10 @@ mod tests {
                 mesh: MeshId::of_founder(&key),
                 have: have.clone(),
                 card: Some(SealCard { key, sig: [9; 64] }),
+                topics: vec![TopicMarks {
+                    topic: "news".parse().unwrap(),
+                    marks: vec![Mark { publisher: key, next: lamport }],
+                }],
             };
             prop_assert_eq!(from_cbor::<SyncRequest>(&to_cbor(&sync).unwrap()).unwrap(), sync);
             let addrs = PeerAddrs { peer, addrs: vec!["/ip4/127.0.0.1/tcp/1".into()], card: None };
@@ -249,6 +253,7 @@ mod tests {
             mesh: MeshId([4; 20]),
             have: vec![[5; 32]],
             card: None,
+            topics: vec![],
         };
         assert_eq!(field(&sync, "mesh"), Value::Bytes(vec![4; 20]));
         assert_eq!(

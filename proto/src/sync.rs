@@ -3,13 +3,22 @@
 //! between members ask; a node answers members of its own mesh only.
 //!
 //! ```text
-//! asker -> answerer    SyncRequest  { v: 2, mesh: bytes(20), have: [bytes(32)], card: SealCard? }
-//!                                                                               <= 4 MiB
-//! answerer -> asker    SyncResponse = { "Ops": { ops: [SignedOp], peers: [PeerAddrs] } }
+//! asker -> answerer    SyncRequest  { v: 2, mesh: bytes(20), have: [bytes(32)], card: SealCard?,
+//!                                     topics: [TopicMarks] }                   <= 4 MiB
+//! answerer -> asker    SyncResponse = { "Ops": { ops: [SignedOp], peers: [PeerAddrs],
+//!                                                messages: [Logged], more: bool } }
 //!                                   | { "Refused": { reason: string } }         <= 4 MiB
-//! PeerAddrs = { peer: bytes (PeerId), addrs: [multiaddr string], card: SealCard? }
+//! PeerAddrs  = { peer: bytes (PeerId), addrs: [multiaddr string], card: SealCard? }
 //!                                                                  at most 8 addrs each
+//! TopicMarks = { topic: string, marks: [{ publisher: bytes(32), next: u64 }] }
+//! Logged     = { publisher: bytes(32), message: TopicMessage }
 //! ```
+//!
+//! Topic catch-up: the asker names each topic it follows and, per publisher it has heard
+//! there, the first sequence number it lacks; the answerer sends what it holds from there on
+//! (and everything of publishers the asker did not name), oldest first, within its caps,
+//! with `more` set when it had to stop. Each message carries its publisher's signature, so
+//! the asker checks it as if it had come from the publisher.
 //!
 //! `peers` lists where the answerer knows other members to be reachable, and their sealing
 //! keys, so a newcomer finds every member, and can seal messages to it, without being told.
@@ -25,12 +34,25 @@ use serde::{Deserialize, Serialize};
 use crate::acl::SignedOp;
 use crate::mesh::MeshId;
 use crate::seal::SealCard;
+use crate::topic::{TopicMessage, TopicName};
 
 /// The request body version.
 pub const SYNC_VERSION: u8 = 2;
 
 /// Largest frame either way.
 pub const MAX_SYNC_FRAME_BYTES: usize = 4 * 1024 * 1024;
+
+/// Most topics one request names.
+pub const MAX_SYNC_TOPICS: usize = 256;
+
+/// Most publishers' marks per topic in one request.
+pub const MAX_MARKS_PER_TOPIC: usize = 1024;
+
+/// Most topic messages in one answer.
+pub const MAX_SYNC_MESSAGES: usize = 1000;
+
+/// Most bytes of topic message text in one answer.
+pub const MAX_SYNC_MESSAGE_BYTES: usize = 2 * 1024 * 1024;
 
 /// An asker's request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +66,38 @@ pub struct SyncRequest {
     pub have: Vec<[u8; 32]>,
     /// The asker's sealing-key card.
     pub card: Option<SealCard>,
+    /// How far the asker has each topic it follows, at most [`MAX_SYNC_TOPICS`].
+    #[serde(default)]
+    pub topics: Vec<TopicMarks>,
+}
+
+/// How far the asker has one topic: per publisher, the next sequence number it lacks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicMarks {
+    /// The topic.
+    pub topic: TopicName,
+    /// One mark per publisher it has heard, at most [`MAX_MARKS_PER_TOPIC`].
+    pub marks: Vec<Mark>,
+}
+
+/// The asker holds every message of `publisher` on a topic below `next`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    /// The publisher's ed25519 key.
+    #[serde(with = "crate::codec::byte_array")]
+    pub publisher: [u8; 32],
+    /// The first sequence number the asker lacks.
+    pub next: u64,
+}
+
+/// A topic message handed on by the answerer, with its publisher.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Logged {
+    /// The publisher's ed25519 key (the message is signed by it).
+    #[serde(with = "crate::codec::byte_array")]
+    pub publisher: [u8; 32],
+    /// The message.
+    pub message: TopicMessage,
 }
 
 /// Where one member can be reached.
@@ -68,6 +122,13 @@ pub enum SyncResponse {
         /// Addresses of other members the answerer knows.
         #[serde(default)]
         peers: Vec<PeerAddrs>,
+        /// Topic messages the asker lacks, oldest first per publisher, at most
+        /// [`MAX_SYNC_MESSAGES`] and [`MAX_SYNC_MESSAGE_BYTES`] of them.
+        #[serde(default)]
+        messages: Vec<Logged>,
+        /// Whether the answerer has more for the asker (it should ask again).
+        #[serde(default)]
+        more: bool,
     },
     /// No answer, and why.
     Refused {

@@ -4,12 +4,17 @@
 //! gossipsub message is a CBOR map (no length prefix; gossipsub frames it):
 //!
 //! ```text
-//! TopicMessage { v: 1, topic: string, ts: u64, text: string }     <= MAX_TOPIC_PAYLOAD_BYTES
+//! TopicMessage { v: 2, topic: string, seq: u64, ts: u64, text: string, sig: bytes(64) }
+//!                                                                  <= MAX_TOPIC_PAYLOAD_BYTES
 //! ```
 //!
-//! Gossipsub signs every message with the publisher's key (StrictSign), so the source peer id
-//! is authenticated; the message id is `MessageId::derive(Topic, [source peer id bytes,
-//! topic, ts as u64 BE, text])`.
+//! `seq` counts the publisher's messages on the topic from 1, so a receiver sees gaps and
+//! asks for exactly what it misses. `sig` is the publisher's ed25519 signature (context
+//! `topic-message`, see `weft_keys::topic`) over [`TopicMessage::signed_bytes`], which binds
+//! the mesh: a member can hand on another member's message (catch-up after a partition) and
+//! the receiver still knows who wrote it. Gossipsub signs every message too (StrictSign).
+//! The message id is `MessageId::derive(Topic, [source peer id bytes, topic, ts as u64 BE,
+//! text])`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,9 +25,10 @@ use crate::codec::{DecodeError, check_frame_len, from_cbor, to_cbor};
 use crate::dm::check_text;
 use crate::id::{IdContext, MessageId};
 use crate::limits::{MAX_TOPIC_NAME_BYTES, MAX_TOPIC_PAYLOAD_BYTES};
+use crate::mesh::MeshId;
 
 /// The version of topic message payloads this crate writes and reads.
-pub const TOPIC_VERSION: u8 = 1;
+pub const TOPIC_VERSION: u8 = 2;
 
 /// A valid topic name: 1 to 64 bytes of ASCII letters, digits, `-`, `_`, `.`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -94,21 +100,33 @@ pub struct TopicMessage {
     pub v: u8,
     /// The topic; must match the gossipsub topic it arrived on.
     pub topic: TopicName,
+    /// The publisher's count of its messages on this topic, from 1.
+    pub seq: u64,
     /// Publisher's hybrid logical clock, microseconds since the Unix epoch.
     pub ts: u64,
     /// The message, UTF-8, at most [`crate::limits::MAX_TEXT_BYTES`].
     pub text: String,
+    /// The publisher's signature over [`TopicMessage::signed_bytes`].
+    #[serde(with = "crate::codec::byte_array")]
+    pub sig: [u8; 64],
 }
 
 impl TopicMessage {
-    /// A new topic message.
-    pub fn new(topic: TopicName, ts: u64, text: String) -> TopicMessage {
+    /// A new, not yet signed, topic message.
+    pub fn new(topic: TopicName, seq: u64, ts: u64, text: String) -> TopicMessage {
         TopicMessage {
             v: TOPIC_VERSION,
             topic,
+            seq,
             ts,
             text,
+            sig: [0; 64],
         }
+    }
+
+    /// What the publisher signs: the mesh and every field but the signature, as CBOR.
+    pub fn signed_bytes(&self, mesh: &MeshId) -> Result<Vec<u8>, DecodeError> {
+        to_cbor(&(mesh, self.v, &self.topic, self.seq, self.ts, &self.text))
     }
 
     /// The id of this message as published by `source` (peer id bytes).
@@ -137,6 +155,11 @@ impl TopicMessage {
             return Err(DecodeError::Version(m.v));
         }
         check_text(&m.text)?;
+        if m.seq == 0 {
+            return Err(DecodeError::Invalid(
+                "topic sequence numbers start at 1".into(),
+            ));
+        }
         Ok(m)
     }
 }
@@ -148,8 +171,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn payload_round_trips(name in "[a-z0-9._-]{1,64}", ts in any::<u64>(), text in ".{1,200}") {
-            let m = TopicMessage::new(name.parse().unwrap(), ts, text);
+        fn payload_round_trips(name in "[a-z0-9._-]{1,64}", seq in 1..u64::MAX, ts in any::<u64>(), text in ".{1,200}") {
+            let m = TopicMessage::new(name.parse().unwrap(), seq, ts, text);
             prop_assert_eq!(TopicMessage::decode(&m.encode().unwrap()).unwrap(), m);
         }
 
@@ -174,7 +197,9 @@ mod tests {
 
     #[test]
     fn ids_depend_on_source() {
-        let m = TopicMessage::new("chat".parse().unwrap(), 7, "hi".into());
+        let m = TopicMessage::new("chat".parse().unwrap(), 1, 7, "hi".into());
         assert_ne!(m.id(b"alice"), m.id(b"bob"));
+        let zero = TopicMessage::new("chat".parse().unwrap(), 0, 7, "hi".into());
+        assert!(TopicMessage::decode(&zero.encode().unwrap()).is_err());
     }
 }

@@ -7,7 +7,10 @@ use futures::StreamExt;
 use libp2p::identity::Keypair;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub};
+use weft::keys::Identity;
+use weft::keys::topic::sign_topic;
 use weft::proto::api::Event;
+use weft::proto::mesh::MeshId;
 use weft::proto::topic::TopicMessage;
 
 use crate::bare;
@@ -74,8 +77,15 @@ fn a_replayed_topic_message_is_delivered_once() {
     a.ok(&["members", "add", &member]);
 
     let topic = gossipsub::IdentTopic::new(format!("weft/{mesh}/t/news"));
-    let message = |text: &str, ts: u64| {
-        TopicMessage::new("news".parse().unwrap(), ts, text.into())
+    // Signed as weft signs topic messages: the bare member holds its own identity.
+    let secret = keypair.clone().try_into_ed25519().unwrap().secret();
+    let identity = Identity::from_secret_slice(secret.as_ref()).unwrap();
+    let mesh_id: MeshId = mesh.parse().unwrap();
+    let message = |text: &str, seq: u64| {
+        let unsigned =
+            TopicMessage::new("news".parse().unwrap(), seq, seq * 1_000_000, text.into());
+        sign_topic(&identity, &mesh_id, unsigned)
+            .unwrap()
             .encode()
             .unwrap()
     };
@@ -86,7 +96,7 @@ fn a_replayed_topic_message_is_delivered_once() {
         &mut swarm,
         &a,
         &topic,
-        message("once", 1_000_000),
+        message("once", 1),
         "once",
     ));
 
@@ -96,8 +106,8 @@ fn a_replayed_topic_message_is_delivered_once() {
     a.start();
     let delivered = rt.block_on(async {
         let mut events = Box::pin(a.client().events(Some("news")).await.unwrap());
-        publish_to(&mut swarm, &a, &topic, message("once", 1_000_000), "once").await;
-        publish_to(&mut swarm, &a, &topic, message("after", 2_000_000), "after").await;
+        publish_to(&mut swarm, &a, &topic, message("once", 1), "once").await;
+        publish_to(&mut swarm, &a, &topic, message("after", 2), "after").await;
         let mut delivered = Vec::new();
         while delivered.last().map(String::as_str) != Some("after") {
             match tokio::time::timeout(PATIENCE, events.next()).await {

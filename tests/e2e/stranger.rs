@@ -60,7 +60,7 @@ fn a_stranger_gets_nothing_and_is_disconnected() {
     // A bare libp2p peer that knows the mesh id and the topic names (neither is secret)
     // reaches alice over TCP and bob over QUIC, subscribes, and publishes while bob does.
     let topic = gossipsub::IdentTopic::new(format!("weft/{mesh}/t/news"));
-    let spam = TopicMessage::new("news".parse().unwrap(), 1, "spam".into())
+    let spam = TopicMessage::new("news".parse().unwrap(), 1, 1, "spam".into())
         .encode()
         .unwrap();
     let _runtime = rt.enter();

@@ -5,8 +5,10 @@
 //!
 //! Submodules hold the reactions by subject: `connections` (dials, connections, identify,
 //! ping), `direct` (`/weft/dm/1` both ways), `gossip` (topics), `membership` (the mesh, its
-//! ACL, join and sync), `mailbox` (sealed messages for members who are not connected).
+//! ACL, join and sync), `catch_up` (topic messages missed, over sync), `mailbox` (sealed
+//! messages for members who are not connected).
 
+mod catch_up;
 mod connections;
 mod direct;
 mod gossip;
@@ -116,6 +118,8 @@ pub struct EventLoop {
     rejected: BTreeMap<String, u64>,
     /// When connected members are next synced with again.
     next_resync: Instant,
+    /// The sequence number of this node's next message, per topic (once known).
+    own_seq: HashMap<TopicName, u64>,
 }
 
 impl EventLoop {
@@ -223,6 +227,7 @@ impl EventLoop {
             mesh,
             rejected: BTreeMap::new(),
             next_resync: now + membership::RESYNC_EVERY,
+            own_seq: HashMap::new(),
         };
         Ok((handle, event_loop))
     }

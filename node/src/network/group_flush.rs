@@ -97,7 +97,8 @@ impl GroupFlush {
             Write::SetState(..)
             | Write::PutCard(..)
             | Write::HoldBox(..)
-            | Write::ReleaseBox(..) => {}
+            | Write::ReleaseBox(..)
+            | Write::LogTopic(..) => {}
         }
         self.writes.push(write);
     }

@@ -1,10 +1,11 @@
-//! `/weft/sync/1`: exchanging missing ACL ops, and members' addresses, with a member (wire:
-//! `weft_proto::sync`), one exchange per stream (see [`super::exchange`]).
+//! `/weft/sync/1`: exchanging missing ACL ops, members' addresses and sealing keys, and
+//! missed topic messages with a member (wire: `weft_proto::sync`), one exchange per stream
+//! (see [`super::exchange`]).
 
 use libp2p::{PeerId, StreamProtocol};
 use libp2p_stream::Control;
 use weft_proto::acl::SignedOp;
-use weft_proto::sync::{MAX_SYNC_FRAME_BYTES, PeerAddrs, SyncRequest, SyncResponse};
+use weft_proto::sync::{Logged, MAX_SYNC_FRAME_BYTES, PeerAddrs, SyncRequest, SyncResponse};
 
 use super::exchange::{self, Asked, Rules};
 
@@ -21,8 +22,17 @@ pub const RULES: Rules<SyncResponse> = Rules {
     refuse: |reason| SyncResponse::Refused { reason },
 };
 
-/// What a sync brought: missing ops and members' addresses.
-pub type Synced = (Vec<SignedOp>, Vec<PeerAddrs>);
+/// What a sync brought.
+pub struct Synced {
+    /// ACL ops the asker lacked.
+    pub ops: Vec<SignedOp>,
+    /// Where members are, with their sealing keys.
+    pub peers: Vec<PeerAddrs>,
+    /// Topic messages the asker lacked.
+    pub messages: Vec<Logged>,
+    /// Whether the answerer has more messages (ask again).
+    pub more: bool,
+}
 
 /// Asks `peer` for the ops missing from `request.have`.
 pub async fn request(
@@ -31,7 +41,17 @@ pub async fn request(
     request: SyncRequest,
 ) -> Result<Synced, String> {
     match exchange::ask(control, peer, PROTOCOL, &request, MAX_SYNC_FRAME_BYTES).await? {
-        SyncResponse::Ops { ops, peers } => Ok((ops, peers)),
+        SyncResponse::Ops {
+            ops,
+            peers,
+            messages,
+            more,
+        } => Ok(Synced {
+            ops,
+            peers,
+            messages,
+            more,
+        }),
         SyncResponse::Refused { reason } => Err(reason),
     }
 }

@@ -7,6 +7,7 @@ use weft_proto::MessageId;
 use weft_proto::api::{DeliveryState, Message};
 
 use weft_proto::seal::SealCard;
+use weft_proto::topic::TopicMessage;
 
 use super::mailbox::HeldBox;
 use super::outbox::OutboxEntry;
@@ -29,6 +30,8 @@ pub enum Write {
     HoldBox([u8; 32], u64, [u8; 32], Box<HeldBox>),
     /// Drop a member's held box (recipient key, box id).
     ReleaseBox([u8; 32], [u8; 32]),
+    /// Log a topic message of a publisher (its key) for catch-up.
+    LogTopic([u8; 32], Box<TopicMessage>),
 }
 
 impl Store {
@@ -45,6 +48,7 @@ impl Store {
                 Write::PutCard(member, card) => self.mesh.put_card(member, card)?,
                 Write::HoldBox(to, at, id, held) => self.mailbox.hold(to, *at, id, held)?,
                 Write::ReleaseBox(to, id) => self.mailbox.release(to, id)?,
+                Write::LogTopic(publisher, message) => self.topics_log.add(publisher, message)?,
             }
         }
         Ok(())

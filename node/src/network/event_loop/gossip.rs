@@ -4,6 +4,7 @@
 use libp2p::gossipsub::{self, MessageAcceptance, PublishError};
 use libp2p::{PeerId, Swarm};
 use tokio::sync::oneshot;
+use weft_keys::topic::{sign_topic, verify_topic};
 use weft_proto::MessageId;
 use weft_proto::api::{Direction, Event, Kind, Message};
 use weft_proto::dm::check_text;
@@ -95,7 +96,15 @@ impl EventLoop {
             return;
         }
         let ts = self.clock.tick(wall_us());
-        let message = TopicMessage::new(topic.clone(), ts, text);
+        let seq = self.next_seq(&topic);
+        let unsigned = TopicMessage::new(topic.clone(), seq, ts, text);
+        let message = match sign_topic(&self.identity, &mesh, unsigned) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = reply.send(Err(NodeError::Invalid(e.to_string())));
+                return;
+            }
+        };
         let payload = match message.encode() {
             Ok(p) => p,
             Err(e) => {
@@ -127,6 +136,11 @@ impl EventLoop {
             }
         }
         let id = message.id(&self.local.to_bytes());
+        self.own_seq.insert(topic.clone(), seq + 1);
+        self.flush.write(Write::LogTopic(
+            self.identity.public().to_bytes(),
+            Box::new(message.clone()),
+        ));
         let record = Message {
             id,
             kind: Kind::Topic,
@@ -191,35 +205,98 @@ impl EventLoop {
             );
             return MessageAcceptance::Reject;
         }
-        self.clock.observe(decoded.ts, wall_us());
+        match self.take_topic(source, decoded) {
+            Taken::New => MessageAcceptance::Accept,
+            // Already seen: a replay after gossipsub's duplicate cache forgot it. Neither
+            // delivered again nor forwarded.
+            Taken::Seen => MessageAcceptance::Ignore,
+            Taken::Refused => MessageAcceptance::Reject,
+            Taken::Unreadable => MessageAcceptance::Ignore,
+        }
+    }
+
+    /// Takes a topic message `publisher` signed, however it came (gossip or catch-up):
+    /// checks that it may publish there and that the signature holds, then stores it in
+    /// history and the topic log when it is new. Refusals are counted and logged here.
+    pub(super) fn take_topic(&mut self, publisher: PeerId, message: TopicMessage) -> Taken {
+        let Some(mesh) = self.mesh_id() else {
+            return Taken::Refused;
+        };
+        if !self.may_publish(&publisher, &message.topic) {
+            self.reject(
+                &publisher,
+                "acl",
+                &format!("may not publish on {}", message.topic),
+            );
+            return Taken::Refused;
+        }
+        let Some(key) = self.member_key(&publisher) else {
+            return Taken::Refused;
+        };
+        if let Err(e) = verify_topic(&key, &mesh, &message) {
+            self.reject(&publisher, "signature", &e);
+            return Taken::Refused;
+        }
+        self.clock.observe(message.ts, wall_us());
         let record = Message {
-            id: decoded.id(&source.to_bytes()),
+            id: message.id(&publisher.to_bytes()),
             kind: Kind::Topic,
             direction: Direction::In,
-            from: source.to_string(),
+            from: publisher.to_string(),
             to: None,
-            topic: Some(topic),
-            ts: decoded.ts,
-            text: decoded.text,
+            topic: Some(message.topic.clone()),
+            ts: message.ts,
+            text: message.text.clone(),
             state: None,
         };
         if self.flush.holds_message(&record.id) {
-            return MessageAcceptance::Ignore;
+            return Taken::Seen;
         }
         match self.store.history.contains(&record.id) {
-            Ok(false) => {
+            Ok(seen) => {
+                // Logged either way: a message first seen before the log existed joins it.
+                self.flush.write(Write::LogTopic(key, Box::new(message)));
+                if seen {
+                    return Taken::Seen;
+                }
                 self.flush
                     .push(Durable::Event(Event::Message(record.clone())));
                 self.flush.write(Write::InsertHistory(Box::new(record)));
-                MessageAcceptance::Accept
+                Taken::New
             }
-            // Already seen: a replay after gossipsub's duplicate cache forgot it. Neither
-            // delivered again nor forwarded.
-            Ok(true) => MessageAcceptance::Ignore,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read history");
-                MessageAcceptance::Ignore
+                Taken::Unreadable
             }
         }
     }
+
+    /// The sequence number of this node's next message on `topic`.
+    fn next_seq(&mut self, topic: &TopicName) -> u64 {
+        if let Some(next) = self.own_seq.get(topic) {
+            return *next;
+        }
+        let me = self.identity.public().to_bytes();
+        let next = self
+            .store
+            .topics_log
+            .marks(topic)
+            .ok()
+            .and_then(|marks| marks.into_iter().find(|(p, _)| *p == me))
+            .map_or(1, |(_, next)| next);
+        self.own_seq.insert(topic.clone(), next);
+        next
+    }
+}
+
+/// What became of a topic message.
+pub(super) enum Taken {
+    /// Stored: it is new.
+    New,
+    /// Already held.
+    Seen,
+    /// Not allowed, or not signed by its publisher.
+    Refused,
+    /// History could not be read; not stored.
+    Unreadable,
 }

@@ -579,6 +579,7 @@ impl EventLoop {
             mesh: mesh.id,
             have: mesh.ops.iter().map(SignedOp::id).collect(),
             card: Some(self.mailboxes.card(&self.identity)),
+            topics: self.topic_marks(),
         };
         let (control, results) = (self.control.clone(), self.synced_tx.clone());
         tokio::spawn(async move {
@@ -642,17 +643,24 @@ impl EventLoop {
                 })
             })
             .collect();
-        SyncResponse::Ops { ops, peers }
+        let (messages, more) = self.logged_for(&request.topics);
+        SyncResponse::Ops {
+            ops,
+            peers,
+            messages,
+            more,
+        }
     }
 
     pub(super) fn on_synced(&mut self, peer: PeerId, result: Result<sync::Synced, String>) {
         match result {
-            Ok((ops, peers)) => {
-                let new = self.merge_ops(ops);
+            Ok(synced) => {
+                let new = self.merge_ops(synced.ops);
                 if new > 0 {
                     tracing::info!(peer = %super::short(&peer), new, "ACL log synced");
                 }
-                self.meet_members(peers);
+                self.meet_members(synced.peers);
+                self.take_logged(peer, synced.messages, synced.more);
             }
             Err(reason) => tracing::debug!(peer = %super::short(&peer), %reason, "no ACL sync"),
         }
@@ -781,6 +789,11 @@ impl EventLoop {
         self.mesh
             .as_ref()
             .is_some_and(|mesh| mesh.members.contains_key(peer))
+    }
+
+    /// `peer`'s ed25519 key, when it is a member.
+    pub(super) fn member_key(&self, peer: &PeerId) -> Option<[u8; 32]> {
+        self.mesh.as_ref()?.members.get(peer).copied()
     }
 
     /// Whether `peer` may publish on `topic` here.

@@ -1,0 +1,164 @@
+//! Trees `topic_log` and `topic_marks`: every topic message this node holds, by topic,
+//! publisher and sequence number, so it can hand members what they missed; and, per topic
+//! and publisher, the first sequence number it lacks.
+//!
+//! - `topic_log`: topic length (1) ++ topic ++ publisher key (32) ++ seq (u64 BE) -> CBOR
+//!   `TopicMessage` (signature checked before it is stored).
+//! - `topic_marks`: topic length (1) ++ topic ++ publisher key (32) -> next (u64 BE): every
+//!   message of that publisher below `next` is in the log.
+//!
+//! Both change only through [`super::write::Write`], in the flush task.
+
+use weft_proto::topic::{TopicMessage, TopicName};
+
+use super::StoreError;
+
+/// The `topic_log` and `topic_marks` trees.
+#[derive(Clone)]
+pub struct TopicLog {
+    pub(super) log: sled::Tree,
+    pub(super) marks: sled::Tree,
+}
+
+fn topic_prefix(topic: &TopicName) -> Vec<u8> {
+    let name = topic.as_str().as_bytes();
+    // Topic names are at most 64 bytes, so the length fits a byte.
+    let mut out = Vec::with_capacity(1 + name.len() + 40);
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out
+}
+
+fn mark_key(topic: &TopicName, publisher: &[u8; 32]) -> Vec<u8> {
+    let mut key = topic_prefix(topic);
+    key.extend_from_slice(publisher);
+    key
+}
+
+fn log_key(topic: &TopicName, publisher: &[u8; 32], seq: u64) -> Vec<u8> {
+    let mut key = mark_key(topic, publisher);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn corrupt(detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        tree: "topic_log",
+        detail: detail.to_string(),
+    }
+}
+
+fn read_u64(bytes: &[u8]) -> Result<u64, StoreError> {
+    Ok(u64::from_be_bytes(bytes.try_into().map_err(corrupt)?))
+}
+
+impl TopicLog {
+    /// Adds `publisher`'s `message` (if new) and moves its mark past every message now held
+    /// without a gap.
+    pub fn add(&self, publisher: &[u8; 32], message: &TopicMessage) -> Result<(), StoreError> {
+        let key = log_key(&message.topic, publisher, message.seq);
+        if !self.log.contains_key(&key)? {
+            let bytes = weft_proto::codec::to_cbor(message).map_err(corrupt)?;
+            self.log.insert(key, bytes)?;
+        }
+        let mark = mark_key(&message.topic, publisher);
+        let mut next = match self.marks.get(&mark)? {
+            Some(v) => read_u64(&v)?,
+            None => 1,
+        };
+        let start = next;
+        while self
+            .log
+            .contains_key(log_key(&message.topic, publisher, next))?
+        {
+            next += 1;
+        }
+        if next != start {
+            self.marks.insert(mark, &next.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// `topic`'s marks: per publisher, the first sequence number not held.
+    pub fn marks(&self, topic: &TopicName) -> Result<Vec<([u8; 32], u64)>, StoreError> {
+        let prefix = topic_prefix(topic);
+        let mut out = Vec::new();
+        for entry in self.marks.scan_prefix(&prefix) {
+            let (key, value) = entry?;
+            let publisher: [u8; 32] = key[prefix.len()..].try_into().map_err(corrupt)?;
+            out.push((publisher, read_u64(&value)?));
+        }
+        Ok(out)
+    }
+
+    /// `publisher`'s messages on `topic` from `from` on, in order, while `take` says yes
+    /// (it sees each message and answers whether to keep going).
+    pub fn since(
+        &self,
+        topic: &TopicName,
+        publisher: &[u8; 32],
+        from: u64,
+        mut take: impl FnMut(&TopicMessage) -> bool,
+    ) -> Result<Vec<TopicMessage>, StoreError> {
+        let start = log_key(topic, publisher, from.max(1));
+        let prefix = mark_key(topic, publisher);
+        let mut out = Vec::new();
+        for entry in self.log.range(start..) {
+            let (key, value) = entry?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let message: TopicMessage = weft_proto::codec::from_cbor(&value).map_err(corrupt)?;
+            if !take(&message) {
+                break;
+            }
+            out.push(message);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(seq: u64) -> TopicMessage {
+        TopicMessage::new("news".parse().unwrap(), seq, seq * 10, format!("m{seq}"))
+    }
+
+    #[test]
+    fn marks_move_past_contiguous_messages_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::Store::open(dir.path()).unwrap();
+        let log = &store.topics_log;
+        let (alice, bob) = ([1; 32], [2; 32]);
+        let topic: TopicName = "news".parse().unwrap();
+        for seq in [1, 2, 4, 5] {
+            log.add(&alice, &message(seq)).unwrap();
+        }
+        log.add(&bob, &message(1)).unwrap();
+        assert_eq!(log.marks(&topic).unwrap(), vec![(alice, 3), (bob, 2)]);
+        log.add(&alice, &message(3)).unwrap();
+        log.add(&alice, &message(3)).unwrap();
+        assert_eq!(
+            log.marks(&topic).unwrap()[0],
+            (alice, 6),
+            "gap filled, once"
+        );
+
+        let seqs = |from, max: usize| {
+            let mut n = 0;
+            log.since(&topic, &alice, from, |_| {
+                n += 1;
+                n <= max
+            })
+            .unwrap()
+            .iter()
+            .map(|m| m.seq)
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(seqs(4, 10), vec![4, 5]);
+        assert_eq!(seqs(0, 2), vec![1, 2]);
+        assert!(log.since(&topic, &[9; 32], 1, |_| true).unwrap().is_empty());
+    }
+}
