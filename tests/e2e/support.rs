@@ -35,6 +35,10 @@ pub struct TestNode {
     /// The QUIC address of the running node (a new port at every start).
     quic: Option<String>,
     child: Option<Child>,
+    /// The IPv4 address it listens on.
+    host: String,
+    /// The network namespace it runs in, if not the test's own.
+    netns: Option<String>,
 }
 
 impl TestNode {
@@ -65,7 +69,18 @@ impl TestNode {
             port: 0,
             quic: None,
             child: None,
+            host: "127.0.0.1".into(),
+            netns: None,
         }
+    }
+
+    /// `weft init` in `root/name`, for a node that runs in network namespace `netns` and
+    /// listens on `host` there.
+    pub fn init_in(root: &Path, name: &str, netns: &str, host: &str) -> TestNode {
+        let mut node = TestNode::init(root, name);
+        node.netns = Some(netns.into());
+        node.host = host.into();
+        node
     }
 
     /// Starts `weft node` on loopback and waits until it printed its addresses (it serves
@@ -82,8 +97,17 @@ impl TestNode {
             .append(true)
             .open(self.dir.join("node.log"))
             .unwrap();
-        let listen = format!("/ip4/127.0.0.1/tcp/{}", self.port);
-        let mut child = Command::new(weft_bin())
+        let listen = format!("/ip4/{}/tcp/{}", self.host, self.port);
+        let quic = format!("/ip4/{}/udp/0/quic-v1", self.host);
+        let mut command = match &self.netns {
+            Some(netns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", netns, weft_bin()]);
+                c
+            }
+            None => Command::new(weft_bin()),
+        };
+        let mut child = command
             .args([
                 "--data-dir",
                 self.dir.to_str().unwrap(),
@@ -92,7 +116,7 @@ impl TestNode {
                 "--listen",
                 &listen,
                 "--listen",
-                "/ip4/127.0.0.1/udp/0/quic-v1",
+                &quic,
             ])
             .args(flags)
             .env(
@@ -155,7 +179,7 @@ impl TestNode {
 
     /// The node's dialable TCP address.
     pub fn addr(&self) -> String {
-        format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", self.port, self.peer_id)
+        format!("/ip4/{}/tcp/{}/p2p/{}", self.host, self.port, self.peer_id)
     }
 
     /// The node's dialable QUIC address while it runs.
