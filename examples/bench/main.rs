@@ -110,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     for node in [a, b, c] {
-        node.stop().await;
+        node.stop().await?;
     }
     Ok(())
 }

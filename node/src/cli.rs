@@ -257,7 +257,7 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
     init_logging(match cli.command {
-        Command::Node { .. } => "info,libp2p_gossipsub=warn",
+        Command::Node { .. } => "info,libp2p_gossipsub=warn,sled=off",
         _ => "warn",
     });
     let data_dir = || resolve_data_dir(cli.data_dir.clone());

@@ -55,7 +55,7 @@ pub async fn run(json: bool) -> anyhow::Result<()> {
     }
     let outcome = exercise(&members, json).await;
     for m in members {
-        m.node.stop().await;
+        m.node.stop().await?;
     }
     let path = dir.path().display().to_string();
     dir.close()?;

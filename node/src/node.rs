@@ -24,7 +24,7 @@ pub struct Node {
     pub listen_addrs: Vec<Multiaddr>,
     /// The local API socket.
     pub api_socket: PathBuf,
-    event_loop: JoinHandle<()>,
+    event_loop: JoinHandle<Result<(), NodeError>>,
     api: JoinHandle<()>,
     api_shutdown: watch::Sender<bool>,
 }
@@ -85,25 +85,36 @@ impl Node {
         })
     }
 
-    /// Runs until `shutdown` resolves, then stops.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
+    /// Runs until `shutdown` resolves, then stops. An error says why the node stopped by
+    /// itself (its store failed).
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), NodeError> {
         tokio::select! {
             _ = shutdown => {}
-            // The loop stops by itself only if something went badly wrong; stop the rest too.
-            _ = self.handle.closed() => tracing::error!("event loop ended unexpectedly"),
+            // The loop stops by itself only when its store failed; stop the rest too.
+            _ = self.handle.closed() => {}
         }
-        self.stop().await;
+        self.stop().await
     }
 
     /// Stops the API (closing event streams), then the event loop (after a final flush),
-    /// and removes the socket.
-    pub async fn stop(self) {
+    /// and removes the socket. An error says why the loop had already stopped.
+    pub async fn stop(self) -> Result<(), NodeError> {
         let _ = self.api_shutdown.send(true);
         let _ = self.api.await;
         let _ = self.handle.shutdown().await;
-        let _ = self.event_loop.await;
+        let stopped = match self.event_loop.await {
+            Ok(result) => result,
+            Err(e) => Err(NodeError::Invalid(format!("the event loop panicked: {e}"))),
+        };
         let _ = std::fs::remove_file(&self.api_socket);
-        tracing::info!("node stopped");
+        match &stopped {
+            Ok(()) => tracing::info!("node stopped"),
+            Err(e) => tracing::error!(error = %e, "node stopped"),
+        }
+        stopped
     }
 }
 

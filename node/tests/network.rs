@@ -101,8 +101,8 @@ async fn direct_messages_over_tcp_and_quic() {
     let peers = a.handle.peers().await.unwrap();
     assert_eq!(peers.len(), 1);
     assert_eq!(peers[0].direction, "outbound");
-    a.stop().await;
-    b.stop().await;
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +114,7 @@ async fn a_restarted_peer_redials_and_the_outbox_drains() {
     // Wait until b learnt a's listen address through identify, so b can redial a.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let b_peer = b.peer_id;
-    b.stop().await;
+    b.stop().await.unwrap();
 
     // b is gone: a queues. A burst larger than the in-flight cap must all get through.
     let mut ids = Vec::new();
@@ -149,8 +149,8 @@ async fn a_restarted_peer_redials_and_the_outbox_drains() {
     }
     assert_eq!(delivered, ids.into_iter().collect());
     assert_eq!(a.handle.status().await.unwrap().outbox, 0);
-    a.stop().await;
-    b.stop().await;
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,7 +191,7 @@ async fn topics_fan_out_and_publish_without_subscribers_fails() {
         assert_eq!(m.topic.as_ref(), Some(&topic));
     }
     for n in [a, b, c] {
-        n.stop().await;
+        n.stop().await.unwrap();
     }
 }
 
@@ -228,7 +228,7 @@ async fn bad_requests_are_refused_with_reasons() {
         Err(NodeError::TooLarge(_))
     ));
     assert_eq!(a.handle.status().await.unwrap().outbox, 0, "nothing queued");
-    a.stop().await;
+    a.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,6 +265,6 @@ async fn a_node_in_no_mesh_accepts_no_one() {
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(other.handle.status().await.unwrap().outbox, 0);
-    lonely.stop().await;
-    other.stop().await;
+    lonely.stop().await.unwrap();
+    other.stop().await.unwrap();
 }

@@ -189,3 +189,82 @@ fn a_node_killed_twenty_times_loses_nothing_it_acknowledged() {
     }
     ledger.check(&nodes, "SIGKILL cycles");
 }
+
+/// A tmpfs of `size` at `dir`, unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let options = format!("size={size}");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &options, "tmpfs"])
+            .arg(dir)
+            .output()
+            .ok()?;
+        out.status.success().then(|| Tmpfs(dir.to_path_buf()))
+    }
+
+    /// Fills the file system up with a file named `filler`.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut file = std::fs::File::create(self.0.join("filler")).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.sync_all();
+    }
+
+    /// Makes room again.
+    fn empty(&self) {
+        std::fs::remove_file(self.0.join("filler")).unwrap();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_node_cleanly_and_it_recovers_with_nothing_lost() {
+    let root = root();
+    let Some(disk) = Tmpfs::mount(&root.path().join("small"), "8m") else {
+        eprintln!("SKIPPED a_full_disk_stops_the_node_cleanly: needs root to mount a tmpfs");
+        return;
+    };
+    let mut full = TestNode::init(&root.path().join("small"), "full");
+    full.log_to(root.path().join("full.log"));
+    full.start();
+    full.json(&["mesh", "create"]);
+    let sender = crate::support::member(root.path(), &full, "sender");
+    let mut nodes = vec![full, sender];
+    let mut ledger = Ledger::default();
+    ledger.send(&nodes, 1, 0, "before the disk filled up");
+    wait_for("the first message", || {
+        (nodes[1].status()["outbox"] == 0).then_some(())
+    });
+
+    disk.fill();
+    let text = "x".repeat(4000);
+    let mut n = 0;
+    while nodes[0].exited().is_none() && n < 2000 {
+        ledger.send(&nodes, 1, 0, &format!("{n} {text}"));
+        n += 1;
+    }
+    let status = nodes[0].wait_exit();
+    assert!(!status.success(), "the node must stop with an error");
+    let log = nodes[0].log();
+    assert!(
+        log.contains("the store could not write") && log.contains("No space left on device"),
+        "{log}"
+    );
+
+    // Room again: the node starts, its store is whole, and the sender's outbox drains.
+    disk.empty();
+    nodes[0].start();
+    ledger.check(&nodes, "disk full");
+}

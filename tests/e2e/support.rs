@@ -39,6 +39,8 @@ pub struct TestNode {
     host: String,
     /// The network namespace it runs in, if not the test's own.
     netns: Option<String>,
+    /// Where its stderr goes (in the data dir unless told otherwise).
+    log: PathBuf,
 }
 
 impl TestNode {
@@ -64,6 +66,7 @@ impl TestNode {
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         TestNode {
             name: name.into(),
+            log: dir.join("node.log"),
             dir,
             peer_id: v["peer_id"].as_str().unwrap().into(),
             port: 0,
@@ -95,7 +98,7 @@ impl TestNode {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.join("node.log"))
+            .open(&self.log)
             .unwrap();
         let listen = format!("/ip4/{}/tcp/{}", self.host, self.port);
         let quic = format!("/ip4/{}/udp/0/quic-v1", self.host);
@@ -169,6 +172,26 @@ impl TestNode {
         }
     }
 
+    /// Sends the node's log to `path` (for a data dir that may fill up).
+    pub fn log_to(&mut self, path: PathBuf) {
+        self.log = path;
+    }
+
+    /// The exit status of a node process that exited by itself, if it did.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.try_wait().unwrap()
+    }
+
+    /// Waits until the node process exits by itself; its exit status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("the node runs");
+        let status = wait_for(&format!("{} to exit", self.name), || {
+            child.try_wait().unwrap()
+        });
+        self.child = None;
+        status
+    }
+
     /// SIGKILL: no chance to flush or clean up.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -230,7 +253,7 @@ impl TestNode {
 
     /// The node's log so far, for failure messages.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// `weft status --json`.

@@ -67,8 +67,7 @@ pub async fn node(config: Config, json: bool) -> anyhow::Result<()> {
         }
         let _ = writeln!(out, "local API on {}", node.api_socket.display());
     }
-    node.run_until(stop_signal()).await;
-    Ok(())
+    Ok(node.run_until(stop_signal()).await?)
 }
 
 /// Resolves on SIGINT or SIGTERM.

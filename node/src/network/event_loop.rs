@@ -234,7 +234,12 @@ impl EventLoop {
 
     /// Runs until a shutdown command arrives or every handle is dropped. Local commands go
     /// first so a busy network cannot starve the API.
-    pub async fn run(mut self) {
+    ///
+    /// Returns an error when the store failed to flush (a full disk, say): past a failed
+    /// write, sled's state in memory can no longer be trusted to match the disk, so the node
+    /// stops rather than acknowledge anything more; on the next start sled recovers from its
+    /// log, and everything a peer or caller was told is durable is there.
+    pub async fn run(mut self) -> Result<(), NodeError> {
         if let Some(incoming) = self.incoming.take() {
             tokio::spawn(dm_stream::accept(
                 incoming,
@@ -254,16 +259,20 @@ impl EventLoop {
                     Some(Command::Shutdown(reply)) => {
                         self.shutdown().await;
                         let _ = reply.send(());
-                        return;
+                        return Ok(());
                     }
                     Some(command) => self.on_command(command),
                     None => {
                         self.shutdown().await;
-                        return;
+                        return Ok(());
                     }
                 },
                 (result, items) = self.flush.finished(), if self.flush.is_running() => {
+                    let failed = result.as_ref().err().map(|e| e.to_string());
                     self.on_flushed(result, items);
+                    if let Some(error) = failed {
+                        return Err(NodeError::StorageFailed(error));
+                    }
                 }
                 Some(event) = self.dm_events.recv() => self.on_dm_event(event),
                 Some(join) = self.joins.requests.recv() => {

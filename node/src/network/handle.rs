@@ -66,6 +66,11 @@ pub enum NodeError {
     /// Publishing failed.
     #[error("{0}")]
     Publish(String),
+    /// Writing to the store failed; the node stopped so that nothing more is acknowledged.
+    #[error(
+        "the store could not write ({0}); the node stopped, having acknowledged only what is on disk: make room (or fix the disk) and start it again"
+    )]
+    StorageFailed(String),
 }
 
 /// How a direct message this node sent ended.
