@@ -101,3 +101,29 @@ fn a_mailbox_killed_while_holding_keeps_what_it_held_and_a_full_one_says_so() {
     texts.sort();
     assert_eq!(texts, ["held 0", "held 1", "one too many"]);
 }
+
+#[test]
+fn a_message_nobody_could_take_expires() {
+    let root = root();
+    let mut a = TestNode::init(root.path(), "alice");
+    a.start_with(&["--mailbox-ttl", "3s"]);
+    a.json(&["mesh", "create"]);
+    let mut b = member(root.path(), &a, "bob");
+    b.stop();
+    wait_for("alice to see bob gone", || {
+        (a.status()["peers"] == 0).then_some(())
+    });
+    a.ok(&["send", "--no-wait", &b.peer_id, "too late"]);
+    wait_for("the message to expire", || {
+        let sent = a.json(&["inbox", "--from", &b.peer_id]);
+        (sent[0]["state"] == "expired").then_some(())
+    });
+    assert_eq!(a.status()["outbox"], 0);
+    b.start();
+    wait_for("bob back", || (a.status()["peers"] == 1).then_some(()));
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert!(
+        received_from(&b, &a).is_empty(),
+        "an expired message is not sent"
+    );
+}

@@ -48,7 +48,8 @@ const MAX_DEPOSITING: usize = 64;
 /// The pause after a deposit failed before trying again.
 const DEPOSIT_RETRY: Duration = Duration::from_secs(5);
 
-/// How often held boxes are checked for expiry.
+/// How often held boxes and the outbox are checked for expiry (more often when the TTL is
+/// short).
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Capacity of the channel from mailbox exchanges back to the loop.
@@ -400,12 +401,19 @@ impl EventLoop {
     }
 
     /// Drops held boxes whose time is up (every [`SWEEP_EVERY`]).
+    /// Also gives up on outbox messages whose lifetime (the mailbox TTL, counted from when
+    /// they were sent) is over: they are marked expired.
     pub(super) fn sweep_mailbox(&mut self, now: Instant) {
-        if now < self.mailboxes.last_sweep + SWEEP_EVERY || self.mailboxes.usage.is_empty() {
+        let every = SWEEP_EVERY.min(self.mailboxes.limits.ttl / 2);
+        if now < self.mailboxes.last_sweep + every {
             return;
         }
         self.mailboxes.last_sweep = now;
         let secs = now_secs();
+        self.expire_outbox(secs);
+        if self.mailboxes.usage.is_empty() {
+            return;
+        }
         match self.store.mailbox.all() {
             Ok(all) => {
                 for held in all {
@@ -415,6 +423,38 @@ impl EventLoop {
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot read the mailbox"),
+        }
+    }
+
+    fn expire_outbox(&mut self, secs: u64) {
+        let ttl = self.mailboxes.limits.ttl.as_secs();
+        let entries = match self.store.outbox.all() {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox");
+                return;
+            }
+        };
+        for entry in entries {
+            if entry.message.ts / 1_000_000 + ttl > secs {
+                continue;
+            }
+            let Ok(to) = entry.to.parse::<PeerId>() else {
+                continue;
+            };
+            let id = entry.message.id;
+            if self.outbox.acked(&to, &id) {
+                tracing::warn!(id = %id.short(), to = %super::short(&to), "a message expired undelivered");
+                self.mailboxes.settled(&id);
+                self.queued_at.remove(&id);
+                self.flush
+                    .write(Write::SetState(id, DeliveryState::Expired));
+                self.flush.write(Write::RemoveOutbox(id));
+                if let Some(waiter) = self.waiters.remove(&id) {
+                    let reason = "its lifetime ran out before the recipient got it".to_string();
+                    let _ = waiter.send(Delivery::Rejected { reason });
+                }
+            }
         }
     }
 
