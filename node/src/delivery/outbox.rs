@@ -259,6 +259,10 @@ mod tests {
         Send,
         AckFirstInFlight,
         FailFirstInFlight,
+        /// The recipient stored the first message in flight, but its ack was lost.
+        StoredAckLost,
+        /// The sender's process died: what was in memory is gone, the outbox on disk stays.
+        Reboot,
         Wait,
     }
 
@@ -270,23 +274,44 @@ mod tests {
             Just(Op::Send),
             Just(Op::AckFirstInFlight),
             Just(Op::FailFirstInFlight),
+            Just(Op::StoredAckLost),
+            Just(Op::Reboot),
             Just(Op::Wait),
         ]
     }
 
     proptest! {
-        /// Against a model (a set of unacknowledged ids): nothing is lost, nothing is
-        /// acknowledged twice, in flight never exceeds the cap, and once connected with time
-        /// passing everything drains.
+        /// Against a model (a set of unacknowledged ids, as the outbox on disk holds them) and
+        /// a recipient whose seen-set (its history) de-duplicates: across lost acks and
+        /// reboots of the sender nothing is lost, the recipient's application gets every
+        /// message exactly once, in flight never exceeds the cap, and once connected with
+        /// time passing everything drains.
         #[test]
         fn matches_model(ops in proptest::collection::vec(op(), 0..200), cap in 1usize..5) {
             let mut now = Instant::now();
             let mut o = Outbox::new(cap);
             let mut model: BTreeSet<u8> = BTreeSet::new();
+            let mut queued_order: Vec<u8> = Vec::new();
             let mut in_flight: Vec<MessageId> = Vec::new();
+            let mut seen: BTreeSet<u8> = BTreeSet::new();
+            let mut shown: Vec<u8> = Vec::new();
+            // The recipient stores a message: shown to its application only the first time.
+            let mut receive = |n: u8, seen: &mut BTreeSet<u8>| if seen.insert(n) { shown.push(n) };
             for op in ops {
                 match op {
-                    Op::Enqueue(n) => if model.insert(n) { o.enqueue("p", id(n)) },
+                    Op::Enqueue(n) => if !seen.contains(&n) && model.insert(n) {
+                        queued_order.push(n);
+                        o.enqueue("p", id(n));
+                    },
+                    Op::StoredAckLost => if let Some(m) = in_flight.first() {
+                        receive(m.0[0], &mut seen);
+                    },
+                    Op::Reboot => {
+                        in_flight.clear();
+                        o = Outbox::new(cap);
+                        queued_order.retain(|n| model.contains(n));
+                        for n in &queued_order { o.enqueue("p", id(*n)); }
+                    }
                     Op::Connect => o.connected(&"p"),
                     Op::Disconnect => {
                         o.disconnected(&"p");
@@ -295,6 +320,7 @@ mod tests {
                     Op::Send => in_flight.extend(o.next(now).into_iter().map(|(_, m)| m)),
                     Op::AckFirstInFlight => if !in_flight.is_empty() {
                         let m = in_flight.remove(0);
+                        receive(m.0[0], &mut seen);
                         prop_assert!(o.acked(&"p", &m));
                         prop_assert!(model.remove(&m.0[0]));
                     },
@@ -316,11 +342,17 @@ mod tests {
                 if batch.is_empty() { break; }
                 for (_, m) in batch {
                     prop_assert!(delivered.insert(m.0[0]), "sent twice without a failure");
+                    receive(m.0[0], &mut seen);
                     prop_assert!(o.acked(&"p", &m));
                 }
             }
             prop_assert_eq!(delivered, model);
             prop_assert!(o.is_empty());
+            let mut once = shown.clone();
+            once.sort_unstable();
+            once.dedup();
+            prop_assert_eq!(once.len(), shown.len(), "shown twice: {:?}", shown);
+            prop_assert_eq!(once.into_iter().collect::<BTreeSet<_>>(), seen);
         }
     }
 }

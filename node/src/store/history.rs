@@ -207,4 +207,32 @@ mod tests {
         let store = crate::store::Store::open(dir.path()).unwrap();
         assert_eq!(store.history.message(&m.id).unwrap(), Some(m));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// The seen-set across replays and restarts: however often and in whatever order
+        /// copies arrive, with the store reopened in between (a restart), each message is new
+        /// exactly once and stored once.
+        #[test]
+        fn each_message_is_new_once_across_replays_and_restarts(
+            arrivals in proptest::collection::vec((0u8..12, proptest::bool::weighted(0.1)), 1..80),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::Store::open(dir.path()).unwrap();
+            let mut new = std::collections::BTreeSet::new();
+            for (n, restart) in arrivals {
+                if restart {
+                    store.flush().unwrap();
+                    drop(store);
+                    store = crate::store::Store::open(dir.path()).unwrap();
+                }
+                let m = message(u64::from(n) * 10, Kind::Direct, "alice", &format!("m{n}"));
+                let fresh = store.history.insert_if_new(&m).unwrap();
+                proptest::prop_assert_eq!(fresh, new.insert(n), "message {} new twice", n);
+            }
+            let stored = store.history.query(&InboxQuery { limit: Some(1000), ..Default::default() }).unwrap();
+            proptest::prop_assert_eq!(stored.len(), new.len());
+        }
+    }
 }
