@@ -9,8 +9,10 @@
 //! acknowledgement after its flush) for 64 B and 1 KiB, one at a time and with 64 in flight;
 //! the same round trip through the local API (HTTP on the Unix socket); topic fan-out to two
 //! subscribers; `weft send` as a whole CLI process; idle RSS and start-to-listening time of a
-//! `weft node` process; and, as the baseline, a bare rust-libp2p request/response round trip
-//! on the same transport (TCP + Noise + Yamux).
+//! `weft node` process; as the baseline, a bare rust-libp2p request/response round trip on
+//! the same transport (TCP + Noise + Yamux); and delivery to members who were away (sealing
+//! cost, durable outbox throughput, messages held by a mailbox collected on return, topic
+//! catch-up).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,6 +29,7 @@ use weft::{Config, Node, SendRequest};
 use weft_node::mesh::join::admit;
 
 mod baseline;
+mod offline;
 
 const ROUND_TRIPS: usize = 2000;
 const IN_FLIGHT: usize = 64;
@@ -112,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
     for node in [a, b, c] {
         node.stop().await?;
     }
-    Ok(())
+    offline::run(&dir.path().join("offline")).await
 }
 
 /// Latency percentiles and throughput of one row.

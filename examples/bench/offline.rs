@@ -1,0 +1,178 @@
+//! Delivery to members who were away: sealing and opening cost, durable outbox throughput,
+//! a returning member collecting N messages held by a mailbox, and catch-up of missed topic
+//! messages.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tokio::sync::broadcast::error::RecvError;
+use weft::keys::Identity;
+use weft::keys::seal::{SealKey, open, seal};
+use weft::proto::api::Event;
+use weft::proto::mesh::{MeshId, Role};
+use weft::{Config, Node};
+use weft_node::mesh::join::admit;
+
+use super::start;
+
+/// Boxes sealed and opened for the per-message cost.
+const SEALS: usize = 5000;
+
+/// Topic messages a returning member catches up on.
+const MISSED_TOPIC_MESSAGES: usize = 10_000;
+
+/// Prints this part's figures; nodes live in `dir`.
+pub async fn run(dir: &Path) -> anyhow::Result<()> {
+    println!("\nsealed boxes (Noise X, 1 KiB plaintext), one core:");
+    let (seal_us, open_us) = seal_cost()?;
+    println!("  {:<28} {seal_us:.1} µs per message", "seal");
+    println!("  {:<28} {open_us:.1} µs per message", "open");
+
+    // alice sends, the mailbox holds, bob is away.
+    let alice = start(&dir.join("alice")).await?;
+    alice.handle.mesh_create(None).await?;
+    let mailbox = start(&dir.join("mailbox")).await?;
+    admit(&alice.handle, &mailbox.handle, Role::Mailbox).await?;
+    let bob_dir = dir.join("bob");
+    let mut bob = start(&bob_dir).await?;
+    admit(&alice.handle, &bob.handle, Role::Member).await?;
+    for node in [&alice, &mailbox, &bob] {
+        node.handle.subscribe("bench".parse()?, true).await?;
+    }
+    wait_until("everyone connected", || async {
+        Ok(bob.handle.status().await?.peers == 2)
+    })
+    .await?;
+
+    println!("\noffline delivery through a mailbox (1 KiB messages):");
+    let bob_id = bob.peer_id;
+    for n in [1000, 10_000] {
+        bob.stop().await?;
+        let mut events = alice.handle.events();
+        let t = Instant::now();
+        for k in 0..n {
+            alice
+                .handle
+                .send(bob_id, format!("{k} {}", "x".repeat(1000)), false)
+                .await?;
+        }
+        let queued = t.elapsed();
+        count(&mut events, n, |e| matches!(e, Event::Held { .. })).await?;
+        let held = t.elapsed();
+        println!(
+            "  {:<28} durable outbox {:.0} msg/s; all held by the mailbox after {:.2} s",
+            format!("{n} sent while away"),
+            n as f64 / queued.as_secs_f64(),
+            held.as_secs_f64()
+        );
+        let t = Instant::now();
+        bob = Node::start(config(&bob_dir)?).await?;
+        let mut events = bob.handle.events();
+        count(
+            &mut events,
+            n,
+            |e| matches!(e, Event::Message(m) if m.topic.is_none()),
+        )
+        .await?;
+        println!(
+            "  {:<28} {:.2} s from start to the last one stored ({:.0} msg/s)",
+            format!("{n} collected on return"),
+            t.elapsed().as_secs_f64(),
+            n as f64 / t.elapsed().as_secs_f64()
+        );
+        wait_until("alice's receipts", || async {
+            Ok(alice.handle.status().await?.outbox == 0)
+        })
+        .await?;
+    }
+
+    println!("\ntopic catch-up (64 B messages):");
+    bob.stop().await?;
+    for k in 0..MISSED_TOPIC_MESSAGES {
+        alice
+            .handle
+            .publish("bench".parse()?, format!("missed {k}"))
+            .await?;
+    }
+    let t = Instant::now();
+    bob = Node::start(config(&bob_dir)?).await?;
+    let mut events = bob.handle.events();
+    count(
+        &mut events,
+        MISSED_TOPIC_MESSAGES,
+        |e| matches!(e, Event::Message(m) if m.topic.is_some()),
+    )
+    .await?;
+    println!(
+        "  {:<28} {:.2} s from start to the last one stored ({:.0} msg/s)",
+        format!("{MISSED_TOPIC_MESSAGES} missed"),
+        t.elapsed().as_secs_f64(),
+        MISSED_TOPIC_MESSAGES as f64 / t.elapsed().as_secs_f64()
+    );
+
+    for node in [alice, mailbox, bob] {
+        node.stop().await?;
+    }
+    Ok(())
+}
+
+fn config(dir: &Path) -> anyhow::Result<Config> {
+    Ok(Config::new(
+        dir.to_path_buf(),
+        vec!["/ip4/127.0.0.1/tcp/0".parse()?],
+    ))
+}
+
+/// Microseconds to seal, and to open, one 1 KiB message.
+fn seal_cost() -> anyhow::Result<(f64, f64)> {
+    let (a, b) = (Identity::generate()?, Identity::generate()?);
+    let (a, b) = (SealKey::of(&a), SealKey::of(&b));
+    let mesh = MeshId([7; 20]);
+    let text = vec![0x61u8; 1024];
+    let t = Instant::now();
+    let boxes: Vec<Vec<u8>> = (0..SEALS)
+        .map(|_| seal(&a, &b.public(), &mesh, &text))
+        .collect::<Result<_, _>>()?;
+    let sealing = t.elapsed();
+    let t = Instant::now();
+    for sealed in &boxes {
+        open(&b, &mesh, sealed)?;
+    }
+    let opening = t.elapsed();
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / SEALS as f64;
+    Ok((per(sealing), per(opening)))
+}
+
+/// Waits for `n` events that `matches`, counting any the receiver lagged behind on as seen
+/// (the broadcast dropped them; they were still emitted).
+async fn count(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    n: usize,
+    matches: impl Fn(&Event) -> bool,
+) -> anyhow::Result<()> {
+    let mut seen = 0;
+    while seen < n {
+        match tokio::time::timeout(Duration::from_secs(120), events.recv()).await {
+            Ok(Ok(e)) if matches(&e) => seen += 1,
+            Ok(Ok(_)) => {}
+            Ok(Err(RecvError::Lagged(missed))) => seen += missed as usize,
+            Ok(Err(RecvError::Closed)) => anyhow::bail!("the node stopped"),
+            Err(_) => anyhow::bail!("stalled at {seen} of {n}"),
+        }
+    }
+    Ok(())
+}
+
+/// Polls `check` until it holds (at most two minutes).
+async fn wait_until<F, Fut>(what: &str, check: F) -> anyhow::Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !check().await? {
+        anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
