@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand};
 use libp2p::{Multiaddr, PeerId};
 
 use crate::api::client::Client;
-use crate::config::{Config, MailboxLimits, resolve_data_dir};
+use crate::config::{Config, Limits, MailboxLimits, resolve_data_dir};
 
 /// weft: a secure peer-to-peer messaging overlay.
 #[derive(Debug, Parser)]
@@ -58,9 +58,13 @@ pub enum Command {
         /// As a mailbox: most bytes held for one member.
         #[arg(long, value_name = "BYTES", default_value_t = MailboxLimits::default().max_bytes)]
         mailbox_max_bytes: usize,
-        /// As a mailbox: longest a message is held (e.g. 7d, 12h).
+        /// As a mailbox: longest a message is held (e.g. 7d, 12h); also how long this node
+        /// keeps trying to deliver its own messages.
         #[arg(long, value_name = "TTL", default_value = "7d", value_parser = mesh::parse_ttl)]
         mailbox_ttl: std::time::Duration,
+        /// How long messages stay in history (e.g. 365d); older ones are dropped.
+        #[arg(long, value_name = "AGE", default_value = "365d", value_parser = mesh::parse_ttl)]
+        history_retention: std::time::Duration,
     },
     /// Print this node's PeerId and dialable addresses.
     Id,
@@ -270,12 +274,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             mailbox_max_messages,
             mailbox_max_bytes,
             mailbox_ttl,
+            history_retention,
         } => {
             let mut config = Config::new(data_dir()?, listen);
-            config.mailbox = MailboxLimits {
-                max_messages: mailbox_max_messages,
-                max_bytes: mailbox_max_bytes,
-                ttl: mailbox_ttl,
+            config.limits = Limits {
+                mailbox: MailboxLimits {
+                    max_messages: mailbox_max_messages,
+                    max_bytes: mailbox_max_bytes,
+                    ttl: mailbox_ttl,
+                },
+                history_retention,
             };
             local::node(config, json).await
         }

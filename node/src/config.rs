@@ -23,8 +23,27 @@ pub struct Config {
     pub listen: Vec<Multiaddr>,
     /// Whether `listen` are the defaults (then a busy port falls back to an ephemeral one).
     pub listen_is_default: bool,
+    /// How much this node keeps, and for how long.
+    pub limits: Limits,
+}
+
+/// How much a node keeps, and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
     /// What this node holds for others when its role is mailbox.
     pub mailbox: MailboxLimits,
+    /// How long messages stay in history (default 365 days); older ones are dropped, and
+    /// older ones arriving are refused.
+    pub history_retention: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            mailbox: MailboxLimits::default(),
+            history_retention: Duration::from_secs(365 * 24 * 3600),
+        }
+    }
 }
 
 /// The quota and lifetime of what a mailbox node holds for each recipient.
@@ -62,7 +81,7 @@ impl Config {
             data_dir,
             listen,
             listen_is_default,
-            mailbox: MailboxLimits::default(),
+            limits: Limits::default(),
         }
     }
 

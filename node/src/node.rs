@@ -56,7 +56,7 @@ impl Node {
             prologue,
             name,
             listen_addrs.clone(),
-            config.mailbox,
+            config.limits,
         )?;
         let event_loop = tokio::spawn(event_loop.run());
 

@@ -59,3 +59,19 @@ fn a_returning_member_catches_up_from_whoever_has_the_messages() {
         c.log()
     );
 }
+
+#[test]
+fn history_past_its_retention_is_dropped() {
+    let root = root();
+    let mut a = TestNode::init(root.path(), "brief");
+    a.start_with(&["--history-retention", "2s"]);
+    a.json(&["mesh", "create"]);
+    let b = member(root.path(), &a, "sender");
+    b.ok(&["send", &a.peer_id, "soon gone"]);
+    assert_eq!(crate::support::received_from(&a, &b).len(), 1);
+    wait_for("the message to be pruned", || {
+        crate::support::received_from(&a, &b)
+            .is_empty()
+            .then_some(())
+    });
+}

@@ -201,6 +201,9 @@ pub fn parse_ttl(s: &str) -> Result<Duration, String> {
     let bad = || format!("`{s}` is not a lifetime (e.g. 30m, 24h, 7d)");
     let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
     let n: u64 = number.parse().map_err(|_| bad())?;
+    if n == 0 {
+        return Err(format!("`{s}`: a lifetime must be more than zero"));
+    }
     let secs = match unit {
         "s" => n,
         "m" => n.saturating_mul(60),
@@ -220,7 +223,7 @@ mod tests {
         assert_eq!(parse_ttl("24h"), Ok(Duration::from_secs(86_400)));
         assert_eq!(parse_ttl("90d"), Ok(Duration::from_secs(90 * 86_400)));
         assert_eq!(parse_ttl("45s"), Ok(Duration::from_secs(45)));
-        for bad in ["", "h", "24", "24x", "-1h"] {
+        for bad in ["", "h", "24", "24x", "-1h", "0d"] {
             assert!(parse_ttl(bad).is_err(), "{bad}");
         }
     }

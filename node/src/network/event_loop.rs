@@ -38,12 +38,16 @@ use crate::delivery::clock::Hlc;
 use crate::delivery::outbox::Outbox;
 use crate::delivery::redial::Redial;
 use crate::store::Store;
+use crate::store::write::Write;
 
 /// How often timers (redial, retry pauses, acknowledgement timeouts) are checked.
 const TICK: Duration = Duration::from_millis(100);
 
 /// Capacity of the channel from `/weft/dm/1` session tasks to the loop.
 const DM_EVENT_CAPACITY: usize = 1024;
+
+/// How often history is pruned to its retention, at most.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Sync results waiting for the loop.
 const SYNCED_CAPACITY: usize = 16;
@@ -120,6 +124,10 @@ pub struct EventLoop {
     next_resync: Instant,
     /// The sequence number of this node's next message, per topic (once known).
     own_seq: HashMap<TopicName, u64>,
+    /// How long messages stay in history.
+    retention: Duration,
+    /// When history is next pruned.
+    next_prune: Instant,
 }
 
 impl EventLoop {
@@ -132,7 +140,7 @@ impl EventLoop {
         prologue: super::mesh_noise::Prologue,
         name: Option<String>,
         listen_addrs: Vec<Multiaddr>,
-        mailbox_limits: crate::config::MailboxLimits,
+        limits: crate::config::Limits,
     ) -> Result<(NodeHandle, EventLoop), NodeError> {
         let (command_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -182,7 +190,7 @@ impl EventLoop {
             super::mailbox::RULES,
         )
         .map_err(registered)?;
-        let mailboxes = mailbox::Mailboxes::load(&identity, mailbox_limits, &store)?;
+        let mailboxes = mailbox::Mailboxes::load(&identity, limits.mailbox, &store)?;
         let (synced_tx, synced) = mpsc::channel(SYNCED_CAPACITY);
         if let Some(mesh) = &mesh {
             membership::join_acl_topic(&mut swarm, mesh.id())?;
@@ -228,6 +236,8 @@ impl EventLoop {
             rejected: BTreeMap::new(),
             next_resync: now + membership::RESYNC_EVERY,
             own_seq: HashMap::new(),
+            retention: limits.history_retention,
+            next_prune: now,
         };
         Ok((handle, event_loop))
     }
@@ -318,6 +328,23 @@ impl EventLoop {
         self.expire_strangers(now);
         self.sweep_mailbox(now);
         self.resync(now);
+        self.prune(now);
+    }
+
+    /// Drops history past its retention, now and then (hourly, or twice per retention).
+    fn prune(&mut self, now: Instant) {
+        if now < self.next_prune {
+            return;
+        }
+        self.next_prune = now + PRUNE_EVERY.min(self.retention / 2);
+        self.flush.write(Write::PruneBefore(self.oldest_kept()));
+    }
+
+    /// The oldest time a message may carry and still be kept (microseconds since the Unix
+    /// epoch): anything older is past the retention.
+    pub(super) fn oldest_kept(&self) -> u64 {
+        let retention = u64::try_from(self.retention.as_micros()).unwrap_or(u64::MAX);
+        crate::delivery::clock::wall_us().saturating_sub(retention)
     }
 
     fn on_command(&mut self, command: Command) {

@@ -98,7 +98,8 @@ impl GroupFlush {
             | Write::PutCard(..)
             | Write::HoldBox(..)
             | Write::ReleaseBox(..)
-            | Write::LogTopic(..) => {}
+            | Write::LogTopic(..)
+            | Write::PruneBefore(..) => {}
         }
         self.writes.push(write);
     }

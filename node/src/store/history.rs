@@ -72,6 +72,25 @@ impl HistoryTree {
         }
     }
 
+    /// Drops every message older than `cutoff` (microseconds since the Unix epoch); how many.
+    pub fn prune_before(&self, cutoff: u64) -> Result<usize, StoreError> {
+        let end = message_key(cutoff, &MessageId([0; 32]));
+        let mut pruned = 0;
+        for entry in self.0.range(vec![b'm']..end) {
+            let (key, _) = entry?;
+            let id: [u8; 32] = key[9..].try_into().map_err(|_| StoreError::Corrupt {
+                tree: "history",
+                detail: "record key is not 41 bytes".into(),
+            })?;
+            // Index first: a crash in between leaves a record without its index, which a
+            // later prune removes, never an index without its record.
+            self.0.remove(index_key(&MessageId(id)))?;
+            self.0.remove(key)?;
+            pruned += 1;
+        }
+        Ok(pruned)
+    }
+
     /// Records where delivery of a sent direct message stands.
     pub fn set_state(&self, id: &MessageId, state: DeliveryState) -> Result<(), StoreError> {
         if let Some(mut message) = self.message(id)? {
@@ -206,6 +225,21 @@ mod tests {
         }
         let store = crate::store::Store::open(dir.path()).unwrap();
         assert_eq!(store.history.message(&m.id).unwrap(), Some(m));
+    }
+
+    #[test]
+    fn prunes_what_is_past_retention_with_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let h = &store.history;
+        let old = message(10, Kind::Direct, "alice", "old");
+        let new = message(30, Kind::Direct, "alice", "new");
+        h.insert_if_new(&old).unwrap();
+        h.insert_if_new(&new).unwrap();
+        assert_eq!(h.prune_before(20).unwrap(), 1);
+        assert!(!h.contains(&old.id).unwrap() && h.contains(&new.id).unwrap());
+        assert_eq!(h.query(&InboxQuery::default()).unwrap(), vec![new]);
+        assert_eq!(h.prune_before(20).unwrap(), 0);
     }
 
     proptest::proptest! {

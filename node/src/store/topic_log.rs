@@ -79,6 +79,21 @@ impl TopicLog {
         Ok(())
     }
 
+    /// Drops logged messages older than `cutoff` (microseconds since the Unix epoch); the
+    /// marks stay, so what was dropped is not asked for again.
+    pub fn prune_before(&self, cutoff: u64) -> Result<usize, StoreError> {
+        let mut pruned = 0;
+        for entry in self.log.iter() {
+            let (key, value) = entry?;
+            let message: TopicMessage = weft_proto::codec::from_cbor(&value).map_err(corrupt)?;
+            if message.ts < cutoff {
+                self.log.remove(key)?;
+                pruned += 1;
+            }
+        }
+        Ok(pruned)
+    }
+
     /// `topic`'s marks: per publisher, the first sequence number not held.
     pub fn marks(&self, topic: &TopicName) -> Result<Vec<([u8; 32], u64)>, StoreError> {
         let prefix = topic_prefix(topic);
@@ -160,5 +175,10 @@ mod tests {
         assert_eq!(seqs(4, 10), vec![4, 5]);
         assert_eq!(seqs(0, 2), vec![1, 2]);
         assert!(log.since(&topic, &[9; 32], 1, |_| true).unwrap().is_empty());
+
+        // Pruning drops old messages (ts = seq * 10) but keeps the marks.
+        assert_eq!(log.prune_before(35).unwrap(), 4);
+        assert_eq!(seqs(0, 10), vec![4, 5]);
+        assert_eq!(log.marks(&topic).unwrap()[0], (alice, 6));
     }
 }

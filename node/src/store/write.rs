@@ -32,6 +32,9 @@ pub enum Write {
     ReleaseBox([u8; 32], [u8; 32]),
     /// Log a topic message of a publisher (its key) for catch-up.
     LogTopic([u8; 32], Box<TopicMessage>),
+    /// Drop history and logged topic messages older than this (microseconds since the Unix
+    /// epoch).
+    PruneBefore(u64),
 }
 
 impl Store {
@@ -49,6 +52,13 @@ impl Store {
                 Write::HoldBox(to, at, id, held) => self.mailbox.hold(to, *at, id, held)?,
                 Write::ReleaseBox(to, id) => self.mailbox.release(to, id)?,
                 Write::LogTopic(publisher, message) => self.topics_log.add(publisher, message)?,
+                Write::PruneBefore(cutoff) => {
+                    let messages = self.history.prune_before(*cutoff)?;
+                    let logged = self.topics_log.prune_before(*cutoff)?;
+                    if messages + logged > 0 {
+                        tracing::info!(messages, logged, "pruned history past its retention");
+                    }
+                }
             }
         }
         Ok(())

@@ -250,6 +250,15 @@ impl EventLoop {
             let reason = e.to_string();
             return Some((AckOutcome::Rejected { reason }, None));
         }
+        if message.ts < self.oldest_kept() {
+            self.reject(
+                &peer,
+                "too_old",
+                &"a direct message older than history keeps",
+            );
+            let reason = "older than this node keeps messages".to_string();
+            return Some((AckOutcome::Rejected { reason }, None));
+        }
         self.clock.observe(message.ts, wall_us());
         let record = Message {
             id: message.id,

@@ -237,6 +237,12 @@ impl EventLoop {
             self.reject(&publisher, "signature", &e);
             return Taken::Refused;
         }
+        if message.ts < self.oldest_kept() {
+            // Past the retention: history may have dropped it already, so it cannot tell a
+            // replay from news. Logged only so the publisher's mark moves on (and pruned).
+            self.flush.write(Write::LogTopic(key, Box::new(message)));
+            return Taken::Seen;
+        }
         self.clock.observe(message.ts, wall_us());
         let record = Message {
             id: message.id(&publisher.to_bytes()),
