@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 use weft::keys::Identity;
 use weft::keys::seal::{SealKey, open, seal};
-use weft::proto::api::Event;
+use weft::proto::api::{DeliveryState, Direction, Event};
+use weft::proto::limits::MAX_INBOX_LIMIT;
 use weft::proto::mesh::{MeshId, Role};
-use weft::{Config, Node};
+use weft::{Client, Config, InboxQuery, Node};
 use weft_node::mesh::join::admit;
 
 use super::start;
@@ -29,7 +30,8 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     println!("  {:<28} {open_us:.1} µs per message", "open");
 
     // alice sends, the mailbox holds, bob is away.
-    let alice = start(&dir.join("alice")).await?;
+    let alice_dir = dir.join("alice");
+    let alice = start(&alice_dir).await?;
     alice.handle.mesh_create(None).await?;
     let mailbox = start(&dir.join("mailbox")).await?;
     admit(&alice.handle, &mailbox.handle, Role::Mailbox).await?;
@@ -50,14 +52,23 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         bob.stop().await?;
         let mut events = alice.handle.events();
         let t = Instant::now();
+        let round = format!("round {n}:");
         for k in 0..n {
             alice
                 .handle
-                .send(bob_id, format!("{k} {}", "x".repeat(1000)), false)
+                .send(bob_id, format!("{round} {k} {}", "x".repeat(1000)), false)
                 .await?;
         }
         let queued = t.elapsed();
         count(&mut events, n, |e| matches!(e, Event::Held { .. })).await?;
+        let sent = InboxQuery {
+            from: Some(bob_id.to_string()),
+            ..InboxQuery::default()
+        };
+        settle(&alice_dir, &sent, &round, n, |m| {
+            m.state == Some(DeliveryState::Held)
+        })
+        .await?;
         let held = t.elapsed();
         println!(
             "  {:<28} durable outbox {:.0} msg/s; all held by the mailbox after {:.2} s",
@@ -73,6 +84,14 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
             n,
             |e| matches!(e, Event::Message(m) if m.topic.is_none()),
         )
+        .await?;
+        let received = InboxQuery {
+            from: Some(alice.peer_id.to_string()),
+            ..InboxQuery::default()
+        };
+        settle(&bob_dir, &received, &round, n, |m| {
+            m.direction == Direction::In
+        })
         .await?;
         println!(
             "  {:<28} {:.2} s from start to the last one stored ({:.0} msg/s)",
@@ -103,6 +122,11 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         |e| matches!(e, Event::Message(m) if m.topic.is_some()),
     )
     .await?;
+    let topic = InboxQuery {
+        topic: Some("bench".parse()?),
+        ..InboxQuery::default()
+    };
+    settle(&bob_dir, &topic, "missed", MISSED_TOPIC_MESSAGES, |_| true).await?;
     println!(
         "  {:<28} {:.2} s from start to the last one stored ({:.0} msg/s)",
         format!("{MISSED_TOPIC_MESSAGES} missed"),
@@ -144,7 +168,7 @@ fn seal_cost() -> anyhow::Result<(f64, f64)> {
 }
 
 /// Waits for `n` events that `matches`, counting any the receiver lagged behind on as seen
-/// (the broadcast dropped them; they were still emitted).
+/// (the broadcast dropped them; [`settle`] then checks the history).
 async fn count(
     events: &mut tokio::sync::broadcast::Receiver<Event>,
     n: usize,
@@ -161,6 +185,31 @@ async fn count(
         }
     }
     Ok(())
+}
+
+/// Waits until the history of the node in `dir` holds `n` messages matching `query` whose
+/// text starts with `prefix` and that pass `check`.
+async fn settle(
+    dir: &Path,
+    query: &InboxQuery,
+    prefix: &str,
+    n: usize,
+    check: impl Fn(&weft::Message) -> bool,
+) -> anyhow::Result<()> {
+    let client = Client::for_data_dir(dir);
+    let query = InboxQuery {
+        limit: Some(MAX_INBOX_LIMIT),
+        ..query.clone()
+    };
+    wait_until("the history to hold them all", || async {
+        let found = client.inbox(&query).await?;
+        let matching = found
+            .iter()
+            .filter(|m| m.text.starts_with(prefix) && check(m))
+            .count();
+        Ok(matching >= n)
+    })
+    .await
 }
 
 /// Polls `check` until it holds (at most two minutes).

@@ -19,7 +19,8 @@
 //!   only when its role is mailbox, within its quota per recipient. `Held` comes only once the
 //!   box is on disk; its `id` is BLAKE3 of the box.
 //! - `Fetch` returns boxes held for the asker (the authenticated peer), oldest first, at most
-//!   `max_bytes` of them (capped at [`MAX_FETCH_BYTES`]); `more` says whether others wait.
+//!   `max_bytes` of them (capped at [`MAX_FETCH_BYTES`]) and at most [`MAX_RELEASE_IDS`]
+//!   (so one release can name them all); `more` says whether others wait.
 //! - `Release` drops the asker's boxes by id once the asker stored what they carried.
 
 use serde::{Deserialize, Serialize};

@@ -127,3 +127,32 @@ fn a_message_nobody_could_take_expires() {
         "an expired message is not sent"
     );
 }
+
+#[test]
+fn more_than_one_fetch_worth_is_collected_whole() {
+    let root = root();
+    let a = founder(root.path(), "alice");
+    let m = mailbox(root.path(), &a, "mbox", &[]);
+    let mut b = member(root.path(), &a, "bob");
+    wait_all_connected(&[&a, &m, &b]);
+    b.stop();
+    wait_for("alice to see bob gone", || {
+        (a.status()["peers"] == 1).then_some(())
+    });
+    // More than one fetch carries (256 boxes), so bob must ask again.
+    let n = 270;
+    for k in 0..n {
+        a.ok(&["send", "--no-wait", &b.peer_id, &format!("held {k}")]);
+    }
+    wait_for("the mailbox to hold them all", || {
+        (m.status()["mailbox"]["messages"] == n).then_some(())
+    });
+    b.start();
+    wait_for("bob to collect them all", || {
+        (received_from(&b, &a).len() == n).then_some(())
+    });
+    wait_for("the mailbox to let them go", || {
+        (m.status()["mailbox"]["messages"] == 0).then_some(())
+    });
+    println!("mailbox: {n} messages held while bob was away, all collected once");
+}

@@ -112,15 +112,21 @@ impl MailboxTrees {
         Ok(self.ids.contains_key(id_key(to, id))?)
     }
 
-    /// `to`'s boxes, oldest first, until their sizes pass `max_bytes` (always at least one
-    /// when any is held); and whether more remain.
-    pub fn boxes_for(&self, to: &[u8; 32], max_bytes: usize) -> Result<Batch, StoreError> {
+    /// `to`'s boxes, oldest first, at most `max_count` and until their sizes pass
+    /// `max_bytes` (always at least one when any is held); and whether more remain.
+    pub fn boxes_for(
+        &self,
+        to: &[u8; 32],
+        max_bytes: usize,
+        max_count: usize,
+    ) -> Result<Batch, StoreError> {
         let mut batch = Batch::default();
         let mut bytes = 0;
         for entry in self.boxes.scan_prefix(to) {
             let (key, value) = entry?;
             let held: HeldBox = weft_proto::codec::from_cbor(&value).map_err(corrupt)?;
-            if !batch.boxes.is_empty() && bytes + held.sealed.len() > max_bytes {
+            let full = batch.boxes.len() >= max_count || bytes + held.sealed.len() > max_bytes;
+            if !batch.boxes.is_empty() && full {
                 batch.more = true;
                 return Ok(batch);
             }
@@ -172,11 +178,13 @@ mod tests {
         boxes.hold(&bob, 3, &[10; 32], &held(10)).unwrap();
         boxes.hold(&carol, 1, &[30; 32], &held(30)).unwrap();
 
-        let all = boxes.boxes_for(&bob, 1000).unwrap();
+        let all = boxes.boxes_for(&bob, 1000, 10).unwrap();
         let ids: Vec<u8> = all.boxes.iter().map(|(id, _)| id[0]).collect();
         assert_eq!((ids, all.more), (vec![10, 20], false), "oldest first, once");
-        let first = boxes.boxes_for(&bob, 15).unwrap();
+        let first = boxes.boxes_for(&bob, 15, 10).unwrap();
         assert_eq!((first.boxes.len(), first.more), (1, true));
+        let counted = boxes.boxes_for(&bob, 1000, 1).unwrap();
+        assert_eq!((counted.boxes.len(), counted.more), (1, true));
 
         boxes.release(&bob, &[10; 32]).unwrap();
         boxes.release(&bob, &[99; 32]).unwrap();

@@ -354,17 +354,18 @@ impl EventLoop {
 
     /// Boxes held for `to`, up to `max_bytes`; expired ones are dropped instead.
     fn hand_over(&mut self, to: [u8; 32], max_bytes: usize) -> MailboxResponse {
-        let batch = match self
-            .store
-            .mailbox
-            .boxes_for(&to, max_bytes.min(MAX_FETCH_BYTES))
-        {
-            Ok(found) => found,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the mailbox");
-                return refused("this mailbox cannot read its store");
-            }
-        };
+        let batch =
+            match self
+                .store
+                .mailbox
+                .boxes_for(&to, max_bytes.min(MAX_FETCH_BYTES), MAX_RELEASE_IDS)
+            {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the mailbox");
+                    return refused("this mailbox cannot read its store");
+                }
+            };
         let now = now_secs();
         let mut items = Vec::new();
         for (id, held) in batch.boxes {
