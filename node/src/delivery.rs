@@ -5,9 +5,11 @@
 //!   messages in flight per peer and backoff after failures.
 //! - [`redial`]: when to dial a known peer again after losing it.
 //! - [`clock`]: the hybrid logical clock that stamps messages.
+//! - [`marks`]: how far each publisher's run of topic messages is complete, for catch-up.
 //! - [`backoff`]: the retry delay schedule shared by both.
 
 pub mod backoff;
 pub mod clock;
+pub mod marks;
 pub mod outbox;
 pub mod redial;

@@ -5,7 +5,7 @@
 //!                                                     its ed25519 identity (context `seal-key`)
 //! SealedMessage { v: 1, to: bytes(32), expires: u64, content: Content }
 //!                                                     the plaintext inside a sealed box
-//! Content       = { "Direct": DirectMessage } | { "Receipt": bytes(32) }
+//! Content       = { "Direct": DirectMessage } | { "Receipts": [bytes(32)] }  <= 256 ids
 //! ```
 //!
 //! The box itself (Noise X, see `weft_keys::seal`) is opaque bytes of at most
@@ -19,6 +19,9 @@ use crate::dm::DirectMessage;
 
 /// The version of [`SealedMessage`] this build writes and reads.
 pub const SEALED_VERSION: u8 = 1;
+
+/// Most message ids one receipt names.
+pub const MAX_RECEIPTS: usize = 256;
 
 /// Largest sealed box: a direct message of the largest text, its envelope, and the Noise
 /// overhead of its chunks.
@@ -40,8 +43,9 @@ pub struct SealCard {
 pub enum Content {
     /// A direct message for the recipient.
     Direct(DirectMessage),
-    /// The recipient of the direct message with this id stored it.
-    Receipt(MessageId),
+    /// The recipient of the direct messages with these ids stored them (at most
+    /// [`MAX_RECEIPTS`]).
+    Receipts(Vec<MessageId>),
 }
 
 /// The plaintext of a sealed box: what it carries, whom it is for and until when.
@@ -69,6 +73,13 @@ impl SealedMessage {
         let message: SealedMessage = from_cbor(bytes)?;
         if message.v != SEALED_VERSION {
             return Err(DecodeError::Version(message.v));
+        }
+        if let Content::Receipts(ids) = &message.content
+            && ids.len() > MAX_RECEIPTS
+        {
+            return Err(DecodeError::Invalid(format!(
+                "a receipt names at most {MAX_RECEIPTS} messages"
+            )));
         }
         Ok(message)
     }

@@ -81,9 +81,12 @@ fn a_replayed_topic_message_is_delivered_once() {
     let secret = keypair.clone().try_into_ed25519().unwrap().secret();
     let identity = Identity::from_secret_slice(secret.as_ref()).unwrap();
     let mesh_id: MeshId = mesh.parse().unwrap();
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
     let message = |text: &str, seq: u64| {
-        let unsigned =
-            TopicMessage::new("news".parse().unwrap(), seq, seq * 1_000_000, text.into());
+        let unsigned = TopicMessage::new("news".parse().unwrap(), seq, now_us + seq, text.into());
         sign_topic(&identity, &mesh_id, unsigned)
             .unwrap()
             .encode()

@@ -1,7 +1,8 @@
 //! [`EventLoop`]: the one task that owns the Swarm, the delivery state machines and the
 //! pending-reply maps. It reacts, in priority order, to local commands, finished flushes,
-//! swarm events and a timer tick; after each it starts whatever sends and flushes became
-//! possible.
+//! direct-message sessions, swarm events, requests and results of the exchange protocols
+//! (join, sync, mailbox) and a timer tick; after each it starts whatever sends and flushes
+//! became possible.
 //!
 //! Submodules hold the reactions by subject: `connections` (dials, connections, identify,
 //! ping), `direct` (`/weft/dm/1` both ways), `gossip` (topics), `membership` (the mesh, its
@@ -14,6 +15,7 @@ mod direct;
 mod gossip;
 mod mailbox;
 mod membership;
+mod sealed;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -35,6 +37,7 @@ use super::exchange::Server;
 use super::group_flush::{Durable, GroupFlush};
 use super::handle::{COMMAND_CAPACITY, Command, Delivery, EVENT_CAPACITY, NodeError, NodeHandle};
 use crate::delivery::clock::Hlc;
+use crate::delivery::marks::Marks;
 use crate::delivery::outbox::Outbox;
 use crate::delivery::redial::Redial;
 use crate::store::Store;
@@ -122,8 +125,9 @@ pub struct EventLoop {
     rejected: BTreeMap<String, u64>,
     /// When connected members are next synced with again.
     next_resync: Instant,
-    /// The sequence number of this node's next message, per topic (once known).
-    own_seq: HashMap<TopicName, u64>,
+    /// How far each publisher's run on each followed topic is complete (this node's own
+    /// run gives its next sequence number).
+    marks: Marks<TopicName, [u8; 32]>,
     /// How long messages stay in history.
     retention: Duration,
     /// When history is next pruned.
@@ -235,7 +239,7 @@ impl EventLoop {
             mesh,
             rejected: BTreeMap::new(),
             next_resync: now + membership::RESYNC_EVERY,
-            own_seq: HashMap::new(),
+            marks: Marks::default(),
             retention: limits.history_retention,
             next_prune: now,
         };
@@ -285,6 +289,9 @@ impl EventLoop {
                     }
                 }
                 Some(event) = self.dm_events.recv() => self.on_dm_event(event),
+                // Before the exchanges: a storm of sync or mailbox requests must not starve
+                // the swarm (gossip, connections) behind them.
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(join) = self.joins.requests.recv() => {
                     let response = self.redeem(join.peer, join.request);
                     let _ = join.reply.send(response);
@@ -298,7 +305,6 @@ impl EventLoop {
                 }
                 Some(done) = self.mailboxes.done.recv() => self.on_mailbox_done(done),
                 Some((peer, result)) = self.synced.recv() => self.on_synced(peer, result),
-                event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = tick.tick() => self.on_tick(),
             }
             self.pump();

@@ -11,27 +11,30 @@ use weft_proto::sync::{
     TopicMarks,
 };
 
+use weft_proto::topic::TopicName;
+
 use super::EventLoop;
 use super::gossip::Taken;
 
 impl EventLoop {
-    /// How far this node has each topic it follows, for a sync request.
-    pub(super) fn topic_marks(&self) -> Vec<TopicMarks> {
-        let mut topics: Vec<_> = self.topics.iter().collect();
+    /// How far this node has each topic it follows, for a sync request: its marks as of
+    /// now, counting messages still on their way to disk.
+    pub(super) fn topic_marks(&mut self) -> Vec<TopicMarks> {
+        let mut topics: Vec<TopicName> = self.topics.iter().cloned().collect();
         topics.sort();
+        topics.truncate(MAX_SYNC_TOPICS);
         topics
             .into_iter()
-            .take(MAX_SYNC_TOPICS)
-            .filter_map(|topic| {
-                let marks = self.store.topics_log.marks(topic).ok()?;
-                Some(TopicMarks {
-                    topic: topic.clone(),
-                    marks: marks
-                        .into_iter()
-                        .take(MAX_MARKS_PER_TOPIC)
-                        .map(|(publisher, next)| Mark { publisher, next })
-                        .collect(),
-                })
+            .map(|topic| {
+                self.load_marks(&topic);
+                let marks = self
+                    .marks
+                    .of(&topic)
+                    .into_iter()
+                    .take(MAX_MARKS_PER_TOPIC)
+                    .map(|(publisher, next)| Mark { publisher, next })
+                    .collect();
+                TopicMarks { topic, marks }
             })
             .collect()
     }
@@ -40,7 +43,7 @@ impl EventLoop {
     /// within the caps; and whether more remain.
     pub(super) fn logged_for(&self, asked: &[TopicMarks]) -> (Vec<Logged>, bool) {
         let mut out = Vec::new();
-        let mut bytes = 0;
+        let (mut count, mut bytes) = (0, 0);
         let mut full = false;
         for wanted in asked.iter().take(MAX_SYNC_TOPICS) {
             if !self.topics.contains(&wanted.topic) {
@@ -61,9 +64,10 @@ impl EventLoop {
                     .store
                     .topics_log
                     .since(&wanted.topic, &publisher, from, |m| {
-                        full = out.len() >= MAX_SYNC_MESSAGES
+                        full = count >= MAX_SYNC_MESSAGES
                             || bytes + m.text.len() > MAX_SYNC_MESSAGE_BYTES;
                         if !full {
+                            count += 1;
                             bytes += m.text.len();
                         }
                         !full

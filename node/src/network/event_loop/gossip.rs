@@ -136,11 +136,10 @@ impl EventLoop {
             }
         }
         let id = message.id(&self.local.to_bytes());
-        self.own_seq.insert(topic.clone(), seq + 1);
-        self.flush.write(Write::LogTopic(
-            self.identity.public().to_bytes(),
-            Box::new(message.clone()),
-        ));
+        let me = self.identity.public().to_bytes();
+        self.marks.record(&topic, me, seq);
+        self.flush
+            .write(Write::LogTopic(me, Box::new(message.clone())));
         let record = Message {
             id,
             kind: Kind::Topic,
@@ -237,6 +236,8 @@ impl EventLoop {
             self.reject(&publisher, "signature", &e);
             return Taken::Refused;
         }
+        self.load_marks(&message.topic);
+        self.marks.record(&message.topic, key, message.seq);
         if message.ts < self.oldest_kept() {
             // Past the retention: history may have dropped it already, so it cannot tell a
             // replay from news. Logged only so the publisher's mark moves on (and pruned).
@@ -279,19 +280,19 @@ impl EventLoop {
 
     /// The sequence number of this node's next message on `topic`.
     fn next_seq(&mut self, topic: &TopicName) -> u64 {
-        if let Some(next) = self.own_seq.get(topic) {
-            return *next;
+        self.load_marks(topic);
+        self.marks.next(topic, &self.identity.public().to_bytes())
+    }
+
+    /// Loads `topic`'s marks from the store the first time they are needed.
+    pub(super) fn load_marks(&mut self, topic: &TopicName) {
+        if self.marks.has(topic) {
+            return;
         }
-        let me = self.identity.public().to_bytes();
-        let next = self
-            .store
-            .topics_log
-            .marks(topic)
-            .ok()
-            .and_then(|marks| marks.into_iter().find(|(p, _)| *p == me))
-            .map_or(1, |(_, next)| next);
-        self.own_seq.insert(topic.clone(), next);
-        next
+        match self.store.topics_log.marks(topic) {
+            Ok(stored) => self.marks.load(topic.clone(), stored),
+            Err(e) => tracing::error!(error = %e, "cannot read the topic log"),
+        }
     }
 }
 

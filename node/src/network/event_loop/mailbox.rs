@@ -13,40 +13,44 @@
 //!
 //! Any node takes a deposit addressed to itself from a member: that is how forwarded boxes
 //! and receipts arrive.
+//!
+//! This file holds the state and the holding side; `sealed` is the sending and collecting
+//! side.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
-use libp2p_stream::Control;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use weft_keys::Identity;
-use weft_keys::seal::{SealKey, open, seal};
+use weft_keys::seal::SealKey;
 use weft_proto::MessageId;
-use weft_proto::api::{DeliveryState, Event, MailboxStatus};
-use weft_proto::dm::{AckOutcome, DirectMessage};
+use weft_proto::api::{DeliveryState, MailboxStatus};
 use weft_proto::mailbox::{
     Held, MAILBOX_VERSION, MAX_FETCH_BYTES, MAX_RELEASE_IDS, MailboxRequest, MailboxResponse, Op,
     box_id,
 };
 use weft_proto::mesh::Role;
-use weft_proto::seal::{Content, MAX_SEALED_BYTES, SEALED_VERSION, SealCard, SealedMessage};
+use weft_proto::seal::{MAX_SEALED_BYTES, SealCard};
 
 use super::EventLoop;
+use super::sealed::spawn_exchange;
 use crate::config::MailboxLimits;
 use crate::delivery::clock::wall_us;
 use crate::network::group_flush::{Durable, Then};
 use crate::network::handle::Delivery;
-use crate::network::mailbox::ask;
 use crate::store::mailbox::HeldBox;
-use crate::store::outbox::OutboxEntry;
 use crate::store::write::Write;
 
-/// Deposits on the wire at once, at most.
-const MAX_DEPOSITING: usize = 64;
+/// Deposits on their way at once, at most.
+pub(super) const MAX_DEPOSITING: usize = 64;
 
 /// The pause after a deposit failed before trying again.
-const DEPOSIT_RETRY: Duration = Duration::from_secs(5);
+pub(super) const DEPOSIT_RETRY: Duration = Duration::from_secs(5);
+
+/// Mailbox exchanges talking at once, at most (see `sealed`).
+const MAX_EXCHANGES: usize = 16;
 
 /// How often held boxes and the outbox are checked for expiry (more often when the TTL is
 /// short).
@@ -87,11 +91,13 @@ pub(super) struct Mailboxes {
     seal: SealKey,
     usage: HashMap<[u8; 32], Usage>,
     /// Outbox messages a mailbox holds.
-    held: HashSet<MessageId>,
+    pub(super) held: HashSet<MessageId>,
     /// Outbox messages being deposited.
-    depositing: HashSet<MessageId>,
+    pub(super) depositing: HashSet<MessageId>,
     /// Mailboxes being fetched from.
-    fetching: HashSet<PeerId>,
+    pub(super) fetching: HashSet<PeerId>,
+    /// Permits for exchanges in flight.
+    permits: Arc<Semaphore>,
     /// No deposits before this (after a failure).
     paused_until: Option<Instant>,
     last_sweep: Instant,
@@ -128,6 +134,7 @@ impl Mailboxes {
             held,
             depositing: HashSet::new(),
             fetching: HashSet::new(),
+            permits: Arc::new(Semaphore::new(MAX_EXCHANGES)),
             paused_until: None,
             last_sweep: Instant::now(),
             done_tx,
@@ -138,6 +145,41 @@ impl Mailboxes {
     /// This node's sealing-key card.
     pub(super) fn card(&self, identity: &Identity) -> SealCard {
         self.seal.card(identity)
+    }
+
+    /// The permits exchanges take while they talk.
+    pub(super) fn permits(&self) -> Arc<Semaphore> {
+        self.permits.clone()
+    }
+
+    /// Where finished exchanges report.
+    pub(super) fn done_sender(&self) -> mpsc::Sender<Done> {
+        self.done_tx.clone()
+    }
+
+    /// This node's sealing key.
+    pub(super) fn seal_key(&self) -> &SealKey {
+        &self.seal
+    }
+
+    /// The quota and lifetime of held messages.
+    pub(super) fn limits(&self) -> MailboxLimits {
+        self.limits
+    }
+
+    /// Whether deposits may start now (not paused after a failure, room for more).
+    pub(super) fn may_deposit(&self, now: Instant) -> bool {
+        self.paused_until.is_none_or(|t| t <= now) && self.depositing.len() < MAX_DEPOSITING
+    }
+
+    /// Whether outbox message `id` still needs a mailbox.
+    pub(super) fn may_take(&self, id: &MessageId) -> bool {
+        !self.held.contains(id) && !self.depositing.contains(id)
+    }
+
+    /// No deposits before `until`.
+    pub(super) fn pause(&mut self, until: Instant) {
+        self.paused_until = Some(until);
     }
 
     /// Outbox message `id` was delivered or refused: no longer held or being deposited.
@@ -163,7 +205,7 @@ impl Mailboxes {
     }
 }
 
-fn now_secs() -> u64 {
+pub(super) fn now_secs() -> u64 {
     wall_us() / 1_000_000
 }
 
@@ -184,12 +226,12 @@ impl EventLoop {
     }
 
     /// This node's role in its mesh.
-    fn my_role(&self) -> Option<Role> {
+    pub(super) fn my_role(&self) -> Option<Role> {
         self.mesh.as_ref()?.member(&self.local).map(|(_, r)| r)
     }
 
     /// Connected members with the mailbox role, other than `not`.
-    fn mailboxes_except(&self, not: &PeerId) -> Vec<PeerId> {
+    pub(super) fn mailboxes_except(&self, not: &PeerId) -> Vec<PeerId> {
         let Some(mesh) = &self.mesh else {
             return Vec::new();
         };
@@ -275,14 +317,29 @@ impl EventLoop {
         let me = self.identity.public().to_bytes();
         if to == me {
             // For this node: open it now; the answer waits for what it carried to be on disk.
-            let after = self.take_box(peer, &sealed);
+            let due = self.take_box(peer, &sealed);
+            let later = self.receipts(due.into_iter().collect());
+            let (control, permits, done) = (
+                self.control.clone(),
+                self.mailboxes.permits(),
+                self.mailboxes.done_sender(),
+            );
             self.flush.push(Durable::Then(Then(Box::new(move |ok| {
                 let _ = reply.send(if ok {
                     MailboxResponse::Held { id }
                 } else {
                     refused("could not store it")
                 });
-                after();
+                for (peer, op) in later.into_iter().filter(|_| ok) {
+                    spawn_exchange(
+                        control.clone(),
+                        permits.clone(),
+                        done.clone(),
+                        peer,
+                        op,
+                        |_| None,
+                    );
+                }
             }))));
             return;
         }
@@ -321,7 +378,8 @@ impl EventLoop {
         let forward = self.peers.contains_key(&recipient).then(|| {
             (
                 self.control.clone(),
-                self.mailboxes.done_tx.clone(),
+                self.mailboxes.permits(),
+                self.mailboxes.done_sender(),
                 Op::Deposit {
                     to,
                     expires,
@@ -342,11 +400,10 @@ impl EventLoop {
                 refused("could not store it")
             });
             // The recipient is here: hand it over now rather than on its next fetch.
-            if let (true, Some((control, done, op))) = (ok, forward) {
-                tokio::spawn(async move {
-                    if let Ok(MailboxResponse::Held { .. }) = ask(control, recipient, op).await {
-                        let _ = done.send(Done::Forwarded { to, id }).await;
-                    }
+            if let (true, Some((control, permits, done, op))) = (ok, forward) {
+                spawn_exchange(control, permits, done, recipient, op, move |result| {
+                    matches!(result, Ok(MailboxResponse::Held { .. }))
+                        .then_some(Done::Forwarded { to, id })
                 });
             }
         }))));
@@ -396,7 +453,7 @@ impl EventLoop {
         count
     }
 
-    fn drop_box(&mut self, to: [u8; 32], id: [u8; 32], size: usize) {
+    pub(super) fn drop_box(&mut self, to: [u8; 32], id: [u8; 32], size: usize) {
         self.mailboxes.remove(&to, size);
         self.flush.write(Write::ReleaseBox(to, id));
     }
@@ -459,200 +516,6 @@ impl EventLoop {
         }
     }
 
-    /// Opens a box that arrived for this node (fetched, forwarded or deposited by `via`) and
-    /// queues what it carries. Returns the work to do once that is on disk (a receipt to
-    /// send); refusals are counted and logged here.
-    fn take_box(&mut self, via: PeerId, sealed: &[u8]) -> Box<dyn FnOnce() + Send> {
-        let nothing: Box<dyn FnOnce() + Send> = Box::new(|| {});
-        let Some(mesh) = self.mesh.as_ref() else {
-            return nothing;
-        };
-        let opened = match open(&self.mailboxes.seal, &mesh.id(), sealed) {
-            Ok(opened) => opened,
-            Err(e) => {
-                self.reject(&via, "sealed_tampered", &e);
-                return nothing;
-            }
-        };
-        let Some(sender) = mesh
-            .sealer(&opened.from)
-            .and_then(|k| super::membership::peer_of(&k))
-        else {
-            self.reject(
-                &via,
-                "sealed_unknown_sender",
-                &"a sealed box from an unknown key",
-            );
-            return nothing;
-        };
-        let message = match SealedMessage::decode(&opened.plaintext) {
-            Ok(m) if m.v == SEALED_VERSION => m,
-            Ok(_) | Err(_) => {
-                self.reject(&sender, "malformed", &"a sealed box that does not decode");
-                return nothing;
-            }
-        };
-        if message.to != self.identity.public().to_bytes() {
-            self.reject(&sender, "invalid", &"a sealed box for someone else");
-            return nothing;
-        }
-        if message.expires <= now_secs() {
-            self.reject(&sender, "sealed_expired", &"a sealed box past its expiry");
-            return nothing;
-        }
-        match message.content {
-            Content::Direct(dm) => self.take_sealed_direct(sender, dm),
-            Content::Receipt(id) => {
-                self.settle(sender, id, AckOutcome::Stored);
-                nothing
-            }
-        }
-    }
-
-    /// A direct message out of a sealed box: stored once, then receipted.
-    fn take_sealed_direct(
-        &mut self,
-        sender: PeerId,
-        dm: DirectMessage,
-    ) -> Box<dyn FnOnce() + Send> {
-        let id = dm.id;
-        match self.take_direct(sender, dm) {
-            Some((AckOutcome::Stored, event)) | Some((AckOutcome::Duplicate, event)) => {
-                if let Some(event) = event {
-                    self.flush.push(Durable::Event(event));
-                }
-                match self.receipt(sender, id) {
-                    Some(send) => send,
-                    None => Box::new(|| {}),
-                }
-            }
-            Some((AckOutcome::Rejected { .. }, _)) | None => Box::new(|| {}),
-        }
-    }
-
-    /// A sealed receipt for message `id` to `sender`, ready to go: to the sender when
-    /// connected, else to a mailbox. `None` when neither is reachable or the sender's
-    /// sealing key is unknown (then the sender learns of the delivery when it resends the
-    /// message directly and hears `Duplicate`).
-    fn receipt(&mut self, sender: PeerId, id: MessageId) -> Option<Box<dyn FnOnce() + Send>> {
-        let mesh = self.mesh.as_ref()?;
-        let (key, _) = mesh.member(&sender)?;
-        let card = mesh.card(&key)?;
-        let target = if self.peers.contains_key(&sender) {
-            sender
-        } else {
-            *self.mailboxes_except(&sender).first()?
-        };
-        let expires = now_secs() + self.mailboxes.limits.ttl.as_secs();
-        let plain = SealedMessage {
-            v: SEALED_VERSION,
-            to: key,
-            expires,
-            content: Content::Receipt(id),
-        }
-        .encode()
-        .ok()?;
-        let sealed = seal(&self.mailboxes.seal, &card.key, &mesh.id(), &plain).ok()?;
-        let control = self.control.clone();
-        Some(Box::new(move || {
-            tokio::spawn(async move {
-                let op = Op::Deposit {
-                    to: key,
-                    expires,
-                    sealed,
-                };
-                if let Err(e) = ask(control, target, op).await {
-                    tracing::debug!(error = %e, "a receipt did not go out");
-                }
-            });
-        }))
-    }
-
-    /// Deposits outbox messages for members who are not connected with a connected mailbox.
-    pub(super) fn deposit_for_absent(&mut self, now: Instant) {
-        if self.mesh.is_none()
-            || self.mailboxes.paused_until.is_some_and(|t| t > now)
-            || self.mailboxes.depositing.len() >= MAX_DEPOSITING
-        {
-            return;
-        }
-        let due: Vec<(PeerId, MessageId)> = self
-            .outbox
-            .waiting_unreachable()
-            .filter(|(_, id)| {
-                !self.mailboxes.held.contains(id) && !self.mailboxes.depositing.contains(id)
-            })
-            .take(MAX_DEPOSITING - self.mailboxes.depositing.len())
-            .map(|(p, id)| (*p, *id))
-            .collect();
-        for (to, id) in due {
-            let Some(mailbox) = self.mailboxes_except(&to).first().copied() else {
-                continue;
-            };
-            if let Some(sealed) = self.seal_outbox(to, id) {
-                self.mailboxes.depositing.insert(id);
-                let (control, done) = (self.control.clone(), self.mailboxes.done_tx.clone());
-                tokio::spawn(async move {
-                    let result = ask(control, mailbox, sealed).await;
-                    let _ = done
-                        .send(Done::Deposited {
-                            id,
-                            mailbox,
-                            result,
-                        })
-                        .await;
-                });
-            }
-        }
-    }
-
-    /// Outbox message `id` for `to`, sealed as a deposit; `None` when `to`'s sealing key is
-    /// not known yet.
-    fn seal_outbox(&self, to: PeerId, id: MessageId) -> Option<Op> {
-        let mesh = self.mesh.as_ref()?;
-        let (key, _) = mesh.member(&to)?;
-        let card = mesh.card(&key)?;
-        let entry = self.outbox_entry(&id)?;
-        let expires = entry.message.ts / 1_000_000 + self.mailboxes.limits.ttl.as_secs();
-        let plain = SealedMessage {
-            v: SEALED_VERSION,
-            to: key,
-            expires,
-            content: Content::Direct(entry.message),
-        }
-        .encode()
-        .ok()?;
-        let sealed = seal(&self.mailboxes.seal, &card.key, &mesh.id(), &plain)
-            .map_err(|e| tracing::warn!(id = %id.short(), error = %e, "cannot seal a message"))
-            .ok()?;
-        Some(Op::Deposit {
-            to: key,
-            expires,
-            sealed,
-        })
-    }
-
-    fn outbox_entry(&self, id: &MessageId) -> Option<OutboxEntry> {
-        match self.flush.outbox_entry(id) {
-            Some(entry) => Some(entry.clone()),
-            None => self.store.outbox.entry(id).ok().flatten(),
-        }
-    }
-
-    /// Fetches this node's boxes from `peer` when it is a mailbox.
-    pub(super) fn fetch_from(&mut self, peer: PeerId) {
-        let is_mailbox = self
-            .mesh
-            .as_ref()
-            .and_then(|m| m.member(&peer))
-            .is_some_and(|(_, role)| role == Role::Mailbox);
-        if !is_mailbox || !self.mailboxes.fetching.insert(peer) {
-            return;
-        }
-        let (control, done) = (self.control.clone(), self.mailboxes.done_tx.clone());
-        tokio::spawn(fetch(control, done, peer));
-    }
-
     /// A mailbox exchange finished.
     pub(super) fn on_mailbox_done(&mut self, done: Done) {
         match done {
@@ -672,117 +535,4 @@ impl EventLoop {
             }
         }
     }
-
-    fn on_deposited(
-        &mut self,
-        id: MessageId,
-        mailbox: PeerId,
-        result: Result<MailboxResponse, String>,
-    ) {
-        if !self.mailboxes.depositing.remove(&id) {
-            return; // Settled meanwhile.
-        }
-        match result {
-            Ok(MailboxResponse::Held { .. }) => {
-                let Some(mut entry) = self.outbox_entry(&id) else {
-                    return;
-                };
-                tracing::info!(id = %id.short(), mailbox = %super::short(&mailbox), "a mailbox holds a message");
-                self.mailboxes.held.insert(id);
-                let to = entry.to.clone();
-                entry.held = true;
-                self.flush.write(Write::PutOutbox(entry));
-                self.flush.write(Write::SetState(id, DeliveryState::Held));
-                let _ = self.events.send(Event::Held {
-                    id,
-                    to,
-                    mailbox: mailbox.to_string(),
-                });
-                if let Some(waiter) = self.waiters.remove(&id) {
-                    let _ = waiter.send(Delivery::Held { mailbox });
-                }
-            }
-            Ok(MailboxResponse::Refused { reason }) => {
-                tracing::warn!(id = %id.short(), mailbox = %super::short(&mailbox), %reason, "a mailbox refused a message");
-                self.mailboxes.paused_until = Some(Instant::now() + DEPOSIT_RETRY);
-                if let Some(waiter) = self.waiters.remove(&id) {
-                    let _ = waiter.send(Delivery::NotHeld { mailbox, reason });
-                }
-            }
-            Ok(other) => {
-                self.reject(
-                    &mailbox,
-                    "invalid",
-                    &format!("answer to a deposit: {other:?}"),
-                );
-            }
-            Err(e) => {
-                tracing::debug!(id = %id.short(), error = %e, "deposit failed");
-                self.mailboxes.paused_until = Some(Instant::now() + DEPOSIT_RETRY);
-            }
-        }
-    }
-
-    fn on_fetched(&mut self, mailbox: PeerId, result: Result<MailboxResponse, String>) {
-        let (items, more) = match result {
-            Ok(MailboxResponse::Items { items, more }) => (items, more),
-            Ok(MailboxResponse::Refused { reason }) => {
-                tracing::debug!(mailbox = %super::short(&mailbox), %reason, "mailbox refused a fetch");
-                self.mailboxes.fetching.remove(&mailbox);
-                return;
-            }
-            Ok(_) | Err(_) => {
-                self.mailboxes.fetching.remove(&mailbox);
-                return;
-            }
-        };
-        if !items.is_empty() {
-            tracing::info!(mailbox = %super::short(&mailbox), boxes = items.len(), "fetched held messages");
-        }
-        let mut ids = Vec::with_capacity(items.len());
-        let mut after = Vec::with_capacity(items.len());
-        for item in items.into_iter().take(MAX_RELEASE_IDS) {
-            if item.id != box_id(&item.sealed) {
-                self.reject(
-                    &mailbox,
-                    "sealed_tampered",
-                    &"a held box whose id does not match",
-                );
-            } else {
-                after.push(self.take_box(mailbox, &item.sealed));
-            }
-            // Tampered or not, the box is of no use: release it.
-            ids.push(item.id);
-        }
-        let (control, done) = (self.control.clone(), self.mailboxes.done_tx.clone());
-        self.flush.push(Durable::Then(Then(Box::new(move |ok| {
-            if !ok {
-                // Nothing released: the boxes stay at the mailbox for the next fetch.
-                let _ = done.try_send(Done::Drained { mailbox });
-                return;
-            }
-            for send in after {
-                send();
-            }
-            tokio::spawn(async move {
-                if !ids.is_empty() {
-                    let _ = ask(control.clone(), mailbox, Op::Release { ids }).await;
-                }
-                if more {
-                    fetch(control, done, mailbox).await;
-                } else {
-                    let _ = done.send(Done::Drained { mailbox }).await;
-                }
-            });
-        }))));
-    }
-}
-
-/// Asks `mailbox` for this node's boxes and hands the answer to the loop.
-async fn fetch(control: Control, done: mpsc::Sender<Done>, mailbox: PeerId) {
-    let op = Op::Fetch {
-        max_bytes: MAX_FETCH_BYTES as u32,
-    };
-    let result = ask(control, mailbox, op).await;
-    let _ = done.send(Done::Fetched { mailbox, result }).await;
 }

@@ -1,0 +1,148 @@
+//! How far each publisher's run of topic messages is complete here: per topic and publisher,
+//! the first sequence number not held, and the numbers held beyond it (a gap waits below
+//! them). The store keeps the same marks on disk (`store::topic_log`); this copy is current
+//! the moment a message is taken, before its write reaches the disk, so a catch-up request
+//! never asks again for what is already on its way to disk.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::Hash;
+
+/// Most numbers remembered above a gap per publisher; past that they are forgotten (and
+/// asked for again, harmlessly, once the gap is filled).
+const MAX_ABOVE: usize = 4096;
+
+/// One publisher's run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Run {
+    next: u64,
+    above: BTreeSet<u64>,
+}
+
+impl Default for Run {
+    fn default() -> Self {
+        Run {
+            next: 1,
+            above: BTreeSet::new(),
+        }
+    }
+}
+
+/// Marks for topics of type `T` and publishers of type `P`.
+#[derive(Debug)]
+pub struct Marks<T, P> {
+    runs: HashMap<T, HashMap<P, Run>>,
+}
+
+impl<T, P> Default for Marks<T, P> {
+    fn default() -> Self {
+        Marks {
+            runs: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Hash + Eq + Clone, P: Hash + Eq + Copy> Marks<T, P> {
+    /// Whether `topic`'s marks are here (else load them with [`Marks::load`]).
+    pub fn has(&self, topic: &T) -> bool {
+        self.runs.contains_key(topic)
+    }
+
+    /// Takes `topic`'s marks as stored: per publisher, the first number not held.
+    pub fn load(&mut self, topic: T, stored: impl IntoIterator<Item = (P, u64)>) {
+        let runs = stored
+            .into_iter()
+            .map(|(p, next)| {
+                (
+                    p,
+                    Run {
+                        next: next.max(1),
+                        above: BTreeSet::new(),
+                    },
+                )
+            })
+            .collect();
+        self.runs.insert(topic, runs);
+    }
+
+    /// `publisher`'s message `seq` on `topic` is held now.
+    pub fn record(&mut self, topic: &T, publisher: P, seq: u64) {
+        let run = self
+            .runs
+            .entry(topic.clone())
+            .or_default()
+            .entry(publisher)
+            .or_default();
+        if seq < run.next {
+            return;
+        }
+        if seq > run.next {
+            if run.above.len() < MAX_ABOVE {
+                run.above.insert(seq);
+            }
+            return;
+        }
+        run.next += 1;
+        while run.above.remove(&run.next) {
+            run.next += 1;
+        }
+    }
+
+    /// The first number of `publisher` on `topic` not held.
+    pub fn next(&self, topic: &T, publisher: &P) -> u64 {
+        self.runs
+            .get(topic)
+            .and_then(|r| r.get(publisher))
+            .map_or(1, |run| run.next)
+    }
+
+    /// Every publisher's first number not held, on `topic`.
+    pub fn of(&self, topic: &T) -> Vec<(P, u64)> {
+        self.runs
+            .get(topic)
+            .map(|runs| runs.iter().map(|(p, r)| (*p, r.next)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Forgets `topic` (it is no longer followed).
+    pub fn forget(&mut self, topic: &T) {
+        self.runs.remove(topic);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the order and duplication of arrivals, the mark is the first number not
+        /// among them.
+        #[test]
+        fn the_mark_is_the_first_missing_number(seqs in proptest::collection::vec(1u64..40, 0..80)) {
+            let mut marks: Marks<&str, u8> = Marks::default();
+            for seq in &seqs {
+                marks.record(&"t", 1, *seq);
+            }
+            let held: BTreeSet<u64> = seqs.into_iter().collect();
+            let first_missing = (1..).find(|n| !held.contains(n)).unwrap();
+            prop_assert_eq!(marks.next(&"t", &1), first_missing);
+        }
+    }
+
+    #[test]
+    fn loads_stored_marks_and_keeps_publishers_apart() {
+        let mut marks: Marks<&str, u8> = Marks::default();
+        assert!(!marks.has(&"t"));
+        marks.load("t", [(1, 5), (2, 1)]);
+        assert!(marks.has(&"t"));
+        marks.record(&"t", 1, 5);
+        marks.record(&"t", 2, 3);
+        assert_eq!(marks.next(&"t", &1), 6);
+        assert_eq!(marks.next(&"t", &2), 1);
+        let mut all = marks.of(&"t");
+        all.sort();
+        assert_eq!(all, vec![(1, 6), (2, 1)]);
+        marks.forget(&"t");
+        assert_eq!(marks.next(&"t", &1), 1);
+    }
+}

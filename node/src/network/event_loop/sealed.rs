@@ -1,0 +1,397 @@
+//! Sealed boxes from this node's side: depositing outbox messages for members who are not
+//! connected, collecting this node's boxes from mailboxes, opening them, and receipting what
+//! they carried. (Holding boxes for others is `mailbox`.)
+//!
+//! Every exchange these start runs in its own task but holds one of a few permits while it
+//! talks: a burst (ten thousand receipts, say) must not open more streams on a connection
+//! than the multiplexer allows, or other protocols there (gossip) would lose theirs.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use libp2p::PeerId;
+use libp2p_stream::Control;
+use tokio::sync::mpsc;
+use weft_keys::seal::{open, seal};
+use weft_proto::MessageId;
+use weft_proto::api::{DeliveryState, Event};
+use weft_proto::dm::AckOutcome;
+use weft_proto::mailbox::{MAX_FETCH_BYTES, MAX_RELEASE_IDS, MailboxResponse, Op, box_id};
+use weft_proto::mesh::Role;
+use weft_proto::seal::{Content, MAX_RECEIPTS, SEALED_VERSION, SealedMessage};
+
+use super::EventLoop;
+use super::mailbox::{DEPOSIT_RETRY, Done, MAX_DEPOSITING, now_secs};
+use crate::network::group_flush::{Durable, Then};
+use crate::network::handle::Delivery;
+use crate::network::mailbox::ask;
+use crate::store::outbox::OutboxEntry;
+use crate::store::write::Write;
+
+/// A direct message taken out of a box, to receipt to its sender once it is on disk.
+pub(super) type ToReceipt = (PeerId, MessageId);
+
+/// Exchanges to start once the writes before them are on disk.
+pub(super) type Later = Vec<(PeerId, Op)>;
+
+impl EventLoop {
+    /// Runs `op` with `peer` in a task, under one of the exchange permits; the answer goes
+    /// through `then` back to the loop (if it makes a [`Done`] of it).
+    pub(super) fn exchange(
+        &self,
+        peer: PeerId,
+        op: Op,
+        then: impl FnOnce(Result<MailboxResponse, String>) -> Option<Done> + Send + 'static,
+    ) {
+        spawn_exchange(
+            self.control.clone(),
+            self.mailboxes.permits(),
+            self.mailboxes.done_sender(),
+            peer,
+            op,
+            then,
+        );
+    }
+
+    /// Opens a box that arrived for this node (fetched, forwarded or deposited by `via`) and
+    /// queues what it carries; returns the direct message to receipt, if it carried one.
+    /// Refusals are counted and logged here.
+    pub(super) fn take_box(&mut self, via: PeerId, sealed: &[u8]) -> Option<ToReceipt> {
+        let mesh = self.mesh.as_ref()?;
+        let opened = match open(self.mailboxes.seal_key(), &mesh.id(), sealed) {
+            Ok(opened) => opened,
+            Err(e) => {
+                self.reject(&via, "sealed_tampered", &e);
+                return None;
+            }
+        };
+        let Some(sender) = mesh
+            .sealer(&opened.from)
+            .and_then(|k| super::membership::peer_of(&k))
+        else {
+            let unknown = "a sealed box from an unknown key";
+            self.reject(&via, "sealed_unknown_sender", &unknown);
+            return None;
+        };
+        let message = match SealedMessage::decode(&opened.plaintext) {
+            Ok(m) => m,
+            Err(e) => {
+                self.reject(&sender, e.reason(), &e);
+                return None;
+            }
+        };
+        if message.to != self.identity.public().to_bytes() {
+            self.reject(&sender, "invalid", &"a sealed box for someone else");
+            return None;
+        }
+        if message.expires <= now_secs() {
+            self.reject(&sender, "sealed_expired", &"a sealed box past its expiry");
+            return None;
+        }
+        match message.content {
+            Content::Direct(dm) => {
+                let id = dm.id;
+                match self.take_direct(sender, dm) {
+                    Some((AckOutcome::Stored | AckOutcome::Duplicate, event)) => {
+                        if let Some(event) = event {
+                            self.flush.push(Durable::Event(event));
+                        }
+                        Some((sender, id))
+                    }
+                    Some((AckOutcome::Rejected { .. }, _)) | None => None,
+                }
+            }
+            Content::Receipts(ids) => {
+                for id in ids.into_iter().take(MAX_RECEIPTS) {
+                    self.settle(sender, id, AckOutcome::Stored);
+                }
+                None
+            }
+        }
+    }
+
+    /// Sealed receipts for `due`, one box per sender (up to [`MAX_RECEIPTS`] ids each), each
+    /// addressed to its sender when connected, else to a mailbox. A sender whose sealing key
+    /// is unknown, or who is unreachable, gets none: it learns of the delivery when it sends
+    /// the message again directly and hears `Duplicate`.
+    pub(super) fn receipts(&self, due: Vec<ToReceipt>) -> Later {
+        let Some(mesh) = self.mesh.as_ref() else {
+            return Vec::new();
+        };
+        let mut by_sender: BTreeMap<PeerId, Vec<MessageId>> = BTreeMap::new();
+        for (sender, id) in due {
+            by_sender.entry(sender).or_default().push(id);
+        }
+        let expires = now_secs() + self.mailboxes.limits().ttl.as_secs();
+        let mut later = Vec::new();
+        for (sender, ids) in by_sender {
+            let Some((key, _)) = mesh.member(&sender) else {
+                continue;
+            };
+            let Some(card) = mesh.card(&key) else {
+                continue;
+            };
+            let target = if self.peers.contains_key(&sender) {
+                sender
+            } else {
+                match self.mailboxes_except(&sender).first() {
+                    Some(mailbox) => *mailbox,
+                    None => continue,
+                }
+            };
+            for chunk in ids.chunks(MAX_RECEIPTS) {
+                let plain = SealedMessage {
+                    v: SEALED_VERSION,
+                    to: key,
+                    expires,
+                    content: Content::Receipts(chunk.to_vec()),
+                };
+                let Ok(plain) = plain.encode() else {
+                    continue;
+                };
+                let Ok(sealed) = seal(self.mailboxes.seal_key(), &card.key, &mesh.id(), &plain)
+                else {
+                    continue;
+                };
+                later.push((
+                    target,
+                    Op::Deposit {
+                        to: key,
+                        expires,
+                        sealed,
+                    },
+                ));
+            }
+        }
+        later
+    }
+
+    /// Deposits outbox messages for members who are not connected with a connected mailbox.
+    pub(super) fn deposit_for_absent(&mut self, now: Instant) {
+        if self.mesh.is_none() || !self.mailboxes.may_deposit(now) {
+            return;
+        }
+        let room = MAX_DEPOSITING.saturating_sub(self.mailboxes.depositing.len());
+        let due: Vec<(PeerId, MessageId)> = self
+            .outbox
+            .waiting_unreachable()
+            .filter(|(_, id)| self.mailboxes.may_take(id))
+            .take(room)
+            .map(|(p, id)| (*p, *id))
+            .collect();
+        for (to, id) in due {
+            let Some(mailbox) = self.mailboxes_except(&to).first().copied() else {
+                continue;
+            };
+            if let Some(op) = self.seal_outbox(to, id) {
+                self.mailboxes.depositing.insert(id);
+                self.exchange(mailbox, op, move |result| {
+                    Some(Done::Deposited {
+                        id,
+                        mailbox,
+                        result,
+                    })
+                });
+            }
+        }
+    }
+
+    /// Outbox message `id` for `to`, sealed as a deposit; `None` when `to`'s sealing key is
+    /// not known yet.
+    fn seal_outbox(&self, to: PeerId, id: MessageId) -> Option<Op> {
+        let mesh = self.mesh.as_ref()?;
+        let (key, _) = mesh.member(&to)?;
+        let card = mesh.card(&key)?;
+        let entry = self.outbox_entry(&id)?;
+        let expires = entry.message.ts / 1_000_000 + self.mailboxes.limits().ttl.as_secs();
+        let plain = SealedMessage {
+            v: SEALED_VERSION,
+            to: key,
+            expires,
+            content: Content::Direct(entry.message),
+        }
+        .encode()
+        .ok()?;
+        let sealed = seal(self.mailboxes.seal_key(), &card.key, &mesh.id(), &plain)
+            .map_err(|e| tracing::warn!(id = %id.short(), error = %e, "cannot seal a message"))
+            .ok()?;
+        Some(Op::Deposit {
+            to: key,
+            expires,
+            sealed,
+        })
+    }
+
+    fn outbox_entry(&self, id: &MessageId) -> Option<OutboxEntry> {
+        match self.flush.outbox_entry(id) {
+            Some(entry) => Some(entry.clone()),
+            None => self.store.outbox.entry(id).ok().flatten(),
+        }
+    }
+
+    /// Fetches this node's boxes from `peer` when it is a mailbox.
+    pub(super) fn fetch_from(&mut self, peer: PeerId) {
+        let is_mailbox = self
+            .mesh
+            .as_ref()
+            .and_then(|m| m.member(&peer))
+            .is_some_and(|(_, role)| role == Role::Mailbox);
+        if is_mailbox && self.mailboxes.fetching.insert(peer) {
+            self.exchange(peer, fetch_op(), move |result| {
+                Some(Done::Fetched {
+                    mailbox: peer,
+                    result,
+                })
+            });
+        }
+    }
+
+    pub(super) fn on_deposited(
+        &mut self,
+        id: MessageId,
+        mailbox: PeerId,
+        result: Result<MailboxResponse, String>,
+    ) {
+        if !self.mailboxes.depositing.remove(&id) {
+            return; // Settled meanwhile.
+        }
+        match result {
+            Ok(MailboxResponse::Held { .. }) => {
+                let Some(mut entry) = self.outbox_entry(&id) else {
+                    return;
+                };
+                tracing::info!(id = %id.short(), mailbox = %super::short(&mailbox), "a mailbox holds a message");
+                self.mailboxes.held.insert(id);
+                let to = entry.to.clone();
+                entry.held = true;
+                self.flush.write(Write::PutOutbox(entry));
+                self.flush.write(Write::SetState(id, DeliveryState::Held));
+                let _ = self.events.send(Event::Held {
+                    id,
+                    to,
+                    mailbox: mailbox.to_string(),
+                });
+                if let Some(waiter) = self.waiters.remove(&id) {
+                    let _ = waiter.send(Delivery::Held { mailbox });
+                }
+            }
+            Ok(MailboxResponse::Refused { reason }) => {
+                tracing::warn!(id = %id.short(), mailbox = %super::short(&mailbox), %reason, "a mailbox refused a message");
+                self.mailboxes.pause(Instant::now() + DEPOSIT_RETRY);
+                if let Some(waiter) = self.waiters.remove(&id) {
+                    let _ = waiter.send(Delivery::NotHeld { mailbox, reason });
+                }
+            }
+            Ok(other) => {
+                self.reject(
+                    &mailbox,
+                    "invalid",
+                    &format!("answer to a deposit: {other:?}"),
+                );
+            }
+            Err(e) => {
+                tracing::debug!(id = %id.short(), error = %e, "deposit failed");
+                self.mailboxes.pause(Instant::now() + DEPOSIT_RETRY);
+            }
+        }
+    }
+
+    pub(super) fn on_fetched(&mut self, mailbox: PeerId, result: Result<MailboxResponse, String>) {
+        let (items, more) = match result {
+            Ok(MailboxResponse::Items { items, more }) => (items, more),
+            Ok(MailboxResponse::Refused { reason }) => {
+                tracing::debug!(mailbox = %super::short(&mailbox), %reason, "mailbox refused a fetch");
+                self.mailboxes.fetching.remove(&mailbox);
+                return;
+            }
+            Ok(_) | Err(_) => {
+                self.mailboxes.fetching.remove(&mailbox);
+                return;
+            }
+        };
+        if !items.is_empty() {
+            tracing::info!(mailbox = %super::short(&mailbox), boxes = items.len(), "fetched held messages");
+        }
+        let mut ids = Vec::with_capacity(items.len());
+        let mut due = Vec::with_capacity(items.len());
+        for item in items.into_iter().take(MAX_RELEASE_IDS) {
+            if item.id != box_id(&item.sealed) {
+                self.reject(
+                    &mailbox,
+                    "sealed_tampered",
+                    &"a held box whose id does not match",
+                );
+            } else {
+                due.extend(self.take_box(mailbox, &item.sealed));
+            }
+            // Tampered or not, the box is of no use: release it.
+            ids.push(item.id);
+        }
+        let mut later = self.receipts(due);
+        if !ids.is_empty() {
+            later.push((mailbox, Op::Release { ids }));
+        }
+        let (control, permits, done) = (
+            self.control.clone(),
+            self.mailboxes.permits(),
+            self.mailboxes.done_sender(),
+        );
+        self.flush.push(Durable::Then(Then(Box::new(move |ok| {
+            if !ok {
+                // Nothing released: the boxes stay at the mailbox for the next fetch.
+                let _ = done.try_send(Done::Drained { mailbox });
+                return;
+            }
+            for (peer, op) in later {
+                spawn_exchange(
+                    control.clone(),
+                    permits.clone(),
+                    done.clone(),
+                    peer,
+                    op,
+                    |r| {
+                        if let Err(e) = r {
+                            tracing::debug!(error = %e, "a receipt or release did not go out");
+                        }
+                        None
+                    },
+                );
+            }
+            if more {
+                spawn_exchange(control, permits, done, mailbox, fetch_op(), move |result| {
+                    Some(Done::Fetched { mailbox, result })
+                });
+            } else {
+                tokio::spawn(async move { done.send(Done::Drained { mailbox }).await });
+            }
+        }))));
+    }
+}
+
+/// A fetch of as much as one answer may carry.
+fn fetch_op() -> Op {
+    Op::Fetch {
+        max_bytes: MAX_FETCH_BYTES as u32,
+    }
+}
+
+/// Runs `op` with `peer` in a task once a permit is free; `then` turns the answer into what
+/// the loop should hear, if anything.
+pub(super) fn spawn_exchange(
+    control: Control,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    done: mpsc::Sender<Done>,
+    peer: PeerId,
+    op: Op,
+    then: impl FnOnce(Result<MailboxResponse, String>) -> Option<Done> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        let Ok(_permit) = permits.acquire_owned().await else {
+            return;
+        };
+        let result = ask(control, peer, op).await;
+        if let Some(report) = then(result) {
+            let _ = done.send(report).await;
+        }
+    });
+}
