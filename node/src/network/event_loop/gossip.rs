@@ -121,13 +121,9 @@ impl EventLoop {
             .filter(|(_, topics)| topics.contains(&&ident.hash()))
             .count();
         match self.swarm.behaviour_mut().gossipsub.publish(ident, payload) {
-            Ok(_) => {}
-            Err(PublishError::NoPeersSubscribedToTopic) => {
-                let _ = reply.send(Err(NodeError::Publish(format!(
-                    "no connected peer subscribes to `{topic}`; nothing was sent"
-                ))));
-                return;
-            }
+            // Nobody to hand it to now: it is kept all the same, and subscribers get it when
+            // they next sync with this node (catch-up).
+            Ok(_) | Err(PublishError::NoPeersSubscribedToTopic) => {}
             Err(e) => {
                 let _ = reply.send(Err(NodeError::Publish(format!(
                     "publishing on `{topic}` failed: {e}"
