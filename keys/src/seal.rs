@@ -104,6 +104,15 @@ fn noise(e: snow::Error) -> SealError {
     SealError::Noise(e.to_string())
 }
 
+/// A Noise X builder with `key` as the local static key and the mesh's `prologue`.
+fn builder<'a>(key: &'a SealKey, prologue: &'a [u8]) -> Result<snow::Builder<'a>, SealError> {
+    let params = PATTERN.parse().map_err(noise)?;
+    snow::Builder::new(params)
+        .local_private_key(key.secret.as_ref())
+        .and_then(|b| b.prologue(prologue))
+        .map_err(noise)
+}
+
 /// Seals `plaintext` from `from` to the X25519 key `to`, for `mesh`.
 pub fn seal(
     from: &SealKey,
@@ -115,13 +124,8 @@ pub fn seal(
         return Err(SealError::TooLarge);
     }
     let prologue = prologue(mesh);
-    let params = PATTERN
-        .parse()
-        .map_err(|e: snow::Error| SealError::Noise(e.to_string()))?;
-    let mut handshake = snow::Builder::new(params)
-        .local_private_key(from.secret.as_ref())
-        .and_then(|b| b.remote_public_key(to))
-        .and_then(|b| b.prologue(&prologue))
+    let mut handshake = builder(from, &prologue)?
+        .remote_public_key(to)
         .and_then(|b| b.build_initiator())
         .map_err(noise)?;
     let (first, mut rest) = plaintext.split_at(plaintext.len().min(FIRST_CHUNK));
@@ -163,14 +167,7 @@ pub fn open(me: &SealKey, mesh: &MeshId, sealed: &[u8]) -> Result<Opened, SealEr
     let mut frames = Frames(sealed);
     let first = frames.next().ok_or(SealError::Malformed("empty"))??;
     let prologue = prologue(mesh);
-    let params = PATTERN
-        .parse()
-        .map_err(|e: snow::Error| SealError::Noise(e.to_string()))?;
-    let mut handshake = snow::Builder::new(params)
-        .local_private_key(me.secret.as_ref())
-        .and_then(|b| b.prologue(&prologue))
-        .and_then(|b| b.build_responder())
-        .map_err(noise)?;
+    let mut handshake = builder(me, &prologue)?.build_responder().map_err(noise)?;
     let mut buf = vec![0u8; NOISE_MAX];
     let len = handshake
         .read_message(first, &mut buf)

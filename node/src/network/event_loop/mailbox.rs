@@ -35,7 +35,6 @@ use weft_proto::mesh::Role;
 use weft_proto::seal::{MAX_SEALED_BYTES, SealCard};
 
 use super::EventLoop;
-use super::sealed::spawn_exchange;
 use crate::config::MailboxLimits;
 use crate::delivery::clock::wall_us;
 use crate::network::group_flush::{Durable, Then};
@@ -319,26 +318,15 @@ impl EventLoop {
             // For this node: open it now; the answer waits for what it carried to be on disk.
             let due = self.take_box(peer, &sealed);
             let later = self.receipts(due.into_iter().collect());
-            let (control, permits, done) = (
-                self.control.clone(),
-                self.mailboxes.permits(),
-                self.mailboxes.done_sender(),
-            );
+            let exchanger = self.exchanger();
             self.flush.push(Durable::Then(Then(Box::new(move |ok| {
                 let _ = reply.send(if ok {
                     MailboxResponse::Held { id }
                 } else {
                     refused("could not store it")
                 });
-                for (peer, op) in later.into_iter().filter(|_| ok) {
-                    spawn_exchange(
-                        control.clone(),
-                        permits.clone(),
-                        done.clone(),
-                        peer,
-                        op,
-                        |_| None,
-                    );
+                if ok {
+                    exchanger.spawn_all(later);
                 }
             }))));
             return;
@@ -376,16 +364,12 @@ impl EventLoop {
         let expires = expires.min(now + limits.ttl.as_secs());
         self.mailboxes.add(to, sealed.len());
         let forward = self.peers.contains_key(&recipient).then(|| {
-            (
-                self.control.clone(),
-                self.mailboxes.permits(),
-                self.mailboxes.done_sender(),
-                Op::Deposit {
-                    to,
-                    expires,
-                    sealed: sealed.clone(),
-                },
-            )
+            let op = Op::Deposit {
+                to,
+                expires,
+                sealed: sealed.clone(),
+            };
+            (self.exchanger(), op)
         });
         self.flush.write(Write::HoldBox(
             to,
@@ -400,8 +384,8 @@ impl EventLoop {
                 refused("could not store it")
             });
             // The recipient is here: hand it over now rather than on its next fetch.
-            if let (true, Some((control, permits, done, op))) = (ok, forward) {
-                spawn_exchange(control, permits, done, recipient, op, move |result| {
+            if let (true, Some((exchanger, op))) = (ok, forward) {
+                exchanger.spawn(recipient, op, move |result| {
                     matches!(result, Ok(MailboxResponse::Held { .. }))
                         .then_some(Done::Forwarded { to, id })
                 });

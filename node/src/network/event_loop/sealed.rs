@@ -7,11 +7,12 @@
 //! than the multiplexer allows, or other protocols there (gossip) would lose theirs.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use libp2p::PeerId;
 use libp2p_stream::Control;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use weft_keys::seal::{open, seal};
 use weft_proto::MessageId;
 use weft_proto::api::{DeliveryState, Event};
@@ -35,22 +36,13 @@ pub(super) type ToReceipt = (PeerId, MessageId);
 pub(super) type Later = Vec<(PeerId, Op)>;
 
 impl EventLoop {
-    /// Runs `op` with `peer` in a task, under one of the exchange permits; the answer goes
-    /// through `then` back to the loop (if it makes a [`Done`] of it).
-    pub(super) fn exchange(
-        &self,
-        peer: PeerId,
-        op: Op,
-        then: impl FnOnce(Result<MailboxResponse, String>) -> Option<Done> + Send + 'static,
-    ) {
-        spawn_exchange(
-            self.control.clone(),
-            self.mailboxes.permits(),
-            self.mailboxes.done_sender(),
-            peer,
-            op,
-            then,
-        );
+    /// What starts mailbox exchanges from tasks and closures that outlive this call.
+    pub(super) fn exchanger(&self) -> Exchanger {
+        Exchanger {
+            control: self.control.clone(),
+            permits: self.mailboxes.permits(),
+            done: self.mailboxes.done_sender(),
+        }
     }
 
     /// Opens a box that arrived for this node (fetched, forwarded or deposited by `via`) and
@@ -185,7 +177,7 @@ impl EventLoop {
             };
             if let Some(op) = self.seal_outbox(to, id) {
                 self.mailboxes.depositing.insert(id);
-                self.exchange(mailbox, op, move |result| {
+                self.exchanger().spawn(mailbox, op, move |result| {
                     Some(Done::Deposited {
                         id,
                         mailbox,
@@ -237,7 +229,7 @@ impl EventLoop {
             .and_then(|m| m.member(&peer))
             .is_some_and(|(_, role)| role == Role::Mailbox);
         if is_mailbox && self.mailboxes.fetching.insert(peer) {
-            self.exchange(peer, fetch_op(), move |result| {
+            self.exchanger().spawn(peer, fetch_op(), move |result| {
                 Some(Done::Fetched {
                     mailbox: peer,
                     result,
@@ -331,38 +323,20 @@ impl EventLoop {
         if !ids.is_empty() {
             later.push((mailbox, Op::Release { ids }));
         }
-        let (control, permits, done) = (
-            self.control.clone(),
-            self.mailboxes.permits(),
-            self.mailboxes.done_sender(),
-        );
+        let exchanger = self.exchanger();
         self.flush.push(Durable::Then(Then(Box::new(move |ok| {
             if !ok {
                 // Nothing released: the boxes stay at the mailbox for the next fetch.
-                let _ = done.try_send(Done::Drained { mailbox });
+                exchanger.report(Done::Drained { mailbox });
                 return;
             }
-            for (peer, op) in later {
-                spawn_exchange(
-                    control.clone(),
-                    permits.clone(),
-                    done.clone(),
-                    peer,
-                    op,
-                    |r| {
-                        if let Err(e) = r {
-                            tracing::debug!(error = %e, "a receipt or release did not go out");
-                        }
-                        None
-                    },
-                );
-            }
+            exchanger.spawn_all(later);
             if more {
-                spawn_exchange(control, permits, done, mailbox, fetch_op(), move |result| {
+                exchanger.spawn(mailbox, fetch_op(), move |result| {
                     Some(Done::Fetched { mailbox, result })
                 });
             } else {
-                tokio::spawn(async move { done.send(Done::Drained { mailbox }).await });
+                exchanger.report(Done::Drained { mailbox });
             }
         }))));
     }
@@ -375,23 +349,52 @@ fn fetch_op() -> Op {
     }
 }
 
-/// Runs `op` with `peer` in a task once a permit is free; `then` turns the answer into what
-/// the loop should hear, if anything.
-pub(super) fn spawn_exchange(
+/// Starts mailbox exchanges, each in its own task holding one of the exchange permits while
+/// it talks, and reports what the loop should hear.
+#[derive(Clone)]
+pub(super) struct Exchanger {
     control: Control,
-    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    permits: Arc<Semaphore>,
     done: mpsc::Sender<Done>,
-    peer: PeerId,
-    op: Op,
-    then: impl FnOnce(Result<MailboxResponse, String>) -> Option<Done> + Send + 'static,
-) {
-    tokio::spawn(async move {
-        let Ok(_permit) = permits.acquire_owned().await else {
-            return;
-        };
-        let result = ask(control, peer, op).await;
-        if let Some(report) = then(result) {
-            let _ = done.send(report).await;
+}
+
+impl Exchanger {
+    /// Runs `op` with `peer`; `then` turns the answer into what the loop should hear, if
+    /// anything.
+    pub(super) fn spawn(
+        &self,
+        peer: PeerId,
+        op: Op,
+        then: impl FnOnce(Result<MailboxResponse, String>) -> Option<Done> + Send + 'static,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = this.permits.acquire_owned().await else {
+                return;
+            };
+            let result = ask(this.control, peer, op).await;
+            if let Some(report) = then(result) {
+                let _ = this.done.send(report).await;
+            }
+        });
+    }
+
+    /// Runs every exchange of `later`; failures are only logged (receipts and releases are
+    /// retried by their other paths).
+    pub(super) fn spawn_all(&self, later: Later) {
+        for (peer, op) in later {
+            self.spawn(peer, op, |result| {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "a receipt or release did not go out");
+                }
+                None
+            });
         }
-    });
+    }
+
+    /// Tells the loop `report`.
+    pub(super) fn report(&self, report: Done) {
+        let done = self.done.clone();
+        tokio::spawn(async move { done.send(report).await });
+    }
 }
