@@ -49,6 +49,9 @@ const TICK: Duration = Duration::from_millis(100);
 /// Capacity of the channel from `/weft/dm/1` session tasks to the loop.
 const DM_EVENT_CAPACITY: usize = 1024;
 
+/// How long a stopping node lets started mailbox exchanges finish.
+const EXCHANGE_GRACE: Duration = Duration::from_secs(3);
+
 /// How often history is pruned to its retention, at most.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -313,11 +316,9 @@ impl EventLoop {
 
     /// Starts every send and flush that became possible.
     fn pump(&mut self) {
-        let now = Instant::now();
-        for (peer, id) in self.outbox.next(now) {
+        for (peer, id) in self.outbox.next(Instant::now()) {
             self.send_direct(peer, id);
         }
-        self.deposit_for_absent(now);
         self.flush.start(&self.store);
     }
 
@@ -332,6 +333,9 @@ impl EventLoop {
         self.waiters.retain(|_, w| !w.is_closed());
         self.expire_sessions(now);
         self.expire_strangers(now);
+        // On the tick, not after every event: it walks the messages waiting for absent
+        // members, and a held message can wait the 100 ms.
+        self.deposit_for_absent(now);
         self.sweep_mailbox(now);
         self.resync(now);
         self.prune(now);
@@ -490,7 +494,30 @@ impl EventLoop {
             self.on_flushed(result, items);
             self.flush.start(&self.store);
         }
+        self.finish_exchanges().await;
         tracing::info!("event loop stopped");
+    }
+
+    /// Lets mailbox exchanges already started (receipts, releases) finish, for at most
+    /// [`EXCHANGE_GRACE`], driving the swarm meanwhile since they need it to open streams.
+    async fn finish_exchanges(&mut self) {
+        // The tasks the last flush started get to queue for their permits first.
+        tokio::task::yield_now().await;
+        let all = self.mailboxes.permits();
+        let finished = all.acquire_many(mailbox::MAX_EXCHANGES as u32);
+        tokio::pin!(finished);
+        let deadline = tokio::time::sleep(EXCHANGE_GRACE);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut finished => return,
+                _ = &mut deadline => {
+                    tracing::warn!("stopping with mailbox exchanges unfinished");
+                    return;
+                }
+                _ = self.swarm.select_next_some() => {}
+            }
+        }
     }
 
     /// Counts and logs input refused from `peer`.

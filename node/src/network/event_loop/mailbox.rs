@@ -49,7 +49,7 @@ pub(super) const MAX_DEPOSITING: usize = 64;
 pub(super) const DEPOSIT_RETRY: Duration = Duration::from_secs(5);
 
 /// Mailbox exchanges talking at once, at most (see `sealed`).
-const MAX_EXCHANGES: usize = 16;
+pub(super) const MAX_EXCHANGES: usize = 16;
 
 /// How often held boxes and the outbox are checked for expiry (more often when the TTL is
 /// short).
