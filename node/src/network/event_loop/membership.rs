@@ -591,24 +591,24 @@ impl EventLoop {
     /// Answers a peer's sync request: members of this mesh get the ops they lack; anyone
     /// else gets nothing.
     pub(super) fn answer_sync(&mut self, peer: PeerId, request: SyncRequest) -> SyncResponse {
-        let member = key_of(&peer).ok().filter(|key| {
-            self.mesh
-                .as_ref()
-                .is_some_and(|m| m.id == request.mesh && m.acl.member(key).is_some())
-        });
-        let (Some(member), Some(_)) = (member, &self.mesh) else {
+        let not_member = || SyncResponse::Refused {
+            reason: "not a member of this node's mesh".into(),
+        };
+        let member = self
+            .mesh
+            .as_ref()
+            .filter(|m| m.id == request.mesh)
+            .and_then(|m| m.member(&peer));
+        let Some((member, _)) = member else {
             *self.rejected.entry("sync".into()).or_default() += 1;
-            return SyncResponse::Refused {
-                reason: "not a member of this node's mesh".into(),
-            };
+            return not_member();
         };
         if let Some(card) = request.card {
             self.learn_card(member, card);
         }
+        // Still there: `member` came from it.
         let Some(mesh) = self.mesh.as_ref() else {
-            return SyncResponse::Refused {
-                reason: "not a member of this node's mesh".into(),
-            };
+            return not_member();
         };
         let have: HashSet<[u8; 32]> = request.have.into_iter().collect();
         let ops = mesh
