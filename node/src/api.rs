@@ -21,8 +21,12 @@
 //! | PUT | `/v1/members/{peer}/role` | `SetRoleRequest` | `MemberInfo` |
 //! | PUT | `/v1/topics/{topic}/policy` | `TopicPolicyRequest` | `{"changed": true}` |
 //! | POST | `/v1/join` | `JoinMeshRequest` | `MeshInfo` once admitted |
+//! | POST | `/v1/blobs` | `ShareRequest` | `ShareResponse` (the file offer) |
+//! | POST | `/v1/blobs/fetch` | `FetchRequest` | newline-delimited JSON `FetchEvent`s, ending `done` or `failed` |
+//! | GET | `/v1/pipe` | `?peer=` or `?accept=true&from=`, with `Upgrade: weft-pipe` | 101, then the pipe's bytes both ways |
 //!
 //! Errors answer with a 4xx/5xx status and `{"error": "one line"}`.
 
 pub mod client;
+pub mod media;
 pub mod server;

@@ -5,6 +5,7 @@
 //! Exit codes: 0 ok, 1 error (one line on stderr), 2 usage.
 
 mod local;
+mod media;
 mod mesh;
 mod messages;
 pub(crate) mod output;
@@ -151,6 +152,50 @@ pub enum Command {
     Join {
         /// The invite key, `weft1…`.
         invite: String,
+    },
+    /// Add a file to this node's blob store (members may then fetch it) and print its id.
+    Share {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Share a file and send a member a message offering it (id, name, size, type).
+    SendFile {
+        /// The recipient's PeerId.
+        peer: PeerId,
+        /// The file.
+        path: PathBuf,
+        /// Return once the message is durably queued, without waiting for delivery.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to wait for the acknowledgement, in seconds.
+        #[arg(long, default_value_t = 30, value_name = "SECS")]
+        timeout: u64,
+    },
+    /// Fetch a blob from members (resuming what an earlier fetch left), check every chunk,
+    /// and write it to a file.
+    Fetch {
+        /// The blob id, as `weft share` printed it or a file offer carried it.
+        blob: weft_proto::blob::BlobId,
+        /// Fetch from this member (repeatable) [default: every connected member].
+        #[arg(long, value_name = "PEER")]
+        from: Vec<PeerId>,
+        /// Where to write it [default: the offered name, else the blob id, in the current
+        /// directory].
+        #[arg(short, long, value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
+    /// A live byte stream with a member: stdin goes to the other end, what it sends comes
+    /// out on stdout (e.g. `ffmpeg … | weft pipe PEER`).
+    Pipe {
+        /// The member to open a pipe to.
+        #[arg(required_unless_present = "accept", conflicts_with = "accept")]
+        peer: Option<PeerId>,
+        /// Wait for a member to open a pipe to this node instead.
+        #[arg(long)]
+        accept: bool,
+        /// With --accept: only from this member.
+        #[arg(long, value_name = "PEER", requires = "accept")]
+        from: Option<PeerId>,
     },
 }
 
@@ -333,6 +378,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: TopicCommand::Policy { topic, publish },
         } => mesh::topic_policy(&client()?, &topic, publish, json).await,
         Command::Join { invite } => mesh::join(&client()?, &invite, json).await,
+        Command::Share { path } => media::share(&client()?, &path, json).await.map(|_| ()),
+        Command::SendFile {
+            peer,
+            path,
+            no_wait,
+            timeout,
+        } => {
+            let client = client()?;
+            let offer = media::share(&client, &path, json).await?;
+            messages::send(&client, peer, offer.to_text(), !no_wait, timeout, json).await
+        }
+        Command::Fetch { blob, from, out } => media::fetch(&client()?, blob, from, out, json).await,
+        Command::Pipe { peer, from, .. } => media::pipe(&client()?, peer, from).await,
     }
 }
 

@@ -14,6 +14,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod api;
+pub mod blob;
 pub mod cli;
 pub mod config;
 pub mod delivery;
@@ -21,4 +22,5 @@ pub mod demo;
 pub mod mesh;
 pub mod network;
 pub mod node;
+pub mod pipe;
 pub mod store;

@@ -3,4 +3,5 @@
 //! in no mesh becomes a member.
 
 pub mod acl;
+pub mod door;
 pub mod join;

@@ -29,6 +29,7 @@ pub mod mailbox;
 pub mod mesh_noise;
 pub mod swarm;
 pub mod sync;
+pub mod tally;
 
 pub use event_loop::EventLoop;
 pub use handle::{NodeError, NodeHandle};

@@ -10,8 +10,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api;
+use crate::api::media::Media;
+use crate::blob::Blobs;
 use crate::config::Config;
 use crate::network::{self, EventLoop, NodeError, NodeHandle};
+use crate::pipe::Pipes;
 use crate::store::Store;
 
 /// A started node. Stop it with [`Node::stop`].
@@ -43,27 +46,39 @@ impl Node {
         let name = store.identity.name()?;
         let keypair = keypair(&identity)?;
 
-        let prologue = network::mesh_noise::Prologue::default();
-        prologue.set(store.mesh.id()?);
-        let mut swarm = network::swarm::build(keypair, prologue.clone())?;
+        let shared = network::event_loop::Shared::default();
+        shared.prologue.set(store.mesh.id()?);
+        let mut swarm = network::swarm::build(keypair, shared.prologue.clone())?;
         let peer_id = *swarm.local_peer_id();
         let listen_addrs =
             network::swarm::listen(&mut swarm, &config.listen, config.listen_is_default).await?;
+        let control = swarm.behaviour().stream.new_control();
         let (handle, event_loop) = EventLoop::new(
             swarm,
             store.clone(),
             identity,
-            prologue,
+            shared.clone(),
             name,
             listen_addrs.clone(),
             config.limits,
         )?;
         let event_loop = tokio::spawn(event_loop.run());
+        let media = Media {
+            blobs: Blobs::start(
+                &config.data_dir,
+                store.clone(),
+                control.clone(),
+                shared.door.clone(),
+                shared.tally.clone(),
+            )?,
+            pipes: Pipes::start(control, shared.door.clone(), shared.tally.clone())?,
+            door: shared.door.clone(),
+        };
 
         let api_socket = config.api_socket();
         let listener = bind_api(&api_socket)?;
         let (api_shutdown, shutdown_rx) = watch::channel(false);
-        let router = api::server::router(handle.clone(), store, shutdown_rx.clone());
+        let router = api::server::router(handle.clone(), store, shutdown_rx.clone(), media);
         let api = tokio::spawn(async move {
             let mut shutdown = shutdown_rx;
             let serve = axum::serve(listener, router).with_graceful_shutdown(async move {

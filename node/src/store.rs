@@ -9,6 +9,7 @@
 //! - [`mesh`]: the mesh, its ACL log, issued invites and members' sealing-key cards (trees
 //!   `mesh`, `acl`, `invites`, `cards`).
 //! - [`mailbox`]: sealed boxes held for members (trees `mailbox`, `mailbox_ids`).
+//! - [`blobs`]: manifests of shared and fetched blobs (tree `blobs`; chunks live on disk).
 //! - [`topic_log`]: topic messages by publisher and sequence number, and how far each
 //!   publisher's run is complete (trees `topic_log`, `topic_marks`).
 //!
@@ -16,6 +17,7 @@
 //! [`Store::flush`] returned. The event loop queues its changes as [`write::Write`]s; the
 //! group-commit task applies them and flushes (see `network::group_flush`).
 
+pub mod blobs;
 pub mod history;
 pub mod identity;
 pub mod mailbox;
@@ -103,6 +105,8 @@ pub struct Store {
     pub mailbox: mailbox::MailboxTrees,
     /// Topic messages by publisher and sequence number, for catch-up.
     pub topics_log: topic_log::TopicLog,
+    /// Blob manifests.
+    pub blobs: blobs::BlobsTree,
 }
 
 impl Store {
@@ -147,6 +151,7 @@ impl Store {
                 log: db.open_tree("topic_log")?,
                 marks: db.open_tree("topic_marks")?,
             },
+            blobs: blobs::BlobsTree(db.open_tree("blobs")?),
             db,
         })
     }

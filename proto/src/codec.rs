@@ -97,7 +97,9 @@ pub fn deserialize_byte_string<'de, D: serde::Deserializer<'de>>(
             Ok(v)
         }
     }
-    deserializer.deserialize_bytes(BytesVisitor)
+    // `byte_buf`, not `bytes`: ciborium borrows `bytes` from a 4 KiB scratch buffer and
+    // refuses longer strings, while `byte_buf` reads any length into a vector.
+    deserializer.deserialize_byte_buf(BytesVisitor)
 }
 
 /// `#[serde(with = "weft_proto::codec::byte_array")]`: a `[u8; N]` (key, id, signature) as

@@ -4,11 +4,6 @@
 //! so an id is also an integrity check, and two copies of one message share one id, which
 //! is what de-duplication keys on.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// The 32-byte content hash that names a message. Shown as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MessageId(pub [u8; 32]);
@@ -49,64 +44,82 @@ impl MessageId {
     }
 }
 
-impl fmt::Display for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MessageId({})", self.short())
-    }
-}
-
-/// Why a string is not a message id.
+/// Why a string is not an id of the kind expected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("`{0}` is not a message id (expected 64 hex digits)")]
-pub struct ParseIdError(pub String);
-
-impl FromStr for MessageId {
-    type Err = ParseIdError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || ParseIdError(s.to_string());
-        if s.len() != 64 || !s.is_ascii() {
-            return Err(bad());
-        }
-        let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-        }
-        Ok(MessageId(out))
-    }
+#[error("`{input}` is not a {what} (expected 64 hex digits)")]
+pub struct ParseIdError {
+    /// What was expected ("message id", "blob id").
+    pub what: &'static str,
+    /// What was given.
+    pub input: String,
 }
 
-// Hex in human-readable formats (JSON), 32 raw bytes in binary ones (CBOR on the wire).
-impl Serialize for MessageId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if serializer.is_human_readable() {
-            serializer.collect_str(self)
-        } else {
-            serializer.serialize_bytes(&self.0)
+/// Gives a 32-byte id newtype its text and wire forms: 64 lowercase hex digits for people
+/// and in human-readable formats (JSON), 32 raw bytes in binary ones (CBOR on the wire).
+#[macro_export]
+macro_rules! hex_id {
+    ($name:ident, $what:literal) => {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                for byte in self.0 {
+                    write!(f, "{byte:02x}")?;
+                }
+                Ok(())
+            }
         }
-    }
+
+        impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                write!(f, "{}({})", stringify!($name), &self.to_string()[..8])
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::id::ParseIdError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let bad = || $crate::id::ParseIdError {
+                    what: $what,
+                    input: s.to_string(),
+                };
+                if s.len() != 64 || !s.is_ascii() {
+                    return Err(bad());
+                }
+                let mut out = [0u8; 32];
+                for (i, byte) in out.iter_mut().enumerate() {
+                    *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+                }
+                Ok($name(out))
+            }
+        }
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                if serializer.is_human_readable() {
+                    serializer.collect_str(self)
+                } else {
+                    serializer.serialize_bytes(&self.0)
+                }
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> Result<Self, D::Error> {
+                use ::serde::de::Error;
+                if deserializer.is_human_readable() {
+                    let s = <String as ::serde::Deserialize>::deserialize(deserializer)?;
+                    s.parse().map_err(D::Error::custom)
+                } else {
+                    $crate::codec::byte_array::deserialize(deserializer).map($name)
+                }
+            }
+        }
+    };
 }
 
-impl<'de> Deserialize<'de> for MessageId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        if deserializer.is_human_readable() {
-            let s = String::deserialize(deserializer)?;
-            s.parse().map_err(D::Error::custom)
-        } else {
-            crate::codec::byte_array::deserialize(deserializer).map(MessageId)
-        }
-    }
-}
+hex_id!(MessageId, "message id");
 
 #[cfg(test)]
 mod tests {

@@ -12,18 +12,24 @@
 //! - [`join`]: the frames of `/weft/join/1` (redeeming an invite).
 //! - [`sync`]: the frames of `/weft/sync/1` (bringing the ACL log up to date).
 //! - [`mailbox`]: the frames of `/weft/mailbox/1` (holding sealed boxes for members).
+//! - [`pipe`]: the frames that open `/weft/pipe/1` (live byte streams between members).
 //! - [`seal`]: sealing cards and the plaintext of a sealed box a mailbox holds.
+//! - [`blob`]: blob ids, manifests (the BLAKE3 tree over chunks) and the frames of `/weft/blob/1`.
+//! - [`media`]: the local API bodies for blobs (share, fetch, progress) and pipes.
 //! - [`api`]: the JSON bodies of the local HTTP API and its event stream.
 
 pub mod acl;
 pub mod api;
+pub mod blob;
 pub mod codec;
 pub mod dm;
 pub mod id;
 pub mod join;
 pub mod limits;
 pub mod mailbox;
+pub mod media;
 pub mod mesh;
+pub mod pipe;
 pub mod seal;
 pub mod sync;
 pub mod topic;

@@ -27,8 +27,10 @@ use weft_proto::api::{
     TopicPolicyRequest,
 };
 
+use weft_proto::media::{FetchEvent, FetchRequest, ShareRequest, ShareResponse};
 use weft_proto::mesh::Role;
 
+use super::media::{PIPE_PEER_HEADER, PIPE_UPGRADE};
 use crate::config::api_socket;
 
 /// Longest event line accepted from the stream.
@@ -222,7 +224,76 @@ impl Client {
             let body = collect(response.into_body()).await?;
             return Err(api_error(status, &body));
         }
-        Ok(event_lines(response.into_body()))
+        Ok(json_lines(response.into_body()))
+    }
+
+    /// Adds the file at `path` (absolute) to the node's blob store.
+    pub async fn share(&self, path: &str) -> Result<ShareResponse, ClientError> {
+        let request = ShareRequest { path: path.into() };
+        Ok(self
+            .call(Method::POST, "/v1/blobs", Some(&request))
+            .await?
+            .1)
+    }
+
+    /// Starts fetching a blob; the stream reports progress until `done` or `failed`.
+    /// Dropping it stops the fetch (what arrived stays for the next one).
+    pub async fn fetch(
+        &self,
+        request: &FetchRequest,
+    ) -> Result<impl Stream<Item = Result<FetchEvent, ClientError>> + use<>, ClientError> {
+        let response = self
+            .send_request(Method::POST, "/v1/blobs/fetch", Some(request))
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = collect(response.into_body()).await?;
+            return Err(api_error(status, &body));
+        }
+        Ok(json_lines(response.into_body()))
+    }
+
+    /// Opens a pipe to `peer`, or with `peer` `None` waits for a member (`from`, or any) to
+    /// open one here. Returns the member at the other end and the connection, which from
+    /// now on carries the pipe's bytes both ways.
+    pub async fn pipe(
+        &self,
+        peer: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(String, TokioIo<hyper::upgrade::Upgraded>), ClientError> {
+        let path = match (peer, from) {
+            (Some(peer), _) => format!("/v1/pipe?peer={peer}"),
+            (None, Some(from)) => format!("/v1/pipe?accept=true&from={from}"),
+            (None, None) => "/v1/pipe?accept=true".to_string(),
+        };
+        let mut sender = self.connect(true).await?;
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header("host", "weft")
+            .header("connection", "upgrade")
+            .header("upgrade", PIPE_UPGRADE)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ClientError::Io(e.to_string()))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| ClientError::Io(e.to_string()))?;
+        let status = response.status();
+        if status != StatusCode::SWITCHING_PROTOCOLS {
+            let body = collect(response.into_body()).await?;
+            return Err(api_error(status, &body));
+        }
+        let other = response
+            .headers()
+            .get(PIPE_PEER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let upgraded = hyper::upgrade::on(response)
+            .await
+            .map_err(|e| ClientError::Io(e.to_string()))?;
+        Ok((other, TokioIo::new(upgraded)))
     }
 
     async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClientError> {
@@ -252,27 +323,7 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<hyper::Response<Incoming>, ClientError> {
-        let stream = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-                    ClientError::NotRunning {
-                        data_dir: self
-                            .socket
-                            .parent()
-                            .unwrap_or(&self.socket)
-                            .display()
-                            .to_string(),
-                    }
-                }
-                _ => ClientError::Io(format!("{}: {e}", self.socket.display())),
-            })?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| ClientError::Io(e.to_string()))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        let mut sender = self.connect(false).await?;
         let bytes = match body {
             Some(b) => serde_json::to_vec(b).map_err(|e| ClientError::Decode(e.to_string()))?,
             None => Vec::new(),
@@ -288,6 +339,41 @@ impl Client {
             .send_request(request)
             .await
             .map_err(|e| ClientError::Io(e.to_string()))
+    }
+
+    /// Opens an HTTP/1.1 connection to the node (one that may be upgraded, if asked).
+    async fn connect(
+        &self,
+        upgrades: bool,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, ClientError> {
+        let stream = UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                    ClientError::NotRunning {
+                        data_dir: self
+                            .socket
+                            .parent()
+                            .unwrap_or(&self.socket)
+                            .display()
+                            .to_string(),
+                    }
+                }
+                _ => ClientError::Io(format!("{}: {e}", self.socket.display())),
+            })?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ClientError::Io(e.to_string()))?;
+        if upgrades {
+            tokio::spawn(async move {
+                let _ = connection.with_upgrades().await;
+            });
+        } else {
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+        }
+        Ok(sender)
     }
 }
 
@@ -309,15 +395,17 @@ fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
     }
 }
 
-/// Splits a streamed body into newline-delimited JSON events.
-fn event_lines(body: Incoming) -> impl Stream<Item = Result<Event, ClientError>> {
+/// Splits a streamed body into newline-delimited JSON values.
+fn json_lines<T: DeserializeOwned + Send + 'static>(
+    body: Incoming,
+) -> impl Stream<Item = Result<T, ClientError>> {
     futures::stream::unfold(
         (body, BytesMut::new(), false),
         |(mut body, mut buf, done)| async move {
             loop {
                 if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
                     let line = buf.split_to(pos + 1);
-                    let event = serde_json::from_slice::<Event>(&line[..pos])
+                    let event = serde_json::from_slice::<T>(&line[..pos])
                         .map_err(|e| ClientError::Decode(e.to_string()));
                     return Some((event, (body, buf, done)));
                 }

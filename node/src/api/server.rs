@@ -24,6 +24,7 @@ use weft_proto::api::{
 };
 use weft_proto::topic::TopicName;
 
+use super::media::Media;
 use crate::network::handle::Delivery;
 use crate::network::{NodeError, NodeHandle};
 use crate::store::Store;
@@ -36,16 +37,23 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// timeout.
 const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What every route may use.
 #[derive(Clone)]
-struct ApiState {
+pub(super) struct ApiState {
+    pub(super) handle: NodeHandle,
+    store: Store,
+    shutdown: watch::Receiver<bool>,
+    pub(super) media: Media,
+}
+
+/// The API's routes over `handle` (commands), `store` (history reads) and `media` (blobs
+/// and pipes). Event streams end when `shutdown` turns true.
+pub fn router(
     handle: NodeHandle,
     store: Store,
     shutdown: watch::Receiver<bool>,
-}
-
-/// The API's routes over `handle` (commands) and `store` (history reads). Event streams end
-/// when `shutdown` turns true.
-pub fn router(handle: NodeHandle, store: Store, shutdown: watch::Receiver<bool>) -> Router {
+    media: Media,
+) -> Router {
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/id", get(id))
@@ -66,16 +74,18 @@ pub fn router(handle: NodeHandle, store: Store, shutdown: watch::Receiver<bool>)
         .route("/v1/members/{peer}/role", put(member_role))
         .route("/v1/topics/{topic}/policy", put(topic_policy))
         .route("/v1/join", post(join))
+        .merge(super::media::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ApiState {
             handle,
             store,
             shutdown,
+            media,
         })
 }
 
 /// An error answer: a status and one line.
-struct Failure(StatusCode, String);
+pub(super) struct Failure(pub(super) StatusCode, pub(super) String);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
@@ -99,11 +109,11 @@ impl From<NodeError> for Failure {
     }
 }
 
-fn bad_request(message: String) -> Failure {
+pub(super) fn bad_request(message: String) -> Failure {
     Failure(StatusCode::BAD_REQUEST, message)
 }
 
-fn parse_peer(s: &str) -> Result<PeerId, Failure> {
+pub(super) fn parse_peer(s: &str) -> Result<PeerId, Failure> {
     s.parse()
         .map_err(|_| bad_request(format!("`{s}` is not a PeerId")))
 }

@@ -17,7 +17,7 @@ mod mailbox;
 mod membership;
 mod sealed;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -60,6 +60,18 @@ const SYNCED_CAPACITY: usize = 16;
 
 /// Inbound `/weft/dm/1` sessions one peer may hold open at once.
 const MAX_INBOUND_SESSIONS_PER_PEER: usize = 4;
+
+/// What the loop shares with the tasks beside it: the Noise prologue of new TCP connections,
+/// the door (who is a member) and the tally of refused input.
+#[derive(Clone, Default)]
+pub struct Shared {
+    /// This node's mesh, or the one it is joining, for TCP handshakes.
+    pub prologue: super::mesh_noise::Prologue,
+    /// The members, for the stream servers outside the loop.
+    pub door: crate::mesh::door::Door,
+    /// Input refused from peers, by reason.
+    pub tally: super::tally::Tally,
+}
 
 /// What the loop knows about a connected peer.
 struct Connected {
@@ -125,7 +137,9 @@ pub struct EventLoop {
     /// The mesh this node belongs to.
     mesh: Option<membership::Mesh>,
     /// Input refused from peers, by reason.
-    rejected: BTreeMap<String, u64>,
+    rejected: super::tally::Tally,
+    /// Who is a member, for the tasks beside the loop.
+    door: crate::mesh::door::Door,
     /// When connected members are next synced with again.
     next_resync: Instant,
     /// How far each publisher's run on each followed topic is complete (this node's own
@@ -144,7 +158,7 @@ impl EventLoop {
         mut swarm: Swarm<Behaviour>,
         store: Store,
         identity: weft_keys::Identity,
-        prologue: super::mesh_noise::Prologue,
+        shared: Shared,
         name: Option<String>,
         listen_addrs: Vec<Multiaddr>,
         limits: crate::config::Limits,
@@ -153,7 +167,7 @@ impl EventLoop {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let now = Instant::now();
 
-        let mesh = membership::Mesh::load(&store)?;
+        let mesh = membership::Mesh::load(&store, &shared.door)?;
         let mut topics = HashSet::new();
         for topic in store.topics.all()? {
             if let Some(mesh) = &mesh {
@@ -237,10 +251,11 @@ impl EventLoop {
             listen_addrs,
             topics,
             strangers: HashMap::new(),
-            prologue,
+            prologue: shared.prologue,
             identity,
             mesh,
-            rejected: BTreeMap::new(),
+            rejected: shared.tally,
+            door: shared.door,
             next_resync: now + membership::RESYNC_EVERY,
             marks: Marks::default(),
             retention: limits.history_retention,
@@ -522,7 +537,7 @@ impl EventLoop {
 
     /// Counts and logs input refused from `peer`.
     fn reject(&mut self, peer: &PeerId, reason: &str, detail: &dyn std::fmt::Display) {
-        *self.rejected.entry(reason.to_string()).or_default() += 1;
+        self.rejected.add(reason);
         tracing::warn!(peer = %short(peer), reason, "refused input from peer: {detail}");
     }
 
@@ -556,7 +571,7 @@ impl EventLoop {
             outbox: self.outbox.len(),
             uptime_secs: self.started.elapsed().as_secs(),
             topics,
-            rejected: self.rejected.clone(),
+            rejected: self.rejected.counts(),
             mesh: self.mesh.as_ref().map(|m| m.id().to_string()),
             mailbox: self.mailbox_status(),
         }

@@ -112,7 +112,7 @@ impl EventLoop {
                 ..
             } => {
                 // A connection cap was hit: say so and count it.
-                *self.rejected.entry("connection_limit".into()).or_default() += 1;
+                self.rejected.add("connection_limit");
                 tracing::warn!(from = %send_back_addr, %cause, "incoming connection refused");
             }
             SwarmEvent::IncomingConnectionError {

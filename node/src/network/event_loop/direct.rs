@@ -281,7 +281,7 @@ impl EventLoop {
                 Some((AckOutcome::Stored, Some(event)))
             }
             Err(e) => {
-                *self.rejected.entry("storage".into()).or_default() += 1;
+                self.rejected.add("storage");
                 tracing::error!(peer = %short(&peer), error = %e, "cannot read history");
                 None
             }

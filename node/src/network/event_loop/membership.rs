@@ -24,6 +24,7 @@ use weft_proto::topic::TopicName;
 use super::EventLoop;
 use crate::delivery::clock::wall_us;
 use crate::mesh::acl::Acl;
+use crate::mesh::door::Door;
 use crate::network::NodeError;
 use crate::network::behaviour::{Behaviour, STRANGER_SCORE};
 use crate::network::{join, sync};
@@ -76,11 +77,13 @@ pub(super) struct Mesh {
     cards: HashMap<[u8; 32], SealCard>,
     /// Member keys by sealing key, to name the sender of a sealed box.
     sealers: HashMap<[u8; 32], [u8; 32]>,
+    /// The members as the tasks beside the loop see them.
+    door: Door,
 }
 
 impl Mesh {
     /// The mesh `id` that `ops` establish.
-    fn new(id: MeshId, ops: Vec<SignedOp>) -> Mesh {
+    fn new(id: MeshId, ops: Vec<SignedOp>, door: &Door) -> Mesh {
         let mut mesh = Mesh {
             id,
             acl: Acl::fold(id, &ops),
@@ -88,6 +91,7 @@ impl Mesh {
             members: HashMap::new(),
             cards: HashMap::new(),
             sealers: HashMap::new(),
+            door: door.clone(),
         };
         mesh.index_members();
         mesh
@@ -105,14 +109,18 @@ impl Mesh {
             .members()
             .filter_map(|(key, _)| Some((peer_of(key)?, *key)))
             .collect();
+        self.door.set(self.members.keys().copied());
     }
 
     /// The mesh stored in `store`, if this node belongs to one.
-    pub(super) fn load(store: &crate::store::Store) -> Result<Option<Mesh>, NodeError> {
+    pub(super) fn load(
+        store: &crate::store::Store,
+        door: &Door,
+    ) -> Result<Option<Mesh>, NodeError> {
         let Some(id) = store.mesh.id()? else {
             return Ok(None);
         };
-        let mut mesh = Mesh::new(id, store.mesh.ops()?);
+        let mut mesh = Mesh::new(id, store.mesh.ops()?, door);
         for (member, card) in store.mesh.cards()? {
             mesh.learn_card(member, card);
         }
@@ -171,7 +179,7 @@ impl EventLoop {
         self.store.mesh.flush()?;
         join_acl_topic(&mut self.swarm, id)?;
         self.prologue.set(Some(id));
-        self.mesh = Some(Mesh::new(id, vec![op]));
+        self.mesh = Some(Mesh::new(id, vec![op], &self.door));
         self.join_topics_of_mesh()?;
         tracing::info!(mesh = %id, "founded a mesh");
         self.mesh_info()
@@ -339,7 +347,7 @@ impl EventLoop {
                 "the issuer sent an ACL log with invalid signatures; nothing was stored".into(),
             ));
         }
-        let mesh = Mesh::new(id, ops);
+        let mesh = Mesh::new(id, ops, &self.door);
         if mesh
             .acl
             .member(&self.identity.public().to_bytes())
@@ -375,7 +383,7 @@ impl EventLoop {
         match self.try_redeem(peer, request) {
             Ok(ops) => JoinResponse::Accepted { ops },
             Err(reason) => {
-                *self.rejected.entry("join".into()).or_default() += 1;
+                self.rejected.add("join");
                 tracing::warn!(peer = %super::short(&peer), %reason, "join refused");
                 // A failed join ends the stranger's grace, once the answer had time to leave.
                 if let Some(deadline) = self.strangers.get_mut(&peer) {
@@ -600,7 +608,7 @@ impl EventLoop {
             .filter(|m| m.id == request.mesh)
             .and_then(|m| m.member(&peer));
         let Some((member, _)) = member else {
-            *self.rejected.entry("sync".into()).or_default() += 1;
+            self.rejected.add("sync");
             return not_member();
         };
         if let Some(card) = request.card {
@@ -711,7 +719,7 @@ impl EventLoop {
                 continue;
             }
             if verify_op(&op).is_err() {
-                *self.rejected.entry("acl_op".into()).or_default() += 1;
+                self.rejected.add("acl_op");
                 continue;
             }
             if let Err(e) = self.store.mesh.add_op(&op) {
@@ -767,7 +775,7 @@ impl EventLoop {
             _ => return gossipsub::MessageAcceptance::Reject,
         };
         if verify_op(&op).is_err() {
-            *self.rejected.entry("acl_op".into()).or_default() += 1;
+            self.rejected.add("acl_op");
             return gossipsub::MessageAcceptance::Reject;
         }
         if self.merge_ops(vec![op]) > 0 {
@@ -817,13 +825,13 @@ impl EventLoop {
         gossipsub.blacklist_peer(&peer);
         if self.mesh.is_none() && !dialled {
             tracing::info!(peer = %super::short(&peer), "refused a connection: this node is in no mesh");
-            *self.rejected.entry("not_in_mesh".into()).or_default() += 1;
+            self.rejected.add("not_in_mesh");
             let _ = self.swarm.disconnect_peer_id(peer);
             return;
         }
         if self.strangers.len() >= MAX_STRANGERS {
             tracing::warn!(peer = %super::short(&peer), "too many strangers connected; refusing one");
-            *self.rejected.entry("stranger".into()).or_default() += 1;
+            self.rejected.add("stranger");
             let _ = self.swarm.disconnect_peer_id(peer);
             return;
         }
@@ -850,7 +858,7 @@ impl EventLoop {
                     .remove_blacklisted_peer(&peer);
             } else if self.strangers.get(&peer).is_some_and(|t| *t <= now) {
                 self.strangers.remove(&peer);
-                *self.rejected.entry("stranger".into()).or_default() += 1;
+                self.rejected.add("stranger");
                 tracing::info!(peer = %super::short(&peer), "disconnected a stranger to the mesh");
                 let _ = self.swarm.disconnect_peer_id(peer);
             }

@@ -1,0 +1,404 @@
+//! The fetching side of `/weft/blob/1`: gets and checks the manifest, then pulls the chunks
+//! not yet on disk from every source at once, each checked against its hash before it is
+//! written. A source that refuses, goes away or sends a chunk that fails its hash is
+//! dropped and its chunks go back to the others. What arrived stays on disk, so a later
+//! fetch moves only what is still missing.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::AsyncReadExt;
+use libp2p::{PeerId, Stream};
+use libp2p_stream::Control;
+use tokio::sync::mpsc;
+use weft_proto::blob::{
+    BLOB_VERSION, BlobId, BlobReply, BlobRequest, MAX_BLOB_REPLY_BYTES, MAX_CHUNKS_PER_REQUEST,
+    MAX_MANIFEST_BYTES, Manifest, Want,
+};
+use weft_proto::codec::{from_cbor, to_cbor};
+use weft_proto::media::FetchEvent;
+
+use super::PROTOCOL;
+use super::store::{BlobError, BlobStore};
+use crate::network::event_loop::short;
+use crate::network::frame::{read_frame, write_frame};
+use crate::network::tally::Tally;
+
+/// Chunks asked for in one request: enough to keep a stream busy between requests.
+const BATCH: usize = 16;
+
+/// How long a source may take to answer before it is dropped.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often progress is reported.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// Why a fetch stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// No source had the blob or all of it.
+    #[error("{0}")]
+    NoSource(String),
+    /// The local store failed (a full disk, say).
+    #[error(transparent)]
+    Local(#[from] BlobError),
+}
+
+/// Fetches blobs from members.
+#[derive(Clone)]
+pub struct Fetcher {
+    /// Opens `/weft/blob/1` streams.
+    pub control: Control,
+    /// Where chunks go.
+    pub blobs: BlobStore,
+    /// Where refused input is counted.
+    pub tally: Tally,
+}
+
+/// A source with a stream open to it, and the chunks it said it lacks.
+struct Source {
+    peer: PeerId,
+    stream: Stream,
+    lacks: HashSet<u32>,
+}
+
+/// How one round of a source's work ended.
+enum Ended {
+    /// Nothing left that it can give.
+    Idle(Source),
+    /// It misbehaved or went away: drop it, and why.
+    Dropped(PeerId, String),
+    /// Storing a chunk here failed: the whole fetch stops.
+    Local(BlobError),
+}
+
+/// What every worker of one fetch shares.
+struct Shared {
+    manifest: Manifest,
+    queue: Mutex<VecDeque<u32>>,
+    done: AtomicU64,
+}
+
+impl Fetcher {
+    /// Fetches `blob` from `sources` until every chunk is on disk; reports on `events`.
+    pub async fn fetch(
+        &self,
+        blob: BlobId,
+        sources: Vec<PeerId>,
+        events: &mpsc::Sender<FetchEvent>,
+    ) -> Result<Manifest, FetchError> {
+        let mut open = Vec::new();
+        let mut manifest = self.blobs.manifest(&blob)?;
+        for peer in sources {
+            match self.open(peer, blob, manifest.is_none()).await {
+                Ok((source, theirs)) => {
+                    if manifest.is_none()
+                        && let Some(theirs) = theirs
+                    {
+                        self.blobs.put_manifest(&theirs)?;
+                        manifest = Some(theirs);
+                    }
+                    open.push(source);
+                }
+                Err(reason) => drop_source(events, &peer, reason).await,
+            }
+        }
+        let manifest = manifest.ok_or_else(|| {
+            FetchError::NoSource(format!(
+                "no member asked has blob {blob}; name one that has it with --from PEER"
+            ))
+        })?;
+        let missing = {
+            let blobs = self.blobs.clone();
+            let m = manifest.clone();
+            tokio::task::spawn_blocking(move || blobs.missing(&m))
+                .await
+                .unwrap_or_default()
+        };
+        let missing_bytes: u64 = missing
+            .iter()
+            .map(|&i| manifest.chunk_len(i as usize) as u64)
+            .sum();
+        let have = manifest.size - missing_bytes.min(manifest.size);
+        let _ = events
+            .send(FetchEvent::Started {
+                size: manifest.size,
+                have,
+                sources: open.iter().map(|s| s.peer.to_string()).collect(),
+            })
+            .await;
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(missing.into()),
+            done: AtomicU64::new(have),
+            manifest,
+        });
+        let reporter = tokio::spawn(report(shared.clone(), events.clone()));
+        let result = self.pull(&shared, open, events).await;
+        reporter.abort();
+        let size = shared.manifest.size;
+        let done = shared.done.load(Ordering::Relaxed);
+        let _ = events.send(FetchEvent::Progress { done, size }).await;
+        result.map(|()| shared.manifest.clone())
+    }
+
+    /// Rounds of work by every source left, until nothing is missing or no source can help.
+    async fn pull(
+        &self,
+        shared: &Arc<Shared>,
+        mut sources: Vec<Source>,
+        events: &mpsc::Sender<FetchEvent>,
+    ) -> Result<(), FetchError> {
+        loop {
+            let left = shared.queue.lock().map(|q| q.len()).unwrap_or(0);
+            if left == 0 {
+                return Ok(());
+            }
+            if sources.is_empty() {
+                return Err(FetchError::NoSource(format!(
+                    "{left} chunks still missing and no source left to fetch them from; fetch again to resume"
+                )));
+            }
+            let before = shared.done.load(Ordering::Relaxed);
+            let workers: Vec<_> = sources
+                .drain(..)
+                .map(|source| {
+                    tokio::spawn(work(
+                        source,
+                        shared.clone(),
+                        self.blobs.clone(),
+                        self.tally.clone(),
+                    ))
+                })
+                .collect();
+            for worker in workers {
+                match worker.await {
+                    Ok(Ended::Idle(source)) => sources.push(source),
+                    Ok(Ended::Dropped(peer, reason)) => drop_source(events, &peer, reason).await,
+                    Ok(Ended::Local(e)) => return Err(e.into()),
+                    Err(e) => {
+                        return Err(FetchError::NoSource(format!("a transfer task failed: {e}")));
+                    }
+                }
+            }
+            let queue: Vec<u32> = shared
+                .queue
+                .lock()
+                .map(|q| q.iter().copied().collect())
+                .unwrap_or_default();
+            // A source that lacks everything still missing is of no more use.
+            sources.retain(|s| queue.iter().any(|i| !s.lacks.contains(i)));
+            if shared.done.load(Ordering::Relaxed) == before
+                && !queue.is_empty()
+                && sources.is_empty()
+            {
+                return Err(FetchError::NoSource(format!(
+                    "{} chunks are not held by any source asked; fetch again later or name another with --from",
+                    queue.len()
+                )));
+            }
+        }
+    }
+
+    /// Opens a stream to `peer` and, when `ask_manifest`, gets its manifest of `blob`,
+    /// checked against the id.
+    async fn open(
+        &self,
+        peer: PeerId,
+        blob: BlobId,
+        ask_manifest: bool,
+    ) -> Result<(Source, Option<Manifest>), String> {
+        let mut control = self.control.clone();
+        let opening = control.open_stream(peer, PROTOCOL);
+        let mut stream = tokio::time::timeout(TIMEOUT, opening)
+            .await
+            .map_err(|_| "no stream within 30 s".to_string())?
+            .map_err(|e| e.to_string())?;
+        // Every source is asked, so one that does not know the blob is found out now.
+        request(&mut stream, blob, Want::Manifest).await?;
+        let manifest = match read_reply(&mut stream, MAX_MANIFEST_BYTES).await? {
+            BlobReply::Manifest(bytes) if ask_manifest => {
+                let m = Manifest::decode_for(&blob, &bytes).map_err(|e| {
+                    self.tally.add("blob_bad_manifest");
+                    format!("sent a manifest that fails its check: {e}")
+                })?;
+                Some(m)
+            }
+            BlobReply::Manifest(_) => None,
+            BlobReply::Unknown => return Err("does not have this blob".into()),
+            BlobReply::Refused(why) => return Err(format!("refused: {why}")),
+            other => return Err(format!("answered a manifest request with {other:?}")),
+        };
+        let source = Source {
+            peer,
+            stream,
+            lacks: HashSet::new(),
+        };
+        Ok((source, manifest))
+    }
+}
+
+/// One source's round: takes batches of missing chunks it does not lack, asks for them and
+/// checks and stores each, until the queue has nothing more for it.
+async fn work(mut source: Source, shared: Arc<Shared>, blobs: BlobStore, tally: Tally) -> Ended {
+    loop {
+        let batch = take(&shared, &source.lacks);
+        if batch.is_empty() {
+            return Ended::Idle(source);
+        }
+        let mut pending: VecDeque<u32> = batch.iter().copied().collect();
+        let outcome = fetch_batch(&mut source, &shared, &blobs, &tally, batch, &mut pending).await;
+        if !pending.is_empty()
+            && let Ok(mut queue) = shared.queue.lock()
+        {
+            queue.extend(pending);
+        }
+        match outcome {
+            Ok(()) => {}
+            Err(Err(local)) => return Ended::Local(local),
+            Err(Ok(reason)) => return Ended::Dropped(source.peer, reason),
+        }
+    }
+}
+
+/// Asks `source` for `batch` and takes each chunk off `pending` once stored (or once the
+/// source says it lacks it, when it goes back to the queue). `Err(Ok(reason))` drops the
+/// source; `Err(Err(e))` stops the fetch.
+async fn fetch_batch(
+    source: &mut Source,
+    shared: &Shared,
+    blobs: &BlobStore,
+    tally: &Tally,
+    batch: Vec<u32>,
+    pending: &mut VecDeque<u32>,
+) -> Result<(), Result<String, BlobError>> {
+    let blob = shared.manifest.id();
+    request(&mut source.stream, blob, Want::Chunks(batch))
+        .await
+        .map_err(Ok)?;
+    while let Some(&index) = pending.front() {
+        let expected = shared.manifest.chunk_len(index as usize);
+        match read_reply(&mut source.stream, MAX_BLOB_REPLY_BYTES)
+            .await
+            .map_err(Ok)?
+        {
+            BlobReply::Chunk { index: i, len } if i == index && len as usize == expected => {}
+            BlobReply::Missing(i) if i == index => {
+                source.lacks.insert(index);
+                continue_later(shared, pending);
+                continue;
+            }
+            BlobReply::Refused(why) => return Err(Ok(format!("refused: {why}"))),
+            other => {
+                tally.add("blob_protocol");
+                return Err(Ok(format!("answered chunk {index} with {other:?}")));
+            }
+        }
+        let mut bytes = vec![0u8; expected];
+        tokio::time::timeout(TIMEOUT, source.stream.read_exact(&mut bytes))
+            .await
+            .map_err(|_| Ok("stalled mid-chunk".to_string()))?
+            .map_err(|e| Ok(format!("went away mid-chunk: {e}")))?;
+        let hash = shared.manifest.chunks[index as usize];
+        let store = blobs.clone();
+        let stored = tokio::task::spawn_blocking(move || {
+            if blake3::hash(&bytes).as_bytes() != &hash {
+                return Ok(false);
+            }
+            store.write_chunk(&hash, &bytes).map(|()| true)
+        })
+        .await
+        .map_err(|e| Ok(format!("checking a chunk failed: {e}")))?;
+        match stored {
+            Ok(true) => {
+                pending.pop_front();
+                shared.done.fetch_add(expected as u64, Ordering::Relaxed);
+            }
+            Ok(false) => {
+                tally.add("blob_tampered");
+                tracing::warn!(peer = %short(&source.peer), chunk = index, %blob, "a source sent a chunk that fails its hash; dropped it");
+                return Err(Ok(format!("sent chunk {index}, which fails its hash")));
+            }
+            Err(e) => return Err(Err(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Moves the front of `pending` back to the shared queue (another source may have it).
+fn continue_later(shared: &Shared, pending: &mut VecDeque<u32>) {
+    if let Some(index) = pending.pop_front()
+        && let Ok(mut queue) = shared.queue.lock()
+    {
+        queue.push_back(index);
+    }
+}
+
+/// Takes up to [`BATCH`] queued chunks that a source does not lack.
+fn take(shared: &Shared, lacks: &HashSet<u32>) -> Vec<u32> {
+    let Ok(mut queue) = shared.queue.lock() else {
+        return Vec::new();
+    };
+    let mut batch = Vec::new();
+    let mut kept = VecDeque::new();
+    while batch.len() < BATCH.min(MAX_CHUNKS_PER_REQUEST) {
+        match queue.pop_front() {
+            Some(i) if lacks.contains(&i) => kept.push_back(i),
+            Some(i) => batch.push(i),
+            None => break,
+        }
+    }
+    kept.extend(queue.drain(..));
+    *queue = kept;
+    batch
+}
+
+async fn request(stream: &mut Stream, blob: BlobId, want: Want) -> Result<(), String> {
+    let body = to_cbor(&BlobRequest {
+        v: BLOB_VERSION,
+        blob,
+        want,
+    })
+    .map_err(|e| e.to_string())?;
+    write_frame(stream, &body)
+        .await
+        .map_err(|e| format!("went away: {e}"))
+}
+
+async fn read_reply(stream: &mut Stream, max: usize) -> Result<BlobReply, String> {
+    let read = read_frame(stream, "blob reply", max);
+    match tokio::time::timeout(TIMEOUT, read).await {
+        Err(_) => Err("no answer within 30 s".into()),
+        Ok(Err(e)) => Err(format!("went away: {e}")),
+        Ok(Ok(Err(refused))) => Err(refused.to_string()),
+        Ok(Ok(Ok(body))) => from_cbor(&body).map_err(|e| format!("sent a malformed reply: {e}")),
+    }
+}
+
+async fn drop_source(events: &mpsc::Sender<FetchEvent>, peer: &PeerId, reason: String) {
+    tracing::info!(peer = %short(peer), "blob source dropped: {reason}");
+    let _ = events
+        .send(FetchEvent::SourceDropped {
+            peer: peer.to_string(),
+            reason,
+        })
+        .await;
+}
+
+/// Reports progress until aborted.
+async fn report(shared: Arc<Shared>, events: mpsc::Sender<FetchEvent>) {
+    let mut every = tokio::time::interval(PROGRESS_EVERY);
+    loop {
+        every.tick().await;
+        let done = shared.done.load(Ordering::Relaxed);
+        let size = shared.manifest.size;
+        if events
+            .send(FetchEvent::Progress { done, size })
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The media commands: `share`, `send-file`, `fetch`, `pipe`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use libp2p::PeerId;
+use tokio::io::{AsyncWriteExt, BufReader};
+use weft_proto::api::InboxQuery;
+use weft_proto::blob::{BlobId, FileOffer};
+use weft_proto::media::{FetchEvent, FetchRequest};
+
+use super::output::{print_json, short_peer};
+use crate::api::client::Client;
+
+/// How often plain (non-terminal) progress lines are printed.
+const PLAIN_EVERY: Duration = Duration::from_secs(1);
+
+/// Buffer for a pipe's input.
+const PIPE_BUFFER: usize = 256 * 1024;
+
+/// `weft share`.
+pub async fn share(client: &Client, path: &Path, json: bool) -> anyhow::Result<FileOffer> {
+    let path = std::path::absolute(path)?;
+    let shared = client.share(&path.to_string_lossy()).await?;
+    if json {
+        print_json(&shared)?;
+    } else {
+        let o = &shared.offer;
+        println!("{}", o.blob);
+        eprintln!(
+            "shared {} ({}, {}, {} chunks)",
+            o.name,
+            bytes(o.size),
+            o.media_type,
+            shared.chunks
+        );
+    }
+    Ok(shared.offer)
+}
+
+/// `weft fetch`.
+pub async fn fetch(
+    client: &Client,
+    blob: BlobId,
+    from: Vec<PeerId>,
+    out: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let out = match out {
+        Some(path) => path,
+        None => PathBuf::from(offered_name(client, &blob).await),
+    };
+    let out = std::path::absolute(out)?;
+    if out.exists() {
+        anyhow::bail!(
+            "{} already exists; name another file with -o PATH",
+            out.display()
+        );
+    }
+    let request = FetchRequest {
+        blob,
+        from: from.iter().map(|p| p.to_string()).collect(),
+        out: out.to_string_lossy().into_owned(),
+    };
+    let mut events = client.fetch(&request).await?;
+    let mut shown = Progress::new(json);
+    while let Some(event) = events.next().await {
+        let event = event?;
+        if json {
+            print_json(&event)?;
+        }
+        match event {
+            FetchEvent::Started {
+                size,
+                have,
+                sources,
+            } => {
+                shown.start(size, have, sources.len());
+            }
+            FetchEvent::Progress { done, .. } => shown.update(done),
+            FetchEvent::SourceDropped { peer, reason } => {
+                shown.note(&format!("source {} dropped: {reason}", short_peer(&peer)));
+            }
+            FetchEvent::Done { path, size } => {
+                shown.finish();
+                if !json {
+                    println!("fetched {} ({}) to {path}", blob.short(), bytes(size));
+                }
+                return Ok(());
+            }
+            FetchEvent::Failed { error } => {
+                shown.finish();
+                anyhow::bail!("{error}");
+            }
+        }
+    }
+    shown.finish();
+    anyhow::bail!("the node stopped before the fetch ended; fetch again to resume")
+}
+
+/// The name a received offer gave `blob`, else its id.
+async fn offered_name(client: &Client, blob: &BlobId) -> String {
+    let query = InboxQuery {
+        from: None,
+        topic: None,
+        limit: Some(weft_proto::limits::MAX_INBOX_LIMIT),
+    };
+    let messages = client.inbox(&query).await.unwrap_or_default();
+    messages
+        .iter()
+        .rev()
+        .filter_map(|m| FileOffer::from_text(&m.text))
+        .find(|o| o.blob == *blob)
+        .map(|o| o.name)
+        .filter(|n| !n.starts_with('.'))
+        .unwrap_or_else(|| blob.to_string())
+}
+
+/// Fetch progress: a bar on a terminal, a line a second otherwise, nothing with `--json`.
+struct Progress {
+    bar: Option<ProgressBar>,
+    plain: bool,
+    size: u64,
+    started: Instant,
+    start_bytes: u64,
+    last_line: Option<Instant>,
+}
+
+impl Progress {
+    fn new(json: bool) -> Progress {
+        Progress {
+            bar: None,
+            plain: !json && !std::io::stderr().is_terminal(),
+            size: 0,
+            started: Instant::now(),
+            start_bytes: 0,
+            last_line: None,
+        }
+    }
+
+    fn start(&mut self, size: u64, have: u64, sources: usize) {
+        self.size = size;
+        self.start_bytes = have;
+        self.started = Instant::now();
+        if have > 0 {
+            self.note(&format!(
+                "resuming: {} of {} already here",
+                bytes(have),
+                bytes(size)
+            ));
+        }
+        self.note(&format!(
+            "fetching {} from {sources} member(s)",
+            bytes(size)
+        ));
+        if !self.plain && std::io::stderr().is_terminal() {
+            let style = ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let bar = ProgressBar::new(size).with_style(style);
+            bar.set_position(have);
+            self.bar = Some(bar);
+        }
+    }
+
+    fn update(&mut self, done: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+            return;
+        }
+        if !self.plain || self.last_line.is_some_and(|t| t.elapsed() < PLAIN_EVERY) {
+            return;
+        }
+        self.last_line = Some(Instant::now());
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = (done.saturating_sub(self.start_bytes)) as f64 / secs;
+        let eta = if rate > 0.0 {
+            format!("{:.0}s", (self.size.saturating_sub(done)) as f64 / rate)
+        } else {
+            "?".into()
+        };
+        let percent = (done * 100).checked_div(self.size).unwrap_or(100);
+        eprintln!(
+            "fetched {} of {} ({percent}%), {}/s, ETA {eta}",
+            bytes(done),
+            bytes(self.size),
+            bytes(rate as u64)
+        );
+    }
+
+    fn note(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None if self.plain => eprintln!("{line}"),
+            None => {}
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// `weft pipe`: stdin to the other end, the other end to stdout, until both have ended.
+pub async fn pipe(
+    client: &Client,
+    peer: Option<PeerId>,
+    from: Option<PeerId>,
+) -> anyhow::Result<()> {
+    let peer = peer.map(|p| p.to_string());
+    let from = from.map(|p| p.to_string());
+    let (other, connection) = client.pipe(peer.as_deref(), from.as_deref()).await?;
+    if std::io::stderr().is_terminal() {
+        eprintln!("pipe open with {}", short_peer(&other));
+    }
+    let (mut reading, mut writing) = tokio::io::split(connection);
+    let up = async {
+        let mut stdin = BufReader::with_capacity(PIPE_BUFFER, tokio::io::stdin());
+        let sent = tokio::io::copy_buf(&mut stdin, &mut writing).await;
+        let _ = writing.shutdown().await;
+        sent
+    };
+    let down = async {
+        let mut stdout = tokio::io::stdout();
+        let received = tokio::io::copy(&mut reading, &mut stdout).await;
+        let _ = stdout.flush().await;
+        received
+    };
+    let (sent, received) = tokio::join!(up, down);
+    let sent = sent.map_err(|e| anyhow::anyhow!("the pipe broke while sending: {e}"))?;
+    let received = received.map_err(|e| anyhow::anyhow!("the pipe broke while receiving: {e}"))?;
+    tracing::info!(sent, received, "pipe closed");
+    Ok(())
+}
+
+/// A byte count for people: `12.3 MiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
