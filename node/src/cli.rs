@@ -8,6 +8,7 @@ mod local;
 mod media;
 mod mesh;
 mod messages;
+mod node_args;
 pub(crate) mod output;
 mod peers;
 
@@ -18,7 +19,7 @@ use clap::{Parser, Subcommand};
 use libp2p::{Multiaddr, PeerId};
 
 use crate::api::client::Client;
-use crate::config::{Config, Limits, MailboxLimits, resolve_data_dir};
+use crate::config::resolve_data_dir;
 
 /// weft: a secure peer-to-peer messaging overlay.
 #[derive(Debug, Parser)]
@@ -48,25 +49,7 @@ pub enum Command {
         name: Option<String>,
     },
     /// Run the node in the foreground until interrupted (SIGINT/SIGTERM).
-    Node {
-        /// Address to listen on (repeatable) [default: /ip4/0.0.0.0/tcp/7420 and
-        /// /ip4/0.0.0.0/udp/7420/quic-v1]
-        #[arg(long, value_name = "MULTIADDR")]
-        listen: Vec<Multiaddr>,
-        /// As a mailbox: most messages held for one member.
-        #[arg(long, value_name = "N", default_value_t = MailboxLimits::default().max_messages)]
-        mailbox_max_messages: usize,
-        /// As a mailbox: most bytes held for one member.
-        #[arg(long, value_name = "BYTES", default_value_t = MailboxLimits::default().max_bytes)]
-        mailbox_max_bytes: usize,
-        /// As a mailbox: longest a message is held (e.g. 7d, 12h); also how long this node
-        /// keeps trying to deliver its own messages.
-        #[arg(long, value_name = "TTL", default_value = "7d", value_parser = mesh::parse_ttl)]
-        mailbox_ttl: std::time::Duration,
-        /// How long messages stay in history (e.g. 365d); older ones are dropped.
-        #[arg(long, value_name = "AGE", default_value = "365d", value_parser = mesh::parse_ttl)]
-        history_retention: std::time::Duration,
-    },
+    Node(node_args::NodeArgs),
     /// Print this node's PeerId and dialable addresses.
     Id,
     /// Connect to another node.
@@ -314,24 +297,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo => crate::demo::run(json).await,
         Command::Init { name } => local::init(&data_dir()?, name, json),
-        Command::Node {
-            listen,
-            mailbox_max_messages,
-            mailbox_max_bytes,
-            mailbox_ttl,
-            history_retention,
-        } => {
-            let mut config = Config::new(data_dir()?, listen);
-            config.limits = Limits {
-                mailbox: MailboxLimits {
-                    max_messages: mailbox_max_messages,
-                    max_bytes: mailbox_max_bytes,
-                    ttl: mailbox_ttl,
-                },
-                history_retention,
-            };
-            local::node(config, json).await
-        }
+        Command::Node(args) => local::node(args.config(data_dir()?), json).await,
         Command::Id => peers::id(&client()?, json).await,
         Command::Dial { addr } => peers::dial(&client()?, &addr, json).await,
         Command::Peers => peers::peers(&client()?, json).await,

@@ -35,6 +35,10 @@ pub struct Limits {
     /// How long messages stay in history (default 365 days); older ones are dropped, and
     /// older ones arriving are refused.
     pub history_retention: Duration,
+    /// What this node relays for other members; `None` when it does not relay.
+    pub relay: Option<RelayLimits>,
+    /// Whether members on the local network are found by mDNS.
+    pub mdns: bool,
 }
 
 impl Default for Limits {
@@ -42,6 +46,37 @@ impl Default for Limits {
         Limits {
             mailbox: MailboxLimits::default(),
             history_retention: Duration::from_secs(365 * 24 * 3600),
+            relay: Some(RelayLimits::default()),
+            mdns: true,
+        }
+    }
+}
+
+/// How much a node relays for members who cannot reach each other directly (circuit relay
+/// v2). Sized for traffic: a relayed pipe or file transfer runs as long and moves as much as
+/// a direct one unless these say otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RelayLimits {
+    /// Most members holding a reservation here (default 128).
+    pub max_reservations: usize,
+    /// Most circuits relayed at once (default 64).
+    pub max_circuits: usize,
+    /// Most circuits one member has relayed at once (default 16).
+    pub max_circuits_per_peer: usize,
+    /// Longest one circuit lasts (default 24 h); the connection is then re-established.
+    pub max_circuit_duration: Duration,
+    /// Most bytes one circuit carries, 0 for no cap (default 0).
+    pub max_circuit_bytes: u64,
+}
+
+impl Default for RelayLimits {
+    fn default() -> Self {
+        RelayLimits {
+            max_reservations: 128,
+            max_circuits: 64,
+            max_circuits_per_peer: 16,
+            max_circuit_duration: Duration::from_secs(24 * 3600),
+            max_circuit_bytes: 0,
         }
     }
 }

@@ -48,7 +48,12 @@ impl Node {
 
         let shared = network::event_loop::Shared::default();
         shared.prologue.set(store.mesh.id()?);
-        let mut swarm = network::swarm::build(keypair, shared.prologue.clone())?;
+        let offer = network::behaviour::Offer {
+            relay: config.limits.relay,
+            mdns: config.limits.mdns,
+        };
+        let mut swarm =
+            network::swarm::build(keypair, shared.prologue.clone(), &shared.door, offer)?;
         let peer_id = *swarm.local_peer_id();
         let listen_addrs =
             network::swarm::listen(&mut swarm, &config.listen, config.listen_is_default).await?;

@@ -158,6 +158,9 @@ pub struct PeerInfo {
     pub addr: String,
     /// `inbound` or `outbound`.
     pub direction: String,
+    /// `direct`, or `relayed` (through another member's relay).
+    #[serde(default = "direct")]
+    pub path: String,
     /// The latest ping round trip, once measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtt_ms: Option<f64>,
@@ -202,6 +205,42 @@ pub struct Status {
     /// What this node holds for other members, when it is a mailbox or holds anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mailbox: Option<MailboxStatus>,
+    /// Relaying: what this node relays for others, and the relays it holds slots on.
+    #[serde(default)]
+    pub relay: RelayStatus,
+}
+
+fn direct() -> String {
+    "direct".into()
+}
+
+/// Relaying, in [`Status`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayStatus {
+    /// The limits this node relays within; `None` when it does not relay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<RelayLimitsInfo>,
+    /// Members holding a reservation here now.
+    pub reservations: usize,
+    /// Circuits relayed through this node now.
+    pub circuits: usize,
+    /// Relays this node holds a slot on (its relayed addresses go through them).
+    pub reserved_on: Vec<String>,
+}
+
+/// A relay's limits, in [`RelayStatus`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayLimitsInfo {
+    /// Most members holding a reservation.
+    pub max_reservations: usize,
+    /// Most circuits at once.
+    pub max_circuits: usize,
+    /// Most circuits one member has at once.
+    pub max_circuits_per_peer: usize,
+    /// Longest one circuit lasts, in seconds.
+    pub max_circuit_secs: u64,
+    /// Most bytes one circuit carries; 0 for no cap.
+    pub max_circuit_bytes: u64,
 }
 
 /// What a mailbox node holds, and its limits.
@@ -454,7 +493,7 @@ mod tests {
             round_trip(&SendResponse { id: MessageId(id), state: DeliveryState::Delivered, latency_ms: Some(0.25), mailbox: None });
             round_trip(&PublishResponse { id: MessageId(id), peers });
             round_trip(&IdResponse { peer_id: addr.clone(), addrs: vec![addr.clone()] });
-            round_trip(&PeerInfo { peer_id: addr.clone(), addr: addr.clone(), direction: "inbound".into(), rtt_ms: Some(1.5), connected_since: n });
+            round_trip(&PeerInfo { peer_id: addr.clone(), addr: addr.clone(), direction: "inbound".into(), path: "direct".into(), rtt_ms: Some(1.5), connected_since: n });
             round_trip(&Status {
                 peer_id: addr.clone(),
                 name: Some("alice".into()),
@@ -467,6 +506,7 @@ mod tests {
                 rejected: [("malformed".to_string(), n)].into(),
                 mesh: Some(addr.clone()),
                 mailbox: Some(MailboxStatus { messages: peers, bytes: peers, recipients: 1, max_messages: peers, max_bytes: peers, ttl_secs: n }),
+                relay: RelayStatus { serving: None, reservations: peers, circuits: 1, reserved_on: vec![addr.clone()] },
             });
             round_trip(&MeshInfo { id: addr.clone(), name: Some("home".into()), role: Some(crate::mesh::Role::Admin), members: peers });
             round_trip(&CreateMeshRequest { name: Some(addr.clone()) });

@@ -12,6 +12,7 @@ mod mailbox;
 mod membership;
 mod messaging;
 mod netns;
+mod relay;
 mod replay;
 mod stranger;
 mod support;

@@ -1,17 +1,20 @@
-//! A small lab of network namespaces on one bridge, for fault tests: every node gets its own
-//! namespace and address, and nftables rules inside each namespace cut links (partitions) or
-//! drop packets at random (loss). Needs root, `ip` and `nft`; [`Lab::new`] says loudly why
-//! it cannot run and returns `None`, and the test then skips.
+//! A small lab of network namespaces, for fault and reach tests: every node gets its own
+//! namespace and an address on each network it is on (a bridge per network), and nftables
+//! rules inside each namespace cut links (partitions) or drop packets at random (loss).
+//! Needs root, `ip` and `nft`; [`Lab::new`] says loudly why it cannot run and returns
+//! `None`, and the test then skips.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static LABS: AtomicUsize = AtomicUsize::new(0);
 
-/// Namespaces `n0..n{len}` on a bridge in a hub namespace.
+/// Namespaces `n0..n{len}`, on bridges in a hub namespace.
 pub struct Lab {
     prefix: String,
     len: usize,
+    /// The networks each node is on.
+    attach: Vec<Vec<usize>>,
 }
 
 fn run(args: &[&str]) -> Result<(), String> {
@@ -31,9 +34,14 @@ fn run(args: &[&str]) -> Result<(), String> {
 }
 
 impl Lab {
-    /// A lab of `len` namespaces, or `None` (with a loud line on stderr) where this machine
-    /// cannot make one.
+    /// A lab of `len` namespaces on one network, or `None` (with a loud line on stderr)
+    /// where this machine cannot make one.
     pub fn new(test: &str, len: usize) -> Option<Lab> {
+        Lab::networks(test, vec![vec![0]; len])
+    }
+
+    /// A lab where node `i` is on the networks `attach[i]` (numbered from 0), or `None`.
+    pub fn networks(test: &str, attach: Vec<Vec<usize>>) -> Option<Lab> {
         let uid = Command::new("id").arg("-u").output().ok();
         if uid.is_none_or(|out| out.stdout.trim_ascii() != b"0") {
             eprintln!("SKIPPED {test}: needs root for network namespaces and nftables");
@@ -51,7 +59,8 @@ impl Lab {
                 std::process::id() % 100_000,
                 LABS.fetch_add(1, Ordering::Relaxed)
             ),
-            len,
+            len: attach.len(),
+            attach,
         };
         match lab.build() {
             Ok(()) => Some(lab),
@@ -71,30 +80,47 @@ impl Lab {
         format!("{}n{i}", self.prefix)
     }
 
-    /// The address of node `i`.
+    /// The address of node `i` on its first network.
     pub fn ip(&self, i: usize) -> String {
-        format!("10.77.0.{}", i + 1)
+        self.ip_on(i, self.attach[i][0])
+    }
+
+    /// The address of node `i` on network `net`.
+    pub fn ip_on(&self, i: usize, net: usize) -> String {
+        format!("10.77.{net}.{}", i + 1)
     }
 
     fn build(&self) -> Result<(), String> {
         let hub = self.hub();
         run(&["ip", "netns", "add", &hub])?;
-        run(&["ip", "-n", &hub, "link", "add", "br0", "type", "bridge"])?;
-        run(&["ip", "-n", &hub, "link", "set", "br0", "up"])?;
+        let mut nets: Vec<usize> = self.attach.iter().flatten().copied().collect();
+        nets.sort_unstable();
+        nets.dedup();
+        for net in nets {
+            let bridge = format!("br{net}");
+            run(&["ip", "-n", &hub, "link", "add", &bridge, "type", "bridge"])?;
+            run(&["ip", "-n", &hub, "link", "set", &bridge, "up"])?;
+        }
         for i in 0..self.len {
             let ns = self.ns(i);
-            let port = format!("p{i}");
             run(&["ip", "netns", "add", &ns])?;
             run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
-            run(&[
-                "ip", "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port,
-                "netns", &hub,
-            ])?;
-            let addr = format!("{}/24", self.ip(i));
-            run(&["ip", "-n", &ns, "addr", "add", &addr, "dev", "eth0"])?;
-            run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
-            run(&["ip", "-n", &hub, "link", "set", &port, "master", "br0"])?;
-            run(&["ip", "-n", &hub, "link", "set", &port, "up"])?;
+            for &net in &self.attach[i] {
+                let (dev, port, bridge) = (
+                    format!("eth{net}"),
+                    format!("p{i}n{net}"),
+                    format!("br{net}"),
+                );
+                run(&[
+                    "ip", "link", "add", &dev, "netns", &ns, "type", "veth", "peer", "name", &port,
+                    "netns", &hub,
+                ])?;
+                let addr = format!("{}/24", self.ip_on(i, net));
+                run(&["ip", "-n", &ns, "addr", "add", &addr, "dev", &dev])?;
+                run(&["ip", "-n", &ns, "link", "set", &dev, "up"])?;
+                run(&["ip", "-n", &hub, "link", "set", &port, "master", &bridge])?;
+                run(&["ip", "-n", &hub, "link", "set", &port, "up"])?;
+            }
             self.nft(i, "add table inet weftlab")?;
             self.nft(
                 i,

@@ -122,6 +122,13 @@ impl TestNode {
                 &quic,
             ])
             .args(flags)
+            // Nodes of concurrent tests must not find each other on the LAN; the mDNS test
+            // turns it on.
+            .args(if flags.contains(&"--mdns") {
+                &[][..]
+            } else {
+                &["--mdns", "off"][..]
+            })
             .env(
                 "RUST_LOG",
                 std::env::var("WEFT_TEST_LOG")

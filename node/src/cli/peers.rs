@@ -41,15 +41,15 @@ pub async fn peers(client: &Client, json: bool) -> anyhow::Result<()> {
     }
     let now = crate::delivery::clock::wall_us() / 1_000_000;
     println!(
-        "{:<54} {:<9} {:>9} {:>10}  ADDRESS",
-        "PEER", "DIRECTION", "RTT", "CONNECTED"
+        "{:<54} {:<9} {:<7} {:>9} {:>10}  ADDRESS",
+        "PEER", "DIRECTION", "PATH", "RTT", "CONNECTED"
     );
     for p in peers {
         let rtt = p.rtt_ms.map_or("-".to_string(), |ms| format!("{ms:.2}ms"));
         let since = uptime(now.saturating_sub(p.connected_since));
         println!(
-            "{:<54} {:<9} {:>9} {:>10}  {}",
-            p.peer_id, p.direction, rtt, since, p.addr
+            "{:<54} {:<9} {:<7} {:>9} {:>10}  {}",
+            p.peer_id, p.direction, p.path, rtt, since, p.addr
         );
     }
     Ok(())
@@ -83,6 +83,25 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
             m.max_bytes,
             m.ttl_secs / 86_400
         );
+    }
+    match &s.relay.serving {
+        Some(l) => println!(
+            "relay    serving members: {} reservations, {} circuits now; limits {} reservations, {} circuits ({} per member), {} s and {} per circuit",
+            s.relay.reservations,
+            s.relay.circuits,
+            l.max_reservations,
+            l.max_circuits,
+            l.max_circuits_per_peer,
+            l.max_circuit_secs,
+            match l.max_circuit_bytes {
+                0 => "no byte cap".to_string(),
+                n => format!("{n} bytes"),
+            }
+        ),
+        None => println!("relay    off"),
+    }
+    for relay in &s.relay.reserved_on {
+        println!("slot     on relay {relay}");
     }
     for addr in &s.listen_addrs {
         println!("listen   {addr}");

@@ -1,10 +1,15 @@
-//! The composed behaviour: connection limits, standard identify, ping and gossipsub, and the
-//! raw streams that carry `/weft/dm/1`.
+//! The composed behaviour: connection limits, standard identify, ping, gossipsub, circuit
+//! relay v2 (server for members, and client), DCUtR and mDNS, and the raw streams that carry
+//! weft's own protocols.
 
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{connection_limits, gossipsub, identify, ping};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{connection_limits, dcutr, gossipsub, identify, mdns, ping, relay};
 use weft_proto::limits::MAX_TOPIC_PAYLOAD_BYTES;
+
+use crate::config::RelayLimits;
+use crate::mesh::door::Door;
 
 /// Identify's protocol version string: which application protocol family this node speaks.
 pub const IDENTIFY_PROTOCOL: &str = "/weft/1.0.0";
@@ -38,16 +43,42 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     /// Standard gossipsub: topics. Signed messages, validated by the application.
     pub gossipsub: gossipsub::Behaviour,
-    /// Raw streams for `/weft/dm/1` (see `network::dm_stream`).
+    /// Raw streams for weft's protocols (dm, join, sync, mailbox, blob, pipe).
     pub stream: libp2p_stream::Behaviour,
+    /// Circuit relay v2, serving members only (off with `--relay off`).
+    pub relay: Toggle<relay::Behaviour>,
+    /// Circuit relay v2 client: reservations on relays, relayed connections.
+    pub relay_client: relay::client::Behaviour,
+    /// Direct connection upgrade through relay (hole punching).
+    pub dcutr: dcutr::Behaviour,
+    /// Finding members on the local network (off with `--mdns off`).
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+/// What a node offers its network beyond messaging.
+#[derive(Clone, Copy, Debug)]
+pub struct Offer {
+    /// Relay limits; `None` when this node does not relay.
+    pub relay: Option<RelayLimits>,
+    /// Whether to find members on the local network by mDNS.
+    pub mdns: bool,
 }
 
 impl Behaviour {
-    /// Builds the behaviour for `key`.
-    pub fn new(key: &Keypair) -> Result<Behaviour, String> {
+    /// Builds the behaviour for `key`: relaying for the members `door` admits, within
+    /// `offer`'s limits.
+    pub fn new(
+        key: &Keypair,
+        relay_client: relay::client::Behaviour,
+        door: &Door,
+        offer: Offer,
+    ) -> Result<Behaviour, String> {
         let identify = identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
-                .with_agent_version(format!("weft/{}", env!("CARGO_PKG_VERSION"))),
+                .with_agent_version(format!("weft/{}", env!("CARGO_PKG_VERSION")))
+                // A relayed address appears after the first identify; members must hear of
+                // it to reach this node through the relay.
+                .with_push_listen_addr_updates(true),
         );
         let gossip_config = gossipsub::ConfigBuilder::default()
             .validation_mode(gossipsub::ValidationMode::Strict)
@@ -91,6 +122,49 @@ impl Behaviour {
             ping: ping::Behaviour::default(),
             gossipsub,
             stream: libp2p_stream::Behaviour::new(),
+            relay: offer
+                .relay
+                .map(|limits| relay_server(key, door, limits))
+                .into(),
+            relay_client,
+            dcutr: dcutr::Behaviour::new(key.public().to_peer_id()),
+            mdns: match offer.mdns {
+                true => Some(
+                    mdns::tokio::Behaviour::new(mdns::Config::default(), key.public().to_peer_id())
+                        .map_err(|e| format!("mDNS: {e}"))?,
+                ),
+                false => None,
+            }
+            .into(),
         })
     }
+}
+
+/// A relay server for members only: a stranger's reservation or circuit is refused (the
+/// door is asked on every request), and the limits are sized for traffic, not only for the
+/// library's introductions (128 KiB, 2 minutes per circuit).
+fn relay_server(key: &Keypair, door: &Door, limits: RelayLimits) -> relay::Behaviour {
+    let members = |door: &Door| {
+        let door = door.clone();
+        move |peer: libp2p::PeerId, _: &libp2p::Multiaddr, _| door.admits(&peer)
+    };
+    let mut config = relay::Config {
+        max_reservations: limits.max_reservations,
+        max_circuits: limits.max_circuits,
+        max_circuits_per_peer: limits.max_circuits_per_peer,
+        max_circuit_duration: limits.max_circuit_duration,
+        max_circuit_bytes: limits.max_circuit_bytes,
+        ..Default::default()
+    };
+    config
+        .reservation_rate_limiters
+        .push(Box::new(members(door)));
+    config
+        .circuit_src_rate_limiters
+        .push(Box::new(members(door)));
+    let mut server = relay::Behaviour::new(key.public().to_peer_id(), config);
+    // Serve whether or not this node has confirmed an external address: the operator chose
+    // to relay, and members inside one network relay for each other too.
+    server.set_status(Some(relay::Status::Enable));
+    server
 }

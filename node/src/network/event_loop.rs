@@ -7,7 +7,8 @@
 //! Submodules hold the reactions by subject: `connections` (dials, connections, identify,
 //! ping), `direct` (`/weft/dm/1` both ways), `gossip` (topics), `membership` (the mesh, its
 //! ACL, join and sync), `catch_up` (topic messages missed, over sync), `mailbox` (sealed
-//! messages for members who are not connected).
+//! messages for members who are not connected), `reach` (relaying, relay slots, hole
+//! punching, mDNS).
 
 mod catch_up;
 mod connections;
@@ -15,6 +16,7 @@ mod direct;
 mod gossip;
 mod mailbox;
 mod membership;
+mod reach;
 mod sealed;
 
 use std::collections::{HashMap, HashSet};
@@ -79,6 +81,10 @@ struct Connected {
     outbound: bool,
     since_unix: u64,
     rtt: Option<Duration>,
+    /// Whether it offers circuit relay v2 (as its identify says).
+    relays: bool,
+    /// Whether this connection goes through a relay.
+    relayed: bool,
 }
 
 /// The event loop. Build it with [`EventLoop::new`], run it with [`EventLoop::run`].
@@ -149,6 +155,8 @@ pub struct EventLoop {
     retention: Duration,
     /// When history is next pruned.
     next_prune: Instant,
+    /// Relaying for others and relay slots held.
+    reach: reach::Reach,
 }
 
 impl EventLoop {
@@ -168,6 +176,12 @@ impl EventLoop {
         let now = Instant::now();
 
         let mesh = membership::Mesh::load(&store, &shared.door)?;
+        if limits.relay.is_some() {
+            // A relay's reservations carry its addresses.
+            for addr in reach::relay_addresses(&listen_addrs) {
+                swarm.add_external_address(addr);
+            }
+        }
         let mut topics = HashSet::new();
         for topic in store.topics.all()? {
             if let Some(mesh) = &mesh {
@@ -260,6 +274,7 @@ impl EventLoop {
             marks: Marks::default(),
             retention: limits.history_retention,
             next_prune: now,
+            reach: reach::Reach::new(limits.relay),
         };
         Ok((handle, event_loop))
     }
@@ -353,6 +368,7 @@ impl EventLoop {
         self.deposit_for_absent(now);
         self.sweep_mailbox(now);
         self.resync(now);
+        self.take_relay_slots();
         self.prune(now);
     }
 
@@ -574,6 +590,7 @@ impl EventLoop {
             rejected: self.rejected.counts(),
             mesh: self.mesh.as_ref().map(|m| m.id().to_string()),
             mailbox: self.mailbox_status(),
+            relay: self.reach.status(),
         }
     }
 
@@ -584,7 +601,10 @@ impl EventLoop {
             addrs: self
                 .listen_addrs
                 .iter()
-                .map(|a| a.clone().with(suffix.clone()).to_string())
+                .map(|a| match a.iter().last() {
+                    Some(libp2p::multiaddr::Protocol::P2p(_)) => a.to_string(),
+                    _ => a.clone().with(suffix.clone()).to_string(),
+                })
                 .collect(),
         }
     }
@@ -597,6 +617,7 @@ impl EventLoop {
                 peer_id: peer.to_string(),
                 addr: c.addr.to_string(),
                 direction: if c.outbound { "outbound" } else { "inbound" }.into(),
+                path: if c.relayed { "relayed" } else { "direct" }.into(),
                 rtt_ms: c.rtt.map(|d| d.as_secs_f64() * 1000.0),
                 connected_since: c.since_unix,
             })

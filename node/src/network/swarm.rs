@@ -1,5 +1,6 @@
-//! Transports and listening: TCP (Noise XX + Yamux) and QUIC (TLS 1.3), both authenticating
-//! the peer's ed25519 key, so the PeerId is the identity on every connection.
+//! Transports and listening: TCP (Noise XX + Yamux), QUIC (TLS 1.3) and relayed circuits
+//! (Noise XX + Yamux inside the circuit), all authenticating the peer's ed25519 key, so the
+//! PeerId is the identity on every connection, end to end through relays.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -11,8 +12,9 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, Swarm, tcp, yamux};
 
 use super::NodeError;
-use super::behaviour::Behaviour;
+use super::behaviour::{Behaviour, Offer};
 use super::mesh_noise::{MeshNoise, Prologue};
+use crate::mesh::door::Door;
 
 /// Connections to members are long-lived; they are closed by peers leaving, not idleness.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -20,8 +22,15 @@ const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// How long listeners may take to report their addresses at start-up.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Builds the Swarm for `keypair`; TCP connections carry `prologue` in their Noise handshake.
-pub fn build(keypair: Keypair, prologue: Prologue) -> Result<Swarm<Behaviour>, NodeError> {
+/// Builds the Swarm for `keypair`; TCP and relayed connections carry `prologue` in their
+/// Noise handshake; the relay serves the members `door` admits, as `offer` says.
+pub fn build(
+    keypair: Keypair,
+    prologue: Prologue,
+    door: &Door,
+    offer: Offer,
+) -> Result<Swarm<Behaviour>, NodeError> {
+    let relayed = prologue.clone();
     let transport = |e: &dyn std::fmt::Display| NodeError::Transport(e.to_string());
     Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -34,8 +43,14 @@ pub fn build(keypair: Keypair, prologue: Prologue) -> Result<Swarm<Behaviour>, N
         .with_quic()
         .with_dns()
         .map_err(|e| transport(&e))?
-        .with_behaviour(|key| {
-            Behaviour::new(key).map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+        .with_relay_client(
+            |key: &Keypair| MeshNoise::new(key, relayed.clone()),
+            yamux::Config::default,
+        )
+        .map_err(|e| transport(&e))?
+        .with_behaviour(|key, relay_client| {
+            Behaviour::new(key, relay_client, door, offer)
+                .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
         })
         .map_err(|e| transport(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))

@@ -124,18 +124,26 @@ impl EventLoop {
             }
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
+                self.on_listen_addr(&address);
                 if !self.listen_addrs.contains(&address) {
                     self.listen_addrs.push(address);
                 }
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.swarm.remove_external_address(&address);
                 self.listen_addrs.retain(|a| a != &address);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
                 ..
-            })) => self.on_identified(peer_id, info.listen_addrs),
+            })) => {
+                if let Some(c) = self.peers.get_mut(&peer_id) {
+                    c.relays = info.protocols.contains(&libp2p::relay::HOP_PROTOCOL_NAME);
+                }
+                self.on_identified(peer_id, info.listen_addrs);
+                self.take_relay_slots();
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
                 peer,
                 result: Ok(rtt),
@@ -146,6 +154,20 @@ impl EventLoop {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => self.on_relay_server(event),
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(event)) => {
+                self.on_relay_client(event)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(event)) => self.on_dcutr(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(event)) => self.on_mdns(event),
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => self.on_listener_closed(listener_id, reason.err().map(|e| e.to_string())),
+            SwarmEvent::ListenerError { listener_id, error } => {
+                self.on_listener_closed(listener_id, Some(error.to_string()))
+            }
             _ => {}
         }
     }
@@ -167,6 +189,16 @@ impl EventLoop {
             }
         }
         if established > 1 {
+            // A direct connection beside a relayed one (a hole punched, or a dial that got
+            // through): show the direct path.
+            if let Some(c) = self.peers.get_mut(&peer)
+                && c.relayed
+                && !endpoint.is_relayed()
+            {
+                c.addr = endpoint.get_remote_address().clone();
+                c.outbound = endpoint.is_dialer();
+                c.relayed = false;
+            }
             return;
         }
         tracing::info!(peer = %short(&peer), addr = %endpoint.get_remote_address(), "connected");
@@ -177,6 +209,8 @@ impl EventLoop {
                 outbound: endpoint.is_dialer(),
                 since_unix: crate::delivery::clock::wall_us() / 1_000_000,
                 rtt: None,
+                relays: false,
+                relayed: endpoint.is_relayed(),
             },
         );
         self.outbox.connected(&peer);
@@ -206,9 +240,10 @@ impl EventLoop {
     /// Remembers the listen addresses a peer announced, so either side can redial after a
     /// restart even when the connection was inbound.
     fn on_identified(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        // Relayed addresses are kept: they are how members who cannot reach `peer` directly
+        // reach it through a relay.
         let addrs: Vec<Multiaddr> = addrs
             .into_iter()
-            .filter(|a| !a.iter().any(|p| matches!(p, Protocol::P2pCircuit)))
             .map(|a| without_p2p(&a))
             .take(MAX_IDENTIFY_ADDRS)
             .collect();
@@ -221,10 +256,13 @@ impl EventLoop {
     }
 }
 
+/// `addr` without its final `/p2p/<peer>` (a relayed address keeps its relay's).
 fn without_p2p(addr: &Multiaddr) -> Multiaddr {
-    addr.iter()
-        .filter(|p| !matches!(p, Protocol::P2p(_)))
-        .collect()
+    let mut addr = addr.clone();
+    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
+        addr.pop();
+    }
+    addr
 }
 
 /// An error and its causes on one line.

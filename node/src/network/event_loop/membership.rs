@@ -936,7 +936,13 @@ impl EventLoop {
     /// Where an invite's holder can reach this node: the listen addresses with the PeerId,
     /// non-loopback first, at most as many as an invite carries.
     fn bootstrap_addrs(&self) -> Vec<String> {
-        let mut addrs: Vec<_> = self.listen_addrs.clone();
+        // Not relayed addresses: relays serve members only, and a newcomer is not one yet.
+        let mut addrs: Vec<_> = self
+            .listen_addrs
+            .iter()
+            .filter(|a| !super::reach::is_relayed(a))
+            .cloned()
+            .collect();
         addrs.sort_by_key(|a| {
             a.iter()
                 .any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_loopback()))

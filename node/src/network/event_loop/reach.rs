@@ -1,0 +1,299 @@
+//! Reach: relaying for members (circuit relay v2 server), holding slots on members' relays
+//! (the client side) so members who cannot dial this node reach it through them, direct
+//! connection upgrades (DCUtR) and finding members on the local network (mDNS).
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use libp2p::core::transport::ListenerId;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId, dcutr, mdns, relay};
+use weft_proto::api::{RelayLimitsInfo, RelayStatus};
+
+use super::{EventLoop, short};
+use crate::config::RelayLimits;
+
+/// Most relays this node holds a slot on at once.
+pub(super) const MAX_RELAYS: usize = 2;
+
+/// How long after a refused or lost slot the same relay is asked again.
+const RELAY_RETRY: Duration = Duration::from_secs(30);
+
+/// What the loop knows about relaying, both ways.
+#[derive(Default)]
+pub(super) struct Reach {
+    /// The limits this node relays within, when it relays.
+    serving: Option<RelayLimits>,
+    /// Members holding a reservation here.
+    reservations: HashSet<PeerId>,
+    /// Circuits relayed through here, by (source, destination).
+    circuits: HashMap<(PeerId, PeerId), usize>,
+    /// The relays this node listens through, and whether the slot is confirmed.
+    relays: HashMap<PeerId, (ListenerId, bool)>,
+    /// Relays whose slot was refused or lost, and when to ask again.
+    retry: HashMap<PeerId, Instant>,
+}
+
+impl Reach {
+    /// Relaying within `serving`, when set; no slots held yet.
+    pub(super) fn new(serving: Option<RelayLimits>) -> Reach {
+        Reach {
+            serving,
+            ..Default::default()
+        }
+    }
+
+    /// Relaying as [`RelayStatus`] shows it.
+    pub(super) fn status(&self) -> RelayStatus {
+        let mut reserved_on: Vec<String> = self
+            .relays
+            .iter()
+            .filter(|(_, (_, confirmed))| *confirmed)
+            .map(|(peer, _)| peer.to_string())
+            .collect();
+        reserved_on.sort();
+        RelayStatus {
+            serving: self.serving.map(|l| RelayLimitsInfo {
+                max_reservations: l.max_reservations,
+                max_circuits: l.max_circuits,
+                max_circuits_per_peer: l.max_circuits_per_peer,
+                max_circuit_secs: l.max_circuit_duration.as_secs(),
+                max_circuit_bytes: l.max_circuit_bytes,
+            }),
+            reservations: self.reservations.len(),
+            circuits: self.circuits.values().sum(),
+            reserved_on,
+        }
+    }
+}
+
+impl EventLoop {
+    /// Takes relay slots while this node has fewer than [`MAX_RELAYS`]: on connected
+    /// members that relay and that this node dialled, so that members who cannot dial this
+    /// node directly reach it through them. Called when a member identifies itself and on
+    /// the tick (membership may come after the identify).
+    pub(super) fn take_relay_slots(&mut self) {
+        if self.reach.relays.len() >= MAX_RELAYS {
+            return;
+        }
+        let now = Instant::now();
+        self.reach.retry.retain(|_, at| *at > now);
+        let candidates: Vec<(PeerId, Multiaddr)> = self
+            .peers
+            .iter()
+            .filter(|(peer, c)| c.relays && !self.reach.relays.contains_key(peer))
+            .filter(|(peer, _)| !self.reach.retry.contains_key(peer))
+            .filter_map(|(peer, _)| Some((*peer, self.relay_addr(peer)?)))
+            .filter(|(peer, _)| self.admits(peer))
+            .collect();
+        for (peer, addr) in candidates {
+            if self.reach.relays.len() >= MAX_RELAYS {
+                return;
+            }
+            let circuit = addr.with(Protocol::P2p(peer)).with(Protocol::P2pCircuit);
+            match self.swarm.listen_on(circuit) {
+                Ok(listener) => {
+                    tracing::info!(relay = %short(&peer), "asking for a relay slot");
+                    self.reach.relays.insert(peer, (listener, false));
+                }
+                Err(e) => {
+                    tracing::warn!(relay = %short(&peer), error = %e, "cannot listen through relay")
+                }
+            }
+        }
+    }
+
+    /// Where `relay` is connected: the reservation rides that connection (the address only
+    /// names it). Relayed connections do not carry reservations.
+    fn relay_addr(&self, relay: &PeerId) -> Option<Multiaddr> {
+        let connected = self.peers.get(relay)?;
+        if connected.relayed {
+            return None;
+        }
+        Some(
+            connected
+                .addr
+                .iter()
+                .filter(|p| !matches!(p, Protocol::P2p(_)))
+                .collect(),
+        )
+    }
+
+    /// A listener closed: when it was a relay slot, the slot is gone (another relay may be
+    /// taken when one identifies itself).
+    pub(super) fn on_listener_closed(&mut self, listener: ListenerId, reason: Option<String>) {
+        let gone: Vec<PeerId> = self
+            .reach
+            .relays
+            .iter()
+            .filter(|(_, (id, _))| *id == listener)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for relay in gone {
+            tracing::info!(relay = %short(&relay), reason = reason.as_deref().unwrap_or("closed"), "relay slot closed");
+            self.reach.relays.remove(&relay);
+            self.reach.retry.insert(relay, Instant::now() + RELAY_RETRY);
+        }
+    }
+
+    /// A new listen address of this node: when it relays and the address is not loopback,
+    /// it is offered to members as one they reach it at (see [`relay_addresses`]).
+    pub(super) fn on_listen_addr(&mut self, addr: &Multiaddr) {
+        if self.reach.serving.is_some() && !is_relayed(addr) && !is_loopback(addr) {
+            self.swarm.add_external_address(addr.clone());
+        }
+    }
+
+    pub(super) fn on_relay_client(&mut self, event: relay::client::Event) {
+        match event {
+            relay::client::Event::ReservationReqAccepted {
+                relay_peer_id,
+                renewal,
+                ..
+            } => {
+                if let Some((_, confirmed)) = self.reach.relays.get_mut(&relay_peer_id) {
+                    *confirmed = true;
+                }
+                if !renewal {
+                    tracing::info!(relay = %short(&relay_peer_id), "holding a relay slot; members can reach this node through it");
+                }
+            }
+            relay::client::Event::OutboundCircuitEstablished { relay_peer_id, .. } => {
+                tracing::debug!(relay = %short(&relay_peer_id), "circuit opened through relay");
+            }
+            relay::client::Event::InboundCircuitEstablished { src_peer_id, .. } => {
+                tracing::debug!(peer = %short(&src_peer_id), "a member reached this node through a relay");
+            }
+        }
+    }
+
+    pub(super) fn on_relay_server(&mut self, event: relay::Event) {
+        use relay::Event::*;
+        match event {
+            ReservationReqAccepted { src_peer_id, .. } => {
+                self.reach.reservations.insert(src_peer_id);
+            }
+            ReservationReqDenied {
+                src_peer_id,
+                status,
+            } => {
+                self.refuse_relay(&src_peer_id, "reservation", status);
+            }
+            ReservationClosed { src_peer_id } | ReservationTimedOut { src_peer_id } => {
+                self.reach.reservations.remove(&src_peer_id);
+            }
+            CircuitReqAccepted {
+                src_peer_id,
+                dst_peer_id,
+            } => {
+                tracing::info!(from = %short(&src_peer_id), to = %short(&dst_peer_id), "relaying a circuit");
+                *self
+                    .reach
+                    .circuits
+                    .entry((src_peer_id, dst_peer_id))
+                    .or_default() += 1;
+            }
+            CircuitReqDenied {
+                src_peer_id,
+                status,
+                ..
+            } => self.refuse_relay(&src_peer_id, "circuit", status),
+            CircuitClosed {
+                src_peer_id,
+                dst_peer_id,
+                ..
+            } => {
+                let key = (src_peer_id, dst_peer_id);
+                if let Some(n) = self.reach.circuits.get_mut(&key) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.reach.circuits.remove(&key);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Counts and logs a refused relay request: a stranger, or a cap hit.
+    fn refuse_relay(&mut self, peer: &PeerId, what: &str, status: relay::StatusCode) {
+        let reason = if self.admits(peer) {
+            format!("relay_{what}_limit")
+        } else {
+            format!("relay_{what}_not_member")
+        };
+        let why = if self.admits(peer) {
+            "a relay limit is reached (see `weft status`)"
+        } else {
+            "not a member of this mesh"
+        };
+        self.reject(
+            peer,
+            &reason,
+            &format!("relay {what} refused ({status:?}): {why}"),
+        );
+    }
+
+    pub(super) fn on_dcutr(&mut self, event: dcutr::Event) {
+        match event.result {
+            Ok(_) => {
+                tracing::info!(peer = %short(&event.remote_peer_id), "hole punched: direct connection through NAT")
+            }
+            Err(e) => {
+                tracing::info!(peer = %short(&event.remote_peer_id), error = %e, "hole punching failed; staying relayed")
+            }
+        }
+    }
+
+    /// Members found on the local network are dialled; anyone else is ignored.
+    pub(super) fn on_mdns(&mut self, event: mdns::Event) {
+        let mdns::Event::Discovered(found) = event else {
+            return;
+        };
+        let mut members: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
+        for (peer, addr) in found {
+            if peer != self.local && self.admits(&peer) && !self.peers.contains_key(&peer) {
+                members.entry(peer).or_default().push(addr);
+            }
+        }
+        for (peer, addrs) in members {
+            tracing::info!(peer = %short(&peer), "found a member on the local network");
+            for addr in &addrs {
+                self.swarm.add_peer_address(peer, addr.clone());
+            }
+            if let Err(e) = self.store.peers.remember(&peer, &addrs) {
+                tracing::warn!(error = %e, "could not remember a member's addresses");
+            }
+            self.dial_known(peer);
+        }
+    }
+}
+
+/// The addresses a relay listening on `listen` offers in its reservations (members reach
+/// it, and the members holding slots on it, there): its non-loopback addresses, or its
+/// loopback ones when it has nothing else (a mesh on one machine).
+pub(super) fn relay_addresses(listen: &[Multiaddr]) -> Vec<Multiaddr> {
+    let (loopback, outside): (Vec<&Multiaddr>, Vec<&Multiaddr>) = listen
+        .iter()
+        .filter(|a| !is_relayed(a))
+        .partition(|a| is_loopback(a));
+    let chosen = if outside.is_empty() {
+        loopback
+    } else {
+        outside
+    };
+    chosen.into_iter().cloned().collect()
+}
+
+fn is_loopback(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
+}
+
+/// Whether `addr` goes through a relay.
+pub(super) fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
