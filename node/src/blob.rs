@@ -108,8 +108,9 @@ impl Blobs {
         let mut attempts = 0;
         let end = loop {
             attempts += 1;
-            let manifest = match self.fetcher.fetch(blob, sources.clone(), &events).await {
-                Ok(manifest) => manifest,
+            let fetch::Fetched { manifest, given } =
+                match self.fetcher.fetch(blob, sources.clone(), &events).await {
+                    Ok(fetched) => fetched,
                 Err(e) => {
                     break FetchEvent::Failed {
                         error: e.to_string(),
@@ -124,6 +125,7 @@ impl Blobs {
                     break FetchEvent::Done {
                         path: out.display().to_string(),
                         size: manifest.size,
+                        from: given,
                     };
                 }
                 Ok(Err(BlobError::Incomplete(_))) if attempts < 2 => continue,

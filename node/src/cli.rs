@@ -307,7 +307,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             text,
             no_wait,
             timeout,
-        } => messages::send(&client()?, peer, text, !no_wait, timeout, json).await,
+        } => messages::send(&client()?, peer, text, !no_wait, timeout, json, None).await,
         Command::Publish { topic, text } => {
             messages::publish(&client()?, &topic, &text, json).await
         }
@@ -344,7 +344,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: TopicCommand::Policy { topic, publish },
         } => mesh::topic_policy(&client()?, &topic, publish, json).await,
         Command::Join { invite } => mesh::join(&client()?, &invite, json).await,
-        Command::Share { path } => media::share(&client()?, &path, json).await.map(|_| ()),
+        Command::Share { path } => media::share(&client()?, &path, json, true)
+            .await
+            .map(|_| ()),
         Command::SendFile {
             peer,
             path,
@@ -352,8 +354,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             timeout,
         } => {
             let client = client()?;
-            let offer = media::share(&client, &path, json).await?;
-            messages::send(&client, peer, offer.to_text(), !no_wait, timeout, json).await
+            let offer = media::share(&client, &path, json, !json).await?;
+            let text = offer.to_text();
+            messages::send(&client, peer, text, !no_wait, timeout, json, Some(&offer)).await
         }
         Command::Fetch { blob, from, out } => media::fetch(&client()?, blob, from, out, json).await,
         Command::Pipe { peer, from, .. } => media::pipe(&client()?, peer, from).await,

@@ -67,6 +67,10 @@ pub enum FetchEvent {
         path: String,
         /// Its size.
         size: u64,
+        /// Bytes each member gave in this fetch, by PeerId (chunks already here count for
+        /// none).
+        #[serde(default)]
+        from: std::collections::BTreeMap<String, u64>,
     },
     /// The fetch stopped; what is here stays and a later fetch resumes from it.
     Failed {

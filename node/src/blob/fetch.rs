@@ -4,7 +4,7 @@
 //! dropped and its chunks go back to the others. What arrived stays on disk, so a later
 //! fetch moves only what is still missing.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -79,6 +79,16 @@ struct Shared {
     manifest: Manifest,
     queue: Mutex<VecDeque<u32>>,
     done: AtomicU64,
+    /// Bytes each source gave in this fetch.
+    given: Mutex<BTreeMap<String, u64>>,
+}
+
+/// A fetched blob: its manifest, and the bytes each source gave this time.
+pub struct Fetched {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Bytes by source PeerId.
+    pub given: BTreeMap<String, u64>,
 }
 
 impl Fetcher {
@@ -88,7 +98,7 @@ impl Fetcher {
         blob: BlobId,
         sources: Vec<PeerId>,
         events: &mpsc::Sender<FetchEvent>,
-    ) -> Result<Manifest, FetchError> {
+    ) -> Result<Fetched, FetchError> {
         let mut open = Vec::new();
         let mut manifest = self.blobs.manifest(&blob)?;
         for peer in sources {
@@ -132,6 +142,7 @@ impl Fetcher {
         let shared = Arc::new(Shared {
             queue: Mutex::new(missing.into()),
             done: AtomicU64::new(have),
+            given: Mutex::default(),
             manifest,
         });
         let reporter = tokio::spawn(report(shared.clone(), events.clone()));
@@ -140,7 +151,11 @@ impl Fetcher {
         let size = shared.manifest.size;
         let done = shared.done.load(Ordering::Relaxed);
         let _ = events.send(FetchEvent::Progress { done, size }).await;
-        result.map(|()| shared.manifest.clone())
+        let given = shared.given.lock().map(|g| g.clone()).unwrap_or_default();
+        result.map(|()| Fetched {
+            manifest: shared.manifest.clone(),
+            given,
+        })
     }
 
     /// Rounds of work by every source left, until nothing is missing or no source can help.
@@ -314,6 +329,9 @@ async fn fetch_batch(
             Ok(true) => {
                 pending.pop_front();
                 shared.done.fetch_add(expected as u64, Ordering::Relaxed);
+                if let Ok(mut given) = shared.given.lock() {
+                    *given.entry(source.peer.to_string()).or_default() += expected as u64;
+                }
             }
             Ok(false) => {
                 tally.add("blob_tampered");

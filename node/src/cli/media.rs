@@ -21,10 +21,18 @@ const PLAIN_EVERY: Duration = Duration::from_secs(1);
 /// Buffer for a pipe's input.
 const PIPE_BUFFER: usize = 256 * 1024;
 
-/// `weft share`.
-pub async fn share(client: &Client, path: &Path, json: bool) -> anyhow::Result<FileOffer> {
+/// `weft share`; `print` off leaves the printing to the caller.
+pub async fn share(
+    client: &Client,
+    path: &Path,
+    json: bool,
+    print: bool,
+) -> anyhow::Result<FileOffer> {
     let path = std::path::absolute(path)?;
     let shared = client.share(&path.to_string_lossy()).await?;
+    if !print {
+        return Ok(shared.offer);
+    }
     if json {
         print_json(&shared)?;
     } else {
@@ -84,10 +92,13 @@ pub async fn fetch(
             FetchEvent::SourceDropped { peer, reason } => {
                 shown.note(&format!("source {} dropped: {reason}", short_peer(&peer)));
             }
-            FetchEvent::Done { path, size } => {
+            FetchEvent::Done { path, size, from } => {
                 shown.finish();
                 if !json {
                     println!("fetched {} ({}) to {path}", blob.short(), bytes(size));
+                    for (peer, given) in from {
+                        eprintln!("  {} from {}", bytes(given), short_peer(&peer));
+                    }
                 }
                 return Ok(());
             }

@@ -2,12 +2,14 @@
 
 use futures::StreamExt;
 use libp2p::PeerId;
+use weft_proto::blob::FileOffer;
 use weft_proto::api::{DeliveryState, Direction, Event, InboxQuery, Kind, Message, SendRequest};
 
 use super::output::{datetime, print_json, short_peer, time_of_day};
 use crate::api::client::Client;
 
-/// `weft send`.
+/// `weft send`, and the message of `weft send-file` (then `offer` is what it offers, and
+/// `--json` prints `{"offer": …, "message": …}`).
 pub async fn send(
     client: &Client,
     peer: PeerId,
@@ -15,6 +17,7 @@ pub async fn send(
     wait: bool,
     timeout_secs: u64,
     json: bool,
+    offer: Option<&FileOffer>,
 ) -> anyhow::Result<()> {
     let answer = client
         .send(&SendRequest {
@@ -24,8 +27,12 @@ pub async fn send(
             timeout_ms: Some(timeout_secs.saturating_mul(1000)),
         })
         .await?;
-    if json {
-        print_json(&answer)?;
+    match (json, offer) {
+        (true, Some(offer)) => {
+            print_json(&serde_json::json!({ "offer": offer, "message": &answer }))?
+        }
+        (true, None) => print_json(&answer)?,
+        (false, _) => {}
     }
     match (answer.state, wait) {
         (DeliveryState::Delivered, _) => {
