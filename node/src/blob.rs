@@ -111,12 +111,12 @@ impl Blobs {
             let fetch::Fetched { manifest, given } =
                 match self.fetcher.fetch(blob, sources.clone(), &events).await {
                     Ok(fetched) => fetched,
-                Err(e) => {
-                    break FetchEvent::Failed {
-                        error: e.to_string(),
-                    };
-                }
-            };
+                    Err(e) => {
+                        break FetchEvent::Failed {
+                            error: e.to_string(),
+                        };
+                    }
+                };
             let store = self.store.clone();
             let dest = out.to_path_buf();
             let m = manifest.clone();

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::support::{TestNode, connected_pair, member, root, wait_for, wait_peers, weft_bin};
+use crate::support::{TestNode, connected_pair, member, root, wait_peers, weft_bin};
 
 /// Writes `mib` MiB of deterministic, incompressible bytes to `path`; returns their hash.
 pub fn write_data(path: &Path, mib: usize, seed: u64) -> blake3::Hash {
@@ -33,7 +33,9 @@ pub fn write_data(path: &Path, mib: usize, seed: u64) -> blake3::Hash {
 /// The BLAKE3 hash of the file at `path`.
 pub fn hash_file(path: &Path) -> blake3::Hash {
     let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(std::fs::File::open(path).unwrap()).unwrap();
+    hasher
+        .update_reader(std::fs::File::open(path).unwrap())
+        .unwrap();
     hasher.finalize()
 }
 
@@ -87,7 +89,7 @@ fn a_large_file_resumes_after_the_sender_is_killed_and_the_receiver_restarts() {
     let out_dir = root.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let dest = out_dir.join("big.bin");
-    let mut first = Command::new(weft_bin())
+    let first = Command::new(weft_bin())
         .args(["--data-dir", b.dir.to_str().unwrap(), "fetch", &blob])
         .args(["--from", &a.peer_id, "-o", dest.to_str().unwrap()])
         .stdout(Stdio::null())
@@ -102,11 +104,17 @@ fn a_large_file_resumes_after_the_sender_is_killed_and_the_receiver_restarts() {
     }
     a.kill();
     let failed = first.wait_with_output().unwrap();
-    assert!(!failed.status.success(), "the fetch cannot finish without its source");
+    assert!(
+        !failed.status.success(),
+        "the fetch cannot finish without its source"
+    );
     let said = String::from_utf8_lossy(&failed.stderr);
     assert!(said.contains("fetch again"), "says how to resume: {said}");
     let partial = chunks_held(&b);
-    assert!(partial < 200, "the sender was killed half way ({partial} chunks)");
+    assert!(
+        partial < 200,
+        "the sender was killed half way ({partial} chunks)"
+    );
     assert!(!dest.exists(), "nothing partial at the destination");
     assert!(leftovers(&out_dir).is_empty(), "no temporary file left");
 
@@ -115,14 +123,29 @@ fn a_large_file_resumes_after_the_sender_is_killed_and_the_receiver_restarts() {
     b.start();
     a.start();
     wait_peers(&b, 1);
-    let (events, ok) = fetch(&b, &[&blob, "--from", &a.peer_id, "-o", dest.to_str().unwrap()]);
+    let (events, ok) = fetch(
+        &b,
+        &[&blob, "--from", &a.peer_id, "-o", dest.to_str().unwrap()],
+    );
     assert!(ok, "the resumed fetch finished: {events:?}");
     let started = event(&events, "started").unwrap();
     let have = started["have"].as_u64().unwrap();
-    assert!(have >= partial as u64 * 1024 * 1024, "resumed from {have} bytes");
+    assert!(
+        have >= partial as u64 * 1024 * 1024,
+        "resumed from {have} bytes"
+    );
     let done = event(&events, "done").unwrap();
-    let moved: u64 = done["from"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
-    assert_eq!(moved, 200 * 1024 * 1024 - have, "only the missing chunks moved");
+    let moved: u64 = done["from"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        moved,
+        200 * 1024 * 1024 - have,
+        "only the missing chunks moved"
+    );
     assert_eq!(hash_file(&dest), want, "the file arrived whole");
     println!(
         "blobs: 200 MiB, sender killed after {partial} chunks, resumed with {} MiB to go",
@@ -142,16 +165,33 @@ fn a_blob_comes_from_two_members_at_once() {
     let shared = a.json(&["share", src.to_str().unwrap()]);
     let blob = shared["offer"]["blob"].as_str().unwrap().to_string();
     assert_eq!(shared["offer"]["type"], "video/mp4");
-    let (_, ok) = fetch(&b, &[&blob, "-o", root.path().join("b.mp4").to_str().unwrap()]);
+    let (_, ok) = fetch(
+        &b,
+        &[&blob, "-o", root.path().join("b.mp4").to_str().unwrap()],
+    );
     assert!(ok, "b fetched from a");
 
     let dest = root.path().join("c.mp4");
     let (events, ok) = fetch(
         &c,
-        &[&blob, "--from", &a.peer_id, "--from", &b.peer_id, "-o", dest.to_str().unwrap()],
+        &[
+            &blob,
+            "--from",
+            &a.peer_id,
+            "--from",
+            &b.peer_id,
+            "-o",
+            dest.to_str().unwrap(),
+        ],
     );
     assert!(ok, "{events:?}");
-    assert_eq!(event(&events, "started").unwrap()["sources"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        event(&events, "started").unwrap()["sources"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let from = event(&events, "done").unwrap()["from"].clone();
     for source in [&a, &b] {
         let given = from[&source.peer_id].as_u64().unwrap_or(0);

@@ -2,8 +2,8 @@
 
 use futures::StreamExt;
 use libp2p::PeerId;
-use weft_proto::blob::FileOffer;
 use weft_proto::api::{DeliveryState, Direction, Event, InboxQuery, Kind, Message, SendRequest};
+use weft_proto::blob::FileOffer;
 
 use super::output::{datetime, print_json, short_peer, time_of_day};
 use crate::api::client::Client;

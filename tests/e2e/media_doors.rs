@@ -1,0 +1,211 @@
+//! Blob and pipe doors against bad peers: a member that serves tampered chunks is dropped
+//! and the file completes from an honest member; a stranger gets neither blobs nor pipes.
+
+use std::path::Path;
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol, identity};
+use weft_proto::blob::{BlobReply, BlobRequest, CHUNK_BYTES, Manifest, Want};
+use weft_proto::codec::{from_cbor, to_cbor};
+use weft_proto::pipe::{PIPE_VERSION, PipeAnswer, PipeOpen};
+
+use crate::blobs::{hash_file, write_data};
+use crate::support::{PATIENCE, founder, member, root, wait_for, wait_peers};
+
+const BLOB: StreamProtocol = StreamProtocol::new("/weft/blob/1");
+const PIPE: StreamProtocol = StreamProtocol::new("/weft/pipe/1");
+
+async fn read_frame(stream: &mut Stream) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).await?;
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body).await?;
+    Ok(body)
+}
+
+async fn write_frame(stream: &mut Stream, body: &[u8]) -> std::io::Result<()> {
+    stream.write_all(&(body.len() as u32).to_be_bytes()).await?;
+    stream.write_all(body).await?;
+    stream.flush().await
+}
+
+/// The honest manifest of the file at `path`, and its chunks.
+fn manifest_of(path: &Path) -> (Manifest, Vec<Vec<u8>>) {
+    let data = std::fs::read(path).unwrap();
+    let chunks: Vec<Vec<u8>> = data
+        .chunks(CHUNK_BYTES as usize)
+        .map(<[u8]>::to_vec)
+        .collect();
+    let hashes = chunks.iter().map(|c| *blake3::hash(c).as_bytes()).collect();
+    (Manifest::new(data.len() as u64, hashes), chunks)
+}
+
+/// Serves `/weft/blob/1` as a tamperer: the true manifest, every chunk with a byte flipped.
+async fn serve_tampered(mut stream: Stream, manifest: Manifest, chunks: Vec<Vec<u8>>) {
+    while let Ok(body) = read_frame(&mut stream).await {
+        let request: BlobRequest = from_cbor(&body).unwrap();
+        match request.want {
+            Want::Manifest => {
+                let reply = BlobReply::Manifest(manifest.encode().unwrap());
+                let _ = write_frame(&mut stream, &to_cbor(&reply).unwrap()).await;
+            }
+            Want::Chunks(indices) => {
+                for i in indices {
+                    let mut chunk = chunks[i as usize].clone();
+                    let middle = chunk.len() / 2;
+                    chunk[middle] ^= 0x01;
+                    let header = BlobReply::Chunk {
+                        index: i,
+                        len: chunk.len() as u32,
+                    };
+                    if write_frame(&mut stream, &to_cbor(&header).unwrap())
+                        .await
+                        .is_err()
+                        || stream.write_all(&chunk).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A bare rust-libp2p peer of `mesh` with raw streams, connected to `addr`, its swarm driven
+/// in the background.
+async fn bare_peer(keypair: identity::Keypair, mesh: &str, addr: &str) -> libp2p_stream::Control {
+    let mut swarm = crate::bare::swarm(keypair, mesh, |_| libp2p_stream::Behaviour::new());
+    let control = swarm.behaviour().new_control();
+    swarm.dial(addr.parse::<Multiaddr>().unwrap()).unwrap();
+    tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+    control
+}
+
+#[test]
+fn a_tampering_source_is_dropped_and_the_file_completes_from_an_honest_one() {
+    let root = root();
+    let a = founder(root.path(), "a");
+    let b = member(root.path(), &a, "b");
+    let mesh = a.status()["mesh"].as_str().unwrap().to_string();
+    let src = root.path().join("report.pdf");
+    let want = write_data(&src, 24, 5);
+    let blob = a.json(&["share", src.to_str().unwrap()])["offer"]["blob"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The tamperer: an admitted member that holds the blob's true manifest.
+    let tamperer = identity::Keypair::generate_ed25519();
+    let tamperer_id = tamperer.public().to_peer_id();
+    a.ok(&["members", "add", &tamperer_id.to_string()]);
+    wait_for("b to hear of the new member", || {
+        let members = b.json(&["members"]);
+        members
+            .as_array()?
+            .iter()
+            .any(|m| m["peer_id"] == tamperer_id.to_string().as_str())
+            .then_some(())
+    });
+    let (manifest, chunks) = manifest_of(&src);
+    assert_eq!(manifest.id().to_string(), blob);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut control = rt.block_on(bare_peer(tamperer, &mesh, &b.addr()));
+    let mut incoming = control.accept(BLOB).unwrap();
+    rt.spawn(async move {
+        while let Some((_, stream)) = incoming.next().await {
+            tokio::spawn(serve_tampered(stream, manifest.clone(), chunks.clone()));
+        }
+    });
+    wait_peers(&b, 2);
+
+    let dest = root.path().join("got.pdf");
+    let out = b.weft(&[
+        "--json",
+        "fetch",
+        &blob,
+        "--from",
+        &tamperer_id.to_string(),
+        "--from",
+        &a.peer_id,
+        "-o",
+        dest.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("fails its hash"),
+        "the tamperer was dropped: {said}"
+    );
+    assert_eq!(
+        hash_file(&dest),
+        want,
+        "the file completed from the honest member"
+    );
+    let rejected = b.status()["rejected"].clone();
+    assert!(rejected["blob_tampered"].as_u64() >= Some(1), "{rejected}");
+    println!("media doors: tampered chunks refused, file completed ({rejected})");
+}
+
+#[test]
+fn a_stranger_gets_no_blob_and_no_pipe() {
+    let root = root();
+    let a = founder(root.path(), "a");
+    let mesh = a.status()["mesh"].as_str().unwrap().to_string();
+    let src = root.path().join("secret.txt");
+    std::fs::write(&src, "members only").unwrap();
+    let blob = a.json(&["share", src.to_str().unwrap()])["offer"]["blob"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let target: PeerId = a.peer_id.parse().unwrap();
+
+    // Over QUIC (TCP refuses a stranger in the handshake), within its grace period.
+    let quic = format!(
+        "{}/p2p/{}",
+        a.quic_addr().split("/p2p/").next().unwrap(),
+        a.peer_id
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (blob_answer, pipe_answer) = rt.block_on(async {
+        let stranger = identity::Keypair::generate_ed25519();
+        let mut control = bare_peer(stranger, &mesh, &quic).await;
+        let ask = async {
+            let mut stream = control.open_stream(target, BLOB).await.unwrap();
+            let request = BlobRequest {
+                v: 1,
+                blob,
+                want: Want::Manifest,
+            };
+            write_frame(&mut stream, &to_cbor(&request).unwrap())
+                .await
+                .unwrap();
+            let blob_answer: BlobReply =
+                from_cbor(&read_frame(&mut stream).await.unwrap()).unwrap();
+            let mut stream = control.open_stream(target, PIPE).await.unwrap();
+            let open = to_cbor(&PipeOpen { v: PIPE_VERSION }).unwrap();
+            write_frame(&mut stream, &open).await.unwrap();
+            let pipe_answer: PipeAnswer =
+                from_cbor(&read_frame(&mut stream).await.unwrap()).unwrap();
+            (blob_answer, pipe_answer)
+        };
+        tokio::time::timeout(PATIENCE, ask).await.expect("answers")
+    });
+    assert_eq!(
+        blob_answer,
+        BlobReply::Refused("not a member of this mesh".into())
+    );
+    assert_eq!(
+        pipe_answer,
+        PipeAnswer::Refused("not a member of this mesh".into())
+    );
+    let rejected = wait_for("both refusals counted", || {
+        let r = a.status()["rejected"].clone();
+        (r["blob_not_member"] == 1 && r["pipe_not_member"] == 1).then_some(r)
+    });
+    println!("media doors: a stranger got neither blob nor pipe ({rejected})");
+}
