@@ -10,6 +10,7 @@ mod examples;
 mod faults;
 mod hostile_peer;
 mod mailbox;
+mod mdns;
 mod media_doors;
 mod membership;
 mod messaging;

@@ -165,6 +165,11 @@ impl TestNode {
         self
     }
 
+    /// Lets the next start pick a new TCP port: peers' remembered addresses go stale.
+    pub fn new_port(&mut self) {
+        self.port = 0;
+    }
+
     /// SIGTERM, then wait for a clean exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
