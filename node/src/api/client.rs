@@ -254,13 +254,14 @@ impl Client {
     }
 
     /// Opens a pipe to `peer`, or with `peer` `None` waits for a member (`from`, or any) to
-    /// open one here. Returns the member at the other end and the connection, which from
-    /// now on carries the pipe's bytes both ways.
+    /// open one here. Returns the member at the other end, the socket, which from now on
+    /// carries the pipe's bytes both ways (blocking), and bytes of the pipe that arrived with
+    /// the answer (they come before anything read from the socket).
     pub async fn pipe(
         &self,
         peer: Option<&str>,
         from: Option<&str>,
-    ) -> Result<(String, TokioIo<hyper::upgrade::Upgraded>), ClientError> {
+    ) -> Result<(String, std::os::unix::net::UnixStream, Bytes), ClientError> {
         let path = match (peer, from) {
             (Some(peer), _) => format!("/v1/pipe?peer={peer}"),
             (None, Some(from)) => format!("/v1/pipe?accept=true&from={from}"),
@@ -293,7 +294,16 @@ impl Client {
         let upgraded = hyper::upgrade::on(response)
             .await
             .map_err(|e| ClientError::Io(e.to_string()))?;
-        Ok((other, TokioIo::new(upgraded)))
+        let parts = upgraded
+            .downcast::<TokioIo<UnixStream>>()
+            .map_err(|_| ClientError::Io("the pipe is not on the Unix socket".into()))?;
+        let socket = parts
+            .io
+            .into_inner()
+            .into_std()
+            .and_then(|s| s.set_nonblocking(false).map(|()| s))
+            .map_err(|e| ClientError::Io(e.to_string()))?;
+        Ok((other, socket, parts.read_buf))
     }
 
     async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClientError> {

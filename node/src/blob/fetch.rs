@@ -277,9 +277,10 @@ async fn work(mut source: Source, shared: Arc<Shared>, blobs: BlobStore, tally: 
     }
 }
 
-/// Asks `source` for `batch` and takes each chunk off `pending` once stored (or once the
-/// source says it lacks it, when it goes back to the queue). `Err(Ok(reason))` drops the
-/// source; `Err(Err(e))` stops the fetch.
+/// Asks `source` for `batch`. Each chunk is checked and written off the runtime while the
+/// next one is read (at most [`WRITES_IN_FLIGHT`] at once), and taken off `pending` once
+/// stored; a chunk the source lacks goes back to the queue for the others. `Err(Ok(reason))`
+/// drops the source; `Err(Err(e))` stops the fetch.
 async fn fetch_batch(
     source: &mut Source,
     shared: &Shared,
@@ -289,10 +290,11 @@ async fn fetch_batch(
     pending: &mut VecDeque<u32>,
 ) -> Result<(), Result<String, BlobError>> {
     let blob = shared.manifest.id();
-    request(&mut source.stream, blob, Want::Chunks(batch))
+    request(&mut source.stream, blob, Want::Chunks(batch.clone()))
         .await
         .map_err(Ok)?;
-    while let Some(&index) = pending.front() {
+    let mut writes = VecDeque::new();
+    for index in batch {
         let expected = shared.manifest.chunk_len(index as usize);
         match read_reply(&mut source.stream, MAX_BLOB_REPLY_BYTES)
             .await
@@ -301,7 +303,10 @@ async fn fetch_batch(
             BlobReply::Chunk { index: i, len } if i == index && len as usize == expected => {}
             BlobReply::Missing(i) if i == index => {
                 source.lacks.insert(index);
-                continue_later(shared, pending);
+                pending.retain(|p| *p != index);
+                if let Ok(mut queue) = shared.queue.lock() {
+                    queue.push_back(index);
+                }
                 continue;
             }
             BlobReply::Refused(why) => return Err(Ok(format!("refused: {why}"))),
@@ -317,39 +322,60 @@ async fn fetch_batch(
             .map_err(|e| Ok(format!("went away mid-chunk: {e}")))?;
         let hash = shared.manifest.chunks[index as usize];
         let store = blobs.clone();
-        let stored = tokio::task::spawn_blocking(move || {
+        let write = tokio::task::spawn_blocking(move || {
             if blake3::hash(&bytes).as_bytes() != &hash {
                 return Ok(false);
             }
             store.write_chunk(&hash, &bytes).map(|()| true)
-        })
-        .await
-        .map_err(|e| Ok(format!("checking a chunk failed: {e}")))?;
-        match stored {
-            Ok(true) => {
-                pending.pop_front();
-                shared.done.fetch_add(expected as u64, Ordering::Relaxed);
-                if let Ok(mut given) = shared.given.lock() {
-                    *given.entry(source.peer.to_string()).or_default() += expected as u64;
-                }
-            }
-            Ok(false) => {
-                tally.add("blob_tampered");
-                tracing::warn!(peer = %short(&source.peer), chunk = index, %blob, "a source sent a chunk that fails its hash; dropped it");
-                return Err(Ok(format!("sent chunk {index}, which fails its hash")));
-            }
-            Err(e) => return Err(Err(e)),
+        });
+        writes.push_back((index, write));
+        if writes.len() > WRITES_IN_FLIGHT
+            && let Some(oldest) = writes.pop_front()
+        {
+            settle(source.peer, shared, tally, pending, oldest).await?;
         }
+    }
+    while let Some(write) = writes.pop_front() {
+        settle(source.peer, shared, tally, pending, write).await?;
     }
     Ok(())
 }
 
-/// Moves the front of `pending` back to the shared queue (another source may have it).
-fn continue_later(shared: &Shared, pending: &mut VecDeque<u32>) {
-    if let Some(index) = pending.pop_front()
-        && let Ok(mut queue) = shared.queue.lock()
-    {
-        queue.push_back(index);
+/// Chunk writes one source may have in flight while it reads on.
+const WRITES_IN_FLIGHT: usize = 4;
+
+/// A chunk being checked and written, by index.
+type Write = (u32, tokio::task::JoinHandle<Result<bool, BlobError>>);
+
+/// Waits for one chunk's check and write: stored, it leaves `pending` and counts; failing
+/// its hash, it drops the source.
+async fn settle(
+    peer: PeerId,
+    shared: &Shared,
+    tally: &Tally,
+    pending: &mut VecDeque<u32>,
+    (index, write): Write,
+) -> Result<(), Result<String, BlobError>> {
+    let stored = write
+        .await
+        .map_err(|e| Ok(format!("checking a chunk failed: {e}")))?;
+    match stored {
+        Ok(true) => {
+            pending.retain(|p| *p != index);
+            let len = shared.manifest.chunk_len(index as usize) as u64;
+            shared.done.fetch_add(len, Ordering::Relaxed);
+            if let Ok(mut given) = shared.given.lock() {
+                *given.entry(peer.to_string()).or_default() += len;
+            }
+            Ok(())
+        }
+        Ok(false) => {
+            tally.add("blob_tampered");
+            let blob = shared.manifest.id();
+            tracing::warn!(peer = %short(&peer), chunk = index, %blob, "a source sent a chunk that fails its hash; dropped it");
+            Err(Ok(format!("sent chunk {index}, which fails its hash")))
+        }
+        Err(e) => Err(Err(e)),
     }
 }
 

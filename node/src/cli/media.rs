@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use libp2p::PeerId;
-use tokio::io::{AsyncWriteExt, BufReader};
+use std::io::{Read, Write};
 use weft_proto::api::InboxQuery;
 use weft_proto::blob::{BlobId, FileOffer};
 use weft_proto::media::{FetchEvent, FetchRequest};
@@ -18,8 +18,8 @@ use crate::api::client::Client;
 /// How often plain (non-terminal) progress lines are printed.
 const PLAIN_EVERY: Duration = Duration::from_secs(1);
 
-/// Buffer for a pipe's input.
-const PIPE_BUFFER: usize = 256 * 1024;
+/// Most bytes a pipe moves per read and write.
+const PIPE_BUFFER: usize = 1024 * 1024;
 
 /// `weft share`; `print` off leaves the printing to the caller.
 pub async fn share(
@@ -219,6 +219,9 @@ impl Progress {
 }
 
 /// `weft pipe`: stdin to the other end, the other end to stdout, until both have ended.
+/// Once open, the pipe's socket is driven by two plain threads with blocking reads and
+/// writes of up to [`PIPE_BUFFER`]: at Gbit/s rates an async runtime's hand-offs between
+/// threads cost more than the copies.
 pub async fn pipe(
     client: &Client,
     peer: Option<PeerId>,
@@ -226,28 +229,62 @@ pub async fn pipe(
 ) -> anyhow::Result<()> {
     let peer = peer.map(|p| p.to_string());
     let from = from.map(|p| p.to_string());
-    let (other, connection) = client.pipe(peer.as_deref(), from.as_deref()).await?;
+    let (other, socket, early) = client.pipe(peer.as_deref(), from.as_deref()).await?;
     if std::io::stderr().is_terminal() {
         eprintln!("pipe open with {}", short_peer(&other));
     }
-    let (mut reading, mut writing) = tokio::io::split(connection);
-    let up = async {
-        let mut stdin = BufReader::with_capacity(PIPE_BUFFER, tokio::io::stdin());
-        let sent = tokio::io::copy_buf(&mut stdin, &mut writing).await;
-        let _ = writing.shutdown().await;
-        sent
-    };
-    let down = async {
-        let mut stdout = tokio::io::stdout();
-        let received = tokio::io::copy(&mut reading, &mut stdout).await;
-        let _ = stdout.flush().await;
-        received
-    };
-    let (sent, received) = tokio::join!(up, down);
+    let (sent, received) = tokio::task::spawn_blocking(move || splice(socket, &early)).await?;
     let sent = sent.map_err(|e| anyhow::anyhow!("the pipe broke while sending: {e}"))?;
     let received = received.map_err(|e| anyhow::anyhow!("the pipe broke while receiving: {e}"))?;
     tracing::info!(sent, received, "pipe closed");
     Ok(())
+}
+
+/// Copies stdin to `socket` (then closes its sending half) and `early` and then `socket` to
+/// stdout, on two threads; the bytes each way.
+fn splice(
+    socket: std::os::unix::net::UnixStream,
+    early: &[u8],
+) -> (std::io::Result<u64>, std::io::Result<u64>) {
+    use std::os::fd::AsFd;
+    let up = socket.try_clone().and_then(|mut to| {
+        let mut stdin = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
+        Ok(std::thread::spawn(move || {
+            let sent = copy(&mut stdin, &mut to);
+            let _ = to.shutdown(std::net::Shutdown::Write);
+            sent
+        }))
+    });
+    let down = (|| {
+        let mut stdout = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+        stdout.write_all(early)?;
+        let mut from = socket;
+        Ok(early.len() as u64 + copy(&mut from, &mut stdout)?)
+    })();
+    let sent = match up {
+        Ok(thread) => thread
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("panicked"))),
+        Err(e) => Err(e),
+    };
+    (sent, down)
+}
+
+/// Copies `from` to `to` until `from` ends, [`PIPE_BUFFER`] at a time.
+fn copy(from: &mut impl Read, to: &mut impl Write) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; PIPE_BUFFER];
+    let mut total = 0;
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                to.write_all(&buf[..n])?;
+                total += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// A byte count for people: `12.3 MiB`.
