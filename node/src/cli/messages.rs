@@ -183,7 +183,18 @@ pub async fn inbox(
             Some(DeliveryState::Expired) => "  [expired]",
             None => "",
         };
-        println!("{} {arrow} {who}: {}{state}", datetime(m.ts), m.text);
+        let text = match FileOffer::from_text(&m.text) {
+            Some(o) => format!(
+                "file {} ({}, {}): weft fetch {} --from {}",
+                o.name,
+                super::media::bytes(o.size),
+                o.media_type,
+                o.blob,
+                m.from
+            ),
+            None => m.text.clone(),
+        };
+        println!("{} {arrow} {who}: {text}{state}", datetime(m.ts));
     }
     Ok(())
 }
