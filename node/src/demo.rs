@@ -1,9 +1,12 @@
 //! `weft demo`: three real nodes (alice, bob, carol) on loopback in a temporary directory,
 //! each with its own sled database and API socket, driven through the same API client the CLI
 //! uses. alice founds a mesh and admits the others by invite key (over TCP and QUIC); they
-//! find each other, exchange acknowledged direct messages and fan out topic messages; the
-//! demo prints what happened with measured latencies, then stops the nodes and removes the
-//! directory.
+//! find each other, exchange acknowledged direct messages and fan out topic messages; then a
+//! file goes from alice to bob and from both to carol, and bob pipes bytes to carol
+//! ([`media`]). The demo prints what happened with measured figures, then stops the nodes and
+//! removes the directory.
+
+mod media;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -53,7 +56,7 @@ pub async fn run(json: bool) -> anyhow::Result<()> {
             node,
         });
     }
-    let outcome = exercise(&members, json).await;
+    let outcome = exercise(&members, dir.path(), json).await;
     for m in members {
         m.node.stop().await?;
     }
@@ -68,7 +71,11 @@ pub async fn run(json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn exercise(m: &[Member], json: bool) -> anyhow::Result<serde_json::Value> {
+async fn exercise(
+    m: &[Member],
+    dir: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<serde_json::Value> {
     let say = |line: String| {
         if !json {
             println!("{line}");
@@ -215,12 +222,14 @@ async fn exercise(m: &[Member], json: bool) -> anyhow::Result<serde_json::Value>
             msg.text
         ));
     }
+    let media = media::act(m, dir, &say).await?;
     let status = m[0].client.status().await?;
     say(format!(
         "\nalice's status: {} peers, outbox {} (everything acknowledged)",
         status.peers, status.outbox
     ));
     Ok(serde_json::json!({
+        "media": media,
         "nodes": m.iter().map(|x| serde_json::json!({"name": x.name, "peer_id": x.node.peer_id.to_string()})).collect::<Vec<_>>(),
         "direct": { "sent": rtts.len(), "acknowledged": rtts.len(), "p50_ms": ms(percentile(&rtts, 50)), "p99_ms": ms(percentile(&rtts, 99)) },
         "topic": { "published": TOPIC_MESSAGES, "received": fanout.len(), "p50_ms": ms(percentile(&fanout, 50)), "p99_ms": ms(percentile(&fanout, 99)) },

@@ -162,10 +162,18 @@ fn a_large_file_resumes_after_the_sender_is_killed_and_the_receiver_restarts() {
         .path();
     std::fs::write(&chunk, b"bit rot").unwrap();
     let again = out_dir.join("again.bin");
-    let (events, ok) = fetch(&b, &[&blob, "--from", &a.peer_id, "-o", again.to_str().unwrap()]);
+    let (events, ok) = fetch(
+        &b,
+        &[&blob, "--from", &a.peer_id, "-o", again.to_str().unwrap()],
+    );
     assert!(ok, "{events:?}");
     let done = events.iter().rev().find(|e| e["event"] == "done").unwrap();
-    let moved: u64 = done["from"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    let moved: u64 = done["from"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
     assert_eq!(moved, 1024 * 1024, "only the damaged chunk moved: {done}");
     assert_eq!(hash_file(&again), want);
     assert!(b.status()["rejected"]["blob_chunk_damaged"].as_u64() >= Some(1));
