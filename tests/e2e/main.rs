@@ -5,6 +5,7 @@ mod bare;
 mod blobs;
 mod catch_up;
 mod cli_errors;
+mod demo;
 mod durability;
 mod examples;
 mod faults;
