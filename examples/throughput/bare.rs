@@ -3,10 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures::{AsyncWriteExt, StreamExt};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, StreamProtocol, Swarm, noise, tcp, yamux};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt as _};
+use tokio_util::compat::FuturesAsyncReadCompatExt;
 
 use super::procs::Transport;
 
@@ -20,16 +21,8 @@ pub async fn raw_tcp(bytes: u64) -> anyhow::Result<Duration> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let reader = tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await?;
-        let mut buf = vec![0u8; WRITE];
-        let mut total = 0u64;
-        while total < bytes {
-            match socket.read(&mut buf).await? {
-                0 => break,
-                n => total += n as u64,
-            }
-        }
-        anyhow::Ok(Instant::now())
+        let (socket, _) = listener.accept().await?;
+        read_all(socket, bytes).await
     });
     let mut socket = tokio::net::TcpStream::connect(addr).await?;
     socket.set_nodelay(true)?;
@@ -40,6 +33,19 @@ pub async fn raw_tcp(bytes: u64) -> anyhow::Result<Duration> {
     }
     socket.shutdown().await?;
     Ok(reader.await?? - begun)
+}
+
+/// Reads `bytes` (or to the end) from `source`; when the last byte came.
+async fn read_all(mut source: impl AsyncRead + Unpin, bytes: u64) -> anyhow::Result<Instant> {
+    let mut buf = vec![0u8; WRITE];
+    let mut total = 0u64;
+    while total < bytes {
+        match source.read(&mut buf).await? {
+            0 => break,
+            n => total += n as u64,
+        }
+    }
+    Ok(Instant::now())
 }
 
 fn swarm(transport: Transport) -> anyhow::Result<Swarm<libp2p_stream::Behaviour>> {
@@ -85,19 +91,11 @@ pub async fn libp2p_stream(bytes: u64, transport: Transport) -> anyhow::Result<D
         }
     });
     let reader = tokio::spawn(async move {
-        let (_, mut stream) = incoming
+        let (_, stream) = incoming
             .next()
             .await
             .ok_or_else(|| anyhow::anyhow!("no stream"))?;
-        let mut buf = vec![0u8; WRITE];
-        let mut total = 0u64;
-        while total < bytes {
-            match stream.read(&mut buf).await? {
-                0 => break,
-                n => total += n as u64,
-            }
-        }
-        anyhow::Ok(Instant::now())
+        read_all(stream.compat(), bytes).await
     });
 
     let mut client = swarm(transport)?;

@@ -67,6 +67,17 @@ fn event<'a>(events: &'a [Value], kind: &str) -> Option<&'a Value> {
     events.iter().find(|e| e["event"] == kind)
 }
 
+/// The bytes a finished fetch moved, over all its sources.
+fn moved(events: &[Value]) -> u64 {
+    let done = event(events, "done").expect("the fetch finished");
+    done["from"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum()
+}
+
 /// Temporary files left beside `path` by a failed write.
 fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -134,13 +145,7 @@ fn a_large_file_resumes_after_the_sender_is_killed_and_the_receiver_restarts() {
         have >= partial as u64 * 1024 * 1024,
         "resumed from {have} bytes"
     );
-    let done = event(&events, "done").unwrap();
-    let moved: u64 = done["from"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum();
+    let moved = moved(&events);
     assert_eq!(
         moved,
         200 * 1024 * 1024 - have,
@@ -167,14 +172,7 @@ fn a_large_file_resumes_after_the_sender_is_killed_and_the_receiver_restarts() {
         &[&blob, "--from", &a.peer_id, "-o", again.to_str().unwrap()],
     );
     assert!(ok, "{events:?}");
-    let done = events.iter().rev().find(|e| e["event"] == "done").unwrap();
-    let moved: u64 = done["from"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum();
-    assert_eq!(moved, 1024 * 1024, "only the damaged chunk moved: {done}");
+    assert_eq!(moved(&events), 1024 * 1024, "only the damaged chunk moved");
     assert_eq!(hash_file(&again), want);
     assert!(b.status()["rejected"]["blob_chunk_damaged"].as_u64() >= Some(1));
 }
