@@ -145,16 +145,16 @@ fn a_large_file_resumes_after_the_sender_is_killed_and_the_receiver_restarts() {
         have >= partial as u64 * 1024 * 1024,
         "resumed from {have} bytes"
     );
-    let moved = moved(&events);
+    let resumed = moved(&events);
     assert_eq!(
-        moved,
+        resumed,
         200 * 1024 * 1024 - have,
         "only the missing chunks moved"
     );
     assert_eq!(hash_file(&dest), want, "the file arrived whole");
     println!(
         "blobs: 200 MiB, sender killed after {partial} chunks, resumed with {} MiB to go",
-        moved >> 20
+        resumed >> 20
     );
 
     // A chunk damaged on b's disk is found when the file is written again, deleted, and
