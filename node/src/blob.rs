@@ -36,6 +36,8 @@ pub struct Blobs {
     pub store: BlobStore,
     fetcher: Fetcher,
     fetches: Arc<Semaphore>,
+    /// The task serving members' requests.
+    server: tokio::task::AbortHandle,
 }
 
 impl Blobs {
@@ -53,13 +55,15 @@ impl Blobs {
         let incoming = control
             .accept(PROTOCOL)
             .map_err(|e| crate::network::NodeError::Transport(e.to_string()))?;
-        tokio::spawn(serve::accept(
+        let server = tokio::spawn(serve::accept(
             incoming,
             blob_store.clone(),
             door,
             tally.clone(),
-        ));
+        ))
+        .abort_handle();
         Ok(Blobs {
+            server,
             fetcher: Fetcher {
                 control,
                 blobs: blob_store.clone(),
@@ -68,6 +72,11 @@ impl Blobs {
             store: blob_store,
             fetches: Arc::new(Semaphore::new(MAX_FETCHES)),
         })
+    }
+
+    /// Stops serving (the node is stopping; the server holds the store).
+    pub fn stop(&self) {
+        self.server.abort();
     }
 
     /// Adds the file at `path`, returning the offer a message carries.

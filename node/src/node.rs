@@ -29,6 +29,7 @@ pub struct Node {
     pub api_socket: PathBuf,
     event_loop: JoinHandle<Result<(), NodeError>>,
     api: JoinHandle<()>,
+    media: Media,
     api_shutdown: watch::Sender<bool>,
 }
 
@@ -83,7 +84,7 @@ impl Node {
         let api_socket = config.api_socket();
         let listener = bind_api(&api_socket)?;
         let (api_shutdown, shutdown_rx) = watch::channel(false);
-        let router = api::server::router(handle.clone(), store, shutdown_rx.clone(), media);
+        let router = api::server::router(handle.clone(), store, shutdown_rx.clone(), media.clone());
         let api = tokio::spawn(async move {
             let mut shutdown = shutdown_rx;
             let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
@@ -101,6 +102,7 @@ impl Node {
             api_socket,
             event_loop,
             api,
+            media,
             api_shutdown,
         })
     }
@@ -124,6 +126,7 @@ impl Node {
     pub async fn stop(self) -> Result<(), NodeError> {
         let _ = self.api_shutdown.send(true);
         let _ = self.api.await;
+        self.media.stop();
         let _ = self.handle.shutdown().await;
         let stopped = match self.event_loop.await {
             Ok(result) => result,

@@ -50,6 +50,8 @@ pub struct Pipes {
     control: Control,
     permits: Arc<Semaphore>,
     waiting: Arc<Mutex<VecDeque<Waiting>>>,
+    /// The task answering members' pipes, once started.
+    server: Arc<Mutex<Option<tokio::task::AbortHandle>>>,
 }
 
 impl Pipes {
@@ -66,9 +68,23 @@ impl Pipes {
             control,
             permits: Arc::new(Semaphore::new(MAX_PIPES)),
             waiting: Arc::default(),
+            server: Arc::default(),
         };
-        tokio::spawn(pipes.clone().serve(incoming, door, tally));
+        let server = tokio::spawn(pipes.clone().serve(incoming, door, tally)).abort_handle();
+        if let Ok(mut slot) = pipes.server.lock() {
+            *slot = Some(server);
+        }
         Ok(pipes)
+    }
+
+    /// Stops answering pipes (the node is stopping) and lets callers waiting for one go.
+    pub fn stop(&self) {
+        if let Some(server) = self.server.lock().ok().and_then(|mut s| s.take()) {
+            server.abort();
+        }
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.clear();
+        }
     }
 
     /// Opens a pipe to `peer`; it fails when `peer` refuses (nobody accepting there, not a

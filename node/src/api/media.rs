@@ -46,6 +46,14 @@ pub struct Media {
     pub door: Door,
 }
 
+impl Media {
+    /// Stops serving blobs and pipes (the node is stopping).
+    pub fn stop(&self) {
+        self.blobs.stop();
+        self.pipes.stop();
+    }
+}
+
 /// The routes of this module.
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
