@@ -17,8 +17,7 @@ use tokio::sync::{Semaphore, mpsc};
 use weft_proto::blob::{BlobId, FileOffer};
 use weft_proto::media::FetchEvent;
 
-use crate::mesh::door::Door;
-use crate::network::tally::Tally;
+use crate::network::event_loop::Shared;
 use fetch::Fetcher;
 use store::{BlobError, BlobStore};
 
@@ -41,15 +40,15 @@ pub struct Blobs {
 }
 
 impl Blobs {
-    /// The blobs of the node in `data_dir`, serving members (as `door` says) on `control`
-    /// from now on.
+    /// The blobs of the node in `data_dir`, serving members (as the shared door says) on
+    /// `control` from now on.
     pub fn start(
         data_dir: &Path,
         store: crate::store::Store,
         mut control: libp2p_stream::Control,
-        door: Door,
-        tally: Tally,
+        shared: &Shared,
     ) -> Result<Blobs, crate::network::NodeError> {
+        let tally = shared.tally.clone();
         let blob_store = BlobStore::open(data_dir, store, tally.clone())
             .map_err(|e| crate::network::NodeError::Invalid(e.to_string()))?;
         let incoming = control
@@ -58,8 +57,9 @@ impl Blobs {
         let server = tokio::spawn(serve::accept(
             incoming,
             blob_store.clone(),
-            door,
+            shared.door.clone(),
             tally.clone(),
+            shared.metrics.clone(),
         ))
         .abort_handle();
         Ok(Blobs {
@@ -68,6 +68,7 @@ impl Blobs {
                 control,
                 blobs: blob_store.clone(),
                 tally,
+                metrics: shared.metrics.clone(),
             },
             store: blob_store,
             fetches: Arc::new(Semaphore::new(MAX_FETCHES)),

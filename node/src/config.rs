@@ -25,6 +25,8 @@ pub struct Config {
     pub listen_is_default: bool,
     /// How much this node keeps, and for how long.
     pub limits: Limits,
+    /// Where to serve Prometheus metrics (`/metrics`), if anywhere.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// How much a node keeps, and for how long.
@@ -117,6 +119,7 @@ impl Config {
             listen,
             listen_is_default,
             limits: Limits::default(),
+            metrics: None,
         }
     }
 

@@ -3,7 +3,7 @@
 //! uses. alice founds a mesh and admits the others by invite key (over TCP and QUIC); they
 //! find each other, exchange acknowledged direct messages and fan out topic messages; then a
 //! file goes from alice to bob and from both to carol, and bob pipes bytes to carol
-//! ([`media`]). The demo prints what happened with measured figures, then stops the nodes and
+//! (`demo::media`). The demo prints what happened with measured figures, then stops the nodes and
 //! removes the directory.
 
 mod media;

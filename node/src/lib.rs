@@ -20,6 +20,8 @@ pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod mesh;
+pub mod metrics;
+pub mod metrics_server;
 pub mod network;
 pub mod node;
 pub mod pipe;

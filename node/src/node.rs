@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use crate::api;
 use crate::api::media::Media;
 use crate::blob::Blobs;
+use crate::metrics::Metrics;
 use crate::config::Config;
 use crate::network::{self, EventLoop, NodeError, NodeHandle};
 use crate::pipe::Pipes;
@@ -30,6 +31,8 @@ pub struct Node {
     event_loop: JoinHandle<Result<(), NodeError>>,
     api: JoinHandle<()>,
     media: Media,
+    /// The `/metrics` server, when asked for.
+    exporter: Option<JoinHandle<()>>,
     api_shutdown: watch::Sender<bool>,
 }
 
@@ -47,14 +50,20 @@ impl Node {
         let name = store.identity.name()?;
         let keypair = keypair(&identity)?;
 
-        let shared = network::event_loop::Shared::default();
+        let mut registry = prometheus_client::registry::Registry::default();
+        let shared = network::event_loop::Shared::new(Metrics::new(&mut registry));
         shared.prologue.set(store.mesh.id()?);
         let offer = network::behaviour::Offer {
             relay: config.limits.relay,
             mdns: config.limits.mdns,
         };
-        let mut swarm =
-            network::swarm::build(keypair, shared.prologue.clone(), &shared.door, offer)?;
+        let mut swarm = network::swarm::build(
+            keypair,
+            shared.prologue.clone(),
+            &shared.door,
+            offer,
+            &mut registry,
+        )?;
         let peer_id = *swarm.local_peer_id();
         let listen_addrs =
             network::swarm::listen(&mut swarm, &config.listen, config.listen_is_default).await?;
@@ -70,17 +79,24 @@ impl Node {
         )?;
         let event_loop = tokio::spawn(event_loop.run());
         let media = Media {
-            blobs: Blobs::start(
-                &config.data_dir,
-                store.clone(),
-                control.clone(),
-                shared.door.clone(),
-                shared.tally.clone(),
-            )?,
-            pipes: Pipes::start(control, shared.door.clone(), shared.tally.clone())?,
+            blobs: Blobs::start(&config.data_dir, store.clone(), control.clone(), &shared)?,
+            pipes: Pipes::start(control, &shared)?,
             door: shared.door.clone(),
         };
 
+        let exporter = match config.metrics {
+            Some(addr) => Some(
+                crate::metrics_server::serve(
+                    addr,
+                    registry,
+                    shared.metrics.clone(),
+                    handle.clone(),
+                    store.clone(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let api_socket = config.api_socket();
         let listener = bind_api(&api_socket)?;
         let (api_shutdown, shutdown_rx) = watch::channel(false);
@@ -103,6 +119,7 @@ impl Node {
             event_loop,
             api,
             media,
+            exporter,
             api_shutdown,
         })
     }
@@ -127,6 +144,9 @@ impl Node {
         let _ = self.api_shutdown.send(true);
         let _ = self.api.await;
         self.media.stop();
+        if let Some(exporter) = &self.exporter {
+            exporter.abort();
+        }
         let _ = self.handle.shutdown().await;
         let stopped = match self.event_loop.await {
             Ok(result) => result,

@@ -55,12 +55,12 @@ pub struct Pipes {
 }
 
 impl Pipes {
-    /// Starts accepting members' pipes on `control`; `door` says who is a member.
+    /// Starts accepting members' pipes on `control`; the shared door says who is a member.
     pub fn start(
         mut control: Control,
-        door: Door,
-        tally: Tally,
+        shared: &crate::network::event_loop::Shared,
     ) -> Result<Pipes, crate::network::NodeError> {
+        let (door, tally) = (shared.door.clone(), shared.tally.clone());
         let incoming = control
             .accept(PROTOCOL)
             .map_err(|e| crate::network::NodeError::Transport(e.to_string()))?;
@@ -162,7 +162,7 @@ impl Pipes {
         let body = read_frame(&mut stream, "pipe open", MAX_PIPE_OPEN_BYTES)
             .await
             .map_err(|e| refused("pipe_io", e.to_string()))?;
-        let problem = if !door.admits(&peer) {
+        let problem = if !door.check("pipe", &peer) {
             Some(("pipe_not_member", "not a member of this mesh".to_string()))
         } else {
             match body

@@ -156,6 +156,11 @@ impl Store {
         })
     }
 
+    /// The database's size on disk, in bytes.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
     /// Flushes every write so far to disk. Blocking: call it off the event loop.
     pub fn flush(&self) -> Result<usize, StoreError> {
         Ok(self.db.flush()?)

@@ -55,6 +55,8 @@ pub struct Fetcher {
     pub blobs: BlobStore,
     /// Where refused input is counted.
     pub tally: Tally,
+    /// Where bytes received are counted.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// A source with a stream open to it, and the chunks it said it lacks.
@@ -179,12 +181,7 @@ impl Fetcher {
             let workers: Vec<_> = sources
                 .drain(..)
                 .map(|source| {
-                    tokio::spawn(work(
-                        source,
-                        shared.clone(),
-                        self.blobs.clone(),
-                        self.tally.clone(),
-                    ))
+                    tokio::spawn(work(source, shared.clone(), self.clone()))
                 })
                 .collect();
             for worker in workers {
@@ -256,14 +253,14 @@ impl Fetcher {
 
 /// One source's round: takes batches of missing chunks it does not lack, asks for them and
 /// checks and stores each, until the queue has nothing more for it.
-async fn work(mut source: Source, shared: Arc<Shared>, blobs: BlobStore, tally: Tally) -> Ended {
+async fn work(mut source: Source, shared: Arc<Shared>, fetcher: Fetcher) -> Ended {
     loop {
         let batch = take(&shared, &source.lacks);
         if batch.is_empty() {
             return Ended::Idle(source);
         }
         let mut pending: VecDeque<u32> = batch.iter().copied().collect();
-        let outcome = fetch_batch(&mut source, &shared, &blobs, &tally, batch, &mut pending).await;
+        let outcome = fetch_batch(&mut source, &shared, &fetcher, batch, &mut pending).await;
         if !pending.is_empty()
             && let Ok(mut queue) = shared.queue.lock()
         {
@@ -284,8 +281,7 @@ async fn work(mut source: Source, shared: Arc<Shared>, blobs: BlobStore, tally: 
 async fn fetch_batch(
     source: &mut Source,
     shared: &Shared,
-    blobs: &BlobStore,
-    tally: &Tally,
+    fetcher: &Fetcher,
     batch: Vec<u32>,
     pending: &mut VecDeque<u32>,
 ) -> Result<(), Result<String, BlobError>> {
@@ -311,7 +307,7 @@ async fn fetch_batch(
             }
             BlobReply::Refused(why) => return Err(Ok(format!("refused: {why}"))),
             other => {
-                tally.add("blob_protocol");
+                fetcher.tally.add("blob_protocol");
                 return Err(Ok(format!("answered chunk {index} with {other:?}")));
             }
         }
@@ -321,7 +317,7 @@ async fn fetch_batch(
             .map_err(|_| Ok("stalled mid-chunk".to_string()))?
             .map_err(|e| Ok(format!("went away mid-chunk: {e}")))?;
         let hash = shared.manifest.chunks[index as usize];
-        let store = blobs.clone();
+        let store = fetcher.blobs.clone();
         let write = tokio::task::spawn_blocking(move || {
             if blake3::hash(&bytes).as_bytes() != &hash {
                 return Ok(false);
@@ -332,11 +328,11 @@ async fn fetch_batch(
         if writes.len() > WRITES_IN_FLIGHT
             && let Some(oldest) = writes.pop_front()
         {
-            settle(source.peer, shared, tally, pending, oldest).await?;
+            settle(source.peer, shared, fetcher, pending, oldest).await?;
         }
     }
     while let Some(write) = writes.pop_front() {
-        settle(source.peer, shared, tally, pending, write).await?;
+        settle(source.peer, shared, fetcher, pending, write).await?;
     }
     Ok(())
 }
@@ -352,7 +348,7 @@ type Write = (u32, tokio::task::JoinHandle<Result<bool, BlobError>>);
 async fn settle(
     peer: PeerId,
     shared: &Shared,
-    tally: &Tally,
+    fetcher: &Fetcher,
     pending: &mut VecDeque<u32>,
     (index, write): Write,
 ) -> Result<(), Result<String, BlobError>> {
@@ -364,13 +360,14 @@ async fn settle(
             pending.retain(|p| *p != index);
             let len = shared.manifest.chunk_len(index as usize) as u64;
             shared.done.fetch_add(len, Ordering::Relaxed);
+            fetcher.metrics.blob_bytes("received", len);
             if let Ok(mut given) = shared.given.lock() {
                 *given.entry(peer.to_string()).or_default() += len;
             }
             Ok(())
         }
         Ok(false) => {
-            tally.add("blob_tampered");
+            fetcher.tally.add("blob_tampered");
             let blob = shared.manifest.id();
             tracing::warn!(peer = %short(&peer), chunk = index, %blob, "a source sent a chunk that fails its hash; dropped it");
             Err(Ok(format!("sent chunk {index}, which fails its hash")))

@@ -13,6 +13,7 @@ use weft_proto::codec::{frame, to_cbor};
 
 use super::store::BlobStore;
 use crate::mesh::door::Door;
+use crate::metrics::Metrics;
 use crate::network::event_loop::short;
 use crate::network::frame::read_frame;
 use crate::network::tally::Tally;
@@ -24,7 +25,13 @@ pub const MAX_SERVING: usize = 32;
 const IDLE: Duration = Duration::from_secs(60);
 
 /// Serves inbound `/weft/blob/1` streams until the node stops.
-pub async fn accept(mut incoming: IncomingStreams, blobs: BlobStore, door: Door, tally: Tally) {
+pub async fn accept(
+    mut incoming: IncomingStreams,
+    blobs: BlobStore,
+    door: Door,
+    tally: Tally,
+    metrics: Metrics,
+) {
     let permits = Arc::new(Semaphore::new(MAX_SERVING));
     while let Some((peer, mut stream)) = incoming.next().await {
         let Ok(permit) = permits.clone().try_acquire_owned() else {
@@ -42,6 +49,7 @@ pub async fn accept(mut incoming: IncomingStreams, blobs: BlobStore, door: Door,
             blobs: blobs.clone(),
             door: door.clone(),
             tally: tally.clone(),
+            metrics: metrics.clone(),
             manifest: None,
         };
         tokio::spawn(async move {
@@ -57,6 +65,7 @@ struct Served {
     blobs: BlobStore,
     door: Door,
     tally: Tally,
+    metrics: Metrics,
     /// The manifest of the blob last asked about.
     manifest: Option<Arc<Manifest>>,
 }
@@ -75,7 +84,7 @@ impl Served {
                 // Closed by the asker, or idle too long.
                 Ok(Err(_)) | Err(_) => return,
             };
-            if !self.door.admits(&self.peer) {
+            if !self.door.check("blob", &self.peer) {
                 let why = "not a member of this mesh".to_string();
                 self.refuse(&mut stream, "blob_not_member", why).await;
                 return;
@@ -134,6 +143,7 @@ impl Served {
                     let header = to_cbor(&header).map_err(std::io::Error::other)?;
                     stream.write_all(&frame(&header)).await?;
                     stream.write_all(&bytes).await?;
+                    self.metrics.blob_bytes("sent", bytes.len() as u64);
                 }
                 None => send_unflushed(stream, &BlobReply::Missing(index)).await?,
             }

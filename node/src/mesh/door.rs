@@ -5,21 +5,52 @@ use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 use libp2p::PeerId;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+use crate::metrics::DecisionLabels;
 
 /// The members of this node's mesh by PeerId. The event loop sets it whenever the ACL
-/// changes; everyone else asks [`Door::admits`]. Cloning shares it.
+/// changes; everyone else asks [`Door::admits`], or [`Door::check`] to count the decision.
+/// Cloning shares it.
 #[derive(Clone, Default)]
-pub struct Door(Arc<RwLock<HashSet<PeerId>>>);
+pub struct Door {
+    members: Arc<RwLock<HashSet<PeerId>>>,
+    decisions: Family<DecisionLabels, Counter>,
+}
 
 impl Door {
+    /// A door whose [`Door::check`]s count into `decisions`.
+    pub fn counting(decisions: Family<DecisionLabels, Counter>) -> Door {
+        Door {
+            members: Arc::default(),
+            decisions,
+        }
+    }
+
+    /// Whether `peer` may pass `door` (connection, blob, pipe, relay), counted.
+    pub fn check(&self, door: &str, peer: &PeerId) -> bool {
+        let allowed = self.admits(peer);
+        let decision = if allowed { "allow" } else { "deny" };
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                door: door.into(),
+                decision: decision.into(),
+            })
+            .inc();
+        allowed
+    }
+
     /// Whether `peer` is a member now. A node in no mesh admits no one.
     pub fn admits(&self, peer: &PeerId) -> bool {
-        self.0.read().is_ok_and(|members| members.contains(peer))
+        self.members
+            .read()
+            .is_ok_and(|members| members.contains(peer))
     }
 
     /// Replaces the members.
     pub(crate) fn set(&self, members: impl Iterator<Item = PeerId>) {
-        if let Ok(mut current) = self.0.write() {
+        if let Ok(mut current) = self.members.write() {
             current.clear();
             current.extend(members);
         }

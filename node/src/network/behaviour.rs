@@ -146,7 +146,7 @@ impl Behaviour {
 fn relay_server(key: &Keypair, door: &Door, limits: RelayLimits) -> relay::Behaviour {
     let members = |door: &Door| {
         let door = door.clone();
-        move |peer: libp2p::PeerId, _: &libp2p::Multiaddr, _| door.admits(&peer)
+        move |peer: libp2p::PeerId, _: &libp2p::Multiaddr, _| door.check("relay", &peer)
     };
     let mut config = relay::Config {
         max_reservations: limits.max_reservations,

@@ -65,7 +65,7 @@ const MAX_INBOUND_SESSIONS_PER_PEER: usize = 4;
 
 /// What the loop shares with the tasks beside it: the Noise prologue of new TCP connections,
 /// the door (who is a member) and the tally of refused input.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Shared {
     /// This node's mesh, or the one it is joining, for TCP handshakes.
     pub prologue: super::mesh_noise::Prologue,
@@ -73,6 +73,20 @@ pub struct Shared {
     pub door: crate::mesh::door::Door,
     /// Input refused from peers, by reason.
     pub tally: super::tally::Tally,
+    /// weft's and libp2p's metrics.
+    pub metrics: crate::metrics::Metrics,
+}
+
+impl Shared {
+    /// What the loop shares, its counts going to `metrics`.
+    pub fn new(metrics: crate::metrics::Metrics) -> Shared {
+        Shared {
+            prologue: Default::default(),
+            door: crate::mesh::door::Door::counting(metrics.acl_decisions.clone()),
+            tally: super::tally::Tally::new(metrics.rejected.clone()),
+            metrics,
+        }
+    }
 }
 
 /// What the loop knows about a connected peer.
@@ -146,6 +160,8 @@ pub struct EventLoop {
     rejected: super::tally::Tally,
     /// Who is a member, for the tasks beside the loop.
     door: crate::mesh::door::Door,
+    /// weft's and libp2p's metrics.
+    metrics: crate::metrics::Metrics,
     /// When connected members are next synced with again.
     next_resync: Instant,
     /// How far each publisher's run on each followed topic is complete (this node's own
@@ -270,6 +286,7 @@ impl EventLoop {
             mesh,
             rejected: shared.tally,
             door: shared.door,
+            metrics: shared.metrics,
             next_resync: now + membership::RESYNC_EVERY,
             marks: Marks::default(),
             retention: limits.history_retention,
@@ -551,9 +568,9 @@ impl EventLoop {
         }
     }
 
-    /// Counts and logs input refused from `peer`.
-    fn reject(&mut self, peer: &PeerId, reason: &str, detail: &dyn std::fmt::Display) {
-        self.rejected.add(reason);
+    /// Counts (as `kind`, `reason`) and logs input refused from `peer`.
+    fn reject(&mut self, kind: &str, peer: &PeerId, reason: &str, detail: &dyn std::fmt::Display) {
+        self.rejected.add_kind(kind, reason);
         tracing::warn!(peer = %short(peer), reason, "refused input from peer: {detail}");
     }
 

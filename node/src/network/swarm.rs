@@ -29,6 +29,7 @@ pub fn build(
     prologue: Prologue,
     door: &Door,
     offer: Offer,
+    registry: &mut prometheus_client::registry::Registry,
 ) -> Result<Swarm<Behaviour>, NodeError> {
     let relayed = prologue.clone();
     let transport = |e: &dyn std::fmt::Display| NodeError::Transport(e.to_string());
@@ -48,6 +49,7 @@ pub fn build(
             yamux::Config::default,
         )
         .map_err(|e| transport(&e))?
+        .with_bandwidth_metrics(registry)
         .with_behaviour(|key, relay_client| {
             Behaviour::new(key, relay_client, door, offer)
                 .map_err(Box::<dyn std::error::Error + Send + Sync>::from)

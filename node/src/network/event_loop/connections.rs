@@ -76,6 +76,7 @@ impl EventLoop {
     }
 
     pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.record(&event);
         match event {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -235,6 +236,21 @@ impl EventLoop {
         let _ = self.events.send(Event::PeerDisconnected {
             peer_id: peer.to_string(),
         });
+    }
+
+    /// Feeds the libp2p metrics: the swarm's events and those of the standard behaviours.
+    fn record(&self, event: &SwarmEvent<BehaviourEvent>) {
+        use libp2p::metrics::Recorder;
+        let metrics = &self.metrics.libp2p;
+        metrics.record(event);
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(e)) => metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(e)) => metrics.record(e),
+            _ => {}
+        }
     }
 
     /// Remembers the listen addresses a peer announced, so either side can redial after a

@@ -72,6 +72,7 @@ impl EventLoop {
             held: false,
         }));
         self.flush.write(Write::InsertHistory(Box::new(record)));
+        self.metrics.sent("direct");
         self.outbox.enqueue(to, id);
         self.queued_at.insert(id, Instant::now());
         let delivery = wait.then(|| {
@@ -191,7 +192,7 @@ impl EventLoop {
                 let open = self.inbound.values().filter(|(p, _)| *p == peer).count();
                 if open >= MAX_INBOUND_SESSIONS_PER_PEER {
                     // Dropping `acks` ends the session.
-                    self.reject(&peer, "too_many_streams", &"too many /weft/dm/1 streams");
+                    self.reject("direct", &peer, "too_many_streams", &"too many /weft/dm/1 streams");
                     return;
                 }
                 self.inbound.insert(session, (peer, acks));
@@ -207,7 +208,7 @@ impl EventLoop {
             DmEvent::Refused { peer, error } => {
                 // Garbage or an oversize frame: count it and drop the connection; every
                 // other peer is unaffected.
-                self.reject(&peer, error.reason(), &error);
+                self.reject("direct", &peer, error.reason(), &error);
                 let _ = self.swarm.disconnect_peer_id(peer);
             }
         }
@@ -241,17 +242,18 @@ impl EventLoop {
         message: DirectMessage,
     ) -> Option<(AckOutcome, Option<Event>)> {
         if !self.admits(&peer) {
-            self.reject(&peer, "acl", &"direct message from a non-member");
+            self.reject("direct", &peer, "acl", &"direct message from a non-member");
             let reason = "not a member of this node's mesh".to_string();
             return Some((AckOutcome::Rejected { reason }, None));
         }
         if let Err(e) = message.validate(&peer.to_bytes(), &self.local.to_bytes()) {
-            self.reject(&peer, e.reason(), &e);
+            self.reject("direct", &peer, e.reason(), &e);
             let reason = e.to_string();
             return Some((AckOutcome::Rejected { reason }, None));
         }
         if message.ts < self.oldest_kept() {
             self.reject(
+                "direct",
                 &peer,
                 "too_old",
                 &"a direct message older than history keeps",
@@ -278,6 +280,7 @@ impl EventLoop {
                 }
                 let event = Event::Message(record.clone());
                 self.flush.write(Write::InsertHistory(Box::new(record)));
+                self.metrics.received("direct");
                 Some((AckOutcome::Stored, Some(event)))
             }
             Err(e) => {
@@ -322,6 +325,9 @@ impl EventLoop {
         self.flush.write(Write::SetState(id, state));
         self.flush.write(Write::RemoveOutbox(id));
         if let Delivery::Delivered { latency } = &delivery {
+            self.metrics
+                .delivery_latency
+                .observe(latency.as_secs_f64());
             let _ = self.events.send(Event::Delivered {
                 id,
                 to: peer.to_string(),

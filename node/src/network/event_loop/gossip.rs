@@ -132,6 +132,7 @@ impl EventLoop {
             }
         }
         let id = message.id(&self.local.to_bytes());
+        self.metrics.sent("topic");
         let me = self.identity.public().to_bytes();
         self.marks.record(&topic, me, seq);
         self.flush
@@ -177,23 +178,24 @@ impl EventLoop {
             return self.accept_acl_gossip(&message.data);
         }
         let Some(source) = message.source else {
-            self.reject(via, "unsigned", &"topic message without a source");
+            self.reject("topic", via, "unsigned", &"topic message without a source");
             return MessageAcceptance::Reject;
         };
         let namespace = self.mesh_id().map(|m| m.to_string()).unwrap_or_default();
         let Some(topic) = TopicName::from_gossip_topic(&namespace, message.topic.as_str()) else {
-            self.reject(via, "invalid", &format!("unknown topic {}", message.topic));
+            self.reject("topic", via, "invalid", &format!("unknown topic {}", message.topic));
             return MessageAcceptance::Reject;
         };
         let decoded = match TopicMessage::decode(&message.data) {
             Ok(m) => m,
             Err(e) => {
-                self.reject(via, e.reason(), &e);
+                self.reject("topic", via, e.reason(), &e);
                 return MessageAcceptance::Reject;
             }
         };
         if decoded.topic != topic {
             self.reject(
+                "topic",
                 via,
                 "invalid",
                 &"payload topic differs from the gossip topic",
@@ -219,6 +221,7 @@ impl EventLoop {
         };
         if !self.may_publish(&publisher, &message.topic) {
             self.reject(
+                "topic",
                 &publisher,
                 "acl",
                 &format!("may not publish on {}", message.topic),
@@ -229,7 +232,7 @@ impl EventLoop {
             return Taken::Refused;
         };
         if let Err(e) = verify_topic(&key, &mesh, &message) {
-            self.reject(&publisher, "signature", &e);
+            self.reject("topic", &publisher, "signature", &e);
             return Taken::Refused;
         }
         self.load_marks(&message.topic);
@@ -265,6 +268,7 @@ impl EventLoop {
                 self.flush
                     .push(Durable::Event(Event::Message(record.clone())));
                 self.flush.write(Write::InsertHistory(Box::new(record)));
+                self.metrics.received("topic");
                 Taken::New
             }
             Err(e) => {

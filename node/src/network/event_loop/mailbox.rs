@@ -266,7 +266,7 @@ impl EventLoop {
         reply: oneshot::Sender<MailboxResponse>,
     ) {
         let Some((key, _)) = self.mesh.as_ref().and_then(|m| m.member(&peer)) else {
-            self.reject(&peer, "acl", &"mailbox request from a non-member");
+            self.reject("mailbox", &peer, "acl", &"mailbox request from a non-member");
             let _ = reply.send(refused("not a member of this node's mesh"));
             return;
         };
@@ -302,7 +302,7 @@ impl EventLoop {
     ) {
         let now = now_secs();
         if sealed.len() > MAX_SEALED_BYTES {
-            self.reject(&peer, "oversize", &"sealed box over the limit");
+            self.reject("mailbox", &peer, "oversize", &"sealed box over the limit");
             let _ = reply.send(refused(format!(
                 "a sealed box is at most {MAX_SEALED_BYTES} bytes"
             )));
@@ -354,7 +354,7 @@ impl EventLoop {
         let limits = self.mailboxes.limits;
         let used = self.mailboxes.usage.get(&to).copied().unwrap_or_default();
         if used.messages + 1 > limits.max_messages || used.bytes + sealed.len() > limits.max_bytes {
-            self.reject(&peer, "mailbox_full", &"a recipient's quota is used up");
+            self.reject("mailbox", &peer, "mailbox_full", &"a recipient's quota is used up");
             let _ = reply.send(refused(format!(
                 "the mailbox is full for {recipient}: {} messages, {} bytes held (limits {}, {})",
                 used.messages, used.bytes, limits.max_messages, limits.max_bytes

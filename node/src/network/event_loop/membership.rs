@@ -817,7 +817,7 @@ impl EventLoop {
     /// [`STRANGER_GRACE`] to join before it is disconnected. A node in no mesh has no one to
     /// admit, so it keeps only the connections it dialled itself (to join a mesh).
     pub(super) fn screen(&mut self, peer: PeerId, dialled: bool) {
-        if self.admits(&peer) {
+        if self.door.check("connection", &peer) {
             return;
         }
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;

@@ -228,6 +228,7 @@ impl EventLoop {
             "not a member of this mesh"
         };
         self.reject(
+            "relay",
             peer,
             &reason,
             &format!("relay {what} refused ({status:?}): {why}"),

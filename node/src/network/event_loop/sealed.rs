@@ -53,7 +53,7 @@ impl EventLoop {
         let opened = match open(self.mailboxes.seal_key(), &mesh.id(), sealed) {
             Ok(opened) => opened,
             Err(e) => {
-                self.reject(&via, "sealed_tampered", &e);
+                self.reject("mailbox", &via, "sealed_tampered", &e);
                 return None;
             }
         };
@@ -62,22 +62,22 @@ impl EventLoop {
             .and_then(|k| super::membership::peer_of(&k))
         else {
             let unknown = "a sealed box from an unknown key";
-            self.reject(&via, "sealed_unknown_sender", &unknown);
+            self.reject("mailbox", &via, "sealed_unknown_sender", &unknown);
             return None;
         };
         let message = match SealedMessage::decode(&opened.plaintext) {
             Ok(m) => m,
             Err(e) => {
-                self.reject(&sender, e.reason(), &e);
+                self.reject("mailbox", &sender, e.reason(), &e);
                 return None;
             }
         };
         if message.to != self.identity.public().to_bytes() {
-            self.reject(&sender, "invalid", &"a sealed box for someone else");
+            self.reject("mailbox", &sender, "invalid", &"a sealed box for someone else");
             return None;
         }
         if message.expires <= now_secs() {
-            self.reject(&sender, "sealed_expired", &"a sealed box past its expiry");
+            self.reject("mailbox", &sender, "sealed_expired", &"a sealed box past its expiry");
             return None;
         }
         match message.content {
@@ -276,6 +276,7 @@ impl EventLoop {
             }
             Ok(other) => {
                 self.reject(
+                    "mailbox",
                     &mailbox,
                     "invalid",
                     &format!("answer to a deposit: {other:?}"),
@@ -309,6 +310,7 @@ impl EventLoop {
         for item in items.into_iter().take(MAX_RELEASE_IDS) {
             if item.id != box_id(&item.sealed) {
                 self.reject(
+                    "mailbox",
                     &mailbox,
                     "sealed_tampered",
                     &"a held box whose id does not match",
