@@ -48,8 +48,20 @@ pub enum Command {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Run the node in the foreground until interrupted (SIGINT/SIGTERM).
+    /// Run the node in the foreground until interrupted (SIGINT/SIGTERM). Every flag can
+    /// also be set in DATA_DIR/weft.toml (same names); flags win.
     Node(node_args::NodeArgs),
+    /// Show the configuration a node would run with.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Print this node's PeerId and dialable addresses.
     Id,
     /// Connect to another node.
@@ -182,6 +194,14 @@ pub enum Command {
     },
 }
 
+/// `weft config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every setting of `weft node` with its effective value and where it came from
+    /// (flag, file or default); takes the same flags as `weft node`.
+    Show(node_args::NodeArgs),
+}
+
 /// `weft mesh ...`.
 #[derive(Debug, Subcommand)]
 pub enum MeshCommand {
@@ -288,16 +308,37 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
-    init_logging(match cli.command {
-        Command::Node { .. } => "info,libp2p_gossipsub=warn,sled=off",
-        _ => "warn",
-    });
+    if !matches!(cli.command, Command::Node(_)) {
+        let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+        init_logging(&level, node_args::LogFormat::Text);
+    }
     let data_dir = || resolve_data_dir(cli.data_dir.clone());
     let client = || data_dir().map(Client::for_data_dir);
     match cli.command {
         Command::Demo => crate::demo::run(json).await,
         Command::Init { name } => local::init(&data_dir()?, name, json),
-        Command::Node(args) => local::node(args.config(data_dir()?), json).await,
+        Command::Node(args) => {
+            let dir = data_dir()?;
+            let settings = node_args::Settings::resolve(args, node_args::read_file(&dir)?);
+            let (level, format) = settings.logging();
+            init_logging(&level, format);
+            local::node(settings.config(dir), json).await
+        }
+        Command::Config {
+            command: ConfigCommand::Show(args),
+        } => {
+            let dir = data_dir()?;
+            let settings = node_args::Settings::resolve(args, node_args::read_file(&dir)?);
+            local::config_show(&dir, &settings, json)
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "weft", &mut script);
+            // A reader that stops early (`| head`) is not an error.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            Ok(())
+        }
         Command::Id => peers::id(&client()?, json).await,
         Command::Dial { addr } => peers::dial(&client()?, &addr, json).await,
         Command::Peers => peers::peers(&client()?, json).await,
@@ -363,12 +404,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` or else `default`.
-fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+/// Logs go to stderr, filtered by `filter` (a level, or `RUST_LOG`'s syntax), as text or
+/// one JSON object per line. Chatty dependencies are held to warnings unless the filter
+/// names them.
+fn init_logging(filter: &str, format: node_args::LogFormat) {
+    let mut directives = filter.to_string();
+    for quiet in ["libp2p_gossipsub=warn", "sled=off"] {
+        let target = quiet.split('=').next().unwrap_or(quiet);
+        if !directives.contains(target) {
+            directives.push(',');
+            directives.push_str(quiet);
+        }
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|e| {
+        eprintln!("warning: log filter `{filter}` is not valid ({e}); using `info`");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        node_args::LogFormat::Text => builder.try_init(),
+        node_args::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }

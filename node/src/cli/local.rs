@@ -86,3 +86,31 @@ async fn stop_signal() {
         _ = term.recv() => tracing::info!("terminated; stopping"),
     }
 }
+
+/// `weft config show`: every setting, its value and where it came from.
+pub fn config_show(
+    data_dir: &std::path::Path,
+    settings: &super::node_args::Settings,
+    json: bool,
+) -> anyhow::Result<()> {
+    let rows = settings.rows();
+    if json {
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|(key, value, source)| serde_json::json!({"key": key, "value": value, "source": source}))
+            .collect();
+        return print_json(&rows);
+    }
+    let file = data_dir.join(super::node_args::CONFIG_FILE);
+    println!("# effective settings of `weft node` for {}", data_dir.display());
+    println!(
+        "# file: {} ({})",
+        file.display(),
+        if file.exists() { "read" } else { "absent" }
+    );
+    for (key, value, source) in rows {
+        let source = format!("{source:?}").to_lowercase();
+        println!("{:<46} # {source}", format!("{key} = {value}"));
+    }
+    Ok(())
+}
