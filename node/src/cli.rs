@@ -71,6 +71,17 @@ pub enum Command {
     },
     /// List connected peers.
     Peers,
+    /// Measure round trips to a member through the mesh, like ping(8).
+    Ping {
+        /// The member's PeerId.
+        peer: PeerId,
+        /// How many round trips.
+        #[arg(short, long, default_value_t = 4, value_name = "N")]
+        count: u32,
+        /// Seconds between them.
+        #[arg(short, long, default_value_t = 1.0, value_name = "SECS")]
+        interval: f64,
+    },
     /// Send a direct message; waits for the recipient's acknowledgement.
     Send {
         /// The recipient's PeerId.
@@ -342,6 +353,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Id => peers::id(&client()?, json).await,
         Command::Dial { addr } => peers::dial(&client()?, &addr, json).await,
         Command::Peers => peers::peers(&client()?, json).await,
+        Command::Ping {
+            peer,
+            count,
+            interval,
+        } => peers::ping(&client()?, peer, count, interval, json).await,
         Command::Status => peers::status(&client()?, json).await,
         Command::Send {
             peer,

@@ -24,5 +24,6 @@ pub mod metrics;
 pub mod metrics_server;
 pub mod network;
 pub mod node;
+pub mod ping;
 pub mod pipe;
 pub mod store;

@@ -172,11 +172,7 @@ impl Metrics {
             "Members holding a relay reservation here now",
             m.relay_reservations.clone(),
         );
-        weft.register(
-            "peers_connected",
-            "Peers connected now",
-            m.peers.clone(),
-        );
+        weft.register("peers_connected", "Peers connected now", m.peers.clone());
         weft.register_with_unit(
             "store_size",
             "The database's size on disk",

@@ -12,8 +12,8 @@ use tokio::task::JoinHandle;
 use crate::api;
 use crate::api::media::Media;
 use crate::blob::Blobs;
-use crate::metrics::Metrics;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::network::{self, EventLoop, NodeError, NodeHandle};
 use crate::pipe::Pipes;
 use crate::store::Store;
@@ -80,7 +80,8 @@ impl Node {
         let event_loop = tokio::spawn(event_loop.run());
         let media = Media {
             blobs: Blobs::start(&config.data_dir, store.clone(), control.clone(), &shared)?,
-            pipes: Pipes::start(control, &shared)?,
+            pipes: Pipes::start(control.clone(), &shared)?,
+            control,
             door: shared.door.clone(),
         };
 

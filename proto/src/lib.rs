@@ -16,6 +16,7 @@
 //! - [`seal`]: sealing cards and the plaintext of a sealed box a mailbox holds.
 //! - [`blob`]: blob ids, manifests (the BLAKE3 tree over chunks) and the frames of `/weft/blob/1`.
 //! - [`media`]: the local API bodies for blobs (share, fetch, progress) and pipes.
+//! - [`operate`]: the local API bodies for operating a node (`weft ping`).
 //! - [`api`]: the JSON bodies of the local HTTP API and its event stream.
 
 pub mod acl;
@@ -29,6 +30,7 @@ pub mod limits;
 pub mod mailbox;
 pub mod media;
 pub mod mesh;
+pub mod operate;
 pub mod pipe;
 pub mod seal;
 pub mod sync;

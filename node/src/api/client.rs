@@ -29,6 +29,7 @@ use weft_proto::api::{
 
 use weft_proto::media::{FetchEvent, FetchRequest, ShareRequest, ShareResponse};
 use weft_proto::mesh::Role;
+use weft_proto::operate::{PingEvent, PingRequest};
 
 use super::media::{PIPE_PEER_HEADER, PIPE_UPGRADE};
 use crate::config::api_socket;
@@ -242,15 +243,31 @@ impl Client {
         &self,
         request: &FetchRequest,
     ) -> Result<impl Stream<Item = Result<FetchEvent, ClientError>> + use<>, ClientError> {
-        let response = self
-            .send_request(Method::POST, "/v1/blobs/fetch", Some(request))
-            .await?;
+        self.lines(Method::POST, "/v1/blobs/fetch", request).await
+    }
+
+    /// Sends `body` and reads the answer as one JSON value per line.
+    async fn lines<B: Serialize, T: DeserializeOwned + Send + 'static>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<impl Stream<Item = Result<T, ClientError>> + use<B, T>, ClientError> {
+        let response = self.send_request(method, path, Some(body)).await?;
         let status = response.status();
         if !status.is_success() {
             let body = collect(response.into_body()).await?;
             return Err(api_error(status, &body));
         }
         Ok(json_lines(response.into_body()))
+    }
+
+    /// Round trips to a member; the stream says the path, then each reply or loss.
+    pub async fn ping(
+        &self,
+        request: &PingRequest,
+    ) -> Result<impl Stream<Item = Result<PingEvent, ClientError>> + use<>, ClientError> {
+        self.lines(Method::POST, "/v1/ping", request).await
     }
 
     /// Opens a pipe to `peer`, or with `peer` `None` waits for a member (`from`, or any) to

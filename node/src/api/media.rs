@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 use weft_proto::media::{FetchRequest, ShareRequest, ShareResponse};
+use weft_proto::operate::{PingEvent, PingRequest};
 
 use super::server::{ApiState, Failure, bad_request, parse_peer};
 use crate::blob::Blobs;
@@ -35,9 +36,11 @@ pub const PIPE_PEER_HEADER: &str = "x-weft-peer";
 /// Buffer per direction when splicing a pipe onto a caller's connection.
 const SPLICE_BUFFER: usize = 256 * 1024;
 
-/// Blobs and pipes, for the API.
+/// Blobs, pipes and pings: the streams the API starts beside the event loop.
 #[derive(Clone)]
 pub struct Media {
+    /// Opens ping streams.
+    pub control: libp2p_stream::Control,
     /// The node's blobs.
     pub blobs: Blobs,
     /// The node's pipes.
@@ -60,6 +63,7 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/v1/blobs", post(share))
         .route("/v1/blobs/fetch", post(fetch))
         .route("/v1/pipe", get(pipe))
+        .route("/v1/ping", post(ping))
 }
 
 async fn share(
@@ -100,6 +104,15 @@ async fn fetch(
     let blobs = s.media.blobs.clone();
     let task = tokio::spawn(async move { blobs.fetch_to(request.blob, sources, &out, tx).await });
     // The fetch stops when the caller hangs up; what arrived stays for the next one.
+    json_lines(rx, task)
+}
+
+/// A response of one JSON object per line, one per event `task` sends on `rx`; `task`
+/// stops when the caller hangs up.
+fn json_lines<T: serde::Serialize + Send + 'static>(
+    rx: mpsc::Receiver<T>,
+    task: tokio::task::JoinHandle<()>,
+) -> Result<Response, Failure> {
     let guard = AbortOnDrop(task);
     let lines = ReceiverStream::new(rx).map(move |event| {
         let _ = &guard;
@@ -111,6 +124,39 @@ async fn fetch(
         .header("content-type", "application/x-ndjson")
         .body(Body::from_stream(lines))
         .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+async fn ping(
+    State(s): State<ApiState>,
+    Json(request): Json<PingRequest>,
+) -> Result<Response, Failure> {
+    let peer = parse_peer(&request.peer)?;
+    if !s.media.door.admits(&peer) {
+        return Err(bad_request(format!("{peer} is not a member of this mesh")));
+    }
+    let peers = s.handle.peers().await?;
+    let Some(connected) = peers.iter().find(|p| p.peer_id == request.peer) else {
+        return Err(Failure(
+            StatusCode::BAD_GATEWAY,
+            format!("not connected to {peer}; `weft doctor` says why, `weft peers` lists who is"),
+        ));
+    };
+    let (tx, rx) = mpsc::channel(16);
+    let path = PingEvent::Path {
+        path: connected.path.clone(),
+        addr: connected.addr.clone(),
+    };
+    let _ = tx.send(path).await;
+    let interval = std::time::Duration::from_millis(request.interval_ms.min(60_000));
+    let control = s.media.control.clone();
+    let task = tokio::spawn(crate::ping::ping(
+        control,
+        peer,
+        request.count,
+        interval,
+        tx,
+    ));
+    json_lines(rx, task)
 }
 
 /// Aborts a task when dropped.

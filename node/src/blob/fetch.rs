@@ -180,9 +180,7 @@ impl Fetcher {
             let before = shared.done.load(Ordering::Relaxed);
             let workers: Vec<_> = sources
                 .drain(..)
-                .map(|source| {
-                    tokio::spawn(work(source, shared.clone(), self.clone()))
-                })
+                .map(|source| tokio::spawn(work(source, shared.clone(), self.clone())))
                 .collect();
             for worker in workers {
                 match worker.await {

@@ -102,7 +102,10 @@ pub fn config_show(
         return print_json(&rows);
     }
     let file = data_dir.join(super::node_args::CONFIG_FILE);
-    println!("# effective settings of `weft node` for {}", data_dir.display());
+    println!(
+        "# effective settings of `weft node` for {}",
+        data_dir.display()
+    );
     println!(
         "# file: {} ({})",
         file.display(),

@@ -265,11 +265,7 @@ pub fn read_file(data_dir: &Path) -> anyhow::Result<FileSettings> {
             .span()
             .map(|s| text[..s.start].lines().count().max(1))
             .unwrap_or(1);
-        anyhow::anyhow!(
-            "{}, line {line}: {}",
-            path.display(),
-            e.message().trim()
-        )
+        anyhow::anyhow!("{}, line {line}: {}", path.display(), e.message().trim())
     })
 }
 

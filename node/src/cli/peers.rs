@@ -2,7 +2,7 @@
 
 use libp2p::Multiaddr;
 
-use super::output::{print_json, uptime};
+use super::output::{print_json, short_peer, uptime};
 use crate::api::client::Client;
 
 /// `weft id`.
@@ -112,5 +112,63 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
     for (reason, n) in &s.rejected {
         println!("refused  {n} from peers: {reason}");
     }
+    Ok(())
+}
+
+/// `weft ping`: one line per round trip, then the statistics, as ping(8) prints them.
+pub async fn ping(
+    client: &Client,
+    peer: libp2p::PeerId,
+    count: u32,
+    interval_secs: f64,
+    json: bool,
+) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use weft_proto::operate::{PingEvent, PingRequest};
+    let request = PingRequest {
+        peer: peer.to_string(),
+        count,
+        interval_ms: (interval_secs.max(0.0) * 1000.0) as u64,
+    };
+    let mut events = client.ping(&request).await?;
+    let who = short_peer(&peer.to_string());
+    let mut rtts = Vec::new();
+    let mut sent = 0u32;
+    while let Some(event) = events.next().await {
+        let event = event?;
+        if json {
+            print_json(&event)?;
+        }
+        match event {
+            PingEvent::Path { path, addr } if !json => println!("PING {peer} ({path}, {addr})"),
+            PingEvent::Reply { seq, rtt_ms } => {
+                sent += 1;
+                rtts.push(rtt_ms);
+                if !json {
+                    println!("32 bytes from {who}: seq={seq} time={rtt_ms:.2} ms");
+                }
+            }
+            PingEvent::Lost { seq, error } => {
+                sent += 1;
+                if !json {
+                    println!("no answer from {who}: seq={seq} ({error})");
+                }
+            }
+            PingEvent::Path { .. } => {}
+        }
+    }
+    let received = rtts.len() as u32;
+    if !json {
+        let loss = 100 * sent.saturating_sub(received) / sent.max(1);
+        println!("\n--- {who} ping statistics ---");
+        println!("{sent} sent, {received} received, {loss}% loss");
+        if received > 0 {
+            let min = rtts.iter().copied().fold(f64::MAX, f64::min);
+            let max = rtts.iter().copied().fold(0.0, f64::max);
+            let avg = rtts.iter().sum::<f64>() / f64::from(received);
+            println!("rtt min/avg/max = {min:.2}/{avg:.2}/{max:.2} ms");
+        }
+    }
+    anyhow::ensure!(received > 0, "no answer from {peer}");
     Ok(())
 }

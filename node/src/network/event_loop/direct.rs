@@ -192,7 +192,12 @@ impl EventLoop {
                 let open = self.inbound.values().filter(|(p, _)| *p == peer).count();
                 if open >= MAX_INBOUND_SESSIONS_PER_PEER {
                     // Dropping `acks` ends the session.
-                    self.reject("direct", &peer, "too_many_streams", &"too many /weft/dm/1 streams");
+                    self.reject(
+                        "direct",
+                        &peer,
+                        "too_many_streams",
+                        &"too many /weft/dm/1 streams",
+                    );
                     return;
                 }
                 self.inbound.insert(session, (peer, acks));
@@ -325,9 +330,7 @@ impl EventLoop {
         self.flush.write(Write::SetState(id, state));
         self.flush.write(Write::RemoveOutbox(id));
         if let Delivery::Delivered { latency } = &delivery {
-            self.metrics
-                .delivery_latency
-                .observe(latency.as_secs_f64());
+            self.metrics.delivery_latency.observe(latency.as_secs_f64());
             let _ = self.events.send(Event::Delivered {
                 id,
                 to: peer.to_string(),

@@ -183,7 +183,12 @@ impl EventLoop {
         };
         let namespace = self.mesh_id().map(|m| m.to_string()).unwrap_or_default();
         let Some(topic) = TopicName::from_gossip_topic(&namespace, message.topic.as_str()) else {
-            self.reject("topic", via, "invalid", &format!("unknown topic {}", message.topic));
+            self.reject(
+                "topic",
+                via,
+                "invalid",
+                &format!("unknown topic {}", message.topic),
+            );
             return MessageAcceptance::Reject;
         };
         let decoded = match TopicMessage::decode(&message.data) {

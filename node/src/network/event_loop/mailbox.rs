@@ -266,7 +266,12 @@ impl EventLoop {
         reply: oneshot::Sender<MailboxResponse>,
     ) {
         let Some((key, _)) = self.mesh.as_ref().and_then(|m| m.member(&peer)) else {
-            self.reject("mailbox", &peer, "acl", &"mailbox request from a non-member");
+            self.reject(
+                "mailbox",
+                &peer,
+                "acl",
+                &"mailbox request from a non-member",
+            );
             let _ = reply.send(refused("not a member of this node's mesh"));
             return;
         };
@@ -354,7 +359,12 @@ impl EventLoop {
         let limits = self.mailboxes.limits;
         let used = self.mailboxes.usage.get(&to).copied().unwrap_or_default();
         if used.messages + 1 > limits.max_messages || used.bytes + sealed.len() > limits.max_bytes {
-            self.reject("mailbox", &peer, "mailbox_full", &"a recipient's quota is used up");
+            self.reject(
+                "mailbox",
+                &peer,
+                "mailbox_full",
+                &"a recipient's quota is used up",
+            );
             let _ = reply.send(refused(format!(
                 "the mailbox is full for {recipient}: {} messages, {} bytes held (limits {}, {})",
                 used.messages, used.bytes, limits.max_messages, limits.max_bytes

@@ -73,11 +73,21 @@ impl EventLoop {
             }
         };
         if message.to != self.identity.public().to_bytes() {
-            self.reject("mailbox", &sender, "invalid", &"a sealed box for someone else");
+            self.reject(
+                "mailbox",
+                &sender,
+                "invalid",
+                &"a sealed box for someone else",
+            );
             return None;
         }
         if message.expires <= now_secs() {
-            self.reject("mailbox", &sender, "sealed_expired", &"a sealed box past its expiry");
+            self.reject(
+                "mailbox",
+                &sender,
+                "sealed_expired",
+                &"a sealed box past its expiry",
+            );
             return None;
         }
         match message.content {
