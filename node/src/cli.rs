@@ -4,6 +4,7 @@
 //!
 //! Exit codes: 0 ok, 1 error (one line on stderr), 2 usage.
 
+mod doctor;
 mod local;
 mod media;
 mod mesh;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Run the node in the foreground until interrupted (SIGINT/SIGTERM). Every flag can
     /// also be set in DATA_DIR/weft.toml (same names); flags win.
     Node(node_args::NodeArgs),
+    /// Check, in order, what this node needs to talk to its mesh, and say what to fix.
+    /// Exit code 0 only when nothing failed.
+    Doctor,
     /// Show the configuration a node would run with.
     Config {
         /// What to do.
@@ -341,6 +345,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let dir = data_dir()?;
             let settings = node_args::Settings::resolve(args, node_args::read_file(&dir)?);
             local::config_show(&dir, &settings, json)
+        }
+        Command::Doctor => {
+            let dir = data_dir()?;
+            doctor::doctor(&Client::for_data_dir(&dir), &dir, json).await
         }
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();

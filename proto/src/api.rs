@@ -164,6 +164,10 @@ pub struct PeerInfo {
     /// The latest ping round trip, once measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtt_ms: Option<f64>,
+    /// How far its clock is ahead of this node's, in milliseconds (negative: behind), once
+    /// a sync measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew_ms: Option<f64>,
     /// When the connection was established, seconds since the Unix epoch.
     pub connected_since: u64,
 }
@@ -226,6 +230,10 @@ pub struct RelayStatus {
     pub circuits: usize,
     /// Relays this node holds a slot on (its relayed addresses go through them).
     pub reserved_on: Vec<String>,
+    /// Whether peers can dial this node (AutoNAT): `public at ADDR`, `private` or
+    /// `unknown` (not probed yet).
+    #[serde(default)]
+    pub reachability: String,
 }
 
 /// A relay's limits, in [`RelayStatus`].
@@ -493,7 +501,7 @@ mod tests {
             round_trip(&SendResponse { id: MessageId(id), state: DeliveryState::Delivered, latency_ms: Some(0.25), mailbox: None });
             round_trip(&PublishResponse { id: MessageId(id), peers });
             round_trip(&IdResponse { peer_id: addr.clone(), addrs: vec![addr.clone()] });
-            round_trip(&PeerInfo { peer_id: addr.clone(), addr: addr.clone(), direction: "inbound".into(), path: "direct".into(), rtt_ms: Some(1.5), connected_since: n });
+            round_trip(&PeerInfo { peer_id: addr.clone(), addr: addr.clone(), direction: "inbound".into(), path: "direct".into(), rtt_ms: Some(1.5), clock_skew_ms: None, connected_since: n });
             round_trip(&Status {
                 peer_id: addr.clone(),
                 name: Some("alice".into()),
@@ -506,7 +514,7 @@ mod tests {
                 rejected: [("malformed".to_string(), n)].into(),
                 mesh: Some(addr.clone()),
                 mailbox: Some(MailboxStatus { messages: peers, bytes: peers, recipients: 1, max_messages: peers, max_bytes: peers, ttl_secs: n }),
-                relay: RelayStatus { serving: None, reservations: peers, circuits: 1, reserved_on: vec![addr.clone()] },
+                relay: RelayStatus { serving: None, reservations: peers, circuits: 1, reserved_on: vec![addr.clone()], reachability: "unknown".into() },
             });
             round_trip(&MeshInfo { id: addr.clone(), name: Some("home".into()), role: Some(crate::mesh::Role::Admin), members: peers });
             round_trip(&CreateMeshRequest { name: Some(addr.clone()) });

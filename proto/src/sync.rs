@@ -129,6 +129,10 @@ pub enum SyncResponse {
         /// Whether the answerer has more for the asker (it should ask again).
         #[serde(default)]
         more: bool,
+        /// The answerer's wall clock when it answered, microseconds since the Unix epoch
+        /// (0: not told), so the asker can tell how far apart their clocks are.
+        #[serde(default)]
+        now_us: u64,
     },
     /// No answer, and why.
     Refused {

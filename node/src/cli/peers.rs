@@ -100,6 +100,7 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
         ),
         None => println!("relay    off"),
     }
+    println!("reach    {} (AutoNAT)", s.relay.reachability);
     for relay in &s.relay.reserved_on {
         println!("slot     on relay {relay}");
     }

@@ -5,7 +5,7 @@
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{connection_limits, dcutr, gossipsub, identify, mdns, ping, relay};
+use libp2p::{autonat, connection_limits, dcutr, gossipsub, identify, mdns, ping, relay};
 use weft_proto::limits::MAX_TOPIC_PAYLOAD_BYTES;
 
 use crate::config::RelayLimits;
@@ -53,6 +53,8 @@ pub struct Behaviour {
     pub dcutr: dcutr::Behaviour,
     /// Finding members on the local network (off with `--mdns off`).
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// AutoNAT: whether connected peers can dial this node back (reachability).
+    pub autonat: autonat::Behaviour,
 }
 
 /// What a node offers its network beyond messaging.
@@ -136,6 +138,17 @@ impl Behaviour {
                 false => None,
             }
             .into(),
+            autonat: autonat::Behaviour::new(
+                key.public().to_peer_id(),
+                autonat::Config {
+                    boot_delay: std::time::Duration::from_secs(5),
+                    retry_interval: std::time::Duration::from_secs(30),
+                    // Members on one LAN or one machine reach each other at private
+                    // addresses; those count.
+                    only_global_ips: false,
+                    ..Default::default()
+                },
+            ),
         })
     }
 }

@@ -99,6 +99,8 @@ struct Connected {
     relays: bool,
     /// Whether this connection goes through a relay.
     relayed: bool,
+    /// How far its clock is ahead of ours (microseconds), as the last sync measured.
+    skew_us: Option<i64>,
 }
 
 /// The event loop. Build it with [`EventLoop::new`], run it with [`EventLoop::run`].
@@ -636,6 +638,7 @@ impl EventLoop {
                 direction: if c.outbound { "outbound" } else { "inbound" }.into(),
                 path: if c.relayed { "relayed" } else { "direct" }.into(),
                 rtt_ms: c.rtt.map(|d| d.as_secs_f64() * 1000.0),
+                clock_skew_ms: c.skew_us.map(|us| us as f64 / 1000.0),
                 connected_since: c.since_unix,
             })
             .collect();

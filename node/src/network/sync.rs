@@ -32,6 +32,9 @@ pub struct Synced {
     pub messages: Vec<Logged>,
     /// Whether the answerer has more messages (ask again).
     pub more: bool,
+    /// How far the answerer's clock is ahead of this node's, in microseconds (negative:
+    /// behind), when it said its time.
+    pub skew_us: Option<i64>,
 }
 
 /// Asks `peer` for the ops missing from `request.have`.
@@ -40,17 +43,23 @@ pub async fn request(
     peer: PeerId,
     request: SyncRequest,
 ) -> Result<Synced, String> {
-    match exchange::ask(control, peer, PROTOCOL, &request, MAX_SYNC_FRAME_BYTES).await? {
+    let asked = crate::delivery::clock::wall_us();
+    let answer = exchange::ask(control, peer, PROTOCOL, &request, MAX_SYNC_FRAME_BYTES).await?;
+    let answered = crate::delivery::clock::wall_us();
+    match answer {
         SyncResponse::Ops {
             ops,
             peers,
             messages,
             more,
+            now_us,
         } => Ok(Synced {
             ops,
             peers,
             messages,
             more,
+            // Their clock at the midpoint of the exchange, against ours.
+            skew_us: (now_us > 0).then(|| now_us as i64 - (asked / 2 + answered / 2) as i64),
         }),
         SyncResponse::Refused { reason } => Err(reason),
     }

@@ -130,6 +130,12 @@ impl EventLoop {
                     self.listen_addrs.push(address);
                 }
             }
+            // The relay client confirms this node's relayed addresses as external; a relay
+            // would then hand them out in its own reservations (a circuit through a
+            // circuit). They travel as listen addresses instead.
+            SwarmEvent::ExternalAddrConfirmed { address } if super::reach::is_relayed(&address) => {
+                self.swarm.remove_external_address(&address);
+            }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.swarm.remove_external_address(&address);
                 self.listen_addrs.retain(|a| a != &address);
@@ -161,6 +167,7 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Dcutr(event)) => self.on_dcutr(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(event)) => self.on_mdns(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Autonat(event)) => self.on_autonat(event),
             SwarmEvent::ListenerClosed {
                 listener_id,
                 reason,
@@ -212,6 +219,7 @@ impl EventLoop {
                 rtt: None,
                 relays: false,
                 relayed: endpoint.is_relayed(),
+                skew_us: None,
             },
         );
         self.outbox.connected(&peer);

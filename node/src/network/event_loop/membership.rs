@@ -657,12 +657,16 @@ impl EventLoop {
             peers,
             messages,
             more,
+            now_us: wall_us(),
         }
     }
 
     pub(super) fn on_synced(&mut self, peer: PeerId, result: Result<sync::Synced, String>) {
         match result {
             Ok(synced) => {
+                if let (Some(skew), Some(c)) = (synced.skew_us, self.peers.get_mut(&peer)) {
+                    c.skew_us = Some(skew);
+                }
                 let new = self.merge_ops(synced.ops);
                 if new > 0 {
                     tracing::info!(peer = %super::short(&peer), new, "ACL log synced");

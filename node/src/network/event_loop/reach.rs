@@ -32,6 +32,8 @@ pub(super) struct Reach {
     relays: HashMap<PeerId, (ListenerId, bool)>,
     /// Relays whose slot was refused or lost, and when to ask again.
     retry: HashMap<PeerId, Instant>,
+    /// Whether peers can dial this node, as AutoNAT last found.
+    nat: Option<libp2p::autonat::NatStatus>,
 }
 
 impl Reach {
@@ -63,6 +65,11 @@ impl Reach {
             reservations: self.reservations.len(),
             circuits: self.circuits.values().sum(),
             reserved_on,
+            reachability: match &self.nat {
+                Some(libp2p::autonat::NatStatus::Public(addr)) => format!("public at {addr}"),
+                Some(libp2p::autonat::NatStatus::Private) => "private".into(),
+                _ => "unknown".into(),
+            },
         }
     }
 }
@@ -233,6 +240,13 @@ impl EventLoop {
             &reason,
             &format!("relay {what} refused ({status:?}): {why}"),
         );
+    }
+
+    pub(super) fn on_autonat(&mut self, event: libp2p::autonat::Event) {
+        if let libp2p::autonat::Event::StatusChanged { new, .. } = event {
+            tracing::info!(reachability = ?new, "reachability changed (AutoNAT)");
+            self.reach.nat = Some(new);
+        }
     }
 
     pub(super) fn on_dcutr(&mut self, event: dcutr::Event) {

@@ -1,0 +1,380 @@
+//! `weft doctor`: checks, in order, what a node needs to talk to its mesh, one line per
+//! check with a verdict and, for each problem, what to do. Exit code 0 only when nothing
+//! failed; `--json` prints the checks as a list.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use serde::Serialize;
+use weft_proto::api::{MemberInfo, PeerInfo, Status};
+
+use super::output::{print_json, short_peer};
+use crate::api::client::Client;
+use crate::config::api_socket;
+use crate::store::Store;
+
+/// Clock skew past which messages' times and invites' expiry go wrong.
+const MAX_SKEW_MS: f64 = 30_000.0;
+
+/// Clock skew worth a warning.
+const WARN_SKEW_MS: f64 = 2_000.0;
+
+/// Free disk below which the node cannot be trusted to keep what it acknowledges.
+const MIN_FREE_BYTES: u64 = 256 << 20;
+
+/// Free disk worth a warning.
+const WARN_FREE_BYTES: u64 = 1 << 30;
+
+/// A check's verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Verdict {
+    Ok,
+    Warn,
+    Fail,
+}
+
+/// One check's outcome.
+#[derive(Debug, Serialize)]
+struct Check {
+    check: &'static str,
+    verdict: Verdict,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+}
+
+impl Check {
+    fn ok(check: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            check,
+            verdict: Verdict::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn warn(check: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            check,
+            verdict: Verdict::Warn,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    fn fail(check: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            check,
+            verdict: Verdict::Fail,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// `weft doctor`.
+pub async fn doctor(client: &Client, data_dir: &Path, json: bool) -> anyhow::Result<()> {
+    let mut checks = vec![permissions(data_dir)];
+    let running = client.status().await;
+    checks.push(identity(data_dir, running.as_ref().ok()));
+    match running {
+        Ok(status) => {
+            checks.push(Check::ok(
+                "node",
+                format!(
+                    "running, up {}s, local API on {}",
+                    status.uptime_secs,
+                    api_socket(data_dir).display()
+                ),
+            ));
+            checks.extend(network(client, &status).await);
+        }
+        Err(e) => checks.push(Check::fail(
+            "node",
+            format!("not running: {e}"),
+            format!(
+                "start it: `weft --data-dir {} node` (or `systemctl start weft`)",
+                data_dir.display()
+            ),
+        )),
+    }
+    checks.push(disk(data_dir));
+
+    if json {
+        print_json(&checks)?;
+    } else {
+        for c in &checks {
+            let mark = match c.verdict {
+                Verdict::Ok => " ok ",
+                Verdict::Warn => "warn",
+                Verdict::Fail => "FAIL",
+            };
+            println!("[{mark}] {:<12} {}", c.check, c.detail);
+            if let Some(fix) = &c.fix {
+                println!("       {:<12} -> {fix}", "");
+            }
+        }
+    }
+    let failed = checks.iter().filter(|c| c.verdict == Verdict::Fail).count();
+    anyhow::ensure!(failed == 0, "{failed} check(s) failed");
+    Ok(())
+}
+
+/// The data dir holds the secret key: it must be the user's and closed to others.
+fn permissions(dir: &Path) -> Check {
+    let meta = match std::fs::metadata(dir) {
+        Ok(m) => m,
+        Err(e) => {
+            return Check::fail(
+                "data dir",
+                format!("{}: {e}", dir.display()),
+                "create the node with `weft init`, or pass the right --data-dir",
+            );
+        }
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Check::fail(
+            "data dir",
+            format!(
+                "{} belongs to uid {}, not to you (uid {me})",
+                dir.display(),
+                meta.uid()
+            ),
+            format!(
+                "run weft as its owner, or `chown -R $(id -u) {}`",
+                dir.display()
+            ),
+        );
+    }
+    if mode & 0o077 != 0 {
+        return Check::fail(
+            "data dir",
+            format!(
+                "{} is mode {mode:03o}: others can read the node's secret key",
+                dir.display()
+            ),
+            format!("chmod 700 {}", dir.display()),
+        );
+    }
+    let socket = api_socket(dir);
+    if let Ok(meta) = std::fs::metadata(&socket)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        return Check::fail(
+            "data dir",
+            format!(
+                "{} is open to others: they could drive the node",
+                socket.display()
+            ),
+            format!("chmod 600 {} (the node sets it at start)", socket.display()),
+        );
+    }
+    Check::ok(
+        "data dir",
+        format!("{} is {mode:03o} and yours", dir.display()),
+    )
+}
+
+/// The identity: from the running node, else from the store.
+fn identity(dir: &Path, running: Option<&Status>) -> Check {
+    if let Some(status) = running {
+        return Check::ok("identity", status.peer_id.clone());
+    }
+    match Store::open(dir).map(|store| store.identity.load()) {
+        Ok(Ok(Some(identity))) => match crate::node::keypair(&identity) {
+            Ok(key) => Check::ok("identity", key.public().to_peer_id().to_string()),
+            Err(e) => Check::fail(
+                "identity",
+                e.to_string(),
+                "the stored key is damaged; restore the data dir from a backup",
+            ),
+        },
+        Ok(Ok(None)) => Check::fail("identity", "none yet", "create one with `weft init`"),
+        Ok(Err(e)) | Err(e) => Check::fail("identity", e.to_string(), "check the data dir"),
+    }
+}
+
+/// What the running node says of its network: listeners, mesh, reachability, relays,
+/// members, clocks.
+async fn network(client: &Client, status: &Status) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let (relayed, direct): (Vec<&String>, Vec<&String>) = status
+        .listen_addrs
+        .iter()
+        .partition(|a| a.contains("/p2p-circuit"));
+    checks.push(if direct.is_empty() {
+        Check::fail(
+            "listeners",
+            "none bound",
+            "restart the node with a free --listen address",
+        )
+    } else {
+        let shown: Vec<&str> = direct.iter().map(|a| a.as_str()).collect();
+        Check::ok(
+            "listeners",
+            format!("{} (+{} relayed)", shown.join(", "), relayed.len()),
+        )
+    });
+    let Some(mesh) = &status.mesh else {
+        checks.push(Check::fail(
+            "mesh",
+            "this node is in no mesh; it accepts no one",
+            "found one with `weft mesh create` or join one with `weft join INVITE`",
+        ));
+        return checks;
+    };
+    let members = client.members().await.unwrap_or_default();
+    let peers = client.peers().await.unwrap_or_default();
+    let others: Vec<&MemberInfo> = members
+        .iter()
+        .filter(|m| m.peer_id != status.peer_id)
+        .collect();
+    let connected = others.iter().filter(|m| m.connected).count();
+    checks.push(if !others.is_empty() && connected == 0 {
+        Check::fail(
+            "mesh",
+            format!(
+                "member of {mesh} ({} members) but connected to none: the ACL cannot sync",
+                members.len()
+            ),
+            "see the members below; `weft dial ADDR` one you can reach",
+        )
+    } else {
+        Check::ok(
+            "mesh",
+            format!(
+                "member of {mesh}: {} members, {connected} connected, ACL synced with them",
+                members.len()
+            ),
+        )
+    });
+    let reach = &status.relay.reachability;
+    checks.push(match reach.as_str() {
+        "private" => Check::warn(
+            "reachability",
+            "private: peers cannot dial this node directly (AutoNAT)",
+            "members reach it through a relay (next check); or open its port on the router",
+        ),
+        "unknown" => Check::ok(
+            "reachability",
+            "not probed yet (AutoNAT asks connected peers after a few seconds)",
+        ),
+        _ => Check::ok("reachability", reach.clone()),
+    });
+    checks.push(match (reach.as_str(), status.relay.reserved_on.len()) {
+        ("private", 0) => Check::fail(
+            "relays",
+            "reachable by no one: not public and no relay slot",
+            "connect to a member that relays (`weft node --relay on` there, the default)",
+        ),
+        (_, 0) => Check::ok("relays", "no relay slot held (not needed while reachable)"),
+        (_, n) => Check::ok(
+            "relays",
+            format!(
+                "slots on {n} relay(s): {}",
+                status
+                    .relay
+                    .reserved_on
+                    .iter()
+                    .map(|p| short_peer(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    });
+    for member in others {
+        checks.push(member_check(member, &peers));
+    }
+    checks.push(clocks(&peers));
+    checks
+}
+
+fn member_check(member: &MemberInfo, peers: &[PeerInfo]) -> Check {
+    let name = member
+        .name
+        .as_deref()
+        .map_or(String::new(), |n| format!(" ({n})"));
+    let who = format!("{}{name}", short_peer(&member.peer_id));
+    match peers.iter().find(|p| p.peer_id == member.peer_id) {
+        Some(p) => Check::ok(
+            "member",
+            format!(
+                "{who}: connected, {}, rtt {}",
+                p.path,
+                p.rtt_ms
+                    .map_or("not measured yet".into(), |ms| format!("{ms:.2} ms"))
+            ),
+        ),
+        None => Check::fail(
+            "member",
+            format!("{who}: not connected (unreachable at the addresses this node knows)"),
+            format!(
+                "check that its node runs and its port is open; `weft dial ADDR/p2p/{}` with an address that works",
+                member.peer_id
+            ),
+        ),
+    }
+}
+
+fn clocks(peers: &[PeerInfo]) -> Check {
+    let worst = peers
+        .iter()
+        .filter_map(|p| Some((p, p.clock_skew_ms?)))
+        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()));
+    match worst {
+        None => Check::ok("clock", "no peer's clock measured yet"),
+        Some((p, skew)) if skew.abs() > MAX_SKEW_MS => Check::fail(
+            "clock",
+            format!(
+                "{} is {:.1} s apart from this node",
+                short_peer(&p.peer_id),
+                skew / 1000.0
+            ),
+            "synchronise clocks (NTP, e.g. `timedatectl set-ntp true`) on both machines",
+        ),
+        Some((p, skew)) if skew.abs() > WARN_SKEW_MS => Check::warn(
+            "clock",
+            format!(
+                "{} is {:.1} s apart from this node",
+                short_peer(&p.peer_id),
+                skew / 1000.0
+            ),
+            "synchronise clocks with NTP",
+        ),
+        Some((_, skew)) => Check::ok(
+            "clock",
+            format!(
+                "within {:.0} ms of every peer measured",
+                skew.abs().max(1.0)
+            ),
+        ),
+    }
+}
+
+fn disk(dir: &Path) -> Check {
+    let free = match rustix::fs::statvfs(dir) {
+        Ok(s) => s.f_bavail.saturating_mul(s.f_frsize),
+        Err(e) => {
+            return Check::warn(
+                "disk",
+                format!("cannot tell free space: {e}"),
+                "check `df` by hand",
+            );
+        }
+    };
+    let shown = super::media::bytes(free);
+    if free < MIN_FREE_BYTES {
+        Check::fail(
+            "disk",
+            format!("{shown} free under {}", dir.display()),
+            "free space: a node that cannot write stops rather than lose what it acknowledged",
+        )
+    } else if free < WARN_FREE_BYTES {
+        Check::warn("disk", format!("{shown} free"), "free some space soon")
+    } else {
+        Check::ok("disk", format!("{shown} free"))
+    }
+}
