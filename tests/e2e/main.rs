@@ -16,6 +16,7 @@ mod media_doors;
 mod membership;
 mod messaging;
 mod netns;
+mod operate;
 mod pipes;
 mod relay;
 mod replay;
