@@ -291,3 +291,16 @@ fn json_logs_parse_line_by_line_and_keep_secrets_out() {
     assert!(!log.contains(&key), "an invite key reached the log");
     println!("operate: {lines} JSON log lines parsed; no secret in them");
 }
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = crate::support::weft_raw(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains("weft") && script.contains("doctor"),
+            "{shell}: {script:.200}"
+        );
+    }
+}
