@@ -444,8 +444,10 @@ fn init_logging(filter: &str, format: node_args::LogFormat) {
         eprintln!("warning: log filter `{filter}` is not valid ({e}); using `info`");
         tracing_subscriber::EnvFilter::new("info")
     });
+    // Colours only for a terminal: a journal or a log file gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match format {
         node_args::LogFormat::Text => builder.try_init(),

@@ -15,6 +15,7 @@ mod mdns;
 mod media_doors;
 mod membership;
 mod messaging;
+mod nat;
 mod netns;
 mod operate;
 mod pipes;

@@ -162,6 +162,45 @@ impl Lab {
         }
     }
 
+    /// Makes node `i` a NAT router: it forwards, and masquerades what leaves on network
+    /// `public` behind its own address there.
+    pub fn nat_router(&self, i: usize, public: usize) {
+        let ns = self.ns(i);
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+        ])
+        .expect("forwarding");
+        self.nft(i, "add table ip weftnat").expect("nat table");
+        self.nft(
+            i,
+            "add chain ip weftnat post { type nat hook postrouting priority 100 ; }",
+        )
+        .expect("nat chain");
+        let rule = format!("add rule ip weftnat post oifname eth{public} masquerade");
+        self.nft(i, &rule).expect("masquerade");
+    }
+
+    /// Sends everything node `i` does not reach directly through `gateway`.
+    pub fn default_route(&self, i: usize, gateway: &str) {
+        run(&[
+            "ip",
+            "-n",
+            &self.ns(i),
+            "route",
+            "add",
+            "default",
+            "via",
+            gateway,
+        ])
+        .expect("route");
+    }
+
     /// Takes every rule away: all links work again.
     pub fn heal(&self) {
         for i in 0..self.len {

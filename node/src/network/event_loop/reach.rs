@@ -102,11 +102,41 @@ impl EventLoop {
                 Ok(listener) => {
                     tracing::info!(relay = %short(&peer), "asking for a relay slot");
                     self.reach.relays.insert(peer, (listener, false));
+                    self.also_over_quic(peer);
                 }
                 Err(e) => {
                     tracing::warn!(relay = %short(&peer), error = %e, "cannot listen through relay")
                 }
             }
+        }
+    }
+
+    /// Connects to `relay` over QUIC too, when it is reached over TCP only: the relay then
+    /// tells this node the address its QUIC socket has from outside (through a NAT), and
+    /// that is the address hole punching can use. (A TCP connection's outside port is a
+    /// fresh one per connection, useless for punching; QUIC dials from its listening socket.)
+    fn also_over_quic(&mut self, relay: PeerId) {
+        let over_quic = |a: &Multiaddr| a.iter().any(|p| matches!(p, Protocol::QuicV1));
+        if self.peers.get(&relay).is_none_or(|c| over_quic(&c.addr)) {
+            return;
+        }
+        let quic: Vec<Multiaddr> = self
+            .store
+            .peers
+            .addrs(&relay)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| over_quic(a) && !is_relayed(a))
+            .collect();
+        if quic.is_empty() {
+            return;
+        }
+        let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(relay)
+            .addresses(quic)
+            .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            tracing::debug!(relay = %short(&relay), error = %e, "no QUIC connection to the relay");
         }
     }
 
@@ -250,12 +280,11 @@ impl EventLoop {
     }
 
     pub(super) fn on_dcutr(&mut self, event: dcutr::Event) {
+        let peer = short(&event.remote_peer_id);
         match event.result {
-            Ok(_) => {
-                tracing::info!(peer = %short(&event.remote_peer_id), "hole punched: direct connection through NAT")
-            }
+            Ok(_) => tracing::info!(%peer, "hole punched: direct connection through NAT"),
             Err(e) => {
-                tracing::info!(peer = %short(&event.remote_peer_id), error = %e, "hole punching failed; staying relayed")
+                tracing::info!(%peer, error = %e, "hole punching failed; staying relayed")
             }
         }
     }
