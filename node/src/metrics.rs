@@ -205,10 +205,3 @@ impl Metrics {
             .inc_by(bytes);
     }
 }
-
-impl Default for Metrics {
-    /// Metrics in a registry of their own (tests, and nodes that serve none).
-    fn default() -> Self {
-        Metrics::new(&mut Registry::default())
-    }
-}
