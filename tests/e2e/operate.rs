@@ -263,6 +263,33 @@ fn a_malformed_config_file_is_refused_with_its_line() {
 }
 
 #[test]
+fn the_documented_config_file_is_the_defaults_and_parses() {
+    let root = root();
+    let node = TestNode::init(root.path(), "a");
+    let defaults = node.ok(&["config", "show"]);
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/weft.toml");
+    std::fs::copy(sample, node.dir.join("weft.toml")).unwrap();
+    let from_file = node.ok(&["config", "show"]);
+    let values = |shown: &str| -> Vec<String> {
+        shown
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split('#').next().unwrap().trim().to_string())
+            .collect()
+    };
+    assert_eq!(
+        values(&from_file),
+        values(&defaults),
+        "contrib/weft.toml states the defaults"
+    );
+    let from_file_rows = from_file.lines().filter(|l| l.ends_with("# file")).count();
+    assert!(
+        from_file_rows >= 14,
+        "every documented key is read: {from_file}"
+    );
+}
+
+#[test]
 fn json_logs_parse_line_by_line_and_keep_secrets_out() {
     let root = root();
     let mut a = TestNode::init(root.path(), "a");
