@@ -168,6 +168,9 @@ pub struct PeerInfo {
     /// a sync measured it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_skew_ms: Option<f64>,
+    /// Seconds since the ACL log was last synced with it (members re-sync every 10 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_secs_ago: Option<u64>,
     /// When the connection was established, seconds since the Unix epoch.
     pub connected_since: u64,
 }
@@ -501,7 +504,7 @@ mod tests {
             round_trip(&SendResponse { id: MessageId(id), state: DeliveryState::Delivered, latency_ms: Some(0.25), mailbox: None });
             round_trip(&PublishResponse { id: MessageId(id), peers });
             round_trip(&IdResponse { peer_id: addr.clone(), addrs: vec![addr.clone()] });
-            round_trip(&PeerInfo { peer_id: addr.clone(), addr: addr.clone(), direction: "inbound".into(), path: "direct".into(), rtt_ms: Some(1.5), clock_skew_ms: None, connected_since: n });
+            round_trip(&PeerInfo { peer_id: addr.clone(), addr: addr.clone(), direction: "inbound".into(), path: "direct".into(), rtt_ms: Some(1.5), clock_skew_ms: None, synced_secs_ago: Some(3), connected_since: n });
             round_trip(&Status {
                 peer_id: addr.clone(),
                 name: Some("alice".into()),

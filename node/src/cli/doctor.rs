@@ -13,6 +13,9 @@ use crate::api::client::Client;
 use crate::config::api_socket;
 use crate::store::Store;
 
+/// Members re-sync every 10 s; a connected member not synced for this long is worth a look.
+const STALE_SYNC_SECS: u64 = 30;
+
 /// Clock skew past which messages' times and invites' expiry go wrong.
 const MAX_SKEW_MS: f64 = 30_000.0;
 
@@ -233,6 +236,12 @@ async fn network(client: &Client, status: &Status) -> Vec<Check> {
         .filter(|m| m.peer_id != status.peer_id)
         .collect();
     let connected = others.iter().filter(|m| m.connected).count();
+    let stale: Vec<String> = peers
+        .iter()
+        .filter(|p| p.synced_secs_ago.is_none_or(|s| s > STALE_SYNC_SECS))
+        .filter(|p| others.iter().any(|m| m.peer_id == p.peer_id))
+        .map(|p| short_peer(&p.peer_id))
+        .collect();
     checks.push(if !others.is_empty() && connected == 0 {
         Check::fail(
             "mesh",
@@ -242,11 +251,20 @@ async fn network(client: &Client, status: &Status) -> Vec<Check> {
             ),
             "see the members below; `weft dial ADDR` one you can reach",
         )
+    } else if !stale.is_empty() {
+        Check::warn(
+            "mesh",
+            format!(
+                "member of {mesh}; ACL not synced within {STALE_SYNC_SECS} s with {}",
+                stale.join(", ")
+            ),
+            "they may run another version or refuse this node: look for `sync` in their logs",
+        )
     } else {
         Check::ok(
             "mesh",
             format!(
-                "member of {mesh}: {} members, {connected} connected, ACL synced with them",
+                "member of {mesh}: {} members, {connected} connected, ACL synced with each within {STALE_SYNC_SECS} s",
                 members.len()
             ),
         )

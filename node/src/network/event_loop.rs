@@ -101,6 +101,8 @@ struct Connected {
     relayed: bool,
     /// How far its clock is ahead of ours (microseconds), as the last sync measured.
     skew_us: Option<i64>,
+    /// When a sync with it last succeeded.
+    synced: Option<Instant>,
 }
 
 /// The event loop. Build it with [`EventLoop::new`], run it with [`EventLoop::run`].
@@ -639,6 +641,7 @@ impl EventLoop {
                 path: if c.relayed { "relayed" } else { "direct" }.into(),
                 rtt_ms: c.rtt.map(|d| d.as_secs_f64() * 1000.0),
                 clock_skew_ms: c.skew_us.map(|us| us as f64 / 1000.0),
+                synced_secs_ago: c.synced.map(|t| t.elapsed().as_secs()),
                 connected_since: c.since_unix,
             })
             .collect();

@@ -220,6 +220,7 @@ impl EventLoop {
                 relays: false,
                 relayed: endpoint.is_relayed(),
                 skew_us: None,
+                synced: None,
             },
         );
         self.outbox.connected(&peer);

@@ -664,8 +664,9 @@ impl EventLoop {
     pub(super) fn on_synced(&mut self, peer: PeerId, result: Result<sync::Synced, String>) {
         match result {
             Ok(synced) => {
-                if let (Some(skew), Some(c)) = (synced.skew_us, self.peers.get_mut(&peer)) {
-                    c.skew_us = Some(skew);
+                if let Some(c) = self.peers.get_mut(&peer) {
+                    c.skew_us = synced.skew_us.or(c.skew_us);
+                    c.synced = Some(Instant::now());
                 }
                 let new = self.merge_ops(synced.ops);
                 if new > 0 {
