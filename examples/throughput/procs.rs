@@ -201,7 +201,6 @@ impl Pair {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()?;
-        std::thread::sleep(Duration::from_millis(300));
         let mut open = Command::new(&bin)
             .arg("--data-dir")
             .arg(&self.sender.dir)

@@ -29,6 +29,10 @@ pub const MAX_PIPES: usize = 64;
 /// How long opening may take (stream, then the other side's answer).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long an arriving pipe waits for someone to accept it: the two ends of a pipe are
+/// usually started by hand, and not always in order.
+const ACCEPT_GRACE: Duration = Duration::from_secs(5);
+
 /// An open pipe: the stream, and the permit that counts it against [`MAX_PIPES`].
 pub struct Pipe {
     /// The member at the other end.
@@ -50,6 +54,8 @@ pub struct Pipes {
     control: Control,
     permits: Arc<Semaphore>,
     waiting: Arc<Mutex<VecDeque<Waiting>>>,
+    /// Wakes arriving pipes when a caller starts waiting.
+    arrived: Arc<tokio::sync::Notify>,
     /// The task answering members' pipes, once started.
     server: Arc<Mutex<Option<tokio::task::AbortHandle>>>,
 }
@@ -68,6 +74,7 @@ impl Pipes {
             control,
             permits: Arc::new(Semaphore::new(MAX_PIPES)),
             waiting: Arc::default(),
+            arrived: Arc::default(),
             server: Arc::default(),
         };
         let server = tokio::spawn(pipes.clone().serve(incoming, door, tally)).abort_handle();
@@ -126,6 +133,7 @@ impl Pipes {
         if let Ok(mut waiting) = self.waiting.lock() {
             waiting.push_back(Waiting { from, pipe: tx });
         }
+        self.arrived.notify_waiters();
         rx.await.map_err(|_| "the node is stopping".to_string())
     }
 
@@ -186,7 +194,7 @@ impl Pipes {
                 return Err(refused("pipe_busy", why));
             }
         };
-        let Some(waiter) = self.take_waiter(&peer) else {
+        let Some(waiter) = self.wait_for_waiter(&peer).await else {
             let why = "nobody is accepting pipes on this node (run `weft pipe --accept` there)";
             let _ = reply(&mut stream, PipeAnswer::Refused(why.into())).await;
             return Err(refused("pipe_unwanted", why.into()));
@@ -202,6 +210,20 @@ impl Pipes {
         // A caller that gave up in between drops the pipe, which resets the stream.
         let _ = waiter.pipe.send(pipe);
         Ok(())
+    }
+
+    /// A caller waiting for pipes from `peer`, now or within [`ACCEPT_GRACE`].
+    async fn wait_for_waiter(&self, peer: &PeerId) -> Option<Waiting> {
+        let deadline = tokio::time::Instant::now() + ACCEPT_GRACE;
+        loop {
+            let woken = self.arrived.notified();
+            if let Some(waiter) = self.take_waiter(peer) {
+                return Some(waiter);
+            }
+            if tokio::time::timeout_at(deadline, woken).await.is_err() {
+                return None;
+            }
+        }
     }
 
     /// The first caller still waiting that takes pipes from `peer`.

@@ -61,9 +61,10 @@ fn a_pipe_carries_a_gib_one_way_and_a_mib_back() {
         "{said}"
     );
 
-    let mut accept = pipe(&b, &["--accept", "--from", &a.peer_id]);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Opened first, accepted a moment later: an arriving pipe waits for its acceptor.
     let mut open = pipe(&a, &[&b.peer_id]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut accept = pipe(&b, &["--accept", "--from", &a.peer_id]);
     let (to_b, from_a) = (open.stdin.take().unwrap(), accept.stdout.take().unwrap());
     let (to_a, from_b) = (accept.stdin.take().unwrap(), open.stdout.take().unwrap());
     let sent = std::thread::spawn(move || feed(to_b, 1024, 1));

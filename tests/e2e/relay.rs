@@ -105,6 +105,7 @@ fn members_reach_each_other_through_a_relay_and_a_stranger_gets_no_slot() {
         .args(["--data-dir", a.dir.to_str().unwrap(), "pipe", &c.peer_id])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     open.stdin
@@ -112,8 +113,12 @@ fn members_reach_each_other_through_a_relay_and_a_stranger_gets_no_slot() {
         .unwrap()
         .write_all(b"ping from a\n")
         .unwrap();
-    let at_c = accept.wait_with_output().unwrap();
     let at_a = open.wait_with_output().unwrap();
+    if !at_a.status.success() {
+        let _ = accept.kill();
+        panic!("the pipe failed: {}", String::from_utf8_lossy(&at_a.stderr));
+    }
+    let at_c = accept.wait_with_output().unwrap();
     assert_eq!(at_c.stdout, b"ping from a\n");
     assert_eq!(at_a.stdout, b"pong from c\n");
     println!("relay: message, 3 MiB file and pipe from A to C through B");

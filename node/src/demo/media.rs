@@ -126,8 +126,6 @@ async fn pipe(from: &Member, to: &Member) -> anyhow::Result<f64> {
         let peer = from.node.peer_id.to_string();
         tokio::spawn(async move { client.pipe(None, Some(&peer)).await })
     };
-    // Give the accept a moment to be registered before the pipe arrives.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let (_, mut sending, _) = from
         .client
         .pipe(Some(&to.node.peer_id.to_string()), None)
