@@ -32,7 +32,7 @@ pub const MAX_FETCHES: usize = 8;
 #[derive(Clone)]
 pub struct Blobs {
     /// Chunks and manifests.
-    pub store: BlobStore,
+    store: BlobStore,
     fetcher: Fetcher,
     fetches: Arc<Semaphore>,
     /// The task serving members' requests.

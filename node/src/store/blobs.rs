@@ -33,14 +33,4 @@ impl BlobsTree {
                 detail: e.to_string(),
             })
     }
-
-    /// How many blobs are known here.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether no blob is known here.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
