@@ -27,15 +27,15 @@ pub fn verify_op(op: &SignedOp) -> Result<(), SignatureError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use weft_proto::acl::OpKind;
+    use weft_proto::acl::{OpId, OpKind};
     use weft_proto::mesh::{MeshId, Role};
 
-    fn body(author: &Identity, lamport: u64) -> OpBody {
+    fn body(author: &Identity, prev: [u8; 32]) -> OpBody {
         OpBody {
             v: OP_VERSION,
             mesh: MeshId::of_founder(&author.public().to_bytes()),
-            lamport,
             author: author.public().to_bytes(),
+            prev: vec![OpId(prev)],
             kind: OpKind::Add {
                 member: [7; 32],
                 role: Role::Member,
@@ -46,9 +46,9 @@ mod tests {
 
     proptest! {
         #[test]
-        fn ops_verify_and_any_flipped_byte_is_refused(seed in any::<[u8; 32]>(), lamport in any::<u64>(), at in any::<prop::sample::Index>()) {
+        fn ops_verify_and_any_flipped_byte_is_refused(seed in any::<[u8; 32]>(), prev in any::<[u8; 32]>(), at in any::<prop::sample::Index>()) {
             let author = Identity::from_secret(&seed);
-            let op = sign_op(&author, body(&author, lamport)).unwrap();
+            let op = sign_op(&author, body(&author, prev)).unwrap();
             prop_assert!(verify_op(&op).is_ok());
             let bytes = weft_proto::codec::to_cbor(&op).unwrap();
             let back: SignedOp = weft_proto::codec::from_cbor(&bytes).unwrap();
@@ -66,7 +66,7 @@ mod tests {
     fn an_op_claiming_another_author_is_refused() {
         let alice = Identity::from_secret(&[1; 32]);
         let mallory = Identity::from_secret(&[2; 32]);
-        let op = sign_op(&mallory, body(&alice, 5)).unwrap();
+        let op = sign_op(&mallory, body(&alice, [5; 32])).unwrap();
         assert!(verify_op(&op).is_err());
     }
 }

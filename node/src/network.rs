@@ -4,6 +4,7 @@
 //! - [`behaviour`]: the composed behaviour (limits, identify, ping, gossipsub, streams).
 //! - [`dm_stream`]: `/weft/dm/1`, pipelined on one long-lived stream per peer.
 //! - [`exchange`]: one request and one response per stream (join and sync use it).
+//! - [`gated`]: [`gated::Gated`], a behaviour on members' connections only.
 //! - [`frame`]: the length-prefixed frames all of weft's stream protocols use.
 //! - [`join`]: `/weft/join/1`, redeeming an invite key.
 //! - [`sync`]: `/weft/sync/1`, bringing a member's ACL log up to date, and sharing members'
@@ -13,6 +14,7 @@
 //! - [`swarm`]: transports (TCP + Noise + Yamux, QUIC) and listening.
 //! - [`handle`]: [`NodeHandle`], the commands it sends, and [`NodeError`].
 //! - [`event_loop`]: [`EventLoop`], which turns commands and swarm events into actions.
+//! - [`tasks`]: [`tasks::Tasks`], the loop's owned tasks.
 //! - [`group_flush`]: group commit: many writes, one flush, then every acknowledgement.
 
 // `#[derive(NetworkBehaviour)]` generates a public event enum it cannot document.
@@ -22,6 +24,7 @@ pub mod dm_stream;
 pub mod event_loop;
 pub mod exchange;
 pub mod frame;
+pub mod gated;
 pub mod group_flush;
 pub mod handle;
 pub mod join;
@@ -30,6 +33,7 @@ pub mod mesh_noise;
 pub mod swarm;
 pub mod sync;
 pub mod tally;
+pub mod tasks;
 
 pub use event_loop::EventLoop;
 pub use handle::{NodeError, NodeHandle};

@@ -30,12 +30,10 @@ pub mod write;
 
 use std::path::{Path, PathBuf};
 
-/// The schema version this build writes.
-const SCHEMA_VERSION: u32 = 2;
-
-/// The oldest schema this build reads. Schema 1 held ACL ops signed in the version 1
-/// encoding (keys as arrays of integers), whose signatures cannot be carried over.
-const OLDEST_SCHEMA: u32 = 2;
+/// The schema version this build writes and reads. Schemas 1 and 2 held ACL ops of earlier
+/// versions (keys as integer arrays; then Lamport times instead of predecessors), whose
+/// signatures cannot be carried over; a store of theirs without a mesh moves up as it is.
+const SCHEMA_VERSION: u32 = 3;
 
 /// How long opening waits for sled's lock before reporting another process.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
@@ -200,7 +198,7 @@ fn check_schema(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
                     found,
                 });
             }
-            if found < OLDEST_SCHEMA {
+            if found < SCHEMA_VERSION {
                 // Nothing but the ACL log changed: a store without one moves up as it is.
                 if !db.open_tree("acl")?.is_empty() {
                     return Err(StoreError::OldMesh {

@@ -1,35 +1,77 @@
 //! The ACL log's operations, as they travel and are stored.
 //!
 //! ```text
-//! SignedOp = { body: OpBody, sig: bytes(64) }        sig: ed25519 by body.author over
-//!                                                    cbor(body), context "acl-op"
-//! OpBody   = { v: 2, mesh: bytes(20), lamport: u64, author: bytes(32), kind: OpKind }
+//! SignedOp = { body: OpBody, sig: bytes(64) }     sig: ed25519 by body.author over cbor(body),
+//!                                                 context "acl-op"
+//! OpBody   = { v: 3, mesh: bytes(20), author: bytes(32), prev: [bytes(32)], kind: OpKind }
 //! OpKind   = { "Found": { name } } | { "Add": { member, role, name } } | { "Revoke": { member } }
 //!          | { "SetRole": { member, role } } | { "TopicPolicy": { topic, publishers } }
 //!          | { "RevokeInvite": { invite: bytes(16) } }
 //! ```
 //!
-//! An op's id is the BLAKE3 hash of its CBOR. The ACL is a deterministic fold of the set of
-//! ops (see `weft_node::mesh::acl`), so every node holding the same set computes the same ACL.
+//! The log is a hash-linked DAG: `prev` names the ops its author had seen (the heads of its
+//! log when it signed: sorted ascending, no repeats, 1 to [`MAX_PREV`] ids; empty only for
+//! `Found`, the root). An op's id ([`OpId`]) is
+//! `BLAKE3-derive-key("weft/v1/acl-op-id", cbor(SignedOp))`. There is no clock: an op's
+//! place in the log is its causal past, which no author can forge. The ACL is a
+//! deterministic resolution of the DAG (see `weft_node::mesh::acl`), so every node holding
+//! the same ops computes the same ACL. Version 2 carried a Lamport time instead of `prev`
+//! and is no longer read.
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec::DecodeError;
 use crate::mesh::{MeshId, Role};
 use crate::topic::TopicName;
 
-/// The op body version this crate writes.
-pub const OP_VERSION: u8 = 2;
+/// The op body version this crate writes and reads.
+pub const OP_VERSION: u8 = 3;
 
-/// Longest member name, in bytes.
+/// Longest member or mesh name, in bytes.
 pub const MAX_MEMBER_NAME_BYTES: usize = 64;
 
 /// Most publishers one topic policy lists.
 pub const MAX_POLICY_PUBLISHERS: usize = 64;
 
+/// Most ops one op names as seen.
+pub const MAX_PREV: usize = 16;
+
+/// Largest encoded op, on every path (gossip, sync, join, store).
+pub const MAX_OP_BYTES: usize = 4096;
+
+/// The id of an op: a hash of its encoding.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OpId(#[serde(with = "crate::codec::byte_array")] pub [u8; 32]);
+
+impl OpId {
+    /// The first 12 hex digits, for logs.
+    pub fn short(&self) -> String {
+        self.0[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Debug for OpId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OpId({})", self.short())
+    }
+}
+
+impl fmt::Display for OpId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
 /// What an op does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpKind {
-    /// Founds the mesh; valid only from the key the mesh id derives from.
+    /// Founds the mesh; valid only from the key the mesh id derives from, with no `prev`.
     Found {
         /// The mesh's name.
         name: Option<String>,
@@ -44,7 +86,7 @@ pub enum OpKind {
         /// A name for it.
         name: Option<String>,
     },
-    /// Removes a member, permanently.
+    /// Removes a member (or bars a key), permanently.
     Revoke {
         /// The member's key.
         #[serde(with = "crate::codec::byte_array")]
@@ -73,6 +115,28 @@ pub enum OpKind {
     },
 }
 
+impl OpKind {
+    /// The member whose admin power this op takes away, if any: a revocation, or a role
+    /// change to anything but admin. (Strong remove voids what that member did concurrently.)
+    pub fn demotes(&self) -> Option<&[u8; 32]> {
+        match self {
+            OpKind::Revoke { member } => Some(member),
+            OpKind::SetRole { member, role } if *role != Role::Admin => Some(member),
+            _ => None,
+        }
+    }
+
+    /// The member whose role this op decides, if any.
+    pub fn concerns(&self) -> Option<&[u8; 32]> {
+        match self {
+            OpKind::Add { member, .. }
+            | OpKind::Revoke { member }
+            | OpKind::SetRole { member, .. } => Some(member),
+            _ => None,
+        }
+    }
+}
+
 /// One entry of a topic policy.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Publisher {
@@ -89,11 +153,11 @@ pub struct OpBody {
     pub v: u8,
     /// The mesh.
     pub mesh: MeshId,
-    /// The author's Lamport time: above every op it had seen.
-    pub lamport: u64,
     /// The author's ed25519 public key.
     #[serde(with = "crate::codec::byte_array")]
     pub author: [u8; 32],
+    /// The ops its author had seen (the heads of its log), sorted, no repeats.
+    pub prev: Vec<OpId>,
     /// What it does.
     pub kind: OpKind,
 }
@@ -109,9 +173,135 @@ pub struct SignedOp {
 }
 
 impl SignedOp {
-    /// The op's id: BLAKE3 of its CBOR.
-    pub fn id(&self) -> [u8; 32] {
+    /// The op's id.
+    pub fn id(&self) -> OpId {
         let bytes = crate::codec::to_cbor(self).unwrap_or_default();
-        *blake3::hash(&bytes).as_bytes()
+        OpId(blake3::derive_key("weft/v1/acl-op-id", &bytes))
+    }
+
+    /// Decodes an op from a peer, refusing it past [`MAX_OP_BYTES`] before decoding and
+    /// checking its shape (version, `prev`, text and list sizes). The signature is checked
+    /// by `weft_keys::acl::verify_op`.
+    pub fn decode(bytes: &[u8]) -> Result<SignedOp, DecodeError> {
+        crate::codec::check_frame_len("ACL op", bytes.len(), MAX_OP_BYTES)?;
+        let op: SignedOp = crate::codec::from_cbor(bytes)?;
+        op.check_shape()?;
+        Ok(op)
+    }
+
+    /// Checks what can be checked without the log: version, size, `prev` (sorted, unique,
+    /// at most [`MAX_PREV`], empty exactly for `Found`), names and policies within limits.
+    pub fn check_shape(&self) -> Result<(), DecodeError> {
+        let body = &self.body;
+        if body.v != OP_VERSION {
+            return Err(DecodeError::Version(body.v));
+        }
+        let len = crate::codec::to_cbor(self)?.len();
+        crate::codec::check_frame_len("ACL op", len, MAX_OP_BYTES)?;
+        let invalid = |why: &str| Err(DecodeError::Invalid(why.into()));
+        let is_found = matches!(body.kind, OpKind::Found { .. });
+        if is_found != body.prev.is_empty() {
+            return invalid("only the founding op has no predecessors");
+        }
+        if body.prev.len() > MAX_PREV {
+            return invalid("too many predecessors");
+        }
+        if body.prev.windows(2).any(|w| w[0] >= w[1]) {
+            return invalid("predecessors must be sorted and distinct");
+        }
+        match &body.kind {
+            OpKind::Found { name } | OpKind::Add { name, .. } => check_name(name.as_deref()),
+            OpKind::TopicPolicy { publishers, .. } if publishers.len() > MAX_POLICY_PUBLISHERS => {
+                invalid("too many publishers in a topic policy")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Checks a member or mesh name from a peer: at most [`MAX_MEMBER_NAME_BYTES`], not empty,
+/// no control characters.
+pub fn check_name(name: Option<&str>) -> Result<(), DecodeError> {
+    match name {
+        Some(n) if n.is_empty() || n.len() > MAX_MEMBER_NAME_BYTES => Err(DecodeError::Invalid(
+            format!("a name is 1 to {MAX_MEMBER_NAME_BYTES} bytes"),
+        )),
+        Some(n) if n.chars().any(char::is_control) => Err(DecodeError::Invalid(
+            "a name may not hold control characters".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(prev: Vec<OpId>, kind: OpKind) -> SignedOp {
+        SignedOp {
+            body: OpBody {
+                v: OP_VERSION,
+                mesh: MeshId([1; 20]),
+                author: [2; 32],
+                prev,
+                kind,
+            },
+            sig: [0; 64],
+        }
+    }
+
+    #[test]
+    fn shape_rules() {
+        let found = op(vec![], OpKind::Found { name: None });
+        assert!(found.check_shape().is_ok());
+        let revoke = |prev| op(prev, OpKind::Revoke { member: [3; 32] });
+        assert!(revoke(vec![OpId([1; 32])]).check_shape().is_ok());
+        assert!(
+            revoke(vec![]).check_shape().is_err(),
+            "only Found is a root"
+        );
+        assert!(
+            op(vec![OpId([1; 32])], OpKind::Found { name: None })
+                .check_shape()
+                .is_err()
+        );
+        let unsorted = vec![OpId([2; 32]), OpId([1; 32])];
+        assert!(revoke(unsorted).check_shape().is_err());
+        assert!(revoke(vec![OpId([1; 32]); 2]).check_shape().is_err());
+        let many = (0..=MAX_PREV as u8).map(|i| OpId([i; 32])).collect();
+        assert!(revoke(many).check_shape().is_err());
+        let named = |name: &str| {
+            op(
+                vec![OpId([1; 32])],
+                OpKind::Add {
+                    member: [3; 32],
+                    role: Role::Member,
+                    name: Some(name.into()),
+                },
+            )
+        };
+        assert!(named("bob").check_shape().is_ok());
+        assert!(named("bo\u{1b}[2Jb").check_shape().is_err());
+        assert!(named(&"x".repeat(65)).check_shape().is_err());
+        let mut old = found.clone();
+        old.body.v = 2;
+        assert!(matches!(old.check_shape(), Err(DecodeError::Version(2))));
+    }
+
+    #[test]
+    fn decode_refuses_oversize_before_parsing() {
+        let big = vec![0u8; MAX_OP_BYTES + 1];
+        assert!(matches!(
+            SignedOp::decode(&big),
+            Err(DecodeError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn ids_are_domain_separated_hashes() {
+        let found = op(vec![], OpKind::Found { name: None });
+        let bytes = crate::codec::to_cbor(&found).unwrap();
+        assert_ne!(found.id().0, *blake3::hash(&bytes).as_bytes());
+        assert_eq!(found.id(), found.clone().id());
     }
 }

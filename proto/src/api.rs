@@ -215,6 +215,18 @@ pub struct Status {
     /// Relaying: what this node relays for others, and the relays it holds slots on.
     #[serde(default)]
     pub relay: RelayStatus,
+    /// Set when this node was removed from its mesh: it no longer dials the mesh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Removed>,
+}
+
+/// How this node was removed from its mesh, in [`Status`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removed {
+    /// The PeerId of the admin that removed it.
+    pub by: String,
+    /// When this node learnt of it, Unix seconds (0: before this node kept the time).
+    pub at: u64,
 }
 
 fn direct() -> String {
@@ -405,7 +417,8 @@ pub struct MemberInfo {
     pub name: Option<String>,
     /// The PeerId of the admin that admitted it.
     pub added_by: String,
-    /// The ACL's Lamport time of its admission.
+    /// The height of its admission in the ACL log (how many ops deep it is): admissions
+    /// sort by it.
     pub added_at: u64,
     /// Whether it is connected to this node now.
     pub connected: bool,
@@ -518,6 +531,7 @@ mod tests {
                 mesh: Some(addr.clone()),
                 mailbox: Some(MailboxStatus { messages: peers, bytes: peers, recipients: 1, max_messages: peers, max_bytes: peers, ttl_secs: n }),
                 relay: RelayStatus { serving: None, reservations: peers, circuits: 1, reserved_on: vec![addr.clone()], reachability: "unknown".into() },
+                removed: Some(Removed { by: addr.clone(), at: n }),
             });
             round_trip(&MeshInfo { id: addr.clone(), name: Some("home".into()), role: Some(crate::mesh::Role::Admin), members: peers });
             round_trip(&CreateMeshRequest { name: Some(addr.clone()) });

@@ -175,7 +175,7 @@ pub mod byte_vec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::acl::{OP_VERSION, OpBody, OpKind, Publisher, SignedOp};
+    use crate::acl::{OP_VERSION, OpBody, OpId, OpKind, Publisher, SignedOp};
     use crate::join::{JOIN_VERSION, JoinRequest};
     use crate::mesh::{MeshId, Role};
     use crate::seal::SealCard;
@@ -193,13 +193,13 @@ mod tests {
             .unwrap()
     }
 
-    fn op(author: [u8; 32], member: [u8; 32], lamport: u64, sig: [u8; 64]) -> SignedOp {
+    fn op(author: [u8; 32], member: [u8; 32], prev: [u8; 32], sig: [u8; 64]) -> SignedOp {
         SignedOp {
             body: OpBody {
                 v: OP_VERSION,
                 mesh: MeshId::of_founder(&author),
-                lamport,
                 author,
+                prev: vec![OpId(prev)],
                 kind: OpKind::TopicPolicy {
                     topic: "news".parse().unwrap(),
                     publishers: vec![Publisher::Key(member), Publisher::Role(Role::Admin)],
@@ -214,9 +214,9 @@ mod tests {
         fn join_sync_and_op_bodies_round_trip(
             key in any::<[u8; 32]>(),
             invite in any::<[u8; 16]>(),
-            have in proptest::collection::vec(any::<[u8; 32]>(), 0..8),
+            heads in proptest::collection::vec(any::<[u8; 32]>(), 0..8),
             peer in proptest::collection::vec(any::<u8>(), 0..64),
-            lamport in any::<u64>(),
+            next in any::<u64>(),
             sig in proptest::collection::vec(any::<u8>(), 64),
         ) {
             let join = JoinRequest { v: JOIN_VERSION, invite, key, proof: key, name: None };
@@ -224,17 +224,19 @@ mod tests {
             let sync = SyncRequest {
                 v: SYNC_VERSION,
                 mesh: MeshId::of_founder(&key),
-                have: have.clone(),
+                heads: heads.iter().copied().map(OpId).collect(),
+                known: heads.iter().copied().map(OpId).collect(),
+                after: heads.first().copied().map(OpId),
                 card: Some(SealCard { key, sig: [9; 64] }),
                 topics: vec![TopicMarks {
                     topic: "news".parse().unwrap(),
-                    marks: vec![Mark { publisher: key, next: lamport }],
+                    marks: vec![Mark { publisher: key, next }],
                 }],
             };
             prop_assert_eq!(from_cbor::<SyncRequest>(&to_cbor(&sync).unwrap()).unwrap(), sync);
             let addrs = PeerAddrs { peer, addrs: vec!["/ip4/127.0.0.1/tcp/1".into()], card: None };
             prop_assert_eq!(from_cbor::<PeerAddrs>(&to_cbor(&addrs).unwrap()).unwrap(), addrs);
-            let op = op(key, key, lamport, sig.try_into().unwrap());
+            let op = op(key, key, key, sig.try_into().unwrap());
             prop_assert_eq!(from_cbor::<SignedOp>(&to_cbor(&op).unwrap()).unwrap(), op);
         }
     }
@@ -253,17 +255,20 @@ mod tests {
         let sync = SyncRequest {
             v: SYNC_VERSION,
             mesh: MeshId([4; 20]),
-            have: vec![[5; 32]],
+            heads: vec![OpId([5; 32])],
+            known: vec![],
+            after: Some(OpId([6; 32])),
             card: None,
             topics: vec![],
         };
+        assert_eq!(field(&sync, "after"), Value::Bytes(vec![6; 32]));
         assert_eq!(field(&sync, "mesh"), Value::Bytes(vec![4; 20]));
         assert_eq!(
-            field(&sync, "have"),
+            field(&sync, "heads"),
             Value::Array(vec![Value::Bytes(vec![5; 32])])
         );
         assert_eq!(
-            field(&op([6; 32], [7; 32], 1, [8; 64]), "sig"),
+            field(&op([6; 32], [7; 32], [1; 32], [8; 64]), "sig"),
             Value::Bytes(vec![8; 64])
         );
 

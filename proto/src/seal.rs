@@ -3,13 +3,15 @@
 //! ```text
 //! SealCard      { key: bytes(32), sig: bytes(64) }   a member's X25519 sealing key, signed by
 //!                                                     its ed25519 identity (context `seal-key`)
-//! SealedMessage { v: 1, to: bytes(32), expires: u64, content: Content }
+//! SealedMessage { v: 2, from: bytes(32), to: bytes(32), expires: u64, content: Content }
 //!                                                     the plaintext inside a sealed box
 //! Content       = { "Direct": DirectMessage } | { "Receipts": [bytes(32)] }  <= 256 ids
 //! ```
 //!
 //! The box itself (Noise X, see `weft_keys::seal`) is opaque bytes of at most
-//! [`MAX_SEALED_BYTES`].
+//! [`MAX_SEALED_BYTES`]. `from` names the sender's ed25519 key: the opener attributes the
+//! box to `from` only when `from`'s card carries the X25519 key the handshake authenticated,
+//! so a card claiming another member's sealing key gains its signer nothing.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +20,7 @@ use crate::codec::{DecodeError, from_cbor, to_cbor};
 use crate::dm::DirectMessage;
 
 /// The version of [`SealedMessage`] this build writes and reads.
-pub const SEALED_VERSION: u8 = 1;
+pub const SEALED_VERSION: u8 = 2;
 
 /// Most message ids one receipt names.
 pub const MAX_RECEIPTS: usize = 256;
@@ -53,6 +55,9 @@ pub enum Content {
 pub struct SealedMessage {
     /// Body version, [`SEALED_VERSION`].
     pub v: u8,
+    /// The sender's ed25519 public key.
+    #[serde(with = "crate::codec::byte_array")]
+    pub from: [u8; 32],
     /// The recipient's ed25519 public key.
     #[serde(with = "crate::codec::byte_array")]
     pub to: [u8; 32],
@@ -101,6 +106,7 @@ mod tests {
         ) {
             let message = SealedMessage {
                 v: SEALED_VERSION,
+                from,
                 to,
                 expires,
                 content: Content::Direct(DirectMessage::new(&from, &to, ts, text)),

@@ -3,10 +3,11 @@
 //! between members ask; a node answers members of its own mesh only.
 //!
 //! ```text
-//! asker -> answerer    SyncRequest  { v: 2, mesh: bytes(20), have: [bytes(32)], card: SealCard?,
-//!                                     topics: [TopicMarks] }                   <= 4 MiB
+//! asker -> answerer    SyncRequest  { v: 3, mesh: bytes(20), heads: [bytes(32)], known: [bytes(32)],
+//!                                     after: bytes(32)?, card: SealCard?,
+//!                                     topics: [TopicMarks] }                    <= 512 KiB
 //! answerer -> asker    SyncResponse = { "Ops": { ops: [SignedOp], peers: [PeerAddrs],
-//!                                                messages: [Logged], more: bool } }
+//!                                                messages: [Logged], more: bool, now_us: u64 } }
 //!                                   | { "Refused": { reason: string } }         <= 4 MiB
 //! PeerAddrs  = { peer: bytes (PeerId), addrs: [multiaddr string], card: SealCard? }
 //!                                                                  at most 8 addrs each
@@ -25,28 +26,57 @@
 //! `card` in the request is the asker's own sealing key (see [`crate::seal`]); every card is
 //! verified against its member's key before it is stored.
 //!
-//! `have` lists the ids (BLAKE3 of the CBOR) of the ops the asker holds; the answer holds
-//! every op the answerer has that is not among them. Each op is verified by the asker before
-//! it is stored.
+//! The ACL log is summarised, not listed, so a sync's size does not grow with the log: `heads`
+//! are the asker's heads (the ops no other op it holds names as seen, at most [`MAX_HEADS`]),
+//! `known` a few more of its ops at exponentially spaced depths below them (at most
+//! [`MAX_KNOWN`]). Every op in the causal past of an op the asker holds is held by the asker
+//! too, so the answerer sends the ops it holds that are not in the causal past of any summary
+//! op it knows: everything the asker lacks (and, when the answerer does not know some of the
+//! asker's heads, a few it has). They go parents first, at most [`MAX_SYNC_OPS`] ops and
+//! [`MAX_SYNC_OP_BYTES`] bytes, with `more` set when capped. Each op is checked by the asker as
+//! if it came by gossip: one its author may not issue is dropped and counted.
+//!
+//! A capped answer is paged: the asker asks again with `after` set to the last op of the
+//! answer, and the answerer sends only ops that come after it in the order it sends them
+//! (by height, then id). The asker holds every op up to there, so each page brings new ops
+//! even when the summary could not tell the answerer where the two logs part.
 
 use serde::{Deserialize, Serialize};
 
-use crate::acl::SignedOp;
+use crate::acl::{OpId, SignedOp};
 use crate::mesh::MeshId;
 use crate::seal::SealCard;
 use crate::topic::{TopicMessage, TopicName};
 
 /// The request body version.
-pub const SYNC_VERSION: u8 = 2;
+pub const SYNC_VERSION: u8 = 3;
 
-/// Largest frame either way.
+/// Largest request frame.
+pub const MAX_SYNC_REQUEST_BYTES: usize = 512 * 1024;
+
+/// Largest answer frame.
 pub const MAX_SYNC_FRAME_BYTES: usize = 4 * 1024 * 1024;
+
+/// Most heads a request names.
+pub const MAX_HEADS: usize = 64;
+
+/// Most ops below the heads a request names.
+pub const MAX_KNOWN: usize = 32;
+
+/// Most ACL ops in one answer.
+pub const MAX_SYNC_OPS: usize = 1024;
+
+/// Most bytes of ACL ops in one answer.
+pub const MAX_SYNC_OP_BYTES: usize = 1024 * 1024;
 
 /// Most topics one request names.
 pub const MAX_SYNC_TOPICS: usize = 256;
 
 /// Most publishers' marks per topic in one request.
 pub const MAX_MARKS_PER_TOPIC: usize = 1024;
+
+/// Most marks in one request, over all its topics.
+pub const MAX_SYNC_MARKS: usize = 8192;
 
 /// Most topic messages in one answer.
 pub const MAX_SYNC_MESSAGES: usize = 1000;
@@ -61,9 +91,14 @@ pub struct SyncRequest {
     pub v: u8,
     /// The mesh.
     pub mesh: MeshId,
-    /// Ids of the ops the asker holds.
-    #[serde(with = "crate::codec::byte_arrays")]
-    pub have: Vec<[u8; 32]>,
+    /// The asker's heads, at most [`MAX_HEADS`].
+    pub heads: Vec<OpId>,
+    /// More ops the asker holds, below its heads, at most [`MAX_KNOWN`].
+    #[serde(default)]
+    pub known: Vec<OpId>,
+    /// When paging a capped answer: the last op of the previous page.
+    #[serde(default)]
+    pub after: Option<OpId>,
     /// The asker's sealing-key card.
     pub card: Option<SealCard>,
     /// How far the asker has each topic it follows, at most [`MAX_SYNC_TOPICS`].
@@ -117,7 +152,7 @@ pub struct PeerAddrs {
 pub enum SyncResponse {
     /// The ops the asker lacks, and where other members can be reached.
     Ops {
-        /// Those ops.
+        /// Those ops, parents first, at most [`MAX_SYNC_OPS`] and [`MAX_SYNC_OP_BYTES`].
         ops: Vec<SignedOp>,
         /// Addresses of other members the answerer knows.
         #[serde(default)]
@@ -126,7 +161,7 @@ pub enum SyncResponse {
         /// [`MAX_SYNC_MESSAGES`] and [`MAX_SYNC_MESSAGE_BYTES`] of them.
         #[serde(default)]
         messages: Vec<Logged>,
-        /// Whether the answerer has more for the asker (it should ask again).
+        /// Whether the answerer has more for the asker, ops or messages (it should ask again).
         #[serde(default)]
         more: bool,
         /// The answerer's wall clock when it answered, microseconds since the Unix epoch

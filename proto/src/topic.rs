@@ -151,16 +151,23 @@ impl TopicMessage {
     pub fn decode(bytes: &[u8]) -> Result<TopicMessage, DecodeError> {
         check_frame_len("topic message", bytes.len(), MAX_TOPIC_PAYLOAD_BYTES)?;
         let m: TopicMessage = from_cbor(bytes)?;
-        if m.v != TOPIC_VERSION {
-            return Err(DecodeError::Version(m.v));
+        m.check()?;
+        Ok(m)
+    }
+
+    /// Checks a message however it came (gossip, or handed on by catch-up): version, text
+    /// rules and size, sequence numbers from 1.
+    pub fn check(&self) -> Result<(), DecodeError> {
+        if self.v != TOPIC_VERSION {
+            return Err(DecodeError::Version(self.v));
         }
-        check_text(&m.text)?;
-        if m.seq == 0 {
+        check_text(&self.text)?;
+        if self.seq == 0 {
             return Err(DecodeError::Invalid(
                 "topic sequence numbers start at 1".into(),
             ));
         }
-        Ok(m)
+        Ok(())
     }
 }
 

@@ -118,6 +118,13 @@ impl<P: Hash + Eq + Clone> Outbox<P> {
         queue.paused_until = Some(now + backoff::delay(queue.failures));
     }
 
+    /// Every message for `peer`, waiting or in flight.
+    pub fn of(&self, peer: &P) -> Vec<MessageId> {
+        self.peers.get(peer).map_or_else(Vec::new, |q| {
+            q.in_flight.iter().chain(&q.waiting).copied().collect()
+        })
+    }
+
     /// How many messages to `peer` are on the wire.
     pub fn in_flight(&self, peer: &P) -> usize {
         self.peers.get(peer).map_or(0, |q| q.in_flight.len())

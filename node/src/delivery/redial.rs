@@ -27,6 +27,16 @@ impl<P: Hash + Eq + Clone> Redial<P> {
         self.due.remove(peer);
     }
 
+    /// Stop redialling `peer` for good (it was removed from the mesh).
+    pub fn forget(&mut self, peer: &P) {
+        self.due.remove(peer);
+    }
+
+    /// Stop redialling anyone (this node was removed from its mesh).
+    pub fn clear(&mut self) {
+        self.due.clear();
+    }
+
     /// `peer` was lost or a dial failed: schedule the next attempt after the next backoff.
     pub fn lost(&mut self, peer: P, now: Instant) {
         let attempt = self.due.get(&peer).map_or(1, |(_, a)| a + 1);

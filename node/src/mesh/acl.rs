@@ -1,18 +1,42 @@
-//! [`Acl`]: the deterministic fold of a mesh's set of signed ops.
+//! [`Acl`]: what a mesh's ACL log says, resolved deterministically from the op DAG
+//! ([`super::log::Log`]) so that every node holding the same ops computes the same ACL,
+//! whatever order they arrived in.
 //!
-//! Ops are sorted by `(lamport, op id)` and applied in that order, each only if it is valid
-//! at that point: signed by its author (checked before an op is ever stored), for this mesh,
-//! and authored by the founder (`Found`) or by a current, unrevoked admin (everything else).
-//! Because the result depends only on the set, every node holding the same ops computes the
-//! same ACL, whatever order they arrived in and however often. Revocation is permanent: a
-//! revoked key is never a member again, and its ops from the revocation's Lamport time on
-//! change nothing.
+//! # The rules
+//!
+//! 1. **Authority is judged in an op's causal past**, after resolving that past: an op takes
+//!    effect only if its author was an admin among the ops it had seen that took effect (the
+//!    founder always is). So an op whose author's power came from an op that did not take
+//!    effect has none either.
+//! 2. **Seniority.** An admin may demote (revoke, or set to a role below admin) another
+//!    admin only if it is that admin's senior in the op's causal past: one of its grants of
+//!    admin power (the founding op, an admission as admin, a promotion) was seen by every
+//!    grant of the other's since the other was last demoted. The founder is everyone's
+//!    senior and can be neither revoked nor demoted.
+//! 3. **A demotion voids what its target did concurrently.** A demotion of X voids every op
+//!    of X that neither saw it nor was seen by it (whatever the op claims), when the demotion
+//!    is a revocation or the op needs admin power. Back-dating an op to before one's removal
+//!    therefore gains nothing: it is concurrent with the removal, and void. Because only a
+//!    senior may demote, two admins can never void each other: there are no mutual removals,
+//!    and a removed admin cannot take its remover down with a back-dated counter-removal.
+//! 4. **Effects.** The ops that take effect apply in a fixed order (height, then id): a
+//!    revoked key is never a member again (a concurrent re-admission loses), the first
+//!    admission of a key wins, later role changes and topic policies override earlier ones.
+//!
+//! Decisions depend on other decisions (an op's authority on its author's grants, its
+//! voiding on concurrent demotions), so ops are decided in dependency order. The rules above
+//! leave no dependency cycle among honest ops; any cycle a crafted log could still form is
+//! decided pessimistically in (height, id) order (undecided demotions void, undecided grants
+//! give no power), which is deterministic too.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use weft_proto::acl::{OpKind, Publisher, SignedOp};
+use weft_proto::acl::{OpId, OpKind, Publisher, SignedOp};
 use weft_proto::mesh::{MeshId, Role};
 use weft_proto::topic::TopicName;
+
+use super::bits::Bits;
+use super::log::Log;
 
 /// A member as the ACL sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,110 +47,125 @@ pub struct Member {
     pub name: Option<String>,
     /// The admin that admitted it (its own key for the founder).
     pub added_by: [u8; 32],
-    /// The Lamport time of its admission.
+    /// The height of its admission in the log (its depth in the op DAG).
     pub added_at: u64,
 }
 
-/// The state of a mesh's ACL.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How a key was removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    /// The admin that removed it.
+    pub by: [u8; 32],
+    /// The revoking op.
+    pub op: OpId,
+}
+
+/// The state of a mesh's ACL. Two are equal when they say the same, whichever order their
+/// nodes hold the ops in.
+#[derive(Clone, Debug)]
 pub struct Acl {
     mesh: MeshId,
     name: Option<String>,
     members: BTreeMap<[u8; 32], Member>,
-    /// Revoked keys and the Lamport time of their revocation.
-    revoked: BTreeMap<[u8; 32], u64>,
+    revoked: BTreeMap<[u8; 32], Revocation>,
     policies: BTreeMap<TopicName, Vec<Publisher>>,
     revoked_invites: BTreeSet<[u8; 16]>,
-    lamport: u64,
+    /// Which ops of the log took effect (by index).
+    applied: Bits,
 }
 
 impl Acl {
-    /// The ACL that `ops` (signatures already verified) establish for `mesh`.
-    pub fn fold<'a>(mesh: MeshId, ops: impl IntoIterator<Item = &'a SignedOp>) -> Acl {
-        let mut sorted: Vec<(u64, [u8; 32], &SignedOp)> = ops
-            .into_iter()
-            .map(|op| (op.body.lamport, op.id(), op))
-            .collect();
-        sorted.sort_by_key(|(lamport, id, _)| (*lamport, *id));
-        sorted.dedup_by(|a, b| a.1 == b.1);
-        let mut acl = Acl {
+    /// The ACL of a mesh with no ops yet.
+    pub fn empty(mesh: MeshId) -> Acl {
+        Acl {
             mesh,
             name: None,
             members: BTreeMap::new(),
             revoked: BTreeMap::new(),
             policies: BTreeMap::new(),
             revoked_invites: BTreeSet::new(),
-            lamport: 0,
-        };
-        for (_, _, op) in sorted {
-            acl.lamport = acl.lamport.max(op.body.lamport);
-            acl.apply(op);
+            applied: Bits::default(),
         }
-        acl
     }
 
-    fn apply(&mut self, op: &SignedOp) -> bool {
-        let body = &op.body;
-        if body.mesh != self.mesh {
-            return false;
+    /// Resolves the ops of `log` in `within` (a causal past: closed under predecessors), or
+    /// all of them.
+    pub(super) fn resolve(log: &Log, within: Option<&Bits>) -> Acl {
+        let mut resolver = Resolver::new(log, within);
+        resolver.decide_all();
+        resolver.state()
+    }
+
+    /// Whether op `i` of `log` may be issued by its author (rules 1 and 2), this being the
+    /// resolution of its causal past.
+    pub(super) fn allows(&self, log: &Log, i: u32) -> bool {
+        self.continued(log, i).authorized(i)
+    }
+
+    /// Takes in op `i`, which every other op of `log` precedes (it names all the heads):
+    /// nothing it does can change an earlier decision, so it is decided and applied alone.
+    pub(super) fn extend(&mut self, log: &Log, i: u32) {
+        let mut resolver = self.continued(log, i);
+        let applied = resolver.decide(i);
+        self.applied = resolver.applied;
+        if applied {
+            self.apply(log.op(i), log.height(i), log.id(i));
         }
-        if let OpKind::Found { name } = &body.kind {
-            let founder = MeshId::of_founder(&body.author) == self.mesh;
-            if !founder || self.members.contains_key(&body.author) {
-                return false;
-            }
-            self.name.clone_from(name);
-            self.members.insert(
-                body.author,
-                Member {
+    }
+
+    /// A resolver that has decided ops `0..i` as this resolution did.
+    fn continued<'a>(&self, log: &'a Log, i: u32) -> Resolver<'a> {
+        let mut resolver = Resolver::new(log, None);
+        resolver.applied = self.applied.clone();
+        resolver.decided = Bits::below(i);
+        resolver
+    }
+
+    /// Whether op `i` of the log took effect.
+    pub fn applied(&self, i: u32) -> bool {
+        self.applied.has(i)
+    }
+
+    fn apply(&mut self, op: &SignedOp, height: u32, id: OpId) {
+        let author = op.body.author;
+        let at = u64::from(height);
+        match &op.body.kind {
+            OpKind::Found { name } => {
+                self.name.clone_from(name);
+                self.members.entry(author).or_insert(Member {
                     role: Role::Admin,
                     name: None,
-                    added_by: body.author,
-                    added_at: body.lamport,
-                },
-            );
-            return true;
-        }
-        if !self.is_admin(&body.author) {
-            return false;
-        }
-        match &body.kind {
-            OpKind::Found { .. } => false,
+                    added_by: author,
+                    added_at: at,
+                });
+            }
             OpKind::Add { member, role, name } => {
-                if self.revoked.contains_key(member) || self.members.contains_key(member) {
-                    return false;
-                }
-                self.members.insert(
-                    *member,
-                    Member {
+                if !self.revoked.contains_key(member) && !self.is_founder(member) {
+                    self.members.entry(*member).or_insert(Member {
                         role: *role,
                         name: name.clone(),
-                        added_by: body.author,
-                        added_at: body.lamport,
-                    },
-                );
-                true
+                        added_by: author,
+                        added_at: at,
+                    });
+                }
             }
             OpKind::Revoke { member } => {
-                if MeshId::of_founder(member) == self.mesh {
-                    return false; // the founder cannot be locked out of its own mesh
-                }
                 self.members.remove(member);
-                self.revoked.entry(*member).or_insert(body.lamport);
-                true
+                self.revoked
+                    .entry(*member)
+                    .or_insert(Revocation { by: author, op: id });
             }
-            OpKind::SetRole { member, role } => match self.members.get_mut(member) {
-                Some(m) if MeshId::of_founder(member) != self.mesh => {
+            OpKind::SetRole { member, role } => {
+                if let Some(m) = self.members.get_mut(member) {
                     m.role = *role;
-                    true
                 }
-                _ => false,
-            },
+            }
             OpKind::TopicPolicy { topic, publishers } => {
                 self.policies.insert(topic.clone(), publishers.clone());
-                true
             }
-            OpKind::RevokeInvite { invite } => self.revoked_invites.insert(*invite),
+            OpKind::RevokeInvite { invite } => {
+                self.revoked_invites.insert(*invite);
+            }
         }
     }
 
@@ -135,14 +174,14 @@ impl Acl {
         self.mesh
     }
 
+    /// Whether `key` founded this mesh.
+    pub fn is_founder(&self, key: &[u8; 32]) -> bool {
+        MeshId::of_founder(key) == self.mesh
+    }
+
     /// The mesh's name.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
-    }
-
-    /// The highest Lamport time seen; a new op takes one above it.
-    pub fn lamport(&self) -> u64 {
-        self.lamport
     }
 
     /// The member with `key`, if it is one.
@@ -163,6 +202,16 @@ impl Acl {
     /// Whether `key` was revoked.
     pub fn is_revoked(&self, key: &[u8; 32]) -> bool {
         self.revoked.contains_key(key)
+    }
+
+    /// How `key` was revoked, if it was.
+    pub fn revocation(&self, key: &[u8; 32]) -> Option<Revocation> {
+        self.revoked.get(key).copied()
+    }
+
+    /// Every revoked key.
+    pub fn revoked(&self) -> impl Iterator<Item = &[u8; 32]> {
+        self.revoked.keys()
     }
 
     /// Whether the invite with `id` was revoked.
@@ -190,256 +239,254 @@ impl Acl {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-    use weft_keys::Identity;
-    use weft_keys::acl::sign_op;
-    use weft_proto::acl::{OP_VERSION, OpBody};
+impl PartialEq for Acl {
+    fn eq(&self, other: &Acl) -> bool {
+        // Not `applied`: it names ops by their index in one node's log.
+        (
+            &self.mesh,
+            &self.name,
+            &self.members,
+            &self.revoked,
+            &self.policies,
+            &self.revoked_invites,
+        ) == (
+            &other.mesh,
+            &other.name,
+            &other.members,
+            &other.revoked,
+            &other.policies,
+            &other.revoked_invites,
+        )
+    }
+}
 
-    fn ids() -> Vec<Identity> {
-        (1..=4u8).map(|n| Identity::from_secret(&[n; 32])).collect()
+impl Eq for Acl {}
+
+/// One resolution in progress.
+struct Resolver<'a> {
+    log: &'a Log,
+    within: Option<&'a Bits>,
+    applied: Bits,
+    decided: Bits,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(log: &'a Log, within: Option<&'a Bits>) -> Resolver<'a> {
+        Resolver {
+            log,
+            within,
+            applied: Bits::with_capacity(log.len()),
+            decided: Bits::with_capacity(log.len()),
+        }
     }
 
-    fn key(id: &Identity) -> [u8; 32] {
-        id.public().to_bytes()
+    fn inside(&self, i: u32) -> bool {
+        self.within.is_none_or(|w| w.has(i))
     }
 
-    fn op(author: &Identity, mesh: MeshId, lamport: u64, kind: OpKind) -> SignedOp {
-        let body = OpBody {
-            v: OP_VERSION,
-            mesh,
-            lamport,
-            author: key(author),
-            kind,
-        };
-        sign_op(author, body).unwrap()
+    /// The ops resolved, in (height, id) order.
+    fn order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.log.len() as u32)
+            .filter(|&i| self.inside(i))
+            .collect();
+        order.sort_by_key(|&i| self.log.rank(i));
+        order
     }
 
-    /// A random op: a random author among four keys (the first is the founder), a random
-    /// Lamport time and a random kind aimed at one of the keys.
-    fn arb_op() -> impl Strategy<Value = (usize, u64, u8, usize, u8)> {
-        (0..4usize, 0..20u64, 0..6u8, 0..4usize, 0..4u8)
-    }
-
-    fn build(
-        ids: &[Identity],
-        mesh: MeshId,
-        (author, lamport, kind, target, role): (usize, u64, u8, usize, u8),
-    ) -> SignedOp {
-        let role = [Role::Admin, Role::Member, Role::Guest, Role::Mailbox][role as usize];
-        let member = key(&ids[target]);
-        let kind = match kind {
-            0 => OpKind::Found {
-                name: Some("m".into()),
-            },
-            1 => OpKind::Add {
-                member,
-                role,
-                name: None,
-            },
-            2 => OpKind::Revoke { member },
-            3 => OpKind::SetRole { member, role },
-            4 => OpKind::TopicPolicy {
-                topic: "t".parse().unwrap(),
-                publishers: vec![Publisher::Role(role)],
-            },
-            _ => OpKind::RevokeInvite {
-                invite: [target as u8; 16],
-            },
-        };
-        op(&ids[author], mesh, lamport, kind)
-    }
-
-    proptest! {
-        /// The fold converges: any order and any duplication of the same ops give the same ACL.
-        #[test]
-        fn converges_for_any_order_and_duplication(
-            raw in proptest::collection::vec(arb_op(), 0..30),
-            shuffle in any::<u64>(),
-            dups in proptest::collection::vec(any::<prop::sample::Index>(), 0..10),
-        ) {
-            let ids = ids();
-            let mesh = MeshId::of_founder(&key(&ids[0]));
-            let ops: Vec<SignedOp> = raw.into_iter().map(|r| build(&ids, mesh, r)).collect();
-            let reference = Acl::fold(mesh, &ops);
-            let mut other = ops.clone();
-            if !ops.is_empty() {
-                for d in &dups {
-                    other.push(ops[d.index(ops.len())].clone());
+    /// Decides every op, dependencies first (Kahn's algorithm); ops left in a cycle are
+    /// decided in (height, id) order, pessimistically.
+    fn decide_all(&mut self) {
+        let order = self.order();
+        let mut waiting: BTreeMap<u32, usize> = BTreeMap::new();
+        let mut dependents: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        let mut ready = VecDeque::new();
+        for &i in &order {
+            let deps = self.dependencies(i);
+            if deps.is_empty() {
+                ready.push_back(i);
+            } else {
+                waiting.insert(i, deps.len());
+                for d in deps {
+                    dependents.entry(d).or_default().push(i);
                 }
             }
-            // A deterministic shuffle from the seed.
-            let mut state = shuffle | 1;
-            for i in (1..other.len()).rev() {
-                state ^= state << 13; state ^= state >> 7; state ^= state << 17;
-                other.swap(i, (state % (i as u64 + 1)) as usize);
-            }
-            prop_assert_eq!(Acl::fold(mesh, &other), reference.clone());
-            // Whatever happened, a revoked key is no member, and a guest never publishes.
-            for (k, m) in reference.members() {
-                prop_assert!(!reference.is_revoked(k));
-                if m.role == Role::Guest {
-                    prop_assert!(!reference.can_publish(k, &"t".parse().unwrap()));
+        }
+        while let Some(i) = ready.pop_front() {
+            self.decide(i);
+            for j in dependents.remove(&i).unwrap_or_default() {
+                if let Some(n) = waiting.get_mut(&j) {
+                    *n -= 1;
+                    if *n == 0 {
+                        waiting.remove(&j);
+                        ready.push_back(j);
+                    }
                 }
+            }
+        }
+        for i in order {
+            if !self.decided.has(i) {
+                self.decide(i);
             }
         }
     }
 
-    #[test]
-    fn only_admins_change_anything_and_revocation_is_permanent() {
-        let ids = ids();
-        let (founder, bob, carol) = (&ids[0], &ids[1], &ids[2]);
-        let mesh = MeshId::of_founder(&key(founder));
-        let mut ops = vec![
-            op(
-                founder,
-                mesh,
-                1,
-                OpKind::Found {
-                    name: Some("home".into()),
-                },
-            ),
-            op(
-                founder,
-                mesh,
-                2,
-                OpKind::Add {
-                    member: key(bob),
-                    role: Role::Member,
-                    name: Some("bob".into()),
-                },
-            ),
-            // bob is no admin: this changes nothing.
-            op(
-                bob,
-                mesh,
-                3,
-                OpKind::Add {
-                    member: key(carol),
-                    role: Role::Admin,
-                    name: None,
-                },
-            ),
-        ];
-        let acl = Acl::fold(mesh, &ops);
-        assert_eq!(acl.name(), Some("home"));
-        assert!(acl.is_admin(&key(founder)));
-        assert_eq!(acl.member(&key(bob)).map(|m| m.role), Some(Role::Member));
-        assert!(acl.member(&key(carol)).is_none());
-
-        // A non-founder cannot found this mesh either.
-        ops.push(op(bob, mesh, 4, OpKind::Found { name: None }));
-        ops.push(op(founder, mesh, 5, OpKind::Revoke { member: key(bob) }));
-        ops.push(op(
-            founder,
-            mesh,
-            6,
-            OpKind::Add {
-                member: key(bob),
-                role: Role::Admin,
-                name: None,
-            },
-        ));
-        let acl = Acl::fold(mesh, &ops);
-        assert!(acl.member(&key(bob)).is_none(), "revocation is permanent");
-        assert!(acl.is_revoked(&key(bob)));
-
-        // The founder cannot be revoked or demoted.
-        ops.push(op(
-            founder,
-            mesh,
-            7,
-            OpKind::Add {
-                member: key(carol),
-                role: Role::Admin,
-                name: None,
-            },
-        ));
-        ops.push(op(
-            carol,
-            mesh,
-            8,
-            OpKind::Revoke {
-                member: key(founder),
-            },
-        ));
-        ops.push(op(
-            carol,
-            mesh,
-            9,
-            OpKind::SetRole {
-                member: key(founder),
-                role: Role::Guest,
-            },
-        ));
-        let acl = Acl::fold(mesh, &ops);
-        assert!(acl.is_admin(&key(founder)));
-
-        // Ops of another mesh change nothing.
-        let elsewhere = MeshId::of_founder(&key(&ids[3]));
-        ops.push(op(
-            founder,
-            elsewhere,
-            10,
-            OpKind::RevokeInvite { invite: [1; 16] },
-        ));
-        assert!(!Acl::fold(mesh, &ops).is_invite_revoked(&[1; 16]));
+    /// The ops whose decisions op `i`'s decision needs: the role ops of its author (and of
+    /// the member it demotes) that it saw, and the demotions of its author it is concurrent
+    /// with.
+    fn dependencies(&self, i: u32) -> BTreeSet<u32> {
+        let op = self.log.op(i);
+        let author = &op.body.author;
+        let mut deps: BTreeSet<u32> = self.seen_role_ops(author, i).collect();
+        if let Some(target) = op.body.kind.demotes() {
+            deps.extend(self.seen_role_ops(target, i));
+        }
+        deps.extend(
+            self.log
+                .demotions_of(author)
+                .filter(|&d| self.inside(d) && self.voids(d, i)),
+        );
+        deps
     }
 
-    #[test]
-    fn topic_policy_and_guests() {
-        let ids = ids();
-        let (founder, bob, guest) = (&ids[0], &ids[1], &ids[2]);
-        let mesh = MeshId::of_founder(&key(founder));
-        let topic: TopicName = "news".parse().unwrap();
-        let ops = vec![
-            op(founder, mesh, 1, OpKind::Found { name: None }),
-            op(
-                founder,
-                mesh,
-                2,
-                OpKind::Add {
-                    member: key(bob),
-                    role: Role::Member,
-                    name: None,
-                },
-            ),
-            op(
-                founder,
-                mesh,
-                3,
-                OpKind::Add {
-                    member: key(guest),
-                    role: Role::Guest,
-                    name: None,
-                },
-            ),
-        ];
-        let acl = Acl::fold(mesh, &ops);
-        assert!(acl.can_publish(&key(bob), &topic));
-        assert!(
-            !acl.can_publish(&key(guest), &topic),
-            "guests never publish"
-        );
-        assert!(
-            !acl.can_publish(&key(&ids[3]), &topic),
-            "strangers never publish"
-        );
-        let mut ops = ops;
-        ops.push(op(
-            founder,
-            mesh,
-            4,
-            OpKind::TopicPolicy {
-                topic: topic.clone(),
-                publishers: vec![Publisher::Role(Role::Admin)],
+    /// Decides op `i` (its dependencies decided, or assumed as described above) and returns
+    /// whether it takes effect.
+    fn decide(&mut self, i: u32) -> bool {
+        let applied = self.authorized(i) && !self.voided(i);
+        self.decided.insert(i);
+        if applied {
+            self.applied.insert(i);
+        }
+        applied
+    }
+
+    /// Whether demotion `d` voids op `i` (rule 3).
+    fn voids(&self, d: u32, i: u32) -> bool {
+        let (demotion, op) = (self.log.op(d), self.log.op(i));
+        demotion.body.kind.demotes() == Some(&op.body.author)
+            && self.log.concurrent(d, i)
+            && (matches!(demotion.body.kind, OpKind::Revoke { .. })
+                || !matches!(op.body.kind, OpKind::Found { .. }))
+    }
+
+    fn voided(&self, i: u32) -> bool {
+        let author = self.log.op(i).body.author;
+        self.log.demotions_of(&author).any(|d| {
+            self.inside(d)
+                && self.voids(d, i)
+                // Undecided (a cycle): assume it takes effect.
+                && (!self.decided.has(d) || self.applied.has(d))
+        })
+    }
+
+    /// Rules 1 and 2 for op `i`.
+    fn authorized(&self, i: u32) -> bool {
+        let op = self.log.op(i);
+        let author = &op.body.author;
+        if let OpKind::Found { .. } = op.body.kind {
+            return MeshId::of_founder(author) == op.body.mesh;
+        }
+        if self.role_at(author, i) != Some(Role::Admin) {
+            return false;
+        }
+        let founder = |key: &[u8; 32]| MeshId::of_founder(key) == op.body.mesh;
+        match &op.body.kind {
+            OpKind::Add { member, .. } => !founder(member),
+            OpKind::Revoke { member } | OpKind::SetRole { member, .. } if founder(member) => false,
+            kind => match kind.demotes() {
+                Some(target) if self.role_at(target, i) == Some(Role::Admin) => {
+                    self.senior(author, target, i)
+                }
+                _ => true,
             },
-        ));
-        let acl = Acl::fold(mesh, &ops);
-        assert!(!acl.can_publish(&key(bob), &topic));
-        assert!(acl.can_publish(&key(founder), &topic));
-        assert!(acl.can_publish(&key(bob), &"other".parse().unwrap()));
+        }
+    }
+
+    /// The role ops of `member` in op `at`'s causal past, in (height, id) order.
+    fn seen_role_ops(&self, member: &[u8; 32], at: u32) -> impl Iterator<Item = u32> + '_ {
+        let seen = self.log.ancestors(at);
+        self.log.role_ops(member).filter(move |&g| seen.has(g))
+    }
+
+    /// Whether role op `g` counts for authority (undecided, in a cycle: it does not).
+    fn counts(&self, g: u32) -> bool {
+        self.decided.has(g) && self.applied.has(g)
+    }
+
+    /// `member`'s role among the ops op `at` saw that took effect.
+    fn role_at(&self, member: &[u8; 32], at: u32) -> Option<Role> {
+        let mut role = None;
+        for g in self.seen_role_ops(member, at).filter(|&g| self.counts(g)) {
+            match &self.log.op(g).body.kind {
+                OpKind::Found { .. } => role = Some(Role::Admin),
+                OpKind::Add { role: r, .. } => {
+                    role = role.or(Some(*r));
+                }
+                OpKind::SetRole { role: r, .. } => {
+                    if role.is_some() {
+                        role = Some(*r);
+                    }
+                }
+                OpKind::Revoke { .. } => return None,
+                _ => {}
+            }
+        }
+        role
+    }
+
+    /// `member`'s grants of admin power since its last demotion, among the ops op `at` saw
+    /// that took effect.
+    fn grants_at(&self, member: &[u8; 32], at: u32) -> Vec<u32> {
+        let mut grants = Vec::new();
+        let mut is_member = false;
+        for g in self.seen_role_ops(member, at).filter(|&g| self.counts(g)) {
+            let kind = &self.log.op(g).body.kind;
+            if kind.demotes().is_some() {
+                grants.clear();
+            }
+            match kind {
+                OpKind::Found { .. } => grants.push(g),
+                OpKind::Add { role, .. } if !is_member && *role == Role::Admin => grants.push(g),
+                OpKind::SetRole { role, .. } if is_member && *role == Role::Admin => grants.push(g),
+                _ => {}
+            }
+            is_member |= matches!(kind, OpKind::Found { .. } | OpKind::Add { .. });
+        }
+        grants
+    }
+
+    /// Rule 2: whether `senior` outranks `junior` as of op `at`'s causal past.
+    fn senior(&self, senior: &[u8; 32], junior: &[u8; 32], at: u32) -> bool {
+        let theirs = self.grants_at(junior, at);
+        self.grants_at(senior, at).into_iter().any(|mine| {
+            theirs
+                .iter()
+                .all(|&g| g != mine && self.log.ancestors(g).has(mine))
+        })
+    }
+
+    /// Applies the ops that took effect, in (height, id) order.
+    fn state(self) -> Acl {
+        let mut acl = Acl::empty(self.log.mesh());
+        let order = self.order();
+        // Revocations first: a key revoked anywhere is never admitted, whatever the order.
+        for &i in &order {
+            if let (true, OpKind::Revoke { member }) =
+                (self.applied.has(i), &self.log.op(i).body.kind)
+            {
+                let by = self.log.op(i).body.author;
+                acl.revoked.entry(*member).or_insert(Revocation {
+                    by,
+                    op: self.log.id(i),
+                });
+            }
+        }
+        for i in order.into_iter().filter(|&i| self.applied.has(i)) {
+            acl.apply(self.log.op(i), self.log.height(i), self.log.id(i));
+        }
+        acl.applied = self.applied;
+        acl
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,24 +1,29 @@
-//! The composed behaviour: connection limits, standard identify, ping, gossipsub, circuit
-//! relay v2 (server for members, and client), DCUtR and mDNS, and the raw streams that carry
-//! weft's own protocols.
+//! The composed behaviour. In order (the swarm asks them in this order, and the first
+//! refusal wins): the block list (revoked keys are refused when a connection is
+//! established, before any protocol is negotiated), connection limits, the raw streams that
+//! carry weft's own protocols (each of which checks the ACL itself), and, for members only
+//! ([`Gated`]), the standard protocols: identify, ping, gossipsub, circuit relay v2 (server
+//! and client), DCUtR and AutoNAT. A stranger's connection speaks nothing but weft's stream
+//! protocols, and of those only `/weft/join/1` answers it. mDNS, which has no connections of
+//! its own, comes last.
 
+use libp2p::allow_block_list::{self, BlockedPeers};
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{autonat, connection_limits, dcutr, gossipsub, identify, mdns, ping, relay};
 use weft_proto::limits::MAX_TOPIC_PAYLOAD_BYTES;
 
+use super::gated::Gated;
 use crate::config::RelayLimits;
 use crate::mesh::door::Door;
 
 /// Identify's protocol version string: which application protocol family this node speaks.
 pub const IDENTIFY_PROTOCOL: &str = "/weft/1.0.0";
 
-/// The application score of a stranger to the mesh. Weighted (x10) it is -60: below the
-/// publish threshold (-50), so nothing is published or forwarded to it, but above the
-/// graylist (-80), so its subscriptions are still heard and need no repeating once it is
-/// admitted.
-pub const STRANGER_SCORE: f64 = -6.0;
+/// How long AutoNAT's server counts probes a member asked for (3 per member and 30 in all
+/// within it).
+const AUTONAT_THROTTLE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Most unacknowledged direct messages on the wire to one peer; the rest wait in the outbox.
 pub const MAX_DM_IN_FLIGHT: usize = 64;
@@ -35,25 +40,36 @@ const MAX_ESTABLISHED_PER_PEER: u32 = 4;
 /// The behaviour of a weft node.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// Revoked keys: refused at connection establishment, both ways.
+    pub blocked: allow_block_list::Behaviour<BlockedPeers>,
     /// Caps on pending and established connections.
     pub limits: connection_limits::Behaviour,
+    /// Raw streams for weft's protocols (dm, join, sync, mailbox, blob, pipe).
+    pub stream: libp2p_stream::Behaviour,
+    /// The standard protocols, on members' connections only.
+    pub members: Gated<Members>,
+    /// Finding members on the local network (only when listening on every interface, and
+    /// not with `--mdns off`).
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+/// The standard protocols a node speaks with members.
+#[derive(NetworkBehaviour)]
+pub struct Members {
     /// Standard identify: learns peers' listen addresses and protocols.
     pub identify: identify::Behaviour,
     /// Standard ping: liveness and round-trip times.
     pub ping: ping::Behaviour,
     /// Standard gossipsub: topics. Signed messages, validated by the application.
     pub gossipsub: gossipsub::Behaviour,
-    /// Raw streams for weft's protocols (dm, join, sync, mailbox, blob, pipe).
-    pub stream: libp2p_stream::Behaviour,
     /// Circuit relay v2, serving members only (off with `--relay off`).
     pub relay: Toggle<relay::Behaviour>,
     /// Circuit relay v2 client: reservations on relays, relayed connections.
     pub relay_client: relay::client::Behaviour,
     /// Direct connection upgrade through relay (hole punching).
     pub dcutr: dcutr::Behaviour,
-    /// Finding members on the local network (off with `--mdns off`).
-    pub mdns: Toggle<mdns::tokio::Behaviour>,
-    /// AutoNAT: whether connected peers can dial this node back (reachability).
+    /// AutoNAT: whether members can dial this node back (reachability). Only members probe
+    /// and answer, so only members confirm an external address.
     pub autonat: autonat::Behaviour,
 }
 
@@ -62,7 +78,8 @@ pub struct Behaviour {
 pub struct Offer {
     /// Relay limits; `None` when this node does not relay.
     pub relay: Option<RelayLimits>,
-    /// Whether to find members on the local network by mDNS.
+    /// Whether to find members on the local network by mDNS (it multicasts on every
+    /// interface, so the node turns it on only when it listens on every interface).
     pub mdns: bool,
 }
 
@@ -103,10 +120,9 @@ impl Behaviour {
             gossipsub::MessageAuthenticity::Signed(key.clone()),
             gossip_config,
         )?;
-        // Peer scoring is how strangers to the mesh are kept out of gossip: the event loop
-        // gives them a low application score (STRANGER_SCORE) the moment they connect, and
-        // blacklists them, so nothing is sent to them and nothing from them is taken. No
-        // penalty for many peers behind one address: members behind one NAT are normal here.
+        // Strangers never reach gossipsub (it runs on members' connections only); scoring
+        // punishes members whose messages fail validation. No penalty for many peers behind
+        // one address: members behind one NAT are normal here.
         let params = gossipsub::PeerScoreParams {
             ip_colocation_factor_weight: 0.0,
             ..Default::default()
@@ -118,18 +134,34 @@ impl Behaviour {
                 .with_max_established(Some(MAX_ESTABLISHED))
                 .with_max_established_per_peer(Some(MAX_ESTABLISHED_PER_PEER)),
         );
-        Ok(Behaviour {
-            limits,
+        let members = Members {
             identify,
             ping: ping::Behaviour::default(),
             gossipsub,
-            stream: libp2p_stream::Behaviour::new(),
             relay: offer
                 .relay
                 .map(|limits| relay_server(key, door, limits))
                 .into(),
             relay_client,
             dcutr: dcutr::Behaviour::new(key.public().to_peer_id()),
+            autonat: autonat::Behaviour::new(
+                key.public().to_peer_id(),
+                autonat::Config {
+                    boot_delay: std::time::Duration::from_secs(5),
+                    retry_interval: std::time::Duration::from_secs(30),
+                    throttle_clients_period: AUTONAT_THROTTLE,
+                    // Members on one LAN or one machine reach each other at private
+                    // addresses; those count.
+                    only_global_ips: false,
+                    ..Default::default()
+                },
+            ),
+        };
+        Ok(Behaviour {
+            blocked: allow_block_list::Behaviour::default(),
+            limits,
+            stream: libp2p_stream::Behaviour::new(),
+            members: Gated::new(members, door.clone()),
             mdns: match offer.mdns {
                 true => Some(
                     mdns::tokio::Behaviour::new(mdns::Config::default(), key.public().to_peer_id())
@@ -138,18 +170,17 @@ impl Behaviour {
                 false => None,
             }
             .into(),
-            autonat: autonat::Behaviour::new(
-                key.public().to_peer_id(),
-                autonat::Config {
-                    boot_delay: std::time::Duration::from_secs(5),
-                    retry_interval: std::time::Duration::from_secs(30),
-                    // Members on one LAN or one machine reach each other at private
-                    // addresses; those count.
-                    only_global_ips: false,
-                    ..Default::default()
-                },
-            ),
         })
+    }
+
+    /// Gossipsub.
+    pub fn gossipsub(&self) -> &gossipsub::Behaviour {
+        &self.members.inner().gossipsub
+    }
+
+    /// Gossipsub, to change.
+    pub fn gossipsub_mut(&mut self) -> &mut gossipsub::Behaviour {
+        &mut self.members.inner_mut().gossipsub
     }
 }
 

@@ -6,13 +6,16 @@
 //!
 //! Submodules hold the reactions by subject: `connections` (dials, connections, identify,
 //! ping), `direct` (`/weft/dm/1` both ways), `gossip` (topics), `membership` (the mesh, its
-//! ACL, join and sync), `catch_up` (topic messages missed, over sync), `mailbox` (sealed
+//! ACL, invites and joining), `acl_sync` (the ACL log between members), `doors` (strangers,
+//! removed members, this node's own removal), `catch_up` (topic messages missed, over sync), `mailbox` (sealed
 //! messages for members who are not connected), `reach` (relaying, relay slots, hole
 //! punching, mDNS).
 
+mod acl_sync;
 mod catch_up;
 mod connections;
 mod direct;
+mod doors;
 mod gossip;
 mod mailbox;
 mod membership;
@@ -152,14 +155,24 @@ pub struct EventLoop {
     /// Concrete addresses the listeners are bound to.
     listen_addrs: Vec<Multiaddr>,
     topics: HashSet<TopicName>,
-    /// Connected strangers to the mesh and when their time to join is up.
-    strangers: HashMap<PeerId, Instant>,
+    /// Connected strangers to the mesh.
+    strangers: doors::Strangers,
+    /// Members just removed, connected until they heard of it.
+    leaving: HashMap<PeerId, Instant>,
+    /// When this node learnt it was removed from its mesh (Unix seconds).
+    removed: Option<u64>,
+    /// Where members can be reached.
+    addresses: crate::mesh::addresses::Addresses,
+    /// Tasks beside the loop (joins, syncs), so none outlives it unseen.
+    tasks: super::tasks::Tasks,
+    /// Peers a sync is under way with, and the op its page starts after.
+    syncing: HashMap<PeerId, Option<weft_proto::acl::OpId>>,
     /// The Noise prologue of new TCP connections: this node's mesh, or the one it is joining.
     prologue: super::mesh_noise::Prologue,
     /// This node's identity: signs ACL ops and invites.
     identity: weft_keys::Identity,
     /// The mesh this node belongs to.
-    mesh: Option<membership::Mesh>,
+    mesh: Option<crate::mesh::membership::Membership>,
     /// Input refused from peers, by reason.
     rejected: super::tally::Tally,
     /// Who is a member, for the tasks beside the loop.
@@ -195,7 +208,12 @@ impl EventLoop {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let now = Instant::now();
 
-        let mesh = membership::Mesh::load(&store, &shared.door)?;
+        let mesh = membership::load(&store)?;
+        let removed = store.mesh.removed_at()?;
+        let (addresses, forget) =
+            crate::mesh::addresses::Addresses::load(store.peers.all()?, |peer| {
+                mesh.as_ref().is_some_and(|m| m.admits(peer)) && removed.is_none()
+            });
         if limits.relay.is_some() {
             // A relay's reservations carry its addresses.
             for addr in reach::relay_addresses(&listen_addrs) {
@@ -219,11 +237,11 @@ impl EventLoop {
             }
         }
         let mut redial = Redial::default();
-        for (peer, addrs) in store.peers.all()? {
-            for addr in addrs {
-                swarm.add_peer_address(peer, addr);
+        for peer in addresses.peers() {
+            for addr in addresses.of(peer) {
+                swarm.add_peer_address(*peer, addr);
             }
-            redial.dial_now(peer, now);
+            redial.dial_now(*peer, now);
         }
         for peer in outbox.unreachable_peers() {
             redial.dial_now(peer, now);
@@ -252,7 +270,7 @@ impl EventLoop {
         }
 
         let handle = NodeHandle::new(command_tx, events.clone());
-        let event_loop = EventLoop {
+        let mut event_loop = EventLoop {
             local: *swarm.local_peer_id(),
             swarm,
             store,
@@ -285,18 +303,27 @@ impl EventLoop {
             listen_addrs,
             topics,
             strangers: HashMap::new(),
+            leaving: HashMap::new(),
+            removed,
+            addresses,
+            tasks: Default::default(),
+            syncing: HashMap::new(),
             prologue: shared.prologue,
             identity,
             mesh,
             rejected: shared.tally,
             door: shared.door,
             metrics: shared.metrics,
-            next_resync: now + membership::RESYNC_EVERY,
+            next_resync: now + acl_sync::RESYNC_EVERY,
             marks: Marks::default(),
             retention: limits.history_retention,
             next_prune: now,
             reach: reach::Reach::new(limits.relay),
         };
+        for write in forget {
+            event_loop.flush.write(write);
+        }
+        event_loop.open_doors();
         Ok((handle, event_loop))
     }
 
@@ -347,8 +374,7 @@ impl EventLoop {
                 // the swarm (gossip, connections) behind them.
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(join) = self.joins.requests.recv() => {
-                    let response = self.redeem(join.peer, join.request);
-                    let _ = join.reply.send(response);
+                    self.redeem(join.peer, join.request, join.reply);
                 }
                 Some(sync) = self.syncs.requests.recv() => {
                     let response = self.answer_sync(sync.peer, sync.request);
@@ -383,7 +409,8 @@ impl EventLoop {
         }
         self.waiters.retain(|_, w| !w.is_closed());
         self.expire_sessions(now);
-        self.expire_strangers(now);
+        self.expire_doors(now);
+        self.tasks.reap();
         // On the tick, not after every event: it walks the messages waiting for absent
         // members, and a held message can wait the 100 ms.
         self.deposit_for_absent(now);
@@ -435,21 +462,15 @@ impl EventLoop {
             } => {
                 let _ = reply.send(self.subscribe(topic, subscribe));
             }
-            Command::MeshCreate { name, reply } => {
-                let _ = reply.send(self.mesh_create(name));
-            }
+            Command::MeshCreate { name, reply } => self.mesh_create(name, reply),
             Command::Mesh(reply) => {
                 let _ = reply.send(self.mesh_info());
             }
-            Command::InviteCreate { request, reply } => {
-                let _ = reply.send(self.invite_create(request));
-            }
+            Command::InviteCreate { request, reply } => self.invite_create(request, reply),
             Command::Invites(reply) => {
                 let _ = reply.send(self.invites());
             }
-            Command::InviteRevoke { id, reply } => {
-                let _ = reply.send(self.invite_revoke(&id));
-            }
+            Command::InviteRevoke { id, reply } => self.invite_revoke(&id, reply),
             Command::Members(reply) => {
                 let _ = reply.send(self.members());
             }
@@ -463,31 +484,21 @@ impl EventLoop {
                 role,
                 name,
                 reply,
-            } => {
-                let _ = reply.send(self.member_add(peer, role, name));
-            }
-            Command::MemberRemove { peer, reply } => {
-                let _ = reply.send(self.member_remove(peer));
-            }
-            Command::MemberRole { peer, role, reply } => {
-                let _ = reply.send(self.member_role(peer, role));
-            }
+            } => self.member_add(peer, role, name, reply),
+            Command::MemberRemove { peer, reply } => self.member_remove(peer, reply),
+            Command::MemberRole { peer, role, reply } => self.member_role(peer, role, reply),
             Command::TopicPolicy {
                 topic,
                 publish,
                 reply,
-            } => {
-                let _ = reply.send(self.topic_policy(topic, publish));
-            }
+            } => self.topic_policy(topic, publish, reply),
             Command::Joining { mesh } => {
                 // Only a node in no mesh changes its prologue to join one.
                 if self.mesh.is_none() {
                     self.prologue.set(mesh);
                 }
             }
-            Command::Adopt { mesh, ops, reply } => {
-                let _ = reply.send(self.adopt(mesh, ops));
-            }
+            Command::Adopt { mesh, ops, reply } => self.adopt(mesh, ops, reply),
             Command::Shutdown(_) => unreachable!("handled in run"),
         }
     }
@@ -579,7 +590,7 @@ impl EventLoop {
     }
 
     fn status(&self) -> Status {
-        let gossipsub = &self.swarm.behaviour().gossipsub;
+        let gossipsub = self.swarm.behaviour().gossipsub();
         let mesh = self.mesh_id();
         let mut topics: Vec<TopicStatus> = self
             .topics
@@ -612,6 +623,7 @@ impl EventLoop {
             mesh: self.mesh.as_ref().map(|m| m.id().to_string()),
             mailbox: self.mailbox_status(),
             relay: self.reach.status(),
+            removed: self.removal(),
         }
     }
 

@@ -99,7 +99,13 @@ impl GroupFlush {
             | Write::HoldBox(..)
             | Write::ReleaseBox(..)
             | Write::LogTopic(..)
-            | Write::PruneBefore(..) => {}
+            | Write::PruneBefore(..)
+            | Write::SetMesh(..)
+            | Write::PutOp(..)
+            | Write::PutInvite(..)
+            | Write::PutPeer(..)
+            | Write::ForgetPeer(..)
+            | Write::SetRemovedAt(..) => {}
         }
         self.writes.push(write);
     }

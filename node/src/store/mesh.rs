@@ -1,8 +1,10 @@
 //! Trees `mesh`, `acl` and `invites`: which mesh this node belongs to, the signed ops of its
 //! ACL log, and the invites this node issued.
 //!
-//! - `mesh`: `id` -> the mesh id (20 bytes).
-//! - `acl`: op id (32 bytes) -> CBOR `SignedOp` (signature verified before it is stored).
+//! - `mesh`: `id` -> the mesh id (20 bytes); `removed_at` -> when this node learnt it was
+//!   removed (u64 BE, Unix seconds).
+//! - `acl`: sequence number (u32 BE) -> CBOR `SignedOp`, in the order the log admitted them
+//!   (parents first), so they are admitted again in that order at start-up.
 //! - `invites`: invite id (16 bytes) -> JSON [`InviteRecord`] (holds the secret: the data dir
 //!   is 0700).
 //! - `cards`: member key (32 bytes) -> CBOR `SealCard` (verified before it is stored).
@@ -58,16 +60,36 @@ impl MeshTrees {
         Ok(swapped.is_ok())
     }
 
-    /// Adds a verified op. Returns whether it was new.
-    pub fn add_op(&self, op: &SignedOp) -> Result<bool, StoreError> {
+    /// Stores admitted op number `seq`.
+    pub fn put_op(&self, seq: u32, op: &SignedOp) -> Result<(), StoreError> {
         let bytes = weft_proto::codec::to_cbor(op).map_err(|e| StoreError::Corrupt {
             tree: "acl",
             detail: e.to_string(),
         })?;
-        Ok(self.acl.insert(op.id(), bytes)?.is_none())
+        self.acl.insert(seq.to_be_bytes(), bytes)?;
+        Ok(())
     }
 
-    /// Every stored op.
+    /// When this node learnt it was removed from its mesh, if it was.
+    pub fn removed_at(&self) -> Result<Option<u64>, StoreError> {
+        match self.mesh.get("removed_at")? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(u64::from_be_bytes(
+                bytes.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                    tree: "mesh",
+                    detail: "removed_at is not 8 bytes".into(),
+                })?,
+            ))),
+        }
+    }
+
+    /// Records when this node learnt it was removed.
+    pub fn set_removed_at(&self, at: u64) -> Result<(), StoreError> {
+        self.mesh.insert("removed_at", &at.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Every stored op, in the order they were admitted.
     pub fn ops(&self) -> Result<Vec<SignedOp>, StoreError> {
         let mut out = Vec::new();
         for value in self.acl.iter().values() {
@@ -136,11 +158,5 @@ impl MeshTrees {
             out.push((member, card));
         }
         Ok(out)
-    }
-
-    /// Flushes these trees (mesh changes are rare and must survive a crash at once).
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.acl.flush()?;
-        Ok(())
     }
 }

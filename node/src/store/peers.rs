@@ -1,46 +1,71 @@
-//! Tree `peers`: PeerId bytes -> JSON list of multiaddrs this node reached the peer at (or
-//! the peer announced), newest first, at most [`MAX_ADDRS_PER_PEER`].
+//! Tree `peers`: PeerId bytes -> JSON list of multiaddrs where a member can be reached, as
+//! the address book (`crate::mesh::addresses`) keeps them: members only, at most
+//! [`MAX_ADDRS_PER_PEER`] each. Changed only through [`super::write::Write`].
 
 use libp2p::{Multiaddr, PeerId};
 
+use serde::{Deserialize, Serialize};
+
 use super::{StoreError, decode, encode};
 
-/// Most addresses remembered per peer.
+/// Most addresses remembered per peer, in all.
 pub const MAX_ADDRS_PER_PEER: usize = 8;
+
+/// Where one member can be reached.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KnownAddrs {
+    /// Addresses it announced itself (identify) or this node reached it at.
+    pub own: Vec<Multiaddr>,
+    /// Addresses other members said it has.
+    pub heard: Vec<Multiaddr>,
+}
+
+impl KnownAddrs {
+    /// All of them, its own first.
+    pub fn all(&self) -> Vec<Multiaddr> {
+        self.own.iter().chain(&self.heard).cloned().collect()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    own: Vec<String>,
+    #[serde(default)]
+    heard: Vec<String>,
+}
 
 /// The `peers` tree.
 #[derive(Clone)]
 pub struct PeersTree(pub(super) sled::Tree);
 
 impl PeersTree {
-    /// Remembers `addrs` for `peer`, newest first, dropping the oldest beyond the cap.
-    /// Returns true when something changed.
-    pub fn remember(&self, peer: &PeerId, addrs: &[Multiaddr]) -> Result<bool, StoreError> {
-        let mut known = self.addrs(peer)?;
-        let before = known.clone();
-        for addr in addrs.iter().rev() {
-            known.retain(|a| a != addr);
-            known.insert(0, addr.clone());
-        }
-        known.truncate(MAX_ADDRS_PER_PEER);
-        if known == before {
-            return Ok(false);
-        }
-        let strings: Vec<String> = known.iter().map(|a| a.to_string()).collect();
-        self.0.insert(peer.to_bytes(), encode(&strings))?;
-        Ok(true)
+    /// Stores `addrs` as `peer`'s addresses.
+    pub fn put(&self, peer: &PeerId, addrs: &KnownAddrs) -> Result<(), StoreError> {
+        let strings = |list: &[Multiaddr]| list.iter().map(|a| a.to_string()).collect();
+        let record = Record {
+            own: strings(&addrs.own),
+            heard: strings(&addrs.heard),
+        };
+        self.0.insert(peer.to_bytes(), encode(&record))?;
+        Ok(())
+    }
+
+    /// Forgets `peer`.
+    pub fn forget(&self, peer: &PeerId) -> Result<(), StoreError> {
+        self.0.remove(peer.to_bytes())?;
+        Ok(())
     }
 
     /// The remembered addresses of `peer`.
-    pub fn addrs(&self, peer: &PeerId) -> Result<Vec<Multiaddr>, StoreError> {
+    pub fn addrs(&self, peer: &PeerId) -> Result<KnownAddrs, StoreError> {
         match self.0.get(peer.to_bytes())? {
-            None => Ok(Vec::new()),
+            None => Ok(KnownAddrs::default()),
             Some(bytes) => parse_addrs(&bytes),
         }
     }
 
     /// Every remembered peer with its addresses.
-    pub fn all(&self) -> Result<Vec<(PeerId, Vec<Multiaddr>)>, StoreError> {
+    pub fn all(&self) -> Result<Vec<(PeerId, KnownAddrs)>, StoreError> {
         let mut out = Vec::new();
         for entry in self.0.iter() {
             let (key, value) = entry?;
@@ -54,18 +79,24 @@ impl PeersTree {
     }
 }
 
-fn parse_addrs(bytes: &[u8]) -> Result<Vec<Multiaddr>, StoreError> {
-    let strings: Vec<String> = decode("peers", bytes)?;
-    strings
-        .iter()
-        .map(|s| {
-            s.parse()
-                .map_err(|e: libp2p::multiaddr::Error| StoreError::Corrupt {
-                    tree: "peers",
-                    detail: e.to_string(),
-                })
-        })
-        .collect()
+fn parse_addrs(bytes: &[u8]) -> Result<KnownAddrs, StoreError> {
+    let record: Record = decode("peers", bytes)?;
+    let parse = |strings: &[String]| -> Result<Vec<Multiaddr>, StoreError> {
+        strings
+            .iter()
+            .map(|s| {
+                s.parse()
+                    .map_err(|e: libp2p::multiaddr::Error| StoreError::Corrupt {
+                        tree: "peers",
+                        detail: e.to_string(),
+                    })
+            })
+            .collect()
+    };
+    Ok(KnownAddrs {
+        own: parse(&record.own)?,
+        heard: parse(&record.heard)?,
+    })
 }
 
 #[cfg(test)]
@@ -73,21 +104,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn remembers_newest_first_and_caps() {
+    fn stores_and_forgets() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(dir.path()).unwrap();
         let peer = PeerId::random();
         let addr = |p: u16| -> Multiaddr { format!("/ip4/127.0.0.1/tcp/{p}").parse().unwrap() };
-        for p in 1..=10 {
-            store.peers.remember(&peer, &[addr(p)]).unwrap();
-        }
-        let known = store.peers.addrs(&peer).unwrap();
-        assert_eq!(known.len(), MAX_ADDRS_PER_PEER);
-        assert_eq!(known[0], addr(10));
-        assert!(
-            !store.peers.remember(&peer, &[addr(10)]).unwrap(),
-            "no change"
-        );
+        let known = KnownAddrs {
+            own: (1..=3).map(addr).collect(),
+            heard: vec![addr(9)],
+        };
+        store.peers.put(&peer, &known).unwrap();
+        assert_eq!(store.peers.addrs(&peer).unwrap(), known);
+        assert_eq!(known.all().len(), 4);
         assert_eq!(store.peers.all().unwrap().len(), 1);
+        store.peers.forget(&peer).unwrap();
+        assert!(store.peers.all().unwrap().is_empty());
     }
 }

@@ -3,14 +3,19 @@
 //! trees itself: sled blocks writers while a flush runs, and a loop blocked behind every
 //! flush would serialise all traffic behind the disk.
 
+use libp2p::PeerId;
 use weft_proto::MessageId;
+use weft_proto::acl::SignedOp;
 use weft_proto::api::{DeliveryState, Message};
+use weft_proto::mesh::MeshId;
 
 use weft_proto::seal::SealCard;
 use weft_proto::topic::TopicMessage;
 
 use super::mailbox::HeldBox;
+use super::mesh::InviteRecord;
 use super::outbox::OutboxEntry;
+use super::peers::KnownAddrs;
 use super::{Store, StoreError};
 
 /// One queued change.
@@ -35,6 +40,18 @@ pub enum Write {
     /// Drop history and logged topic messages older than this (microseconds since the Unix
     /// epoch).
     PruneBefore(u64),
+    /// Record the mesh this node belongs to.
+    SetMesh(MeshId),
+    /// Store admitted ACL op number `seq`.
+    PutOp(u32, Box<SignedOp>),
+    /// Store an invite this node issued (or its remaining uses).
+    PutInvite([u8; 16], InviteRecord),
+    /// Remember where a member can be reached (the whole list, replacing the old one).
+    PutPeer(PeerId, KnownAddrs),
+    /// Forget a peer's addresses.
+    ForgetPeer(PeerId),
+    /// Record when this node learnt it was removed from its mesh (Unix seconds).
+    SetRemovedAt(u64),
 }
 
 impl Store {
@@ -52,6 +69,14 @@ impl Store {
                 Write::HoldBox(to, at, id, held) => self.mailbox.hold(to, *at, id, held)?,
                 Write::ReleaseBox(to, id) => self.mailbox.release(to, id)?,
                 Write::LogTopic(publisher, message) => self.topics_log.add(publisher, message)?,
+                Write::SetMesh(id) => {
+                    self.mesh.set_id(*id)?;
+                }
+                Write::PutOp(seq, op) => self.mesh.put_op(*seq, op)?,
+                Write::PutInvite(id, record) => self.mesh.put_invite(id, record)?,
+                Write::PutPeer(peer, addrs) => self.peers.put(peer, addrs)?,
+                Write::ForgetPeer(peer) => self.peers.forget(peer)?,
+                Write::SetRemovedAt(at) => self.mesh.set_removed_at(*at)?,
                 Write::PruneBefore(cutoff) => {
                     let messages = self.history.prune_before(*cutoff)?;
                     let logged = self.topics_log.prune_before(*cutoff)?;

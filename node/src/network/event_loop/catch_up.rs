@@ -87,14 +87,14 @@ impl EventLoop {
     }
 
     /// Takes the messages a sync brought from `peer`: each is checked as if it came from its
-    /// publisher. Asks again when the answer said there is more.
-    pub(super) fn take_logged(&mut self, peer: PeerId, messages: Vec<Logged>, more: bool) {
+    /// publisher.
+    pub(super) fn take_logged(&mut self, peer: PeerId, messages: Vec<Logged>) {
         let mut new = 0;
         for logged in messages.into_iter().take(MAX_SYNC_MESSAGES) {
             if !self.topics.contains(&logged.message.topic) {
                 continue;
             }
-            let Some(publisher) = super::membership::peer_of(&logged.publisher) else {
+            let Some(publisher) = crate::mesh::membership::peer_of(&logged.publisher) else {
                 continue;
             };
             if let Taken::New = self.take_topic(publisher, logged.message) {
@@ -103,9 +103,6 @@ impl EventLoop {
         }
         if new > 0 {
             tracing::info!(peer = %super::short(&peer), new, "caught up on topic messages");
-        }
-        if more {
-            self.start_sync(peer);
         }
     }
 }

@@ -11,7 +11,7 @@ use weft_proto::api::Event;
 
 use super::{Connected, EventLoop, short};
 use crate::network::NodeError;
-use crate::network::behaviour::BehaviourEvent;
+use crate::network::behaviour::{BehaviourEvent, MembersEvent};
 
 /// Most addresses taken from one identify message.
 const MAX_IDENTIFY_ADDRS: usize = 8;
@@ -64,7 +64,7 @@ impl EventLoop {
             self.redial.connected(&peer);
             return;
         }
-        let addrs = self.store.peers.addrs(&peer).unwrap_or_default();
+        let addrs = self.addresses.of(&peer);
         let opts = DialOpts::peer_id(peer)
             .addresses(addrs)
             .condition(PeerCondition::DisconnectedAndNotDialing)
@@ -140,34 +140,26 @@ impl EventLoop {
                 self.swarm.remove_external_address(&address);
                 self.listen_addrs.retain(|a| a != &address);
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
-                peer_id,
-                info,
-                ..
-            })) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Members(MembersEvent::Identify(
+                identify::Event::Received { peer_id, info, .. },
+            ))) => {
                 if let Some(c) = self.peers.get_mut(&peer_id) {
                     c.relays = info.protocols.contains(&libp2p::relay::HOP_PROTOCOL_NAME);
                 }
                 self.on_identified(peer_id, info.listen_addrs);
                 self.take_relay_slots();
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+            SwarmEvent::Behaviour(BehaviourEvent::Members(MembersEvent::Ping(ping::Event {
                 peer,
                 result: Ok(rtt),
                 ..
-            })) => {
+            }))) => {
                 if let Some(c) = self.peers.get_mut(&peer) {
                     c.rtt = Some(rtt);
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip_event(event),
-            SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => self.on_relay_server(event),
-            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(event)) => {
-                self.on_relay_client(event)
-            }
-            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(event)) => self.on_dcutr(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Members(event)) => self.on_members_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(event)) => self.on_mdns(event),
-            SwarmEvent::Behaviour(BehaviourEvent::Autonat(event)) => self.on_autonat(event),
             SwarmEvent::ListenerClosed {
                 listener_id,
                 reason,
@@ -190,11 +182,9 @@ impl EventLoop {
         if let Some((_, reply)) = self.dials.remove(&connection) {
             let _ = reply.send(Ok(peer));
         }
-        if endpoint.is_dialer() {
-            let addr = without_p2p(endpoint.get_remote_address());
-            if let Err(e) = self.store.peers.remember(&peer, &[addr]) {
-                tracing::warn!(error = %e, "could not remember a peer address");
-            }
+        if endpoint.is_dialer() && !endpoint.is_relayed() {
+            // Where this node reached it: a member's own word.
+            self.remember_own(peer, &[endpoint.get_remote_address().clone()]);
         }
         if established > 1 {
             // A direct connection beside a relayed one (a hole punched, or a dial that got
@@ -225,7 +215,7 @@ impl EventLoop {
         );
         self.outbox.connected(&peer);
         self.redial.connected(&peer);
-        self.screen(peer, endpoint.is_dialer());
+        self.screen(peer, endpoint.is_dialer(), endpoint.get_remote_address());
         self.start_sync(peer);
         self.fetch_from(peer);
         let _ = self.events.send(Event::PeerConnected {
@@ -237,9 +227,11 @@ impl EventLoop {
         tracing::info!(peer = %short(&peer), cause = cause.as_deref().unwrap_or("closed"), "disconnected");
         self.peers.remove(&peer);
         self.strangers.remove(&peer);
+        self.leaving.remove(&peer);
+        self.syncing.remove(&peer);
         self.outbox.disconnected(&peer);
-        let known = !self.store.peers.addrs(&peer).unwrap_or_default().is_empty();
-        if known {
+        // Members only: a stranger's connection is never dialled again.
+        if self.admits(&peer) && self.addresses.knows(&peer) {
             self.redial.lost(peer, Instant::now());
         }
         let _ = self.events.send(Event::PeerDisconnected {
@@ -252,42 +244,55 @@ impl EventLoop {
         use libp2p::metrics::Recorder;
         let metrics = &self.metrics.libp2p;
         metrics.record(event);
+        let SwarmEvent::Behaviour(BehaviourEvent::Members(event)) = event else {
+            return;
+        };
         match event {
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => metrics.record(e),
-            SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => metrics.record(e),
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => metrics.record(e),
-            SwarmEvent::Behaviour(BehaviourEvent::Relay(e)) => metrics.record(e),
-            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(e)) => metrics.record(e),
+            MembersEvent::Identify(e) => metrics.record(e),
+            MembersEvent::Ping(e) => metrics.record(e),
+            MembersEvent::Gossipsub(e) => metrics.record(e),
+            MembersEvent::Relay(e) => metrics.record(e),
+            MembersEvent::Dcutr(e) => metrics.record(e),
             _ => {}
         }
     }
 
-    /// Remembers the listen addresses a peer announced, so either side can redial after a
-    /// restart even when the connection was inbound.
+    /// The standard protocols' events (members' connections only).
+    fn on_members_event(&mut self, event: MembersEvent) {
+        match event {
+            MembersEvent::Gossipsub(event) => self.on_gossip_event(event),
+            MembersEvent::Relay(event) => self.on_relay_server(event),
+            MembersEvent::RelayClient(event) => self.on_relay_client(event),
+            MembersEvent::Dcutr(event) => self.on_dcutr(event),
+            MembersEvent::Autonat(event) => self.on_autonat(event),
+            // Handled with the swarm's events (they touch the connection table).
+            MembersEvent::Identify(_) | MembersEvent::Ping(_) => {}
+        }
+    }
+
+    /// Remembers the listen addresses a member announced (identify runs with members
+    /// only), so either side can redial after a restart even when the connection was
+    /// inbound.
     fn on_identified(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
         // Relayed addresses are kept: they are how members who cannot reach `peer` directly
         // reach it through a relay.
-        let addrs: Vec<Multiaddr> = addrs
-            .into_iter()
-            .map(|a| without_p2p(&a))
-            .take(MAX_IDENTIFY_ADDRS)
-            .collect();
-        for addr in &addrs {
-            self.swarm.add_peer_address(peer, addr.clone());
-        }
-        if let Err(e) = self.store.peers.remember(&peer, &addrs) {
-            tracing::warn!(error = %e, "could not remember peer addresses");
-        }
+        let addrs: Vec<Multiaddr> = addrs.into_iter().take(MAX_IDENTIFY_ADDRS).collect();
+        self.remember_own(peer, &addrs);
     }
-}
 
-/// `addr` without its final `/p2p/<peer>` (a relayed address keeps its relay's).
-fn without_p2p(addr: &Multiaddr) -> Multiaddr {
-    let mut addr = addr.clone();
-    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
-        addr.pop();
+    /// Takes `addrs` as where member `peer` says it is (or where this node reached it);
+    /// a stranger's word is never kept.
+    pub(super) fn remember_own(&mut self, peer: PeerId, addrs: &[Multiaddr]) {
+        if !self.admits(&peer) {
+            return;
+        }
+        if let Some(write) = self.addresses.own(peer, addrs) {
+            self.flush.write(write);
+        }
+        for addr in self.addresses.of(&peer) {
+            self.swarm.add_peer_address(peer, addr);
+        }
     }
-    addr
 }
 
 /// An error and its causes on one line.

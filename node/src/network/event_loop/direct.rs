@@ -296,6 +296,15 @@ impl EventLoop {
         }
     }
 
+    /// Settles every outbox message for `peer` as refused: it was removed from the mesh and
+    /// nothing will reach it any more.
+    pub(super) fn reject_outbox_to(&mut self, peer: PeerId) {
+        for id in self.outbox.of(&peer) {
+            let reason = "the recipient was removed from the mesh".to_string();
+            self.settle(peer, id, AckOutcome::Rejected { reason });
+        }
+    }
+
     fn on_ack(&mut self, peer: PeerId, ack: DmAck) {
         if self.settle(peer, ack.id, ack.outcome) {
             self.progress.insert(peer, Instant::now());

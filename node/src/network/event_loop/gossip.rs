@@ -27,7 +27,7 @@ pub(super) fn join(
 ) -> Result<(), NodeError> {
     swarm
         .behaviour_mut()
-        .gossipsub
+        .gossipsub_mut()
         .subscribe(&gossip_topic(mesh, topic))
         .map(|_| ())
         .map_err(|e| NodeError::Invalid(format!("cannot subscribe to {topic}: {e}")))
@@ -67,7 +67,7 @@ impl EventLoop {
             if let Some(mesh) = mesh {
                 self.swarm
                     .behaviour_mut()
-                    .gossipsub
+                    .gossipsub_mut()
                     .unsubscribe(&gossip_topic(mesh, &topic));
             }
             self.topics.remove(&topic);
@@ -116,11 +116,16 @@ impl EventLoop {
         let subscribers = self
             .swarm
             .behaviour()
-            .gossipsub
+            .gossipsub()
             .all_peers()
             .filter(|(_, topics)| topics.contains(&&ident.hash()))
             .count();
-        match self.swarm.behaviour_mut().gossipsub.publish(ident, payload) {
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub_mut()
+            .publish(ident, payload)
+        {
             // Nobody to hand it to now: it is kept all the same, and subscribers get it when
             // they next sync with this node (catch-up).
             Ok(_) | Err(PublishError::NoPeersSubscribedToTopic) => {}
@@ -168,14 +173,14 @@ impl EventLoop {
         let _ = self
             .swarm
             .behaviour_mut()
-            .gossipsub
+            .gossipsub_mut()
             .report_message_validation_result(&message_id, &propagation_source, acceptance);
     }
 
     /// Decides whether a topic message may be forwarded, storing it when it is new.
     fn accept_gossip(&mut self, via: &PeerId, message: gossipsub::Message) -> MessageAcceptance {
         if self.is_acl_topic(&message.topic) {
-            return self.accept_acl_gossip(&message.data);
+            return self.accept_acl_gossip(via, &message.data);
         }
         let Some(source) = message.source else {
             self.reject("topic", via, "unsigned", &"topic message without a source");
@@ -224,6 +229,10 @@ impl EventLoop {
         let Some(mesh) = self.mesh_id() else {
             return Taken::Refused;
         };
+        if let Err(e) = message.check() {
+            self.reject("topic", &publisher, e.reason(), &e);
+            return Taken::Refused;
+        }
         if !self.may_publish(&publisher, &message.topic) {
             self.reject(
                 "topic",

@@ -321,7 +321,13 @@ impl EventLoop {
         let me = self.identity.public().to_bytes();
         if to == me {
             // For this node: open it now; the answer waits for what it carried to be on disk.
-            let due = self.take_box(peer, &sealed);
+            let due = match self.take_box(peer, &sealed) {
+                Ok(due) => due,
+                Err(super::sealed::Kept) => {
+                    let _ = reply.send(refused("the sender's sealing key is not known here"));
+                    return;
+                }
+            };
             let later = self.receipts(due.into_iter().collect());
             let exchanger = self.exchanger();
             self.flush.push(Durable::Then(Then(Box::new(move |ok| {
@@ -340,7 +346,8 @@ impl EventLoop {
             let _ = reply.send(refused("this node is not a mailbox"));
             return;
         }
-        let Some(recipient) = super::membership::peer_of(&to).filter(|p| self.admits(p)) else {
+        let Some(recipient) = crate::mesh::membership::peer_of(&to).filter(|p| self.admits(p))
+        else {
             let _ = reply.send(refused("the recipient is not a member of this mesh"));
             return;
         };

@@ -1,34 +1,31 @@
-//! The mesh this node belongs to: founding it, issuing and revoking invites, and reading the
-//! ACL. Admin operations are rare, so their ops are flushed to disk before the caller hears
-//! back, right here on the loop.
+//! The mesh this node belongs to: founding it, issuing and revoking invites, joining with
+//! one, redeeming them for others, and the admins' changes to the ACL. The decisions are
+//! [`Membership`]'s; this file carries them to the store (through the group commit: a
+//! caller hears back once the change is on disk), to gossip and to the doors.
 
-use std::time::Duration;
-
-use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use libp2p::multiaddr::Protocol;
 use libp2p::{PeerId, Swarm, gossipsub};
 use tokio::sync::oneshot;
-use weft_keys::acl::{sign_op, verify_op};
-use weft_keys::invite::{Invite, InviteBody, InviteId, InviteSecret, verify_proof};
-use weft_keys::seal::verify_card;
-use weft_proto::acl::{MAX_POLICY_PUBLISHERS, OP_VERSION, OpBody, OpKind, Publisher, SignedOp};
+use weft_keys::invite::{Invite, InviteBody, InviteId, InviteSecret};
+use weft_proto::acl::{MAX_POLICY_PUBLISHERS, OpKind, Publisher, SignedOp};
 use weft_proto::api::{CreateInviteRequest, InviteInfo, MemberInfo, MeshInfo};
 use weft_proto::join::{JOIN_VERSION, JoinRequest, JoinResponse};
 use weft_proto::mesh::{MeshId, Role};
-use weft_proto::seal::SealCard;
-use weft_proto::sync::{PeerAddrs, SYNC_VERSION, SyncRequest, SyncResponse};
+use weft_proto::sync::{MAX_HEADS, MAX_KNOWN, SYNC_VERSION, SyncRequest};
 use weft_proto::topic::TopicName;
 
 use super::EventLoop;
 use crate::delivery::clock::wall_us;
-use crate::mesh::acl::Acl;
-use crate::mesh::door::Door;
+use crate::mesh::log::{Log, MAX_LOG_OPS, Refused};
+use crate::mesh::membership::{Changes, Membership, key_of, peer_of};
 use crate::network::NodeError;
-use crate::network::behaviour::{Behaviour, STRANGER_SCORE};
+use crate::network::behaviour::Behaviour;
+use crate::network::group_flush::{Durable, Then};
 use crate::network::{join, sync};
 use crate::store::mesh::InviteRecord;
+use crate::store::write::Write;
 
 /// The longest an invite may stay valid.
 pub const MAX_INVITE_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
@@ -45,162 +42,91 @@ const JOIN_ATTEMPTS: usize = 3;
 /// The pause between join attempts.
 const JOIN_RETRY_DELAY: Duration = Duration::from_millis(300);
 
-/// How long a stranger to the mesh may stay connected to join.
-const STRANGER_GRACE: Duration = Duration::from_secs(5);
+/// Most sync rounds a joiner takes to fetch the rest of a log too long for the join answer.
+const JOIN_SYNC_ROUNDS: usize = MAX_LOG_OPS / weft_proto::sync::MAX_SYNC_OPS + 2;
 
-/// How long a stranger stays after a failed join (for the answer to reach it).
-const FAILED_JOIN_GRACE: Duration = Duration::from_millis(500);
-
-/// Most strangers connected at once.
-const MAX_STRANGERS: usize = 32;
-
-/// How often members sync again while connected.
-pub(super) const RESYNC_EVERY: Duration = Duration::from_secs(10);
-
-/// Most members whose addresses one sync answer carries.
-const MAX_SYNC_PEERS: usize = 256;
-
-/// Largest gossiped ACL op.
-const MAX_OP_BYTES: usize = 4096;
-
-/// Most ops an ACL log may hold when adopted from an issuer.
-const MAX_ADOPTED_OPS: usize = 100_000;
-
-/// The mesh this node belongs to, as the loop keeps it: the ops, their fold, and the
-/// members by PeerId (derived once per change, not per inbound message).
-pub(super) struct Mesh {
-    id: MeshId,
-    ops: Vec<SignedOp>,
-    acl: Acl,
-    members: HashMap<PeerId, [u8; 32]>,
-    /// Members' verified sealing-key cards, by member key.
-    cards: HashMap<[u8; 32], SealCard>,
-    /// Member keys by sealing key, to name the sender of a sealed box.
-    sealers: HashMap<[u8; 32], [u8; 32]>,
-    /// The members as the tasks beside the loop see them.
-    door: Door,
-}
-
-impl Mesh {
-    /// The mesh `id` that `ops` establish.
-    fn new(id: MeshId, ops: Vec<SignedOp>, door: &Door) -> Mesh {
-        let mut mesh = Mesh {
-            id,
-            acl: Acl::fold(id, &ops),
-            ops,
-            members: HashMap::new(),
-            cards: HashMap::new(),
-            sealers: HashMap::new(),
-            door: door.clone(),
-        };
-        mesh.index_members();
-        mesh
-    }
-
-    /// Re-folds after the ops changed.
-    fn refold(&mut self) {
-        self.acl = Acl::fold(self.id, &self.ops);
-        self.index_members();
-    }
-
-    fn index_members(&mut self) {
-        self.members = self
-            .acl
-            .members()
-            .filter_map(|(key, _)| Some((peer_of(key)?, *key)))
-            .collect();
-        self.door.set(self.members.keys().copied());
-    }
-
-    /// The mesh stored in `store`, if this node belongs to one.
-    pub(super) fn load(
-        store: &crate::store::Store,
-        door: &Door,
-    ) -> Result<Option<Mesh>, NodeError> {
-        let Some(id) = store.mesh.id()? else {
-            return Ok(None);
-        };
-        let mut mesh = Mesh::new(id, store.mesh.ops()?, door);
-        for (member, card) in store.mesh.cards()? {
-            mesh.learn_card(member, card);
-        }
-        Ok(Some(mesh))
-    }
-
-    /// Takes `card` as `member`'s sealing key if its signature holds. Returns whether it was
-    /// new.
-    pub(super) fn learn_card(&mut self, member: [u8; 32], card: SealCard) -> bool {
-        if self.cards.get(&member) == Some(&card) || verify_card(&member, &card).is_err() {
-            return false;
-        }
-        if let Some(old) = self.cards.insert(member, card) {
-            self.sealers.remove(&old.key);
-        }
-        self.sealers.insert(card.key, member);
-        true
-    }
-
-    /// `member`'s sealing-key card, if known.
-    pub(super) fn card(&self, member: &[u8; 32]) -> Option<SealCard> {
-        self.cards.get(member).copied()
-    }
-
-    /// The member whose sealing key is `key`.
-    pub(super) fn sealer(&self, key: &[u8; 32]) -> Option<[u8; 32]> {
-        self.sealers.get(key).copied()
-    }
-
-    /// `peer`'s key and role, when it is a member.
-    pub(super) fn member(&self, peer: &PeerId) -> Option<([u8; 32], Role)> {
-        let key = self.members.get(peer)?;
-        Some((*key, self.acl.member(key)?.role))
-    }
-
-    /// The mesh id.
-    pub(super) fn id(&self) -> MeshId {
-        self.id
-    }
-}
+/// A caller waiting for a change to be on disk.
+type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
 
 impl EventLoop {
-    pub(super) fn mesh_create(&mut self, name: Option<String>) -> Result<MeshInfo, NodeError> {
+    /// Sends `result` to `reply` once everything queued so far is on disk (at once when it
+    /// is an error).
+    fn reply_durably<T: Send + 'static>(&mut self, reply: Reply<T>, result: Result<T, NodeError>) {
+        match result {
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+            Ok(value) => self.flush.push(Durable::Then(Then(Box::new(move |ok| {
+                let _ = reply.send(if ok {
+                    Ok(value)
+                } else {
+                    Err(NodeError::StorageFailed(
+                        "the change could not be stored".into(),
+                    ))
+                });
+            })))),
+        }
+    }
+
+    pub(super) fn mesh_create(&mut self, name: Option<String>, reply: Reply<MeshInfo>) {
+        let result = self.found(name);
+        self.reply_durably(reply, result);
+    }
+
+    fn found(&mut self, name: Option<String>) -> Result<MeshInfo, NodeError> {
         if let Some(mesh) = &self.mesh {
             return Err(NodeError::Invalid(format!(
                 "this node is already in mesh {}; a node belongs to one mesh",
-                mesh.id
+                mesh.id()
             )));
         }
-        check_text_field("mesh name", name.as_deref())?;
-        let founder = self.identity.public().to_bytes();
-        let id = MeshId::of_founder(&founder);
-        let op = self.sign(id, 1, OpKind::Found { name })?;
-        self.store.mesh.add_op(&op)?;
-        self.store.mesh.set_id(id)?;
-        self.store.mesh.flush()?;
-        join_acl_topic(&mut self.swarm, id)?;
-        self.prologue.set(Some(id));
-        self.mesh = Some(Mesh::new(id, vec![op], &self.door));
-        self.join_topics_of_mesh()?;
+        check_text_field(
+            "mesh name",
+            name.as_deref(),
+            weft_proto::acl::MAX_MEMBER_NAME_BYTES,
+        )?;
+        let id = MeshId::of_founder(&self.identity.public().to_bytes());
+        let mut mesh = Membership::new(Log::new(id), [], []);
+        let op = mesh
+            .sign(&self.identity, OpKind::Found { name })
+            .ok_or_else(|| NodeError::Invalid("cannot sign the founding op".into()))?;
+        mesh.admit(op.clone())
+            .map_err(|e| NodeError::Invalid(format!("cannot found the mesh: {e}")))?;
+        self.flush.write(Write::SetMesh(id));
+        self.flush.write(Write::PutOp(0, Box::new(op)));
+        self.enter(mesh)?;
         tracing::info!(mesh = %id, "founded a mesh");
         self.mesh_info()
             .ok_or_else(|| NodeError::Invalid("mesh state lost".into()))
+    }
+
+    /// Becomes a member of `mesh` (founded or joined): its prologue, topics and doors.
+    fn enter(&mut self, mesh: Membership) -> Result<(), NodeError> {
+        let id = mesh.id();
+        join_acl_topic(&mut self.swarm, id)?;
+        self.prologue.set(Some(id));
+        self.mesh = Some(mesh);
+        self.open_doors();
+        self.join_topics_of_mesh()
     }
 
     pub(super) fn mesh_info(&self) -> Option<MeshInfo> {
         let mesh = self.mesh.as_ref()?;
         let me = self.identity.public().to_bytes();
         Some(MeshInfo {
-            id: mesh.id.to_string(),
-            name: mesh.acl.name().map(str::to_string),
-            role: mesh.acl.member(&me).map(|m| m.role),
-            members: mesh.acl.members().count(),
+            id: mesh.id().to_string(),
+            name: mesh.acl().name().map(str::to_string),
+            role: mesh.acl().member(&me).map(|m| m.role),
+            members: mesh.acl().members().count(),
         })
     }
 
-    pub(super) fn invite_create(
-        &mut self,
-        req: CreateInviteRequest,
-    ) -> Result<InviteInfo, NodeError> {
+    pub(super) fn invite_create(&mut self, req: CreateInviteRequest, reply: Reply<InviteInfo>) {
+        let result = self.issue(req);
+        self.reply_durably(reply, result);
+    }
+
+    fn issue(&mut self, req: CreateInviteRequest) -> Result<InviteInfo, NodeError> {
         let mesh = self.admin_mesh("create invites")?;
         if req.ttl_secs == 0 || req.ttl_secs > MAX_INVITE_TTL.as_secs() {
             return Err(NodeError::Invalid(format!(
@@ -214,7 +140,7 @@ impl EventLoop {
                 req.uses
             )));
         }
-        check_text_field("note", req.note.as_deref())?;
+        check_text_field("note", req.note.as_deref(), MAX_NOTE_BYTES)?;
         let random = |e: weft_keys::KeyError| NodeError::Invalid(e.to_string());
         let id = InviteId::generate().map_err(random)?;
         let body = InviteBody {
@@ -238,8 +164,10 @@ impl EventLoop {
             note: req.note.clone(),
             uses_left: req.uses,
         };
-        self.store.mesh.put_invite(&id.0, &record)?;
-        self.store.mesh.flush()?;
+        if let Some(mesh) = self.mesh.as_mut() {
+            mesh.put_invite(id.0, record.clone());
+        }
+        self.flush.write(Write::PutInvite(id.0, record.clone()));
         let mut info = invite_info(&invite, &record, false);
         info.key = Some(key);
         Ok(info)
@@ -247,33 +175,35 @@ impl EventLoop {
 
     /// Outstanding invites: not revoked, not used up, not expired.
     pub(super) fn invites(&self) -> Result<Vec<InviteInfo>, NodeError> {
+        let mesh = self.mesh.as_ref().ok_or_else(not_in_mesh)?;
         let now = wall_us() / 1_000_000;
         let mut out = Vec::new();
-        for (id, record) in self.store.mesh.invites()? {
+        for (id, record) in mesh.invites() {
             let Ok(invite) = Invite::decode(&record.key) else {
                 continue;
             };
-            let revoked = self
-                .mesh
-                .as_ref()
-                .is_some_and(|m| m.acl.is_invite_revoked(&id));
+            let revoked = mesh.acl().is_invite_revoked(id);
             if !revoked && record.uses_left > 0 && invite.check_expiry(now).is_ok() {
-                out.push(invite_info(&invite, &record, revoked));
+                out.push(invite_info(&invite, record, revoked));
             }
         }
         out.sort_by_key(|i| i.expires);
         Ok(out)
     }
 
-    pub(super) fn invite_revoke(&mut self, id: &str) -> Result<InviteInfo, NodeError> {
+    pub(super) fn invite_revoke(&mut self, id: &str, reply: Reply<InviteInfo>) {
+        let result = self.revoke_invite(id);
+        self.reply_durably(reply, result);
+    }
+
+    fn revoke_invite(&mut self, id: &str) -> Result<InviteInfo, NodeError> {
         self.admin_mesh("revoke invites")?;
-        let found = self
-            .store
-            .mesh
-            .invites()?
-            .into_iter()
-            .filter_map(|(raw, record)| Some((raw, Invite::decode(&record.key).ok()?, record)))
-            .find(|(_, invite, _)| invite.body.id.to_string() == id);
+        let mesh = self.mesh.as_ref().ok_or_else(not_in_mesh)?;
+        let found = mesh
+            .invites()
+            .filter_map(|(raw, record)| Some((*raw, Invite::decode(&record.key).ok()?, record)))
+            .find(|(_, invite, _)| invite.body.id.to_string() == id)
+            .map(|(raw, invite, record)| (raw, invite, record.clone()));
         let Some((raw, invite, record)) = found else {
             return Err(NodeError::NotFound(format!(
                 "no invite `{id}` on this node (see `weft invite list`)"
@@ -285,22 +215,22 @@ impl EventLoop {
 
     /// Asks `bootstrap` (the node the caller reached at one of the invite's addresses) to
     /// admit this node; the caller hears back with the mesh's ACL log, to hand to
-    /// [`Self::adopt`].
-    pub(super) fn join(
-        &mut self,
-        invite: Invite,
-        bootstrap: PeerId,
-        reply: oneshot::Sender<Result<Vec<SignedOp>, NodeError>>,
-    ) {
+    /// [`Self::adopt`]. A log too long for the join answer is fetched on by sync from the
+    /// issuer, which answers its new member.
+    pub(super) fn join(&mut self, invite: Invite, bootstrap: PeerId, reply: Reply<Vec<SignedOp>>) {
         if let Some(mesh) = &self.mesh {
             let _ = reply.send(Err(NodeError::Invalid(format!(
                 "this node is already in mesh {}; a node belongs to one mesh",
-                mesh.id
+                mesh.id()
             ))));
             return;
         }
         let name = self.name.clone();
-        if let Err(e) = check_text_field("name", name.as_deref()) {
+        if let Err(e) = check_text_field(
+            "name",
+            name.as_deref(),
+            weft_proto::acl::MAX_MEMBER_NAME_BYTES,
+        ) {
             let _ = reply.send(Err(e));
             return;
         }
@@ -311,45 +241,33 @@ impl EventLoop {
             proof: invite.proof(&self.local.to_bytes()),
             name,
         };
-        let control = self.control.clone();
-        tokio::spawn(async move {
-            // A failed exchange (a connection that dropped) is retried; an answer is final.
-            // Retrying is safe: an issuer answers an already admitted key with the log again
-            // without spending another use.
-            let mut result = join::request(control.clone(), bootstrap, request.clone()).await;
-            for _ in 1..JOIN_ATTEMPTS {
-                if !matches!(result, Err(join::JoinError::Failed(_))) {
-                    break;
-                }
-                tokio::time::sleep(JOIN_RETRY_DELAY).await;
-                result = join::request(control.clone(), bootstrap, request.clone()).await;
-            }
-            let _ = reply.send(result.map_err(|e| match e {
-                join::JoinError::Refused(reason) => {
-                    NodeError::Forbidden(format!("the issuer refused to admit this node: {reason}"))
-                }
-                join::JoinError::Failed(reason) => NodeError::Dial {
-                    addr: bootstrap.to_string(),
-                    reason,
-                },
-            }));
+        let (control, mesh) = (self.control.clone(), invite.body.mesh);
+        self.tasks.spawn("join", async move {
+            let _ = reply.send(redeem_at(control, bootstrap, mesh, request).await);
         });
     }
 
-    /// Takes `ops` as the ACL log of mesh `id`, after checking every signature and that
-    /// they admit this node; stores them durably.
-    pub(super) fn adopt(&mut self, id: MeshId, ops: Vec<SignedOp>) -> Result<MeshInfo, NodeError> {
+    /// Takes `ops` as the ACL log of mesh `id`, after checking that every op passes the
+    /// log's door and that they admit this node; stores them and answers once on disk.
+    pub(super) fn adopt(&mut self, id: MeshId, ops: Vec<SignedOp>, reply: Reply<MeshInfo>) {
+        let result = self.adopt_log(id, ops);
+        self.reply_durably(reply, result);
+    }
+
+    fn adopt_log(&mut self, id: MeshId, ops: Vec<SignedOp>) -> Result<MeshInfo, NodeError> {
         if self.mesh.is_some() {
             return Err(NodeError::Invalid("this node is already in a mesh".into()));
         }
-        if ops.len() > MAX_ADOPTED_OPS || ops.iter().any(|op| verify_op(op).is_err()) {
-            return Err(NodeError::Invalid(
-                "the issuer sent an ACL log with invalid signatures; nothing was stored".into(),
-            ));
+        let mut log = Log::new(id);
+        for op in ops.iter().take(MAX_LOG_OPS) {
+            if let Err(e) = log.admit(op.clone()) {
+                return Err(NodeError::Invalid(format!(
+                    "the issuer's ACL log does not hold ({e}); nothing was stored"
+                )));
+            }
         }
-        let mesh = Mesh::new(id, ops, &self.door);
-        if mesh
-            .acl
+        if log
+            .acl()
             .member(&self.identity.public().to_bytes())
             .is_none()
         {
@@ -357,20 +275,26 @@ impl EventLoop {
                 "the issuer's ACL log does not admit this node; nothing was stored".into(),
             ));
         }
-        for op in &mesh.ops {
-            self.store.mesh.add_op(op)?;
+        self.flush.write(Write::SetMesh(id));
+        for (seq, op) in log.ops().enumerate() {
+            self.flush
+                .write(Write::PutOp(seq as u32, Box::new(op.clone())));
         }
-        self.store.mesh.set_id(id)?;
-        self.store.mesh.flush()?;
-        join_acl_topic(&mut self.swarm, id)?;
+        self.enter(Membership::new(log, [], []))?;
         tracing::info!(mesh = %id, "joined a mesh");
-        self.prologue.set(Some(id));
-        self.mesh = Some(mesh);
-        self.join_topics_of_mesh()?;
-        // Fetch what the log gained since the bootstrap node answered, and where members are.
-        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
-        for peer in peers {
-            self.start_sync(peer);
+        // Every connection so far was made as a stranger, without the members' protocols:
+        // reconnect to the members as a member.
+        let connected: Vec<(PeerId, libp2p::Multiaddr, bool)> = self
+            .peers
+            .iter()
+            .map(|(p, c)| (*p, c.addr.clone(), c.outbound))
+            .collect();
+        for (peer, addr, outbound) in connected {
+            if self.admits(&peer) && outbound {
+                self.remember_own(peer, &[addr]);
+            }
+            let _ = self.swarm.disconnect_peer_id(peer);
+            self.redial.dial_now(peer, Instant::now());
         }
         self.mesh_info()
             .ok_or_else(|| NodeError::Invalid("mesh state lost".into()))
@@ -379,83 +303,46 @@ impl EventLoop {
     /// Decides a join request from `peer` (the issuer side), admitting it when everything
     /// checks out. The use is spent and the admission stored before the answer goes out, so
     /// an invite is never redeemed more often than it allows, also across a crash.
-    pub(super) fn redeem(&mut self, peer: PeerId, request: JoinRequest) -> JoinResponse {
-        match self.try_redeem(peer, request) {
-            Ok(ops) => JoinResponse::Accepted { ops },
+    pub(super) fn redeem(
+        &mut self,
+        peer: PeerId,
+        request: JoinRequest,
+        reply: oneshot::Sender<JoinResponse>,
+    ) {
+        let now = wall_us() / 1_000_000;
+        let outcome = match self.mesh.as_mut() {
+            Some(mesh) => mesh.redeem(&self.identity, &peer, &request, now),
+            None => Err(weft_proto::join::Refusal::WrongMesh),
+        };
+        let redeemed = match outcome {
+            Ok(redeemed) => redeemed,
             Err(reason) => {
                 self.rejected.add("join");
                 tracing::warn!(peer = %super::short(&peer), %reason, "join refused");
-                // A failed join ends the stranger's grace, once the answer had time to leave.
-                if let Some(deadline) = self.strangers.get_mut(&peer) {
-                    *deadline = (*deadline).min(Instant::now() + FAILED_JOIN_GRACE);
-                }
-                JoinResponse::Refused { reason }
+                self.end_grace_soon(&peer);
+                let _ = reply.send(JoinResponse::Refused { reason });
+                return;
             }
-        }
-    }
-
-    fn try_redeem(&mut self, peer: PeerId, req: JoinRequest) -> Result<Vec<SignedOp>, String> {
-        if req.v != JOIN_VERSION {
-            return Err(format!("unsupported join request version {}", req.v));
-        }
-        let mesh = self.mesh.as_ref().ok_or("this node is in no mesh")?;
-        if peer_of(&req.key) != Some(peer) {
-            return Err("the key does not match the connection's peer".into());
-        }
-        let record = self
-            .store
-            .mesh
-            .invite(&req.invite)
-            .map_err(|e| e.to_string())?
-            .ok_or("unknown invite (it was not issued by this node)")?;
-        let invite = Invite::decode(&record.key).map_err(|e| e.to_string())?;
-        if invite.body.mesh != mesh.id {
-            return Err("this invite is for another mesh".into());
-        }
-        if !mesh.acl.is_admin(&invite.body.issuer) {
-            return Err("the invite's issuer is not an admin of this mesh".into());
-        }
-        if mesh.acl.is_invite_revoked(&req.invite) {
-            return Err("this invite was revoked".into());
-        }
-        invite
-            .check_expiry(wall_us() / 1_000_000)
-            .map_err(|_| "this invite expired".to_string())?;
-        if !verify_proof(&invite.body.secret, &peer.to_bytes(), &req.proof) {
-            return Err("wrong proof: the joiner does not hold this invite's secret".into());
-        }
-        if mesh.acl.is_revoked(&req.key) {
-            return Err("this key was removed from the mesh".into());
-        }
-        if mesh.acl.member(&req.key).is_some() {
-            // Already admitted (an answer lost on the way): no use is spent again.
-            return Ok(mesh.ops.clone());
-        }
-        if record.uses_left == 0 {
-            return Err("this invite is used up".into());
-        }
-        check_text_field("name", req.name.as_deref()).map_err(|e| e.to_string())?;
-        let spent = InviteRecord {
-            uses_left: record.uses_left - 1,
-            ..record
         };
-        self.store
-            .mesh
-            .put_invite(&req.invite, &spent)
-            .and_then(|()| self.store.mesh.flush())
-            .map_err(|e| e.to_string())?;
-        self.append_op(OpKind::Add {
-            member: req.key,
-            role: invite.body.role,
-            name: req.name,
-        })
-        .map_err(|e| e.to_string())?;
-        tracing::info!(peer = %super::short(&peer), role = %invite.body.role, "admitted a member");
-        Ok(self
-            .mesh
-            .as_ref()
-            .map(|m| m.ops.clone())
-            .unwrap_or_default())
+        if let Some((id, record)) = redeemed.spent {
+            self.flush.write(Write::PutInvite(id, record));
+        }
+        if let Some(op) = redeemed.admission {
+            self.stored_admitted(op.clone());
+            self.publish_op(&op);
+            tracing::info!(peer = %super::short(&peer), "admitted a member");
+        }
+        self.take_changes(redeemed.changes);
+        let (ops, more) = (redeemed.ops, redeemed.more);
+        self.flush.push(Durable::Then(Then(Box::new(move |ok| {
+            let _ = reply.send(if ok {
+                JoinResponse::Accepted { ops, more }
+            } else {
+                JoinResponse::Refused {
+                    reason: weft_proto::join::Refusal::Unavailable,
+                }
+            });
+        }))));
     }
 
     /// Admits a key this admin already knows (its PeerId), without an invite.
@@ -464,11 +351,26 @@ impl EventLoop {
         peer: PeerId,
         role: Role,
         name: Option<String>,
+        reply: Reply<MemberInfo>,
+    ) {
+        let result = self.add_member(peer, role, name);
+        self.reply_durably(reply, result);
+    }
+
+    fn add_member(
+        &mut self,
+        peer: PeerId,
+        role: Role,
+        name: Option<String>,
     ) -> Result<MemberInfo, NodeError> {
         self.admin_mesh("admit members")?;
-        check_text_field("name", name.as_deref())?;
-        let key = key_of(&peer)?;
-        let acl = &self.mesh.as_ref().ok_or_else(not_in_mesh)?.acl;
+        check_text_field(
+            "name",
+            name.as_deref(),
+            weft_proto::acl::MAX_MEMBER_NAME_BYTES,
+        )?;
+        let key = ed25519_key(&peer)?;
+        let acl = self.mesh.as_ref().ok_or_else(not_in_mesh)?.acl();
         if acl.is_revoked(&key) {
             return Err(NodeError::Invalid(format!(
                 "{peer} was removed from the mesh; removal is permanent"
@@ -485,32 +387,37 @@ impl EventLoop {
         self.member_info(&peer)
     }
 
-    /// Revokes a member: permanent, and its connections to this node close at once.
-    pub(super) fn member_remove(&mut self, peer: PeerId) -> Result<MemberInfo, NodeError> {
+    /// Revokes a member: permanent; its connections close and it may not connect again.
+    pub(super) fn member_remove(&mut self, peer: PeerId, reply: Reply<MemberInfo>) {
+        let result = self.remove_member(peer);
+        self.reply_durably(reply, result);
+    }
+
+    fn remove_member(&mut self, peer: PeerId) -> Result<MemberInfo, NodeError> {
         self.admin_mesh("remove members")?;
-        let key = key_of(&peer)?;
+        let key = ed25519_key(&peer)?;
         let info = self.member_info(&peer)?;
-        if MeshId::of_founder(&key) == self.mesh.as_ref().ok_or_else(not_in_mesh)?.id {
+        if self.mesh.as_ref().is_some_and(|m| m.acl().is_founder(&key)) {
             return Err(NodeError::Invalid(
                 "the founder cannot be removed from its mesh".into(),
             ));
         }
         self.append_op(OpKind::Revoke { member: key })?;
-        self.shut_out(peer);
         tracing::info!(peer = %super::short(&peer), "removed a member");
         Ok(info)
     }
 
     /// Changes a member's role.
-    pub(super) fn member_role(
-        &mut self,
-        peer: PeerId,
-        role: Role,
-    ) -> Result<MemberInfo, NodeError> {
+    pub(super) fn member_role(&mut self, peer: PeerId, role: Role, reply: Reply<MemberInfo>) {
+        let result = self.set_role(peer, role);
+        self.reply_durably(reply, result);
+    }
+
+    fn set_role(&mut self, peer: PeerId, role: Role) -> Result<MemberInfo, NodeError> {
         self.admin_mesh("change roles")?;
-        let key = key_of(&peer)?;
+        let key = ed25519_key(&peer)?;
         self.member_info(&peer)?;
-        if MeshId::of_founder(&key) == self.mesh.as_ref().ok_or_else(not_in_mesh)?.id {
+        if self.mesh.as_ref().is_some_and(|m| m.acl().is_founder(&key)) {
             return Err(NodeError::Invalid(
                 "the founder's role cannot change".into(),
             ));
@@ -524,7 +431,13 @@ impl EventLoop {
         &mut self,
         topic: TopicName,
         publish: Vec<String>,
-    ) -> Result<(), NodeError> {
+        reply: Reply<()>,
+    ) {
+        let result = self.set_policy(topic, publish);
+        self.reply_durably(reply, result);
+    }
+
+    fn set_policy(&mut self, topic: TopicName, publish: Vec<String>) -> Result<(), NodeError> {
         self.admin_mesh("set topic policies")?;
         if publish.len() > MAX_POLICY_PUBLISHERS {
             return Err(NodeError::Invalid(format!(
@@ -544,336 +457,18 @@ impl EventLoop {
                     let peer: PeerId = p.parse().map_err(|_| {
                         NodeError::Invalid(format!("`{p}` is neither a role nor a PeerId"))
                     })?;
-                    Publisher::Key(key_of(&peer)?)
+                    Publisher::Key(ed25519_key(&peer)?)
                 }
             });
         }
-        self.append_op(OpKind::TopicPolicy { topic, publishers })
-    }
-
-    fn member_info(&self, peer: &PeerId) -> Result<MemberInfo, NodeError> {
-        self.members()?
-            .into_iter()
-            .find(|m| m.peer_id == peer.to_string())
-            .ok_or_else(|| NodeError::NotFound(format!("{peer} is not a member of this mesh")))
-    }
-
-    /// Syncs again with every connected member, every [`RESYNC_EVERY`]: gossip of a new op
-    /// can miss a member (its subscription not yet heard, a lost packet), and this bounds
-    /// how long such a member stays behind.
-    pub(super) fn resync(&mut self, now: Instant) {
-        if now < self.next_resync {
-            return;
-        }
-        self.next_resync = now + RESYNC_EVERY;
-        let members: Vec<PeerId> = self
-            .peers
-            .keys()
-            .filter(|p| self.admits(p))
-            .copied()
-            .collect();
-        for peer in members {
-            self.start_sync(peer);
-        }
-    }
-
-    /// Asks a newly connected peer for the ACL ops this node lacks (members only answer).
-    pub(super) fn start_sync(&mut self, peer: PeerId) {
-        let Some(mesh) = &self.mesh else {
-            return;
-        };
-        let request = SyncRequest {
-            v: SYNC_VERSION,
-            mesh: mesh.id,
-            have: mesh.ops.iter().map(SignedOp::id).collect(),
-            card: Some(self.mailboxes.card(&self.identity)),
-            topics: self.topic_marks(),
-        };
-        let (control, results) = (self.control.clone(), self.synced_tx.clone());
-        tokio::spawn(async move {
-            let result = sync::request(control, peer, request).await;
-            let _ = results.send((peer, result)).await;
-        });
-    }
-
-    /// Answers a peer's sync request: members of this mesh get the ops they lack; anyone
-    /// else gets nothing.
-    pub(super) fn answer_sync(&mut self, peer: PeerId, request: SyncRequest) -> SyncResponse {
-        let not_member = || SyncResponse::Refused {
-            reason: "not a member of this node's mesh".into(),
-        };
-        let member = self
-            .mesh
-            .as_ref()
-            .filter(|m| m.id == request.mesh)
-            .and_then(|m| m.member(&peer));
-        let Some((member, _)) = member else {
-            self.rejected.add("sync");
-            return not_member();
-        };
-        if let Some(card) = request.card {
-            self.learn_card(member, card);
-        }
-        // Still there: `member` came from it.
-        let Some(mesh) = self.mesh.as_ref() else {
-            return not_member();
-        };
-        let have: HashSet<[u8; 32]> = request.have.into_iter().collect();
-        let ops = mesh
-            .ops
-            .iter()
-            .filter(|op| !have.contains(&op.id()))
-            .cloned()
-            .collect();
-        // Where the other members are, as far as this node knows.
-        let peers = mesh
-            .acl
-            .members()
-            .filter_map(|(key, _)| peer_of(key))
-            .filter(|p| *p != peer)
-            .take(MAX_SYNC_PEERS)
-            .filter_map(|p| {
-                let addrs: Vec<String> = if p == self.local {
-                    self.listen_addrs.iter().map(|a| a.to_string()).collect()
-                } else {
-                    let known = self.store.peers.addrs(&p).ok()?;
-                    known.iter().map(|a| a.to_string()).collect()
-                };
-                let card = if p == self.local {
-                    Some(self.mailboxes.card(&self.identity))
-                } else {
-                    mesh.members.get(&p).and_then(|k| mesh.card(k))
-                };
-                (!addrs.is_empty()).then_some(PeerAddrs {
-                    peer: p.to_bytes(),
-                    addrs,
-                    card,
-                })
-            })
-            .collect();
-        let (messages, more) = self.logged_for(&request.topics);
-        SyncResponse::Ops {
-            ops,
-            peers,
-            messages,
-            more,
-            now_us: wall_us(),
-        }
-    }
-
-    pub(super) fn on_synced(&mut self, peer: PeerId, result: Result<sync::Synced, String>) {
-        match result {
-            Ok(synced) => {
-                if let Some(c) = self.peers.get_mut(&peer) {
-                    c.skew_us = synced.skew_us.or(c.skew_us);
-                    c.synced = Some(Instant::now());
-                }
-                let new = self.merge_ops(synced.ops);
-                if new > 0 {
-                    tracing::info!(peer = %super::short(&peer), new, "ACL log synced");
-                }
-                self.meet_members(synced.peers);
-                self.take_logged(peer, synced.messages, synced.more);
-            }
-            Err(reason) => tracing::debug!(peer = %super::short(&peer), %reason, "no ACL sync"),
-        }
-    }
-
-    /// Remembers where members are and dials those this node is not connected to, so
-    /// members find each other without being told addresses.
-    fn meet_members(&mut self, peers: Vec<PeerAddrs>) {
-        let now = Instant::now();
-        for entry in peers.into_iter().take(MAX_SYNC_PEERS) {
-            let Ok(peer) = PeerId::from_bytes(&entry.peer) else {
-                continue;
-            };
-            if peer == self.local || !self.admits(&peer) || self.mesh.is_none() {
-                continue;
-            }
-            if let (Some(card), Ok(member)) = (entry.card, key_of(&peer)) {
-                self.learn_card(member, card);
-            }
-            let addrs: Vec<libp2p::Multiaddr> = entry
-                .addrs
-                .iter()
-                .take(crate::store::peers::MAX_ADDRS_PER_PEER)
-                .filter_map(|a| a.parse().ok())
-                .collect();
-            for addr in &addrs {
-                self.swarm.add_peer_address(peer, addr.clone());
-            }
-            if let Err(e) = self.store.peers.remember(&peer, &addrs) {
-                tracing::warn!(error = %e, "cannot remember a member's addresses");
-            }
-            if !self.peers.contains_key(&peer) {
-                self.redial.dial_now(peer, now);
-            }
-        }
-    }
-
-    /// Adds ops learnt from peers (sync or gossip) after checking each signature; returns how
-    /// many were new. Members the ACL now says are revoked are disconnected at once.
-    pub(super) fn merge_ops(&mut self, ops: Vec<SignedOp>) -> usize {
-        let Some(mesh) = self.mesh.as_mut() else {
-            return 0;
-        };
-        let known: HashSet<[u8; 32]> = mesh.ops.iter().map(SignedOp::id).collect();
-        let mut new = 0;
-        for op in ops.into_iter().take(MAX_ADOPTED_OPS) {
-            if op.body.mesh != mesh.id || known.contains(&op.id()) {
-                continue;
-            }
-            if verify_op(&op).is_err() {
-                self.rejected.add("acl_op");
-                continue;
-            }
-            if let Err(e) = self.store.mesh.add_op(&op) {
-                tracing::error!(error = %e, "cannot store an ACL op");
-                continue;
-            }
-            mesh.ops.push(op);
-            new += 1;
-        }
-        if new == 0 {
-            return 0;
-        }
-        if let Err(e) = self.store.mesh.flush() {
-            tracing::error!(error = %e, "cannot flush ACL ops");
-        }
-        mesh.refold();
-        let mesh = &*mesh;
-        let revoked: Vec<PeerId> = self
-            .peers
-            .keys()
-            .filter(|p| key_of(p).is_ok_and(|k| mesh.acl.is_revoked(&k)))
-            .copied()
-            .collect();
-        for peer in revoked {
-            tracing::info!(peer = %super::short(&peer), "disconnecting a removed member");
-            self.shut_out(peer);
-        }
-        self.let_in_admitted();
-        new
-    }
-
-    /// Connected strangers the ACL now admits get gossip again, at once (a subscription they
-    /// send right after joining must not be ignored).
-    fn let_in_admitted(&mut self) {
-        let admitted: Vec<PeerId> = self
-            .strangers
-            .keys()
-            .filter(|p| self.admits(p))
-            .copied()
-            .collect();
-        for peer in admitted {
-            self.strangers.remove(&peer);
-            let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-            gossipsub.remove_blacklisted_peer(&peer);
-            gossipsub.set_application_score(&peer, 0.0);
-        }
-    }
-
-    /// Decides a gossiped ACL op: stored and forwarded when new and valid.
-    pub(super) fn accept_acl_gossip(&mut self, data: &[u8]) -> gossipsub::MessageAcceptance {
-        let op = match weft_proto::codec::from_cbor::<SignedOp>(data) {
-            Ok(op) if data.len() <= MAX_OP_BYTES => op,
-            _ => return gossipsub::MessageAcceptance::Reject,
-        };
-        if verify_op(&op).is_err() {
-            self.rejected.add("acl_op");
-            return gossipsub::MessageAcceptance::Reject;
-        }
-        if self.merge_ops(vec![op]) > 0 {
-            gossipsub::MessageAcceptance::Accept
-        } else {
-            gossipsub::MessageAcceptance::Ignore
-        }
-    }
-
-    /// Whether `topic` is this node's mesh's ACL topic.
-    pub(super) fn is_acl_topic(&self, topic: &gossipsub::TopicHash) -> bool {
-        self.mesh
-            .as_ref()
-            .is_some_and(|m| &acl_topic(m.id).hash() == topic)
-    }
-
-    /// Whether this node lets `peer` in: members of its mesh; no one while it is in none.
-    pub(super) fn admits(&self, peer: &PeerId) -> bool {
-        self.mesh
-            .as_ref()
-            .is_some_and(|mesh| mesh.members.contains_key(peer))
-    }
-
-    /// `peer`'s ed25519 key, when it is a member.
-    pub(super) fn member_key(&self, peer: &PeerId) -> Option<[u8; 32]> {
-        self.mesh.as_ref()?.members.get(peer).copied()
-    }
-
-    /// Whether `peer` may publish on `topic` here.
-    pub(super) fn may_publish(&self, peer: &PeerId, topic: &TopicName) -> bool {
-        self.mesh.as_ref().is_some_and(|mesh| {
-            mesh.members
-                .get(peer)
-                .is_some_and(|k| mesh.acl.can_publish(k, topic))
-        })
-    }
-
-    /// A connection to `peer` is up: a stranger to this node's mesh hears no gossip and has
-    /// [`STRANGER_GRACE`] to join before it is disconnected. A node in no mesh has no one to
-    /// admit, so it keeps only the connections it dialled itself (to join a mesh).
-    pub(super) fn screen(&mut self, peer: PeerId, dialled: bool) {
-        if self.door.check("connection", &peer) {
-            return;
-        }
-        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-        gossipsub.set_application_score(&peer, STRANGER_SCORE);
-        gossipsub.blacklist_peer(&peer);
-        if self.mesh.is_none() && !dialled {
-            tracing::info!(peer = %super::short(&peer), "refused a connection: this node is in no mesh");
-            self.rejected.add("not_in_mesh");
-            let _ = self.swarm.disconnect_peer_id(peer);
-            return;
-        }
-        if self.strangers.len() >= MAX_STRANGERS {
-            tracing::warn!(peer = %super::short(&peer), "too many strangers connected; refusing one");
-            self.rejected.add("stranger");
-            let _ = self.swarm.disconnect_peer_id(peer);
-            return;
-        }
-        self.strangers.insert(peer, Instant::now() + STRANGER_GRACE);
-    }
-
-    /// Cuts a removed member off: no gossip either way, and its connections close.
-    fn shut_out(&mut self, peer: PeerId) {
-        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-        gossipsub.set_application_score(&peer, STRANGER_SCORE);
-        gossipsub.blacklist_peer(&peer);
-        let _ = self.swarm.disconnect_peer_id(peer);
-    }
-
-    /// Disconnects strangers whose time to join is up.
-    pub(super) fn expire_strangers(&mut self, now: Instant) {
-        let peers: Vec<PeerId> = self.strangers.keys().copied().collect();
-        for peer in peers {
-            if self.admits(&peer) {
-                self.strangers.remove(&peer);
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .remove_blacklisted_peer(&peer);
-            } else if self.strangers.get(&peer).is_some_and(|t| *t <= now) {
-                self.strangers.remove(&peer);
-                self.rejected.add("stranger");
-                tracing::info!(peer = %super::short(&peer), "disconnected a stranger to the mesh");
-                let _ = self.swarm.disconnect_peer_id(peer);
-            }
-        }
+        self.append_op(OpKind::TopicPolicy { topic, publishers })?;
+        Ok(())
     }
 
     pub(super) fn members(&self) -> Result<Vec<MemberInfo>, NodeError> {
         let mesh = self.mesh.as_ref().ok_or_else(not_in_mesh)?;
         let mut out: Vec<MemberInfo> = mesh
-            .acl
+            .acl()
             .members()
             .filter_map(|(key, m)| {
                 let peer = peer_of(key)?;
@@ -893,49 +488,111 @@ impl EventLoop {
         Ok(out)
     }
 
+    fn member_info(&self, peer: &PeerId) -> Result<MemberInfo, NodeError> {
+        self.members()?
+            .into_iter()
+            .find(|m| m.peer_id == peer.to_string())
+            .ok_or_else(|| NodeError::NotFound(format!("{peer} is not a member of this mesh")))
+    }
+
     /// The mesh id, if this node is an admin of its mesh.
     fn admin_mesh(&self, to: &str) -> Result<MeshId, NodeError> {
         let mesh = self.mesh.as_ref().ok_or_else(not_in_mesh)?;
-        if !mesh.acl.is_admin(&self.identity.public().to_bytes()) {
+        if !mesh.acl().is_admin(&self.identity.public().to_bytes()) {
             return Err(NodeError::Forbidden(format!("only admins may {to}")));
         }
-        Ok(mesh.id)
+        Ok(mesh.id())
     }
 
-    /// Signs `kind` as the next op of this node's mesh, stores it durably and re-folds.
-    fn append_op(&mut self, kind: OpKind) -> Result<(), NodeError> {
-        let (id, lamport) = {
-            let mesh = self.mesh.as_ref().ok_or_else(not_in_mesh)?;
-            (mesh.id, mesh.acl.lamport() + 1)
-        };
-        let op = self.sign(id, lamport, kind)?;
-        self.store.mesh.add_op(&op)?;
-        self.store.mesh.flush()?;
+    /// Signs `kind` as this node's next op, admits it, queues it for the store and gossips
+    /// it; the doors follow what it changed.
+    fn append_op(&mut self, kind: OpKind) -> Result<SignedOp, NodeError> {
+        let mesh = self.mesh.as_mut().ok_or_else(not_in_mesh)?;
+        let op = mesh
+            .sign(&self.identity, kind)
+            .ok_or_else(|| NodeError::Invalid("cannot sign the op".into()))?;
+        let (_, changes) = mesh.admit(op.clone()).map_err(|e| match e {
+            Refused::Full => NodeError::Invalid(format!(
+                "the mesh's ACL log is full ({MAX_LOG_OPS} ops): no more changes can be made; found a new mesh to go on"
+            )),
+            Refused::NotAllowed => NodeError::Forbidden(
+                "the ACL log refused it: only a senior admin (made admin before the other) may remove or demote an admin"
+                    .into(),
+            ),
+            other => NodeError::Invalid(format!("the ACL log refused it: {other}")),
+        })?;
+        self.stored_admitted(op.clone());
         // Members connected now hear of it at once; the others on their next sync.
-        if let Ok(bytes) = weft_proto::codec::to_cbor(&op) {
+        self.publish_op(&op);
+        self.take_changes(changes);
+        Ok(op)
+    }
+
+    /// Queues the op the log just admitted (its last) for the store.
+    pub(super) fn stored_admitted(&mut self, op: SignedOp) {
+        let seq = self
+            .mesh
+            .as_ref()
+            .map_or(0, |m| m.log().len().saturating_sub(1));
+        self.flush.write(Write::PutOp(seq as u32, Box::new(op)));
+    }
+
+    fn publish_op(&mut self, op: &SignedOp) {
+        let Some(mesh) = self.mesh_id() else {
+            return;
+        };
+        if let Ok(bytes) = weft_proto::codec::to_cbor(op) {
             let _ = self
                 .swarm
                 .behaviour_mut()
-                .gossipsub
-                .publish(acl_topic(id), bytes);
+                .gossipsub_mut()
+                .publish(acl_topic(mesh), bytes);
         }
-        if let Some(mesh) = self.mesh.as_mut() {
-            mesh.ops.push(op);
-            mesh.refold();
-        }
-        self.let_in_admitted();
-        Ok(())
     }
 
-    fn sign(&self, mesh: MeshId, lamport: u64, kind: OpKind) -> Result<SignedOp, NodeError> {
-        let body = OpBody {
-            v: OP_VERSION,
-            mesh,
-            lamport,
-            author: self.identity.public().to_bytes(),
-            kind,
-        };
-        sign_op(&self.identity, body).map_err(|e| NodeError::Invalid(e.to_string()))
+    /// Carries what an op changed to the doors: revoked members are cut off (and this node
+    /// stops when it is the one removed), newly admitted ones let in.
+    pub(super) fn take_changes(&mut self, changes: Changes) {
+        if changes == Changes::default() {
+            return;
+        }
+        self.open_doors();
+        for peer in changes.revoked {
+            if peer == self.local {
+                self.on_removed();
+            } else {
+                self.cut_off(peer);
+            }
+        }
+        for peer in changes.admitted {
+            self.reconnect_as_member(&peer);
+        }
+    }
+
+    /// Whether `topic` is this node's mesh's ACL topic.
+    pub(super) fn is_acl_topic(&self, topic: &gossipsub::TopicHash) -> bool {
+        self.mesh
+            .as_ref()
+            .is_some_and(|m| &acl_topic(m.id()).hash() == topic)
+    }
+
+    /// Whether this node lets `peer` in: members of its mesh; no one while it is in none,
+    /// or once it was removed.
+    pub(super) fn admits(&self, peer: &PeerId) -> bool {
+        self.removed.is_none() && self.mesh.as_ref().is_some_and(|mesh| mesh.admits(peer))
+    }
+
+    /// `peer`'s ed25519 key, when it is a member.
+    pub(super) fn member_key(&self, peer: &PeerId) -> Option<[u8; 32]> {
+        self.mesh.as_ref()?.member(peer).map(|(k, _)| k)
+    }
+
+    /// Whether `peer` may publish on `topic` here.
+    pub(super) fn may_publish(&self, peer: &PeerId, topic: &TopicName) -> bool {
+        self.mesh.as_ref().is_some_and(|mesh| {
+            mesh.member(peer)
+                .is_some_and(|(k, _)| mesh.acl().can_publish(&k, topic))
+        })
     }
 
     /// Where an invite's holder can reach this node: the listen addresses with the PeerId,
@@ -960,8 +617,94 @@ impl EventLoop {
     }
 }
 
+/// The mesh as stored: the log (its ops admitted again in the order they were first), the
+/// cards and the invites. An op the log no longer admits is skipped, with a warning.
+pub(super) fn load(store: &crate::store::Store) -> Result<Option<Membership>, NodeError> {
+    let Some(id) = store.mesh.id()? else {
+        return Ok(None);
+    };
+    let mut log = Log::new(id);
+    for op in store.mesh.ops()? {
+        if let Err(e) = log.admit(op) {
+            tracing::warn!(error = %e, "a stored ACL op no longer holds; skipped");
+        }
+    }
+    Ok(Some(Membership::new(
+        log,
+        store.mesh.cards()?,
+        store.mesh.invites()?,
+    )))
+}
+
+/// Redeems an invite at `issuer` and brings the whole log: the join answer, and when it
+/// says there is more, sync rounds with the issuer (which answers its new member).
+async fn redeem_at(
+    control: libp2p_stream::Control,
+    issuer: PeerId,
+    mesh: MeshId,
+    request: JoinRequest,
+) -> Result<Vec<SignedOp>, NodeError> {
+    // A failed exchange (a connection that dropped) is retried; an answer is final.
+    // Retrying is safe: an issuer answers an already admitted key with the log again
+    // without spending another use.
+    let mut result = join::request(control.clone(), issuer, request.clone()).await;
+    for _ in 1..JOIN_ATTEMPTS {
+        if !matches!(result, Err(join::JoinError::Failed(_))) {
+            break;
+        }
+        tokio::time::sleep(JOIN_RETRY_DELAY).await;
+        result = join::request(control.clone(), issuer, request.clone()).await;
+    }
+    let (ops, mut more) = result.map_err(|e| match e {
+        join::JoinError::Refused(reason) => {
+            NodeError::Forbidden(format!("the issuer refused to admit this node: {reason}"))
+        }
+        join::JoinError::Failed(reason) => NodeError::Dial {
+            addr: issuer.to_string(),
+            reason,
+        },
+    })?;
+    let bad = |e: Refused| {
+        NodeError::Invalid(format!(
+            "the issuer's ACL log does not hold ({e}); nothing was stored"
+        ))
+    };
+    let mut log = Log::new(mesh);
+    for op in ops {
+        log.admit(op).map_err(bad)?;
+    }
+    let mut after = None;
+    for _ in 0..JOIN_SYNC_ROUNDS {
+        if !more {
+            break;
+        }
+        let (heads, known) = log.summary(MAX_HEADS, MAX_KNOWN);
+        let request = SyncRequest {
+            v: SYNC_VERSION,
+            mesh,
+            heads,
+            known,
+            after,
+            card: None,
+            topics: Vec::new(),
+        };
+        let synced = sync::request(control.clone(), issuer, request)
+            .await
+            .map_err(|reason| NodeError::Dial {
+                addr: issuer.to_string(),
+                reason: format!("fetching the rest of the ACL log: {reason}"),
+            })?;
+        more = synced.more && !synced.ops.is_empty();
+        after = synced.ops.last().map(SignedOp::id).or(after);
+        for op in synced.ops {
+            log.admit(op).map_err(bad)?;
+        }
+    }
+    Ok(log.ops().cloned().collect())
+}
+
 /// The gossipsub topic that carries a mesh's new ACL ops.
-fn acl_topic(mesh: MeshId) -> gossipsub::IdentTopic {
+pub(super) fn acl_topic(mesh: MeshId) -> gossipsub::IdentTopic {
     gossipsub::IdentTopic::new(format!("weft/{mesh}/acl"))
 }
 
@@ -969,7 +712,7 @@ fn acl_topic(mesh: MeshId) -> gossipsub::IdentTopic {
 pub(super) fn join_acl_topic(swarm: &mut Swarm<Behaviour>, mesh: MeshId) -> Result<(), NodeError> {
     swarm
         .behaviour_mut()
-        .gossipsub
+        .gossipsub_mut()
         .subscribe(&acl_topic(mesh))
         .map(|_| ())
         .map_err(|e| NodeError::Invalid(format!("cannot join the ACL topic: {e}")))
@@ -991,28 +734,19 @@ pub(super) fn not_in_mesh() -> NodeError {
     NodeError::Invalid("this node is in no mesh: found one with `weft mesh create` or join one with `weft join INVITE`".into())
 }
 
-fn check_text_field(what: &str, value: Option<&str>) -> Result<(), NodeError> {
+fn check_text_field(what: &str, value: Option<&str>, max: usize) -> Result<(), NodeError> {
     match value {
-        Some(v) if v.is_empty() || v.len() > MAX_NOTE_BYTES || v.chars().any(char::is_control) => {
+        Some(v) if v.is_empty() || v.len() > max || v.chars().any(char::is_control) => {
             Err(NodeError::Invalid(format!(
-                "the {what} must be 1-{MAX_NOTE_BYTES} bytes of printable text"
+                "the {what} must be 1-{max} bytes of printable text"
             )))
         }
         _ => Ok(()),
     }
 }
 
-/// The ed25519 public key inside `peer` (weft PeerIds embed their key).
-fn key_of(peer: &PeerId) -> Result<[u8; 32], NodeError> {
-    libp2p::identity::PublicKey::try_decode_protobuf(peer.as_ref().digest())
-        .ok()
-        .and_then(|k| k.try_into_ed25519().ok())
-        .map(|k| k.to_bytes())
+/// The ed25519 public key inside `peer`, or why there is none.
+fn ed25519_key(peer: &PeerId) -> Result<[u8; 32], NodeError> {
+    key_of(peer)
         .ok_or_else(|| NodeError::Invalid(format!("{peer} is not the PeerId of an ed25519 key")))
-}
-
-/// The PeerId of an ed25519 public key.
-pub(crate) fn peer_of(key: &[u8; 32]) -> Option<PeerId> {
-    let key = libp2p::identity::ed25519::PublicKey::try_from_bytes(key).ok()?;
-    Some(libp2p::identity::PublicKey::from(key).to_peer_id())
 }

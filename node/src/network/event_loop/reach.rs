@@ -121,10 +121,8 @@ impl EventLoop {
             return;
         }
         let quic: Vec<Multiaddr> = self
-            .store
-            .peers
-            .addrs(&relay)
-            .unwrap_or_default()
+            .addresses
+            .of(&relay)
             .into_iter()
             .filter(|a| over_quic(a) && !is_relayed(a))
             .collect();
@@ -302,11 +300,12 @@ impl EventLoop {
         }
         for (peer, addrs) in members {
             tracing::info!(peer = %short(&peer), "found a member on the local network");
-            for addr in &addrs {
-                self.swarm.add_peer_address(peer, addr.clone());
+            // Anyone on the network can announce a member's PeerId: hearsay, not its word.
+            if let Some(write) = self.addresses.heard(peer, &addrs) {
+                self.flush.write(write);
             }
-            if let Err(e) = self.store.peers.remember(&peer, &addrs) {
-                tracing::warn!(error = %e, "could not remember a member's addresses");
+            for addr in self.addresses.of(&peer) {
+                self.swarm.add_peer_address(peer, addr);
             }
             self.dial_known(peer);
         }

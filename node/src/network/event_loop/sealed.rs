@@ -29,6 +29,10 @@ use crate::network::mailbox::ask;
 use crate::store::outbox::OutboxEntry;
 use crate::store::write::Write;
 
+/// A box kept at its mailbox: it could not be attributed to its sender yet.
+#[derive(Debug)]
+pub(super) struct Kept;
+
 /// A direct message taken out of a box, to receipt to its sender once it is on disk.
 pub(super) type ToReceipt = (PeerId, MessageId);
 
@@ -47,30 +51,37 @@ impl EventLoop {
 
     /// Opens a box that arrived for this node (fetched, forwarded or deposited by `via`) and
     /// queues what it carries; returns the direct message to receipt, if it carried one.
-    /// Refusals are counted and logged here.
-    pub(super) fn take_box(&mut self, via: PeerId, sealed: &[u8]) -> Option<ToReceipt> {
-        let mesh = self.mesh.as_ref()?;
+    /// `Err(Kept)` when the box cannot be attributed to its sender yet (the sender's card
+    /// is not known here, or does not carry the key that sealed it): such a box is not
+    /// taken and not released, so it is never lost to a claimed key. Refusals are counted
+    /// and logged here.
+    pub(super) fn take_box(
+        &mut self,
+        via: PeerId,
+        sealed: &[u8],
+    ) -> Result<Option<ToReceipt>, Kept> {
+        let Some(mesh) = self.mesh.as_ref() else {
+            return Err(Kept);
+        };
         let opened = match open(self.mailboxes.seal_key(), &mesh.id(), sealed) {
             Ok(opened) => opened,
             Err(e) => {
                 self.reject("mailbox", &via, "sealed_tampered", &e);
-                return None;
+                return Ok(None);
             }
-        };
-        let Some(sender) = mesh
-            .sealer(&opened.from)
-            .and_then(|k| super::membership::peer_of(&k))
-        else {
-            let unknown = "a sealed box from an unknown key";
-            self.reject("mailbox", &via, "sealed_unknown_sender", &unknown);
-            return None;
         };
         let message = match SealedMessage::decode(&opened.plaintext) {
             Ok(m) => m,
             Err(e) => {
-                self.reject("mailbox", &sender, e.reason(), &e);
-                return None;
+                self.reject("mailbox", &via, e.reason(), &e);
+                return Ok(None);
             }
+        };
+        // The sender the box names, when its own card carries the key that sealed it.
+        let Some(sender) = mesh.sealer(&message.from, &opened.from) else {
+            let unknown = "a sealed box whose sender's sealing key is not known here";
+            self.reject("mailbox", &via, "sealed_unknown_sender", &unknown);
+            return Err(Kept);
         };
         if message.to != self.identity.public().to_bytes() {
             self.reject(
@@ -79,7 +90,7 @@ impl EventLoop {
                 "invalid",
                 &"a sealed box for someone else",
             );
-            return None;
+            return Ok(None);
         }
         if message.expires <= now_secs() {
             self.reject(
@@ -88,9 +99,9 @@ impl EventLoop {
                 "sealed_expired",
                 &"a sealed box past its expiry",
             );
-            return None;
+            return Ok(None);
         }
-        match message.content {
+        Ok(match message.content {
             Content::Direct(dm) => {
                 let id = dm.id;
                 match self.take_direct(sender, dm) {
@@ -109,7 +120,7 @@ impl EventLoop {
                 }
                 None
             }
-        }
+        })
     }
 
     /// Sealed receipts for `due`, one box per sender (up to [`MAX_RECEIPTS`] ids each), each
@@ -144,6 +155,7 @@ impl EventLoop {
             for chunk in ids.chunks(MAX_RECEIPTS) {
                 let plain = SealedMessage {
                     v: SEALED_VERSION,
+                    from: self.identity.public().to_bytes(),
                     to: key,
                     expires,
                     content: Content::Receipts(chunk.to_vec()),
@@ -208,6 +220,7 @@ impl EventLoop {
         let expires = entry.message.ts / 1_000_000 + self.mailboxes.limits().ttl.as_secs();
         let plain = SealedMessage {
             v: SEALED_VERSION,
+            from: self.identity.public().to_bytes(),
             to: key,
             expires,
             content: Content::Direct(entry.message),
@@ -326,11 +339,17 @@ impl EventLoop {
                     &"a held box whose id does not match",
                 );
             } else {
-                due.extend(self.take_box(mailbox, &item.sealed));
+                match self.take_box(mailbox, &item.sealed) {
+                    Ok(receipt) => due.extend(receipt),
+                    // Not attributable yet: it stays at the mailbox for a later fetch.
+                    Err(Kept) => continue,
+                }
             }
-            // Tampered or not, the box is of no use: release it.
+            // Taken, tampered or unreadable, the box is of no more use: release it.
             ids.push(item.id);
         }
+        // Ask on only when this answer let something go: kept boxes come back first.
+        let more = more && !ids.is_empty();
         let mut later = self.receipts(due);
         if !ids.is_empty() {
             later.push((mailbox, Op::Release { ids }));

@@ -1,0 +1,317 @@
+//! [`Membership`]: this node's view of its mesh, without IO: the ACL log and its
+//! resolution, the members by PeerId, their sealing-key cards, and the invites this node
+//! issued. Everything a peer says about the mesh (ops, cards, join requests) is decided
+//! here; the event loop only carries the outcome to the swarm and the store.
+
+use std::collections::{BTreeMap, HashMap};
+
+use libp2p::PeerId;
+use weft_keys::Identity;
+use weft_keys::acl::sign_op;
+use weft_keys::invite::{Invite, verify_proof};
+use weft_keys::seal::verify_card;
+use weft_proto::acl::{OP_VERSION, OpBody, OpKind, SignedOp, check_name};
+use weft_proto::join::{JOIN_VERSION, JoinRequest, MAX_JOIN_OPS_BYTES, Refusal};
+use weft_proto::mesh::{MeshId, Role};
+use weft_proto::seal::SealCard;
+
+use super::acl::Acl;
+use super::log::{Admitted, Log, Refused};
+use crate::store::mesh::InviteRecord;
+
+/// How the members changed with an op.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Peers that are members no more (revoked), to cut off.
+    pub revoked: Vec<PeerId>,
+    /// Peers that became members, to let in.
+    pub admitted: Vec<PeerId>,
+}
+
+/// A redeemed invite: what to store before the joiner hears, and what it hears.
+#[derive(Clone, Debug)]
+pub struct Redeemed {
+    /// The invite's record with one use spent, when a use was spent.
+    pub spent: Option<([u8; 16], InviteRecord)>,
+    /// The admission op, when the joiner was not a member yet.
+    pub admission: Option<SignedOp>,
+    /// The joiner's admission and its causal past, parents first.
+    pub ops: Vec<SignedOp>,
+    /// Whether the log holds more than `ops` (the joiner fetches them by sync).
+    pub more: bool,
+    /// How the members changed (the joiner is one now).
+    pub changes: Changes,
+}
+
+/// This node's mesh.
+#[derive(Clone, Debug)]
+pub struct Membership {
+    log: Log,
+    /// Members by PeerId (derived from the ACL whenever it changes).
+    peers: HashMap<PeerId, [u8; 32]>,
+    /// Members' verified sealing-key cards.
+    cards: HashMap<[u8; 32], SealCard>,
+    /// Invites this node issued, by id.
+    invites: BTreeMap<[u8; 16], InviteRecord>,
+}
+
+impl Membership {
+    /// The mesh `log` establishes, with the cards and invites this node kept.
+    pub fn new(
+        log: Log,
+        cards: impl IntoIterator<Item = ([u8; 32], SealCard)>,
+        invites: impl IntoIterator<Item = ([u8; 16], InviteRecord)>,
+    ) -> Membership {
+        let mut membership = Membership {
+            log,
+            peers: HashMap::new(),
+            cards: HashMap::new(),
+            invites: invites.into_iter().collect(),
+        };
+        membership.index();
+        for (member, card) in cards {
+            membership.learn_card(member, card);
+        }
+        membership
+    }
+
+    /// The mesh id.
+    pub fn id(&self) -> MeshId {
+        self.log.mesh()
+    }
+
+    /// The ACL log.
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    /// What the log says.
+    pub fn acl(&self) -> &Acl {
+        self.log.acl()
+    }
+
+    /// Admits `op` into the log (see [`Log::admit`]); on success, how the members changed.
+    pub fn admit(&mut self, op: SignedOp) -> Result<(Admitted, Changes), Refused> {
+        let before = self.peers.clone();
+        let admitted = self.log.admit(op)?;
+        if admitted == Admitted::Known {
+            return Ok((admitted, Changes::default()));
+        }
+        self.index();
+        let mut changes = Changes {
+            revoked: before
+                .keys()
+                .filter(|p| !self.peers.contains_key(p))
+                .copied()
+                .collect(),
+            admitted: self
+                .peers
+                .keys()
+                .filter(|p| !before.contains_key(p))
+                .copied()
+                .collect(),
+        };
+        changes.revoked.sort();
+        changes.admitted.sort();
+        Ok((admitted, changes))
+    }
+
+    /// Signs `kind` as `identity`'s next op of this mesh (naming the log's heads as seen).
+    /// Not yet admitted: see [`Membership::admit`].
+    pub fn sign(&self, identity: &Identity, kind: OpKind) -> Option<SignedOp> {
+        let body = OpBody {
+            v: OP_VERSION,
+            mesh: self.id(),
+            author: identity.public().to_bytes(),
+            prev: self.log.next_prev(),
+            kind,
+        };
+        sign_op(identity, body).ok()
+    }
+
+    fn index(&mut self) {
+        self.peers = self
+            .acl()
+            .members()
+            .filter_map(|(key, _)| Some((peer_of(key)?, *key)))
+            .collect();
+    }
+
+    /// `peer`'s key and role, when it is a member.
+    pub fn member(&self, peer: &PeerId) -> Option<([u8; 32], Role)> {
+        let key = self.peers.get(peer)?;
+        Some((*key, self.acl().member(key)?.role))
+    }
+
+    /// Whether `peer` is a member.
+    pub fn admits(&self, peer: &PeerId) -> bool {
+        self.peers.contains_key(peer)
+    }
+
+    /// The members by PeerId.
+    pub fn peers(&self) -> impl Iterator<Item = (&PeerId, &[u8; 32])> {
+        self.peers.iter()
+    }
+
+    /// Whether `peer`'s key was removed from the mesh.
+    pub fn is_revoked(&self, peer: &PeerId) -> bool {
+        key_of(peer).is_some_and(|k| self.acl().is_revoked(&k))
+    }
+
+    /// Takes `card` as `member`'s sealing key when its signature holds. Returns whether it
+    /// was new. (A card may name a key another member holds: boxes are attributed by the
+    /// sender they name, checked against that sender's own card, so such a card only makes
+    /// boxes sealed to its signer unreadable to it.)
+    pub fn learn_card(&mut self, member: [u8; 32], card: SealCard) -> bool {
+        if self.cards.get(&member) == Some(&card) || verify_card(&member, &card).is_err() {
+            return false;
+        }
+        self.cards.insert(member, card);
+        true
+    }
+
+    /// The member that sealed a box naming `from` as its sender, whose handshake
+    /// authenticated the sealing key `key`: `from`, when it is a member whose card carries
+    /// `key`.
+    pub fn sealer(&self, from: &[u8; 32], key: &[u8; 32]) -> Option<PeerId> {
+        let card = self.cards.get(from)?;
+        if card.key != *key || self.acl().member(from).is_none() {
+            return None;
+        }
+        peer_of(from)
+    }
+
+    /// `member`'s sealing-key card, if known.
+    pub fn card(&self, member: &[u8; 32]) -> Option<SealCard> {
+        self.cards.get(member).copied()
+    }
+
+    /// The invites this node issued.
+    pub fn invites(&self) -> impl Iterator<Item = (&[u8; 16], &InviteRecord)> {
+        self.invites.iter()
+    }
+
+    /// Records an invite this node issued (or its new count of uses).
+    pub fn put_invite(&mut self, id: [u8; 16], record: InviteRecord) {
+        self.invites.insert(id, record);
+    }
+
+    /// Decides a join request from `peer` (the issuer side) at `now` (Unix seconds): the
+    /// admission to sign and store, or why not. The use is spent here, in memory, so a
+    /// second request for a single-use invite is refused even before the first is on disk.
+    pub fn redeem(
+        &mut self,
+        identity: &Identity,
+        peer: &PeerId,
+        req: &JoinRequest,
+        now: u64,
+    ) -> Result<Redeemed, Refusal> {
+        if req.v != JOIN_VERSION {
+            return Err(Refusal::Malformed);
+        }
+        if peer_of(&req.key) != Some(*peer) {
+            return Err(Refusal::WrongKey);
+        }
+        let record = self
+            .invites
+            .get(&req.invite)
+            .cloned()
+            .ok_or(Refusal::UnknownInvite)?;
+        let invite = Invite::decode(&record.key).map_err(|_| Refusal::UnknownInvite)?;
+        if invite.body.mesh != self.id() {
+            return Err(Refusal::WrongMesh);
+        }
+        if !self.acl().is_admin(&invite.body.issuer) {
+            return Err(Refusal::IssuerNotAdmin);
+        }
+        if self.acl().is_invite_revoked(&req.invite) {
+            return Err(Refusal::Revoked);
+        }
+        invite.check_expiry(now).map_err(|_| Refusal::Expired)?;
+        if !verify_proof(&invite.body.secret, &peer.to_bytes(), &req.proof) {
+            return Err(Refusal::WrongProof);
+        }
+        if self.acl().is_revoked(&req.key) {
+            return Err(Refusal::Removed);
+        }
+        if let Some(admission) = self.admission_of(&req.key) {
+            // Already admitted (an answer lost on the way): no use is spent again.
+            let (ops, more) = self
+                .log
+                .with_past(&admission, MAX_JOIN_OPS_BYTES)
+                .ok_or(Refusal::Unavailable)?;
+            return Ok(Redeemed {
+                spent: None,
+                admission: None,
+                ops,
+                more,
+                changes: Changes::default(),
+            });
+        }
+        if record.uses_left == 0 {
+            return Err(Refusal::UsedUp);
+        }
+        check_name(req.name.as_deref()).map_err(|_| Refusal::BadName)?;
+        let op = self
+            .sign(
+                identity,
+                OpKind::Add {
+                    member: req.key,
+                    role: invite.body.role,
+                    name: req.name.clone(),
+                },
+            )
+            .ok_or(Refusal::Unavailable)?;
+        let changes = match self.admit(op.clone()) {
+            Ok((_, changes)) => changes,
+            Err(Refused::Full) => return Err(Refusal::LogFull),
+            Err(_) => return Err(Refusal::Unavailable),
+        };
+        let spent = InviteRecord {
+            uses_left: record.uses_left - 1,
+            ..record
+        };
+        self.invites.insert(req.invite, spent.clone());
+        let (ops, more) = self
+            .log
+            .with_past(&op.id(), MAX_JOIN_OPS_BYTES)
+            .ok_or(Refusal::Unavailable)?;
+        Ok(Redeemed {
+            spent: Some((req.invite, spent)),
+            admission: Some(op),
+            ops,
+            more,
+            changes,
+        })
+    }
+
+    /// The op that admitted `key`, when it is a member.
+    fn admission_of(&self, key: &[u8; 32]) -> Option<weft_proto::acl::OpId> {
+        self.acl().member(key)?;
+        let acl = self.acl();
+        self.log
+            .ops()
+            .enumerate()
+            .filter(|(i, _)| acl.applied(*i as u32))
+            .find(|(_, op)| match &op.body.kind {
+                OpKind::Add { member, .. } => member == key,
+                OpKind::Found { .. } => op.body.author == *key,
+                _ => false,
+            })
+            .map(|(_, op)| op.id())
+    }
+}
+
+/// The ed25519 public key inside `peer` (weft PeerIds embed their key), if it has one.
+pub fn key_of(peer: &PeerId) -> Option<[u8; 32]> {
+    libp2p::identity::PublicKey::try_decode_protobuf(peer.as_ref().digest())
+        .ok()
+        .and_then(|k| k.try_into_ed25519().ok())
+        .map(|k| k.to_bytes())
+}
+
+/// The PeerId of an ed25519 public key.
+pub fn peer_of(key: &[u8; 32]) -> Option<PeerId> {
+    let key = libp2p::identity::ed25519::PublicKey::try_from_bytes(key).ok()?;
+    Some(libp2p::identity::PublicKey::from(key).to_peer_id())
+}

@@ -1,0 +1,232 @@
+//! The doors at the connection level: strangers (who may only redeem an invite, for a few
+//! seconds, a few per address), removed members (refused at connection establishment by
+//! the block list, after a moment to hear of their removal), and this node's own removal.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use weft_proto::api::Removed;
+
+use super::{EventLoop, short};
+use crate::mesh::membership::peer_of;
+use crate::store::write::Write;
+
+/// How long a stranger to the mesh may stay connected to join.
+const STRANGER_GRACE: Duration = Duration::from_secs(5);
+
+/// How long a stranger stays after a failed join (for the answer to reach it).
+const FAILED_JOIN_GRACE: Duration = Duration::from_millis(500);
+
+/// Most strangers connected at once.
+const MAX_STRANGERS: usize = 32;
+
+/// Most strangers connected at once from one address (an IPv4 address, an IPv6 /64), so a
+/// stranger rotating keys cannot take the slots joiners need.
+const MAX_STRANGERS_PER_ADDRESS: usize = 4;
+
+/// How long a connection made as a stranger lasts once the peer is a member. The joiner
+/// closes it itself once it has the whole log (its next connection carries the members'
+/// protocols); this is the backstop, long enough for a joiner to page through a long log.
+const RECONNECT_AFTER: Duration = Duration::from_secs(30);
+
+/// How long a member that was just removed stays connected, to hear of its removal (the
+/// revoking op, by gossip or by sync) before the wall closes.
+const REMOVAL_LINGER: Duration = Duration::from_secs(2);
+
+/// A connected stranger.
+pub(super) struct Stranger {
+    until: Instant,
+    address: Option<IpAddr>,
+}
+
+impl EventLoop {
+    /// A connection to `peer` at `remote` is up. A member passes. A stranger has
+    /// [`STRANGER_GRACE`] to join, if there is a slot for it. A node in no mesh keeps only
+    /// the connections it dialled (to join one); a removed node keeps none.
+    pub(super) fn screen(&mut self, peer: PeerId, dialled: bool, remote: &Multiaddr) {
+        if self.admits(&peer) {
+            return;
+        }
+        let refuse = |this: &mut EventLoop, reason: &str, why: &str| {
+            tracing::info!(peer = %short(&peer), "refused a connection: {why}");
+            this.rejected.add(reason);
+            let _ = this.swarm.disconnect_peer_id(peer);
+        };
+        if self.removed.is_some() {
+            return refuse(self, "removed", "this node was removed from its mesh");
+        }
+        if self.mesh.is_none() && !dialled {
+            return refuse(self, "not_in_mesh", "this node is in no mesh");
+        }
+        let address = ip_of(remote);
+        let same = self
+            .strangers
+            .values()
+            .filter(|s| address.is_some() && s.address == address)
+            .count();
+        if self.strangers.len() >= MAX_STRANGERS || same >= MAX_STRANGERS_PER_ADDRESS {
+            return refuse(self, "stranger_slots", "too many strangers connected");
+        }
+        self.strangers.insert(
+            peer,
+            Stranger {
+                until: Instant::now() + STRANGER_GRACE,
+                address,
+            },
+        );
+    }
+
+    /// A join by `peer` failed: its grace ends once the answer had time to leave.
+    pub(super) fn end_grace_soon(&mut self, peer: &PeerId) {
+        if let Some(stranger) = self.strangers.get_mut(peer) {
+            stranger.until = stranger.until.min(Instant::now() + FAILED_JOIN_GRACE);
+        }
+    }
+
+    /// `peer`, connected as a stranger, is a member now: its connection closes soon, so the
+    /// next one carries the members' protocols.
+    pub(super) fn reconnect_as_member(&mut self, peer: &PeerId) {
+        if let Some(stranger) = self.strangers.get_mut(peer) {
+            stranger.until = Instant::now() + RECONNECT_AFTER;
+        }
+    }
+
+    /// Disconnects strangers whose time is up (and members that were strangers when they
+    /// connected: they come back as members); closes the wall on removed members whose
+    /// moment to hear of it is over.
+    pub(super) fn expire_doors(&mut self, now: Instant) {
+        let due: Vec<PeerId> = self
+            .strangers
+            .iter()
+            .filter(|(_, s)| s.until <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in due {
+            self.strangers.remove(&peer);
+            if self.admits(&peer) {
+                tracing::debug!(peer = %short(&peer), "reconnecting a new member");
+            } else {
+                self.rejected.add("stranger");
+                tracing::info!(peer = %short(&peer), "disconnected a stranger to the mesh");
+            }
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        let walled: Vec<PeerId> = self
+            .leaving
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in walled {
+            self.leaving.remove(&peer);
+            self.wall(peer);
+        }
+    }
+
+    /// Cuts off a member that was removed: nothing it asks is answered any more (it is no
+    /// member), and after [`REMOVAL_LINGER`] (time to hear of its removal) it is refused at
+    /// every connection. Its addresses are forgotten and nothing is sent to it again.
+    pub(super) fn cut_off(&mut self, peer: PeerId) {
+        tracing::info!(peer = %short(&peer), "a member was removed; cutting it off");
+        if let Some(write) = self.addresses.forget(&peer) {
+            self.flush.write(write);
+        }
+        self.redial.forget(&peer);
+        self.reject_outbox_to(peer);
+        if self.peers.contains_key(&peer) && self.removed.is_none() {
+            self.leaving.insert(peer, Instant::now() + REMOVAL_LINGER);
+            // Asking it makes it ask back, and the answer carries its removal.
+            self.start_sync(peer);
+        } else {
+            self.wall(peer);
+        }
+    }
+
+    /// Refuses `peer` at connection establishment from now on, and closes its connections.
+    fn wall(&mut self, peer: PeerId) {
+        let blocked = &mut self.swarm.behaviour_mut().blocked;
+        if !blocked.blocked_peers().contains(&peer) {
+            blocked.block_peer(peer);
+            self.rejected.add("revoked");
+        }
+    }
+
+    /// Tells the doors who is in now: the members for the tasks beside the loop, the block
+    /// list for every revoked key (but those still hearing of their removal).
+    pub(super) fn open_doors(&mut self) {
+        let Some(mesh) = self.mesh.as_ref() else {
+            self.door.set(std::iter::empty());
+            return;
+        };
+        if self.removed.is_some() {
+            self.door.set(std::iter::empty());
+        } else {
+            self.door.set(mesh.peers().map(|(p, _)| *p));
+        }
+        let revoked: Vec<PeerId> = mesh
+            .acl()
+            .revoked()
+            .filter_map(peer_of)
+            .filter(|p| *p != self.local && !self.leaving.contains_key(p))
+            .collect();
+        for peer in revoked {
+            let blocked = &mut self.swarm.behaviour_mut().blocked;
+            if !blocked.blocked_peers().contains(&peer) {
+                blocked.block_peer(peer);
+            }
+        }
+    }
+
+    /// This node was removed from its mesh: it says so, stops dialling, and drops every
+    /// connection. It keeps its data; `weft status` and `weft doctor` say who removed it.
+    pub(super) fn on_removed(&mut self) {
+        if self.removed.is_some() {
+            return;
+        }
+        let at = crate::delivery::clock::wall_us() / 1_000_000;
+        self.removed = Some(at);
+        self.flush.write(Write::SetRemovedAt(at));
+        let by = self.removal().map(|r| r.by).unwrap_or_default();
+        tracing::warn!(%by, "this node was removed from its mesh; it no longer connects to it");
+        self.open_doors();
+        self.redial.clear();
+        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        for peer in peers {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+}
+
+impl EventLoop {
+    /// Who removed this node from its mesh and when it learnt so, once it was.
+    pub(super) fn removal(&self) -> Option<Removed> {
+        let at = self.removed?;
+        let by = self
+            .mesh
+            .as_ref()
+            .and_then(|m| m.acl().revocation(&self.identity.public().to_bytes()))
+            .and_then(|r| peer_of(&r.by))
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        Some(Removed { by, at })
+    }
+}
+
+/// The address a stranger's slots are counted by: its IPv4 address, or its IPv6 /64.
+fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
+    addr.iter().find_map(|p| match p {
+        Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
+        Protocol::Ip6(ip) => {
+            let mut octets = ip.octets();
+            octets[8..].fill(0);
+            Some(IpAddr::V6(octets.into()))
+        }
+        _ => None,
+    })
+}
+
+/// The strangers connected now, by peer.
+pub(super) type Strangers = HashMap<PeerId, Stranger>;

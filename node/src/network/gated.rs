@@ -1,0 +1,246 @@
+//! [`Gated`]: a behaviour that runs only on connections to members.
+//!
+//! Whether a connection gets the inner behaviour is decided once, when it is established, by
+//! asking the [`Door`]: a member's connection gets the inner behaviour's handler, anyone
+//! else's a dummy one that negotiates no protocol. So a stranger is sent nothing the inner
+//! behaviours would send (identify's addresses, gossipsub's subscriptions, AutoNAT answers,
+//! relay service) and nothing it sends them is heard. The inner behaviour only ever learns
+//! of its own connections: events about the others are not passed on, and neither are its
+//! requests to handlers that are not its own. A peer admitted while connected gets the
+//! inner behaviour on its next connection.
+
+use std::collections::{HashMap, HashSet};
+use std::task::{Context, Poll};
+
+use either::Either;
+use libp2p::PeerId;
+use libp2p::core::transport::PortUse;
+use libp2p::core::{Endpoint, Multiaddr};
+use libp2p::swarm::behaviour::{ConnectionClosed, ConnectionEstablished, FromSwarm};
+use libp2p::swarm::{
+    ConnectionDenied, ConnectionId, NetworkBehaviour, NotifyHandler, THandler, THandlerInEvent,
+    THandlerOutEvent, ToSwarm, dummy,
+};
+
+use crate::mesh::door::Door;
+
+/// `B`, for members only.
+pub struct Gated<B> {
+    inner: B,
+    door: Door,
+    /// Connections the inner behaviour runs on, by peer.
+    enabled: HashMap<PeerId, HashSet<ConnectionId>>,
+    /// Dials the inner behaviour started: it hears how they end, whoever answers.
+    dialled: HashSet<ConnectionId>,
+}
+
+impl<B> Gated<B> {
+    /// `inner`, on connections to the members `door` admits.
+    pub fn new(inner: B, door: Door) -> Gated<B> {
+        Gated {
+            inner,
+            door,
+            enabled: HashMap::new(),
+            dialled: HashSet::new(),
+        }
+    }
+
+    /// The inner behaviour.
+    pub fn inner(&self) -> &B {
+        &self.inner
+    }
+
+    /// The inner behaviour, to change.
+    pub fn inner_mut(&mut self) -> &mut B {
+        &mut self.inner
+    }
+
+    fn is_enabled(&self, peer: &PeerId, connection: &ConnectionId) -> bool {
+        self.enabled
+            .get(peer)
+            .is_some_and(|set| set.contains(connection))
+    }
+
+    fn count(&self, peer: &PeerId) -> usize {
+        self.enabled.get(peer).map_or(0, HashSet::len)
+    }
+
+    /// Whether a new connection to `peer` gets the inner behaviour.
+    fn admits(&mut self, peer: &PeerId, connection: ConnectionId) -> bool {
+        self.dialled.remove(&connection) || self.door.check("connection", peer)
+    }
+}
+
+impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
+    type ConnectionHandler = Either<THandler<B>, dummy::ConnectionHandler>;
+    type ToSwarm = B::ToSwarm;
+
+    fn handle_pending_inbound_connection(
+        &mut self,
+        connection: ConnectionId,
+        local: &Multiaddr,
+        remote: &Multiaddr,
+    ) -> Result<(), ConnectionDenied> {
+        self.inner
+            .handle_pending_inbound_connection(connection, local, remote)
+    }
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        connection: ConnectionId,
+        peer: PeerId,
+        local: &Multiaddr,
+        remote: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        if !self.admits(&peer, connection) {
+            return Ok(Either::Right(dummy::ConnectionHandler));
+        }
+        let handler = self
+            .inner
+            .handle_established_inbound_connection(connection, peer, local, remote)?;
+        self.enabled.entry(peer).or_default().insert(connection);
+        Ok(Either::Left(handler))
+    }
+
+    fn handle_pending_outbound_connection(
+        &mut self,
+        connection: ConnectionId,
+        peer: Option<PeerId>,
+        addrs: &[Multiaddr],
+        role: Endpoint,
+    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        self.inner
+            .handle_pending_outbound_connection(connection, peer, addrs, role)
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        connection: ConnectionId,
+        peer: PeerId,
+        addr: &Multiaddr,
+        role: Endpoint,
+        port_use: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        if !self.admits(&peer, connection) {
+            return Ok(Either::Right(dummy::ConnectionHandler));
+        }
+        let handler = self
+            .inner
+            .handle_established_outbound_connection(connection, peer, addr, role, port_use)?;
+        self.enabled.entry(peer).or_default().insert(connection);
+        Ok(Either::Left(handler))
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        match event {
+            FromSwarm::ConnectionEstablished(e) => {
+                if !self.is_enabled(&e.peer_id, &e.connection_id) {
+                    return;
+                }
+                let other_established = self.count(&e.peer_id).saturating_sub(1);
+                self.inner.on_swarm_event(FromSwarm::ConnectionEstablished(
+                    ConnectionEstablished {
+                        other_established,
+                        ..e
+                    },
+                ));
+            }
+            FromSwarm::ConnectionClosed(e) => {
+                let Some(set) = self.enabled.get_mut(&e.peer_id) else {
+                    return;
+                };
+                if !set.remove(&e.connection_id) {
+                    return;
+                }
+                let remaining_established = set.len();
+                if set.is_empty() {
+                    self.enabled.remove(&e.peer_id);
+                }
+                self.inner
+                    .on_swarm_event(FromSwarm::ConnectionClosed(ConnectionClosed {
+                        remaining_established,
+                        ..e
+                    }));
+            }
+            FromSwarm::AddressChange(e) => {
+                if self.is_enabled(&e.peer_id, &e.connection_id) {
+                    self.inner.on_swarm_event(event);
+                }
+            }
+            FromSwarm::DialFailure(e) => {
+                // A later behaviour may deny a connection this one let in.
+                self.dialled.remove(&e.connection_id);
+                if let Some(peer) = e.peer_id
+                    && let Some(set) = self.enabled.get_mut(&peer)
+                {
+                    set.remove(&e.connection_id);
+                }
+                self.inner.on_swarm_event(event);
+            }
+            FromSwarm::ListenFailure(e) => {
+                if let Some(peer) = e.peer_id
+                    && let Some(set) = self.enabled.get_mut(&peer)
+                {
+                    set.remove(&e.connection_id);
+                }
+                self.inner.on_swarm_event(event);
+            }
+            other => self.inner.on_swarm_event(other),
+        }
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        match event {
+            Either::Left(event) => self
+                .inner
+                .on_connection_handler_event(peer, connection, event),
+            Either::Right(never) => match never {},
+        }
+    }
+
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        loop {
+            let event = match self.inner.poll(cx) {
+                Poll::Ready(event) => event,
+                Poll::Pending => return Poll::Pending,
+            };
+            match event {
+                ToSwarm::NotifyHandler {
+                    peer_id,
+                    handler,
+                    event,
+                } => {
+                    // Only ever to one of its own handlers.
+                    let connection = match handler {
+                        NotifyHandler::One(c) if self.is_enabled(&peer_id, &c) => c,
+                        NotifyHandler::One(_) => continue,
+                        NotifyHandler::Any => {
+                            match self.enabled.get(&peer_id).and_then(|s| s.iter().min()) {
+                                Some(c) => *c,
+                                None => continue,
+                            }
+                        }
+                    };
+                    return Poll::Ready(ToSwarm::NotifyHandler {
+                        peer_id,
+                        handler: NotifyHandler::One(connection),
+                        event: Either::Left(event),
+                    });
+                }
+                ToSwarm::Dial { opts } => {
+                    self.dialled.insert(opts.connection_id());
+                    return Poll::Ready(ToSwarm::Dial { opts });
+                }
+                other => return Poll::Ready(other.map_in(Either::Left)),
+            }
+        }
+    }
+}
