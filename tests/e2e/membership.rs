@@ -367,6 +367,12 @@ fn the_acl_reaches_every_member_also_one_that_was_offline() {
         member_ids(&b).contains(&c.peer_id).then_some(())
     });
 
+    // carol is connected to alice (as a member) when she is removed, so she hears of it.
+    crate::support::wait_for("carol to be connected to alice", || {
+        let peers = a.json(&["peers"]);
+        let peers = peers.as_array().unwrap();
+        peers.iter().any(|p| p["peer_id"] == c.peer_id.as_str()).then_some(())
+    });
     // bob is offline while carol is removed; he applies it when he comes back.
     b.stop();
     a.ok(&["members", "remove", &c.peer_id]);
@@ -377,13 +383,15 @@ fn the_acl_reaches_every_member_also_one_that_was_offline() {
     });
     assert_eq!(member_ids(&b).len(), 2);
 
-    // carol has lost access at bob too: what she sends him is refused, not stored. (She
-    // reaches him again only after her redial backoff, so wait for the outcome.)
-    c.ok(&["send", "--no-wait", &b.peer_id, "still here?"]);
-    crate::support::wait_for("bob to refuse carol's message", || {
-        let sent = c.json(&["inbox", "--from", &b.peer_id]);
-        (sent[0]["state"] == "rejected").then_some(())
+    // carol learnt she was removed, and by whom; she no longer sends.
+    let removed = crate::support::wait_for("carol to learn she was removed", || {
+        let status = c.json(&["status"]);
+        (!status["removed"].is_null()).then(|| status["removed"].clone())
     });
+    assert_eq!(removed["by"], a.peer_id.as_str());
+    let out = c.weft(&["send", "--no-wait", &b.peer_id, "still here?"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("removed"), "{}", stderr(&out));
     assert!(crate::support::received_from(&b, &c).is_empty());
 }
 
@@ -393,6 +401,10 @@ fn members_find_each_other_without_being_told_addresses() {
     let a = founder(root.path(), "alice");
     let b = member(root.path(), &a, "bob");
     let c = member(root.path(), &a, "carol");
+    // bob hears of carol's admission from alice (gossip, or his next sync).
+    crate::support::wait_for("bob to learn of carol", || {
+        member_ids(&b).contains(&c.peer_id).then_some(())
+    });
     // Neither bob nor carol was ever given the other's address.
     let out = b.ok(&["send", &c.peer_id, "found you"]);
     assert!(out.starts_with("delivered"), "{out}");

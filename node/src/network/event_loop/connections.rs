@@ -112,9 +112,15 @@ impl EventLoop {
                 send_back_addr,
                 ..
             } => {
-                // A connection cap was hit: say so and count it.
-                self.rejected.add("connection_limit");
-                tracing::warn!(from = %send_back_addr, %cause, "incoming connection refused");
+                if cause.downcast_ref::<libp2p::allow_block_list::Blocked>().is_some() {
+                    // The wall: a removed member, refused before any protocol.
+                    self.rejected.add("revoked");
+                    tracing::info!(from = %send_back_addr, "refused a removed member's connection");
+                } else {
+                    // A connection cap was hit: say so and count it.
+                    self.rejected.add("connection_limit");
+                    tracing::warn!(from = %send_back_addr, %cause, "incoming connection refused");
+                }
             }
             SwarmEvent::IncomingConnectionError {
                 error,

@@ -43,6 +43,10 @@ impl EventLoop {
             )));
             return;
         }
+        if let Some(e) = self.removed_error() {
+            let _ = reply.send(Err(e));
+            return;
+        }
         if !self.admits(&to) {
             let _ = reply.send(Err(match self.mesh_id() {
                 None => super::membership::not_in_mesh(),

@@ -201,6 +201,15 @@ impl EventLoop {
 }
 
 impl EventLoop {
+    /// The error a command that needs the mesh gets once this node was removed from it.
+    pub(super) fn removed_error(&self) -> Option<crate::network::NodeError> {
+        let removal = self.removal()?;
+        Some(crate::network::NodeError::Forbidden(format!(
+            "this node was removed from its mesh by {}; it no longer sends or receives there",
+            removal.by
+        )))
+    }
+
     /// Who removed this node from its mesh and when it learnt so, once it was.
     pub(super) fn removal(&self) -> Option<Removed> {
         let at = self.removed?;

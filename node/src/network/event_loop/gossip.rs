@@ -89,6 +89,10 @@ impl EventLoop {
             let _ = reply.send(Err(super::membership::not_in_mesh()));
             return;
         };
+        if let Some(e) = self.removed_error() {
+            let _ = reply.send(Err(e));
+            return;
+        }
         if !self.may_publish(&self.local, &topic) {
             let _ = reply.send(Err(NodeError::Forbidden(format!(
                 "this node may not publish on `{topic}` (guests never publish; see the topic's policy)"

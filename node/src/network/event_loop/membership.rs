@@ -556,7 +556,8 @@ impl EventLoop {
         if changes == Changes::default() {
             return;
         }
-        self.open_doors();
+        // Cut off first: a removed member still connected gets its moment to hear of it
+        // before the block list closes the wall.
         for peer in changes.revoked {
             if peer == self.local {
                 self.on_removed();
@@ -564,6 +565,7 @@ impl EventLoop {
                 self.cut_off(peer);
             }
         }
+        self.open_doors();
         for peer in changes.admitted {
             self.reconnect_as_member(&peer);
         }
