@@ -6,6 +6,7 @@ mod blobs;
 mod catch_up;
 mod cli_errors;
 mod demo;
+mod doors;
 mod durability;
 mod examples;
 mod faults;

@@ -371,7 +371,10 @@ fn the_acl_reaches_every_member_also_one_that_was_offline() {
     crate::support::wait_for("carol to be connected to alice", || {
         let peers = a.json(&["peers"]);
         let peers = peers.as_array().unwrap();
-        peers.iter().any(|p| p["peer_id"] == c.peer_id.as_str()).then_some(())
+        peers
+            .iter()
+            .any(|p| p["peer_id"] == c.peer_id.as_str())
+            .then_some(())
     });
     // bob is offline while carol is removed; he applies it when he comes back.
     b.stop();

@@ -24,6 +24,9 @@ pub const MAX_SERVING: usize = 32;
 /// How long a served stream may sit idle between requests.
 const IDLE: Duration = Duration::from_secs(60);
 
+/// How long a refusal to a non-member may take to leave.
+const REFUSAL_TIME: Duration = Duration::from_secs(2);
+
 /// Serves inbound `/weft/blob/1` streams until the node stops.
 pub async fn accept(
     mut incoming: IncomingStreams,
@@ -34,6 +37,21 @@ pub async fn accept(
 ) {
     let permits = Arc::new(Semaphore::new(MAX_SERVING));
     while let Some((peer, mut stream)) = incoming.next().await {
+        // The door before the permit: a stranger's streams never take a member's place.
+        if !door.check("blob", &peer) {
+            tally.add("blob_not_member");
+            tokio::spawn(async move {
+                // Its (small) request is let in first, so the refusal is what it reads.
+                let why = BlobReply::Refused("not a member of this mesh".into());
+                let refuse = async {
+                    let _ = read_frame(&mut stream, "blob request", MAX_BLOB_REQUEST_BYTES).await;
+                    let _ = send(&mut stream, &why).await;
+                };
+                let _ = tokio::time::timeout(REFUSAL_TIME, refuse).await;
+                let _ = stream.close().await;
+            });
+            continue;
+        }
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             tracing::warn!(peer = %short(&peer), "refused a blob transfer: already serving {MAX_SERVING}");
             tally.add("blob_busy");

@@ -421,11 +421,7 @@ impl<'a> Resolver<'a> {
                 OpKind::Add { role: r, .. } => {
                     role = role.or(Some(*r));
                 }
-                OpKind::SetRole { role: r, .. } => {
-                    if role.is_some() {
-                        role = Some(*r);
-                    }
-                }
+                OpKind::SetRole { role: r, .. } if role.is_some() => role = Some(*r),
                 OpKind::Revoke { .. } => return None,
                 _ => {}
             }

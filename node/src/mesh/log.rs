@@ -53,6 +53,11 @@ pub enum Refused {
     /// Its author may not issue it at that point of the log.
     #[error("its author may not issue it at that point of the log")]
     NotAllowed,
+    /// Its author was removed from the mesh, as this log knows. Such an op takes effect
+    /// nowhere (it is concurrent with the removal, which voids it, or after it), so it is
+    /// not kept unless a later op of someone else names it (see [`Log::admit_removed`]).
+    #[error("its author was removed from the mesh")]
+    Removed,
     /// The log holds [`MAX_LOG_OPS`] ops already.
     #[error("the ACL log is full ({MAX_LOG_OPS} ops)")]
     Full,
@@ -67,13 +72,43 @@ impl Refused {
             Refused::BadSignature => "signature",
             Refused::MissingParents(_) => "missing_parents",
             Refused::NotAllowed => "not_allowed",
+            Refused::Removed => "removed_author",
             Refused::Full => "log_full",
         }
     }
 
     /// Whether the op is provably bad (as opposed to early, or too many).
     pub fn is_forged(&self) -> bool {
-        !matches!(self, Refused::MissingParents(_) | Refused::Full)
+        !matches!(
+            self,
+            Refused::MissingParents(_) | Refused::Full | Refused::Removed
+        )
+    }
+}
+
+/// What [`Log::admit_all`] did with a batch.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The ops admitted, in the order they were (the order to store them in).
+    pub new: Vec<SignedOp>,
+    /// Why the others were refused (known ones are neither).
+    pub refused: Vec<Refused>,
+}
+
+/// The ops of `limbo` (parents first) that `missing` needs, directly or through each
+/// other; empty unless they supply every missing op.
+fn needed_from(limbo: &[SignedOp], missing: Vec<OpId>) -> BTreeSet<OpId> {
+    let mut wanted: BTreeSet<OpId> = missing.iter().copied().collect();
+    for op in limbo.iter().rev() {
+        if wanted.contains(&op.id()) {
+            wanted.extend(op.body.prev.iter().copied());
+        }
+    }
+    let ids: BTreeSet<OpId> = limbo.iter().map(SignedOp::id).collect();
+    if missing.iter().all(|m| ids.contains(m)) {
+        wanted.intersection(&ids).copied().collect()
+    } else {
+        BTreeSet::new()
     }
 }
 
@@ -123,6 +158,58 @@ impl Log {
 
     /// Admits `op` if it passes (see the module docs); the ACL is resolved anew.
     pub fn admit(&mut self, op: SignedOp) -> Result<Admitted, Refused> {
+        self.admit_checked(op, false)
+    }
+
+    /// Admits `op` like [`Log::admit`], even when its author was removed: for an op that
+    /// another op names as seen (it came before that one, in the same sync answer), without
+    /// which the later one could never be admitted.
+    pub fn admit_removed(&mut self, op: SignedOp) -> Result<Admitted, Refused> {
+        self.admit_checked(op, true)
+    }
+
+    /// Admits `ops`, parents first, as one sync answer brings them. An op of a removed
+    /// author is let in only when a later op of the batch needs it (names it, directly or
+    /// through other such ops); the others are refused as [`Refused::Removed`].
+    pub fn admit_all(&mut self, ops: impl IntoIterator<Item = SignedOp>) -> Batch {
+        let mut batch = Batch::default();
+        let mut limbo: Vec<SignedOp> = Vec::new();
+        for op in ops {
+            match self.admit(op.clone()) {
+                Ok(Admitted::New) => batch.new.push(op),
+                Ok(Admitted::Known) => {}
+                Err(Refused::Removed) => limbo.push(op),
+                Err(Refused::MissingParents(missing)) => {
+                    let needed = needed_from(&limbo, missing);
+                    if needed.is_empty() {
+                        batch.refused.push(Refused::MissingParents(Vec::new()));
+                        continue;
+                    }
+                    limbo.retain(|l| {
+                        if !needed.contains(&l.id()) {
+                            return true;
+                        }
+                        match self.admit_removed(l.clone()) {
+                            Ok(Admitted::New) => batch.new.push(l.clone()),
+                            Ok(Admitted::Known) => {}
+                            Err(e) => batch.refused.push(e),
+                        }
+                        false
+                    });
+                    match self.admit(op.clone()) {
+                        Ok(Admitted::New) => batch.new.push(op),
+                        Ok(Admitted::Known) => {}
+                        Err(e) => batch.refused.push(e),
+                    }
+                }
+                Err(e) => batch.refused.push(e),
+            }
+        }
+        batch.refused.extend(limbo.iter().map(|_| Refused::Removed));
+        batch
+    }
+
+    fn admit_checked(&mut self, op: SignedOp, removed_too: bool) -> Result<Admitted, Refused> {
         op.check_shape()?;
         if op.body.mesh != self.mesh {
             return Err(Refused::OtherMesh);
@@ -148,6 +235,9 @@ impl Log {
         // author never made admin anywhere in the log (a guest flooding it) is refused here.
         if !self.ever_admin(&op.body.author) && !matches!(op.body.kind, OpKind::Found { .. }) {
             return Err(Refused::NotAllowed);
+        }
+        if !removed_too && self.acl.is_revoked(&op.body.author) {
+            return Err(Refused::Removed);
         }
         weft_keys::acl::verify_op(&op).map_err(|_| Refused::BadSignature)?;
         let parents: Vec<u32> = op.body.prev.iter().map(|p| self.by_id[p]).collect();

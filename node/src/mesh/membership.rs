@@ -16,7 +16,7 @@ use weft_proto::mesh::{MeshId, Role};
 use weft_proto::seal::SealCard;
 
 use super::acl::Acl;
-use super::log::{Admitted, Log, Refused};
+use super::log::{Admitted, Batch, Log, Refused};
 use crate::store::mesh::InviteRecord;
 
 /// How the members changed with an op.
@@ -97,6 +97,21 @@ impl Membership {
         if admitted == Admitted::Known {
             return Ok((admitted, Changes::default()));
         }
+        Ok((admitted, self.changes_since(&before)))
+    }
+
+    /// Admits a batch of ops (a sync answer; see [`Log::admit_all`]): the ops admitted, in
+    /// order, why the others were refused, and how the members changed.
+    pub fn admit_all(&mut self, ops: Vec<SignedOp>) -> (Batch, Changes) {
+        let before = self.peers.clone();
+        let batch = self.log.admit_all(ops);
+        if batch.new.is_empty() {
+            return (batch, Changes::default());
+        }
+        (batch, self.changes_since(&before))
+    }
+
+    fn changes_since(&mut self, before: &HashMap<PeerId, [u8; 32]>) -> Changes {
         self.index();
         let mut changes = Changes {
             revoked: before
@@ -113,7 +128,7 @@ impl Membership {
         };
         changes.revoked.sort();
         changes.admitted.sort();
-        Ok((admitted, changes))
+        changes
     }
 
     /// Signs `kind` as `identity`'s next op of this mesh (naming the log's heads as seen).

@@ -74,6 +74,8 @@ pub struct Shared {
     pub prologue: super::mesh_noise::Prologue,
     /// The members, for the stream servers outside the loop.
     pub door: crate::mesh::door::Door,
+    /// Whom sync requests are read from: the members, and members just removed.
+    pub sync_door: crate::mesh::door::Door,
     /// Input refused from peers, by reason.
     pub tally: super::tally::Tally,
     /// weft's and libp2p's metrics.
@@ -86,6 +88,7 @@ impl Shared {
         Shared {
             prologue: Default::default(),
             door: crate::mesh::door::Door::counting(metrics.acl_decisions.clone()),
+            sync_door: crate::mesh::door::Door::counting(metrics.acl_decisions.clone()),
             tally: super::tally::Tally::new(metrics.rejected.clone()),
             metrics,
         }
@@ -177,6 +180,8 @@ pub struct EventLoop {
     rejected: super::tally::Tally,
     /// Who is a member, for the tasks beside the loop.
     door: crate::mesh::door::Door,
+    /// Whose sync requests are read.
+    sync_door: crate::mesh::door::Door,
     /// weft's and libp2p's metrics.
     metrics: crate::metrics::Metrics,
     /// When connected members are next synced with again.
@@ -253,14 +258,31 @@ impl EventLoop {
             .map_err(|e| NodeError::Transport(e.to_string()))?;
         let (dm_events_tx, dm_events) = mpsc::channel(DM_EVENT_CAPACITY);
         let registered = |e: libp2p_stream::AlreadyRegistered| NodeError::Transport(e.to_string());
-        let joins = Server::new(&mut control, super::join::PROTOCOL, super::join::RULES)
-            .map_err(registered)?;
-        let syncs = Server::new(&mut control, super::sync::PROTOCOL, super::sync::RULES)
-            .map_err(registered)?;
+        let tally = shared.tally.clone();
+        // Anyone may ask to join; only members (and members just removed, to hear of it)
+        // to sync; only members to use a mailbox.
+        let joins = Server::new(
+            &mut control,
+            super::join::PROTOCOL,
+            super::join::RULES,
+            None,
+            tally.clone(),
+        )
+        .map_err(registered)?;
+        let syncs = Server::new(
+            &mut control,
+            super::sync::PROTOCOL,
+            super::sync::RULES,
+            Some(shared.sync_door.clone()),
+            tally.clone(),
+        )
+        .map_err(registered)?;
         let mailbox_requests = Server::new(
             &mut control,
             super::mailbox::PROTOCOL,
             super::mailbox::RULES,
+            Some(shared.door.clone()),
+            tally,
         )
         .map_err(registered)?;
         let mailboxes = mailbox::Mailboxes::load(&identity, limits.mailbox, &store)?;
@@ -313,6 +335,7 @@ impl EventLoop {
             mesh,
             rejected: shared.tally,
             door: shared.door,
+            sync_door: shared.sync_door,
             metrics: shared.metrics,
             next_resync: now + acl_sync::RESYNC_EVERY,
             marks: Marks::default(),

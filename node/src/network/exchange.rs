@@ -3,6 +3,8 @@
 //! request to the event loop as an [`Asked`] and writes whatever the loop answers; the
 //! asking side is one call ([`ask`]).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
@@ -14,6 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 use weft_proto::codec::{from_cbor, to_cbor};
 
 use super::frame::{read_frame, write_frame};
+use super::tally::Tally;
+use crate::mesh::door::Door;
 
 /// How long either side waits for the other.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,6 +37,8 @@ pub struct Asked<Req, Resp> {
 pub struct Rules<Resp> {
     /// What a request is called in errors.
     pub what: &'static str,
+    /// The protocol's short name, for counters (`sync`, `join`, `mailbox`).
+    pub kind: &'static str,
     /// Largest request frame.
     pub max_request: usize,
     /// The answer to a request that could not be read.
@@ -51,6 +57,16 @@ impl<Resp> Copy for Rules<Resp> {}
 /// How many requests of one protocol wait for the event loop; more wait in their streams.
 const WAITING: usize = 16;
 
+/// Most streams of one protocol served at once, from everyone.
+pub const MAX_STREAMS: usize = 64;
+
+/// Most streams of one protocol served at once for one peer.
+pub const MAX_STREAMS_PER_PEER: usize = 4;
+
+/// Who a server reads requests from, before it reads a byte of them: `None` for anyone
+/// (a joiner is no member yet), or the peers a door lets in.
+pub type Who = Option<Door>;
+
 /// The answering side of one protocol: accepts its streams and queues their requests for
 /// the event loop, which reads them from [`Server::requests`].
 pub struct Server<Req, Resp> {
@@ -58,6 +74,8 @@ pub struct Server<Req, Resp> {
     pub requests: mpsc::Receiver<Asked<Req, Resp>>,
     incoming: Option<(IncomingStreams, mpsc::Sender<Asked<Req, Resp>>)>,
     rules: Rules<Resp>,
+    who: Who,
+    tally: Tally,
 }
 
 impl<Req, Resp> Server<Req, Resp>
@@ -65,11 +83,14 @@ where
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
 {
-    /// Registers `protocol` on `control`; nothing is served until [`Server::start`].
+    /// Registers `protocol` on `control`, for the peers `who` lets in, counting refused
+    /// streams in `tally`; nothing is served until [`Server::start`].
     pub fn new(
         control: &mut Control,
         protocol: StreamProtocol,
         rules: Rules<Resp>,
+        who: Who,
+        tally: Tally,
     ) -> Result<Self, libp2p_stream::AlreadyRegistered> {
         let incoming = control.accept(protocol)?;
         let (tx, requests) = mpsc::channel(WAITING);
@@ -77,28 +98,92 @@ where
             requests,
             incoming: Some((incoming, tx)),
             rules,
+            who,
+            tally,
         })
     }
 
     /// Starts serving (on the runtime; call it once the loop runs).
     pub fn start(&mut self) {
         if let Some((incoming, tx)) = self.incoming.take() {
-            tokio::spawn(accept(incoming, tx, self.rules));
+            let gate = Gate {
+                who: self.who.clone(),
+                tally: self.tally.clone(),
+                open: Arc::default(),
+            };
+            tokio::spawn(accept(incoming, tx, self.rules, gate));
         }
     }
 }
 
-/// Serves inbound streams until the node stops: one task per stream.
+/// What a server lets in: whom, and how many streams at once.
+struct Gate {
+    who: Who,
+    tally: Tally,
+    /// Streams being served, per peer.
+    open: Arc<Mutex<HashMap<PeerId, usize>>>,
+}
+
+/// A stream's place among those served; given back when dropped.
+struct Slot {
+    peer: PeerId,
+    open: Arc<Mutex<HashMap<PeerId, usize>>>,
+}
+
+impl Gate {
+    /// A slot for a stream from `peer`, or why not (counted).
+    fn admit(&self, peer: PeerId, what: &str) -> Option<Slot> {
+        if let Some(door) = &self.who
+            && !door.check(what, &peer)
+        {
+            self.tally.add_kind(what, &format!("{what}_not_member"));
+            return None;
+        }
+        let mut open = self.open.lock().ok()?;
+        let total: usize = open.values().sum();
+        let mine = open.get(&peer).copied().unwrap_or(0);
+        if total >= MAX_STREAMS || mine >= MAX_STREAMS_PER_PEER {
+            self.tally.add_kind(what, &format!("{what}_stream_cap"));
+            return None;
+        }
+        *open.entry(peer).or_default() += 1;
+        Some(Slot {
+            peer,
+            open: self.open.clone(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.open.lock()
+            && let Some(n) = open.get_mut(&self.peer)
+        {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// Serves inbound streams until the node stops: one task per stream, within the gate's
+/// caps; a stream past them, or from a peer the gate does not let in, is dropped unread.
 async fn accept<Req, Resp>(
     mut incoming: IncomingStreams,
     requests: mpsc::Sender<Asked<Req, Resp>>,
     rules: Rules<Resp>,
+    gate: Gate,
 ) where
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
 {
     while let Some((peer, stream)) = incoming.next().await {
-        tokio::spawn(serve(peer, stream, requests.clone(), rules));
+        let Some(slot) = gate.admit(peer, rules.kind) else {
+            drop(stream);
+            continue;
+        };
+        tokio::spawn(serve(peer, stream, requests.clone(), rules, slot));
     }
 }
 
@@ -107,6 +192,7 @@ async fn serve<Req, Resp>(
     mut stream: Stream,
     requests: mpsc::Sender<Asked<Req, Resp>>,
     rules: Rules<Resp>,
+    _slot: Slot,
 ) where
     Req: DeserializeOwned,
     Resp: Serialize,

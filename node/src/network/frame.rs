@@ -7,6 +7,9 @@ use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use weft_proto::DecodeError;
 use weft_proto::codec::{check_frame_len, frame};
 
+/// The most a frame's buffer starts with.
+const READ_CHUNK: usize = 64 * 1024;
+
 /// Reads one frame: an I/O error, or the body, or the reason it was refused (too large,
 /// decided from the header alone, before the body is read).
 pub async fn read_frame<T: AsyncRead + Unpin>(
@@ -20,8 +23,13 @@ pub async fn read_frame<T: AsyncRead + Unpin>(
     if let Err(refused) = check_frame_len(what, len, max) {
         return Ok(Err(refused));
     }
-    let mut body = vec![0u8; len];
-    io.read_exact(&mut body).await?;
+    // Grown as bytes arrive, not allocated at the size the header claims: a peer that
+    // announces a large frame and sends nothing holds no memory for it.
+    let mut body = Vec::with_capacity(len.min(READ_CHUNK));
+    (&mut *io).take(len as u64).read_to_end(&mut body).await?;
+    if body.len() < len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(Ok(body))
 }
 

@@ -19,6 +19,7 @@ pub type JoinEvent = Asked<JoinRequest, JoinResponse>;
 /// How join requests are read.
 pub const RULES: Rules<JoinResponse> = Rules {
     what: "join request",
+    kind: "join",
     max_request: MAX_JOIN_REQUEST_BYTES,
     // No internal error text goes to a peer: a request that cannot be read is malformed.
     refuse: |_| JoinResponse::Refused {

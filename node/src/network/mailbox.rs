@@ -19,6 +19,7 @@ pub type MailboxEvent = Asked<MailboxRequest, MailboxResponse>;
 /// How mailbox requests are read.
 pub const RULES: Rules<MailboxResponse> = Rules {
     what: "mailbox request",
+    kind: "mailbox",
     max_request: MAX_MAILBOX_REQUEST_BYTES,
     refuse: |reason| MailboxResponse::Refused { reason },
 };

@@ -5,7 +5,9 @@
 use libp2p::{PeerId, StreamProtocol};
 use libp2p_stream::Control;
 use weft_proto::acl::SignedOp;
-use weft_proto::sync::{Logged, MAX_SYNC_FRAME_BYTES, PeerAddrs, SyncRequest, SyncResponse};
+use weft_proto::sync::{
+    Logged, MAX_SYNC_FRAME_BYTES, MAX_SYNC_REQUEST_BYTES, PeerAddrs, SyncRequest, SyncResponse,
+};
 
 use super::exchange::{self, Asked, Rules};
 
@@ -18,7 +20,8 @@ pub type SyncEvent = Asked<SyncRequest, SyncResponse>;
 /// How sync requests are read.
 pub const RULES: Rules<SyncResponse> = Rules {
     what: "sync request",
-    max_request: MAX_SYNC_FRAME_BYTES,
+    kind: "sync",
+    max_request: MAX_SYNC_REQUEST_BYTES,
     refuse: |reason| SyncResponse::Refused { reason },
 };
 

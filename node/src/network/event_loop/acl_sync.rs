@@ -26,6 +26,7 @@ use crate::mesh::addresses::MAX_HEARD;
 use crate::mesh::log::{Admitted, Refused};
 use crate::mesh::membership::key_of;
 use crate::network::sync;
+use crate::store::write::Write;
 
 /// How often connected members are synced with again.
 pub(super) const RESYNC_EVERY: Duration = Duration::from_secs(10);
@@ -227,15 +228,23 @@ impl EventLoop {
 
     /// Admits ops `from` sent by sync, parents first; returns how many were new. Refused
     /// ones are counted and dropped.
-    fn take_ops(&mut self, from: &PeerId, ops: Vec<SignedOp>) -> usize {
-        let mut new = 0;
-        for op in ops.into_iter().take(MAX_SYNC_OPS) {
-            match self.admit_op(op) {
-                Ok(Admitted::New) => new += 1,
-                Ok(Admitted::Known) => {}
-                Err(refused) => self.reject("acl_op", from, refused.reason(), &refused),
-            }
+    fn take_ops(&mut self, from: &PeerId, mut ops: Vec<SignedOp>) -> usize {
+        ops.truncate(MAX_SYNC_OPS);
+        let Some(mesh) = self.mesh.as_mut() else {
+            return 0;
+        };
+        let (batch, changes) = mesh.admit_all(ops);
+        let first = mesh.log().len() - batch.new.len();
+        for refused in &batch.refused {
+            self.reject("acl_op", from, refused.reason(), refused);
         }
+        // The batch's ops are the last the log admitted, in order: their places in it.
+        let new = batch.new.len();
+        for (n, op) in batch.new.into_iter().enumerate() {
+            self.flush
+                .write(Write::PutOp((first + n) as u32, Box::new(op)));
+        }
+        self.take_changes(changes);
         new
     }
 
@@ -299,6 +308,11 @@ impl EventLoop {
         match self.admit_op(op) {
             Ok(Admitted::New) => MessageAcceptance::Accept,
             Ok(Admitted::Known) => MessageAcceptance::Ignore,
+            // Not the sender's fault: it may not have heard of the removal yet.
+            Err(Refused::Removed) => {
+                self.reject("acl_op", via, Refused::Removed.reason(), &Refused::Removed);
+                MessageAcceptance::Ignore
+            }
             Err(Refused::MissingParents(_)) => {
                 self.start_sync(*via);
                 MessageAcceptance::Ignore

@@ -112,7 +112,10 @@ impl EventLoop {
                 send_back_addr,
                 ..
             } => {
-                if cause.downcast_ref::<libp2p::allow_block_list::Blocked>().is_some() {
+                if cause
+                    .downcast_ref::<libp2p::allow_block_list::Blocked>()
+                    .is_some()
+                {
                     // The wall: a removed member, refused before any protocol.
                     self.rejected.add("revoked");
                     tracing::info!(from = %send_back_addr, "refused a removed member's connection");
@@ -233,7 +236,11 @@ impl EventLoop {
         tracing::info!(peer = %short(&peer), cause = cause.as_deref().unwrap_or("closed"), "disconnected");
         self.peers.remove(&peer);
         self.strangers.remove(&peer);
-        self.leaving.remove(&peer);
+        if self.leaving.remove(&peer).is_some() {
+            // Gone before its moment was up: the wall closes now.
+            self.wall(peer);
+            self.open_doors();
+        }
         self.syncing.remove(&peer);
         self.outbox.disconnected(&peer);
         // Members only: a stranger's connection is never dialled again.

@@ -120,9 +120,12 @@ impl EventLoop {
             .filter(|(_, until)| **until <= now)
             .map(|(p, _)| *p)
             .collect();
-        for peer in walled {
-            self.leaving.remove(&peer);
-            self.wall(peer);
+        for peer in &walled {
+            self.leaving.remove(peer);
+            self.wall(*peer);
+        }
+        if !walled.is_empty() {
+            self.open_doors();
         }
     }
 
@@ -146,7 +149,7 @@ impl EventLoop {
     }
 
     /// Refuses `peer` at connection establishment from now on, and closes its connections.
-    fn wall(&mut self, peer: PeerId) {
+    pub(super) fn wall(&mut self, peer: PeerId) {
         let blocked = &mut self.swarm.behaviour_mut().blocked;
         if !blocked.blocked_peers().contains(&peer) {
             blocked.block_peer(peer);
@@ -159,12 +162,17 @@ impl EventLoop {
     pub(super) fn open_doors(&mut self) {
         let Some(mesh) = self.mesh.as_ref() else {
             self.door.set(std::iter::empty());
+            self.sync_door.set(std::iter::empty());
             return;
         };
         if self.removed.is_some() {
             self.door.set(std::iter::empty());
+            self.sync_door.set(std::iter::empty());
         } else {
             self.door.set(mesh.peers().map(|(p, _)| *p));
+            let leaving = self.leaving.keys().copied();
+            self.sync_door
+                .set(mesh.peers().map(|(p, _)| *p).chain(leaving));
         }
         let revoked: Vec<PeerId> = mesh
             .acl()

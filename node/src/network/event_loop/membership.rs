@@ -259,12 +259,10 @@ impl EventLoop {
             return Err(NodeError::Invalid("this node is already in a mesh".into()));
         }
         let mut log = Log::new(id);
-        for op in ops.iter().take(MAX_LOG_OPS) {
-            if let Err(e) = log.admit(op.clone()) {
-                return Err(NodeError::Invalid(format!(
-                    "the issuer's ACL log does not hold ({e}); nothing was stored"
-                )));
-            }
+        if let Err(e) = take_log(&mut log, ops.into_iter().take(MAX_LOG_OPS).collect()) {
+            return Err(NodeError::Invalid(format!(
+                "the issuer's ACL log does not hold ({e}); nothing was stored"
+            )));
         }
         if log
             .acl()
@@ -627,7 +625,8 @@ pub(super) fn load(store: &crate::store::Store) -> Result<Option<Membership>, No
     };
     let mut log = Log::new(id);
     for op in store.mesh.ops()? {
-        if let Err(e) = log.admit(op) {
+        // Judged when it came; a removed author's op was kept because another needed it.
+        if let Err(e) = log.admit_removed(op) {
             tracing::warn!(error = %e, "a stored ACL op no longer holds; skipped");
         }
     }
@@ -672,9 +671,7 @@ async fn redeem_at(
         ))
     };
     let mut log = Log::new(mesh);
-    for op in ops {
-        log.admit(op).map_err(bad)?;
-    }
+    take_log(&mut log, ops).map_err(bad)?;
     let mut after = None;
     for _ in 0..JOIN_SYNC_ROUNDS {
         if !more {
@@ -698,11 +695,23 @@ async fn redeem_at(
             })?;
         more = synced.more && !synced.ops.is_empty();
         after = synced.ops.last().map(SignedOp::id).or(after);
-        for op in synced.ops {
-            log.admit(op).map_err(bad)?;
-        }
+        take_log(&mut log, synced.ops).map_err(bad)?;
     }
     Ok(log.ops().cloned().collect())
+}
+
+/// Admits `ops` (parents first) into a joiner's `log`; the first refusal that proves the
+/// ops forged, if any (ops that are only void, or early, are dropped).
+fn take_log(log: &mut Log, ops: Vec<SignedOp>) -> Result<(), Refused> {
+    match log
+        .admit_all(ops)
+        .refused
+        .into_iter()
+        .find(Refused::is_forged)
+    {
+        Some(forged) => Err(forged),
+        None => Ok(()),
+    }
 }
 
 /// The gossipsub topic that carries a mesh's new ACL ops.

@@ -1,0 +1,551 @@
+//! The doors of the membership layer, tried by hostile peers: bare rust-libp2p swarms that
+//! know the wire (docs/PROTOCOL.md) and sign what they like. Each test fails if its door is
+//! left open.
+
+use std::net::TcpListener;
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::identity::Keypair;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol, gossipsub, identify};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+use weft::keys::Identity;
+use weft::proto::acl::{OP_VERSION, OpBody, OpId, OpKind, SignedOp};
+use weft::proto::codec::{from_cbor, to_cbor};
+use weft::proto::mesh::{MeshId, Role};
+use weft::proto::sync::{Logged, SYNC_VERSION, SyncRequest, SyncResponse};
+use weft::proto::topic::TopicMessage;
+
+use crate::bare;
+use crate::support::{TestNode, founder, member, root, wait_for, wait_peers};
+
+/// Room in the channels between a test and its hostile peer's swarm.
+const CAPACITY: usize = 4096;
+
+const SYNC: StreamProtocol = StreamProtocol::new("/weft/sync/1");
+
+/// What a hostile peer speaks: weft's streams, gossipsub and identify, as any libp2p
+/// implementation has them.
+#[derive(NetworkBehaviour)]
+struct Wire {
+    stream: libp2p_stream::Behaviour,
+    gossipsub: gossipsub::Behaviour,
+    identify: identify::Behaviour,
+}
+
+/// What the test hears from a hostile peer's swarm.
+#[derive(Debug)]
+enum Seen {
+    Connected(PeerId),
+    Closed(PeerId),
+    DialFailed,
+    Subscribed(PeerId),
+}
+
+/// What the test tells a hostile peer's swarm to do.
+enum Do {
+    Dial(Multiaddr),
+    Subscribe(String),
+    Publish(String, Vec<u8>),
+}
+
+/// A hostile peer: its key (as a weft identity too, to sign ops and messages), its swarm
+/// running on the test's runtime, and a handle to open and accept streams.
+struct Hostile {
+    peer: PeerId,
+    identity: Identity,
+    control: libp2p_stream::Control,
+    commands: mpsc::Sender<Do>,
+    seen: mpsc::Receiver<Seen>,
+}
+
+impl Hostile {
+    /// A peer with a fresh key that uses `mesh`'s prologue over TCP and announces
+    /// `announce` as its address.
+    fn new(mesh: &str, announce: Option<Multiaddr>) -> Hostile {
+        let secret: [u8; 32] = rand_bytes();
+        let keypair = Keypair::ed25519_from_bytes(secret).unwrap();
+        let identity = Identity::from_secret(&secret);
+        let mut swarm = bare::swarm(keypair, mesh, |key| Wire {
+            stream: libp2p_stream::Behaviour::new(),
+            gossipsub: bare::gossip(key),
+            identify: identify::Behaviour::new(identify::Config::new(
+                "/weft/1.0.0".into(),
+                key.public(),
+            )),
+        });
+        if let Some(addr) = announce {
+            swarm.add_external_address(addr);
+        }
+        let peer = *swarm.local_peer_id();
+        let control = swarm.behaviour().stream.new_control();
+        let (commands, mut todo) = mpsc::channel(CAPACITY);
+        let (tell, seen) = mpsc::channel(CAPACITY);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    command = todo.recv() => match command {
+                        Some(Do::Dial(addr)) => {
+                            if swarm.dial(addr).is_err() {
+                                let _ = tell.try_send(Seen::DialFailed);
+                            }
+                        }
+                        Some(Do::Subscribe(topic)) => {
+                            let topic = gossipsub::IdentTopic::new(topic);
+                            swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
+                        }
+                        Some(Do::Publish(topic, data)) => {
+                            let topic = gossipsub::IdentTopic::new(topic);
+                            let _ = swarm.behaviour_mut().gossipsub.publish(topic, data);
+                        }
+                        None => return,
+                    },
+                    event = swarm.select_next_some() => {
+                        let seen = match event {
+                            SwarmEvent::ConnectionEstablished { peer_id, .. } => Seen::Connected(peer_id),
+                            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => Seen::Closed(peer_id),
+                            SwarmEvent::OutgoingConnectionError { .. } => Seen::DialFailed,
+                            SwarmEvent::Behaviour(WireEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. })) => Seen::Subscribed(peer_id),
+                            _ => continue,
+                        };
+                        let _ = tell.try_send(seen);
+                    }
+                }
+            }
+        });
+        Hostile {
+            peer,
+            identity,
+            control,
+            commands,
+            seen,
+        }
+    }
+
+    /// Its ed25519 key.
+    fn key(&self) -> [u8; 32] {
+        self.identity.public().to_bytes()
+    }
+
+    fn dial(&self, addr: &str) {
+        let _ = self.commands.try_send(Do::Dial(addr.parse().unwrap()));
+    }
+
+    /// Waits for what `want` picks out of what the swarm reports.
+    async fn wait<T>(&mut self, what: &str, mut want: impl FnMut(&Seen) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;
+        loop {
+            match tokio::time::timeout_at(deadline, self.seen.recv()).await {
+                Ok(Some(seen)) => {
+                    if let Some(v) = want(&seen) {
+                        return v;
+                    }
+                }
+                _ => panic!("timed out waiting for {what}"),
+            }
+        }
+    }
+
+    /// Asks `peer` one `/weft/sync/1` question; the answer, or why there is none.
+    async fn sync(&self, peer: PeerId, request: &SyncRequest) -> Result<SyncResponse, String> {
+        let mut stream = self
+            .control
+            .clone()
+            .open_stream(peer, SYNC)
+            .await
+            .map_err(|e| e.to_string())?;
+        write_frame(&mut stream, request).await?;
+        read_frame(&mut stream).await
+    }
+
+    /// Answers every `/weft/sync/1` question with `answer`; the questions come out of the
+    /// channel it returns.
+    fn answer_syncs(&self, answer: SyncResponse) -> mpsc::Receiver<SyncRequest> {
+        let mut incoming = self.control.clone().accept(SYNC).unwrap();
+        let (asked, questions) = mpsc::channel(CAPACITY);
+        tokio::spawn(async move {
+            while let Some((_, mut stream)) = incoming.next().await {
+                if let Ok(request) = read_frame::<SyncRequest>(&mut stream).await {
+                    let _ = asked.try_send(request);
+                    let _ = write_frame(&mut stream, &answer).await;
+                    let _ = stream.close().await;
+                }
+            }
+        });
+        questions
+    }
+
+    /// Signs an op of `mesh` naming `prev` as seen.
+    fn op(&self, mesh: MeshId, prev: Vec<OpId>, kind: OpKind) -> SignedOp {
+        let body = OpBody {
+            v: OP_VERSION,
+            mesh,
+            author: self.key(),
+            prev,
+            kind,
+        };
+        weft::keys::acl::sign_op(&self.identity, body).unwrap()
+    }
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let key = Keypair::generate_ed25519();
+    let ed = key.try_into_ed25519().unwrap();
+    ed.secret().as_ref().try_into().unwrap()
+}
+
+async fn write_frame<T: Serialize>(stream: &mut Stream, body: &T) -> Result<(), String> {
+    let body = to_cbor(body).map_err(|e| e.to_string())?;
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    stream.write_all(&frame).await.map_err(|e| e.to_string())?;
+    stream.flush().await.map_err(|e| e.to_string())
+}
+
+async fn read_frame<T: DeserializeOwned>(stream: &mut Stream) -> Result<T, String> {
+    let mut len = [0u8; 4];
+    stream
+        .read_exact(&mut len)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    stream
+        .read_exact(&mut body)
+        .await
+        .map_err(|e| e.to_string())?;
+    from_cbor(&body).map_err(|e| e.to_string())
+}
+
+fn mesh_of(node: &TestNode) -> (String, MeshId) {
+    let id = node.status()["mesh"].as_str().unwrap().to_string();
+    let mesh = id.parse().unwrap();
+    (id, mesh)
+}
+
+/// The whole log, as a member asking with an empty summary gets it.
+fn everything(mesh: MeshId) -> SyncRequest {
+    SyncRequest {
+        v: SYNC_VERSION,
+        mesh,
+        heads: vec![],
+        known: vec![],
+        after: None,
+        card: None,
+        topics: vec![],
+    }
+}
+
+fn member_ids(node: &TestNode) -> Vec<String> {
+    node.json(&["members"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["peer_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn rejected(node: &TestNode, reason: &str) -> u64 {
+    node.status()["rejected"][reason].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_stranger_is_not_asked_not_answered_and_not_remembered() {
+    let root = root();
+    let mut a = founder(root.path(), "alice");
+    let b = member(root.path(), &a, "bob");
+    let (mesh_id, mesh) = mesh_of(&a);
+    // Where the stranger says it is: a socket of the test's, to see whether alice dials it.
+    let trap = TcpListener::bind("127.0.0.1:0").unwrap();
+    trap.set_nonblocking(true).unwrap();
+    let trap_addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", trap.local_addr().unwrap().port())
+        .parse()
+        .unwrap();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _enter = rt.enter();
+    let mut stranger = Hostile::new(&mesh_id, Some(trap_addr.clone()));
+    // Were it asked, it would answer with an admin it made up and members at its trap.
+    let sock = Hostile::new(&mesh_id, None);
+    let forged = stranger.op(mesh, vec![], OpKind::Found { name: None });
+    let made_up = stranger.op(
+        mesh,
+        vec![forged.id()],
+        OpKind::Add {
+            member: sock.key(),
+            role: Role::Admin,
+            name: None,
+        },
+    );
+    let mut asked = stranger.answer_syncs(SyncResponse::Ops {
+        ops: vec![forged, made_up],
+        peers: vec![weft::proto::sync::PeerAddrs {
+            peer: b.peer_id.parse::<PeerId>().unwrap().to_bytes(),
+            addrs: vec![trap_addr.to_string()],
+            card: None,
+        }],
+        messages: vec![],
+        more: false,
+        now_us: 0,
+    });
+    let alice: PeerId = a.peer_id.parse().unwrap();
+    stranger.dial(&a.addr());
+    rt.block_on(async {
+        stranger
+            .wait("the stranger to connect", |s| {
+                matches!(s, Seen::Connected(p) if *p == alice).then_some(())
+            })
+            .await;
+        // What it asks is not answered.
+        let answer = stranger.sync(alice, &everything(mesh)).await;
+        assert!(
+            matches!(answer, Ok(SyncResponse::Refused { .. }) | Err(_)),
+            "a stranger got a sync answer: {answer:?}"
+        );
+        stranger
+            .wait("alice to disconnect the stranger", |s| {
+                matches!(s, Seen::Closed(p) if *p == alice).then_some(())
+            })
+            .await;
+    });
+    assert!(asked.try_recv().is_err(), "alice asked a stranger to sync");
+    assert!(
+        rejected(&a, "sync_not_member") >= 1,
+        "{}",
+        a.status()["rejected"]
+    );
+    assert_eq!(member_ids(&a).len(), 2);
+
+    // Restarted, alice redials whom she remembers: bob, never the stranger's address.
+    a.stop();
+    a.start();
+    wait_peers(&a, 1);
+    wait_for("bob and alice to sync", || {
+        a.json(&["peers"])[0]["synced_secs_ago"].as_u64()
+    });
+    assert!(
+        trap.accept().is_err(),
+        "alice dialled an address a stranger announced"
+    );
+    assert_eq!(member_ids(&a).len(), 2);
+    assert_eq!(member_ids(&b).len(), 2);
+}
+
+#[test]
+fn a_removed_admin_and_a_flooding_member_change_nothing() {
+    let root = root();
+    let a = founder(root.path(), "alice");
+    let bob = member(root.path(), &a, "bob");
+    let (mesh_id, mesh) = mesh_of(&a);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _enter = rt.enter();
+    let mut mallory = Hostile::new(&mesh_id, None);
+    let mut eve = Hostile::new(&mesh_id, None);
+    let sock = Hostile::new(&mesh_id, None);
+    a.ok(&[
+        "members",
+        "add",
+        &mallory.peer.to_string(),
+        "--role",
+        "admin",
+    ]);
+    a.ok(&["members", "add", &eve.peer.to_string(), "--role", "guest"]);
+    let alice: PeerId = a.peer_id.parse().unwrap();
+
+    // Mallory, an admin, learns the log; then she is removed.
+    mallory.dial(&a.addr());
+    let log = rt.block_on(async {
+        mallory
+            .wait("mallory to connect", |s| {
+                matches!(s, Seen::Connected(p) if *p == alice).then_some(())
+            })
+            .await;
+        match mallory.sync(alice, &everything(mesh)).await {
+            Ok(SyncResponse::Ops { ops, .. }) => ops,
+            other => panic!("a member's sync was not answered: {other:?}"),
+        }
+    });
+    let her_admission = log
+        .iter()
+        .find(|op| matches!(&op.body.kind, OpKind::Add { member, .. } if *member == mallory.key()))
+        .expect("her admission is in the log")
+        .id();
+    a.ok(&["members", "remove", &mallory.peer.to_string()]);
+
+    // She back-dates an admin grant to before her removal, at any height she likes; eve, a
+    // guest, signs her own changes and floods the log. Eve hands them on by gossip and by
+    // every sync answer.
+    let sock_admin = OpKind::Add {
+        member: sock.key(),
+        role: Role::Admin,
+        name: None,
+    };
+    let back_dated = mallory.op(mesh, vec![her_admission], sock_admin.clone());
+    let heads: Vec<OpId> = vec![log.last().unwrap().id()];
+    let mut bad = vec![back_dated.clone(), eve.op(mesh, heads.clone(), sock_admin)];
+    for n in 0..200u32 {
+        let mut invite = [0u8; 16];
+        invite[..4].copy_from_slice(&n.to_be_bytes());
+        bad.push(eve.op(mesh, heads.clone(), OpKind::RevokeInvite { invite }));
+    }
+    let _asked = eve.answer_syncs(SyncResponse::Ops {
+        ops: bad.clone(),
+        peers: vec![],
+        messages: vec![],
+        more: false,
+        now_us: 0,
+    });
+    let acl_topic = format!("weft/{mesh_id}/acl");
+    let _ = eve.commands.try_send(Do::Subscribe(acl_topic.clone()));
+    eve.dial(&a.addr());
+    rt.block_on(async {
+        eve.wait("alice to hear eve's subscription", |s| {
+            matches!(s, Seen::Subscribed(p) if *p == alice).then_some(())
+        })
+        .await;
+    });
+    for op in &bad {
+        let _ = eve
+            .commands
+            .try_send(Do::Publish(acl_topic.clone(), to_cbor(op).unwrap()));
+    }
+    wait_for("alice to refuse the ops", || {
+        let r = a.status()["rejected"].clone();
+        let refused: u64 = ["not_allowed", "removed_author"]
+            .iter()
+            .map(|k| r[k].as_u64().unwrap_or(0))
+            .sum();
+        (refused >= bad.len() as u64).then_some(())
+    });
+    let members = member_ids(&a);
+    assert!(
+        !members.contains(&sock.peer.to_string()),
+        "a back-dated or guest op took effect"
+    );
+    assert!(!members.contains(&mallory.peer.to_string()));
+
+    // Administration goes on: alice can still remove a member, and it takes effect.
+    a.ok(&["members", "remove", &bob.peer_id]);
+    assert!(!member_ids(&a).contains(&bob.peer_id));
+    drop(mallory);
+}
+
+#[test]
+fn a_removed_member_is_refused_before_any_protocol() {
+    let root = root();
+    let a = founder(root.path(), "alice");
+    let (mesh_id, mesh) = mesh_of(&a);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _enter = rt.enter();
+    let mut removed = Hostile::new(&mesh_id, None);
+    a.ok(&["members", "add", &removed.peer.to_string()]);
+    let alice: PeerId = a.peer_id.parse().unwrap();
+    removed.dial(&a.addr());
+    rt.block_on(async {
+        removed
+            .wait("the member to connect", |s| {
+                matches!(s, Seen::Connected(p) if *p == alice).then_some(())
+            })
+            .await;
+        assert!(matches!(
+            removed.sync(alice, &everything(mesh)).await,
+            Ok(SyncResponse::Ops { .. })
+        ));
+    });
+    a.ok(&["members", "remove", &removed.peer.to_string()]);
+    rt.block_on(async {
+        removed
+            .wait("alice to close the connection", |s| {
+                matches!(s, Seen::Closed(p) if *p == alice).then_some(())
+            })
+            .await;
+        // Each time it comes back, no stream opens: the wall stands at establishment.
+        for _ in 0..3 {
+            removed.dial(&a.addr());
+            let connected = removed
+                .wait("the dial to end", |s| match s {
+                    Seen::Connected(p) if *p == alice => Some(true),
+                    Seen::DialFailed | Seen::Closed(_) => Some(false),
+                    _ => None,
+                })
+                .await;
+            if connected {
+                let answer = removed.sync(alice, &everything(mesh)).await;
+                assert!(answer.is_err(), "a removed member got a stream: {answer:?}");
+            }
+        }
+    });
+    assert!(rejected(&a, "revoked") >= 1, "{}", a.status()["rejected"]);
+    assert!(
+        a.json(&["peers"]).as_array().unwrap().is_empty(),
+        "the removed member is still connected"
+    );
+}
+
+#[test]
+fn catch_up_refuses_what_gossip_would() {
+    let root = root();
+    let a = founder(root.path(), "alice");
+    let (mesh_id, mesh) = mesh_of(&a);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _enter = rt.enter();
+    rt.block_on(a.client().subscribe("news", true)).unwrap();
+    let mut eve = Hostile::new(&mesh_id, None);
+    a.ok(&["members", "add", &eve.peer.to_string()]);
+    let signed = |seq: u64, text: String| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64;
+        let message = TopicMessage::new("news".parse().unwrap(), seq, now, text);
+        Logged {
+            publisher: eve.key(),
+            message: weft::keys::topic::sign_topic(&eve.identity, &mesh, message).unwrap(),
+        }
+    };
+    // A 3 MiB message (gossip caps one at 64 KiB), one numbered 0, and one that is fine.
+    let messages = vec![
+        signed(1, "x".repeat(3 * 1024 * 1024)),
+        signed(0, "zero".into()),
+        signed(2, "fine".into()),
+    ];
+    let mut asked = eve.answer_syncs(SyncResponse::Ops {
+        ops: vec![],
+        peers: vec![],
+        messages,
+        more: false,
+        now_us: 0,
+    });
+    let alice: PeerId = a.peer_id.parse().unwrap();
+    eve.dial(&a.addr());
+    rt.block_on(async {
+        eve.wait("eve to connect", |s| {
+            matches!(s, Seen::Connected(p) if *p == alice).then_some(())
+        })
+        .await;
+        tokio::time::timeout(crate::support::PATIENCE, asked.recv())
+            .await
+            .expect("alice asks a member to sync");
+    });
+    let from_eve = || {
+        let inbox = a.json(&["inbox", "--topic", "news"]);
+        let eve = eve.peer.to_string();
+        let inbox = inbox.as_array().unwrap().iter();
+        inbox
+            .filter(|m| m["from"] == eve.as_str())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let got = wait_for("alice to take eve's good message", || {
+        let got = from_eve();
+        (!got.is_empty()).then_some(got)
+    });
+    assert_eq!(got.len(), 1, "catch-up took a message gossip would refuse");
+    assert_eq!(got[0]["text"], "fine");
+    let r = a.status()["rejected"].clone();
+    assert!(
+        rejected(&a, "oversize") >= 1 && rejected(&a, "invalid") >= 1,
+        "{r}"
+    );
+}
