@@ -53,9 +53,10 @@ pub enum Refused {
     /// Its author may not issue it at that point of the log.
     #[error("its author may not issue it at that point of the log")]
     NotAllowed,
-    /// Its author was removed from the mesh, as this log knows. Such an op takes effect
-    /// nowhere (it is concurrent with the removal, which voids it, or after it), so it is
-    /// not kept unless a later op of someone else names it (see [`Log::admit_removed`]).
+    /// Its author was removed from the mesh by the founder, as this log knows. Such an op
+    /// takes effect nowhere (it is concurrent with the removal, which voids it, or after
+    /// it), so it is not kept unless a later op of someone else names it (see
+    /// [`Log::admit_all`]).
     #[error("its author was removed from the mesh")]
     Removed,
     /// The log holds [`MAX_LOG_OPS`] ops already.
@@ -199,6 +200,8 @@ impl Log {
                     match self.admit(op.clone()) {
                         Ok(Admitted::New) => batch.new.push(op),
                         Ok(Admitted::Known) => {}
+                        // Removed too: a later op may need it in turn.
+                        Err(Refused::Removed) => limbo.push(op),
                         Err(e) => batch.refused.push(e),
                     }
                 }
@@ -236,7 +239,7 @@ impl Log {
         if !self.ever_admin(&op.body.author) && !matches!(op.body.kind, OpKind::Found { .. }) {
             return Err(Refused::NotAllowed);
         }
-        if !removed_too && self.acl.is_revoked(&op.body.author) {
+        if !removed_too && self.removed_for_good(&op.body.author) {
             return Err(Refused::Removed);
         }
         weft_keys::acl::verify_op(&op).map_err(|_| Refused::BadSignature)?;
@@ -267,6 +270,17 @@ impl Log {
             self.acl = Acl::resolve(self, None);
         }
         Ok(Admitted::New)
+    }
+
+    /// Whether `key` was removed by the founder: such a removal always takes effect (the
+    /// founder is senior to every admin and never demoted), so every op of `key`'s that is
+    /// not in its causal past is void, wherever it lands. (A removal by another admin can
+    /// itself be voided, by a demotion of its author concurrent with it, so the ops of a
+    /// key it removed are kept.)
+    fn removed_for_good(&self, key: &[u8; 32]) -> bool {
+        self.acl
+            .revocation(key)
+            .is_some_and(|r| self.acl.is_founder(&r.by))
     }
 
     /// Whether some op of the log makes `key` an admin (or founds the mesh as `key`).
