@@ -160,7 +160,8 @@ pub enum Command {
     },
     /// Join a mesh with an invite key (on a node in no mesh yet).
     Join {
-        /// The invite key, `weft1…`.
+        /// The invite key, `weft1…`, or `-` to read it from stdin (so it is not in the
+        /// process list, which other local users can read).
         invite: String,
     },
     /// Add a file to this node's blob store (members may then fetch it) and print its id.

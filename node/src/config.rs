@@ -40,7 +40,42 @@ pub struct Limits {
     /// What this node relays for other members; `None` when it does not relay.
     pub relay: Option<RelayLimits>,
     /// Whether members on the local network are found by mDNS.
-    pub mdns: bool,
+    pub mdns: Mdns,
+}
+
+/// When to find members on the local network by mDNS. mDNS multicasts on every interface,
+/// whatever addresses the node listens on.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Mdns {
+    /// Only when the node listens on every interface (`0.0.0.0` or `::`): a node bound
+    /// to loopback, or to chosen addresses, sends nothing beyond them.
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
+impl Mdns {
+    /// Whether mDNS runs for a node listening on `listen`.
+    pub fn runs(self, listen: &[Multiaddr]) -> bool {
+        use libp2p::multiaddr::Protocol;
+        let wildcard = |a: &&Multiaddr| {
+            a.iter().any(|p| match p {
+                Protocol::Ip4(ip) => ip.is_unspecified(),
+                Protocol::Ip6(ip) => ip.is_unspecified(),
+                _ => false,
+            })
+        };
+        match self {
+            Mdns::Auto => listen.iter().any(|a| wildcard(&a)),
+            Mdns::On => true,
+            Mdns::Off => false,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -49,7 +84,7 @@ impl Default for Limits {
             mailbox: MailboxLimits::default(),
             history_retention: Duration::from_secs(365 * 24 * 3600),
             relay: Some(RelayLimits::default()),
-            mdns: true,
+            mdns: Mdns::Auto,
         }
     }
 }

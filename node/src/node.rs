@@ -53,9 +53,11 @@ impl Node {
         let mut registry = prometheus_client::registry::Registry::default();
         let shared = network::event_loop::Shared::new(Metrics::new(&mut registry));
         shared.prologue.set(store.mesh.id()?);
+        // mDNS announces on every interface, whatever the node listens on: only a node
+        // listening on every interface uses it, so one on loopback sends nothing beyond.
         let offer = network::behaviour::Offer {
             relay: config.limits.relay,
-            mdns: config.limits.mdns,
+            mdns: config.limits.mdns.runs(&config.listen),
         };
         let mut swarm = network::swarm::build(
             keypair,
@@ -207,6 +209,38 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), NodeError> {
     if !dir.exists() {
         std::fs::create_dir_all(dir).map_err(io)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    check_private(dir)
+}
+
+/// Refuses a data dir another user could read, write or replace files in: it holds the
+/// identity's secret key and the API socket (which, inside a private dir, no one else can
+/// reach, not even between its bind and its chmod).
+fn check_private(dir: &Path) -> Result<(), NodeError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| NodeError::Invalid(format!("cannot use data dir {}: {e}", dir.display())))?;
+    let me = rustix::process::geteuid().as_raw();
+    if !meta.is_dir() {
+        return Err(NodeError::Invalid(format!(
+            "data dir {} is not a directory (a symlink is refused too)",
+            dir.display()
+        )));
+    }
+    if meta.uid() != me {
+        return Err(NodeError::Invalid(format!(
+            "data dir {} belongs to another user (uid {}); use a dir of your own",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(NodeError::Invalid(format!(
+            "data dir {} is open to other users (mode {:o}); fix it with `chmod 700 {}`",
+            dir.display(),
+            meta.mode() & 0o777,
+            dir.display()
+        )));
     }
     Ok(())
 }

@@ -150,7 +150,8 @@ impl BlobStore {
     }
 
     /// Writes the blob `manifest` names to `dest`: into a temporary file beside it, every
-    /// chunk checked on the way, then renamed. On any failure `dest` is left as it was.
+    /// chunk checked on the way, then linked into place (never over an existing file). On
+    /// any failure `dest` is left as it was.
     pub fn export(&self, manifest: &Manifest, dest: &Path) -> Result<(), BlobError> {
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
@@ -171,7 +172,9 @@ impl BlobStore {
             return Err(BlobError::Incomplete(damaged));
         }
         tmp.as_file().sync_all().map_err(|e| io_error(dest, e))?;
-        tmp.persist(dest).map_err(|e| io_error(dest, e.error))?;
+        // Never over a file that is there: one that appeared meanwhile stays as it was.
+        tmp.persist_noclobber(dest)
+            .map_err(|e| io_error(dest, e.error))?;
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use libp2p::PeerId;
 use std::io::{Read, Write};
-use weft_proto::api::InboxQuery;
+use weft_proto::api::{Direction, InboxQuery, Kind};
 use weft_proto::blob::{BlobId, FileOffer};
 use weft_proto::media::{FetchEvent, FetchRequest};
 
@@ -59,7 +59,7 @@ pub async fn fetch(
 ) -> anyhow::Result<()> {
     let out = match out {
         Some(path) => path,
-        None => PathBuf::from(offered_name(client, &blob).await),
+        None => PathBuf::from(offered_name(client, &blob, &from).await),
     };
     let out = std::path::absolute(out)?;
     if out.exists() {
@@ -112,22 +112,43 @@ pub async fn fetch(
     anyhow::bail!("the node stopped before the fetch ended; fetch again to resume")
 }
 
-/// The name a received offer gave `blob`, else its id.
-async fn offered_name(client: &Client, blob: &BlobId) -> String {
-    let query = InboxQuery {
-        from: None,
-        topic: None,
-        limit: Some(weft_proto::limits::MAX_INBOX_LIMIT),
-    };
-    let messages = client.inbox(&query).await.unwrap_or_default();
-    messages
-        .iter()
-        .rev()
-        .filter_map(|m| FileOffer::from_text(&m.text))
-        .find(|o| o.blob == *blob)
-        .map(|o| o.name)
-        .filter(|n| !n.starts_with('.'))
-        .unwrap_or_else(|| blob.to_string())
+/// The name the offer of `blob` gave it, else its id. Only an offer in a direct message
+/// from one of `from` (the members it is fetched from) counts: anyone can name a blob in a
+/// topic message. The name is made safe as a file name in the current directory.
+async fn offered_name(client: &Client, blob: &BlobId, from: &[PeerId]) -> String {
+    let mut offered = None;
+    for peer in from {
+        let query = InboxQuery {
+            from: Some(peer.to_string()),
+            topic: None,
+            limit: Some(weft_proto::limits::MAX_INBOX_LIMIT),
+        };
+        let messages = client.inbox(&query).await.unwrap_or_default();
+        offered = messages
+            .iter()
+            .rev()
+            .filter(|m| m.kind == Kind::Direct && m.direction == Direction::In)
+            .filter(|m| m.from == peer.to_string())
+            .filter_map(|m| FileOffer::from_text(&m.text))
+            .find(|o| o.blob == *blob)
+            .and_then(|o| safe_file_name(&o.name));
+        if offered.is_some() {
+            break;
+        }
+    }
+    offered.unwrap_or_else(|| blob.to_string())
+}
+
+/// `name` as a plain file name: no directories, no control characters, not hidden, at
+/// most 255 bytes; `None` when nothing usable is left.
+fn safe_file_name(name: &str) -> Option<String> {
+    let base = name.rsplit(['/', '\\']).next()?;
+    let mut out: String = base.chars().filter(|c| !c.is_control()).collect();
+    while out.len() > 255 {
+        out.pop();
+    }
+    let out = out.trim().trim_start_matches('.').to_string();
+    (!out.is_empty()).then_some(out)
 }
 
 /// Fetch progress: a bar on a terminal, a line a second otherwise, nothing with `--json`.
@@ -300,5 +321,21 @@ pub fn bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_file_name;
+
+    #[test]
+    fn offered_names_become_plain_file_names() {
+        assert_eq!(safe_file_name("photo.jpg").as_deref(), Some("photo.jpg"));
+        assert_eq!(safe_file_name("../../.bashrc").as_deref(), Some("bashrc"));
+        assert_eq!(safe_file_name("/etc/passwd").as_deref(), Some("passwd"));
+        assert_eq!(safe_file_name("a\\b\u{1b}[2J.txt").as_deref(), Some("b[2J.txt"));
+        assert_eq!(safe_file_name("..").as_deref(), None);
+        assert_eq!(safe_file_name("dir/").as_deref(), None);
+        assert!(safe_file_name(&"x".repeat(1000)).unwrap().len() <= 255);
     }
 }

@@ -22,6 +22,13 @@ pub async fn create(client: &Client, name: Option<String>, json: bool) -> anyhow
 
 /// `weft join`.
 pub async fn join(client: &Client, invite: &str, json: bool) -> anyhow::Result<()> {
+    let from_stdin;
+    let invite = if invite == "-" {
+        from_stdin = read_invite(std::io::stdin().lock())?;
+        from_stdin.as_str()
+    } else {
+        invite
+    };
     let mesh = client.join(invite).await?;
     if json {
         return print_json(&mesh);
@@ -49,6 +56,25 @@ pub struct InviteArgs {
 }
 
 /// `weft invite create`.
+/// Most bytes read from stdin for an invite key (one is well under 2 KiB).
+const MAX_INVITE_INPUT: u64 = 16 * 1024;
+
+/// The invite key on `input` (its first non-empty line), so it never has to be on a
+/// command line, where other local users see it in the process list.
+fn read_invite(input: impl std::io::Read) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    input
+        .take(MAX_INVITE_INPUT)
+        .read_to_string(&mut text)
+        .map_err(|e| anyhow::anyhow!("cannot read the invite key from stdin: {e}"))?;
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("no invite key on stdin"))
+}
+
 pub async fn invite(client: &Client, args: InviteArgs, json: bool) -> anyhow::Result<()> {
     let info = client
         .invite_create(&CreateInviteRequest {
@@ -165,7 +191,7 @@ pub async fn members(
             m.peer_id,
             m.role,
             if m.connected { "yes" } else { "no" },
-            m.name.unwrap_or_default(),
+            super::output::printable(&m.name.unwrap_or_default()),
             if m.added_by == m.peer_id {
                 "(founder)".to_string()
             } else {

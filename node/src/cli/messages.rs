@@ -5,7 +5,7 @@ use libp2p::PeerId;
 use weft_proto::api::{DeliveryState, Direction, Event, InboxQuery, Kind, Message, SendRequest};
 use weft_proto::blob::FileOffer;
 
-use super::output::{datetime, print_json, short_peer, time_of_day};
+use super::output::{datetime, print_json, printable, short_peer, time_of_day};
 use crate::api::client::Client;
 
 /// `weft send`, and the message of `weft send-file` (then `offer` is what it offers, and
@@ -118,7 +118,7 @@ fn print_topic_message(m: &Message, json: bool) -> anyhow::Result<()> {
         "[{}] {}: {}",
         time_of_day(m.ts),
         short_peer(&m.from),
-        m.text
+        printable(&m.text)
     );
     Ok(())
 }
@@ -186,13 +186,13 @@ pub async fn inbox(
         let text = match FileOffer::from_text(&m.text) {
             Some(o) => format!(
                 "file {} ({}, {}): weft fetch {} --from {}",
-                o.name,
+                printable(&o.name),
                 super::media::bytes(o.size),
                 o.media_type,
                 o.blob,
                 m.from
             ),
-            None => m.text.clone(),
+            None => printable(&m.text).into_owned(),
         };
         println!("{} {arrow} {who}: {text}{state}", datetime(m.ts));
     }

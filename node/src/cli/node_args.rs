@@ -142,8 +142,9 @@ settings! {
     /// As a relay: most bytes one circuit carries, 0 for no cap [default: 0]
     relay_max_circuit_bytes: u64 = RelayLimits::default().max_circuit_bytes, "relay-max-circuit-bytes";
     /// Find members on the local network by mDNS (announces this node's PeerId and
-    /// addresses on the LAN) [default: on]
-    mdns: Switch = Switch::On, "mdns";
+    /// addresses on every interface): auto runs it only when listening on every interface
+    /// [default: auto]
+    mdns: crate::config::Mdns = crate::config::Mdns::Auto, "mdns";
     /// Log filter, e.g. `info` or `info,weft_node=debug` (RUST_LOG wins over the file)
     /// [default: info]
     log_level: String = "info".to_string(), "log-level";
@@ -225,6 +226,12 @@ impl ShowValue for Switch {
     }
 }
 
+impl ShowValue for crate::config::Mdns {
+    fn show(&self) -> String {
+        format!("{:?}", self).to_lowercase()
+    }
+}
+
 impl ShowValue for LogFormat {
     fn show(&self) -> String {
         format!("{:?}", self).to_lowercase()
@@ -299,7 +306,7 @@ impl Settings {
                 max_circuit_duration: self.relay_max_circuit_duration.0.0,
                 max_circuit_bytes: self.relay_max_circuit_bytes.0,
             }),
-            mdns: self.mdns.0 == Switch::On,
+            mdns: self.mdns.0,
         };
         config
     }

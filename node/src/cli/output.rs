@@ -11,6 +11,24 @@ pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `text` from a peer, safe for a terminal: control characters (escape sequences that
+/// would move the cursor, recolour or retitle the terminal, or fake lines of output) are
+/// written out as `\u{1b}`, `\n` and the like.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// An error and its causes on one line.
 pub fn one_line(error: &anyhow::Error) -> String {
     let mut out = String::new();
