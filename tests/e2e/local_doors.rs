@@ -27,7 +27,11 @@ fn a_data_dir_open_to_other_users_is_refused_with_the_fix() {
     assert!(stderr(&out).contains("chmod 700"), "{}", stderr(&out));
     let out = node.weft(&["init"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("open to other users"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("open to other users"),
+        "{}",
+        stderr(&out)
+    );
     // Fixed as it says, it runs.
     std::fs::set_permissions(&node.dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     let mut node = node;
@@ -70,9 +74,16 @@ fn text_from_peers_reaches_the_terminal_with_control_characters_escaped() {
     let nasty = "hi\u{1b}[2J\u{1b}]0;owned\u{7}\ndelivered everything";
     a.ok(&["send", &b.peer_id, nasty]);
     let shown = b.ok(&["inbox"]);
-    assert!(!shown.contains('\u{1b}') && !shown.contains('\u{7}'), "{shown:?}");
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+        "{shown:?}"
+    );
     assert!(shown.contains("\\u{1b}[2J"), "{shown:?}");
-    assert_eq!(shown.lines().count(), 1, "a peer's text made a line of its own: {shown:?}");
+    assert_eq!(
+        shown.lines().count(),
+        1,
+        "a peer's text made a line of its own: {shown:?}"
+    );
     // The text itself is kept as sent (JSON carries it escaped by JSON's own rules).
     let got = crate::support::received_from(&b, &a);
     assert_eq!(got[0]["text"], nasty);

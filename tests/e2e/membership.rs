@@ -392,6 +392,13 @@ fn the_acl_reaches_every_member_also_one_that_was_offline() {
         (!status["removed"].is_null()).then(|| status["removed"].clone())
     });
     assert_eq!(removed["by"], a.peer_id.as_str());
+    let doctor = c.weft(&["doctor"]);
+    assert!(!doctor.status.success());
+    let said = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        said.contains("removed from its mesh by") && said.contains(&a.peer_id),
+        "{said}"
+    );
     let out = c.weft(&["send", "--no-wait", &b.peer_id, "still here?"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("removed"), "{}", stderr(&out));

@@ -204,6 +204,18 @@ fn identity(dir: &Path, running: Option<&Status>) -> Check {
 /// members, clocks.
 async fn network(client: &Client, status: &Status) -> Vec<Check> {
     let mut checks = Vec::new();
+    if let Some(removed) = &status.removed {
+        checks.push(Check::fail(
+            "membership",
+            format!(
+                "this node was removed from its mesh by {} (learnt {}); members refuse its connections",
+                removed.by,
+                super::output::datetime(removed.at * 1_000_000)
+            ),
+            "ask an admin for a new invite to a mesh, with a new data dir (removal is permanent for this key)",
+        ));
+        return checks;
+    }
     let (relayed, direct): (Vec<&String>, Vec<&String>) = status
         .listen_addrs
         .iter()

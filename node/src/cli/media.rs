@@ -333,7 +333,10 @@ mod tests {
         assert_eq!(safe_file_name("photo.jpg").as_deref(), Some("photo.jpg"));
         assert_eq!(safe_file_name("../../.bashrc").as_deref(), Some("bashrc"));
         assert_eq!(safe_file_name("/etc/passwd").as_deref(), Some("passwd"));
-        assert_eq!(safe_file_name("a\\b\u{1b}[2J.txt").as_deref(), Some("b[2J.txt"));
+        assert_eq!(
+            safe_file_name("a\\b\u{1b}[2J.txt").as_deref(),
+            Some("b[2J.txt")
+        );
         assert_eq!(safe_file_name("..").as_deref(), None);
         assert_eq!(safe_file_name("dir/").as_deref(), None);
         assert!(safe_file_name(&"x".repeat(1000)).unwrap().len() <= 255);

@@ -65,9 +65,14 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
         Some(name) => println!("node     {} ({name})", s.peer_id),
         None => println!("node     {}", s.peer_id),
     }
-    match &s.mesh {
-        Some(mesh) => println!("mesh     {mesh}"),
-        None => println!("mesh     none (found one with `weft mesh create`)"),
+    match (&s.mesh, &s.removed) {
+        (Some(mesh), Some(removed)) => println!(
+            "mesh     {mesh}: REMOVED by {} (learnt {}); this node no longer connects to it",
+            removed.by,
+            super::output::datetime(removed.at * 1_000_000)
+        ),
+        (Some(mesh), None) => println!("mesh     {mesh}"),
+        (None, _) => println!("mesh     none (found one with `weft mesh create`)"),
     }
     println!("version  {}", s.version);
     println!("uptime   {}", uptime(s.uptime_secs));
