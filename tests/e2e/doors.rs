@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use weft::keys::Identity;
 use weft::proto::acl::{OP_VERSION, OpBody, OpId, OpKind, SignedOp};
 use weft::proto::codec::{from_cbor, to_cbor};
+use weft::proto::join::{JOIN_VERSION, JoinRequest, JoinResponse};
 use weft::proto::mesh::{MeshId, Role};
 use weft::proto::sync::{Logged, SYNC_VERSION, SyncRequest, SyncResponse};
 use weft::proto::topic::TopicMessage;
@@ -25,6 +26,7 @@ use crate::support::{TestNode, founder, member, root, wait_for, wait_peers};
 const CAPACITY: usize = 4096;
 
 const SYNC: StreamProtocol = StreamProtocol::new("/weft/sync/1");
+const JOIN: StreamProtocol = StreamProtocol::new("/weft/join/1");
 
 /// What a hostile peer speaks: weft's streams, gossipsub and identify, as any libp2p
 /// implementation has them.
@@ -157,6 +159,26 @@ impl Hostile {
             .await
             .map_err(|e| e.to_string())?;
         write_frame(&mut stream, request).await?;
+        read_frame(&mut stream).await
+    }
+
+    /// Asks `peer` to redeem an invite it never issued: an answer (a refusal) comes to
+    /// anyone who can open a stream at all.
+    async fn join(&self, peer: PeerId) -> Result<JoinResponse, String> {
+        let mut stream = self
+            .control
+            .clone()
+            .open_stream(peer, JOIN)
+            .await
+            .map_err(|e| e.to_string())?;
+        let request = JoinRequest {
+            v: JOIN_VERSION,
+            invite: [0; 16],
+            key: self.key(),
+            proof: [0; 32],
+            name: None,
+        };
+        write_frame(&mut stream, &request).await?;
         read_frame(&mut stream).await
     }
 
@@ -471,8 +493,9 @@ fn a_removed_member_is_refused_before_any_protocol() {
                 })
                 .await;
             if connected {
-                let answer = removed.sync(alice, &everything(mesh)).await;
-                assert!(answer.is_err(), "a removed member got a stream: {answer:?}");
+                // `/weft/join/1` answers anyone it lets in at all, a stranger too.
+                let answer = removed.join(alice).await;
+                assert!(answer.is_err(), "a removed member got an answer: {answer:?}");
             }
         }
     });
