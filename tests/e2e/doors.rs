@@ -15,6 +15,7 @@ use weft::keys::Identity;
 use weft::proto::acl::{OP_VERSION, OpBody, OpId, OpKind, SignedOp};
 use weft::proto::codec::{from_cbor, to_cbor};
 use weft::proto::join::{JOIN_VERSION, JoinRequest, JoinResponse};
+use weft::proto::mailbox::{MAILBOX_VERSION, MailboxRequest, MailboxResponse, Op as MailboxOp};
 use weft::proto::mesh::{MeshId, Role};
 use weft::proto::sync::{Logged, SYNC_VERSION, SyncRequest, SyncResponse};
 use weft::proto::topic::TopicMessage;
@@ -27,6 +28,7 @@ const CAPACITY: usize = 4096;
 
 const SYNC: StreamProtocol = StreamProtocol::new("/weft/sync/1");
 const JOIN: StreamProtocol = StreamProtocol::new("/weft/join/1");
+const MAILBOX: StreamProtocol = StreamProtocol::new("/weft/mailbox/1");
 
 /// What a hostile peer speaks: weft's streams, gossipsub and identify, as any libp2p
 /// implementation has them.
@@ -180,6 +182,26 @@ impl Hostile {
         };
         write_frame(&mut stream, &request).await?;
         read_frame(&mut stream).await
+    }
+
+    /// Deposits `sealed` for `to` at mailbox `peer`.
+    async fn deposit(&self, peer: PeerId, to: [u8; 32], sealed: Vec<u8>) -> MailboxResponse {
+        let mut stream = self
+            .control
+            .clone()
+            .open_stream(peer, MAILBOX)
+            .await
+            .unwrap();
+        let request = MailboxRequest {
+            v: MAILBOX_VERSION,
+            op: MailboxOp::Deposit {
+                to,
+                expires: u64::MAX,
+                sealed,
+            },
+        };
+        write_frame(&mut stream, &request).await.unwrap();
+        read_frame(&mut stream).await.unwrap()
     }
 
     /// Answers every `/weft/sync/1` question with `answer`; the questions come out of the
@@ -495,7 +517,10 @@ fn a_removed_member_is_refused_before_any_protocol() {
             if connected {
                 // `/weft/join/1` answers anyone it lets in at all, a stranger too.
                 let answer = removed.join(alice).await;
-                assert!(answer.is_err(), "a removed member got an answer: {answer:?}");
+                assert!(
+                    answer.is_err(),
+                    "a removed member got an answer: {answer:?}"
+                );
             }
         }
     });
@@ -571,4 +596,58 @@ fn catch_up_refuses_what_gossip_would() {
         rejected(&a, "oversize") >= 1 && rejected(&a, "invalid") >= 1,
         "{r}"
     );
+}
+
+#[test]
+fn one_depositor_cannot_fill_every_recipients_mailbox_quota() {
+    let root = root();
+    let a = founder(root.path(), "alice");
+    // m holds boxes: 4 per recipient.
+    let m = crate::mailbox::mailbox(root.path(), &a, "mbox", &["--mailbox-max-messages", "4"]);
+    let (mesh_id, _) = mesh_of(&a);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _enter = rt.enter();
+    let mut eve = Hostile::new(&mesh_id, None);
+    let honest = Hostile::new(&mesh_id, None);
+    let (bob, carol) = (Hostile::new(&mesh_id, None), Hostile::new(&mesh_id, None));
+    for who in [&eve, &honest, &bob, &carol] {
+        a.ok(&["members", "add", &who.peer.to_string()]);
+    }
+    wait_for("the mailbox to know every member", || {
+        (member_ids(&m).len() == 6).then_some(())
+    });
+    let mailbox: PeerId = m.peer_id.parse().unwrap();
+    eve.dial(&m.addr());
+    let held = |r: &MailboxResponse| matches!(r, MailboxResponse::Held { .. });
+    rt.block_on(async {
+        eve.wait("eve to connect", |s| {
+            matches!(s, Seen::Connected(p) if *p == mailbox).then_some(())
+        })
+        .await;
+        // Garbage boxes (a mailbox cannot tell): the first 4 for bob are held, then eve's
+        // share is used up, for carol too.
+        let mut outcomes = Vec::new();
+        for (n, to) in [bob.key(); 4]
+            .into_iter()
+            .chain([carol.key(); 2])
+            .enumerate()
+        {
+            outcomes.push(held(&eve.deposit(mailbox, to, vec![n as u8; 100]).await));
+        }
+        assert_eq!(outcomes, [true, true, true, true, false, false]);
+    });
+    // Carol's quota is still hers: another member deposits for her.
+    let mut honest = honest;
+    honest.dial(&m.addr());
+    rt.block_on(async {
+        honest
+            .wait("the other member to connect", |s| {
+                matches!(s, Seen::Connected(p) if *p == mailbox).then_some(())
+            })
+            .await;
+        assert!(held(
+            &honest.deposit(mailbox, carol.key(), vec![9; 100]).await
+        ));
+    });
+    assert!(rejected(&m, "mailbox_full") >= 2);
 }

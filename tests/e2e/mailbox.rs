@@ -5,7 +5,7 @@
 use crate::support::{TestNode, founder, invite, member, received_from, root, wait_for};
 
 /// A running node admitted to `founder`'s mesh as a mailbox, started with `flags`.
-fn mailbox(root: &std::path::Path, founder: &TestNode, name: &str, flags: &[&str]) -> TestNode {
+pub fn mailbox(root: &std::path::Path, founder: &TestNode, name: &str, flags: &[&str]) -> TestNode {
     let mut node = TestNode::init(root, name);
     node.start_with(flags);
     node.ok(&["join", &invite(founder, &["--role", "mailbox"])]);
