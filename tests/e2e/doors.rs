@@ -59,6 +59,7 @@ enum Do {
 /// running on the test's runtime, and a handle to open and accept streams.
 struct Hostile {
     peer: PeerId,
+    keypair: Keypair,
     identity: Identity,
     control: libp2p_stream::Control,
     commands: mpsc::Sender<Do>,
@@ -72,7 +73,7 @@ impl Hostile {
         let secret: [u8; 32] = rand_bytes();
         let keypair = Keypair::ed25519_from_bytes(secret).unwrap();
         let identity = Identity::from_secret(&secret);
-        let mut swarm = bare::swarm(keypair, mesh, |key| Wire {
+        let mut swarm = bare::swarm(keypair.clone(), mesh, |key| Wire {
             stream: libp2p_stream::Behaviour::new(),
             gossipsub: bare::gossip(key),
             identify: identify::Behaviour::new(identify::Config::new(
@@ -121,6 +122,7 @@ impl Hostile {
         });
         Hostile {
             peer,
+            keypair,
             identity,
             control,
             commands,
@@ -650,4 +652,87 @@ fn one_depositor_cannot_fill_every_recipients_mailbox_quota() {
         ));
     });
     assert!(rejected(&m, "mailbox_full") >= 2);
+}
+
+#[test]
+fn a_card_claiming_another_members_sealing_key_gains_nothing() {
+    let root = root();
+    let mut a = founder(root.path(), "alice");
+    let m = crate::mailbox::mailbox(root.path(), &a, "mbox", &[]);
+    let mut b = member(root.path(), &a, "bob");
+    let (mesh_id, mesh) = mesh_of(&a);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _enter = rt.enter();
+    let mut eve = Hostile::new(&mesh_id, None);
+    a.ok(&["members", "add", &eve.peer.to_string()]);
+    for node in [&m, &b] {
+        wait_for("everyone to know eve", || {
+            (member_ids(node).len() == 4).then_some(())
+        });
+    }
+    crate::support::wait_peers(&b, 2);
+    let (alice, bob, mailbox): (PeerId, PeerId, PeerId) = (
+        a.peer_id.parse().unwrap(),
+        b.peer_id.parse().unwrap(),
+        m.peer_id.parse().unwrap(),
+    );
+    // Eve learns alice's sealing key from a sync answer, signs a card claiming it as her
+    // own, and hands it to bob and to the mailbox in her sync requests.
+    eve.dial(&a.addr());
+    eve.dial(&b.addr());
+    eve.dial(&m.addr());
+    rt.block_on(async {
+        let mut up = std::collections::HashSet::new();
+        eve.wait("eve to reach everyone", |s| {
+            if let Seen::Connected(p) = s {
+                up.insert(*p);
+            }
+            (up.len() == 3).then_some(())
+        })
+        .await;
+        let Ok(SyncResponse::Ops { peers, .. }) = eve.sync(bob, &everything(mesh)).await else {
+            panic!("bob answers a member");
+        };
+        let theirs = peers
+            .iter()
+            .find(|p| p.peer == alice.to_bytes())
+            .and_then(|p| p.card)
+            .expect("bob knows alice's card");
+        let mut signed = b"weft/v1/seal-key\0".to_vec();
+        signed.extend_from_slice(&theirs.key);
+        let claim = weft::proto::seal::SealCard {
+            key: theirs.key,
+            sig: eve.keypair.sign(&signed).unwrap().try_into().unwrap(),
+        };
+        for peer in [bob, mailbox] {
+            let mut request = everything(mesh);
+            request.card = Some(claim);
+            assert!(matches!(
+                eve.sync(peer, &request).await,
+                Ok(SyncResponse::Ops { .. })
+            ));
+        }
+    });
+
+    // bob is away; alice's message waits at the mailbox, sealed with her key; bob comes
+    // back and it is alice's, not eve's.
+    b.stop();
+    wait_for("alice to see bob gone", || {
+        let peers = a.json(&["peers"]);
+        let peers = peers.as_array().unwrap();
+        (!peers
+            .iter()
+            .any(|p| p["peer_id"] == bob.to_string().as_str()))
+        .then_some(())
+    });
+    let out = a.ok(&["send", "--timeout", "20", &b.peer_id, "still mine"]);
+    assert!(out.starts_with("held"), "{out}");
+    a.stop();
+    b.start();
+    let got = wait_for("bob to receive alice's held message", || {
+        let got = crate::support::received_from(&b, &a);
+        (!got.is_empty()).then_some(got)
+    });
+    assert_eq!(got[0]["text"], "still mine");
+    assert_eq!(got[0]["from"], a.peer_id.as_str());
 }
