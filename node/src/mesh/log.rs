@@ -4,8 +4,9 @@
 //! this mesh, its predecessors are all known, and its author may issue it at that point of
 //! the log: an admin (a senior one, for demoting an admin) in the resolved ACL of the op's
 //! causal past. That decision depends on the op and its causal past alone, so every node
-//! admits the same ops whatever order they arrive in. What an admitted op then does is
-//! decided by [`Acl::resolve`] over the whole log (a concurrent demotion of its author can
+//! admits the same ops whatever order they arrive in (but for ops of a key the founder
+//! removed, which are void anyway: see [`Refused::Removed`]). What an admitted op then does is
+//! decided by `Acl::resolve` over the whole log (a concurrent demotion of its author can
 //! still void it). The log holds at most [`MAX_LOG_OPS`] ops.
 //!
 //! Each op is kept with its height (one above its highest predecessor; the founding op is 0)
