@@ -190,3 +190,24 @@ pub fn resolve_data_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mdns_runs_by_default_only_on_every_interface() {
+        let addrs =
+            |list: &[&str]| -> Vec<Multiaddr> { list.iter().map(|a| a.parse().unwrap()).collect() };
+        let loopback = addrs(&["/ip4/127.0.0.1/tcp/7420", "/ip4/127.0.0.1/udp/7420/quic-v1"]);
+        let chosen = addrs(&["/ip4/10.0.0.2/tcp/7420"]);
+        let everywhere = addrs(&["/ip4/0.0.0.0/tcp/7420"]);
+        assert!(!Mdns::Auto.runs(&loopback));
+        assert!(!Mdns::Auto.runs(&chosen));
+        assert!(Mdns::Auto.runs(&everywhere));
+        assert!(Mdns::Auto.runs(&addrs(&["/ip6/::/tcp/7420"])));
+        assert!(Mdns::On.runs(&loopback));
+        assert!(!Mdns::Off.runs(&everywhere));
+        assert!(Mdns::Auto.runs(&default_listen()), "the default listeners");
+    }
+}

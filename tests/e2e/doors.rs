@@ -628,15 +628,20 @@ fn one_depositor_cannot_fill_every_recipients_mailbox_quota() {
         .await;
         // Garbage boxes (a mailbox cannot tell): the first 4 for bob are held, then eve's
         // share is used up, for carol too.
-        let mut outcomes = Vec::new();
+        let mut answers = Vec::new();
         for (n, to) in [bob.key(); 4]
             .into_iter()
             .chain([carol.key(); 2])
             .enumerate()
         {
-            outcomes.push(held(&eve.deposit(mailbox, to, vec![n as u8; 100]).await));
+            answers.push(eve.deposit(mailbox, to, vec![n as u8; 100]).await);
         }
-        assert_eq!(outcomes, [true, true, true, true, false, false]);
+        let outcomes: Vec<bool> = answers.iter().map(held).collect();
+        assert_eq!(
+            outcomes,
+            [true, true, true, true, false, false],
+            "{answers:?}"
+        );
     });
     // Carol's quota is still hers: another member deposits for her.
     let mut honest = honest;
@@ -735,4 +740,67 @@ fn a_card_claiming_another_members_sealing_key_gains_nothing() {
     });
     assert_eq!(got[0]["text"], "still mine");
     assert_eq!(got[0]["from"], a.peer_id.as_str());
+}
+
+#[test]
+fn strangers_from_one_address_take_a_few_slots_and_members_few_streams() {
+    let root = root();
+    let a = founder(root.path(), "alice");
+    let (mesh_id, mesh) = mesh_of(&a);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _enter = rt.enter();
+    let alice: PeerId = a.peer_id.parse().unwrap();
+
+    // Strangers rotating keys from one address: a few get their moment to join, the rest
+    // are turned away at once, so they cannot take the slots of joiners elsewhere.
+    let mut strangers: Vec<Hostile> = (0..6).map(|_| Hostile::new(&mesh_id, None)).collect();
+    for s in &strangers {
+        s.dial(&a.addr());
+    }
+    rt.block_on(async {
+        for s in &mut strangers {
+            s.wait("the stranger to connect", |e| {
+                matches!(e, Seen::Connected(p) if *p == alice).then_some(())
+            })
+            .await;
+        }
+    });
+    wait_for("alice to turn the extra strangers away", || {
+        (rejected(&a, "stranger_slots") >= 2).then_some(())
+    });
+    drop(strangers);
+
+    // A member holding streams open without a word gets a few served at once; the rest are
+    // dropped unread.
+    let mut eve = Hostile::new(&mesh_id, None);
+    a.ok(&["members", "add", &eve.peer.to_string()]);
+    eve.dial(&a.addr());
+    rt.block_on(async {
+        eve.wait("eve to connect", |e| {
+            matches!(e, Seen::Connected(p) if *p == alice).then_some(())
+        })
+        .await;
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            if let Ok(stream) = eve.control.clone().open_stream(alice, SYNC).await {
+                held.push(stream);
+            }
+        }
+        wait_for("alice to cap eve's streams", || {
+            (rejected(&a, "sync_stream_cap") >= 1).then_some(())
+        });
+        // Eve's own streams held no one else up: a sync of hers on a fresh stream is
+        // answered once she lets the idle ones go.
+        drop(held);
+        let mut answer = Err("not asked".to_string());
+        for _ in 0..200 {
+            answer = eve.sync(alice, &everything(mesh)).await;
+            if answer.is_ok() {
+                break;
+            }
+            // Polling a condition (the idle streams' slots coming free), not a timing.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(matches!(answer, Ok(SyncResponse::Ops { .. })), "{answer:?}");
+    });
 }

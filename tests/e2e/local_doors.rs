@@ -36,7 +36,7 @@ fn a_data_dir_open_to_other_users_is_refused_with_the_fix() {
     std::fs::set_permissions(&node.dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     let mut node = node;
     node.start();
-    node.stop();
+    assert_eq!(node.status()["peer_id"], node.peer_id.as_str());
 }
 
 #[test]

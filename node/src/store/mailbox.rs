@@ -16,6 +16,10 @@ use super::StoreError;
 pub struct HeldBox {
     /// When it may be dropped, Unix seconds.
     pub expires: u64,
+    /// Who deposited it (the ed25519 key of the member whose connection brought it; zeros
+    /// for a box held before depositors were kept), for its quota.
+    #[serde(default, with = "weft_proto::codec::byte_array")]
+    pub from: [u8; 32],
     /// The box.
     #[serde(with = "weft_proto::codec::byte_vec")]
     pub sealed: Vec<u8>,
@@ -32,6 +36,8 @@ pub struct BoxInfo {
     pub expires: u64,
     /// Its size in bytes.
     pub size: usize,
+    /// Who deposited it.
+    pub from: [u8; 32],
 }
 
 /// Boxes for one recipient, oldest first, and whether more wait.
@@ -92,8 +98,8 @@ impl MailboxTrees {
         Ok(())
     }
 
-    /// The size of `to`'s box `id`, if held.
-    pub fn size(&self, to: &[u8; 32], id: &[u8; 32]) -> Result<Option<usize>, StoreError> {
+    /// What `to`'s box `id` is (size, depositor, expiry), if held.
+    pub fn info(&self, to: &[u8; 32], id: &[u8; 32]) -> Result<Option<BoxInfo>, StoreError> {
         let Some(at) = self.ids.get(id_key(to, id))? else {
             return Ok(None);
         };
@@ -102,7 +108,13 @@ impl MailboxTrees {
             None => Ok(None),
             Some(value) => {
                 let held: HeldBox = weft_proto::codec::from_cbor(&value).map_err(corrupt)?;
-                Ok(Some(held.sealed.len()))
+                Ok(Some(BoxInfo {
+                    to: *to,
+                    id: *id,
+                    expires: held.expires,
+                    size: held.sealed.len(),
+                    from: held.from,
+                }))
             }
         }
     }
@@ -153,6 +165,7 @@ impl MailboxTrees {
                 id,
                 expires: held.expires,
                 size: held.sealed.len(),
+                from: held.from,
             });
         }
         Ok(out)
@@ -171,6 +184,7 @@ mod tests {
         let (bob, carol) = ([1; 32], [2; 32]);
         let held = |n: u8| HeldBox {
             expires: 100,
+            from: [n; 32],
             sealed: vec![n; 10],
         };
         boxes.hold(&bob, 2, &[20; 32], &held(20)).unwrap();

@@ -5,6 +5,7 @@
 //!   it (marked held) until the recipient's receipt comes back, or until the recipient is
 //!   reachable again and acknowledges it directly.
 //! - As a mailbox: boxes deposited for members are held on disk within a quota per recipient
+//!   (and a share per depositor: all it deposited may fill one recipient's quota, no more)
 //!   and a lifetime, handed over when their recipient fetches them, and forwarded at once when
 //!   the recipient is connected.
 //! - As a recipient: on connecting to a mailbox it fetches its boxes, opens them, stores what
@@ -39,7 +40,7 @@ use crate::config::MailboxLimits;
 use crate::delivery::clock::wall_us;
 use crate::network::group_flush::{Durable, Then};
 use crate::network::handle::Delivery;
-use crate::store::mailbox::HeldBox;
+use crate::store::mailbox::{BoxInfo, HeldBox};
 use crate::store::write::Write;
 
 /// Deposits on their way at once, at most.
@@ -89,6 +90,8 @@ pub(super) struct Mailboxes {
     limits: MailboxLimits,
     seal: SealKey,
     usage: HashMap<[u8; 32], Usage>,
+    /// What this node holds, by depositor.
+    deposited: HashMap<[u8; 32], Usage>,
     /// Outbox messages a mailbox holds.
     pub(super) held: HashSet<MessageId>,
     /// Outbox messages being deposited.
@@ -112,11 +115,10 @@ impl Mailboxes {
         limits: MailboxLimits,
         store: &crate::store::Store,
     ) -> Result<Mailboxes, crate::store::StoreError> {
-        let mut usage: HashMap<[u8; 32], Usage> = HashMap::new();
+        let (mut usage, mut deposited) = (HashMap::new(), HashMap::new());
         for held in store.mailbox.all()? {
-            let u = usage.entry(held.to).or_default();
-            u.messages += 1;
-            u.bytes += held.size;
+            count(&mut usage, held.to, held.size);
+            count(&mut deposited, held.from, held.size);
         }
         let held = store
             .outbox
@@ -130,6 +132,7 @@ impl Mailboxes {
             limits,
             seal: SealKey::of(identity),
             usage,
+            deposited,
             held,
             depositing: HashSet::new(),
             fetching: HashSet::new(),
@@ -187,19 +190,53 @@ impl Mailboxes {
         self.depositing.remove(id);
     }
 
-    fn add(&mut self, to: [u8; 32], bytes: usize) {
-        let u = self.usage.entry(to).or_default();
-        u.messages += 1;
-        u.bytes += bytes;
+    fn add(&mut self, to: [u8; 32], from: [u8; 32], bytes: usize) {
+        count(&mut self.usage, to, bytes);
+        count(&mut self.deposited, from, bytes);
     }
 
-    fn remove(&mut self, to: &[u8; 32], bytes: usize) {
-        if let Some(u) = self.usage.get_mut(to) {
-            u.messages = u.messages.saturating_sub(1);
-            u.bytes = u.bytes.saturating_sub(bytes);
-            if u.messages == 0 {
-                self.usage.remove(to);
-            }
+    fn remove(&mut self, held: &BoxInfo) {
+        uncount(&mut self.usage, &held.to, held.size);
+        uncount(&mut self.deposited, &held.from, held.size);
+    }
+
+    /// Why a box of `bytes` for `to` from depositor `from` is refused, if it is: the
+    /// recipient's quota is used up, or what the depositor has here, for all recipients,
+    /// fills one recipient's quota already, so one member cannot fill every recipient's.
+    fn over_quota(&self, to: &[u8; 32], from: &[u8; 32], bytes: usize) -> Option<String> {
+        let limits = self.limits;
+        let over =
+            |u: Usage| u.messages + 1 > limits.max_messages || u.bytes + bytes > limits.max_bytes;
+        let used = self.usage.get(to).copied().unwrap_or_default();
+        if over(used) {
+            return Some(format!(
+                "{} messages, {} bytes held for the recipient (limits {}, {})",
+                used.messages, used.bytes, limits.max_messages, limits.max_bytes
+            ));
+        }
+        let theirs = self.deposited.get(from).copied().unwrap_or_default();
+        if over(theirs) {
+            return Some(format!(
+                "this depositor's boxes fill a recipient's quota already ({} messages, {} bytes)",
+                theirs.messages, theirs.bytes
+            ));
+        }
+        None
+    }
+}
+
+fn count(usage: &mut HashMap<[u8; 32], Usage>, key: [u8; 32], bytes: usize) {
+    let u = usage.entry(key).or_default();
+    u.messages += 1;
+    u.bytes += bytes;
+}
+
+fn uncount(usage: &mut HashMap<[u8; 32], Usage>, key: &[u8; 32], bytes: usize) {
+    if let Some(u) = usage.get_mut(key) {
+        u.messages = u.messages.saturating_sub(1);
+        u.bytes = u.bytes.saturating_sub(bytes);
+        if u.messages == 0 {
+            usage.remove(key);
         }
     }
 }
@@ -364,22 +401,19 @@ impl EventLoop {
             }
         }
         let limits = self.mailboxes.limits;
-        let used = self.mailboxes.usage.get(&to).copied().unwrap_or_default();
-        if used.messages + 1 > limits.max_messages || used.bytes + sealed.len() > limits.max_bytes {
-            self.reject(
-                "mailbox",
-                &peer,
-                "mailbox_full",
-                &"a recipient's quota is used up",
-            );
+        let Some(from) = crate::mesh::membership::key_of(&peer) else {
+            let _ = reply.send(refused("the depositor has no ed25519 key"));
+            return;
+        };
+        if let Some(why) = self.mailboxes.over_quota(&to, &from, sealed.len()) {
+            self.reject("mailbox", &peer, "mailbox_full", &why);
             let _ = reply.send(refused(format!(
-                "the mailbox is full for {recipient}: {} messages, {} bytes held (limits {}, {})",
-                used.messages, used.bytes, limits.max_messages, limits.max_bytes
+                "the mailbox is full for {recipient}: {why}"
             )));
             return;
         }
         let expires = expires.min(now + limits.ttl.as_secs());
-        self.mailboxes.add(to, sealed.len());
+        self.mailboxes.add(to, from, sealed.len());
         let forward = self.peers.contains_key(&recipient).then(|| {
             let op = Op::Deposit {
                 to,
@@ -392,7 +426,11 @@ impl EventLoop {
             to,
             wall_us(),
             id,
-            Box::new(HeldBox { expires, sealed }),
+            Box::new(HeldBox {
+                expires,
+                from,
+                sealed,
+            }),
         ));
         self.flush.push(Durable::Then(Then(Box::new(move |ok| {
             let _ = reply.send(if ok {
@@ -428,7 +466,13 @@ impl EventLoop {
         let mut items = Vec::new();
         for (id, held) in batch.boxes {
             if held.expires <= now {
-                self.drop_box(to, id, held.sealed.len());
+                self.drop_box(&BoxInfo {
+                    to,
+                    id,
+                    expires: held.expires,
+                    size: held.sealed.len(),
+                    from: held.from,
+                });
             } else {
                 items.push(Held {
                     id,
@@ -446,17 +490,17 @@ impl EventLoop {
     fn release_boxes(&mut self, to: [u8; 32], ids: &[[u8; 32]]) -> u32 {
         let mut count = 0;
         for id in ids.iter().take(MAX_RELEASE_IDS) {
-            if let Ok(Some(size)) = self.store.mailbox.size(&to, id) {
-                self.drop_box(to, *id, size);
+            if let Ok(Some(held)) = self.store.mailbox.info(&to, id) {
+                self.drop_box(&held);
                 count += 1;
             }
         }
         count
     }
 
-    pub(super) fn drop_box(&mut self, to: [u8; 32], id: [u8; 32], size: usize) {
-        self.mailboxes.remove(&to, size);
-        self.flush.write(Write::ReleaseBox(to, id));
+    pub(super) fn drop_box(&mut self, held: &BoxInfo) {
+        self.mailboxes.remove(held);
+        self.flush.write(Write::ReleaseBox(held.to, held.id));
     }
 
     /// Drops held boxes whose time is up (every [`SWEEP_EVERY`]).
@@ -477,7 +521,7 @@ impl EventLoop {
             Ok(all) => {
                 for held in all {
                     if held.expires <= secs {
-                        self.drop_box(held.to, held.id, held.size);
+                        self.drop_box(&held);
                     }
                 }
             }
@@ -527,8 +571,8 @@ impl EventLoop {
             } => self.on_deposited(id, mailbox, result),
             Done::Fetched { mailbox, result } => self.on_fetched(mailbox, result),
             Done::Forwarded { to, id } => {
-                if let Ok(Some(size)) = self.store.mailbox.size(&to, &id) {
-                    self.drop_box(to, id, size);
+                if let Ok(Some(held)) = self.store.mailbox.info(&to, &id) {
+                    self.drop_box(&held);
                 }
             }
             Done::Drained { mailbox } => {
