@@ -21,7 +21,7 @@ use weft::proto::sync::{Logged, SYNC_VERSION, SyncRequest, SyncResponse};
 use weft::proto::topic::TopicMessage;
 
 use crate::bare;
-use crate::support::{TestNode, founder, member, root, wait_for, wait_peers};
+use crate::support::{TestNode, founder, member, member_ids, root, wait_for, wait_peers};
 
 /// Room in the channels between a test and its hostile peer's swarm.
 const CAPACITY: usize = 4096;
@@ -281,15 +281,6 @@ fn everything(mesh: MeshId) -> SyncRequest {
         card: None,
         topics: vec![],
     }
-}
-
-fn member_ids(node: &TestNode) -> Vec<String> {
-    node.json(&["members"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["peer_id"].as_str().unwrap().to_string())
-        .collect()
 }
 
 fn rejected(node: &TestNode, reason: &str) -> u64 {

@@ -2,7 +2,7 @@
 
 use weft::keys::invite::Invite;
 
-use crate::support::{TestNode, founder, invite, member, root};
+use crate::support::{TestNode, founder, invite, member, member_ids, root};
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -344,15 +344,6 @@ fn admins_add_re_role_and_remove_members_and_set_topic_policy() {
     let out = a.weft(&["members", "add", &b.peer_id]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("permanent"), "{}", stderr(&out));
-}
-
-fn member_ids(node: &TestNode) -> Vec<String> {
-    node.json(&["members"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["peer_id"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[test]

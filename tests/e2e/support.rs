@@ -338,6 +338,16 @@ pub fn connected_pair(root: &Path, first: &str, second: &str) -> (TestNode, Test
     (a, b)
 }
 
+/// The PeerIds of the members `node` knows.
+pub fn member_ids(node: &TestNode) -> Vec<String> {
+    node.json(&["members"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["peer_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Direct messages in `node`'s history received from `from`.
 pub fn received_from(node: &TestNode, from: &TestNode) -> Vec<Value> {
     let v = node.json(&["inbox", "--from", &from.peer_id, "--limit", "10000"]);

@@ -73,9 +73,7 @@ fn act_after(
     prev: &[&SignedOp],
     kind: OpKind,
 ) -> Result<SignedOp, Refused> {
-    let prev = prev.iter().map(|op| op.id()).collect();
-    let op = signed(author, log.mesh(), prev, kind);
-    log.admit(op.clone()).map(|_| op)
+    back_dated(log, author, prev, kind, Log::admit)
 }
 
 /// Like [`act_after`], as a log that must keep the op although its author was removed.
@@ -85,9 +83,19 @@ fn forced(
     prev: &[&SignedOp],
     kind: OpKind,
 ) -> Result<SignedOp, Refused> {
+    back_dated(log, author, prev, kind, Log::admit_removed)
+}
+
+fn back_dated(
+    log: &mut Log,
+    author: &Identity,
+    prev: &[&SignedOp],
+    kind: OpKind,
+    admit: fn(&mut Log, SignedOp) -> Result<Admitted, Refused>,
+) -> Result<SignedOp, Refused> {
     let prev = prev.iter().map(|op| op.id()).collect();
     let op = signed(author, log.mesh(), prev, kind);
-    log.admit_removed(op.clone()).map(|_| op)
+    admit(log, op.clone()).map(|_| op)
 }
 
 fn role(log: &Log, who: &Identity) -> Option<Role> {

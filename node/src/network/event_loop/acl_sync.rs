@@ -67,15 +67,10 @@ impl EventLoop {
         if !member && !self.leaving.contains_key(&peer) {
             return;
         }
-        let Some(mesh) = &self.mesh else {
-            return;
-        };
-        if self.syncing.contains_key(&peer) {
+        if self.mesh.is_none() || self.syncing.contains_key(&peer) {
             return;
         }
         self.syncing.insert(peer, after);
-        let (heads, known) = mesh.log().summary(MAX_HEADS, MAX_KNOWN);
-        let mesh = mesh.id();
         let (card, topics) = if member {
             (
                 Some(self.mailboxes.card(&self.identity)),
@@ -84,15 +79,10 @@ impl EventLoop {
         } else {
             (None, Vec::new())
         };
-        let request = SyncRequest {
-            v: SYNC_VERSION,
-            mesh,
-            heads,
-            known,
-            after,
-            card,
-            topics,
+        let Some(mesh) = &self.mesh else {
+            return;
         };
+        let request = sync::summary_of(mesh.log(), after, card, topics);
         let (control, results) = (self.control.clone(), self.synced_tx.clone());
         self.tasks.spawn("sync", async move {
             let result = sync::request(control, peer, request).await;

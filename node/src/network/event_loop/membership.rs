@@ -13,7 +13,6 @@ use weft_proto::acl::{MAX_POLICY_PUBLISHERS, OpKind, Publisher, SignedOp};
 use weft_proto::api::{CreateInviteRequest, InviteInfo, MemberInfo, MeshInfo};
 use weft_proto::join::{JOIN_VERSION, JoinRequest, JoinResponse};
 use weft_proto::mesh::{MeshId, Role};
-use weft_proto::sync::{MAX_HEADS, MAX_KNOWN, SYNC_VERSION, SyncRequest};
 use weft_proto::topic::TopicName;
 
 use super::EventLoop;
@@ -677,16 +676,7 @@ async fn redeem_at(
         if !more {
             break;
         }
-        let (heads, known) = log.summary(MAX_HEADS, MAX_KNOWN);
-        let request = SyncRequest {
-            v: SYNC_VERSION,
-            mesh,
-            heads,
-            known,
-            after,
-            card: None,
-            topics: Vec::new(),
-        };
+        let request = sync::summary_of(&log, after, None, Vec::new());
         let synced = sync::request(control.clone(), issuer, request)
             .await
             .map_err(|reason| NodeError::Dial {
