@@ -27,10 +27,13 @@ const MAX_STRANGERS: usize = 32;
 /// stranger rotating keys cannot take the slots joiners need.
 const MAX_STRANGERS_PER_ADDRESS: usize = 4;
 
-/// How long a connection made as a stranger lasts once the peer is a member. The joiner
-/// closes it itself once it has the whole log (its next connection carries the members'
-/// protocols); this is the backstop, long enough for a joiner to page through a long log.
-const RECONNECT_AFTER: Duration = Duration::from_secs(30);
+/// How long a connection made as a stranger lasts once the peer is a member: it is closed
+/// so that the next one carries the members' protocols (relay, gossip, ...).
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
+/// The same for the joiner this node just admitted: it closes the connection itself once
+/// it has the whole log; this is the backstop, long enough to page through a long log.
+pub(super) const JOINER_RECONNECT_AFTER: Duration = Duration::from_secs(30);
 
 /// How long a member that was just removed stays connected, to hear of its removal (the
 /// revoking op, by gossip or by sync) before the wall closes.
@@ -89,8 +92,13 @@ impl EventLoop {
     /// `peer`, connected as a stranger, is a member now: its connection closes soon, so the
     /// next one carries the members' protocols.
     pub(super) fn reconnect_as_member(&mut self, peer: &PeerId) {
+        self.reconnect_after(peer, RECONNECT_AFTER);
+    }
+
+    /// `peer`'s connection made as a stranger closes `after` from now.
+    pub(super) fn reconnect_after(&mut self, peer: &PeerId, after: Duration) {
         if let Some(stranger) = self.strangers.get_mut(peer) {
-            stranger.until = Instant::now() + RECONNECT_AFTER;
+            stranger.until = Instant::now() + after;
         }
     }
 

@@ -330,6 +330,8 @@ impl EventLoop {
             tracing::info!(peer = %super::short(&peer), "admitted a member");
         }
         self.take_changes(redeemed.changes);
+        // The joiner pages through the rest of the log on this connection.
+        self.reconnect_after(&peer, super::doors::JOINER_RECONNECT_AFTER);
         let (ops, more) = (redeemed.ops, redeemed.more);
         self.flush.push(Durable::Then(Then(Box::new(move |ok| {
             let _ = reply.send(if ok {
