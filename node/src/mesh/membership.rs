@@ -168,11 +168,6 @@ impl Membership {
         self.peers.iter()
     }
 
-    /// Whether `peer`'s key was removed from the mesh.
-    pub fn is_revoked(&self, peer: &PeerId) -> bool {
-        key_of(peer).is_some_and(|k| self.acl().is_revoked(&k))
-    }
-
     /// Takes `card` as `member`'s sealing key when its signature holds. Returns whether it
     /// was new. (A card may name a key another member holds: boxes are attributed by the
     /// sender they name, checked against that sender's own card, so such a card only makes

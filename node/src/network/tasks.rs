@@ -25,14 +25,4 @@ impl Tasks {
     pub fn reap(&mut self) {
         while self.set.try_join_next().is_some() {}
     }
-
-    /// How many are running.
-    pub fn len(&self) -> usize {
-        self.set.len()
-    }
-
-    /// Whether none runs.
-    pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
-    }
 }
