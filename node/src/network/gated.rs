@@ -8,6 +8,10 @@
 //! of its own connections: events about the others are not passed on, and neither are its
 //! requests to handlers that are not its own. A peer admitted while connected gets the
 //! inner behaviour on its next connection.
+//!
+//! Requests to handlers are routed by connection, as the swarm routes them: the relay
+//! server names the circuit's source as the peer of a request to the destination's
+//! connection.
 
 use std::collections::{HashMap, HashSet};
 use std::task::{Context, Poll};
@@ -28,8 +32,8 @@ use crate::mesh::door::Door;
 pub struct Gated<B> {
     inner: B,
     door: Door,
-    /// Connections the inner behaviour runs on, by peer.
-    enabled: HashMap<PeerId, HashSet<ConnectionId>>,
+    /// Connections the inner behaviour runs on, and whose they are.
+    enabled: HashMap<ConnectionId, PeerId>,
     /// Dials the inner behaviour started: it hears how they end, whoever answers.
     dialled: HashSet<ConnectionId>,
 }
@@ -55,14 +59,16 @@ impl<B> Gated<B> {
         &mut self.inner
     }
 
-    fn is_enabled(&self, peer: &PeerId, connection: &ConnectionId) -> bool {
-        self.enabled
-            .get(peer)
-            .is_some_and(|set| set.contains(connection))
-    }
-
-    fn count(&self, peer: &PeerId) -> usize {
-        self.enabled.get(peer).map_or(0, HashSet::len)
+    /// The inner behaviour's connections to `peer`, oldest first.
+    fn connections_of(&self, peer: &PeerId) -> impl Iterator<Item = ConnectionId> + '_ {
+        let mut connections: Vec<ConnectionId> = self
+            .enabled
+            .iter()
+            .filter(|(_, p)| *p == peer)
+            .map(|(c, _)| *c)
+            .collect();
+        connections.sort();
+        connections.into_iter()
     }
 
     /// Whether a new connection to `peer` gets the inner behaviour.
@@ -98,7 +104,7 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
         let handler = self
             .inner
             .handle_established_inbound_connection(connection, peer, local, remote)?;
-        self.enabled.entry(peer).or_default().insert(connection);
+        self.enabled.insert(connection, peer);
         Ok(Either::Left(handler))
     }
 
@@ -127,17 +133,17 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
         let handler = self
             .inner
             .handle_established_outbound_connection(connection, peer, addr, role, port_use)?;
-        self.enabled.entry(peer).or_default().insert(connection);
+        self.enabled.insert(connection, peer);
         Ok(Either::Left(handler))
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
         match event {
             FromSwarm::ConnectionEstablished(e) => {
-                if !self.is_enabled(&e.peer_id, &e.connection_id) {
+                if !self.enabled.contains_key(&e.connection_id) {
                     return;
                 }
-                let other_established = self.count(&e.peer_id).saturating_sub(1);
+                let other_established = self.connections_of(&e.peer_id).count() - 1;
                 self.inner.on_swarm_event(FromSwarm::ConnectionEstablished(
                     ConnectionEstablished {
                         other_established,
@@ -146,16 +152,10 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
                 ));
             }
             FromSwarm::ConnectionClosed(e) => {
-                let Some(set) = self.enabled.get_mut(&e.peer_id) else {
-                    return;
-                };
-                if !set.remove(&e.connection_id) {
+                if self.enabled.remove(&e.connection_id).is_none() {
                     return;
                 }
-                let remaining_established = set.len();
-                if set.is_empty() {
-                    self.enabled.remove(&e.peer_id);
-                }
+                let remaining_established = self.connections_of(&e.peer_id).count();
                 self.inner
                     .on_swarm_event(FromSwarm::ConnectionClosed(ConnectionClosed {
                         remaining_established,
@@ -163,26 +163,18 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
                     }));
             }
             FromSwarm::AddressChange(e) => {
-                if self.is_enabled(&e.peer_id, &e.connection_id) {
+                if self.enabled.contains_key(&e.connection_id) {
                     self.inner.on_swarm_event(event);
                 }
             }
             FromSwarm::DialFailure(e) => {
                 // A later behaviour may deny a connection this one let in.
                 self.dialled.remove(&e.connection_id);
-                if let Some(peer) = e.peer_id
-                    && let Some(set) = self.enabled.get_mut(&peer)
-                {
-                    set.remove(&e.connection_id);
-                }
+                self.enabled.remove(&e.connection_id);
                 self.inner.on_swarm_event(event);
             }
             FromSwarm::ListenFailure(e) => {
-                if let Some(peer) = e.peer_id
-                    && let Some(set) = self.enabled.get_mut(&peer)
-                {
-                    set.remove(&e.connection_id);
-                }
+                self.enabled.remove(&e.connection_id);
                 self.inner.on_swarm_event(event);
             }
             other => self.inner.on_swarm_event(other),
@@ -219,15 +211,15 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
                     event,
                 } => {
                     // Only ever to one of its own handlers.
-                    let connection = match handler {
-                        NotifyHandler::One(c) if self.is_enabled(&peer_id, &c) => c,
-                        NotifyHandler::One(_) => continue,
-                        NotifyHandler::Any => {
-                            match self.enabled.get(&peer_id).and_then(|s| s.iter().min()) {
-                                Some(c) => *c,
-                                None => continue,
-                            }
-                        }
+                    let (connection, peer_id) = match handler {
+                        NotifyHandler::One(c) => match self.enabled.get(&c) {
+                            Some(peer) => (c, *peer),
+                            None => continue,
+                        },
+                        NotifyHandler::Any => match self.connections_of(&peer_id).next() {
+                            Some(c) => (c, peer_id),
+                            None => continue,
+                        },
                     };
                     return Poll::Ready(ToSwarm::NotifyHandler {
                         peer_id,
