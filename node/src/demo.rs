@@ -252,13 +252,15 @@ fn address(node: &Node, transport: &str) -> anyhow::Result<Multiaddr> {
     Ok(addr.clone().with(Protocol::P2p(node.peer_id)))
 }
 
-/// Waits until every member is connected to the other two.
+/// Waits until every member knows of every admission and is connected to the others (a
+/// node sends only to members it has learnt of).
 async fn wait_for_members_connected(m: &[Member]) -> anyhow::Result<()> {
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     loop {
         let mut ready = true;
         for member in m {
-            ready &= member.client.status().await?.peers >= m.len() - 1;
+            ready &= member.client.members().await?.len() >= m.len()
+                && member.client.status().await?.peers >= m.len() - 1;
         }
         if ready {
             return Ok(());
