@@ -525,6 +525,77 @@ fn a_removed_member_is_refused_before_any_protocol() {
 }
 
 #[test]
+fn a_member_removed_while_away_is_told_once_and_only_of_its_removal() {
+    let root = root();
+    let a = founder(root.path(), "alice");
+    let b = member(root.path(), &a, "bob");
+    let (mesh_id, mesh) = mesh_of(&a);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _enter = rt.enter();
+    let mut gone = Hostile::new(&mesh_id, None);
+    // Admitted and removed while it was away; then the mesh goes on without it.
+    a.ok(&["members", "add", &gone.peer.to_string()]);
+    a.ok(&["members", "remove", &gone.peer.to_string()]);
+    let later = Hostile::new(&mesh_id, None);
+    a.ok(&["members", "add", &later.peer.to_string()]);
+    wait_peers(&a, 1);
+    let alice: PeerId = a.peer_id.parse().unwrap();
+    rt.block_on(async {
+        gone.dial(&a.addr());
+        gone.wait("the first connection since the removal", |s| {
+            matches!(s, Seen::Connected(p) if *p == alice).then_some(())
+        })
+        .await;
+        let answer = gone.sync(alice, &everything(mesh)).await;
+        let Ok(SyncResponse::Ops {
+            ops,
+            peers,
+            messages,
+            ..
+        }) = answer
+        else {
+            panic!("a removed member was not told of its removal: {answer:?}");
+        };
+        assert!(
+            ops.iter()
+                .any(|op| op.body.kind == OpKind::Revoke { member: gone.key() }),
+            "the answer lacks the removal"
+        );
+        assert!(
+            !ops.iter().any(|op| matches!(
+                op.body.kind,
+                OpKind::Add { member, .. } if member == later.key()
+            )),
+            "a removed member was told what came after its removal"
+        );
+        assert!(
+            peers.is_empty(),
+            "a removed member was told where members are"
+        );
+        assert!(messages.is_empty());
+        gone.wait("alice to close the connection", |s| {
+            matches!(s, Seen::Closed(p) if *p == alice).then_some(())
+        })
+        .await;
+        // Told once: from now on, the wall.
+        gone.dial(&a.addr());
+        let connected = gone
+            .wait("the dial to end", |s| match s {
+                Seen::Connected(p) if *p == alice => Some(true),
+                Seen::DialFailed | Seen::Closed(_) => Some(false),
+                _ => None,
+            })
+            .await;
+        if connected {
+            let answer = gone.sync(alice, &everything(mesh)).await;
+            assert!(answer.is_err(), "told twice: {answer:?}");
+        }
+    });
+    assert!(rejected(&a, "revoked") >= 1, "{}", a.status()["rejected"]);
+    drop(b);
+}
+
+#[test]
 fn catch_up_refuses_what_gossip_would() {
     let root = root();
     let a = founder(root.path(), "alice");

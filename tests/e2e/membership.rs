@@ -397,6 +397,30 @@ fn the_acl_reaches_every_member_also_one_that_was_offline() {
 }
 
 #[test]
+fn a_member_removed_while_offline_learns_it_when_it_comes_back() {
+    let root = root();
+    let a = founder(root.path(), "alice");
+    let mut c = member(root.path(), &a, "carol");
+    c.stop();
+    a.ok(&["members", "remove", &c.peer_id]);
+    c.start();
+    let removed = crate::support::wait_for("carol to learn she was removed", || {
+        let status = c.json(&["status"]);
+        (!status["removed"].is_null()).then(|| status["removed"].clone())
+    });
+    assert_eq!(removed["by"], a.peer_id.as_str());
+    // She hangs up, and says so after a restart too.
+    crate::support::wait_for("carol to be gone from alice's peers", || {
+        let peers = a.json(&["peers"]);
+        let peers = peers.as_array().unwrap();
+        (!peers.iter().any(|p| p["peer_id"] == c.peer_id.as_str())).then_some(())
+    });
+    c.stop();
+    c.start();
+    assert_eq!(c.json(&["status"])["removed"]["by"], a.peer_id.as_str());
+}
+
+#[test]
 fn members_find_each_other_without_being_told_addresses() {
     let root = root();
     let a = founder(root.path(), "alice");

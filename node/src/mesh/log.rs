@@ -438,6 +438,27 @@ impl Log {
         max_ops: usize,
         max_bytes: usize,
     ) -> (Vec<SignedOp>, bool) {
+        self.lacking_within(None, seen, after, max_ops, max_bytes)
+    }
+
+    /// The same as [`Self::lacking`], but only op `within` and its causal past when given:
+    /// all a member just removed is sent (the ops that tell it so), and nothing that came
+    /// after. Nothing when the log lacks `within`.
+    pub fn lacking_within(
+        &self,
+        within: Option<&OpId>,
+        seen: &[OpId],
+        after: Option<&OpId>,
+        max_ops: usize,
+        max_bytes: usize,
+    ) -> (Vec<SignedOp>, bool) {
+        let within = match within.map(|id| self.by_id.get(id)) {
+            None => None,
+            Some(Some(&i)) => Some(i),
+            Some(None) => return (Vec::new(), false),
+        };
+        let inside =
+            |i: u32| within.is_none_or(|w| i == w || self.entries[w as usize].ancestors.has(i));
         let from = after
             .and_then(|id| self.by_id.get(id))
             .map(|&i| self.rank(i));
@@ -449,9 +470,9 @@ impl Log {
             }
         }
         self.capped(
-            self.order()
-                .into_iter()
-                .filter(|&i| !held.has(i) && from.is_none_or(|from| self.rank(i) > from)),
+            self.order().into_iter().filter(|&i| {
+                inside(i) && !held.has(i) && from.is_none_or(|from| self.rank(i) > from)
+            }),
             max_ops,
             max_bytes,
         )

@@ -165,6 +165,32 @@ fn a_join_answer_carries_the_admission_and_its_past() {
 }
 
 #[test]
+fn a_removed_member_is_sent_its_removal_and_nothing_after() {
+    let (founder, mut log) = founded();
+    let mesh = log.mesh();
+    let stale = log.clone();
+    let removal = op(
+        &founder,
+        mesh,
+        log.next_prev(),
+        OpKind::Revoke {
+            member: person(9).public().to_bytes(),
+        },
+    );
+    log.admit(removal.clone()).unwrap();
+    let later = op(&founder, mesh, log.next_prev(), invite(7));
+    log.admit(later.clone()).unwrap();
+    let (heads, known) = stale.summary(64, 32);
+    let seen: Vec<OpId> = heads.into_iter().chain(known).collect();
+    let (ops, more) = log.lacking_within(Some(&removal.id()), &seen, None, 64, usize::MAX);
+    assert_eq!(ops, vec![removal], "the removal, not what came after it");
+    assert!(!more);
+    let (none, _) = log.lacking_within(Some(&OpId([0; 32])), &seen, None, 64, usize::MAX);
+    assert!(none.is_empty(), "nothing within an op the log lacks");
+    assert_eq!(log.lacking(&seen, None, 64, usize::MAX).0.len(), 2);
+}
+
+#[test]
 fn ops_before_their_parents_wait_and_a_full_log_says_so() {
     let (founder, mut log) = founded();
     let mesh = log.mesh();

@@ -120,7 +120,10 @@ impl EventLoop {
             .iter()
             .take(MAX_HEADS)
             .any(|id| !mesh.log().contains(id));
-        let (ops, more_ops) = mesh.log().lacking(
+        // A member just removed: the op that removed it and its past, nothing after.
+        let within = (!member).then(|| self.revocation_of(&peer)).flatten();
+        let (ops, more_ops) = mesh.log().lacking_within(
+            within.as_ref(),
             &seen,
             request.after.as_ref(),
             MAX_SYNC_OPS,
@@ -189,6 +192,10 @@ impl EventLoop {
                 return;
             }
         };
+        if self.leaving.contains_key(&peer) {
+            // Asked only so that it asks back (and hears of its removal).
+            return;
+        }
         if !self.admits(&peer) {
             self.rejected.add("sync_answer");
             tracing::debug!(peer = %short(&peer), "dropped a sync answer from a non-member");

@@ -1,6 +1,12 @@
 //! The doors at the connection level: strangers (who may only redeem an invite, for a few
 //! seconds, a few per address), removed members (refused at connection establishment by
-//! the block list, after a moment to hear of their removal), and this node's own removal.
+//! the block list, after one moment to hear of their removal), and this node's own removal.
+//!
+//! A removed member is told of its removal once per run of this node: the first time it
+//! is connected after the removal (at once when it was connected then; when it comes back
+//! when it was offline), it is a "leaving" peer for [`REMOVAL_LINGER`], which may ask
+//! `/weft/sync/1` and is answered with the revoking op and its causal past only. Then, and
+//! from then on, the wall: refused at establishment, before any protocol.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -8,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
+use weft_proto::acl::OpId;
 use weft_proto::api::Removed;
 
 use super::{EventLoop, short};
-use crate::mesh::membership::peer_of;
+use crate::mesh::membership::{key_of, peer_of};
 use crate::store::write::Write;
 
 /// How long a stranger to the mesh may stay connected to join.
@@ -60,6 +67,9 @@ impl EventLoop {
         };
         if self.removed.is_some() {
             return refuse(self, "removed", "this node was removed from its mesh");
+        }
+        if self.revocation_of(&peer).is_some() {
+            return self.tell_removed(peer);
         }
         if self.mesh.is_none() && !dialled {
             return refuse(self, "not_in_mesh", "this node is in no mesh");
@@ -147,17 +157,37 @@ impl EventLoop {
         }
         self.redial.forget(&peer);
         self.reject_outbox_to(peer);
-        if self.peers.contains_key(&peer) && self.removed.is_none() {
-            self.leaving.insert(peer, Instant::now() + REMOVAL_LINGER);
-            // Asking it makes it ask back, and the answer carries its removal.
-            self.start_sync(peer);
-        } else {
+        if self.removed.is_some() {
             self.wall(peer);
+        } else if self.peers.contains_key(&peer) {
+            self.tell_removed(peer);
         }
+    }
+
+    /// `peer`, removed, is connected: the first time this run it is told of its removal
+    /// (for [`REMOVAL_LINGER`] it may sync, and is sent only the ops that tell it so); any
+    /// other time it meets the wall.
+    fn tell_removed(&mut self, peer: PeerId) {
+        if !self.told.insert(peer) {
+            tracing::info!(peer = %short(&peer), "refused a connection: it was removed from the mesh");
+            return self.wall(peer);
+        }
+        tracing::info!(peer = %short(&peer), "telling a removed member of its removal");
+        self.leaving.insert(peer, Instant::now() + REMOVAL_LINGER);
+        self.open_doors();
+        // Asking it makes it ask back, and the answer carries its removal.
+        self.start_sync(peer);
+    }
+
+    /// The op that removed `peer` from the mesh, when one did.
+    pub(super) fn revocation_of(&self, peer: &PeerId) -> Option<OpId> {
+        let key = key_of(peer)?;
+        Some(self.mesh.as_ref()?.acl().revocation(&key)?.op)
     }
 
     /// Refuses `peer` at connection establishment from now on, and closes its connections.
     pub(super) fn wall(&mut self, peer: PeerId) {
+        self.told.insert(peer);
         let blocked = &mut self.swarm.behaviour_mut().blocked;
         if !blocked.blocked_peers().contains(&peer) {
             blocked.block_peer(peer);
@@ -165,8 +195,9 @@ impl EventLoop {
         }
     }
 
-    /// Tells the doors who is in now: the members for the tasks beside the loop, the block
-    /// list for every revoked key (but those still hearing of their removal).
+    /// Tells the doors who is in now: the members for the tasks beside the loop, and the
+    /// members just removed for sync, to hear of it. (The block list holds the removed
+    /// members told so: see [`Self::wall`].)
     pub(super) fn open_doors(&mut self) {
         let Some(mesh) = self.mesh.as_ref() else {
             self.door.set(std::iter::empty());
@@ -181,18 +212,6 @@ impl EventLoop {
             let leaving = self.leaving.keys().copied();
             self.sync_door
                 .set(mesh.peers().map(|(p, _)| *p).chain(leaving));
-        }
-        let revoked: Vec<PeerId> = mesh
-            .acl()
-            .revoked()
-            .filter_map(peer_of)
-            .filter(|p| *p != self.local && !self.leaving.contains_key(p))
-            .collect();
-        for peer in revoked {
-            let blocked = &mut self.swarm.behaviour_mut().blocked;
-            if !blocked.blocked_peers().contains(&peer) {
-                blocked.block_peer(peer);
-            }
         }
     }
 
