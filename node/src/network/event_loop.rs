@@ -162,8 +162,6 @@ pub struct EventLoop {
     strangers: doors::Strangers,
     /// Members just removed, connected until they heard of it.
     leaving: HashMap<PeerId, Instant>,
-    /// Removed members told of their removal this run: each is told once, then walled.
-    told: HashSet<PeerId>,
     /// When this node learnt it was removed from its mesh (Unix seconds).
     removed: Option<u64>,
     /// Where members can be reached.
@@ -328,7 +326,6 @@ impl EventLoop {
             topics,
             strangers: HashMap::new(),
             leaving: HashMap::new(),
-            told: HashSet::new(),
             removed,
             addresses,
             tasks: Default::default(),

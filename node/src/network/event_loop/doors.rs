@@ -164,14 +164,10 @@ impl EventLoop {
         }
     }
 
-    /// `peer`, removed, is connected: the first time this run it is told of its removal
-    /// (for [`REMOVAL_LINGER`] it may sync, and is sent only the ops that tell it so); any
-    /// other time it meets the wall.
+    /// `peer`, removed, is connected (the first time since its removal this run: after
+    /// that, the wall refuses it at establishment). It is told of its removal: for
+    /// [`REMOVAL_LINGER`] it may sync, and is sent only the ops that tell it so.
     fn tell_removed(&mut self, peer: PeerId) {
-        if !self.told.insert(peer) {
-            tracing::info!(peer = %short(&peer), "refused a connection: it was removed from the mesh");
-            return self.wall(peer);
-        }
         tracing::info!(peer = %short(&peer), "telling a removed member of its removal");
         self.leaving.insert(peer, Instant::now() + REMOVAL_LINGER);
         self.open_doors();
@@ -187,7 +183,6 @@ impl EventLoop {
 
     /// Refuses `peer` at connection establishment from now on, and closes its connections.
     pub(super) fn wall(&mut self, peer: PeerId) {
-        self.told.insert(peer);
         let blocked = &mut self.swarm.behaviour_mut().blocked;
         if !blocked.blocked_peers().contains(&peer) {
             blocked.block_peer(peer);
