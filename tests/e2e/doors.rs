@@ -46,6 +46,8 @@ enum Seen {
     Closed(PeerId),
     DialFailed,
     Subscribed(PeerId),
+    /// The peer sent its identify: what a member is told, never a stranger.
+    Identified(PeerId),
 }
 
 /// What the test tells a hostile peer's swarm to do.
@@ -113,6 +115,7 @@ impl Hostile {
                             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => Seen::Closed(peer_id),
                             SwarmEvent::OutgoingConnectionError { .. } => Seen::DialFailed,
                             SwarmEvent::Behaviour(WireEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. })) => Seen::Subscribed(peer_id),
+                            SwarmEvent::Behaviour(WireEvent::Identify(identify::Event::Received { peer_id, .. })) => Seen::Identified(peer_id),
                             _ => continue,
                         };
                         let _ = tell.try_send(seen);
@@ -342,6 +345,11 @@ fn a_stranger_is_not_asked_not_answered_and_not_remembered() {
         );
         stranger
             .wait("alice to disconnect the stranger", |s| {
+                // Identify, AutoNAT and the rest are members' protocols: not one byte.
+                assert!(
+                    !matches!(s, Seen::Identified(p) if *p == alice),
+                    "alice told a stranger who she is and where"
+                );
                 matches!(s, Seen::Closed(p) if *p == alice).then_some(())
             })
             .await;
