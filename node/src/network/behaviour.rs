@@ -1,6 +1,6 @@
 //! The composed behaviour. In order (the swarm asks them in this order, and the first
-//! refusal wins): the block list (revoked keys are refused when a connection is
-//! established, before any protocol is negotiated), connection limits, the raw streams that
+//! refusal wins): the block list (removed keys, once told so, are refused when a
+//! connection is established, before any protocol is negotiated), connection limits, the raw streams that
 //! carry weft's own protocols (each of which checks the ACL itself), and, for members only
 //! ([`Gated`]), the standard protocols: identify, ping, gossipsub, circuit relay v2 (server
 //! and client), DCUtR and AutoNAT. A stranger's connection speaks nothing but weft's stream
@@ -40,7 +40,7 @@ const MAX_ESTABLISHED_PER_PEER: u32 = 4;
 /// The behaviour of a weft node.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
-    /// Revoked keys: refused at connection establishment, both ways.
+    /// Removed keys told of their removal: refused at connection establishment, both ways.
     pub blocked: allow_block_list::Behaviour<BlockedPeers>,
     /// Caps on pending and established connections.
     pub limits: connection_limits::Behaviour,
