@@ -1,6 +1,8 @@
 //! The weft node: the daemon, its local API (server and client) and the CLI.
 //!
 //! - [`config`]: [`config::Config`], parsed once, with documented defaults.
+//! - [`core`]: the node's decisions as state machines without IO, which the event loop
+//!   carries out.
 //! - [`store`]: sled, one module per tree family.
 //! - [`delivery`]: outbox, redial and clock state machines, without IO.
 //! - [`mesh`]: membership: the ACL log's fold (admission and enforcement build on it).
@@ -17,6 +19,7 @@ pub mod api;
 pub mod blob;
 pub mod cli;
 pub mod config;
+pub mod core;
 pub mod delivery;
 pub mod demo;
 pub mod mesh;

@@ -158,10 +158,8 @@ pub struct EventLoop {
     /// Concrete addresses the listeners are bound to.
     listen_addrs: Vec<Multiaddr>,
     topics: HashSet<TopicName>,
-    /// Connected strangers to the mesh.
-    strangers: doors::Strangers,
-    /// Members just removed, connected until they heard of it.
-    leaving: HashMap<PeerId, Instant>,
+    /// Strangers and members just removed, connected for now.
+    doors: crate::core::doors::Doors,
     /// When this node learnt it was removed from its mesh (Unix seconds).
     removed: Option<u64>,
     /// Where members can be reached.
@@ -324,8 +322,7 @@ impl EventLoop {
             peers: HashMap::new(),
             listen_addrs,
             topics,
-            strangers: HashMap::new(),
-            leaving: HashMap::new(),
+            doors: Default::default(),
             removed,
             addresses,
             tasks: Default::default(),

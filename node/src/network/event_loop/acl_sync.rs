@@ -64,7 +64,7 @@ impl EventLoop {
     /// paging a capped answer.
     fn sync_with(&mut self, peer: PeerId, after: Option<OpId>) {
         let member = self.admits(&peer);
-        if !member && !self.leaving.contains_key(&peer) {
+        if !member && !self.doors.is_leaving(&peer) {
             return;
         }
         if self.mesh.is_none() || self.syncing.contains_key(&peer) {
@@ -96,7 +96,7 @@ impl EventLoop {
     pub(super) fn answer_sync(&mut self, peer: PeerId, request: SyncRequest) -> SyncResponse {
         let member = self.admits(&peer);
         let mesh = self.mesh.as_ref().filter(|m| m.id() == request.mesh);
-        let (Some(mesh), true) = (mesh, member || self.leaving.contains_key(&peer)) else {
+        let (Some(mesh), true) = (mesh, member || self.doors.is_leaving(&peer)) else {
             self.rejected.add("sync");
             return SyncResponse::Refused {
                 reason: "not a member of this node's mesh".into(),
@@ -192,7 +192,7 @@ impl EventLoop {
                 return;
             }
         };
-        if self.leaving.contains_key(&peer) {
+        if self.doors.is_leaving(&peer) {
             // Asked only so that it asks back (and hears of its removal).
             return;
         }

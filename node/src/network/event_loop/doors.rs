@@ -1,155 +1,77 @@
-//! The doors at the connection level: strangers (who may only redeem an invite, for a few
-//! seconds, a few per address), removed members (refused at connection establishment by
-//! the block list, after one moment to hear of their removal), and this node's own removal.
-//!
-//! A removed member is told of its removal once per run of this node: the first time it
-//! is connected after the removal (at once when it was connected then; when it comes back
-//! when it was offline), it is a "leaving" peer for [`REMOVAL_LINGER`], which may ask
-//! `/weft/sync/1` and is answered with the revoking op and its causal past only. Then, and
-//! from then on, the wall: refused at establishment, before any protocol.
+//! The doors at the connection level, carried out: what [`crate::core::doors`] decides of
+//! strangers and removed members, done on the swarm (disconnects, the block list, the doors
+//! the tasks beside the loop ask); and this node's own removal.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use weft_proto::acl::OpId;
 use weft_proto::api::Removed;
 
 use super::{EventLoop, short};
+use crate::core::doors::{Due, Own, Screened, Standing, address_of};
 use crate::mesh::membership::{key_of, peer_of};
 use crate::store::write::Write;
 
-/// How long a stranger to the mesh may stay connected to join.
-const STRANGER_GRACE: Duration = Duration::from_secs(5);
-
-/// How long a stranger stays after a failed join (for the answer to reach it).
-const FAILED_JOIN_GRACE: Duration = Duration::from_millis(500);
-
-/// Most strangers connected at once.
-const MAX_STRANGERS: usize = 32;
-
-/// Most strangers connected at once from one address (an IPv4 address, an IPv6 /64), so a
-/// stranger rotating keys cannot take the slots joiners need.
-const MAX_STRANGERS_PER_ADDRESS: usize = 4;
-
-/// How long a connection made as a stranger lasts once the peer is a member: it is closed
-/// so that the next one carries the members' protocols (relay, gossip, ...).
-const RECONNECT_AFTER: Duration = Duration::from_secs(1);
-
-/// The same for the joiner this node just admitted: it closes the connection itself once
-/// it has the whole log; this is the backstop, long enough to page through a long log.
-pub(super) const JOINER_RECONNECT_AFTER: Duration = Duration::from_secs(30);
-
-/// How long a member that was just removed stays connected, to hear of its removal (the
-/// revoking op, by gossip or by sync) before the wall closes.
-const REMOVAL_LINGER: Duration = Duration::from_secs(2);
-
-/// A connected stranger.
-pub(super) struct Stranger {
-    until: Instant,
-    address: Option<IpAddr>,
-}
-
 impl EventLoop {
-    /// A connection to `peer` at `remote` is up. A member passes. A stranger has
-    /// [`STRANGER_GRACE`] to join, if there is a slot for it. A node in no mesh keeps only
-    /// the connections it dialled (to join one); a removed node keeps none.
+    /// A connection to `peer` at `remote` is up: the doors say whether it stays, and how.
     pub(super) fn screen(&mut self, peer: PeerId, dialled: bool, remote: &Multiaddr) {
-        if self.admits(&peer) {
-            return;
-        }
-        let refuse = |this: &mut EventLoop, reason: &str, why: &str| {
-            tracing::info!(peer = %short(&peer), "refused a connection: {why}");
-            this.rejected.add(reason);
-            let _ = this.swarm.disconnect_peer_id(peer);
+        let standing = if self.admits(&peer) {
+            Standing::Member
+        } else if self.revocation_of(&peer).is_some() {
+            Standing::Removed
+        } else {
+            Standing::Stranger
         };
-        if self.removed.is_some() {
-            return refuse(self, "removed", "this node was removed from its mesh");
-        }
-        if self.revocation_of(&peer).is_some() {
-            return self.tell_removed(peer);
-        }
-        if self.mesh.is_none() && !dialled {
-            return refuse(self, "not_in_mesh", "this node is in no mesh");
-        }
-        let address = ip_of(remote);
-        let same = self
-            .strangers
-            .values()
-            .filter(|s| address.is_some() && s.address == address)
-            .count();
-        if self.strangers.len() >= MAX_STRANGERS || same >= MAX_STRANGERS_PER_ADDRESS {
-            return refuse(self, "stranger_slots", "too many strangers connected");
-        }
-        self.strangers.insert(
-            peer,
-            Stranger {
-                until: Instant::now() + STRANGER_GRACE,
-                address,
-            },
-        );
-    }
-
-    /// A join by `peer` failed: its grace ends once the answer had time to leave.
-    pub(super) fn end_grace_soon(&mut self, peer: &PeerId) {
-        if let Some(stranger) = self.strangers.get_mut(peer) {
-            stranger.until = stranger.until.min(Instant::now() + FAILED_JOIN_GRACE);
-        }
-    }
-
-    /// `peer`, connected as a stranger, is a member now: its connection closes soon, so the
-    /// next one carries the members' protocols.
-    pub(super) fn reconnect_as_member(&mut self, peer: &PeerId) {
-        self.reconnect_after(peer, RECONNECT_AFTER);
-    }
-
-    /// `peer`'s connection made as a stranger closes `after` from now.
-    pub(super) fn reconnect_after(&mut self, peer: &PeerId, after: Duration) {
-        if let Some(stranger) = self.strangers.get_mut(peer) {
-            stranger.until = Instant::now() + after;
-        }
-    }
-
-    /// Disconnects strangers whose time is up (and members that were strangers when they
-    /// connected: they come back as members); closes the wall on removed members whose
-    /// moment to hear of it is over.
-    pub(super) fn expire_doors(&mut self, now: Instant) {
-        let due: Vec<PeerId> = self
-            .strangers
-            .iter()
-            .filter(|(_, s)| s.until <= now)
-            .map(|(p, _)| *p)
-            .collect();
-        for peer in due {
-            self.strangers.remove(&peer);
-            if self.admits(&peer) {
-                tracing::debug!(peer = %short(&peer), "reconnecting a new member");
-            } else {
-                self.rejected.add("stranger");
-                tracing::info!(peer = %short(&peer), "disconnected a stranger to the mesh");
+        let own = match (&self.mesh, self.removed) {
+            (_, Some(_)) => Own::Removed,
+            (Some(_), None) => Own::InMesh,
+            (None, None) => Own::NoMesh,
+        };
+        let address = address_of(remote);
+        match (self.doors).screen(peer, standing, own, dialled, address, Instant::now()) {
+            Screened::Member | Screened::Stranger => {}
+            Screened::Told => self.tell_removed(peer),
+            Screened::Refused(refusal) => {
+                tracing::info!(peer = %short(&peer), "refused a connection: {}", refusal.why());
+                self.rejected.add(refusal.reason());
+                let _ = self.swarm.disconnect_peer_id(peer);
             }
-            let _ = self.swarm.disconnect_peer_id(peer);
         }
-        let walled: Vec<PeerId> = self
-            .leaving
-            .iter()
-            .filter(|(_, until)| **until <= now)
-            .map(|(p, _)| *p)
-            .collect();
-        for peer in &walled {
-            self.leaving.remove(peer);
-            self.wall(*peer);
+    }
+
+    /// Carries out what time did to the doors: strangers whose grace is over are
+    /// disconnected (and members that were strangers when they connected: they come back as
+    /// members); removed members whose moment to hear of it is over meet the wall.
+    pub(super) fn expire_doors(&mut self, now: Instant) {
+        let (mesh, removed) = (&self.mesh, self.removed);
+        let admits = |p: &PeerId| removed.is_none() && mesh.as_ref().is_some_and(|m| m.admits(p));
+        let mut walled = false;
+        for due in self.doors.due(now, admits) {
+            match due {
+                Due::Reconnect(peer) => {
+                    tracing::debug!(peer = %short(&peer), "reconnecting a new member");
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+                Due::Stranger(peer) => {
+                    self.rejected.add("stranger");
+                    tracing::info!(peer = %short(&peer), "disconnected a stranger to the mesh");
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+                Due::Wall(peer) => {
+                    self.wall(peer);
+                    walled = true;
+                }
+            }
         }
-        if !walled.is_empty() {
+        if walled {
             self.open_doors();
         }
     }
 
     /// Cuts off a member that was removed: nothing it asks is answered any more (it is no
-    /// member), and after [`REMOVAL_LINGER`] (time to hear of its removal) it is refused at
-    /// every connection. Its addresses are forgotten and nothing is sent to it again.
+    /// member), and after a moment to hear of its removal it is refused at every
+    /// connection. Its addresses are forgotten and nothing is sent to it again.
     pub(super) fn cut_off(&mut self, peer: PeerId) {
         tracing::info!(peer = %short(&peer), "a member was removed; cutting it off");
         if let Some(write) = self.addresses.forget(&peer) {
@@ -160,16 +82,16 @@ impl EventLoop {
         if self.removed.is_some() {
             self.wall(peer);
         } else if self.peers.contains_key(&peer) {
+            self.doors.removed(peer, Instant::now());
             self.tell_removed(peer);
         }
     }
 
     /// `peer`, removed, is connected (the first time since its removal this run: after
-    /// that, the wall refuses it at establishment). It is told of its removal: for
-    /// [`REMOVAL_LINGER`] it may sync, and is sent only the ops that tell it so.
+    /// that, the wall refuses it at establishment), and the doors let it hear of it: it may
+    /// sync for a moment, and is sent only the ops that tell it so.
     fn tell_removed(&mut self, peer: PeerId) {
         tracing::info!(peer = %short(&peer), "telling a removed member of its removal");
-        self.leaving.insert(peer, Instant::now() + REMOVAL_LINGER);
         self.open_doors();
         // Asking it makes it ask back, and the answer carries its removal.
         self.start_sync(peer);
@@ -204,7 +126,7 @@ impl EventLoop {
             self.sync_door.set(std::iter::empty());
         } else {
             self.door.set(mesh.peers().map(|(p, _)| *p));
-            let leaving = self.leaving.keys().copied();
+            let leaving = self.doors.leaving().copied();
             self.sync_door
                 .set(mesh.peers().map(|(p, _)| *p).chain(leaving));
         }
@@ -253,19 +175,3 @@ impl EventLoop {
         Some(Removed { by, at })
     }
 }
-
-/// The address a stranger's slots are counted by: its IPv4 address, or its IPv6 /64.
-fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
-    addr.iter().find_map(|p| match p {
-        Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
-        Protocol::Ip6(ip) => {
-            let mut octets = ip.octets();
-            octets[8..].fill(0);
-            Some(IpAddr::V6(octets.into()))
-        }
-        _ => None,
-    })
-}
-
-/// The strangers connected now, by peer.
-pub(super) type Strangers = HashMap<PeerId, Stranger>;

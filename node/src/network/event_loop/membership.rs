@@ -316,7 +316,7 @@ impl EventLoop {
             Err(reason) => {
                 self.rejected.add("join");
                 tracing::warn!(peer = %super::short(&peer), %reason, "join refused");
-                self.end_grace_soon(&peer);
+                self.doors.join_failed(&peer, Instant::now());
                 let _ = reply.send(JoinResponse::Refused { reason });
                 return;
             }
@@ -331,7 +331,11 @@ impl EventLoop {
         }
         self.take_changes(redeemed.changes);
         // The joiner pages through the rest of the log on this connection.
-        self.reconnect_after(&peer, super::doors::JOINER_RECONNECT_AFTER);
+        self.doors.admitted(
+            &peer,
+            crate::core::doors::JOINER_RECONNECT_AFTER,
+            Instant::now(),
+        );
         let (ops, more) = (redeemed.ops, redeemed.more);
         self.flush.push(Durable::Then(Then(Box::new(move |ok| {
             let _ = reply.send(if ok {
@@ -566,7 +570,8 @@ impl EventLoop {
         }
         self.open_doors();
         for peer in changes.admitted {
-            self.reconnect_as_member(&peer);
+            self.doors
+                .admitted(&peer, crate::core::doors::RECONNECT_AFTER, Instant::now());
         }
     }
 
