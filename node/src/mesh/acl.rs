@@ -24,10 +24,13 @@
 //!    admission of a key wins, later role changes and topic policies override earlier ones.
 //!
 //! Decisions depend on other decisions (an op's authority on its author's grants, its
-//! voiding on concurrent demotions), so ops are decided in dependency order. The rules above
-//! leave no dependency cycle among honest ops; any cycle a crafted log could still form is
-//! decided pessimistically in (height, id) order (undecided demotions void, undecided grants
-//! give no power), which is deterministic too.
+//! voiding on concurrent demotions), so ops are decided in dependency order, each as soon
+//! as its fate is sure (see `Resolver::decide_all`): an op that takes no effect must not
+//! change what others resolve to, since one node may hold it and another not. Cycles can
+//! still form among concurrent demotions (an admin demoted on one branch removing the
+//! member who removes it on another); what is left in one is decided first where it fares
+//! the same whichever way the rest goes, then pessimistically in (height, id) order
+//! (undecided demotions void, undecided grants give no power), which is deterministic too.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -268,7 +271,16 @@ struct Resolver<'a> {
     within: Option<&'a Bits>,
     applied: Bits,
     decided: Bits,
+    /// What undecided ops are taken to do: `None` pessimistically (a demotion voids, a
+    /// grant gives no power), `Some(applied)` all alike, to see whether an op's fate
+    /// depends on them.
+    assume: Option<bool>,
 }
+
+/// Most ops left in a cycle for which [`Resolver::decide_all`] looks for those whose fate
+/// does not depend on the rest (quadratic in them); a bigger cycle, which only a crafted
+/// log forms, is decided pessimistically at once.
+const MAX_CYCLE_SEARCH: usize = 256;
 
 impl<'a> Resolver<'a> {
     fn new(log: &'a Log, within: Option<&'a Bits>) -> Resolver<'a> {
@@ -277,6 +289,7 @@ impl<'a> Resolver<'a> {
             within,
             applied: Bits::with_capacity(log.len()),
             decided: Bits::with_capacity(log.len()),
+            assume: None,
         }
     }
 
@@ -295,63 +308,142 @@ impl<'a> Resolver<'a> {
 
     /// Decides every op, dependencies first (Kahn's algorithm); ops left in a cycle are
     /// decided in (height, id) order, pessimistically.
+    ///
+    /// An op is decided as soon as its fate is sure, before all it depends on is: once
+    /// what it saw is decided and its author was not allowed to issue it, or once a
+    /// demotion that voids it took effect. So an op that takes no effect never holds up,
+    /// in a cycle, what would not depend on it were it absent.
     fn decide_all(&mut self) {
         let order = self.order();
-        let mut waiting: BTreeMap<u32, usize> = BTreeMap::new();
+        // For each op still waiting: how many of the ops it saw, and of the demotions
+        // concurrent with it, are undecided.
+        let mut waiting: BTreeMap<u32, (usize, usize)> = BTreeMap::new();
         let mut dependents: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
         let mut ready = VecDeque::new();
         for &i in &order {
             let deps = self.dependencies(i);
-            if deps.is_empty() {
+            let seen = deps
+                .iter()
+                .filter(|&&d| self.log.ancestors(i).has(d))
+                .count();
+            if deps.is_empty() || (seen == 0 && !self.authorized(i)) {
                 ready.push_back(i);
-            } else {
-                waiting.insert(i, deps.len());
-                for d in deps {
-                    dependents.entry(d).or_default().push(i);
-                }
+                continue;
+            }
+            waiting.insert(i, (seen, deps.len() - seen));
+            for d in deps {
+                dependents.entry(d).or_default().push(i);
             }
         }
         while let Some(i) = ready.pop_front() {
-            self.decide(i);
+            if self.decided.has(i) {
+                continue;
+            }
+            let applied = self.decide(i);
             for j in dependents.remove(&i).unwrap_or_default() {
-                if let Some(n) = waiting.get_mut(&j) {
-                    *n -= 1;
-                    if *n == 0 {
-                        waiting.remove(&j);
-                        ready.push_back(j);
-                    }
+                let Some((seen, concurrent)) = waiting.get_mut(&j) else {
+                    continue;
+                };
+                let sure = if self.log.ancestors(j).has(i) {
+                    *seen -= 1;
+                    *seen == 0 && (*concurrent == 0 || !self.authorized(j))
+                } else {
+                    *concurrent -= 1;
+                    (*seen == 0 && *concurrent == 0) || (applied && self.voids(i, j))
+                };
+                if sure {
+                    waiting.remove(&j);
+                    ready.push_back(j);
                 }
             }
         }
-        for i in order {
-            if !self.decided.has(i) {
-                self.decide(i);
+        // Left in a cycle: first whatever fares the same whichever way the rest of the
+        // cycle goes, then the others, pessimistically, in (height, id) order.
+        let mut left: Vec<u32> = order
+            .into_iter()
+            .filter(|&i| !self.decided.has(i))
+            .collect();
+        while !left.is_empty() {
+            let sure = (left.len() <= MAX_CYCLE_SEARCH)
+                .then(|| {
+                    left.iter()
+                        .position(|&i| self.fate_if(i, true) == self.fate_if(i, false))
+                })
+                .flatten();
+            match sure {
+                Some(n) => {
+                    let i = left.remove(n);
+                    let fate = self.fate_if(i, true);
+                    self.settle(i, fate);
+                }
+                None => {
+                    let i = left.remove(0);
+                    self.decide(i);
+                }
             }
         }
+    }
+
+    /// Whether op `i` would take effect were every undecided op decided as `applied`.
+    fn fate_if(&mut self, i: u32, applied: bool) -> bool {
+        self.assume = Some(applied);
+        let fate = !self.doomed(i) && self.authorized(i) && !self.voided(i);
+        self.assume = None;
+        fate
     }
 
     /// The ops whose decisions op `i`'s decision needs: the role ops of its author (and of
     /// the member it demotes) that it saw, and the demotions of its author it is concurrent
     /// with.
     fn dependencies(&self, i: u32) -> BTreeSet<u32> {
+        if self.doomed(i) {
+            return BTreeSet::new();
+        }
         let op = self.log.op(i);
         let author = &op.body.author;
         let mut deps: BTreeSet<u32> = self.seen_role_ops(author, i).collect();
+        if MeshId::of_founder(author) == op.body.mesh {
+            // The founder is everyone's senior and never demoted: its ops wait on nothing
+            // but the founding.
+            return deps;
+        }
         if let Some(target) = op.body.kind.demotes() {
             deps.extend(self.seen_role_ops(target, i));
         }
         deps.extend(
             self.log
                 .demotions_of(author)
-                .filter(|&d| self.inside(d) && self.voids(d, i)),
+                .filter(|&d| self.inside(d) && !self.doomed(d) && self.voids(d, i)),
         );
         deps
+    }
+
+    /// Whether op `i`'s author was removed by the founder and `i` is not in that removal's
+    /// causal past. Such an op is void whatever else the log holds (the founder's removals
+    /// always take effect), so it is decided at once and nothing waits on it: one node may
+    /// hold it (signed before its author heard of the removal) and another not (it refused
+    /// it, knowing), and they must resolve alike.
+    fn doomed(&self, i: u32) -> bool {
+        let author = &self.log.op(i).body.author;
+        self.log.demotions_of(author).any(|d| {
+            let removal = self.log.op(d);
+            d != i
+                && self.inside(d)
+                && matches!(removal.body.kind, OpKind::Revoke { .. })
+                && MeshId::of_founder(&removal.body.author) == removal.body.mesh
+                && !self.log.ancestors(d).has(i)
+        })
     }
 
     /// Decides op `i` (its dependencies decided, or assumed as described above) and returns
     /// whether it takes effect.
     fn decide(&mut self, i: u32) -> bool {
-        let applied = self.authorized(i) && !self.voided(i);
+        let applied = !self.doomed(i) && self.authorized(i) && !self.voided(i);
+        self.settle(i, applied)
+    }
+
+    /// Records that op `i` takes effect, or not; returns which.
+    fn settle(&mut self, i: u32, applied: bool) -> bool {
         self.decided.insert(i);
         if applied {
             self.applied.insert(i);
@@ -371,10 +463,7 @@ impl<'a> Resolver<'a> {
     fn voided(&self, i: u32) -> bool {
         let author = self.log.op(i).body.author;
         self.log.demotions_of(&author).any(|d| {
-            self.inside(d)
-                && self.voids(d, i)
-                // Undecided (a cycle): assume it takes effect.
-                && (!self.decided.has(d) || self.applied.has(d))
+            self.inside(d) && !self.doomed(d) && self.voids(d, i) && self.in_effect(d, true)
         })
     }
 
@@ -409,7 +498,16 @@ impl<'a> Resolver<'a> {
 
     /// Whether role op `g` counts for authority (undecided, in a cycle: it does not).
     fn counts(&self, g: u32) -> bool {
-        self.decided.has(g) && self.applied.has(g)
+        self.in_effect(g, false)
+    }
+
+    /// Whether op `i` took effect; undecided (in a cycle), as assumed, else `pessimistic`.
+    fn in_effect(&self, i: u32, pessimistic: bool) -> bool {
+        if self.decided.has(i) {
+            self.applied.has(i)
+        } else {
+            self.assume.unwrap_or(pessimistic)
+        }
     }
 
     /// `member`'s role among the ops op `at` saw that took effect.

@@ -438,7 +438,7 @@ fn shuffled<T>(mut items: Vec<T>, seed: u64) -> Vec<T> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn every_node_resolves_the_same_acl_and_the_rules_hold(

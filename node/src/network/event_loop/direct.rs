@@ -305,37 +305,39 @@ impl EventLoop {
     pub(super) fn reject_outbox_to(&mut self, peer: PeerId) {
         for id in self.outbox.of(&peer) {
             let reason = "the recipient was removed from the mesh".to_string();
-            self.settle(peer, id, AckOutcome::Rejected { reason });
+            self.settle(peer, id, Ending::Acked(AckOutcome::Rejected { reason }));
         }
     }
 
     fn on_ack(&mut self, peer: PeerId, ack: DmAck) {
-        if self.settle(peer, ack.id, ack.outcome) {
+        if self.settle(peer, ack.id, Ending::Acked(ack.outcome)) {
             self.progress.insert(peer, Instant::now());
         }
     }
 
-    /// `peer` acknowledged (on `/weft/dm/1`) or receipted (in a sealed box) message `id`: it
-    /// leaves the outbox and whoever waits hears. Returns false when it was not there (a late
-    /// copy, or something this node never sent to that peer).
-    pub(super) fn settle(&mut self, peer: PeerId, id: MessageId, outcome: AckOutcome) -> bool {
+    /// Message `id` to `peer` leaves the outbox, as `ending` says: acknowledged (on
+    /// `/weft/dm/1`), receipted (in a sealed box) or expired. Whoever waits hears. Returns
+    /// false when it was not there (a late copy, or something this node never sent to that
+    /// peer).
+    pub(super) fn settle(&mut self, peer: PeerId, id: MessageId, ending: Ending) -> bool {
         if !self.outbox.acked(&peer, &id) {
             return false;
         }
         self.mailboxes.settled(&id);
-        let (state, delivery) = match outcome {
-            AckOutcome::Stored | AckOutcome::Duplicate => {
-                let latency = self
-                    .queued_at
-                    .remove(&id)
-                    .map(|t| t.elapsed())
-                    .unwrap_or_default();
+        let latency = self.queued_at.remove(&id).map(|t| t.elapsed());
+        let (state, delivery) = match ending {
+            Ending::Acked(AckOutcome::Stored | AckOutcome::Duplicate) => {
+                let latency = latency.unwrap_or_default();
                 (DeliveryState::Delivered, Delivery::Delivered { latency })
             }
-            AckOutcome::Rejected { reason } => {
+            Ending::Acked(AckOutcome::Rejected { reason }) => {
                 tracing::warn!(peer = %short(&peer), id = %id.short(), %reason, "recipient refused a message");
-                self.queued_at.remove(&id);
                 (DeliveryState::Rejected, Delivery::Rejected { reason })
+            }
+            Ending::Expired => {
+                tracing::warn!(peer = %short(&peer), id = %id.short(), "a message expired undelivered");
+                let reason = "its lifetime ran out before the recipient got it".to_string();
+                (DeliveryState::Expired, Delivery::Rejected { reason })
             }
         };
         // History first, then the outbox: a crash in between resends, and the recipient
@@ -355,4 +357,12 @@ impl EventLoop {
         }
         true
     }
+}
+
+/// How a message leaves the outbox.
+pub(super) enum Ending {
+    /// The recipient answered: stored, a duplicate, or refused.
+    Acked(AckOutcome),
+    /// Its lifetime ran out first.
+    Expired,
 }

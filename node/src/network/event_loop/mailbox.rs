@@ -27,7 +27,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use weft_keys::Identity;
 use weft_keys::seal::SealKey;
 use weft_proto::MessageId;
-use weft_proto::api::{DeliveryState, MailboxStatus};
+use weft_proto::api::MailboxStatus;
 use weft_proto::mailbox::{
     Held, MAILBOX_VERSION, MAX_FETCH_BYTES, MAX_RELEASE_IDS, MailboxRequest, MailboxResponse, Op,
     box_id,
@@ -39,7 +39,6 @@ use super::EventLoop;
 use crate::config::MailboxLimits;
 use crate::delivery::clock::wall_us;
 use crate::network::group_flush::{Durable, Then};
-use crate::network::handle::Delivery;
 use crate::store::mailbox::{BoxInfo, HeldBox};
 use crate::store::write::Write;
 
@@ -545,19 +544,7 @@ impl EventLoop {
             let Ok(to) = entry.to.parse::<PeerId>() else {
                 continue;
             };
-            let id = entry.message.id;
-            if self.outbox.acked(&to, &id) {
-                tracing::warn!(id = %id.short(), to = %super::short(&to), "a message expired undelivered");
-                self.mailboxes.settled(&id);
-                self.queued_at.remove(&id);
-                self.flush
-                    .write(Write::SetState(id, DeliveryState::Expired));
-                self.flush.write(Write::RemoveOutbox(id));
-                if let Some(waiter) = self.waiters.remove(&id) {
-                    let reason = "its lifetime ran out before the recipient got it".to_string();
-                    let _ = waiter.send(Delivery::Rejected { reason });
-                }
-            }
+            self.settle(to, entry.message.id, super::direct::Ending::Expired);
         }
     }
 

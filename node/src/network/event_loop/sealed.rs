@@ -116,7 +116,7 @@ impl EventLoop {
             }
             Content::Receipts(ids) => {
                 for id in ids.into_iter().take(MAX_RECEIPTS) {
-                    self.settle(sender, id, AckOutcome::Stored);
+                    self.settle(sender, id, super::direct::Ending::Acked(AckOutcome::Stored));
                 }
                 None
             }
