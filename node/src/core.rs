@@ -5,5 +5,7 @@
 //!
 //! - [`doors`]: who may stay connected: strangers for their grace, members just removed for
 //!   the moment they need to hear of it, and when the wall closes.
+//! - [`quota`]: what a mailbox holds for others, per recipient and per depositor.
 
 pub mod doors;
+pub mod quota;

@@ -18,7 +18,7 @@
 //! This file holds the state and the holding side; `sealed` is the sending and collecting
 //! side.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,7 @@ use weft_proto::seal::{MAX_SEALED_BYTES, SealCard};
 
 use super::EventLoop;
 use crate::config::MailboxLimits;
+use crate::core::quota::Quota;
 use crate::delivery::clock::wall_us;
 use crate::network::group_flush::{Durable, Then};
 use crate::store::mailbox::{BoxInfo, HeldBox};
@@ -57,13 +58,6 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Capacity of the channel from mailbox exchanges back to the loop.
 const DONE_CAPACITY: usize = 256;
-
-/// Messages and bytes held for one recipient.
-#[derive(Clone, Copy, Debug, Default)]
-struct Usage {
-    messages: usize,
-    bytes: usize,
-}
 
 /// A finished mailbox exchange, back on the loop.
 pub(super) enum Done {
@@ -88,9 +82,8 @@ pub(super) enum Done {
 pub(super) struct Mailboxes {
     limits: MailboxLimits,
     seal: SealKey,
-    usage: HashMap<[u8; 32], Usage>,
-    /// What this node holds, by depositor.
-    deposited: HashMap<[u8; 32], Usage>,
+    /// What this node holds for others, by recipient and depositor.
+    quota: Quota,
     /// Outbox messages a mailbox holds.
     pub(super) held: HashSet<MessageId>,
     /// Outbox messages being deposited.
@@ -114,10 +107,9 @@ impl Mailboxes {
         limits: MailboxLimits,
         store: &crate::store::Store,
     ) -> Result<Mailboxes, crate::store::StoreError> {
-        let (mut usage, mut deposited) = (HashMap::new(), HashMap::new());
+        let mut quota = Quota::new(limits);
         for held in store.mailbox.all()? {
-            count(&mut usage, held.to, held.size);
-            count(&mut deposited, held.from, held.size);
+            quota.hold(held.to, held.from, held.size);
         }
         let held = store
             .outbox
@@ -130,8 +122,7 @@ impl Mailboxes {
         Ok(Mailboxes {
             limits,
             seal: SealKey::of(identity),
-            usage,
-            deposited,
+            quota,
             held,
             depositing: HashSet::new(),
             fetching: HashSet::new(),
@@ -188,56 +179,6 @@ impl Mailboxes {
         self.held.remove(id);
         self.depositing.remove(id);
     }
-
-    fn add(&mut self, to: [u8; 32], from: [u8; 32], bytes: usize) {
-        count(&mut self.usage, to, bytes);
-        count(&mut self.deposited, from, bytes);
-    }
-
-    fn remove(&mut self, held: &BoxInfo) {
-        uncount(&mut self.usage, &held.to, held.size);
-        uncount(&mut self.deposited, &held.from, held.size);
-    }
-
-    /// Why a box of `bytes` for `to` from depositor `from` is refused, if it is: the
-    /// recipient's quota is used up, or what the depositor has here, for all recipients,
-    /// fills one recipient's quota already, so one member cannot fill every recipient's.
-    fn over_quota(&self, to: &[u8; 32], from: &[u8; 32], bytes: usize) -> Option<String> {
-        let limits = self.limits;
-        let over =
-            |u: Usage| u.messages + 1 > limits.max_messages || u.bytes + bytes > limits.max_bytes;
-        let used = self.usage.get(to).copied().unwrap_or_default();
-        if over(used) {
-            return Some(format!(
-                "{} messages, {} bytes held for the recipient (limits {}, {})",
-                used.messages, used.bytes, limits.max_messages, limits.max_bytes
-            ));
-        }
-        let theirs = self.deposited.get(from).copied().unwrap_or_default();
-        if over(theirs) {
-            return Some(format!(
-                "this depositor's boxes fill a recipient's quota already ({} messages, {} bytes)",
-                theirs.messages, theirs.bytes
-            ));
-        }
-        None
-    }
-}
-
-fn count(usage: &mut HashMap<[u8; 32], Usage>, key: [u8; 32], bytes: usize) {
-    let u = usage.entry(key).or_default();
-    u.messages += 1;
-    u.bytes += bytes;
-}
-
-fn uncount(usage: &mut HashMap<[u8; 32], Usage>, key: &[u8; 32], bytes: usize) {
-    if let Some(u) = usage.get_mut(key) {
-        u.messages = u.messages.saturating_sub(1);
-        u.bytes = u.bytes.saturating_sub(bytes);
-        if u.messages == 0 {
-            usage.remove(key);
-        }
-    }
 }
 
 pub(super) fn now_secs() -> u64 {
@@ -281,13 +222,14 @@ impl EventLoop {
     /// What this node holds for others, for `weft status`.
     pub(super) fn mailbox_status(&self) -> Option<MailboxStatus> {
         let m = &self.mailboxes;
-        if self.my_role() != Some(Role::Mailbox) && m.usage.is_empty() {
+        if self.my_role() != Some(Role::Mailbox) && m.quota.is_empty() {
             return None;
         }
+        let held = m.quota.total();
         Some(MailboxStatus {
-            messages: m.usage.values().map(|u| u.messages).sum(),
-            bytes: m.usage.values().map(|u| u.bytes).sum(),
-            recipients: m.usage.len(),
+            messages: held.messages,
+            bytes: held.bytes,
+            recipients: m.quota.recipients(),
             max_messages: m.limits.max_messages,
             max_bytes: m.limits.max_bytes,
             ttl_secs: m.limits.ttl.as_secs(),
@@ -404,7 +346,7 @@ impl EventLoop {
             let _ = reply.send(refused("the depositor has no ed25519 key"));
             return;
         };
-        if let Some(why) = self.mailboxes.over_quota(&to, &from, sealed.len()) {
+        if let Some(why) = self.mailboxes.quota.full(&to, &from, sealed.len()) {
             self.reject("mailbox", &peer, "mailbox_full", &why);
             let _ = reply.send(refused(format!(
                 "the mailbox is full for {recipient}: {why}"
@@ -412,7 +354,7 @@ impl EventLoop {
             return;
         }
         let expires = expires.min(now + limits.ttl.as_secs());
-        self.mailboxes.add(to, from, sealed.len());
+        self.mailboxes.quota.hold(to, from, sealed.len());
         let forward = self.peers.contains_key(&recipient).then(|| {
             let op = Op::Deposit {
                 to,
@@ -498,7 +440,9 @@ impl EventLoop {
     }
 
     pub(super) fn drop_box(&mut self, held: &BoxInfo) {
-        self.mailboxes.remove(held);
+        self.mailboxes
+            .quota
+            .release(&held.to, &held.from, held.size);
         self.flush.write(Write::ReleaseBox(held.to, held.id));
     }
 
@@ -513,7 +457,7 @@ impl EventLoop {
         self.mailboxes.last_sweep = now;
         let secs = now_secs();
         self.expire_outbox(secs);
-        if self.mailboxes.usage.is_empty() {
+        if self.mailboxes.quota.is_empty() {
             return;
         }
         match self.store.mailbox.all() {
