@@ -142,6 +142,18 @@ impl Hostile {
         let _ = self.commands.try_send(Do::Dial(addr.parse().unwrap()));
     }
 
+    /// Dials `peer` at `addr` again; whether a connection came up at all (the wall refuses
+    /// it at establishment, which the dialler sees as a failed dial or a closed connection).
+    async fn redial(&mut self, addr: &str, peer: PeerId) -> bool {
+        self.dial(addr);
+        self.wait("the dial to end", |s| match s {
+            Seen::Connected(p) if *p == peer => Some(true),
+            Seen::DialFailed | Seen::Closed(_) => Some(false),
+            _ => None,
+        })
+        .await
+    }
+
     /// Waits for what `want` picks out of what the swarm reports.
     async fn wait<T>(&mut self, what: &str, mut want: impl FnMut(&Seen) -> Option<T>) -> T {
         let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;
@@ -507,15 +519,7 @@ fn a_removed_member_is_refused_before_any_protocol() {
             .await;
         // Each time it comes back, no stream opens: the wall stands at establishment.
         for _ in 0..3 {
-            removed.dial(&a.addr());
-            let connected = removed
-                .wait("the dial to end", |s| match s {
-                    Seen::Connected(p) if *p == alice => Some(true),
-                    Seen::DialFailed | Seen::Closed(_) => Some(false),
-                    _ => None,
-                })
-                .await;
-            if connected {
+            if removed.redial(&a.addr(), alice).await {
                 // `/weft/join/1` answers anyone it lets in at all, a stranger too.
                 let answer = removed.join(alice).await;
                 assert!(
@@ -586,15 +590,7 @@ fn a_member_removed_while_away_is_told_once_and_only_of_its_removal() {
         })
         .await;
         // Told once: from now on, the wall.
-        gone.dial(&a.addr());
-        let connected = gone
-            .wait("the dial to end", |s| match s {
-                Seen::Connected(p) if *p == alice => Some(true),
-                Seen::DialFailed | Seen::Closed(_) => Some(false),
-                _ => None,
-            })
-            .await;
-        if connected {
+        if gone.redial(&a.addr(), alice).await {
             let answer = gone.sync(alice, &everything(mesh)).await;
             assert!(answer.is_err(), "told twice: {answer:?}");
         }

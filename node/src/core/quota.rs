@@ -46,26 +46,22 @@ impl fmt::Display for Full {
 }
 
 /// What is held, by recipient and by depositor (keys are members' ed25519 keys).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Quota {
-    limits: MailboxLimits,
     recipients: HashMap<[u8; 32], Usage>,
     depositors: HashMap<[u8; 32], Usage>,
 }
 
 impl Quota {
-    /// Nothing held yet, within `limits`.
-    pub fn new(limits: MailboxLimits) -> Quota {
-        Quota {
-            limits,
-            recipients: HashMap::new(),
-            depositors: HashMap::new(),
-        }
-    }
-
-    /// Why a box of `bytes` for `to` from `from` does not fit, if it does not.
-    pub fn full(&self, to: &[u8; 32], from: &[u8; 32], bytes: usize) -> Option<Full> {
-        let limits = self.limits;
+    /// Why a box of `bytes` for `to` from `from` does not fit within `limits`, if it does
+    /// not.
+    pub fn full(
+        &self,
+        to: &[u8; 32],
+        from: &[u8; 32],
+        bytes: usize,
+        limits: MailboxLimits,
+    ) -> Option<Full> {
         let over = |u: Usage| {
             u.messages.saturating_add(1) > limits.max_messages
                 || u.bytes.saturating_add(bytes) > limits.max_bytes

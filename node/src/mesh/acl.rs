@@ -212,11 +212,6 @@ impl Acl {
         self.revoked.get(key).copied()
     }
 
-    /// Every revoked key.
-    pub fn revoked(&self) -> impl Iterator<Item = &[u8; 32]> {
-        self.revoked.keys()
-    }
-
     /// Whether the invite with `id` was revoked.
     pub fn is_invite_revoked(&self, id: &[u8; 16]) -> bool {
         self.revoked_invites.contains(id)

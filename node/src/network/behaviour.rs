@@ -1,9 +1,9 @@
 //! The composed behaviour. In order (the swarm asks them in this order, and the first
 //! refusal wins): the block list (removed keys, once told so, are refused when a
-//! connection is established, before any protocol is negotiated), connection limits, the raw streams that
-//! carry weft's own protocols (each of which checks the ACL itself), and, for members only
-//! ([`Gated`]), the standard protocols: identify, ping, gossipsub, circuit relay v2 (server
-//! and client), DCUtR and AutoNAT. A stranger's connection speaks nothing but weft's stream
+//! connection is established, before any protocol is negotiated), connection limits, the
+//! raw streams that carry weft's own protocols (each of which checks the ACL itself), and,
+//! for members only ([`Gated`]), the standard protocols: identify, ping, gossipsub, circuit
+//! relay v2 (server and client), DCUtR and AutoNAT. A stranger's connection speaks nothing but weft's stream
 //! protocols, and of those only `/weft/join/1` answers it. mDNS, which has no connections of
 //! its own, comes last.
 

@@ -102,24 +102,14 @@ fn a_removed_node_keeps_no_one_and_a_node_in_no_mesh_only_whom_it_dialled() {
         let screened = doors.screen(PeerId::random(), standing, Own::Removed, true, ip(1), t0);
         assert_eq!(screened, Screened::Refused(Refusal::Removed));
     }
-    let screened = doors.screen(
-        PeerId::random(),
-        Standing::Stranger,
-        Own::NoMesh,
-        false,
-        ip(1),
-        t0,
-    );
-    assert_eq!(screened, Screened::Refused(Refusal::NotInMesh));
-    let screened = doors.screen(
-        PeerId::random(),
-        Standing::Stranger,
-        Own::NoMesh,
-        true,
-        ip(1),
-        t0,
-    );
-    assert_eq!(screened, Screened::Stranger);
+    for (dialled, want) in [
+        (false, Screened::Refused(Refusal::NotInMesh)),
+        (true, Screened::Stranger),
+    ] {
+        let peer = PeerId::random();
+        let screened = doors.screen(peer, Standing::Stranger, Own::NoMesh, dialled, ip(1), t0);
+        assert_eq!(screened, want);
+    }
 }
 
 #[test]

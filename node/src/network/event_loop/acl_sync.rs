@@ -95,8 +95,12 @@ impl EventLoop {
     /// only (they tell it it was removed); anyone else gets nothing.
     pub(super) fn answer_sync(&mut self, peer: PeerId, request: SyncRequest) -> SyncResponse {
         let member = self.admits(&peer);
+        // A member just removed is sent the op that removed it and its past, nothing after.
+        let removal = (!member && self.doors.is_leaving(&peer))
+            .then(|| self.revocation_of(&peer))
+            .flatten();
         let mesh = self.mesh.as_ref().filter(|m| m.id() == request.mesh);
-        let (Some(mesh), true) = (mesh, member || self.doors.is_leaving(&peer)) else {
+        let (Some(mesh), true) = (mesh, member || removal.is_some()) else {
             self.rejected.add("sync");
             return SyncResponse::Refused {
                 reason: "not a member of this node's mesh".into(),
@@ -120,10 +124,8 @@ impl EventLoop {
             .iter()
             .take(MAX_HEADS)
             .any(|id| !mesh.log().contains(id));
-        // A member just removed: the op that removed it and its past, nothing after.
-        let within = (!member).then(|| self.revocation_of(&peer)).flatten();
         let (ops, more_ops) = mesh.log().lacking_within(
-            within.as_ref(),
+            removal.as_ref(),
             &seen,
             request.after.as_ref(),
             MAX_SYNC_OPS,

@@ -29,7 +29,10 @@ impl EventLoop {
             (None, None) => Own::NoMesh,
         };
         let address = address_of(remote);
-        match (self.doors).screen(peer, standing, own, dialled, address, Instant::now()) {
+        match self
+            .doors
+            .screen(peer, standing, own, dialled, address, Instant::now())
+        {
             Screened::Member | Screened::Stranger => {}
             Screened::Told => self.tell_removed(peer),
             Screened::Refused(refusal) => {

@@ -107,7 +107,7 @@ impl Mailboxes {
         limits: MailboxLimits,
         store: &crate::store::Store,
     ) -> Result<Mailboxes, crate::store::StoreError> {
-        let mut quota = Quota::new(limits);
+        let mut quota = Quota::default();
         for held in store.mailbox.all()? {
             quota.hold(held.to, held.from, held.size);
         }
@@ -346,7 +346,7 @@ impl EventLoop {
             let _ = reply.send(refused("the depositor has no ed25519 key"));
             return;
         };
-        if let Some(why) = self.mailboxes.quota.full(&to, &from, sealed.len()) {
+        if let Some(why) = self.mailboxes.quota.full(&to, &from, sealed.len(), limits) {
             self.reject("mailbox", &peer, "mailbox_full", &why);
             let _ = reply.send(refused(format!(
                 "the mailbox is full for {recipient}: {why}"
