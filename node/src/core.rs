@@ -5,7 +5,9 @@
 //!
 //! - [`doors`]: who may stay connected: strangers for their grace, members just removed for
 //!   the moment they need to hear of it, and when the wall closes.
+//! - [`holding`]: the boxes a mailbox holds for others: which, for whom, until when.
 //! - [`quota`]: what a mailbox holds for others, per recipient and per depositor.
 
 pub mod doors;
+pub mod holding;
 pub mod quota;

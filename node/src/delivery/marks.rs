@@ -42,26 +42,19 @@ impl<T, P> Default for Marks<T, P> {
 }
 
 impl<T: Hash + Eq + Clone, P: Hash + Eq + Copy> Marks<T, P> {
-    /// Whether `topic`'s marks are here (else load them with [`Marks::load`]).
-    pub fn has(&self, topic: &T) -> bool {
-        self.runs.contains_key(topic)
-    }
-
-    /// Takes `topic`'s marks as stored: per publisher, the first number not held.
-    pub fn load(&mut self, topic: T, stored: impl IntoIterator<Item = (P, u64)>) {
-        let runs = stored
-            .into_iter()
-            .map(|(p, next)| {
-                (
-                    p,
-                    Run {
-                        next: next.max(1),
-                        above: BTreeSet::new(),
-                    },
-                )
-            })
-            .collect();
-        self.runs.insert(topic, runs);
+    /// The marks as stored: per topic and publisher, the first number not held.
+    pub fn stored(stored: impl IntoIterator<Item = (T, P, u64)>) -> Self {
+        let mut marks = Marks::default();
+        for (topic, publisher, next) in stored {
+            marks.runs.entry(topic).or_default().insert(
+                publisher,
+                Run {
+                    next: next.max(1),
+                    above: BTreeSet::new(),
+                },
+            );
+        }
+        marks
     }
 
     /// `publisher`'s message `seq` on `topic` is held now.
@@ -102,11 +95,6 @@ impl<T: Hash + Eq + Clone, P: Hash + Eq + Copy> Marks<T, P> {
             .map(|runs| runs.iter().map(|(p, r)| (*p, r.next)).collect())
             .unwrap_or_default()
     }
-
-    /// Forgets `topic` (it is no longer followed).
-    pub fn forget(&mut self, topic: &T) {
-        self.runs.remove(topic);
-    }
 }
 
 #[cfg(test)]
@@ -131,10 +119,7 @@ mod tests {
 
     #[test]
     fn loads_stored_marks_and_keeps_publishers_apart() {
-        let mut marks: Marks<&str, u8> = Marks::default();
-        assert!(!marks.has(&"t"));
-        marks.load("t", [(1, 5), (2, 1)]);
-        assert!(marks.has(&"t"));
+        let mut marks: Marks<&str, u8> = Marks::stored([("t", 1, 5), ("t", 2, 1)]);
         marks.record(&"t", 1, 5);
         marks.record(&"t", 2, 3);
         assert_eq!(marks.next(&"t", &1), 6);
@@ -142,7 +127,6 @@ mod tests {
         let mut all = marks.of(&"t");
         all.sort();
         assert_eq!(all, vec![(1, 6), (2, 1)]);
-        marks.forget(&"t");
-        assert_eq!(marks.next(&"t", &1), 1);
+        assert_eq!(marks.next(&"u", &1), 1);
     }
 }

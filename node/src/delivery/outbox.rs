@@ -6,7 +6,9 @@
 //! of it (backpressure instead of loss). A failed send goes back to the front of its queue
 //! and pauses the peer for a backoff. A message leaves only when acknowledged (or refused).
 //!
-//! The payloads live in sled (`store::outbox`); this holds ids only.
+//! The payloads live in sled (`store::outbox`); this holds ids, and when each message was
+//! written (its timestamp, microseconds since the Unix epoch): the order failed sends go
+//! back in, and when a message's lifetime is over.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::Hash;
@@ -20,6 +22,8 @@ use super::backoff;
 #[derive(Debug)]
 pub struct Outbox<P> {
     peers: HashMap<P, PeerQueue>,
+    /// When each message was written.
+    written: HashMap<MessageId, u64>,
     max_in_flight: usize,
 }
 
@@ -43,13 +47,30 @@ impl<P: Hash + Eq + Clone> Outbox<P> {
     pub fn new(max_in_flight: usize) -> Outbox<P> {
         Outbox {
             peers: HashMap::new(),
+            written: HashMap::new(),
             max_in_flight: max_in_flight.max(1),
         }
     }
 
-    /// Queues `id` for `peer`, behind what already waits for it.
-    pub fn enqueue(&mut self, peer: P, id: MessageId) {
+    /// Queues `id`, written at `written`, for `peer`, behind what already waits for it.
+    pub fn enqueue(&mut self, peer: P, id: MessageId, written: u64) {
         self.peers.entry(peer).or_default().waiting.push_back(id);
+        self.written.insert(id, written);
+    }
+
+    /// When `id` was written, if it is here.
+    pub fn written(&self, id: &MessageId) -> Option<u64> {
+        self.written.get(id).copied()
+    }
+
+    /// Every message written before `cutoff`.
+    pub fn written_before(&self, cutoff: u64) -> Vec<(P, MessageId)> {
+        self.peers
+            .iter()
+            .flat_map(|(p, q)| q.in_flight.iter().chain(&q.waiting).map(move |id| (p, id)))
+            .filter(|(_, id)| self.written(id).is_some_and(|at| at < cutoff))
+            .map(|(p, id)| (p.clone(), *id))
+            .collect()
     }
 
     /// `peer` is connected: its messages may flow.
@@ -79,6 +100,7 @@ impl<P: Hash + Eq + Clone> Outbox<P> {
         let removed = was_in_flight || queue.waiting.len() != before;
         if removed {
             queue.failures = 0;
+            self.written.remove(id);
         }
         if queue.is_empty() && !queue.connected {
             self.peers.remove(peer);
@@ -100,9 +122,8 @@ impl<P: Hash + Eq + Clone> Outbox<P> {
     }
 
     /// Every message in flight to `peer` failed at once (its session closed): all go back to
-    /// the front of the queue, ordered by `order` (smallest first), and the peer is paused
-    /// for a backoff.
-    pub fn fail_all<K: Ord>(&mut self, peer: &P, now: Instant, order: impl Fn(&MessageId) -> K) {
+    /// the front of the queue, oldest first, and the peer is paused for a backoff.
+    pub fn fail_all(&mut self, peer: &P, now: Instant) {
         let Some(queue) = self.peers.get_mut(peer) else {
             return;
         };
@@ -110,7 +131,7 @@ impl<P: Hash + Eq + Clone> Outbox<P> {
             return;
         }
         let mut failed: Vec<MessageId> = queue.in_flight.drain().collect();
-        failed.sort_by_key(|id| std::cmp::Reverse(order(id)));
+        failed.sort_by_key(|id| std::cmp::Reverse(self.written.get(id).copied()));
         for id in failed {
             queue.waiting.push_front(id);
         }
@@ -196,7 +217,7 @@ mod tests {
         let t = Instant::now();
         let mut o = Outbox::new(2);
         for n in 1..=3 {
-            o.enqueue("b", id(n));
+            o.enqueue("b", id(n), u64::from(n));
         }
         assert!(
             o.next(t).is_empty(),
@@ -214,8 +235,8 @@ mod tests {
     fn failure_requeues_first_and_pauses() {
         let t = Instant::now();
         let mut o = Outbox::new(8);
-        o.enqueue("b", id(1));
-        o.enqueue("b", id(2));
+        o.enqueue("b", id(1), 1);
+        o.enqueue("b", id(2), 2);
         o.connected(&"b");
         assert_eq!(o.next(t).len(), 2);
         o.failed(&"b", id(2), t);
@@ -230,12 +251,12 @@ mod tests {
         let t = Instant::now();
         let mut o = Outbox::new(8);
         for n in 1..=3 {
-            o.enqueue("b", id(n));
+            o.enqueue("b", id(n), u64::from(n));
         }
         o.connected(&"b");
         assert_eq!(o.next(t).len(), 3);
         assert_eq!(o.in_flight(&"b"), 3);
-        o.fail_all(&"b", t, |m| u64::from(m.0[0]));
+        o.fail_all(&"b", t);
         assert_eq!(o.in_flight(&"b"), 0);
         let resent: Vec<_> = o
             .next(t + backoff::BASE)
@@ -246,10 +267,24 @@ mod tests {
     }
 
     #[test]
+    fn knows_which_messages_are_past_a_time() {
+        let mut o = Outbox::new(1);
+        o.enqueue("b", id(1), 10);
+        o.enqueue("c", id(2), 20);
+        o.connected(&"b");
+        assert_eq!(o.next(Instant::now()).len(), 1, "in flight counts too");
+        assert_eq!(o.written_before(15), vec![("b", id(1))]);
+        assert_eq!(o.written(&id(2)), Some(20));
+        assert!(o.acked(&"b", &id(1)));
+        assert!(o.written_before(15).is_empty());
+        assert_eq!(o.written(&id(1)), None);
+    }
+
+    #[test]
     fn late_acks_are_harmless() {
         let mut o: Outbox<&str> = Outbox::new(1);
         assert!(!o.acked(&"x", &id(9)));
-        o.enqueue("x", id(1));
+        o.enqueue("x", id(1), 1);
         assert!(
             o.acked(&"x", &id(1)),
             "an ack for a waiting message also clears it"
@@ -308,7 +343,7 @@ mod tests {
                 match op {
                     Op::Enqueue(n) => if !seen.contains(&n) && model.insert(n) {
                         queued_order.push(n);
-                        o.enqueue("p", id(n));
+                        o.enqueue("p", id(n), u64::from(n));
                     },
                     Op::StoredAckLost => if let Some(m) = in_flight.first() {
                         receive(m.0[0], &mut seen);
@@ -317,7 +352,7 @@ mod tests {
                         in_flight.clear();
                         o = Outbox::new(cap);
                         queued_order.retain(|n| model.contains(n));
-                        for n in &queued_order { o.enqueue("p", id(*n)); }
+                        for n in &queued_order { o.enqueue("p", id(*n), u64::from(*n)); }
                     }
                     Op::Connect => o.connected(&"p"),
                     Op::Disconnect => {

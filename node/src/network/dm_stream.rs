@@ -18,14 +18,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::io::{ReadHalf, WriteHalf};
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures::{AsyncReadExt, AsyncWriteExt, FutureExt, StreamExt};
 use libp2p::{PeerId, Stream, StreamProtocol};
 use libp2p_stream::{Control, IncomingStreams};
 use tokio::sync::mpsc;
-use weft_proto::DecodeError;
 use weft_proto::codec::frame;
+use weft_proto::{DecodeError, MessageId};
 
 use super::frame::read_frame;
+use crate::store::StoreError;
+use crate::store::outbox::{OutboxTree, Outgoing};
 use weft_proto::dm::{DirectMessage, DmAck};
 use weft_proto::limits::{MAX_ACK_FRAME_BYTES, MAX_DM_FRAME_BYTES};
 
@@ -50,6 +52,16 @@ pub enum DmEvent {
         peer: PeerId,
         /// Its answer.
         ack: DmAck,
+    },
+    /// An outbound session could not send outbox message `id`: it left the outbox
+    /// meanwhile (`error` is `None`), or could not be read.
+    Unsent {
+        /// The recipient.
+        peer: PeerId,
+        /// The message.
+        id: MessageId,
+        /// Why it could not be read, if it is still there.
+        error: Option<StoreError>,
     },
     /// An outbound session ended; its unacknowledged messages must be retried.
     OutboundClosed {
@@ -116,15 +128,28 @@ pub async fn outbound(
     mut control: Control,
     peer: PeerId,
     session: SessionId,
-    messages: mpsc::Receiver<DirectMessage>,
+    (messages, outbox): (mpsc::Receiver<Outgoing>, OutboxTree),
     events: mpsc::Sender<DmEvent>,
 ) {
     let reason = match control.open_stream(peer, PROTOCOL).await {
         Ok(stream) => {
             let (reader, writer) = stream.split();
+            let loaded = received(messages).filter_map(|outgoing| {
+                let (outbox, events) = (outbox.clone(), events.clone());
+                async move {
+                    let id = outgoing.id();
+                    let error = match outbox.message(outgoing) {
+                        Ok(Some(message)) => return Some(message),
+                        Ok(None) => None,
+                        Err(e) => Some(e),
+                    };
+                    let _ = events.send(DmEvent::Unsent { peer, id, error }).await;
+                    None
+                }
+            });
             tokio::select! {
                 r = read_acks(peer, reader, &events) => r,
-                r = write_all(writer, messages, |m: DirectMessage| m.encode()) => r,
+                r = write_all(writer, Box::pin(loaded), |m: DirectMessage| m.encode()) => r,
             }
         }
         Err(e) => e.to_string(),
@@ -136,6 +161,11 @@ pub async fn outbound(
             reason,
         })
         .await;
+}
+
+/// What arrives on `rx`, as a stream.
+fn received<T>(mut rx: mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 async fn inbound(peer: PeerId, session: SessionId, stream: Stream, events: mpsc::Sender<DmEvent>) {
@@ -154,7 +184,7 @@ async fn inbound(peer: PeerId, session: SessionId, stream: Stream, events: mpsc:
     let (reader, writer) = stream.split();
     tokio::select! {
         _ = read_messages(peer, session, reader, &events) => {}
-        _ = write_all(writer, acks_rx, |a: DmAck| a.encode()) => {}
+        _ = write_all(writer, received(acks_rx), |a: DmAck| a.encode()) => {}
     }
     let _ = events.send(DmEvent::InboundClosed { session }).await;
 }
@@ -211,10 +241,10 @@ async fn read_messages(
 /// and flushed once.
 async fn write_all<T>(
     mut writer: WriteHalf<Stream>,
-    mut items: mpsc::Receiver<T>,
+    mut items: impl futures::Stream<Item = T> + Unpin,
     encode: impl Fn(T) -> Result<Vec<u8>, DecodeError>,
 ) -> String {
-    while let Some(first) = items.recv().await {
+    while let Some(first) = items.next().await {
         let mut next = Some(first);
         while let Some(item) = next {
             let body = match encode(item) {
@@ -224,7 +254,8 @@ async fn write_all<T>(
             if let Err(e) = writer.write_all(&frame(&body)).await {
                 return format!("stream closed: {e}");
             }
-            next = items.try_recv().ok();
+            // Whatever is ready goes in the same flush.
+            next = items.next().now_or_never().flatten();
         }
         if let Err(e) = writer.flush().await {
             return format!("stream closed: {e}");

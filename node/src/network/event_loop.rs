@@ -30,7 +30,8 @@ use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use weft_proto::MessageId;
-use weft_proto::api::{Event, IdResponse, PeerInfo, Status, TopicStatus};
+use weft_proto::api::{Event, IdResponse, Kind, Message, PeerInfo, Status, TopicStatus};
+use weft_proto::dm::AckOutcome;
 use weft_proto::join::{JoinRequest, JoinResponse};
 use weft_proto::mailbox::{MailboxRequest, MailboxResponse};
 use weft_proto::sync::{SyncRequest, SyncResponse};
@@ -46,7 +47,8 @@ use crate::delivery::marks::Marks;
 use crate::delivery::outbox::Outbox;
 use crate::delivery::redial::Redial;
 use crate::store::Store;
-use crate::store::write::Write;
+use crate::store::outbox::Outgoing;
+use crate::store::write::{Applied, Write};
 
 /// How often timers (redial, retry pauses, acknowledgement timeouts) are checked.
 const TICK: Duration = Duration::from_millis(100);
@@ -143,7 +145,7 @@ pub struct EventLoop {
     synced_tx: mpsc::Sender<(PeerId, Result<super::sync::Synced, String>)>,
     dm_events_tx: mpsc::Sender<DmEvent>,
     /// The session carrying messages to each recipient.
-    outbound: HashMap<PeerId, (SessionId, mpsc::Sender<weft_proto::dm::DirectMessage>)>,
+    outbound: HashMap<PeerId, (SessionId, mpsc::Sender<Outgoing>)>,
     /// Sessions carrying messages from peers: where their acknowledgements go.
     inbound: HashMap<SessionId, (PeerId, mpsc::Sender<weft_proto::dm::DmAck>)>,
     /// When each recipient last made progress (a send started or an ack arrived).
@@ -230,10 +232,11 @@ impl EventLoop {
             }
             topics.insert(topic);
         }
+        let store_marks = store.topics_log.marks()?;
         let mut outbox = Outbox::new(MAX_DM_IN_FLIGHT);
         for entry in store.outbox.all()? {
             match entry.to.parse::<PeerId>() {
-                Ok(peer) => outbox.enqueue(peer, entry.message.id),
+                Ok(peer) => outbox.enqueue(peer, entry.message.id, entry.message.ts),
                 Err(e) => {
                     tracing::warn!(id = %entry.message.id.short(), error = %e, "outbox entry with a bad recipient; skipped")
                 }
@@ -335,7 +338,7 @@ impl EventLoop {
             sync_door: shared.sync_door,
             metrics: shared.metrics,
             next_resync: now + acl_sync::RESYNC_EVERY,
-            marks: Marks::default(),
+            marks: Marks::stored(store_marks),
             retention: limits.history_retention,
             next_prune: now,
             reach: reach::Reach::new(limits.relay),
@@ -396,10 +399,7 @@ impl EventLoop {
                 Some(join) = self.joins.requests.recv() => {
                     self.redeem(join.peer, join.request, join.reply);
                 }
-                Some(sync) = self.syncs.requests.recv() => {
-                    let response = self.answer_sync(sync.peer, sync.request);
-                    let _ = sync.reply.send(response);
-                }
+                Some(sync) = self.syncs.requests.recv() => self.answer_sync(sync),
                 Some(asked) = self.mailbox_requests.requests.recv() => {
                     self.answer_mailbox(asked.peer, asked.request, asked.reply);
                 }
@@ -480,7 +480,8 @@ impl EventLoop {
                 subscribe,
                 reply,
             } => {
-                let _ = reply.send(self.subscribe(topic, subscribe));
+                let result = self.subscribe(topic, subscribe);
+                self.reply_durably(reply, result);
             }
             Command::MeshCreate { name, reply } => self.mesh_create(name, reply),
             Command::Mesh(reply) => {
@@ -523,28 +524,37 @@ impl EventLoop {
         }
     }
 
-    fn on_flushed(&mut self, result: Result<(), crate::store::StoreError>, items: Vec<Durable>) {
+    fn on_flushed(
+        &mut self,
+        result: Result<Applied, crate::store::StoreError>,
+        items: Vec<Durable>,
+    ) {
         if let Err(e) = &result {
             tracing::error!(error = %e, "flush failed; nothing in this batch is acknowledged");
         }
+        let new = |m: &Message| result.as_ref().is_ok_and(|a| !a.known.contains(&m.id));
         for item in items {
             match (item, &result) {
                 (
                     Durable::Ack {
                         session,
-                        ack,
-                        event,
+                        mut ack,
+                        received,
                     },
-                    Ok(()),
+                    Ok(_),
                 ) => {
+                    let received = received.filter(|m| new(m));
+                    if received.is_none() && matches!(ack.outcome, AckOutcome::Stored) {
+                        ack.outcome = AckOutcome::Duplicate;
+                    }
                     self.answer(session, ack);
-                    if let Some(event) = event {
-                        let _ = self.events.send(event);
+                    if let Some(message) = received {
+                        self.tell_received(*message);
                     }
                 }
                 // No answer: the sender keeps the message in its outbox and retries later.
                 (Durable::Ack { .. }, Err(_)) => {}
-                (Durable::Queued { reply, queued }, Ok(())) => {
+                (Durable::Queued { reply, queued }, Ok(_)) => {
                     let _ = reply.send(Ok(queued));
                 }
                 (Durable::Queued { reply, .. }, Err(e)) => {
@@ -552,7 +562,7 @@ impl EventLoop {
                         "the message could not be stored durably: {e}"
                     ))));
                 }
-                (Durable::Published { reply, result }, Ok(())) => {
+                (Durable::Published { reply, result }, Ok(_)) => {
                     let _ = reply.send(Ok(result));
                 }
                 (Durable::Published { reply, .. }, Err(e)) => {
@@ -560,13 +570,24 @@ impl EventLoop {
                         "published, but could not store it in history: {e}"
                     ))));
                 }
-                (Durable::Event(event), Ok(())) => {
-                    let _ = self.events.send(event);
+                (Durable::Received(message), Ok(_)) => {
+                    if new(&message) {
+                        self.tell_received(*message);
+                    }
                 }
-                (Durable::Event(_), Err(_)) => {}
+                (Durable::Received(_), Err(_)) => {}
                 (Durable::Then(then), result) => (then.0)(result.is_ok()),
             }
         }
+    }
+
+    /// A message received is in history, new: counted, and local listeners hear of it.
+    fn tell_received(&mut self, message: Message) {
+        self.metrics.received(match message.kind {
+            Kind::Direct => "direct",
+            Kind::Topic => "topic",
+        });
+        let _ = self.events.send(Event::Message(message));
     }
 
     /// Applies and flushes everything still queued, answering what waited for it.

@@ -7,7 +7,7 @@
 //! on the disk (sled blocks writers while it flushes, so the loop does not write at all).
 //!
 //! Until their batch is applied, queued writes are visible through
-//! [`GroupFlush::holds_message`] (for de-duplication) and [`GroupFlush::outbox_entry`] (for
+//! [`GroupFlush::holds_message`] (for de-duplication) and [`GroupFlush::queued_message`] (for
 //! sending).
 
 use std::collections::{HashMap, HashSet};
@@ -15,13 +15,13 @@ use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use weft_proto::MessageId;
-use weft_proto::api::Event;
-use weft_proto::dm::DmAck;
+use weft_proto::api::Message;
+use weft_proto::dm::{DirectMessage, DmAck};
 
 use super::dm_stream::SessionId;
 use super::handle::{NodeError, Queued};
-use crate::store::outbox::OutboxEntry;
-use crate::store::write::Write;
+use crate::store::outbox::Outgoing;
+use crate::store::write::{Applied, Write};
 use crate::store::{Store, StoreError};
 
 /// Something to release once the writes before it are on disk.
@@ -33,8 +33,9 @@ pub enum Durable {
         session: SessionId,
         /// The answer.
         ack: DmAck,
-        /// The event for local listeners, when the message was new.
-        event: Option<Event>,
+        /// The message, when it went to history: unless the writer found it there already
+        /// (then the answer says `Duplicate`), local listeners hear of it.
+        received: Option<Box<Message>>,
     },
     /// Tell a local caller its direct message is queued.
     Queued {
@@ -50,8 +51,9 @@ pub enum Durable {
         /// The message id and subscriber count.
         result: (MessageId, usize),
     },
-    /// Tell local listeners about a stored topic message.
-    Event(Event),
+    /// Tell local listeners about a message that went to history, unless the writer found
+    /// it there already.
+    Received(Box<Message>),
     /// Run this once the writes before it are on disk (`true`) or failed to get there.
     Then(Then),
 }
@@ -66,7 +68,7 @@ impl std::fmt::Debug for Then {
 }
 
 /// A batch being applied and flushed on the blocking pool.
-type FlushTask = JoinHandle<Result<(), StoreError>>;
+type FlushTask = JoinHandle<Result<Applied, StoreError>>;
 
 /// The group-commit state.
 #[derive(Default)]
@@ -77,7 +79,7 @@ pub struct GroupFlush {
     /// History ids queued or being applied.
     unapplied_messages: HashSet<MessageId>,
     /// Outbox entries queued or being applied.
-    unapplied_outbox: HashMap<MessageId, OutboxEntry>,
+    unapplied_outbox: HashMap<MessageId, DirectMessage>,
 }
 
 impl GroupFlush {
@@ -89,12 +91,13 @@ impl GroupFlush {
             }
             Write::PutOutbox(entry) => {
                 self.unapplied_outbox
-                    .insert(entry.message.id, entry.clone());
+                    .insert(entry.message.id, entry.message.clone());
             }
             Write::RemoveOutbox(id) => {
                 self.unapplied_outbox.remove(id);
             }
             Write::SetState(..)
+            | Write::MarkHeld(..)
             | Write::PutCard(..)
             | Write::HoldBox(..)
             | Write::ReleaseBox(..)
@@ -105,7 +108,9 @@ impl GroupFlush {
             | Write::PutInvite(..)
             | Write::PutPeer(..)
             | Write::ForgetPeer(..)
-            | Write::SetRemovedAt(..) => {}
+            | Write::SetRemovedAt(..)
+            | Write::Follow(..)
+            | Write::Unfollow(..) => {}
         }
         self.writes.push(write);
     }
@@ -120,9 +125,18 @@ impl GroupFlush {
         self.unapplied_messages.contains(id)
     }
 
-    /// The outbox entry for `id` if its write is queued but not yet applied.
-    pub fn outbox_entry(&self, id: &MessageId) -> Option<&OutboxEntry> {
+    /// Outbox message `id` if its write is queued but not yet applied.
+    pub fn queued_message(&self, id: &MessageId) -> Option<&DirectMessage> {
         self.unapplied_outbox.get(id)
+    }
+
+    /// Outbox message `id` for the wire: itself while its write is queued, else its id, to
+    /// be read from disk by whoever sends it.
+    pub fn outgoing(&self, id: MessageId) -> Outgoing {
+        match self.queued_message(&id) {
+            Some(message) => Outgoing::Here(message.clone()),
+            None => Outgoing::Stored(id),
+        }
     }
 
     /// Starts applying and flushing if no batch runs and anything is queued.
@@ -141,8 +155,9 @@ impl GroupFlush {
             .collect();
         let store = store.clone();
         let task = tokio::task::spawn_blocking(move || {
-            store.apply(&writes)?;
-            store.flush().map(|_| ())
+            let applied = store.apply(&writes)?;
+            store.flush()?;
+            Ok(applied)
         });
         self.running = Some((task, std::mem::take(&mut self.waiting), ids));
     }
@@ -154,7 +169,7 @@ impl GroupFlush {
 
     /// Resolves when the running batch ends, with its outcome and the items it released.
     /// Pending forever when none runs (guard the `select!` branch with [`Self::is_running`]).
-    pub async fn finished(&mut self) -> (Result<(), StoreError>, Vec<Durable>) {
+    pub async fn finished(&mut self) -> (Result<Applied, StoreError>, Vec<Durable>) {
         let Some((task, _, _)) = self.running.as_mut() else {
             return std::future::pending().await;
         };

@@ -8,6 +8,7 @@
 //! Both change only through [`super::write::Write`], in the flush task.
 
 use serde::{Deserialize, Serialize};
+use weft_proto::mailbox::Held;
 
 use super::StoreError;
 
@@ -25,28 +26,21 @@ pub struct HeldBox {
     pub sealed: Vec<u8>,
 }
 
-/// A held box, as listed for usage counts and expiry.
+/// A held box, less its bytes: for the index the event loop keeps (`core::holding`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BoxInfo {
     /// The recipient's key.
     pub to: [u8; 32],
     /// The box id.
     pub id: [u8; 32],
+    /// When it arrived, microseconds since the Unix epoch (its place in a fetch).
+    pub at: u64,
     /// When it may be dropped, Unix seconds.
     pub expires: u64,
     /// Its size in bytes.
     pub size: usize,
     /// Who deposited it.
     pub from: [u8; 32],
-}
-
-/// Boxes for one recipient, oldest first, and whether more wait.
-#[derive(Debug, Default)]
-pub struct Batch {
-    /// The boxes, with their ids.
-    pub boxes: Vec<([u8; 32], HeldBox)>,
-    /// Whether more are held.
-    pub more: bool,
 }
 
 /// The `mailbox` and `mailbox_ids` trees.
@@ -98,55 +92,19 @@ impl MailboxTrees {
         Ok(())
     }
 
-    /// What `to`'s box `id` is (size, depositor, expiry), if held.
-    pub fn info(&self, to: &[u8; 32], id: &[u8; 32]) -> Result<Option<BoxInfo>, StoreError> {
-        let Some(at) = self.ids.get(id_key(to, id))? else {
-            return Ok(None);
-        };
-        let at = u64::from_be_bytes(at.as_ref().try_into().map_err(corrupt)?);
-        match self.boxes.get(box_key(to, at, id))? {
-            None => Ok(None),
-            Some(value) => {
+    /// The bytes of `boxes`, in their order; a box released meanwhile is left out.
+    pub fn sealed(&self, boxes: &[BoxInfo]) -> Result<Vec<Held>, StoreError> {
+        let mut out = Vec::with_capacity(boxes.len());
+        for info in boxes {
+            if let Some(value) = self.boxes.get(box_key(&info.to, info.at, &info.id))? {
                 let held: HeldBox = weft_proto::codec::from_cbor(&value).map_err(corrupt)?;
-                Ok(Some(BoxInfo {
-                    to: *to,
-                    id: *id,
-                    expires: held.expires,
-                    size: held.sealed.len(),
-                    from: held.from,
-                }))
+                out.push(Held {
+                    id: info.id,
+                    sealed: held.sealed,
+                });
             }
         }
-    }
-
-    /// Whether `to`'s box `id` is held.
-    pub fn holds(&self, to: &[u8; 32], id: &[u8; 32]) -> Result<bool, StoreError> {
-        Ok(self.ids.contains_key(id_key(to, id))?)
-    }
-
-    /// `to`'s boxes, oldest first, at most `max_count` and until their sizes pass
-    /// `max_bytes` (always at least one when any is held); and whether more remain.
-    pub fn boxes_for(
-        &self,
-        to: &[u8; 32],
-        max_bytes: usize,
-        max_count: usize,
-    ) -> Result<Batch, StoreError> {
-        let mut batch = Batch::default();
-        let mut bytes = 0;
-        for entry in self.boxes.scan_prefix(to) {
-            let (key, value) = entry?;
-            let held: HeldBox = weft_proto::codec::from_cbor(&value).map_err(corrupt)?;
-            let full = batch.boxes.len() >= max_count || bytes + held.sealed.len() > max_bytes;
-            if !batch.boxes.is_empty() && full {
-                batch.more = true;
-                return Ok(batch);
-            }
-            bytes += held.sealed.len();
-            let id: [u8; 32] = key[40..].try_into().map_err(corrupt)?;
-            batch.boxes.push((id, held));
-        }
-        Ok(batch)
+        Ok(out)
     }
 
     /// Every held box: for usage counts and expiry.
@@ -159,10 +117,12 @@ impl MailboxTrees {
             }
             let held: HeldBox = weft_proto::codec::from_cbor(&value).map_err(corrupt)?;
             let to: [u8; 32] = key[..32].try_into().map_err(corrupt)?;
+            let at = u64::from_be_bytes(key[32..40].try_into().map_err(corrupt)?);
             let id: [u8; 32] = key[40..].try_into().map_err(corrupt)?;
             out.push(BoxInfo {
                 to,
                 id,
+                at,
                 expires: held.expires,
                 size: held.sealed.len(),
                 from: held.from,
@@ -192,18 +152,23 @@ mod tests {
         boxes.hold(&bob, 3, &[10; 32], &held(10)).unwrap();
         boxes.hold(&carol, 1, &[30; 32], &held(30)).unwrap();
 
-        let all = boxes.boxes_for(&bob, 1000, 10).unwrap();
-        let ids: Vec<u8> = all.boxes.iter().map(|(id, _)| id[0]).collect();
-        assert_eq!((ids, all.more), (vec![10, 20], false), "oldest first, once");
-        let first = boxes.boxes_for(&bob, 15, 10).unwrap();
-        assert_eq!((first.boxes.len(), first.more), (1, true));
-        let counted = boxes.boxes_for(&bob, 1000, 1).unwrap();
-        assert_eq!((counted.boxes.len(), counted.more), (1, true));
+        let all = boxes.all().unwrap();
+        let bobs: Vec<(u64, u8)> = all
+            .iter()
+            .filter(|b| b.to == bob)
+            .map(|b| (b.at, b.id[0]))
+            .collect();
+        assert_eq!(bobs, vec![(1, 10), (2, 20)], "oldest first, once");
+        let sealed = boxes.sealed(&all).unwrap();
+        assert_eq!((sealed[0].id, &sealed[0].sealed), ([10; 32], &vec![10; 10]));
 
         boxes.release(&bob, &[10; 32]).unwrap();
         boxes.release(&bob, &[99; 32]).unwrap();
-        assert!(!boxes.holds(&bob, &[10; 32]).unwrap());
-        assert!(boxes.holds(&carol, &[30; 32]).unwrap());
+        assert_eq!(
+            boxes.sealed(&all).unwrap().len(),
+            2,
+            "the released box is left out"
+        );
         assert_eq!(boxes.all().unwrap().len(), 2);
     }
 }

@@ -21,6 +21,26 @@ pub struct OutboxEntry {
     pub held: bool,
 }
 
+/// A message on its way to the wire: its bytes, when the loop has them (its write is still
+/// queued), or its id, for the task that sends it to read from the outbox.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// The message itself.
+    Here(DirectMessage),
+    /// The message with this id, on disk.
+    Stored(MessageId),
+}
+
+impl Outgoing {
+    /// The message's id.
+    pub fn id(&self) -> MessageId {
+        match self {
+            Outgoing::Here(message) => message.id,
+            Outgoing::Stored(id) => *id,
+        }
+    }
+}
+
 /// The `outbox` tree.
 #[derive(Clone)]
 pub struct OutboxTree(pub(super) sled::Tree);
@@ -38,6 +58,23 @@ impl OutboxTree {
             None => Ok(None),
             Some(bytes) => decode("outbox", &bytes).map(Some),
         }
+    }
+
+    /// The message `outgoing` names; `None` when it left the outbox meanwhile.
+    pub fn message(&self, outgoing: Outgoing) -> Result<Option<DirectMessage>, StoreError> {
+        match outgoing {
+            Outgoing::Here(message) => Ok(Some(message)),
+            Outgoing::Stored(id) => Ok(self.entry(&id)?.map(|e| e.message)),
+        }
+    }
+
+    /// Marks the entry for `id` held by a mailbox, if it is still there.
+    pub fn mark_held(&self, id: &MessageId) -> Result<(), StoreError> {
+        if let Some(mut entry) = self.entry(id)? {
+            entry.held = true;
+            self.put(&entry)?;
+        }
+        Ok(())
     }
 
     /// Removes the entry for `id` (its acknowledgement arrived).

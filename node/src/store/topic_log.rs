@@ -94,14 +94,21 @@ impl TopicLog {
         Ok(pruned)
     }
 
-    /// `topic`'s marks: per publisher, the first sequence number not held.
-    pub fn marks(&self, topic: &TopicName) -> Result<Vec<([u8; 32], u64)>, StoreError> {
-        let prefix = topic_prefix(topic);
+    /// Every mark: per topic and publisher, the first sequence number not held.
+    pub fn marks(&self) -> Result<Vec<(TopicName, [u8; 32], u64)>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.marks.scan_prefix(&prefix) {
+        for entry in self.marks.iter() {
             let (key, value) = entry?;
-            let publisher: [u8; 32] = key[prefix.len()..].try_into().map_err(corrupt)?;
-            out.push((publisher, read_u64(&value)?));
+            let len = usize::from(*key.first().ok_or_else(|| corrupt("empty mark key"))?);
+            if key.len() != 1 + len + 32 {
+                return Err(corrupt("a mark key of the wrong length"));
+            }
+            let topic = std::str::from_utf8(&key[1..1 + len])
+                .map_err(corrupt)?
+                .parse()
+                .map_err(corrupt)?;
+            let publisher: [u8; 32] = key[1 + len..].try_into().map_err(corrupt)?;
+            out.push((topic, publisher, read_u64(&value)?));
         }
         Ok(out)
     }
@@ -152,14 +159,20 @@ mod tests {
             log.add(&alice, &message(seq)).unwrap();
         }
         log.add(&bob, &message(1)).unwrap();
-        assert_eq!(log.marks(&topic).unwrap(), vec![(alice, 3), (bob, 2)]);
+        let marks = || {
+            log.marks()
+                .unwrap()
+                .into_iter()
+                .map(|(t, p, next)| {
+                    assert_eq!(t, topic);
+                    (p, next)
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(marks(), vec![(alice, 3), (bob, 2)]);
         log.add(&alice, &message(3)).unwrap();
         log.add(&alice, &message(3)).unwrap();
-        assert_eq!(
-            log.marks(&topic).unwrap()[0],
-            (alice, 6),
-            "gap filled, once"
-        );
+        assert_eq!(marks()[0], (alice, 6), "gap filled, once");
 
         let seqs = |from, max: usize| {
             let mut n = 0;
@@ -179,6 +192,6 @@ mod tests {
         // Pruning drops old messages (ts = seq * 10) but keeps the marks.
         assert_eq!(log.prune_before(35).unwrap(), 4);
         assert_eq!(seqs(0, 10), vec![4, 5]);
-        assert_eq!(log.marks(&topic).unwrap()[0], (alice, 6));
+        assert_eq!(marks()[0], (alice, 6));
     }
 }

@@ -10,7 +10,7 @@ use super::StoreError;
 pub struct TopicsTree(pub(super) sled::Tree);
 
 impl TopicsTree {
-    /// Records a subscription. Returns true if it is new.
+    /// Records a subscription (in the flush task). Returns true if it is new.
     pub fn add(&self, topic: &TopicName) -> Result<bool, StoreError> {
         Ok(self.0.insert(topic.as_str(), &[])?.is_none())
     }

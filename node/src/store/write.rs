@@ -2,6 +2,11 @@
 //! batches, by the flush task just before it flushes. The event loop never writes to these
 //! trees itself: sled blocks writers while a flush runs, and a loop blocked behind every
 //! flush would serialise all traffic behind the disk.
+//!
+//! The writer is also where a message is found new or known: [`Applied`] names the history
+//! inserts that found their message already stored, so the loop never reads history to tell.
+
+use std::collections::HashSet;
 
 use libp2p::PeerId;
 use weft_proto::MessageId;
@@ -10,7 +15,7 @@ use weft_proto::api::{DeliveryState, Message};
 use weft_proto::mesh::MeshId;
 
 use weft_proto::seal::SealCard;
-use weft_proto::topic::TopicMessage;
+use weft_proto::topic::{TopicMessage, TopicName};
 
 use super::mailbox::HeldBox;
 use super::mesh::InviteRecord;
@@ -25,6 +30,8 @@ pub enum Write {
     PutOutbox(OutboxEntry),
     /// Drop an acknowledged message from the outbox.
     RemoveOutbox(MessageId),
+    /// Mark an outbox message held by a mailbox.
+    MarkHeld(MessageId),
     /// Store a message in history unless its id is already there.
     InsertHistory(Box<Message>),
     /// Record where delivery of a sent message stands.
@@ -52,17 +59,32 @@ pub enum Write {
     ForgetPeer(PeerId),
     /// Record when this node learnt it was removed from its mesh (Unix seconds).
     SetRemovedAt(u64),
+    /// Follow a topic (re-joined on start).
+    Follow(TopicName),
+    /// Stop following a topic.
+    Unfollow(TopicName),
+}
+
+/// What applying a batch found.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Messages whose history insert found them stored already.
+    pub known: HashSet<MessageId>,
 }
 
 impl Store {
     /// Applies `writes` in order. Not durable until [`Store::flush`].
-    pub fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
+    pub fn apply(&self, writes: &[Write]) -> Result<Applied, StoreError> {
+        let mut applied = Applied::default();
         for write in writes {
             match write {
                 Write::PutOutbox(entry) => self.outbox.put(entry)?,
                 Write::RemoveOutbox(id) => self.outbox.remove(id)?,
+                Write::MarkHeld(id) => self.outbox.mark_held(id)?,
                 Write::InsertHistory(message) => {
-                    self.history.insert_if_new(message)?;
+                    if !self.history.insert_if_new(message)? {
+                        applied.known.insert(message.id);
+                    }
                 }
                 Write::SetState(id, state) => self.history.set_state(id, *state)?,
                 Write::PutCard(member, card) => self.mesh.put_card(member, card)?,
@@ -77,6 +99,12 @@ impl Store {
                 Write::PutPeer(peer, addrs) => self.peers.put(peer, addrs)?,
                 Write::ForgetPeer(peer) => self.peers.forget(peer)?,
                 Write::SetRemovedAt(at) => self.mesh.set_removed_at(*at)?,
+                Write::Follow(topic) => {
+                    self.topics.add(topic)?;
+                }
+                Write::Unfollow(topic) => {
+                    self.topics.remove(topic)?;
+                }
                 Write::PruneBefore(cutoff) => {
                     let messages = self.history.prune_before(*cutoff)?;
                     let logged = self.topics_log.prune_before(*cutoff)?;
@@ -86,6 +114,6 @@ impl Store {
                 }
             }
         }
-        Ok(())
+        Ok(applied)
     }
 }

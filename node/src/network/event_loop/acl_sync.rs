@@ -20,11 +20,12 @@ use weft_proto::sync::{
     SyncResponse,
 };
 
-use super::{EventLoop, short};
+use super::{EventLoop, catch_up, short};
 use crate::delivery::clock::wall_us;
 use crate::mesh::addresses::MAX_HEARD;
 use crate::mesh::log::{Admitted, Refused};
 use crate::mesh::membership::key_of;
+use crate::network::exchange::Asked;
 use crate::network::sync;
 use crate::store::write::Write;
 
@@ -93,7 +94,39 @@ impl EventLoop {
     /// Answers `peer`'s sync request. A member gets the ops it lacks, where the other
     /// members are, and the topic messages it missed; a member just removed gets the ops
     /// only (they tell it it was removed); anyone else gets nothing.
-    pub(super) fn answer_sync(&mut self, peer: PeerId, request: SyncRequest) -> SyncResponse {
+    ///
+    /// The topic messages are read from the store beside the loop; the answer goes once they
+    /// are.
+    pub(super) fn answer_sync(&mut self, asked: Asked<SyncRequest, SyncResponse>) {
+        let Asked {
+            peer,
+            request,
+            reply,
+        } = asked;
+        let (mut response, wanted) = self.sync_answer(peer, request);
+        if wanted.is_empty() {
+            let _ = reply.send(response);
+            return;
+        }
+        let log = self.store.topics_log.clone();
+        self.tasks.spawn("sync answer", async move {
+            let read = tokio::task::spawn_blocking(move || catch_up::read_logged(&log, &wanted));
+            let (logged, more_logged) = read.await.unwrap_or_default();
+            if let SyncResponse::Ops { messages, more, .. } = &mut response {
+                *messages = logged;
+                *more |= more_logged;
+            }
+            let _ = reply.send(response);
+        });
+    }
+
+    /// The answer to `peer`'s sync request, less the topic messages: the runs of them it
+    /// lacks.
+    fn sync_answer(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+    ) -> (SyncResponse, Vec<catch_up::Wanted>) {
         let member = self.admits(&peer);
         // A member just removed is sent the op that removed it and its past, nothing after.
         let removal = (!member && self.doors.is_leaving(&peer))
@@ -102,14 +135,12 @@ impl EventLoop {
         let mesh = self.mesh.as_ref().filter(|m| m.id() == request.mesh);
         let (Some(mesh), true) = (mesh, member || removal.is_some()) else {
             self.rejected.add("sync");
-            return SyncResponse::Refused {
-                reason: "not a member of this node's mesh".into(),
-            };
+            let reason = "not a member of this node's mesh".into();
+            return (SyncResponse::Refused { reason }, Vec::new());
         };
         if request.v != SYNC_VERSION {
-            return SyncResponse::Refused {
-                reason: format!("sync version {} is not spoken here", request.v),
-            };
+            let reason = format!("sync version {} is not spoken here", request.v);
+            return (SyncResponse::Refused { reason }, Vec::new());
         }
         let seen: Vec<OpId> = request
             .heads
@@ -135,26 +166,26 @@ impl EventLoop {
             self.start_sync(peer);
         }
         if !member {
-            return SyncResponse::Ops {
+            let response = SyncResponse::Ops {
                 ops,
                 peers: Vec::new(),
                 messages: Vec::new(),
                 more: more_ops,
                 now_us: wall_us(),
             };
+            return (response, Vec::new());
         }
         if let (Some(card), Some(key)) = (request.card, key_of(&peer)) {
             self.learn_card(key, card);
         }
-        let peers = self.member_addresses(&peer);
-        let (messages, more_messages) = self.logged_for(&request.topics);
-        SyncResponse::Ops {
+        let response = SyncResponse::Ops {
             ops,
-            peers,
-            messages,
-            more: more_ops || more_messages,
+            peers: self.member_addresses(&peer),
+            messages: Vec::new(),
+            more: more_ops,
             now_us: wall_us(),
-        }
+        };
+        (response, self.wanted(&request.topics))
     }
 
     /// Where the members but `asker` are, as far as this node knows, with their cards.

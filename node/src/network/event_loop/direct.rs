@@ -16,7 +16,7 @@ use crate::network::behaviour::MAX_DM_IN_FLIGHT;
 use crate::network::dm_stream::{self, DmEvent, SessionId};
 use crate::network::group_flush::Durable;
 use crate::network::handle::{Delivery, NodeError, Queued, text_refused};
-use crate::store::outbox::OutboxEntry;
+use crate::store::outbox::{OutboxEntry, Outgoing};
 use crate::store::write::Write;
 
 /// How long messages may wait on the wire for any acknowledgement before their session is
@@ -77,7 +77,7 @@ impl EventLoop {
         }));
         self.flush.write(Write::InsertHistory(Box::new(record)));
         self.metrics.sent("direct");
-        self.outbox.enqueue(to, id);
+        self.outbox.enqueue(to, id, ts);
         self.queued_at.insert(id, Instant::now());
         let delivery = wait.then(|| {
             let (tx, rx) = oneshot::channel();
@@ -90,29 +90,14 @@ impl EventLoop {
         });
     }
 
-    /// Puts an outbox message on the wire, on the peer's session (opened if needed).
+    /// Puts an outbox message on the wire, on the peer's session (opened if needed); the
+    /// session reads it from disk when its write is no longer queued here.
     pub(super) fn send_direct(&mut self, peer: PeerId, id: weft_proto::MessageId) {
-        let entry = match self.flush.outbox_entry(&id) {
-            Some(queued) => Ok(Some(queued.clone())),
-            None => self.store.outbox.entry(&id),
-        };
-        let message = match entry {
-            Ok(Some(entry)) => entry.message,
-            Ok(None) => {
-                self.outbox.acked(&peer, &id);
-                return;
-            }
-            Err(e) => {
-                tracing::error!(id = %id.short(), error = %e, "cannot read outbox entry; retrying later");
-                self.outbox.failed(&peer, id, Instant::now());
-                return;
-            }
-        };
         if self.outbox.in_flight(&peer) == 1 {
             // The first message in flight starts the acknowledgement clock.
             self.progress.insert(peer, Instant::now());
         }
-        let sent = self.session_to(peer).try_send(message);
+        let sent = self.session_to(peer).try_send(self.flush.outgoing(id));
         if sent.is_err() {
             // The session just ended (its task is reporting it); retry on a new one.
             self.outbound.remove(&peer);
@@ -121,7 +106,7 @@ impl EventLoop {
     }
 
     /// The channel into `peer`'s outbound session, starting one if there is none.
-    fn session_to(&mut self, peer: PeerId) -> mpsc::Sender<DirectMessage> {
+    fn session_to(&mut self, peer: PeerId) -> mpsc::Sender<Outgoing> {
         if let Some((_, tx)) = self.outbound.get(&peer).filter(|(_, tx)| !tx.is_closed()) {
             return tx.clone();
         }
@@ -131,7 +116,7 @@ impl EventLoop {
             self.control.clone(),
             peer,
             session,
-            rx,
+            (rx, self.store.outbox.clone()),
             self.dm_events_tx.clone(),
         ));
         self.outbound.insert(peer, (session, tx.clone()));
@@ -158,10 +143,7 @@ impl EventLoop {
     }
 
     fn fail_in_flight(&mut self, peer: &PeerId, now: Instant) {
-        // Oldest first; messages from before a restart have no time and go first.
-        let queued_at = &self.queued_at;
-        self.outbox
-            .fail_all(peer, now, |id| queued_at.get(id).copied());
+        self.outbox.fail_all(peer, now);
     }
 
     /// Sends an acknowledgement on an inbound session, if it is still open.
@@ -214,6 +196,16 @@ impl EventLoop {
                 session,
                 message,
             } => self.on_direct_message(peer, session, message),
+            DmEvent::Unsent { peer, id, error } => match error {
+                // It left the outbox meanwhile (settled, or expired).
+                None => {
+                    self.outbox.acked(&peer, &id);
+                }
+                Some(e) => {
+                    tracing::error!(id = %id.short(), error = %e, "cannot read outbox entry; retrying later");
+                    self.outbox.failed(&peer, id, Instant::now());
+                }
+            },
             DmEvent::Refused { peer, error } => {
                 // Garbage or an oversize frame: count it and drop the connection; every
                 // other peer is unaffected.
@@ -226,39 +218,35 @@ impl EventLoop {
     fn on_direct_message(&mut self, peer: PeerId, session: SessionId, message: DirectMessage) {
         let id = message.id;
         match self.take_direct(peer, message) {
-            Some((AckOutcome::Rejected { reason }, _)) => {
+            Err(reason) => {
                 self.answer(session, DmAck::new(id, AckOutcome::Rejected { reason }));
             }
-            // A duplicate is answered after the next flush too: its first copy may still be
-            // on its way to disk.
-            Some((outcome, event)) => self.flush.push(Durable::Ack {
+            // Answered once its history write is on disk, whatever it is: a duplicate's first
+            // copy may still be on its way there.
+            Ok(received) => self.flush.push(Durable::Ack {
                 session,
-                ack: DmAck::new(id, outcome),
-                event,
+                ack: DmAck::new(id, AckOutcome::Stored),
+                received,
             }),
-            // Not acknowledged: the sender keeps it and retries.
-            None => {}
         }
     }
 
     /// Checks a direct message from `peer` (over `/weft/dm/1` or out of a sealed box) and
-    /// queues it for history when it is new. The outcome to acknowledge once the next flush
-    /// is done, with the event for local listeners when it was new; `None` when history
-    /// cannot be read (then nothing may be acknowledged).
+    /// queues it for history. `Ok` with the message when it went to history (the writer tells
+    /// whether it was new there), `Ok(None)` when an earlier copy is still on its way to
+    /// disk; `Err` with the reason to answer when it is refused.
     pub(super) fn take_direct(
         &mut self,
         peer: PeerId,
         message: DirectMessage,
-    ) -> Option<(AckOutcome, Option<Event>)> {
+    ) -> Result<Option<Box<Message>>, String> {
         if !self.admits(&peer) {
             self.reject("direct", &peer, "acl", &"direct message from a non-member");
-            let reason = "not a member of this node's mesh".to_string();
-            return Some((AckOutcome::Rejected { reason }, None));
+            return Err("not a member of this node's mesh".to_string());
         }
         if let Err(e) = message.validate(&peer.to_bytes(), &self.local.to_bytes()) {
             self.reject("direct", &peer, e.reason(), &e);
-            let reason = e.to_string();
-            return Some((AckOutcome::Rejected { reason }, None));
+            return Err(e.to_string());
         }
         if message.ts < self.oldest_kept() {
             self.reject(
@@ -267,11 +255,13 @@ impl EventLoop {
                 "too_old",
                 &"a direct message older than history keeps",
             );
-            let reason = "older than this node keeps messages".to_string();
-            return Some((AckOutcome::Rejected { reason }, None));
+            return Err("older than this node keeps messages".to_string());
         }
         self.clock.observe(message.ts, wall_us());
-        let record = Message {
+        if self.flush.holds_message(&message.id) {
+            return Ok(None);
+        }
+        let record = Box::new(Message {
             id: message.id,
             kind: Kind::Direct,
             direction: Direction::In,
@@ -281,23 +271,9 @@ impl EventLoop {
             ts: message.ts,
             text: message.text,
             state: None,
-        };
-        match self.store.history.contains(&record.id) {
-            Ok(stored) => {
-                if stored || self.flush.holds_message(&record.id) {
-                    return Some((AckOutcome::Duplicate, None));
-                }
-                let event = Event::Message(record.clone());
-                self.flush.write(Write::InsertHistory(Box::new(record)));
-                self.metrics.received("direct");
-                Some((AckOutcome::Stored, Some(event)))
-            }
-            Err(e) => {
-                self.rejected.add("storage");
-                tracing::error!(peer = %short(&peer), error = %e, "cannot read history");
-                None
-            }
-        }
+        });
+        self.flush.write(Write::InsertHistory(record.clone()));
+        Ok(Some(record))
     }
 
     /// Settles every outbox message for `peer` as refused: it was removed from the mesh and

@@ -6,7 +6,7 @@ use libp2p::{PeerId, Swarm};
 use tokio::sync::oneshot;
 use weft_keys::topic::{sign_topic, verify_topic};
 use weft_proto::MessageId;
-use weft_proto::api::{Direction, Event, Kind, Message};
+use weft_proto::api::{Direction, Kind, Message};
 use weft_proto::dm::check_text;
 use weft_proto::mesh::MeshId;
 use weft_proto::topic::{TopicMessage, TopicName};
@@ -61,8 +61,9 @@ impl EventLoop {
             if let Some(mesh) = mesh {
                 join(&mut self.swarm, mesh, &topic)?;
             }
-            self.topics.insert(topic.clone());
-            Ok(self.store.topics.add(&topic)?)
+            let new = self.topics.insert(topic.clone());
+            self.flush.write(Write::Follow(topic));
+            Ok(new)
         } else {
             if let Some(mesh) = mesh {
                 self.swarm
@@ -70,8 +71,9 @@ impl EventLoop {
                     .gossipsub_mut()
                     .unsubscribe(&gossip_topic(mesh, &topic));
             }
-            self.topics.remove(&topic);
-            Ok(self.store.topics.remove(&topic)?)
+            let followed = self.topics.remove(&topic);
+            self.flush.write(Write::Unfollow(topic));
+            Ok(followed)
         }
     }
 
@@ -217,12 +219,9 @@ impl EventLoop {
             return MessageAcceptance::Reject;
         }
         match self.take_topic(source, decoded) {
-            Taken::New => MessageAcceptance::Accept,
-            // Already seen: a replay after gossipsub's duplicate cache forgot it. Neither
-            // delivered again nor forwarded.
+            Taken::Stored => MessageAcceptance::Accept,
             Taken::Seen => MessageAcceptance::Ignore,
             Taken::Refused => MessageAcceptance::Reject,
-            Taken::Unreadable => MessageAcceptance::Ignore,
         }
     }
 
@@ -253,7 +252,6 @@ impl EventLoop {
             self.reject("topic", &publisher, "signature", &e);
             return Taken::Refused;
         }
-        self.load_marks(&message.topic);
         self.marks.record(&message.topic, key, message.seq);
         if message.ts < self.oldest_kept() {
             // Past the retention: history may have dropped it already, so it cannot tell a
@@ -276,52 +274,28 @@ impl EventLoop {
         if self.flush.holds_message(&record.id) {
             return Taken::Seen;
         }
-        match self.store.history.contains(&record.id) {
-            Ok(seen) => {
-                // Logged either way: a message first seen before the log existed joins it.
-                self.flush.write(Write::LogTopic(key, Box::new(message)));
-                if seen {
-                    return Taken::Seen;
-                }
-                self.flush
-                    .push(Durable::Event(Event::Message(record.clone())));
-                self.flush.write(Write::InsertHistory(Box::new(record)));
-                self.metrics.received("topic");
-                Taken::New
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read history");
-                Taken::Unreadable
-            }
-        }
+        // Logged either way: a message first seen before the log existed joins it.
+        self.flush.write(Write::LogTopic(key, Box::new(message)));
+        // Whether history holds it already the writer tells, and only news reaches
+        // listeners; it is forwarded all the same (gossipsub's own cache keeps replays rare).
+        let record = Box::new(record);
+        self.flush.write(Write::InsertHistory(record.clone()));
+        self.flush.push(Durable::Received(record));
+        Taken::Stored
     }
 
     /// The sequence number of this node's next message on `topic`.
-    fn next_seq(&mut self, topic: &TopicName) -> u64 {
-        self.load_marks(topic);
+    fn next_seq(&self, topic: &TopicName) -> u64 {
         self.marks.next(topic, &self.identity.public().to_bytes())
-    }
-
-    /// Loads `topic`'s marks from the store the first time they are needed.
-    pub(super) fn load_marks(&mut self, topic: &TopicName) {
-        if self.marks.has(topic) {
-            return;
-        }
-        match self.store.topics_log.marks(topic) {
-            Ok(stored) => self.marks.load(topic.clone(), stored),
-            Err(e) => tracing::error!(error = %e, "cannot read the topic log"),
-        }
     }
 }
 
 /// What became of a topic message.
 pub(super) enum Taken {
-    /// Stored: it is new.
-    New,
-    /// Already held.
+    /// Queued for history: new unless the writer finds it there.
+    Stored,
+    /// Already on its way to history.
     Seen,
     /// Not allowed, or not signed by its publisher.
     Refused,
-    /// History could not be read; not stored.
-    Unreadable,
 }

@@ -29,15 +29,14 @@ use weft_keys::seal::SealKey;
 use weft_proto::MessageId;
 use weft_proto::api::MailboxStatus;
 use weft_proto::mailbox::{
-    Held, MAILBOX_VERSION, MAX_FETCH_BYTES, MAX_RELEASE_IDS, MailboxRequest, MailboxResponse, Op,
-    box_id,
+    MAILBOX_VERSION, MAX_FETCH_BYTES, MAX_RELEASE_IDS, MailboxRequest, MailboxResponse, Op, box_id,
 };
 use weft_proto::mesh::Role;
 use weft_proto::seal::{MAX_SEALED_BYTES, SealCard};
 
 use super::EventLoop;
 use crate::config::MailboxLimits;
-use crate::core::quota::Quota;
+use crate::core::holding::Holding;
 use crate::delivery::clock::wall_us;
 use crate::network::group_flush::{Durable, Then};
 use crate::store::mailbox::{BoxInfo, HeldBox};
@@ -64,6 +63,7 @@ pub(super) enum Done {
     /// A deposit of outbox message `id` for `to` at `mailbox`.
     Deposited {
         id: MessageId,
+        to: PeerId,
         mailbox: PeerId,
         result: Result<MailboxResponse, String>,
     },
@@ -81,9 +81,9 @@ pub(super) enum Done {
 /// The loop's mailbox state.
 pub(super) struct Mailboxes {
     limits: MailboxLimits,
-    seal: SealKey,
-    /// What this node holds for others, by recipient and depositor.
-    quota: Quota,
+    seal: Arc<SealKey>,
+    /// What this node holds for others.
+    holding: Holding,
     /// Outbox messages a mailbox holds.
     pub(super) held: HashSet<MessageId>,
     /// Outbox messages being deposited.
@@ -107,10 +107,7 @@ impl Mailboxes {
         limits: MailboxLimits,
         store: &crate::store::Store,
     ) -> Result<Mailboxes, crate::store::StoreError> {
-        let mut quota = Quota::default();
-        for held in store.mailbox.all()? {
-            quota.hold(held.to, held.from, held.size);
-        }
+        let holding = Holding::of(store.mailbox.all()?);
         let held = store
             .outbox
             .all()?
@@ -121,8 +118,8 @@ impl Mailboxes {
         let (done_tx, done) = mpsc::channel(DONE_CAPACITY);
         Ok(Mailboxes {
             limits,
-            seal: SealKey::of(identity),
-            quota,
+            seal: Arc::new(SealKey::of(identity)),
+            holding,
             held,
             depositing: HashSet::new(),
             fetching: HashSet::new(),
@@ -150,7 +147,7 @@ impl Mailboxes {
     }
 
     /// This node's sealing key.
-    pub(super) fn seal_key(&self) -> &SealKey {
+    pub(super) fn seal_key(&self) -> &Arc<SealKey> {
         &self.seal
     }
 
@@ -222,14 +219,14 @@ impl EventLoop {
     /// What this node holds for others, for `weft status`.
     pub(super) fn mailbox_status(&self) -> Option<MailboxStatus> {
         let m = &self.mailboxes;
-        if self.my_role() != Some(Role::Mailbox) && m.quota.is_empty() {
+        if self.my_role() != Some(Role::Mailbox) && m.holding.is_empty() {
             return None;
         }
-        let held = m.quota.total();
+        let held = m.holding.total();
         Some(MailboxStatus {
             messages: held.messages,
             bytes: held.bytes,
-            recipients: m.quota.recipients(),
+            recipients: m.holding.recipients(),
             max_messages: m.limits.max_messages,
             max_bytes: m.limits.max_bytes,
             ttl_secs: m.limits.ttl.as_secs(),
@@ -263,9 +260,7 @@ impl EventLoop {
                 expires,
                 sealed,
             } => self.take_deposit(peer, to, expires, sealed, reply),
-            Op::Fetch { max_bytes } => {
-                let _ = reply.send(self.hand_over(key, max_bytes as usize));
-            }
+            Op::Fetch { max_bytes } => self.hand_over(key, max_bytes as usize, reply),
             Op::Release { ids } => {
                 let count = self.release_boxes(key, &ids);
                 self.flush.push(Durable::Then(Then(Box::new(move |_| {
@@ -329,24 +324,20 @@ impl EventLoop {
             let _ = reply.send(refused("the recipient is not a member of this mesh"));
             return;
         };
-        match self.store.mailbox.holds(&to, &id) {
-            Ok(true) => {
-                let _ = reply.send(MailboxResponse::Held { id });
-                return;
-            }
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the mailbox");
-                let _ = reply.send(refused("this mailbox cannot read its store"));
-                return;
-            }
+        if self.mailboxes.holding.holds(&to, &id) {
+            let _ = reply.send(MailboxResponse::Held { id });
+            return;
         }
         let limits = self.mailboxes.limits;
         let Some(from) = crate::mesh::membership::key_of(&peer) else {
             let _ = reply.send(refused("the depositor has no ed25519 key"));
             return;
         };
-        if let Some(why) = self.mailboxes.quota.full(&to, &from, sealed.len(), limits) {
+        if let Some(why) = self
+            .mailboxes
+            .holding
+            .full(&to, &from, sealed.len(), limits)
+        {
             self.reject("mailbox", &peer, "mailbox_full", &why);
             let _ = reply.send(refused(format!(
                 "the mailbox is full for {recipient}: {why}"
@@ -354,7 +345,15 @@ impl EventLoop {
             return;
         }
         let expires = expires.min(now + limits.ttl.as_secs());
-        self.mailboxes.quota.hold(to, from, sealed.len());
+        let at = wall_us();
+        self.mailboxes.holding.hold(BoxInfo {
+            to,
+            id,
+            at,
+            expires,
+            size: sealed.len(),
+            from,
+        });
         let forward = self.peers.contains_key(&recipient).then(|| {
             let op = Op::Deposit {
                 to,
@@ -365,7 +364,7 @@ impl EventLoop {
         });
         self.flush.write(Write::HoldBox(
             to,
-            wall_us(),
+            at,
             id,
             Box::new(HeldBox {
                 expires,
@@ -389,61 +388,56 @@ impl EventLoop {
         }))));
     }
 
-    /// Boxes held for `to`, up to `max_bytes`; expired ones are dropped instead.
-    fn hand_over(&mut self, to: [u8; 32], max_bytes: usize) -> MailboxResponse {
-        let batch =
-            match self
-                .store
-                .mailbox
-                .boxes_for(&to, max_bytes.min(MAX_FETCH_BYTES), MAX_RELEASE_IDS)
-            {
-                Ok(found) => found,
-                Err(e) => {
+    /// Hands `to` its boxes, up to `max_bytes`, read from the store beside the loop;
+    /// expired ones are dropped instead.
+    fn hand_over(
+        &mut self,
+        to: [u8; 32],
+        max_bytes: usize,
+        reply: oneshot::Sender<MailboxResponse>,
+    ) {
+        let fetch = self.mailboxes.holding.fetch(
+            &to,
+            max_bytes.min(MAX_FETCH_BYTES),
+            MAX_RELEASE_IDS,
+            now_secs(),
+        );
+        for held in fetch.expired {
+            self.drop_box(&to, &held.id);
+        }
+        let (boxes, more) = (fetch.boxes, fetch.more);
+        let store = self.store.mailbox.clone();
+        self.tasks.spawn("mailbox fetch", async move {
+            let read = tokio::task::spawn_blocking(move || store.sealed(&boxes));
+            let _ = reply.send(match read.await {
+                Ok(Ok(items)) => MailboxResponse::Items { items, more },
+                Ok(Err(e)) => {
                     tracing::error!(error = %e, "cannot read the mailbox");
-                    return refused("this mailbox cannot read its store");
+                    refused("this mailbox cannot read its store")
                 }
-            };
-        let now = now_secs();
-        let mut items = Vec::new();
-        for (id, held) in batch.boxes {
-            if held.expires <= now {
-                self.drop_box(&BoxInfo {
-                    to,
-                    id,
-                    expires: held.expires,
-                    size: held.sealed.len(),
-                    from: held.from,
-                });
-            } else {
-                items.push(Held {
-                    id,
-                    sealed: held.sealed,
-                });
-            }
-        }
-        MailboxResponse::Items {
-            items,
-            more: batch.more,
-        }
+                Err(_) => refused("this mailbox cannot read its store"),
+            });
+        });
     }
 
     /// Drops `to`'s boxes `ids`; how many were held.
     fn release_boxes(&mut self, to: [u8; 32], ids: &[[u8; 32]]) -> u32 {
         let mut count = 0;
         for id in ids.iter().take(MAX_RELEASE_IDS) {
-            if let Ok(Some(held)) = self.store.mailbox.info(&to, id) {
-                self.drop_box(&held);
+            if self.drop_box(&to, id) {
                 count += 1;
             }
         }
         count
     }
 
-    pub(super) fn drop_box(&mut self, held: &BoxInfo) {
-        self.mailboxes
-            .quota
-            .release(&held.to, &held.from, held.size);
-        self.flush.write(Write::ReleaseBox(held.to, held.id));
+    /// Drops `to`'s box `id`; whether it was held.
+    fn drop_box(&mut self, to: &[u8; 32], id: &[u8; 32]) -> bool {
+        let held = self.mailboxes.holding.release(to, id).is_some();
+        if held {
+            self.flush.write(Write::ReleaseBox(*to, *id));
+        }
+        held
     }
 
     /// Drops held boxes whose time is up (every [`SWEEP_EVERY`]).
@@ -457,38 +451,17 @@ impl EventLoop {
         self.mailboxes.last_sweep = now;
         let secs = now_secs();
         self.expire_outbox(secs);
-        if self.mailboxes.quota.is_empty() {
-            return;
-        }
-        match self.store.mailbox.all() {
-            Ok(all) => {
-                for held in all {
-                    if held.expires <= secs {
-                        self.drop_box(&held);
-                    }
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot read the mailbox"),
+        for held in self.mailboxes.holding.expired(secs) {
+            self.drop_box(&held.to, &held.id);
         }
     }
 
     fn expire_outbox(&mut self, secs: u64) {
+        // A message written in second `t` lives until `t + ttl`.
         let ttl = self.mailboxes.limits.ttl.as_secs();
-        let entries = match self.store.outbox.all() {
-            Ok(entries) => entries,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the outbox");
-                return;
-            }
-        };
-        for entry in entries {
-            if entry.message.ts / 1_000_000 + ttl > secs {
-                continue;
-            }
-            let Ok(to) = entry.to.parse::<PeerId>() else {
-                continue;
-            };
-            self.settle(to, entry.message.id, super::direct::Ending::Expired);
+        let cutoff = (secs.saturating_sub(ttl) + 1).saturating_mul(1_000_000);
+        for (to, id) in self.outbox.written_before(cutoff) {
+            self.settle(to, id, super::direct::Ending::Expired);
         }
     }
 
@@ -497,14 +470,13 @@ impl EventLoop {
         match done {
             Done::Deposited {
                 id,
+                to,
                 mailbox,
                 result,
-            } => self.on_deposited(id, mailbox, result),
+            } => self.on_deposited(id, to, mailbox, result),
             Done::Fetched { mailbox, result } => self.on_fetched(mailbox, result),
             Done::Forwarded { to, id } => {
-                if let Ok(Some(held)) = self.store.mailbox.info(&to, &id) {
-                    self.drop_box(&held);
-                }
+                self.drop_box(&to, &id);
             }
             Done::Drained { mailbox } => {
                 self.mailboxes.fetching.remove(&mailbox);

@@ -50,7 +50,11 @@ type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
 impl EventLoop {
     /// Sends `result` to `reply` once everything queued so far is on disk (at once when it
     /// is an error).
-    fn reply_durably<T: Send + 'static>(&mut self, reply: Reply<T>, result: Result<T, NodeError>) {
+    pub(super) fn reply_durably<T: Send + 'static>(
+        &mut self,
+        reply: Reply<T>,
+        result: Result<T, NodeError>,
+    ) {
         match result {
             Err(e) => {
                 let _ = reply.send(Err(e));

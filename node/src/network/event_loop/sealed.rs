@@ -13,12 +13,12 @@ use std::time::Instant;
 use libp2p::PeerId;
 use libp2p_stream::Control;
 use tokio::sync::{Semaphore, mpsc};
-use weft_keys::seal::{open, seal};
+use weft_keys::seal::{SealKey, open, seal};
 use weft_proto::MessageId;
 use weft_proto::api::{DeliveryState, Event};
 use weft_proto::dm::AckOutcome;
 use weft_proto::mailbox::{MAX_FETCH_BYTES, MAX_RELEASE_IDS, MailboxResponse, Op, box_id};
-use weft_proto::mesh::Role;
+use weft_proto::mesh::{MeshId, Role};
 use weft_proto::seal::{Content, MAX_RECEIPTS, SEALED_VERSION, SealedMessage};
 
 use super::EventLoop;
@@ -26,7 +26,7 @@ use super::mailbox::{DEPOSIT_RETRY, Done, MAX_DEPOSITING, now_secs};
 use crate::network::group_flush::{Durable, Then};
 use crate::network::handle::Delivery;
 use crate::network::mailbox::ask;
-use crate::store::outbox::OutboxEntry;
+use crate::store::outbox::{OutboxTree, Outgoing};
 use crate::store::write::Write;
 
 /// A box kept at its mailbox: it could not be attributed to its sender yet.
@@ -105,13 +105,13 @@ impl EventLoop {
             Content::Direct(dm) => {
                 let id = dm.id;
                 match self.take_direct(sender, dm) {
-                    Some((AckOutcome::Stored | AckOutcome::Duplicate, event)) => {
-                        if let Some(event) = event {
-                            self.flush.push(Durable::Event(event));
+                    Ok(received) => {
+                        if let Some(message) = received {
+                            self.flush.push(Durable::Received(message));
                         }
                         Some((sender, id))
                     }
-                    Some((AckOutcome::Rejected { .. }, _)) | None => None,
+                    Err(_) => None,
                 }
             }
             Content::Receipts(ids) => {
@@ -197,51 +197,38 @@ impl EventLoop {
             let Some(mailbox) = self.mailboxes_except(&to).first().copied() else {
                 continue;
             };
-            if let Some(op) = self.seal_outbox(to, id) {
+            if let Some(sealing) = self.sealing(to, id) {
                 self.mailboxes.depositing.insert(id);
-                self.exchanger().spawn(mailbox, op, move |result| {
-                    Some(Done::Deposited {
-                        id,
-                        mailbox,
-                        result,
-                    })
-                });
+                let outbox = self.store.outbox.clone();
+                self.exchanger()
+                    .deposit(mailbox, sealing, outbox, move |result| {
+                        Some(Done::Deposited {
+                            id,
+                            to,
+                            mailbox,
+                            result,
+                        })
+                    });
             }
         }
     }
 
-    /// Outbox message `id` for `to`, sealed as a deposit; `None` when `to`'s sealing key is
-    /// not known yet.
-    fn seal_outbox(&self, to: PeerId, id: MessageId) -> Option<Op> {
+    /// How to seal outbox message `id` for `to` as a deposit; `None` when `to`'s sealing key
+    /// is not known yet.
+    fn sealing(&self, to: PeerId, id: MessageId) -> Option<Sealing> {
         let mesh = self.mesh.as_ref()?;
         let (key, _) = mesh.member(&to)?;
         let card = mesh.card(&key)?;
-        let entry = self.outbox_entry(&id)?;
-        let expires = entry.message.ts / 1_000_000 + self.mailboxes.limits().ttl.as_secs();
-        let plain = SealedMessage {
-            v: SEALED_VERSION,
+        let written = self.outbox.written(&id)?;
+        Some(Sealing {
+            message: self.flush.outgoing(id),
             from: self.identity.public().to_bytes(),
             to: key,
-            expires,
-            content: Content::Direct(entry.message),
-        }
-        .encode()
-        .ok()?;
-        let sealed = seal(self.mailboxes.seal_key(), &card.key, &mesh.id(), &plain)
-            .map_err(|e| tracing::warn!(id = %id.short(), error = %e, "cannot seal a message"))
-            .ok()?;
-        Some(Op::Deposit {
-            to: key,
-            expires,
-            sealed,
+            card: card.key,
+            mesh: mesh.id(),
+            expires: written / 1_000_000 + self.mailboxes.limits().ttl.as_secs(),
+            seal: self.mailboxes.seal_key().clone(),
         })
-    }
-
-    fn outbox_entry(&self, id: &MessageId) -> Option<OutboxEntry> {
-        match self.flush.outbox_entry(id) {
-            Some(entry) => Some(entry.clone()),
-            None => self.store.outbox.entry(id).ok().flatten(),
-        }
     }
 
     /// Fetches this node's boxes from `peer` when it is a mailbox.
@@ -264,6 +251,7 @@ impl EventLoop {
     pub(super) fn on_deposited(
         &mut self,
         id: MessageId,
+        to: PeerId,
         mailbox: PeerId,
         result: Result<MailboxResponse, String>,
     ) {
@@ -272,18 +260,13 @@ impl EventLoop {
         }
         match result {
             Ok(MailboxResponse::Held { .. }) => {
-                let Some(mut entry) = self.outbox_entry(&id) else {
-                    return;
-                };
                 tracing::info!(id = %id.short(), mailbox = %super::short(&mailbox), "a mailbox holds a message");
                 self.mailboxes.held.insert(id);
-                let to = entry.to.clone();
-                entry.held = true;
-                self.flush.write(Write::PutOutbox(entry));
+                self.flush.write(Write::MarkHeld(id));
                 self.flush.write(Write::SetState(id, DeliveryState::Held));
                 let _ = self.events.send(Event::Held {
                     id,
-                    to,
+                    to: to.to_string(),
                     mailbox: mailbox.to_string(),
                 });
                 if let Some(waiter) = self.waiters.remove(&id) {
@@ -380,6 +363,46 @@ fn fetch_op() -> Op {
     }
 }
 
+/// An outbox message to seal for a mailbox, beside the loop: it may have to be read from
+/// disk first.
+pub(super) struct Sealing {
+    message: Outgoing,
+    /// This node's key.
+    from: [u8; 32],
+    /// The recipient's key.
+    to: [u8; 32],
+    /// The recipient's sealing key.
+    card: [u8; 32],
+    mesh: MeshId,
+    /// When the box may be dropped, Unix seconds.
+    expires: u64,
+    seal: Arc<SealKey>,
+}
+
+impl Sealing {
+    /// The deposit; `Ok(None)` when the message left the outbox meanwhile.
+    fn deposit(self, outbox: &OutboxTree) -> Result<Option<Op>, String> {
+        let Some(message) = outbox.message(self.message).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let plain = SealedMessage {
+            v: SEALED_VERSION,
+            from: self.from,
+            to: self.to,
+            expires: self.expires,
+            content: Content::Direct(message),
+        }
+        .encode()
+        .map_err(|e| e.to_string())?;
+        let sealed = seal(&self.seal, &self.card, &self.mesh, &plain).map_err(|e| e.to_string())?;
+        Ok(Some(Op::Deposit {
+            to: self.to,
+            expires: self.expires,
+            sealed,
+        }))
+    }
+}
+
 /// Starts mailbox exchanges, each in its own task holding one of the exchange permits while
 /// it talks, and reports what the loop should hear.
 #[derive(Clone)]
@@ -406,6 +429,31 @@ impl Exchanger {
             let result = ask(this.control, peer, op).await;
             if let Some(report) = then(result) {
                 let _ = this.done.send(report).await;
+            }
+        });
+    }
+
+    /// Seals `sealing` (reading its message from `outbox` when it is on disk) and deposits
+    /// it with `mailbox`; `then` hears the answer, or why there is none.
+    pub(super) fn deposit(
+        &self,
+        mailbox: PeerId,
+        sealing: Sealing,
+        outbox: OutboxTree,
+        then: impl FnOnce(Result<MailboxResponse, String>) -> Option<Done> + Send + 'static,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let sealed = tokio::task::spawn_blocking(move || sealing.deposit(&outbox)).await;
+            match sealed.map_err(|e| e.to_string()).and_then(|r| r) {
+                Ok(Some(op)) => this.spawn(mailbox, op, then),
+                // Settled meanwhile: settling told the loop already.
+                Ok(None) => {}
+                Err(e) => {
+                    if let Some(report) = then(Err(e)) {
+                        let _ = this.done.send(report).await;
+                    }
+                }
             }
         });
     }

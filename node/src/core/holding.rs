@@ -1,0 +1,131 @@
+//! [`Holding`]: the boxes a mailbox holds for others, as an index (recipient, arrival, id,
+//! size, depositor, expiry); the sealed bytes stay on disk. It answers what the loop used to
+//! ask the store: whether a box is held, what a fetch hands over, what has expired, and
+//! whether one more fits the [`Quota`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::quota::{Full, Quota, Usage};
+use crate::config::MailboxLimits;
+use crate::store::mailbox::BoxInfo;
+
+/// A recipient's key and a box id.
+type BoxKey = ([u8; 32], [u8; 32]);
+
+/// What one fetch hands over: boxes oldest first, within its caps.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Fetch {
+    /// The boxes to hand over (their bytes are read from the store).
+    pub boxes: Vec<BoxInfo>,
+    /// Boxes found expired on the way: drop them.
+    pub expired: Vec<BoxInfo>,
+    /// Whether more remain after these.
+    pub more: bool,
+}
+
+/// The held boxes and their quota.
+#[derive(Debug, Default)]
+pub struct Holding {
+    /// By recipient, then arrival, then id: a fetch reads oldest first.
+    order: BTreeMap<([u8; 32], u64, [u8; 32]), BoxInfo>,
+    /// When each box arrived.
+    arrival: HashMap<BoxKey, u64>,
+    quota: Quota,
+}
+
+impl Holding {
+    /// The index of what the store holds.
+    pub fn of(held: impl IntoIterator<Item = BoxInfo>) -> Holding {
+        let mut holding = Holding::default();
+        for info in held {
+            holding.hold(info);
+        }
+        holding
+    }
+
+    /// Whether `to`'s box `id` is held.
+    pub fn holds(&self, to: &[u8; 32], id: &[u8; 32]) -> bool {
+        self.arrival.contains_key(&(*to, *id))
+    }
+
+    /// Why a box of `bytes` for `to` from `from` does not fit within `limits`, if it does
+    /// not.
+    pub fn full(
+        &self,
+        to: &[u8; 32],
+        from: &[u8; 32],
+        bytes: usize,
+        limits: MailboxLimits,
+    ) -> Option<Full> {
+        self.quota.full(to, from, bytes, limits)
+    }
+
+    /// `info`'s box is held now (once: a box already held stays as it was).
+    pub fn hold(&mut self, info: BoxInfo) {
+        if self.holds(&info.to, &info.id) {
+            return;
+        }
+        self.arrival.insert((info.to, info.id), info.at);
+        self.order.insert((info.to, info.at, info.id), info);
+        self.quota.hold(info.to, info.from, info.size);
+    }
+
+    /// `to`'s box `id` is held no more: what it was, if it was held.
+    pub fn release(&mut self, to: &[u8; 32], id: &[u8; 32]) -> Option<BoxInfo> {
+        let at = self.arrival.remove(&(*to, *id))?;
+        let info = self.order.remove(&(*to, at, *id))?;
+        self.quota.release(to, &info.from, info.size);
+        Some(info)
+    }
+
+    /// Every box whose time is up at `now` (Unix seconds).
+    pub fn expired(&self, now: u64) -> Vec<BoxInfo> {
+        self.order
+            .values()
+            .filter(|b| b.expires <= now)
+            .copied()
+            .collect()
+    }
+
+    /// What a fetch by `to` at `now` hands over: its boxes oldest first, at most
+    /// `max_count` and until their sizes pass `max_bytes` (always one when any is held).
+    pub fn fetch(&self, to: &[u8; 32], max_bytes: usize, max_count: usize, now: u64) -> Fetch {
+        let mut fetch = Fetch::default();
+        let mut bytes = 0;
+        let theirs = self
+            .order
+            .range((*to, 0, [0; 32])..=(*to, u64::MAX, [u8::MAX; 32]));
+        for info in theirs.map(|(_, info)| *info) {
+            if info.expires <= now {
+                fetch.expired.push(info);
+                continue;
+            }
+            let full = fetch.boxes.len() >= max_count || bytes + info.size > max_bytes;
+            if !fetch.boxes.is_empty() && full {
+                fetch.more = true;
+                break;
+            }
+            bytes += info.size;
+            fetch.boxes.push(info);
+        }
+        fetch
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.quota.is_empty()
+    }
+
+    /// Everything held, for all recipients.
+    pub fn total(&self) -> Usage {
+        self.quota.total()
+    }
+
+    /// How many recipients have boxes held.
+    pub fn recipients(&self) -> usize {
+        self.quota.recipients()
+    }
+}
+
+#[cfg(test)]
+mod tests;

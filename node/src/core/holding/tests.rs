@@ -1,0 +1,72 @@
+use std::time::Duration;
+
+use super::*;
+
+fn held(to: u8, at: u64, id: u8, size: usize, expires: u64) -> BoxInfo {
+    BoxInfo {
+        to: [to; 32],
+        id: [id; 32],
+        at,
+        expires,
+        size,
+        from: [100 + to; 32],
+    }
+}
+
+fn ids(boxes: &[BoxInfo]) -> Vec<u8> {
+    boxes.iter().map(|b| b.id[0]).collect()
+}
+
+#[test]
+fn a_fetch_hands_over_oldest_first_within_its_caps_and_one_at_least() {
+    let h = Holding::of([
+        held(1, 2, 20, 10, 100),
+        held(1, 1, 10, 10, 100),
+        held(1, 3, 30, 10, 100),
+        held(2, 1, 40, 10, 100),
+    ]);
+    let all = h.fetch(&[1; 32], 1000, 10, 0);
+    assert_eq!((ids(&all.boxes), all.more), (vec![10, 20, 30], false));
+    let by_bytes = h.fetch(&[1; 32], 25, 10, 0);
+    assert_eq!((ids(&by_bytes.boxes), by_bytes.more), (vec![10, 20], true));
+    let by_count = h.fetch(&[1; 32], 1000, 1, 0);
+    assert_eq!((ids(&by_count.boxes), by_count.more), (vec![10], true));
+    let tiny = h.fetch(&[1; 32], 1, 10, 0);
+    assert_eq!(
+        ids(&tiny.boxes),
+        vec![10],
+        "one box even when over the bytes"
+    );
+    assert_eq!(h.fetch(&[3; 32], 1000, 10, 0), Fetch::default());
+}
+
+#[test]
+fn expired_boxes_are_not_handed_over_but_named_for_dropping() {
+    let h = Holding::of([held(1, 1, 10, 10, 50), held(1, 2, 20, 10, 100)]);
+    let fetch = h.fetch(&[1; 32], 1000, 10, 50);
+    assert_eq!(ids(&fetch.boxes), vec![20]);
+    assert_eq!(ids(&fetch.expired), vec![10]);
+    assert_eq!(ids(&h.expired(50)), vec![10]);
+    assert_eq!(ids(&h.expired(100)), vec![10, 20]);
+}
+
+#[test]
+fn a_box_is_held_once_and_its_release_frees_its_quota() {
+    let limits = MailboxLimits {
+        max_messages: 1,
+        max_bytes: 100,
+        ttl: Duration::from_secs(60),
+    };
+    let mut h = Holding::default();
+    let (to, from) = ([1; 32], [101; 32]);
+    assert_eq!(h.full(&to, &from, 10, limits), None);
+    h.hold(held(1, 1, 10, 10, 100));
+    h.hold(held(1, 5, 10, 10, 100));
+    assert!(h.holds(&to, &[10; 32]));
+    assert_eq!(h.total().messages, 1, "the same id twice is held once");
+    assert!(h.full(&to, &from, 10, limits).is_some());
+    assert_eq!(h.release(&to, &[10; 32]).map(|b| b.at), Some(1));
+    assert_eq!(h.release(&to, &[10; 32]), None);
+    assert!(h.is_empty() && !h.holds(&to, &[10; 32]));
+    assert_eq!(h.full(&to, &from, 10, limits), None);
+}
