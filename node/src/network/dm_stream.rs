@@ -26,6 +26,7 @@ use weft_proto::codec::frame;
 use weft_proto::{DecodeError, MessageId};
 
 use super::frame::read_frame;
+use super::tasks::Spawner;
 use crate::store::StoreError;
 use crate::store::outbox::{OutboxTree, Outgoing};
 use weft_proto::dm::{DirectMessage, DmAck};
@@ -115,10 +116,19 @@ impl SessionIds {
     }
 }
 
-/// Serves inbound `/weft/dm/1` streams until the node stops: one task per stream.
-pub async fn accept(mut incoming: IncomingStreams, ids: SessionIds, events: mpsc::Sender<DmEvent>) {
+/// Serves inbound `/weft/dm/1` streams until the node stops: one task per stream, started
+/// by `tasks`.
+pub async fn accept(
+    mut incoming: IncomingStreams,
+    ids: SessionIds,
+    events: mpsc::Sender<DmEvent>,
+    tasks: Spawner,
+) {
     while let Some((peer, stream)) = incoming.next().await {
-        tokio::spawn(inbound(peer, ids.next(), stream, events.clone()));
+        tasks.spawn(
+            "dm inbound",
+            inbound(peer, ids.next(), stream, events.clone()),
+        );
     }
 }
 

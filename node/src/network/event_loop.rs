@@ -166,7 +166,7 @@ pub struct EventLoop {
     removed: Option<u64>,
     /// Where members can be reached.
     addresses: crate::mesh::addresses::Addresses,
-    /// Tasks beside the loop (joins, syncs), so none outlives it unseen.
+    /// Every task beside the loop, so none outlives it unseen.
     tasks: super::tasks::Tasks,
     /// Peers a sync is under way with, and the op its page starts after.
     syncing: HashMap<PeerId, Option<weft_proto::acl::OpId>>,
@@ -359,15 +359,18 @@ impl EventLoop {
     /// log, and everything a peer or caller was told is durable is there.
     pub async fn run(mut self) -> Result<(), NodeError> {
         if let Some(incoming) = self.incoming.take() {
-            tokio::spawn(dm_stream::accept(
+            let tasks = self.tasks.spawner();
+            let accept = dm_stream::accept(
                 incoming,
                 self.session_ids.clone(),
                 self.dm_events_tx.clone(),
-            ));
+                tasks.clone(),
+            );
+            tasks.spawn("dm accept", accept);
         }
-        self.joins.start();
-        self.syncs.start();
-        self.mailbox_requests.start();
+        self.joins.start(&self.tasks.spawner());
+        self.syncs.start(&self.tasks.spawner());
+        self.mailbox_requests.start(&self.tasks.spawner());
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -430,11 +433,11 @@ impl EventLoop {
         self.waiters.retain(|_, w| !w.is_closed());
         self.expire_sessions(now);
         self.expire_doors(now);
-        self.tasks.reap();
         // On the tick, not after every event: it walks the messages waiting for absent
         // members, and a held message can wait the 100 ms.
         self.deposit_for_absent(now);
         self.sweep_mailbox(now);
+        self.retry_collecting(now);
         self.resync(now);
         self.take_relay_slots();
         self.prune(now);
@@ -605,10 +608,7 @@ impl EventLoop {
     /// Lets mailbox exchanges already started (receipts, releases) finish, for at most
     /// [`EXCHANGE_GRACE`], driving the swarm meanwhile since they need it to open streams.
     async fn finish_exchanges(&mut self) {
-        // The tasks the last flush started get to queue for their permits first.
-        tokio::task::yield_now().await;
-        let all = self.mailboxes.permits();
-        let finished = all.acquire_many(mailbox::MAX_EXCHANGES as u32);
+        let finished = self.tasks.joined();
         tokio::pin!(finished);
         let deadline = tokio::time::sleep(EXCHANGE_GRACE);
         tokio::pin!(deadline);

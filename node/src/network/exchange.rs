@@ -17,6 +17,7 @@ use weft_proto::codec::{from_cbor, to_cbor};
 
 use super::frame::{read_frame, write_frame};
 use super::tally::Tally;
+use super::tasks::Spawner;
 use crate::mesh::door::Door;
 
 /// How long either side waits for the other.
@@ -104,14 +105,17 @@ where
     }
 
     /// Starts serving (on the runtime; call it once the loop runs).
-    pub fn start(&mut self) {
+    pub fn start(&mut self, tasks: &Spawner) {
         if let Some((incoming, tx)) = self.incoming.take() {
             let gate = Gate {
                 who: self.who.clone(),
                 tally: self.tally.clone(),
                 open: Arc::default(),
             };
-            tokio::spawn(accept(incoming, tx, self.rules, gate));
+            tasks.spawn(
+                self.rules.kind,
+                accept(incoming, tx, self.rules, gate, tasks.clone()),
+            );
         }
     }
 }
@@ -174,6 +178,7 @@ async fn accept<Req, Resp>(
     requests: mpsc::Sender<Asked<Req, Resp>>,
     rules: Rules<Resp>,
     gate: Gate,
+    tasks: Spawner,
 ) where
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
@@ -183,7 +188,10 @@ async fn accept<Req, Resp>(
             drop(stream);
             continue;
         };
-        tokio::spawn(serve(peer, stream, requests.clone(), rules, slot));
+        tasks.spawn(
+            rules.kind,
+            serve(peer, stream, requests.clone(), rules, slot),
+        );
     }
 }
 

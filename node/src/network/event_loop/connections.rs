@@ -235,6 +235,7 @@ impl EventLoop {
     fn on_disconnected(&mut self, peer: PeerId, cause: Option<String>) {
         tracing::info!(peer = %short(&peer), cause = cause.as_deref().unwrap_or("closed"), "disconnected");
         self.peers.remove(&peer);
+        self.mailboxes.collecting.forget(&peer);
         if self.doors.disconnected(&peer) {
             // Gone before its moment was up: the wall closes now.
             self.wall(peer);

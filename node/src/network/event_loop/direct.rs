@@ -112,13 +112,14 @@ impl EventLoop {
         }
         let session = self.session_ids.next();
         let (tx, rx) = mpsc::channel(MAX_DM_IN_FLIGHT);
-        tokio::spawn(dm_stream::outbound(
+        let session_task = dm_stream::outbound(
             self.control.clone(),
             peer,
             session,
             (rx, self.store.outbox.clone()),
             self.dm_events_tx.clone(),
-        ));
+        );
+        self.tasks.spawn("dm outbound", session_task);
         self.outbound.insert(peer, (session, tx.clone()));
         tx
     }

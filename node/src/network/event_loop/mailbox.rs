@@ -36,6 +36,7 @@ use weft_proto::seal::{MAX_SEALED_BYTES, SealCard};
 
 use super::EventLoop;
 use crate::config::MailboxLimits;
+use crate::core::collect::{Collecting, Step};
 use crate::core::holding::Holding;
 use crate::delivery::clock::wall_us;
 use crate::network::group_flush::{Durable, Then};
@@ -74,8 +75,8 @@ pub(super) enum Done {
     },
     /// A held box for `to` was handed to `to` itself: it may go.
     Forwarded { to: [u8; 32], id: [u8; 32] },
-    /// Fetching from `mailbox` ended (nothing more, or a failure to retry on reconnection).
-    Drained { mailbox: PeerId },
+    /// A step of collecting from `mailbox` ended.
+    Collected { mailbox: PeerId, step: Step },
 }
 
 /// The loop's mailbox state.
@@ -88,8 +89,8 @@ pub(super) struct Mailboxes {
     pub(super) held: HashSet<MessageId>,
     /// Outbox messages being deposited.
     pub(super) depositing: HashSet<MessageId>,
-    /// Mailboxes being fetched from.
-    pub(super) fetching: HashSet<PeerId>,
+    /// Collecting this node's boxes from mailboxes.
+    pub(super) collecting: Collecting<PeerId>,
     /// Permits for exchanges in flight.
     permits: Arc<Semaphore>,
     /// No deposits before this (after a failure).
@@ -122,7 +123,7 @@ impl Mailboxes {
             holding,
             held,
             depositing: HashSet::new(),
-            fetching: HashSet::new(),
+            collecting: Collecting::default(),
             permits: Arc::new(Semaphore::new(MAX_EXCHANGES)),
             paused_until: None,
             last_sweep: Instant::now(),
@@ -388,8 +389,10 @@ impl EventLoop {
         }))));
     }
 
-    /// Hands `to` its boxes, up to `max_bytes`, read from the store beside the loop;
-    /// expired ones are dropped instead.
+    /// Hands `to` its boxes, up to `max_bytes`, read from the store beside the loop once
+    /// the writes queued before it are applied (a box just deposited is held in memory
+    /// before its write lands, and must not be missing from the answer); expired ones are
+    /// dropped instead.
     fn hand_over(
         &mut self,
         to: [u8; 32],
@@ -407,17 +410,24 @@ impl EventLoop {
         }
         let (boxes, more) = (fetch.boxes, fetch.more);
         let store = self.store.mailbox.clone();
-        self.tasks.spawn("mailbox fetch", async move {
-            let read = tokio::task::spawn_blocking(move || store.sealed(&boxes));
-            let _ = reply.send(match read.await {
-                Ok(Ok(items)) => MailboxResponse::Items { items, more },
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "cannot read the mailbox");
-                    refused("this mailbox cannot read its store")
-                }
-                Err(_) => refused("this mailbox cannot read its store"),
+        let tasks = self.tasks.spawner();
+        self.flush.push(Durable::Then(Then(Box::new(move |ok| {
+            if !ok {
+                let _ = reply.send(refused("this mailbox cannot write its store"));
+                return;
+            }
+            tasks.spawn("mailbox fetch", async move {
+                let read = tokio::task::spawn_blocking(move || store.sealed(&boxes));
+                let _ = reply.send(match read.await {
+                    Ok(Ok(items)) => MailboxResponse::Items { items, more },
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "cannot read the mailbox");
+                        refused("this mailbox cannot read its store")
+                    }
+                    Err(_) => refused("this mailbox cannot read its store"),
+                });
             });
-        });
+        }))));
     }
 
     /// Drops `to`'s boxes `ids`; how many were held.
@@ -478,8 +488,14 @@ impl EventLoop {
             Done::Forwarded { to, id } => {
                 self.drop_box(&to, &id);
             }
-            Done::Drained { mailbox } => {
-                self.mailboxes.fetching.remove(&mailbox);
+            Done::Collected { mailbox, step } => {
+                if self
+                    .mailboxes
+                    .collecting
+                    .ended(mailbox, step, Instant::now())
+                {
+                    self.fetch_next(mailbox);
+                }
             }
         }
     }

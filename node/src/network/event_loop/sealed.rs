@@ -23,9 +23,11 @@ use weft_proto::seal::{Content, MAX_RECEIPTS, SEALED_VERSION, SealedMessage};
 
 use super::EventLoop;
 use super::mailbox::{DEPOSIT_RETRY, Done, MAX_DEPOSITING, now_secs};
+use crate::core::collect::Step;
 use crate::network::group_flush::{Durable, Then};
 use crate::network::handle::Delivery;
 use crate::network::mailbox::ask;
+use crate::network::tasks::Spawner;
 use crate::store::outbox::{OutboxTree, Outgoing};
 use crate::store::write::Write;
 
@@ -45,6 +47,7 @@ impl EventLoop {
         Exchanger {
             control: self.control.clone(),
             permits: self.mailboxes.permits(),
+            tasks: self.tasks.spawner(),
             done: self.mailboxes.done_sender(),
         }
     }
@@ -231,21 +234,39 @@ impl EventLoop {
         })
     }
 
-    /// Fetches this node's boxes from `peer` when it is a mailbox.
+    /// Starts collecting this node's boxes from `peer` when it is a mailbox and no
+    /// collection from it is under way.
     pub(super) fn fetch_from(&mut self, peer: PeerId) {
         let is_mailbox = self
             .mesh
             .as_ref()
             .and_then(|m| m.member(&peer))
             .is_some_and(|(_, role)| role == Role::Mailbox);
-        if is_mailbox && self.mailboxes.fetching.insert(peer) {
-            self.exchanger().spawn(peer, fetch_op(), move |result| {
-                Some(Done::Fetched {
-                    mailbox: peer,
-                    result,
-                })
-            });
+        if is_mailbox && self.mailboxes.collecting.begin(peer) {
+            self.fetch_next(peer);
         }
+    }
+
+    /// Fetches the next page of a collection under way from `mailbox`.
+    pub(super) fn fetch_next(&self, mailbox: PeerId) {
+        self.exchanger().spawn(mailbox, fetch_op(), move |result| {
+            Some(Done::Fetched { mailbox, result })
+        });
+    }
+
+    /// Starts again the collections whose failed step's pause is over, from mailboxes
+    /// still connected.
+    pub(super) fn retry_collecting(&mut self, now: Instant) {
+        for mailbox in self.mailboxes.collecting.due(now) {
+            if self.peers.contains_key(&mailbox) {
+                self.fetch_from(mailbox);
+            }
+        }
+    }
+
+    /// A step of collecting from `mailbox` ended as `step`.
+    fn collected(&mut self, mailbox: PeerId, step: Step) {
+        self.on_mailbox_done(Done::Collected { mailbox, step });
     }
 
     pub(super) fn on_deposited(
@@ -295,16 +316,26 @@ impl EventLoop {
         }
     }
 
+    /// A page fetched from `mailbox`: its boxes are opened and queued for the store; once
+    /// that is on disk the senders are receipted and the page released, and only once the
+    /// release is answered is the next page fetched.
     pub(super) fn on_fetched(&mut self, mailbox: PeerId, result: Result<MailboxResponse, String>) {
         let (items, more) = match result {
             Ok(MailboxResponse::Items { items, more }) => (items, more),
             Ok(MailboxResponse::Refused { reason }) => {
                 tracing::debug!(mailbox = %super::short(&mailbox), %reason, "mailbox refused a fetch");
-                self.mailboxes.fetching.remove(&mailbox);
+                self.collected(mailbox, Step::Failed);
                 return;
             }
-            Ok(_) | Err(_) => {
-                self.mailboxes.fetching.remove(&mailbox);
+            Ok(other) => {
+                let what = format!("answer to a fetch: {other:?}");
+                self.reject("mailbox", &mailbox, "invalid", &what);
+                self.collected(mailbox, Step::Failed);
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(mailbox = %super::short(&mailbox), error = %e, "no fetch");
+                self.collected(mailbox, Step::Failed);
                 return;
             }
         };
@@ -333,25 +364,34 @@ impl EventLoop {
         }
         // Ask on only when this answer let something go: kept boxes come back first.
         let more = more && !ids.is_empty();
-        let mut later = self.receipts(due);
-        if !ids.is_empty() {
-            later.push((mailbox, Op::Release { ids }));
-        }
+        let receipts = self.receipts(due);
+        let release = (!ids.is_empty()).then_some(Op::Release { ids });
         let exchanger = self.exchanger();
         self.flush.push(Durable::Then(Then(Box::new(move |ok| {
             if !ok {
                 // Nothing released: the boxes stay at the mailbox for the next fetch.
-                exchanger.report(Done::Drained { mailbox });
+                exchanger.report(Done::Collected {
+                    mailbox,
+                    step: Step::Failed,
+                });
                 return;
             }
-            exchanger.spawn_all(later);
-            if more {
-                exchanger.spawn(mailbox, fetch_op(), move |result| {
-                    Some(Done::Fetched { mailbox, result })
+            exchanger.spawn_all(receipts);
+            let Some(release) = release else {
+                exchanger.report(Done::Collected {
+                    mailbox,
+                    step: Step::Drained,
                 });
-            } else {
-                exchanger.report(Done::Drained { mailbox });
-            }
+                return;
+            };
+            exchanger.spawn(mailbox, release, move |result| {
+                let step = match (result, more) {
+                    (Ok(MailboxResponse::Released { .. }), true) => Step::More,
+                    (Ok(MailboxResponse::Released { .. }), false) => Step::Drained,
+                    _ => Step::Failed,
+                };
+                Some(Done::Collected { mailbox, step })
+            });
         }))));
     }
 }
@@ -409,6 +449,9 @@ impl Sealing {
 pub(super) struct Exchanger {
     control: Control,
     permits: Arc<Semaphore>,
+    /// Where the exchanges run: joined when the node stops, so a receipt or release started
+    /// by the last flush still goes out.
+    tasks: Spawner,
     done: mpsc::Sender<Done>,
 }
 
@@ -422,7 +465,7 @@ impl Exchanger {
         then: impl FnOnce(Result<MailboxResponse, String>) -> Option<Done> + Send + 'static,
     ) {
         let this = self.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn_joined("mailbox exchange", async move {
             let Ok(_permit) = this.permits.acquire_owned().await else {
                 return;
             };
@@ -443,7 +486,7 @@ impl Exchanger {
         then: impl FnOnce(Result<MailboxResponse, String>) -> Option<Done> + Send + 'static,
     ) {
         let this = self.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn_joined("mailbox deposit", async move {
             let sealed = tokio::task::spawn_blocking(move || sealing.deposit(&outbox)).await;
             match sealed.map_err(|e| e.to_string()).and_then(|r| r) {
                 Ok(Some(op)) => this.spawn(mailbox, op, then),
@@ -458,13 +501,13 @@ impl Exchanger {
         });
     }
 
-    /// Runs every exchange of `later`; failures are only logged (receipts and releases are
-    /// retried by their other paths).
+    /// Runs every exchange of `later` (receipts); failures are only logged: the sender
+    /// keeps the message and, sending it again directly, hears `Duplicate`.
     pub(super) fn spawn_all(&self, later: Later) {
         for (peer, op) in later {
             self.spawn(peer, op, |result| {
                 if let Err(e) = result {
-                    tracing::debug!(error = %e, "a receipt or release did not go out");
+                    tracing::debug!(error = %e, "a receipt did not go out");
                 }
                 None
             });
@@ -474,6 +517,8 @@ impl Exchanger {
     /// Tells the loop `report`.
     pub(super) fn report(&self, report: Done) {
         let done = self.done.clone();
-        tokio::spawn(async move { done.send(report).await });
+        self.tasks.spawn("mailbox report", async move {
+            let _ = done.send(report).await;
+        });
     }
 }
