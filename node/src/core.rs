@@ -3,13 +3,20 @@
 //! (the shell) translates libp2p events into their inputs and their answers into swarm
 //! calls and store writes, and tests drive them with a fake clock.
 //!
+//! - [`acl_sync`]: the ACL log between members: what a sync asks, what its answer holds.
 //! - [`collect`]: a recipient collecting its boxes from mailboxes, page by page.
 //! - [`doors`]: who may stay connected: strangers for their grace, members just removed for
 //!   the moment they need to hear of it, and when the wall closes.
 //! - [`holding`]: the boxes a mailbox holds for others: which, for whom, until when.
 //! - [`quota`]: what a mailbox holds for others, per recipient and per depositor.
+//!
+//! In the unit tests, `sim` runs many nodes' membership deterministically from a seed over
+//! an in-memory network with loss, reordering, partitions and a fake clock.
 
+pub mod acl_sync;
 pub mod collect;
 pub mod doors;
 pub mod holding;
 pub mod quota;
+#[cfg(test)]
+pub mod sim;

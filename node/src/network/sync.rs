@@ -6,8 +6,7 @@ use libp2p::{PeerId, StreamProtocol};
 use libp2p_stream::Control;
 use weft_proto::acl::SignedOp;
 use weft_proto::sync::{
-    Logged, MAX_HEADS, MAX_KNOWN, MAX_SYNC_FRAME_BYTES, MAX_SYNC_REQUEST_BYTES, PeerAddrs,
-    SYNC_VERSION, SyncRequest, SyncResponse,
+    Logged, MAX_SYNC_FRAME_BYTES, MAX_SYNC_REQUEST_BYTES, PeerAddrs, SyncRequest, SyncResponse,
 };
 
 use super::exchange::{self, Asked, Rules};
@@ -39,26 +38,6 @@ pub struct Synced {
     /// How far the answerer's clock is ahead of this node's, in microseconds (negative:
     /// behind), when it said its time.
     pub skew_us: Option<i64>,
-}
-
-/// A request summarising `log` (its heads and a few known ops), paging on after op `after`,
-/// with this node's `card` and topic marks when the answerer is a member.
-pub fn summary_of(
-    log: &crate::mesh::log::Log,
-    after: Option<weft_proto::acl::OpId>,
-    card: Option<weft_proto::seal::SealCard>,
-    topics: Vec<weft_proto::sync::TopicMarks>,
-) -> SyncRequest {
-    let (heads, known) = log.summary(MAX_HEADS, MAX_KNOWN);
-    SyncRequest {
-        v: SYNC_VERSION,
-        mesh: log.mesh(),
-        heads,
-        known,
-        after,
-        card,
-        topics,
-    }
 }
 
 /// Asks `peer` what it has that `request`'s summary lacks.

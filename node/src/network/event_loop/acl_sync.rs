@@ -15,12 +15,10 @@ use std::time::{Duration, Instant};
 use libp2p::gossipsub::MessageAcceptance;
 use libp2p::{Multiaddr, PeerId};
 use weft_proto::acl::{OpId, SignedOp};
-use weft_proto::sync::{
-    MAX_HEADS, MAX_KNOWN, MAX_SYNC_OP_BYTES, MAX_SYNC_OPS, PeerAddrs, SYNC_VERSION, SyncRequest,
-    SyncResponse,
-};
+use weft_proto::sync::{MAX_SYNC_OPS, PeerAddrs, SyncRequest, SyncResponse};
 
 use super::{EventLoop, catch_up, short};
+use crate::core;
 use crate::delivery::clock::wall_us;
 use crate::mesh::addresses::MAX_HEARD;
 use crate::mesh::log::{Admitted, Refused};
@@ -83,7 +81,7 @@ impl EventLoop {
         let Some(mesh) = &self.mesh else {
             return;
         };
-        let request = sync::summary_of(mesh.log(), after, card, topics);
+        let request = core::acl_sync::request(mesh.log(), after, card, topics);
         let (control, results) = (self.control.clone(), self.synced_tx.clone());
         self.tasks.spawn("sync", async move {
             let result = sync::request(control, peer, request).await;
@@ -132,37 +130,23 @@ impl EventLoop {
         let removal = (!member && self.doors.is_leaving(&peer))
             .then(|| self.revocation_of(&peer))
             .flatten();
-        let mesh = self.mesh.as_ref().filter(|m| m.id() == request.mesh);
-        let (Some(mesh), true) = (mesh, member || removal.is_some()) else {
+        let (Some(mesh), true) = (self.mesh.as_ref(), member || removal.is_some()) else {
             self.rejected.add("sync");
             let reason = "not a member of this node's mesh".into();
             return (SyncResponse::Refused { reason }, Vec::new());
         };
-        if request.v != SYNC_VERSION {
-            let reason = format!("sync version {} is not spoken here", request.v);
-            return (SyncResponse::Refused { reason }, Vec::new());
-        }
-        let seen: Vec<OpId> = request
-            .heads
-            .iter()
-            .take(MAX_HEADS)
-            .chain(request.known.iter().take(MAX_KNOWN))
-            .copied()
-            .collect();
-        // A head this node lacks: the asker holds ops this node does not; ask back.
-        let ask_back = request
-            .heads
-            .iter()
-            .take(MAX_HEADS)
-            .any(|id| !mesh.log().contains(id));
-        let (ops, more_ops) = mesh.log().lacking_within(
-            removal.as_ref(),
-            &seen,
-            request.after.as_ref(),
-            MAX_SYNC_OPS,
-            MAX_SYNC_OP_BYTES,
-        );
-        if ask_back {
+        let answer = match core::acl_sync::answer(mesh.log(), removal.as_ref(), &request) {
+            Ok(answer) => answer,
+            Err(refusal) => {
+                if refusal == core::acl_sync::Refusal::OtherMesh {
+                    self.rejected.add("sync");
+                }
+                let reason = refusal.to_string();
+                return (SyncResponse::Refused { reason }, Vec::new());
+            }
+        };
+        let (ops, more_ops) = (answer.ops, answer.more);
+        if answer.ask_back {
             self.start_sync(peer);
         }
         if !member {
@@ -238,8 +222,8 @@ impl EventLoop {
             c.skew_us = synced.skew_us.or(c.skew_us);
             c.synced = Some(Instant::now());
         }
-        let page_end = synced.ops.last().map(SignedOp::id).or(after);
-        let paged = !synced.ops.is_empty();
+        let next =
+            core::acl_sync::next_page(&synced.ops, after, synced.more, synced.messages.len());
         let new = self.take_ops(&peer, synced.ops);
         if new > 0 {
             tracing::info!(peer = %short(&peer), new, "ACL log synced");
@@ -249,10 +233,9 @@ impl EventLoop {
             return;
         }
         self.meet_members(synced.peers);
-        let messages = synced.messages.len();
         self.take_logged(peer, synced.messages);
-        if synced.more && (paged || messages > 0) {
-            self.sync_with(peer, page_end);
+        if let Some(after) = next {
+            self.sync_with(peer, after);
         }
     }
 

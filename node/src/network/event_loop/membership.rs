@@ -687,7 +687,7 @@ async fn redeem_at(
         if !more {
             break;
         }
-        let request = sync::summary_of(&log, after, None, Vec::new());
+        let request = crate::core::acl_sync::request(&log, after, None, Vec::new());
         let synced = sync::request(control.clone(), issuer, request)
             .await
             .map_err(|reason| NodeError::Dial {
