@@ -5,6 +5,8 @@
 //!
 //! - [`acl_sync`]: the ACL log between members: what a sync asks, what its answer holds.
 //! - [`collect`]: a recipient collecting its boxes from mailboxes, page by page.
+//! - [`delivery`]: direct messages from queued to settled: what goes on the wire next, who
+//!   stopped acknowledging, what expired, what waits for a mailbox.
 //! - [`doors`]: who may stay connected: strangers for their grace, members just removed for
 //!   the moment they need to hear of it, and when the wall closes.
 //! - [`holding`]: the boxes a mailbox holds for others: which, for whom, until when.
@@ -15,6 +17,7 @@
 
 pub mod acl_sync;
 pub mod collect;
+pub mod delivery;
 pub mod doors;
 pub mod holding;
 pub mod quota;

@@ -42,9 +42,9 @@ use super::dm_stream::{self, DmEvent, SessionId, SessionIds};
 use super::exchange::Server;
 use super::group_flush::{Durable, GroupFlush};
 use super::handle::{COMMAND_CAPACITY, Command, Delivery, EVENT_CAPACITY, NodeError, NodeHandle};
+use crate::core::delivery::Deliveries;
 use crate::delivery::clock::Hlc;
 use crate::delivery::marks::Marks;
-use crate::delivery::outbox::Outbox;
 use crate::delivery::redial::Redial;
 use crate::store::Store;
 use crate::store::outbox::Outgoing;
@@ -123,7 +123,8 @@ pub struct EventLoop {
     events: broadcast::Sender<Event>,
     started: Instant,
     clock: Hlc,
-    outbox: Outbox<PeerId>,
+    /// Direct messages queued and not yet settled.
+    deliveries: Deliveries<PeerId>,
     redial: Redial<PeerId>,
     flush: GroupFlush,
     /// Opens `/weft/dm/1` streams.
@@ -148,10 +149,6 @@ pub struct EventLoop {
     outbound: HashMap<PeerId, (SessionId, mpsc::Sender<Outgoing>)>,
     /// Sessions carrying messages from peers: where their acknowledgements go.
     inbound: HashMap<SessionId, (PeerId, mpsc::Sender<weft_proto::dm::DmAck>)>,
-    /// When each recipient last made progress (a send started or an ack arrived).
-    progress: HashMap<PeerId, Instant>,
-    /// When each message in the outbox was queued (this run), for latency.
-    queued_at: HashMap<MessageId, Instant>,
     /// Local callers waiting for a delivery.
     waiters: HashMap<MessageId, oneshot::Sender<Delivery>>,
     /// Local callers waiting for a dial.
@@ -233,10 +230,12 @@ impl EventLoop {
             topics.insert(topic);
         }
         let store_marks = store.topics_log.marks()?;
-        let mut outbox = Outbox::new(MAX_DM_IN_FLIGHT);
+        let mut deliveries = Deliveries::new(MAX_DM_IN_FLIGHT);
         for entry in store.outbox.all()? {
             match entry.to.parse::<PeerId>() {
-                Ok(peer) => outbox.enqueue(peer, entry.message.id, entry.message.ts),
+                Ok(peer) => {
+                    deliveries.restore(peer, entry.message.id, entry.message.ts, entry.held)
+                }
                 Err(e) => {
                     tracing::warn!(id = %entry.message.id.short(), error = %e, "outbox entry with a bad recipient; skipped")
                 }
@@ -249,7 +248,7 @@ impl EventLoop {
             }
             redial.dial_now(*peer, now);
         }
-        for peer in outbox.unreachable_peers() {
+        for peer in deliveries.unreachable_peers() {
             redial.dial_now(peer, now);
         }
 
@@ -302,7 +301,7 @@ impl EventLoop {
             events,
             started: now,
             clock: Hlc::default(),
-            outbox,
+            deliveries,
             redial,
             flush: GroupFlush::default(),
             control,
@@ -318,8 +317,6 @@ impl EventLoop {
             synced_tx,
             outbound: HashMap::new(),
             inbound: HashMap::new(),
-            progress: HashMap::new(),
-            queued_at: HashMap::new(),
             waiters: HashMap::new(),
             dials: HashMap::new(),
             peers: HashMap::new(),
@@ -416,7 +413,7 @@ impl EventLoop {
 
     /// Starts every send and flush that became possible.
     fn pump(&mut self) {
-        for (peer, id) in self.outbox.next(Instant::now()) {
+        for (peer, id) in self.deliveries.next(Instant::now()) {
             self.send_direct(peer, id);
         }
         self.flush.start(&self.store);
@@ -424,7 +421,7 @@ impl EventLoop {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
-        for peer in self.outbox.unreachable_peers() {
+        for peer in self.deliveries.unreachable_peers() {
             self.redial.dial_now(peer, now);
         }
         for peer in self.redial.due(now) {
@@ -657,7 +654,7 @@ impl EventLoop {
             version: env!("CARGO_PKG_VERSION").to_string(),
             listen_addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
             peers: self.peers.len(),
-            outbox: self.outbox.len(),
+            outbox: self.deliveries.len(),
             uptime_secs: self.started.elapsed().as_secs(),
             topics,
             rejected: self.rejected.counts(),

@@ -222,7 +222,7 @@ impl EventLoop {
                 synced: None,
             },
         );
-        self.outbox.connected(&peer);
+        self.deliveries.connected(&peer);
         self.redial.connected(&peer);
         self.screen(peer, endpoint.is_dialer(), endpoint.get_remote_address());
         self.start_sync(peer);
@@ -242,7 +242,7 @@ impl EventLoop {
             self.open_doors();
         }
         self.syncing.remove(&peer);
-        self.outbox.disconnected(&peer);
+        self.deliveries.disconnected(&peer);
         // Members only: a stranger's connection is never dialled again.
         if self.admits(&peer) && self.addresses.knows(&peer) {
             self.redial.lost(peer, Instant::now());

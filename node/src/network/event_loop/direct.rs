@@ -2,7 +2,7 @@
 //! storing and acknowledging what arrives, settling the outbox when acknowledgements come
 //! back, and retiring sessions that stopped making progress.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use libp2p::PeerId;
 use tokio::sync::{mpsc, oneshot};
@@ -11,6 +11,7 @@ use weft_proto::api::{DeliveryState, Direction, Event, Kind, Message};
 use weft_proto::dm::{AckOutcome, DirectMessage, DmAck, check_text};
 
 use super::{EventLoop, MAX_INBOUND_SESSIONS_PER_PEER, short};
+use crate::core::delivery::{ACK_TIMEOUT, Ending, Settled};
 use crate::delivery::clock::wall_us;
 use crate::network::behaviour::MAX_DM_IN_FLIGHT;
 use crate::network::dm_stream::{self, DmEvent, SessionId};
@@ -18,10 +19,6 @@ use crate::network::group_flush::Durable;
 use crate::network::handle::{Delivery, NodeError, Queued, text_refused};
 use crate::store::outbox::{OutboxEntry, Outgoing};
 use crate::store::write::Write;
-
-/// How long messages may wait on the wire for any acknowledgement before their session is
-/// given up and they are retried.
-const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl EventLoop {
     /// Queues a new direct message in the outbox and history; the caller hears back once
@@ -77,8 +74,7 @@ impl EventLoop {
         }));
         self.flush.write(Write::InsertHistory(Box::new(record)));
         self.metrics.sent("direct");
-        self.outbox.enqueue(to, id, ts);
-        self.queued_at.insert(id, Instant::now());
+        self.deliveries.queue(to, id, ts, Instant::now());
         let delivery = wait.then(|| {
             let (tx, rx) = oneshot::channel();
             self.waiters.insert(id, tx);
@@ -92,16 +88,12 @@ impl EventLoop {
 
     /// Puts an outbox message on the wire, on the peer's session (opened if needed); the
     /// session reads it from disk when its write is no longer queued here.
-    pub(super) fn send_direct(&mut self, peer: PeerId, id: weft_proto::MessageId) {
-        if self.outbox.in_flight(&peer) == 1 {
-            // The first message in flight starts the acknowledgement clock.
-            self.progress.insert(peer, Instant::now());
-        }
+    pub(super) fn send_direct(&mut self, peer: PeerId, id: MessageId) {
         let sent = self.session_to(peer).try_send(self.flush.outgoing(id));
         if sent.is_err() {
             // The session just ended (its task is reporting it); retry on a new one.
             self.outbound.remove(&peer);
-            self.outbox.failed(&peer, id, Instant::now());
+            self.deliveries.send_failed(&peer, id, Instant::now());
         }
     }
 
@@ -127,24 +119,10 @@ impl EventLoop {
     /// Gives up on sessions whose messages have waited [`ACK_TIMEOUT`] without any
     /// acknowledgement; their messages go back to the queue.
     pub(super) fn expire_sessions(&mut self, now: Instant) {
-        let stuck: Vec<PeerId> = self
-            .progress
-            .iter()
-            .filter(|(peer, since)| {
-                self.outbox.in_flight(peer) > 0 && now.duration_since(**since) > ACK_TIMEOUT
-            })
-            .map(|(peer, _)| *peer)
-            .collect();
-        for peer in stuck {
+        for peer in self.deliveries.stuck(now) {
             tracing::warn!(peer = %short(&peer), "no acknowledgement for {ACK_TIMEOUT:?}; retrying on a new stream");
             self.outbound.remove(&peer);
-            self.progress.remove(&peer);
-            self.fail_in_flight(&peer, now);
         }
-    }
-
-    fn fail_in_flight(&mut self, peer: &PeerId, now: Instant) {
-        self.outbox.fail_all(peer, now);
     }
 
     /// Sends an acknowledgement on an inbound session, if it is still open.
@@ -169,7 +147,7 @@ impl EventLoop {
                 if self.outbound.get(&peer).is_some_and(|(s, _)| *s == session) {
                     self.outbound.remove(&peer);
                 }
-                self.fail_in_flight(&peer, Instant::now());
+                self.deliveries.session_lost(&peer, Instant::now());
             }
             DmEvent::InboundOpened {
                 peer,
@@ -199,12 +177,10 @@ impl EventLoop {
             } => self.on_direct_message(peer, session, message),
             DmEvent::Unsent { peer, id, error } => match error {
                 // It left the outbox meanwhile (settled, or expired).
-                None => {
-                    self.outbox.acked(&peer, &id);
-                }
+                None => self.deliveries.vanished(&peer, id),
                 Some(e) => {
                     tracing::error!(id = %id.short(), error = %e, "cannot read outbox entry; retrying later");
-                    self.outbox.failed(&peer, id, Instant::now());
+                    self.deliveries.send_failed(&peer, id, Instant::now());
                 }
             },
             DmEvent::Refused { peer, error } => {
@@ -280,66 +256,59 @@ impl EventLoop {
     /// Settles every outbox message for `peer` as refused: it was removed from the mesh and
     /// nothing will reach it any more.
     pub(super) fn reject_outbox_to(&mut self, peer: PeerId) {
-        for id in self.outbox.of(&peer) {
-            let reason = "the recipient was removed from the mesh".to_string();
-            self.settle(peer, id, Ending::Acked(AckOutcome::Rejected { reason }));
+        for (id, settled) in self.deliveries.removed(&peer, Instant::now()) {
+            self.settled(peer, id, settled);
         }
     }
 
     fn on_ack(&mut self, peer: PeerId, ack: DmAck) {
-        if self.settle(peer, ack.id, Ending::Acked(ack.outcome)) {
-            self.progress.insert(peer, Instant::now());
+        if let Some(settled) = self
+            .deliveries
+            .acked(&peer, ack.id, ack.outcome, Instant::now())
+        {
+            self.settled(peer, ack.id, settled);
         }
     }
 
     /// Message `id` to `peer` leaves the outbox, as `ending` says: acknowledged (on
-    /// `/weft/dm/1`), receipted (in a sealed box) or expired. Whoever waits hears. Returns
-    /// false when it was not there (a late copy, or something this node never sent to that
-    /// peer).
-    pub(super) fn settle(&mut self, peer: PeerId, id: MessageId, ending: Ending) -> bool {
-        if !self.outbox.acked(&peer, &id) {
-            return false;
+    /// `/weft/dm/1`), receipted (in a sealed box) or expired. Nothing happens when it was not
+    /// there (a late copy, or something this node never sent to that peer).
+    pub(super) fn settle(&mut self, peer: PeerId, id: MessageId, ending: Ending) {
+        if let Some(settled) = self.deliveries.settle(&peer, id, ending, Instant::now()) {
+            self.settled(peer, id, settled);
         }
-        self.mailboxes.settled(&id);
-        let latency = self.queued_at.remove(&id).map(|t| t.elapsed());
-        let (state, delivery) = match ending {
-            Ending::Acked(AckOutcome::Stored | AckOutcome::Duplicate) => {
-                let latency = latency.unwrap_or_default();
-                (DeliveryState::Delivered, Delivery::Delivered { latency })
-            }
-            Ending::Acked(AckOutcome::Rejected { reason }) => {
-                tracing::warn!(peer = %short(&peer), id = %id.short(), %reason, "recipient refused a message");
-                (DeliveryState::Rejected, Delivery::Rejected { reason })
-            }
-            Ending::Expired => {
-                tracing::warn!(peer = %short(&peer), id = %id.short(), "a message expired undelivered");
-                let reason = "its lifetime ran out before the recipient got it".to_string();
-                (DeliveryState::Expired, Delivery::Rejected { reason })
-            }
-        };
+    }
+
+    /// Records that message `id` to `peer` left the outbox as `settled`, and tells whoever
+    /// waits.
+    pub(super) fn settled(&mut self, peer: PeerId, id: MessageId, settled: Settled) {
         // History first, then the outbox: a crash in between resends, and the recipient
         // answers `Duplicate`.
-        self.flush.write(Write::SetState(id, state));
+        self.flush.write(Write::SetState(id, settled.state()));
         self.flush.write(Write::RemoveOutbox(id));
-        if let Delivery::Delivered { latency } = &delivery {
-            self.metrics.delivery_latency.observe(latency.as_secs_f64());
-            let _ = self.events.send(Event::Delivered {
-                id,
-                to: peer.to_string(),
-                latency_ms: latency.as_secs_f64() * 1000.0,
-            });
-        }
+        let delivery = match settled {
+            Settled::Delivered { latency } => {
+                let latency = latency.unwrap_or_default();
+                self.metrics.delivery_latency.observe(latency.as_secs_f64());
+                let _ = self.events.send(Event::Delivered {
+                    id,
+                    to: peer.to_string(),
+                    latency_ms: latency.as_secs_f64() * 1000.0,
+                });
+                Delivery::Delivered { latency }
+            }
+            Settled::Refused { reason } => {
+                tracing::warn!(peer = %short(&peer), id = %id.short(), %reason, "recipient refused a message");
+                Delivery::Rejected { reason }
+            }
+            Settled::Expired => {
+                tracing::warn!(peer = %short(&peer), id = %id.short(), "a message expired undelivered");
+                let reason = "its lifetime ran out before the recipient got it".to_string();
+                Delivery::Rejected { reason }
+            }
+        };
         if let Some(waiter) = self.waiters.remove(&id) {
             let _ = waiter.send(delivery);
         }
-        true
     }
-}
-
-/// How a message leaves the outbox.
-pub(super) enum Ending {
-    /// The recipient answered: stored, a duplicate, or refused.
-    Acked(AckOutcome),
-    /// Its lifetime ran out first.
-    Expired,
 }

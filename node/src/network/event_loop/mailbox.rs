@@ -18,7 +18,6 @@
 //! This file holds the state and the holding side; `sealed` is the sending and collecting
 //! side.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,12 +41,6 @@ use crate::delivery::clock::wall_us;
 use crate::network::group_flush::{Durable, Then};
 use crate::store::mailbox::{BoxInfo, HeldBox};
 use crate::store::write::Write;
-
-/// Deposits on their way at once, at most.
-pub(super) const MAX_DEPOSITING: usize = 64;
-
-/// The pause after a deposit failed before trying again.
-pub(super) const DEPOSIT_RETRY: Duration = Duration::from_secs(5);
 
 /// Mailbox exchanges talking at once, at most (see `sealed`).
 pub(super) const MAX_EXCHANGES: usize = 16;
@@ -85,16 +78,10 @@ pub(super) struct Mailboxes {
     seal: Arc<SealKey>,
     /// What this node holds for others.
     holding: Holding,
-    /// Outbox messages a mailbox holds.
-    pub(super) held: HashSet<MessageId>,
-    /// Outbox messages being deposited.
-    pub(super) depositing: HashSet<MessageId>,
     /// Collecting this node's boxes from mailboxes.
     pub(super) collecting: Collecting<PeerId>,
     /// Permits for exchanges in flight.
     permits: Arc<Semaphore>,
-    /// No deposits before this (after a failure).
-    paused_until: Option<Instant>,
     last_sweep: Instant,
     done_tx: mpsc::Sender<Done>,
     /// Finished exchanges, for the loop.
@@ -109,23 +96,13 @@ impl Mailboxes {
         store: &crate::store::Store,
     ) -> Result<Mailboxes, crate::store::StoreError> {
         let holding = Holding::of(store.mailbox.all()?);
-        let held = store
-            .outbox
-            .all()?
-            .into_iter()
-            .filter(|e| e.held)
-            .map(|e| e.message.id)
-            .collect();
         let (done_tx, done) = mpsc::channel(DONE_CAPACITY);
         Ok(Mailboxes {
             limits,
             seal: Arc::new(SealKey::of(identity)),
             holding,
-            held,
-            depositing: HashSet::new(),
             collecting: Collecting::default(),
             permits: Arc::new(Semaphore::new(MAX_EXCHANGES)),
-            paused_until: None,
             last_sweep: Instant::now(),
             done_tx,
             done,
@@ -155,27 +132,6 @@ impl Mailboxes {
     /// The quota and lifetime of held messages.
     pub(super) fn limits(&self) -> MailboxLimits {
         self.limits
-    }
-
-    /// Whether deposits may start now (not paused after a failure, room for more).
-    pub(super) fn may_deposit(&self, now: Instant) -> bool {
-        self.paused_until.is_none_or(|t| t <= now) && self.depositing.len() < MAX_DEPOSITING
-    }
-
-    /// Whether outbox message `id` still needs a mailbox.
-    pub(super) fn may_take(&self, id: &MessageId) -> bool {
-        !self.held.contains(id) && !self.depositing.contains(id)
-    }
-
-    /// No deposits before `until`.
-    pub(super) fn pause(&mut self, until: Instant) {
-        self.paused_until = Some(until);
-    }
-
-    /// Outbox message `id` was delivered or refused: no longer held or being deposited.
-    pub(super) fn settled(&mut self, id: &MessageId) {
-        self.held.remove(id);
-        self.depositing.remove(id);
     }
 }
 
@@ -460,18 +416,12 @@ impl EventLoop {
         }
         self.mailboxes.last_sweep = now;
         let secs = now_secs();
-        self.expire_outbox(secs);
+        let ttl = self.mailboxes.limits.ttl;
+        for (to, id, settled) in self.deliveries.expire(secs, ttl, now) {
+            self.settled(to, id, settled);
+        }
         for held in self.mailboxes.holding.expired(secs) {
             self.drop_box(&held.to, &held.id);
-        }
-    }
-
-    fn expire_outbox(&mut self, secs: u64) {
-        // A message written in second `t` lives until `t + ttl`.
-        let ttl = self.mailboxes.limits.ttl.as_secs();
-        let cutoff = (secs.saturating_sub(ttl) + 1).saturating_mul(1_000_000);
-        for (to, id) in self.outbox.written_before(cutoff) {
-            self.settle(to, id, super::direct::Ending::Expired);
         }
     }
 

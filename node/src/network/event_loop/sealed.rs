@@ -22,8 +22,9 @@ use weft_proto::mesh::{MeshId, Role};
 use weft_proto::seal::{Content, MAX_RECEIPTS, SEALED_VERSION, SealedMessage};
 
 use super::EventLoop;
-use super::mailbox::{DEPOSIT_RETRY, Done, MAX_DEPOSITING, now_secs};
+use super::mailbox::{Done, now_secs};
 use crate::core::collect::Step;
+use crate::core::delivery::{Deposit, Ending};
 use crate::network::group_flush::{Durable, Then};
 use crate::network::handle::Delivery;
 use crate::network::mailbox::ask;
@@ -119,7 +120,7 @@ impl EventLoop {
             }
             Content::Receipts(ids) => {
                 for id in ids.into_iter().take(MAX_RECEIPTS) {
-                    self.settle(sender, id, super::direct::Ending::Acked(AckOutcome::Stored));
+                    self.settle(sender, id, Ending::Acked(AckOutcome::Stored));
                 }
                 None
             }
@@ -185,23 +186,15 @@ impl EventLoop {
 
     /// Deposits outbox messages for members who are not connected with a connected mailbox.
     pub(super) fn deposit_for_absent(&mut self, now: Instant) {
-        if self.mesh.is_none() || !self.mailboxes.may_deposit(now) {
+        if self.mesh.is_none() {
             return;
         }
-        let room = MAX_DEPOSITING.saturating_sub(self.mailboxes.depositing.len());
-        let due: Vec<(PeerId, MessageId)> = self
-            .outbox
-            .waiting_unreachable()
-            .filter(|(_, id)| self.mailboxes.may_take(id))
-            .take(room)
-            .map(|(p, id)| (*p, *id))
-            .collect();
-        for (to, id) in due {
+        for (to, id) in self.deliveries.to_deposit(now) {
             let Some(mailbox) = self.mailboxes_except(&to).first().copied() else {
                 continue;
             };
             if let Some(sealing) = self.sealing(to, id) {
-                self.mailboxes.depositing.insert(id);
+                self.deliveries.depositing(id);
                 let outbox = self.store.outbox.clone();
                 self.exchanger()
                     .deposit(mailbox, sealing, outbox, move |result| {
@@ -222,7 +215,7 @@ impl EventLoop {
         let mesh = self.mesh.as_ref()?;
         let (key, _) = mesh.member(&to)?;
         let card = mesh.card(&key)?;
-        let written = self.outbox.written(&id)?;
+        let written = self.deliveries.written(&id)?;
         Some(Sealing {
             message: self.flush.outgoing(id),
             from: self.identity.public().to_bytes(),
@@ -276,13 +269,16 @@ impl EventLoop {
         mailbox: PeerId,
         result: Result<MailboxResponse, String>,
     ) {
-        if !self.mailboxes.depositing.remove(&id) {
+        let how = match &result {
+            Ok(MailboxResponse::Held { .. }) => Deposit::Held,
+            _ => Deposit::Failed,
+        };
+        if !self.deliveries.deposited(id, how, Instant::now()) {
             return; // Settled meanwhile.
         }
         match result {
             Ok(MailboxResponse::Held { .. }) => {
                 tracing::info!(id = %id.short(), mailbox = %super::short(&mailbox), "a mailbox holds a message");
-                self.mailboxes.held.insert(id);
                 self.flush.write(Write::MarkHeld(id));
                 self.flush.write(Write::SetState(id, DeliveryState::Held));
                 let _ = self.events.send(Event::Held {
@@ -296,7 +292,6 @@ impl EventLoop {
             }
             Ok(MailboxResponse::Refused { reason }) => {
                 tracing::warn!(id = %id.short(), mailbox = %super::short(&mailbox), %reason, "a mailbox refused a message");
-                self.mailboxes.pause(Instant::now() + DEPOSIT_RETRY);
                 if let Some(waiter) = self.waiters.remove(&id) {
                     let _ = waiter.send(Delivery::NotHeld { mailbox, reason });
                 }
@@ -309,10 +304,7 @@ impl EventLoop {
                     &format!("answer to a deposit: {other:?}"),
                 );
             }
-            Err(e) => {
-                tracing::debug!(id = %id.short(), error = %e, "deposit failed");
-                self.mailboxes.pause(Instant::now() + DEPOSIT_RETRY);
-            }
+            Err(e) => tracing::debug!(id = %id.short(), error = %e, "deposit failed"),
         }
     }
 
