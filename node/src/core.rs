@@ -11,9 +11,11 @@
 //!   the moment they need to hear of it, and when the wall closes.
 //! - [`holding`]: the boxes a mailbox holds for others: which, for whom, until when.
 //! - [`quota`]: what a mailbox holds for others, per recipient and per depositor.
+//! - [`topics`]: the topics followed: which messages are taken, how far each publisher's
+//!   run is held, what a catch-up asks and what its answer holds.
 //!
-//! In the unit tests, `sim` runs many nodes' membership deterministically from a seed over
-//! an in-memory network with loss, reordering, partitions and a fake clock.
+//! In the unit tests, `sim` runs many nodes' membership and topics deterministically from a
+//! seed over an in-memory network with loss, reordering, partitions and a fake clock.
 
 pub mod acl_sync;
 pub mod collect;
@@ -23,3 +25,4 @@ pub mod holding;
 pub mod quota;
 #[cfg(test)]
 pub mod sim;
+pub mod topics;

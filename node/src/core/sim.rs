@@ -1,30 +1,38 @@
-//! A deterministic simulation of many nodes' membership, in the spirit of iroh-gossip's
-//! `sim` and quinn's `Pair`: real [`Membership`]s (real keys, real signatures, the real log
-//! and its resolution) exchanging real sync requests and answers ([`core::acl_sync`]),
-//! gossiped ops and join requests over an in-memory network with per-message latency
-//! (hence reordering), loss, cut links and nodes offline, on a fake clock, every choice drawn
-//! from one seed: a failing seed replays exactly.
+//! A deterministic simulation of many nodes' membership and topics, in the spirit of
+//! iroh-gossip's `sim` and quinn's `Pair`: real [`Membership`]s (real keys, real signatures,
+//! the real log and its resolution) and real [`Topics`] exchanging real sync requests and
+//! answers ([`core::acl_sync`], [`core::topics`]), gossiped ops and topic messages and join
+//! requests over an in-memory network with per-message latency (hence reordering), loss, cut
+//! links and nodes offline, on a fake clock, every choice drawn from one seed: a failing seed
+//! replays exactly.
 //!
 //! What a node does mirrors the event loop: it syncs with every connected member on
 //! connecting and every [`RESYNC_EVERY`], one sync per peer at a time (a lost answer times
-//! out), pages a capped answer, syncs back when the asker holds ops it lacks, floods an op
-//! new to it to its connected members, syncs with whoever sent one whose parents it lacks,
-//! and hears only members.
+//! out), pages a capped answer, syncs back when the asker holds ops it lacks, floods an op or
+//! a topic message new to it to its connected members, syncs with whoever sent an op whose
+//! parents it lacks, and hears only members. A sync asks for the topic messages missed too
+//! (catch-up); a message, however it came, is shown to the application when history (keyed
+//! by message id) did not hold it.
 //!
 //! [`core::acl_sync`]: super::acl_sync
+//! [`core::topics`]: super::topics
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use libp2p::PeerId;
 use weft_keys::Identity;
 use weft_keys::invite::{Invite, InviteBody, InviteId, InviteSecret};
+use weft_keys::topic::sign_topic;
+use weft_proto::MessageId;
 use weft_proto::acl::{OpId, OpKind, SignedOp};
 use weft_proto::codec::to_cbor;
 use weft_proto::join::{JOIN_VERSION, JoinRequest, JoinResponse, Refusal};
 use weft_proto::mesh::{MeshId, Role};
-use weft_proto::sync::{MAX_SYNC_OPS, SyncRequest, SyncResponse};
+use weft_proto::sync::{Logged, MAX_SYNC_OPS, SyncRequest, SyncResponse};
+use weft_proto::topic::{TopicMessage, TopicName};
 
 use super::acl_sync;
+use super::topics::{self, Take, Topics};
 use crate::mesh::log::{Admitted, Log, Refused};
 use crate::mesh::membership::{Membership, peer_of};
 use crate::store::mesh::InviteRecord;
@@ -37,6 +45,9 @@ const SYNC_TIMEOUT: u64 = 10_000;
 
 /// The simulated Unix time at the start, in seconds.
 const EPOCH_SECS: u64 = 1_800_000_000;
+
+/// The topic every member follows.
+pub const TOPIC: &str = "chat";
 
 /// A small, fast, seeded generator (SplitMix64): the only source of chance.
 #[derive(Clone, Debug)]
@@ -92,6 +103,11 @@ pub struct Faults {
 #[derive(Clone, Debug)]
 enum Wire {
     Gossip(SignedOp),
+    /// A topic message, as gossipsub carries it: with its source.
+    Topic {
+        source: PeerId,
+        message: TopicMessage,
+    },
     Sync {
         serial: u64,
         request: SyncRequest,
@@ -99,6 +115,7 @@ enum Wire {
     Answer {
         serial: u64,
         ops: Vec<SignedOp>,
+        messages: Vec<Logged>,
         more: bool,
     },
     Join(JoinRequest),
@@ -110,11 +127,17 @@ impl Wire {
     fn bytes(&self) -> usize {
         let encoded = match self {
             Wire::Gossip(op) => to_cbor(op),
+            Wire::Topic { message, .. } => message.encode(),
             Wire::Sync { request, .. } => to_cbor(request),
-            Wire::Answer { ops, more, .. } => to_cbor(&SyncResponse::Ops {
+            Wire::Answer {
+                ops,
+                messages,
+                more,
+                ..
+            } => to_cbor(&SyncResponse::Ops {
                 ops: ops.clone(),
                 peers: Vec::new(),
-                messages: Vec::new(),
+                messages: messages.clone(),
                 more: *more,
                 now_us: 0,
             }),
@@ -154,9 +177,76 @@ pub struct Node {
     joining: Option<MeshId>,
     /// What a join of this node was answered, once it was.
     pub joined: Option<Result<(), Refusal>>,
+    /// The topics it follows, and how far it holds them.
+    topics: Topics,
+    /// Its topic log: each publisher's messages by sequence number.
+    log: BTreeMap<(TopicName, [u8; 32]), BTreeMap<u64, TopicMessage>>,
+    /// The ids of the topic messages in its history.
+    history: HashSet<MessageId>,
+    /// The topic messages it showed its application, in order.
+    pub shown: Vec<Shown>,
+}
+
+/// A topic message shown to a node's application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shown {
+    /// Its publisher's ed25519 key.
+    pub publisher: [u8; 32],
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its text.
+    pub text: String,
+    /// Whether a catch-up brought it (rather than gossip).
+    pub caught_up: bool,
 }
 
 impl Node {
+    /// Takes `message`, signed by `publisher` (it says), as the loop does: when the core
+    /// takes it and history lacks its id, it is logged and shown (`caught_up`: a sync brought
+    /// it). True when it was news.
+    fn take_topic(&mut self, publisher: &PeerId, message: TopicMessage, caught_up: bool) -> bool {
+        let Some(mesh) = self.mesh.as_ref() else {
+            return false;
+        };
+        let Ok((Take::Fresh, key)) = self.topics.take(mesh, publisher, &message, 0) else {
+            return false;
+        };
+        if !self.history.insert(message.id(&publisher.to_bytes())) {
+            return false;
+        }
+        self.shown.push(Shown {
+            publisher: key,
+            seq: message.seq,
+            text: message.text.clone(),
+            caught_up,
+        });
+        self.log
+            .entry((message.topic.clone(), key))
+            .or_default()
+            .insert(message.seq, message);
+        true
+    }
+
+    /// The messages of the runs `wanted` from its log, within one answer's caps.
+    fn read_logged(&self, wanted: &[topics::Wanted]) -> (Vec<Logged>, bool) {
+        let read = topics::answer::<std::convert::Infallible>(wanted, |run, keep| {
+            let key = (run.topic.clone(), run.publisher);
+            let Some(messages) = self.log.get(&key) else {
+                return Ok(Vec::new());
+            };
+            Ok(messages
+                .range(run.from..)
+                .map(|(_, m)| m)
+                .take_while(|m| keep(m))
+                .cloned()
+                .collect::<Vec<_>>())
+        });
+        match read {
+            Ok(read) => read,
+            Err(never) => match never {},
+        }
+    }
+
     /// Its ed25519 key.
     pub fn key(&self) -> [u8; 32] {
         self.identity.public().to_bytes()
@@ -235,6 +325,10 @@ impl Sim {
                 syncing: HashMap::new(),
                 joining: None,
                 joined: None,
+                topics: Topics::new((i < members).then(topic), []),
+                log: BTreeMap::new(),
+                history: HashSet::new(),
+                shown: Vec::new(),
             })
             .collect();
         let mut links = vec![Vec::new(); total];
@@ -384,6 +478,31 @@ impl Sim {
         self.now = until;
     }
 
+    /// `node` publishes `text` on [`TOPIC`] and gossips it; false when it may not.
+    pub fn publish(&mut self, node: usize, text: &str) -> bool {
+        let ts = (EPOCH_SECS * 1000 + self.now) * 1000;
+        let me = &mut self.nodes[node];
+        let Some(mesh) = me.mesh.as_ref() else {
+            return false;
+        };
+        let (topic, key) = (topic(), me.key());
+        if !mesh.acl().can_publish(&key, &topic) {
+            return false;
+        }
+        let seq = me.topics.next_seq(&topic, &key);
+        let unsigned = TopicMessage::new(topic.clone(), seq, ts, text.to_string());
+        let message = sign_topic(&me.identity, &mesh.id(), unsigned).expect("a signature");
+        me.topics.record(&topic, key, seq);
+        me.history.insert(message.id(&me.peer.to_bytes()));
+        me.log
+            .entry((topic, key))
+            .or_default()
+            .insert(seq, message.clone());
+        let source = me.peer;
+        self.flood_topic(node, None, source, message);
+        true
+    }
+
     /// Whether every node that is a member in its own view holds the same ACL.
     pub fn agreed(&self, nodes: impl IntoIterator<Item = usize>) -> bool {
         let mut acls = nodes
@@ -486,7 +605,7 @@ impl Sim {
         if !mesh.admits(&peer_id) || me.syncing.contains_key(&peer) || !self.up(node, peer) {
             return;
         }
-        let request = acl_sync::request(mesh.log(), after, None, Vec::new());
+        let request = acl_sync::request(mesh.log(), after, None, me.topics.marks());
         self.serials += 1;
         let serial = self.serials;
         self.nodes[node].syncing.insert(peer, (serial, after));
@@ -500,6 +619,23 @@ impl Sim {
         for peer in self.connected(node) {
             if Some(peer) != except && self.nodes[node].admits(&self.nodes[peer].peer) {
                 self.send(node, peer, Wire::Gossip(op.clone()));
+            }
+        }
+    }
+
+    /// Sends topic message `message` of `source`, new to `node`, to its connected members
+    /// but `except`.
+    fn flood_topic(
+        &mut self,
+        node: usize,
+        except: Option<usize>,
+        source: PeerId,
+        message: TopicMessage,
+    ) {
+        for peer in self.connected(node) {
+            if Some(peer) != except && self.nodes[node].admits(&self.nodes[peer].peer) {
+                let message = message.clone();
+                self.send(node, peer, Wire::Topic { source, message });
             }
         }
     }
@@ -521,6 +657,15 @@ impl Sim {
                     Ok((Admitted::Known, _)) | Err(_) => {}
                 }
             }
+            Wire::Topic { source, message } => {
+                if !self.nodes[to].admits(&from_peer) {
+                    *self.unheard_gossip.entry(from).or_default() += 1;
+                    return;
+                }
+                if self.nodes[to].take_topic(&source, message.clone(), false) {
+                    self.flood_topic(to, Some(from), source, message);
+                }
+            }
             Wire::Sync { serial, request } => {
                 let node = &self.nodes[to];
                 let Some(mesh) = node.mesh.as_ref().filter(|m| m.admits(&from_peer)) else {
@@ -530,15 +675,24 @@ impl Sim {
                 let Ok(answer) = acl_sync::answer(mesh.log(), None, &request) else {
                     return;
                 };
+                let wanted = node.topics.wanted(&request.topics);
+                let (messages, more_messages) = node.read_logged(&wanted);
                 if answer.ask_back {
                     self.start_sync(to, from, None);
                 }
-                let (ops, more) = (answer.ops, answer.more);
-                self.send(to, from, Wire::Answer { serial, ops, more });
+                let (ops, more) = (answer.ops, answer.more || more_messages);
+                let answer = Wire::Answer {
+                    serial,
+                    ops,
+                    messages,
+                    more,
+                };
+                self.send(to, from, answer);
             }
             Wire::Answer {
                 serial,
                 mut ops,
+                messages,
                 more,
             } => {
                 let node = &mut self.nodes[to];
@@ -553,8 +707,14 @@ impl Sim {
                     return;
                 };
                 ops.truncate(MAX_SYNC_OPS);
-                let next = acl_sync::next_page(&ops, after, more, 0);
+                let next = acl_sync::next_page(&ops, after, more, messages.len());
                 mesh.admit_all(ops);
+                let handed_on: Vec<Logged> = node.topics.handed_on(messages).collect();
+                for logged in handed_on {
+                    if let Some(publisher) = peer_of(&logged.publisher) {
+                        node.take_topic(&publisher, logged.message, true);
+                    }
+                }
                 if let Some(after) = next {
                     self.start_sync(to, from, after);
                 }
@@ -597,6 +757,7 @@ impl Sim {
                 let mut mesh = Membership::new(Log::new(id), [], []);
                 mesh.admit_all(ops);
                 node.mesh = Some(mesh);
+                node.topics.follow(topic());
                 // The rest of the log, and anything newer, by sync.
                 for peer in self.connected(to) {
                     self.start_sync(to, peer, None);
@@ -606,5 +767,12 @@ impl Sim {
     }
 }
 
+/// The topic every member follows, [`TOPIC`].
+pub fn topic() -> TopicName {
+    TOPIC.parse().expect("a topic name")
+}
+
+#[cfg(test)]
+mod catch_up;
 #[cfg(test)]
 mod tests;

@@ -22,7 +22,7 @@ mod membership;
 mod reach;
 mod sealed;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -35,7 +35,6 @@ use weft_proto::dm::AckOutcome;
 use weft_proto::join::{JoinRequest, JoinResponse};
 use weft_proto::mailbox::{MailboxRequest, MailboxResponse};
 use weft_proto::sync::{SyncRequest, SyncResponse};
-use weft_proto::topic::TopicName;
 
 use super::behaviour::{Behaviour, MAX_DM_IN_FLIGHT};
 use super::dm_stream::{self, DmEvent, SessionId, SessionIds};
@@ -43,8 +42,8 @@ use super::exchange::Server;
 use super::group_flush::{Durable, GroupFlush};
 use super::handle::{COMMAND_CAPACITY, Command, Delivery, EVENT_CAPACITY, NodeError, NodeHandle};
 use crate::core::delivery::Deliveries;
+use crate::core::topics::Topics;
 use crate::delivery::clock::Hlc;
-use crate::delivery::marks::Marks;
 use crate::delivery::redial::Redial;
 use crate::store::Store;
 use crate::store::outbox::Outgoing;
@@ -156,7 +155,8 @@ pub struct EventLoop {
     peers: HashMap<PeerId, Connected>,
     /// Concrete addresses the listeners are bound to.
     listen_addrs: Vec<Multiaddr>,
-    topics: HashSet<TopicName>,
+    /// The topics this node follows, and how far it holds them.
+    topics: Topics,
     /// Strangers and members just removed, connected for now.
     doors: crate::core::doors::Doors,
     /// When this node learnt it was removed from its mesh (Unix seconds).
@@ -183,9 +183,6 @@ pub struct EventLoop {
     metrics: crate::metrics::Metrics,
     /// When connected members are next synced with again.
     next_resync: Instant,
-    /// How far each publisher's run on each followed topic is complete (this node's own
-    /// run gives its next sequence number).
-    marks: Marks<TopicName, [u8; 32]>,
     /// How long messages stay in history.
     retention: Duration,
     /// When history is next pruned.
@@ -222,14 +219,12 @@ impl EventLoop {
                 swarm.add_external_address(addr);
             }
         }
-        let mut topics = HashSet::new();
-        for topic in store.topics.all()? {
-            if let Some(mesh) = &mesh {
-                gossip::join(&mut swarm, mesh.id(), &topic)?;
+        let topics = Topics::new(store.topics.all()?, store.topics_log.marks()?);
+        if let Some(mesh) = &mesh {
+            for topic in topics.followed() {
+                gossip::join(&mut swarm, mesh.id(), topic)?;
             }
-            topics.insert(topic);
         }
-        let store_marks = store.topics_log.marks()?;
         let mut deliveries = Deliveries::new(MAX_DM_IN_FLIGHT);
         for entry in store.outbox.all()? {
             match entry.to.parse::<PeerId>() {
@@ -335,7 +330,6 @@ impl EventLoop {
             sync_door: shared.sync_door,
             metrics: shared.metrics,
             next_resync: now + acl_sync::RESYNC_EVERY,
-            marks: Marks::stored(store_marks),
             retention: limits.history_retention,
             next_prune: now,
             reach: reach::Reach::new(limits.relay),
@@ -632,7 +626,7 @@ impl EventLoop {
         let mesh = self.mesh_id();
         let mut topics: Vec<TopicStatus> = self
             .topics
-            .iter()
+            .followed()
             .map(|name| {
                 let peers = mesh.map_or(0, |mesh| {
                     let hash = super::gossip_topic(mesh, name).hash();

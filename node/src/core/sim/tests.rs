@@ -11,9 +11,9 @@ use weft_proto::join::Refusal;
 use super::*;
 
 /// Long enough for an op to cross any mesh here many times over, at any loss drawn.
-const SETTLE: u64 = 300_000;
+pub(super) const SETTLE: u64 = 300_000;
 
-fn config(cases: u32) -> ProptestConfig {
+pub(super) fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
         cases,
         rng_seed: RngSeed::Fixed(0x7765_6674),
@@ -22,7 +22,7 @@ fn config(cases: u32) -> ProptestConfig {
     }
 }
 
-fn faults() -> impl Strategy<Value = Faults> {
+pub(super) fn faults() -> impl Strategy<Value = Faults> {
     (0u64..300, 1u64..50, 0u64..400).prop_map(|(loss, min_ms, spread)| Faults {
         loss,
         min_ms,
@@ -40,7 +40,7 @@ fn revoke(sim: &mut Sim, admin: usize, victim: usize) {
 }
 
 /// Runs until `done` holds, checking every simulated second, for at most [`SETTLE`].
-fn run_until(sim: &mut Sim, mut done: impl FnMut(&Sim) -> bool) -> bool {
+pub(super) fn run_until(sim: &mut Sim, mut done: impl FnMut(&Sim) -> bool) -> bool {
     for _ in 0..SETTLE / 1000 {
         if done(sim) {
             return true;

@@ -73,7 +73,7 @@ impl EventLoop {
         let (card, topics) = if member {
             (
                 Some(self.mailboxes.card(&self.identity)),
-                self.topic_marks(),
+                self.topics.marks(),
             )
         } else {
             (None, Vec::new())
@@ -124,7 +124,7 @@ impl EventLoop {
         &mut self,
         peer: PeerId,
         request: SyncRequest,
-    ) -> (SyncResponse, Vec<catch_up::Wanted>) {
+    ) -> (SyncResponse, Vec<core::topics::Wanted>) {
         let member = self.admits(&peer);
         // A member just removed is sent the op that removed it and its past, nothing after.
         let removal = (!member && self.doors.is_leaving(&peer))
@@ -169,7 +169,7 @@ impl EventLoop {
             more: more_ops,
             now_us: wall_us(),
         };
-        (response, self.wanted(&request.topics))
+        (response, self.topics.wanted(&request.topics))
     }
 
     /// Where the members but `asker` are, as far as this node knows, with their cards.

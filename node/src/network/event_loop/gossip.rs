@@ -4,7 +4,7 @@
 use libp2p::gossipsub::{self, MessageAcceptance, PublishError};
 use libp2p::{PeerId, Swarm};
 use tokio::sync::oneshot;
-use weft_keys::topic::{sign_topic, verify_topic};
+use weft_keys::topic::sign_topic;
 use weft_proto::MessageId;
 use weft_proto::api::{Direction, Kind, Message};
 use weft_proto::dm::check_text;
@@ -12,6 +12,7 @@ use weft_proto::mesh::MeshId;
 use weft_proto::topic::{TopicMessage, TopicName};
 
 use super::EventLoop;
+use crate::core::topics::Take;
 use crate::delivery::clock::wall_us;
 use crate::network::behaviour::Behaviour;
 use crate::network::group_flush::Durable;
@@ -45,7 +46,7 @@ impl EventLoop {
         let Some(mesh) = self.mesh_id() else {
             return Ok(());
         };
-        for topic in &self.topics {
+        for topic in self.topics.followed() {
             join(&mut self.swarm, mesh, topic)?;
         }
         Ok(())
@@ -61,7 +62,7 @@ impl EventLoop {
             if let Some(mesh) = mesh {
                 join(&mut self.swarm, mesh, &topic)?;
             }
-            let new = self.topics.insert(topic.clone());
+            let new = self.topics.follow(topic.clone());
             self.flush.write(Write::Follow(topic));
             Ok(new)
         } else {
@@ -71,7 +72,7 @@ impl EventLoop {
                     .gossipsub_mut()
                     .unsubscribe(&gossip_topic(mesh, &topic));
             }
-            let followed = self.topics.remove(&topic);
+            let followed = self.topics.unfollow(&topic);
             self.flush.write(Write::Unfollow(topic));
             Ok(followed)
         }
@@ -102,7 +103,8 @@ impl EventLoop {
             return;
         }
         let ts = self.clock.tick(wall_us());
-        let seq = self.next_seq(&topic);
+        let me = self.identity.public().to_bytes();
+        let seq = self.topics.next_seq(&topic, &me);
         let unsigned = TopicMessage::new(topic.clone(), seq, ts, text);
         let message = match sign_topic(&self.identity, &mesh, unsigned) {
             Ok(m) => m,
@@ -144,8 +146,7 @@ impl EventLoop {
         }
         let id = message.id(&self.local.to_bytes());
         self.metrics.sent("topic");
-        let me = self.identity.public().to_bytes();
-        self.marks.record(&topic, me, seq);
+        self.topics.record(&topic, me, seq);
         self.flush
             .write(Write::LogTopic(me, Box::new(message.clone())));
         let record = Message {
@@ -225,37 +226,26 @@ impl EventLoop {
         }
     }
 
-    /// Takes a topic message `publisher` signed, however it came (gossip or catch-up):
-    /// checks that it may publish there and that the signature holds, then stores it in
-    /// history and the topic log when it is new. Refusals are counted and logged here.
+    /// Takes a topic message `publisher` signed, however it came (gossip or catch-up), as
+    /// [`Topics::take`] decides; stores it in history and the topic log when it is new.
+    /// Refusals are counted and logged here.
+    ///
+    /// [`Topics::take`]: crate::core::topics::Topics::take
     pub(super) fn take_topic(&mut self, publisher: PeerId, message: TopicMessage) -> Taken {
-        let Some(mesh) = self.mesh_id() else {
+        let Some(mesh) = self.mesh.as_ref() else {
             return Taken::Refused;
         };
-        if let Err(e) = message.check() {
-            self.reject("topic", &publisher, e.reason(), &e);
-            return Taken::Refused;
-        }
-        if !self.may_publish(&publisher, &message.topic) {
-            self.reject(
-                "topic",
-                &publisher,
-                "acl",
-                &format!("may not publish on {}", message.topic),
-            );
-            return Taken::Refused;
-        }
-        let Some(key) = self.member_key(&publisher) else {
-            return Taken::Refused;
+        let (take, key) = match self
+            .topics
+            .take(mesh, &publisher, &message, self.oldest_kept())
+        {
+            Ok(taken) => taken,
+            Err(refusal) => {
+                self.reject("topic", &publisher, refusal.reason(), &refusal);
+                return Taken::Refused;
+            }
         };
-        if let Err(e) = verify_topic(&key, &mesh, &message) {
-            self.reject("topic", &publisher, "signature", &e);
-            return Taken::Refused;
-        }
-        self.marks.record(&message.topic, key, message.seq);
-        if message.ts < self.oldest_kept() {
-            // Past the retention: history may have dropped it already, so it cannot tell a
-            // replay from news. Logged only so the publisher's mark moves on (and pruned).
+        if take == Take::Stale {
             self.flush.write(Write::LogTopic(key, Box::new(message)));
             return Taken::Seen;
         }
@@ -282,11 +272,6 @@ impl EventLoop {
         self.flush.write(Write::InsertHistory(record.clone()));
         self.flush.push(Durable::Received(record));
         Taken::Stored
-    }
-
-    /// The sequence number of this node's next message on `topic`.
-    fn next_seq(&self, topic: &TopicName) -> u64 {
-        self.marks.next(topic, &self.identity.public().to_bytes())
     }
 }
 

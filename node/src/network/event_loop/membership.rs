@@ -592,11 +592,6 @@ impl EventLoop {
         self.removed.is_none() && self.mesh.as_ref().is_some_and(|mesh| mesh.admits(peer))
     }
 
-    /// `peer`'s ed25519 key, when it is a member.
-    pub(super) fn member_key(&self, peer: &PeerId) -> Option<[u8; 32]> {
-        self.mesh.as_ref()?.member(peer).map(|(k, _)| k)
-    }
-
     /// Whether `peer` may publish on `topic` here.
     pub(super) fn may_publish(&self, peer: &PeerId, topic: &TopicName) -> bool {
         self.mesh.as_ref().is_some_and(|mesh| {
