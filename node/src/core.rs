@@ -10,6 +10,7 @@
 //! - [`doors`]: who may stay connected: strangers for their grace, members just removed for
 //!   the moment they need to hear of it, and when the wall closes.
 //! - [`holding`]: the boxes a mailbox holds for others: which, for whom, until when.
+//! - [`peers`]: who is connected, over which path, and whom to dial again when.
 //! - [`quota`]: what a mailbox holds for others, per recipient and per depositor.
 //! - [`topics`]: the topics followed: which messages are taken, how far each publisher's
 //!   run is held, what a catch-up asks and what its answer holds.
@@ -22,6 +23,7 @@ pub mod collect;
 pub mod delivery;
 pub mod doors;
 pub mod holding;
+pub mod peers;
 pub mod quota;
 #[cfg(test)]
 pub mod sim;

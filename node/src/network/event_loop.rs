@@ -42,9 +42,9 @@ use super::exchange::Server;
 use super::group_flush::{Durable, GroupFlush};
 use super::handle::{COMMAND_CAPACITY, Command, Delivery, EVENT_CAPACITY, NodeError, NodeHandle};
 use crate::core::delivery::Deliveries;
+use crate::core::peers::Peers;
 use crate::core::topics::Topics;
 use crate::delivery::clock::Hlc;
-use crate::delivery::redial::Redial;
 use crate::store::Store;
 use crate::store::outbox::Outgoing;
 use crate::store::write::{Applied, Write};
@@ -96,22 +96,6 @@ impl Shared {
     }
 }
 
-/// What the loop knows about a connected peer.
-struct Connected {
-    addr: Multiaddr,
-    outbound: bool,
-    since_unix: u64,
-    rtt: Option<Duration>,
-    /// Whether it offers circuit relay v2 (as its identify says).
-    relays: bool,
-    /// Whether this connection goes through a relay.
-    relayed: bool,
-    /// How far its clock is ahead of ours (microseconds), as the last sync measured.
-    skew_us: Option<i64>,
-    /// When a sync with it last succeeded.
-    synced: Option<Instant>,
-}
-
 /// The event loop. Build it with [`EventLoop::new`], run it with [`EventLoop::run`].
 pub struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -124,7 +108,6 @@ pub struct EventLoop {
     clock: Hlc,
     /// Direct messages queued and not yet settled.
     deliveries: Deliveries<PeerId>,
-    redial: Redial<PeerId>,
     flush: GroupFlush,
     /// Opens `/weft/dm/1` streams.
     control: libp2p_stream::Control,
@@ -152,7 +135,8 @@ pub struct EventLoop {
     waiters: HashMap<MessageId, oneshot::Sender<Delivery>>,
     /// Local callers waiting for a dial.
     dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NodeError>>)>,
-    peers: HashMap<PeerId, Connected>,
+    /// Who is connected, and whom to dial again.
+    peers: Peers<PeerId, Multiaddr>,
     /// Concrete addresses the listeners are bound to.
     listen_addrs: Vec<Multiaddr>,
     /// The topics this node follows, and how far it holds them.
@@ -236,15 +220,15 @@ impl EventLoop {
                 }
             }
         }
-        let mut redial = Redial::default();
+        let mut peers = Peers::default();
         for peer in addresses.peers() {
             for addr in addresses.of(peer) {
                 swarm.add_peer_address(*peer, addr);
             }
-            redial.dial_now(*peer, now);
+            peers.dial_soon(*peer, now);
         }
         for peer in deliveries.unreachable_peers() {
-            redial.dial_now(peer, now);
+            peers.dial_soon(peer, now);
         }
 
         let mut control = swarm.behaviour().stream.new_control();
@@ -297,7 +281,6 @@ impl EventLoop {
             started: now,
             clock: Hlc::default(),
             deliveries,
-            redial,
             flush: GroupFlush::default(),
             control,
             incoming: Some(incoming),
@@ -314,7 +297,7 @@ impl EventLoop {
             inbound: HashMap::new(),
             waiters: HashMap::new(),
             dials: HashMap::new(),
-            peers: HashMap::new(),
+            peers,
             listen_addrs,
             topics,
             doors: Default::default(),
@@ -416,9 +399,9 @@ impl EventLoop {
     fn on_tick(&mut self) {
         let now = Instant::now();
         for peer in self.deliveries.unreachable_peers() {
-            self.redial.dial_now(peer, now);
+            self.peers.dial_soon(peer, now);
         }
-        for peer in self.redial.due(now) {
+        for peer in self.peers.due(now) {
             self.dial_known(peer);
         }
         self.waiters.retain(|_, w| !w.is_closed());
@@ -680,9 +663,14 @@ impl EventLoop {
             .iter()
             .map(|(peer, c)| PeerInfo {
                 peer_id: peer.to_string(),
-                addr: c.addr.to_string(),
-                direction: if c.outbound { "outbound" } else { "inbound" }.into(),
-                path: if c.relayed { "relayed" } else { "direct" }.into(),
+                addr: c.path.addr.to_string(),
+                direction: if c.path.outbound {
+                    "outbound"
+                } else {
+                    "inbound"
+                }
+                .into(),
+                path: if c.path.relayed { "relayed" } else { "direct" }.into(),
                 rtt_ms: c.rtt.map(|d| d.as_secs_f64() * 1000.0),
                 clock_skew_ms: c.skew_us.map(|us| us as f64 / 1000.0),
                 synced_secs_ago: c.synced.map(|t| t.elapsed().as_secs()),

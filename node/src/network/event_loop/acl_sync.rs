@@ -42,7 +42,7 @@ impl EventLoop {
         self.next_resync = now + RESYNC_EVERY;
         let members: Vec<PeerId> = self
             .peers
-            .keys()
+            .ids()
             .filter(|p| self.admits(p))
             .copied()
             .collect();
@@ -218,10 +218,7 @@ impl EventLoop {
             tracing::debug!(peer = %short(&peer), "dropped a sync answer from a non-member");
             return;
         }
-        if let Some(c) = self.peers.get_mut(&peer) {
-            c.skew_us = synced.skew_us.or(c.skew_us);
-            c.synced = Some(Instant::now());
-        }
+        self.peers.synced(&peer, synced.skew_us, Instant::now());
         let next =
             core::acl_sync::next_page(&synced.ops, after, synced.more, synced.messages.len());
         let new = self.take_ops(&peer, synced.ops);
@@ -300,8 +297,8 @@ impl EventLoop {
             for addr in self.addresses.of(&peer) {
                 self.swarm.add_peer_address(peer, addr);
             }
-            if !self.peers.contains_key(&peer) {
-                self.redial.dial_now(peer, now);
+            if !self.peers.is_connected(&peer) {
+                self.peers.dial_soon(peer, now);
             }
         }
     }

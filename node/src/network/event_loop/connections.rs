@@ -9,7 +9,8 @@ use libp2p::{Multiaddr, PeerId, identify, ping};
 use tokio::sync::oneshot;
 use weft_proto::api::Event;
 
-use super::{Connected, EventLoop, short};
+use super::{EventLoop, short};
+use crate::core::peers::Path;
 use crate::network::NodeError;
 use crate::network::behaviour::{BehaviourEvent, MembersEvent};
 
@@ -33,7 +34,7 @@ impl EventLoop {
             ))));
             return;
         }
-        if let Some(peer) = peer.filter(|p| self.peers.contains_key(p)) {
+        if let Some(peer) = peer.filter(|p| self.peers.is_connected(p)) {
             let _ = reply.send(Ok(peer));
             return;
         }
@@ -60,10 +61,6 @@ impl EventLoop {
 
     /// Dials a remembered peer at its remembered addresses (redial after loss).
     pub(super) fn dial_known(&mut self, peer: PeerId) {
-        if self.peers.contains_key(&peer) {
-            self.redial.connected(&peer);
-            return;
-        }
         let addrs = self.addresses.of(&peer);
         let opts = DialOpts::peer_id(peer)
             .addresses(addrs)
@@ -71,7 +68,7 @@ impl EventLoop {
             .build();
         if let Err(e) = self.swarm.dial(opts) {
             tracing::debug!(peer = %short(&peer), error = %e, "redial not started");
-            self.redial.lost(peer, Instant::now());
+            self.peers.dial_failed(peer, Instant::now());
         }
     }
 
@@ -82,9 +79,8 @@ impl EventLoop {
                 peer_id,
                 connection_id,
                 endpoint,
-                num_established,
                 ..
-            } => self.on_connected(peer_id, connection_id, &endpoint, num_established.get()),
+            } => self.on_connected(peer_id, connection_id, &endpoint),
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
@@ -102,9 +98,10 @@ impl EventLoop {
                         reason: one_line(&error),
                     }));
                 }
-                if let Some(peer) = peer_id.filter(|p| !self.peers.contains_key(p)) {
+                if let Some(peer) = peer_id
+                    && self.peers.dial_failed(peer, Instant::now())
+                {
                     tracing::debug!(peer = %short(&peer), error = %one_line(&error), "dial failed");
-                    self.redial.lost(peer, Instant::now());
                 }
             }
             SwarmEvent::IncomingConnectionError {
@@ -152,9 +149,8 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Members(MembersEvent::Identify(
                 identify::Event::Received { peer_id, info, .. },
             ))) => {
-                if let Some(c) = self.peers.get_mut(&peer_id) {
-                    c.relays = info.protocols.contains(&libp2p::relay::HOP_PROTOCOL_NAME);
-                }
+                let relays = info.protocols.contains(&libp2p::relay::HOP_PROTOCOL_NAME);
+                self.peers.identified(&peer_id, relays);
                 self.on_identified(peer_id, info.listen_addrs);
                 self.take_relay_slots();
             }
@@ -163,9 +159,7 @@ impl EventLoop {
                 result: Ok(rtt),
                 ..
             }))) => {
-                if let Some(c) = self.peers.get_mut(&peer) {
-                    c.rtt = Some(rtt);
-                }
+                self.peers.measured(&peer, rtt);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Members(event)) => self.on_members_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(event)) => self.on_mdns(event),
@@ -186,7 +180,6 @@ impl EventLoop {
         peer: PeerId,
         connection: ConnectionId,
         endpoint: &libp2p::core::ConnectedPoint,
-        established: u32,
     ) {
         if let Some((_, reply)) = self.dials.remove(&connection) {
             let _ = reply.send(Ok(peer));
@@ -195,35 +188,17 @@ impl EventLoop {
             // Where this node reached it: a member's own word.
             self.remember_own(peer, &[endpoint.get_remote_address().clone()]);
         }
-        if established > 1 {
-            // A direct connection beside a relayed one (a hole punched, or a dial that got
-            // through): show the direct path.
-            if let Some(c) = self.peers.get_mut(&peer)
-                && c.relayed
-                && !endpoint.is_relayed()
-            {
-                c.addr = endpoint.get_remote_address().clone();
-                c.outbound = endpoint.is_dialer();
-                c.relayed = false;
-            }
+        let path = Path {
+            addr: endpoint.get_remote_address().clone(),
+            outbound: endpoint.is_dialer(),
+            relayed: endpoint.is_relayed(),
+        };
+        let now_unix = crate::delivery::clock::wall_us() / 1_000_000;
+        if !self.peers.connected(peer, path, now_unix) {
             return;
         }
         tracing::info!(peer = %short(&peer), addr = %endpoint.get_remote_address(), "connected");
-        self.peers.insert(
-            peer,
-            Connected {
-                addr: endpoint.get_remote_address().clone(),
-                outbound: endpoint.is_dialer(),
-                since_unix: crate::delivery::clock::wall_us() / 1_000_000,
-                rtt: None,
-                relays: false,
-                relayed: endpoint.is_relayed(),
-                skew_us: None,
-                synced: None,
-            },
-        );
         self.deliveries.connected(&peer);
-        self.redial.connected(&peer);
         self.screen(peer, endpoint.is_dialer(), endpoint.get_remote_address());
         self.start_sync(peer);
         self.fetch_from(peer);
@@ -234,7 +209,9 @@ impl EventLoop {
 
     fn on_disconnected(&mut self, peer: PeerId, cause: Option<String>) {
         tracing::info!(peer = %short(&peer), cause = cause.as_deref().unwrap_or("closed"), "disconnected");
-        self.peers.remove(&peer);
+        // Members only: a stranger's connection is never dialled again.
+        let redial = self.admits(&peer) && self.addresses.knows(&peer);
+        self.peers.disconnected(&peer, redial, Instant::now());
         self.mailboxes.collecting.forget(&peer);
         if self.doors.disconnected(&peer) {
             // Gone before its moment was up: the wall closes now.
@@ -243,10 +220,6 @@ impl EventLoop {
         }
         self.syncing.remove(&peer);
         self.deliveries.disconnected(&peer);
-        // Members only: a stranger's connection is never dialled again.
-        if self.admits(&peer) && self.addresses.knows(&peer) {
-            self.redial.lost(peer, Instant::now());
-        }
         let _ = self.events.send(Event::PeerDisconnected {
             peer_id: peer.to_string(),
         });

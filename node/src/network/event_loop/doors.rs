@@ -80,11 +80,11 @@ impl EventLoop {
         if let Some(write) = self.addresses.forget(&peer) {
             self.flush.write(write);
         }
-        self.redial.forget(&peer);
+        self.peers.forget(&peer);
         self.reject_outbox_to(peer);
         if self.removed.is_some() {
             self.wall(peer);
-        } else if self.peers.contains_key(&peer) {
+        } else if self.peers.is_connected(&peer) {
             self.doors.removed(peer, Instant::now());
             self.tell_removed(peer);
         }
@@ -147,8 +147,8 @@ impl EventLoop {
         let by = self.removal().map(|r| r.by).unwrap_or_default();
         tracing::warn!(%by, "this node was removed from its mesh; it no longer connects to it");
         self.open_doors();
-        self.redial.clear();
-        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        self.peers.forget_all();
+        let peers: Vec<PeerId> = self.peers.ids().copied().collect();
         for peer in peers {
             let _ = self.swarm.disconnect_peer_id(peer);
         }

@@ -166,7 +166,7 @@ impl EventLoop {
             return Vec::new();
         };
         self.peers
-            .keys()
+            .ids()
             .filter(|p| *p != not)
             .filter(|p| matches!(mesh.member(p), Some((_, Role::Mailbox))))
             .copied()
@@ -311,7 +311,7 @@ impl EventLoop {
             size: sealed.len(),
             from,
         });
-        let forward = self.peers.contains_key(&recipient).then(|| {
+        let forward = self.peers.is_connected(&recipient).then(|| {
             let op = Op::Deposit {
                 to,
                 expires,

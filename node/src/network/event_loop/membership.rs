@@ -288,14 +288,14 @@ impl EventLoop {
         let connected: Vec<(PeerId, libp2p::Multiaddr, bool)> = self
             .peers
             .iter()
-            .map(|(p, c)| (*p, c.addr.clone(), c.outbound))
+            .map(|(p, c)| (*p, c.path.addr.clone(), c.path.outbound))
             .collect();
         for (peer, addr, outbound) in connected {
             if self.admits(&peer) && outbound {
                 self.remember_own(peer, &[addr]);
             }
             let _ = self.swarm.disconnect_peer_id(peer);
-            self.redial.dial_now(peer, Instant::now());
+            self.peers.dial_soon(peer, Instant::now());
         }
         self.mesh_info()
             .ok_or_else(|| NodeError::Invalid("mesh state lost".into()))
@@ -487,7 +487,7 @@ impl EventLoop {
                         .map(|p| p.to_string())
                         .unwrap_or_default(),
                     added_at: m.added_at,
-                    connected: peer == self.local || self.peers.contains_key(&peer),
+                    connected: peer == self.local || self.peers.is_connected(&peer),
                 })
             })
             .collect();

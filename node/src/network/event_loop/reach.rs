@@ -117,7 +117,11 @@ impl EventLoop {
     /// fresh one per connection, useless for punching; QUIC dials from its listening socket.)
     fn also_over_quic(&mut self, relay: PeerId) {
         let over_quic = |a: &Multiaddr| a.iter().any(|p| matches!(p, Protocol::QuicV1));
-        if self.peers.get(&relay).is_none_or(|c| over_quic(&c.addr)) {
+        if self
+            .peers
+            .get(&relay)
+            .is_none_or(|c| over_quic(&c.path.addr))
+        {
             return;
         }
         let quic: Vec<Multiaddr> = self
@@ -141,7 +145,7 @@ impl EventLoop {
     /// Where `relay` is connected: the reservation rides that connection (the address only
     /// names it). Relayed connections do not carry reservations.
     fn relay_addr(&self, relay: &PeerId) -> Option<Multiaddr> {
-        let connected = self.peers.get(relay)?;
+        let connected = &self.peers.get(relay)?.path;
         if connected.relayed {
             return None;
         }
@@ -294,7 +298,7 @@ impl EventLoop {
         };
         let mut members: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
         for (peer, addr) in found {
-            if peer != self.local && self.admits(&peer) && !self.peers.contains_key(&peer) {
+            if peer != self.local && self.admits(&peer) && !self.peers.is_connected(&peer) {
                 members.entry(peer).or_default().push(addr);
             }
         }

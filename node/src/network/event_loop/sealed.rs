@@ -148,7 +148,7 @@ impl EventLoop {
             let Some(card) = mesh.card(&key) else {
                 continue;
             };
-            let target = if self.peers.contains_key(&sender) {
+            let target = if self.peers.is_connected(&sender) {
                 sender
             } else {
                 match self.mailboxes_except(&sender).first() {
@@ -251,7 +251,7 @@ impl EventLoop {
     /// still connected.
     pub(super) fn retry_collecting(&mut self, now: Instant) {
         for mailbox in self.mailboxes.collecting.due(now) {
-            if self.peers.contains_key(&mailbox) {
+            if self.peers.is_connected(&mailbox) {
                 self.fetch_from(mailbox);
             }
         }
