@@ -1,9 +1,12 @@
 //! [`Holding`]: the boxes a mailbox holds for others, as an index (recipient, arrival, id,
-//! size, depositor, expiry); the sealed bytes stay on disk. It answers what the loop used to
-//! ask the store: whether a box is held, what a fetch hands over, what has expired, and
-//! whether one more fits the [`Quota`].
+//! size, depositor, expiry); the sealed bytes stay on disk. It decides whether a deposit is
+//! held ([`Holding::deposit`]: it fits the [`Quota`], has not expired, and its lifetime is
+//! capped at the mailbox's), and answers what the loop used to ask the store: whether a box
+//! is held, what a fetch hands over and what has expired.
 
 use std::collections::{BTreeMap, HashMap};
+
+use weft_proto::seal::MAX_SEALED_BYTES;
 
 use super::quota::{Full, Quota, Usage};
 use crate::config::MailboxLimits;
@@ -21,6 +24,65 @@ pub struct Fetch {
     pub expired: Vec<BoxInfo>,
     /// Whether more remain after these.
     pub more: bool,
+}
+
+/// A sealed box a member leaves for another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deposit {
+    /// The recipient's key.
+    pub to: [u8; 32],
+    /// The depositor's key.
+    pub from: [u8; 32],
+    /// The box id (of its sealed bytes).
+    pub id: [u8; 32],
+    /// Its sealed size in bytes.
+    pub size: usize,
+    /// When the depositor lets it be dropped, Unix seconds.
+    pub expires: u64,
+}
+
+/// Why a deposit is not held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The sealed box is over [`MAX_SEALED_BYTES`].
+    #[error("a sealed box is at most {MAX_SEALED_BYTES} bytes")]
+    Oversize,
+    /// Its expiry has passed.
+    #[error("the box has expired")]
+    Expired,
+    /// This node holds boxes for no one.
+    #[error("this node is not a mailbox")]
+    NotAMailbox,
+    /// Its recipient is not a member.
+    #[error("the recipient is not a member of this mesh")]
+    NotAMember,
+    /// It does not fit the recipient's quota or the depositor's share.
+    #[error("the mailbox is full for the recipient: {0}")]
+    Full(Full),
+}
+
+impl Refusal {
+    /// The label a refusal is counted under as refused input, when it is the depositor's
+    /// doing rather than the way of things.
+    pub fn counted(&self) -> Option<&'static str> {
+        match self {
+            Refusal::Oversize => Some("oversize"),
+            Refusal::Full(_) => Some("mailbox_full"),
+            Refusal::Expired | Refusal::NotAMailbox | Refusal::NotAMember => None,
+        }
+    }
+}
+
+/// Whether a box of `size` bytes expiring at `expires` may be deposited at all at `now`
+/// (Unix seconds), whoever it is for.
+pub fn check(size: usize, expires: u64, now: u64) -> Result<(), Refusal> {
+    if size > MAX_SEALED_BYTES {
+        return Err(Refusal::Oversize);
+    }
+    if expires <= now {
+        return Err(Refusal::Expired);
+    }
+    Ok(())
 }
 
 /// The held boxes and their quota.
@@ -58,6 +120,49 @@ impl Holding {
         limits: MailboxLimits,
     ) -> Option<Full> {
         self.quota.full(to, from, bytes, limits)
+    }
+
+    /// Decides `deposit` (which passed [`check`]) for another member at `now_us`
+    /// (microseconds since the Unix epoch), at a node that `is_mailbox`, its recipient a
+    /// `member` or not: held within `limits`, its lifetime capped at theirs. `Ok(Some)`: the
+    /// box to hold, held from now (its bytes are for the store); `Ok(None)`: held already.
+    pub fn deposit(
+        &mut self,
+        deposit: Deposit,
+        limits: MailboxLimits,
+        is_mailbox: bool,
+        member: bool,
+        now_us: u64,
+    ) -> Result<Option<BoxInfo>, Refusal> {
+        if !is_mailbox {
+            return Err(Refusal::NotAMailbox);
+        }
+        if !member {
+            return Err(Refusal::NotAMember);
+        }
+        let Deposit {
+            to,
+            from,
+            id,
+            size,
+            expires,
+        } = deposit;
+        if self.holds(&to, &id) {
+            return Ok(None);
+        }
+        if let Some(full) = self.full(&to, &from, size, limits) {
+            return Err(Refusal::Full(full));
+        }
+        let info = BoxInfo {
+            to,
+            id,
+            at: now_us,
+            expires: expires.min(now_us / 1_000_000 + limits.ttl.as_secs()),
+            size,
+            from,
+        };
+        self.hold(info);
+        Ok(Some(info))
     }
 
     /// `info`'s box is held now (once: a box already held stays as it was).

@@ -70,3 +70,53 @@ fn a_box_is_held_once_and_its_release_frees_its_quota() {
     assert!(h.is_empty() && !h.holds(&to, &[10; 32]));
     assert_eq!(h.full(&to, &from, 10, limits), None);
 }
+
+#[test]
+fn a_deposit_is_held_within_the_quota_and_the_mailboxs_lifetime() {
+    let limits = MailboxLimits {
+        max_messages: 2,
+        max_bytes: 1000,
+        ttl: Duration::from_secs(60),
+    };
+    let mut h = Holding::default();
+    let deposit = |id: u8, from: u8| Deposit {
+        to: [1; 32],
+        from: [from; 32],
+        id: [id; 32],
+        size: 10,
+        expires: 10_000,
+    };
+    let now_us = 1_000 * 1_000_000;
+    let held = h
+        .deposit(deposit(1, 7), limits, true, true, now_us)
+        .unwrap();
+    let held = held.expect("a new box");
+    assert_eq!(
+        (held.at, held.expires),
+        (now_us, 1_060),
+        "capped at the TTL"
+    );
+    assert_eq!(
+        h.deposit(deposit(1, 7), limits, true, true, now_us),
+        Ok(None)
+    );
+    assert_eq!(h.total().messages, 1, "a deposit made twice is held once");
+    assert!(
+        h.deposit(deposit(2, 8), limits, true, true, now_us)
+            .unwrap()
+            .is_some()
+    );
+    let full = h
+        .deposit(deposit(3, 9), limits, true, true, now_us)
+        .unwrap_err();
+    assert!(matches!(full, Refusal::Full(_)), "{full}");
+    assert_eq!(full.counted(), Some("mailbox_full"));
+    let refused = h.deposit(deposit(4, 7), limits, false, true, now_us);
+    assert_eq!(refused, Err(Refusal::NotAMailbox));
+    let refused = h.deposit(deposit(4, 7), limits, true, false, now_us);
+    assert_eq!(refused, Err(Refusal::NotAMember));
+    assert_eq!(h.total().messages, 2, "nothing refused was held");
+    assert_eq!(check(MAX_SEALED_BYTES + 1, 10, 0), Err(Refusal::Oversize));
+    assert_eq!(check(10, 5, 5), Err(Refusal::Expired));
+    assert_eq!(check(10, 6, 5), Ok(()));
+}

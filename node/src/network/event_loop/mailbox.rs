@@ -31,12 +31,12 @@ use weft_proto::mailbox::{
     MAILBOX_VERSION, MAX_FETCH_BYTES, MAX_RELEASE_IDS, MailboxRequest, MailboxResponse, Op, box_id,
 };
 use weft_proto::mesh::Role;
-use weft_proto::seal::{MAX_SEALED_BYTES, SealCard};
+use weft_proto::seal::SealCard;
 
 use super::EventLoop;
 use crate::config::MailboxLimits;
 use crate::core::collect::{Collecting, Step};
-use crate::core::holding::Holding;
+use crate::core::holding::{self, Deposit, Holding};
 use crate::delivery::clock::wall_us;
 use crate::network::group_flush::{Durable, Then};
 use crate::store::mailbox::{BoxInfo, HeldBox};
@@ -235,16 +235,9 @@ impl EventLoop {
         sealed: Vec<u8>,
         reply: oneshot::Sender<MailboxResponse>,
     ) {
-        let now = now_secs();
-        if sealed.len() > MAX_SEALED_BYTES {
-            self.reject("mailbox", &peer, "oversize", &"sealed box over the limit");
-            let _ = reply.send(refused(format!(
-                "a sealed box is at most {MAX_SEALED_BYTES} bytes"
-            )));
-            return;
-        }
-        if expires <= now {
-            let _ = reply.send(refused("the box has expired"));
+        let now_us = wall_us();
+        if let Err(refusal) = holding::check(sealed.len(), expires, now_us / 1_000_000) {
+            self.refuse_deposit(&peer, refusal, reply);
             return;
         }
         let id = box_id(&sealed);
@@ -272,52 +265,46 @@ impl EventLoop {
             }))));
             return;
         }
-        if self.my_role() != Some(Role::Mailbox) {
-            let _ = reply.send(refused("this node is not a mailbox"));
-            return;
-        }
-        let Some(recipient) = crate::mesh::membership::peer_of(&to).filter(|p| self.admits(p))
-        else {
-            let _ = reply.send(refused("the recipient is not a member of this mesh"));
-            return;
-        };
-        if self.mailboxes.holding.holds(&to, &id) {
-            let _ = reply.send(MailboxResponse::Held { id });
-            return;
-        }
-        let limits = self.mailboxes.limits;
         let Some(from) = crate::mesh::membership::key_of(&peer) else {
             let _ = reply.send(refused("the depositor has no ed25519 key"));
             return;
         };
-        if let Some(why) = self
-            .mailboxes
-            .holding
-            .full(&to, &from, sealed.len(), limits)
-        {
-            self.reject("mailbox", &peer, "mailbox_full", &why);
-            let _ = reply.send(refused(format!(
-                "the mailbox is full for {recipient}: {why}"
-            )));
-            return;
-        }
-        let expires = expires.min(now + limits.ttl.as_secs());
-        let at = wall_us();
-        self.mailboxes.holding.hold(BoxInfo {
+        let recipient = crate::mesh::membership::peer_of(&to).filter(|p| self.admits(p));
+        let deposit = Deposit {
             to,
-            id,
-            at,
-            expires,
-            size: sealed.len(),
             from,
-        });
-        let forward = self.peers.is_connected(&recipient).then(|| {
+            id,
+            size: sealed.len(),
+            expires,
+        };
+        let is_mailbox = self.my_role() == Some(Role::Mailbox);
+        let limits = self.mailboxes.limits;
+        let held = self.mailboxes.holding.deposit(
+            deposit,
+            limits,
+            is_mailbox,
+            recipient.is_some(),
+            now_us,
+        );
+        let BoxInfo { at, expires, .. } = match held {
+            Ok(Some(info)) => info,
+            Ok(None) => {
+                let _ = reply.send(MailboxResponse::Held { id });
+                return;
+            }
+            Err(refusal) => {
+                self.refuse_deposit(&peer, refusal, reply);
+                return;
+            }
+        };
+        let recipient = recipient.filter(|r| self.peers.is_connected(r));
+        let forward = recipient.map(|recipient| {
             let op = Op::Deposit {
                 to,
                 expires,
                 sealed: sealed.clone(),
             };
-            (self.exchanger(), op)
+            (recipient, self.exchanger(), op)
         });
         self.flush.write(Write::HoldBox(
             to,
@@ -336,13 +323,27 @@ impl EventLoop {
                 refused("could not store it")
             });
             // The recipient is here: hand it over now rather than on its next fetch.
-            if let (true, Some((exchanger, op))) = (ok, forward) {
+            if let (true, Some((recipient, exchanger, op))) = (ok, forward) {
                 exchanger.spawn(recipient, op, move |result| {
                     matches!(result, Ok(MailboxResponse::Held { .. }))
                         .then_some(Done::Forwarded { to, id })
                 });
             }
         }))));
+    }
+
+    /// Answers a deposit from `peer` with `refusal`, counting it when it is the depositor's
+    /// doing.
+    fn refuse_deposit(
+        &mut self,
+        peer: &PeerId,
+        refusal: holding::Refusal,
+        reply: oneshot::Sender<MailboxResponse>,
+    ) {
+        if let Some(reason) = refusal.counted() {
+            self.reject("mailbox", peer, reason, &refusal);
+        }
+        let _ = reply.send(refused(refusal.to_string()));
     }
 
     /// Hands `to` its boxes, up to `max_bytes`, read from the store beside the loop once
