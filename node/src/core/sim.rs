@@ -775,4 +775,6 @@ pub fn topic() -> TopicName {
 #[cfg(test)]
 mod catch_up;
 #[cfg(test)]
+mod mailbox;
+#[cfg(test)]
 mod tests;
