@@ -541,23 +541,7 @@ impl World {
                 self.link(a, b, true, faults);
             }
         }
-        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.wire)
-            .into_iter()
-            .partition(|(at, ..)| *at <= self.ms);
-        self.wire = later;
-        for (_, from, to, frame) in due {
-            self.arrive(from, to, frame, faults);
-        }
-        let timed_out: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= self.ms)
-            .map(|(s, _)| *s)
-            .collect();
-        for serial in timed_out {
-            let pending = self.pending.remove(&serial).expect("pending");
-            self.answered(pending, None, faults);
-        }
+        self.deliver_due(faults);
         if !self.sender.stuck(now).is_empty() {
             self.session += 1;
             self.sender.session_lost(&R, now);
@@ -609,19 +593,14 @@ impl World {
         }
     }
 
-    /// One quiet step with the sender and the recipient never connected to each other, and
-    /// the mailbox connected to both.
-    fn step_apart(&mut self) {
-        self.link(S, R, false, false);
-        self.link(S, M, true, false);
-        self.link(M, R, true, false);
-        self.ms += 10;
+    /// Hands on every frame due by now, and ends every exchange whose answer is overdue.
+    fn deliver_due(&mut self, faults: bool) {
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.wire)
             .into_iter()
             .partition(|(at, ..)| *at <= self.ms);
         self.wire = later;
         for (_, from, to, frame) in due {
-            self.arrive(from, to, frame, false);
+            self.arrive(from, to, frame, faults);
         }
         let timed_out: Vec<u64> = self
             .pending
@@ -631,8 +610,18 @@ impl World {
             .collect();
         for serial in timed_out {
             let pending = self.pending.remove(&serial).expect("pending");
-            self.answered(pending, None, false);
+            self.answered(pending, None, faults);
         }
+    }
+
+    /// One quiet step with the sender and the recipient never connected to each other, and
+    /// the mailbox connected to both.
+    fn step_apart(&mut self) {
+        self.link(S, R, false, false);
+        self.link(S, M, true, false);
+        self.link(M, R, true, false);
+        self.ms += 10;
+        self.deliver_due(false);
         if self.ms % 100 == 0 {
             self.tick(false);
         }
