@@ -3,7 +3,7 @@
 //!
 //! - [`behaviour`]: the composed behaviour (limits, identify, ping, gossipsub, streams).
 //! - [`dm_stream`]: `/weft/dm/1`, pipelined on one long-lived stream per peer.
-//! - [`exchange`]: one request and one response per stream (join and sync use it).
+//! - [`exchange`]: one request and one response per stream (join, sync and mailbox use it).
 //! - [`gated`]: [`gated::Gated`], a behaviour on members' connections only.
 //! - [`frame`]: the length-prefixed frames all of weft's stream protocols use.
 //! - [`join`]: `/weft/join/1`, redeeming an invite key.
@@ -13,9 +13,10 @@
 //! - [`mesh_noise`]: Noise with the mesh id in the handshake prologue.
 //! - [`swarm`]: transports (TCP + Noise + Yamux, QUIC) and listening.
 //! - [`handle`]: [`NodeHandle`], the commands it sends, and [`NodeError`].
-//! - [`event_loop`]: [`EventLoop`], which turns commands and swarm events into actions.
+//! - [`event_loop`]: [`EventLoop`], the shell around the core: it turns commands and
+//!   swarm events into the core's inputs and carries out its outputs.
 //! - [`tasks`]: [`tasks::Tasks`], the loop's owned tasks.
-//! - [`group_flush`]: group commit: many writes, one flush, then every acknowledgement.
+//! - [`flush`]: [`flush::Flush`], which applies and flushes the core's batches of writes.
 
 // `#[derive(NetworkBehaviour)]` generates a public event enum it cannot document.
 #[allow(missing_docs)]
@@ -23,9 +24,9 @@ pub mod behaviour;
 pub mod dm_stream;
 pub mod event_loop;
 pub mod exchange;
+pub mod flush;
 pub mod frame;
 pub mod gated;
-pub mod group_flush;
 pub mod handle;
 pub mod join;
 pub mod mailbox;

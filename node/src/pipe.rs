@@ -15,8 +15,8 @@ use weft_proto::pipe::{
     MAX_PIPE_ANSWER_BYTES, MAX_PIPE_OPEN_BYTES, PIPE_VERSION, PipeAnswer, PipeOpen,
 };
 
+use crate::core::short;
 use crate::mesh::door::Door;
-use crate::network::event_loop::short;
 use crate::network::frame::{read_frame, write_frame};
 use crate::network::tally::Tally;
 

@@ -230,7 +230,7 @@ async fn splice(mut caller: TokioIo<hyper::upgrade::Upgraded>, pipe: Pipe) {
         SPLICE_BUFFER,
     )
     .await;
-    let peer = crate::network::event_loop::short(&peer);
+    let peer = crate::core::short(&peer);
     match copied {
         Ok((sent, received)) => tracing::info!(%peer, sent, received, "pipe closed"),
         Err(e) => tracing::info!(%peer, error = %e, "pipe broken"),

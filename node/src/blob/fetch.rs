@@ -22,7 +22,7 @@ use weft_proto::media::FetchEvent;
 
 use super::PROTOCOL;
 use super::store::{BlobError, BlobStore};
-use crate::network::event_loop::short;
+use crate::core::short;
 use crate::network::frame::{read_frame, write_frame};
 use crate::network::tally::Tally;
 

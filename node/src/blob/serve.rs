@@ -12,9 +12,9 @@ use weft_proto::blob::{BlobReply, BlobRequest, MAX_BLOB_REQUEST_BYTES, Manifest,
 use weft_proto::codec::{frame, to_cbor};
 
 use super::store::BlobStore;
+use crate::core::short;
 use crate::mesh::door::Door;
 use crate::metrics::Metrics;
-use crate::network::event_loop::short;
 use crate::network::frame::read_frame;
 use crate::network::tally::Tally;
 

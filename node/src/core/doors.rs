@@ -12,7 +12,7 @@
 //! answered with the revoking op and its causal past only. Then the wall: the shell puts it
 //! on the block list, which refuses it at connection establishment, before any protocol.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -125,6 +125,8 @@ pub enum Due {
 pub struct Doors {
     strangers: HashMap<PeerId, Stranger>,
     leaving: HashMap<PeerId, Instant>,
+    /// The removed members refused at establishment (the block list).
+    walled: HashSet<PeerId>,
 }
 
 #[derive(Debug)]
@@ -233,6 +235,12 @@ impl Doors {
     /// The removed members hearing of their removal.
     pub fn leaving(&self) -> impl Iterator<Item = &PeerId> {
         self.leaving.keys()
+    }
+
+    /// `peer` is refused at connection establishment from now on; false when it was
+    /// already.
+    pub fn wall(&mut self, peer: PeerId) -> bool {
+        self.walled.insert(peer)
     }
 }
 

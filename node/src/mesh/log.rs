@@ -170,6 +170,21 @@ impl Log {
         self.admit_checked(op, true)
     }
 
+    /// Admits `ops` (parents first) into a joiner's log, as [`Log::admit_all`] does; the
+    /// first refusal that proves the ops forged, if any (ops that are only void, or early,
+    /// are dropped).
+    pub fn adopt(&mut self, ops: impl IntoIterator<Item = SignedOp>) -> Result<(), Refused> {
+        match self
+            .admit_all(ops)
+            .refused
+            .into_iter()
+            .find(Refused::is_forged)
+        {
+            Some(forged) => Err(forged),
+            None => Ok(()),
+        }
+    }
+
     /// Admits `ops`, parents first, as one sync answer brings them. An op of a removed
     /// author is let in only when a later op of the batch needs it (names it, directly or
     /// through other such ops); the others are refused as [`Refused::Removed`].

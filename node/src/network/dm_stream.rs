@@ -40,9 +40,7 @@ pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/dm/1");
 /// acknowledgements loses the surplus ones and has to retry.
 pub const ACK_CAPACITY: usize = 256;
 
-/// Identifies one session (one stream), so late news of a closed one is not mistaken for
-/// its successor.
-pub type SessionId = u64;
+pub use crate::core::io::SessionId;
 
 /// What session tasks tell the event loop.
 #[derive(Debug)]

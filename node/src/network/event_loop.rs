@@ -1,71 +1,52 @@
-//! [`EventLoop`]: the one task that owns the Swarm, the delivery state machines and the
-//! pending-reply maps. It reacts, in priority order, to local commands, finished flushes,
-//! direct-message sessions, swarm events, requests and results of the exchange protocols
-//! (join, sync, mailbox) and a timer tick; after each it starts whatever sends and flushes
-//! became possible.
+//! [`EventLoop`]: the shell around the [`Core`]. The one task that owns the Swarm; it turns
+//! what happens (local commands, finished flushes, `/weft/dm/1` sessions, swarm events,
+//! requests from peers and answers to this node's, a timer tick) into the core's inputs, and
+//! carries out what the core answers: swarm calls, stream writes, store batches (applied
+//! and flushed beside the loop by [`Flush`], the only writer of sled), replies and events.
+//! It decides nothing itself.
 //!
-//! Submodules hold the reactions by subject: `connections` (dials, connections, identify,
-//! ping), `direct` (`/weft/dm/1` both ways), `gossip` (topics), `membership` (the mesh, its
-//! ACL, invites and joining), `acl_sync` (the ACL log between members), `doors` (strangers,
-//! removed members, this node's own removal), `catch_up` (topic messages missed, over sync), `mailbox` (sealed
-//! messages for members who are not connected), `reach` (relaying, relay slots, hole
-//! punching, mDNS).
+//! Beside this file: `commands` (the handles' commands), `swarm_events` (libp2p's events
+//! as inputs), `sessions` (the `/weft/dm/1` streams), `exchanges` (join, sync and mailbox,
+//! both ways), `local` (callers waiting for a reply, a delivery or a dial) and `reach`
+//! (relaying, relay slots, hole punching).
 
-mod acl_sync;
-mod catch_up;
-mod connections;
-mod direct;
-mod doors;
-mod gossip;
-mod mailbox;
-mod membership;
+mod commands;
+mod exchanges;
+mod local;
 mod reach;
-mod sealed;
+mod sessions;
+mod swarm_events;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use libp2p::swarm::ConnectionId;
-use libp2p::{Multiaddr, PeerId, Swarm};
-use tokio::sync::{broadcast, mpsc, oneshot};
-use weft_proto::MessageId;
-use weft_proto::api::{Event, IdResponse, Kind, Message, PeerInfo, Status, TopicStatus};
-use weft_proto::dm::AckOutcome;
-use weft_proto::join::{JoinRequest, JoinResponse};
-use weft_proto::mailbox::{MailboxRequest, MailboxResponse};
-use weft_proto::sync::{SyncRequest, SyncResponse};
+use libp2p::gossipsub::{IdentTopic, MessageAcceptance, PublishError};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::{PeerId, Swarm};
+use tokio::sync::{broadcast, mpsc};
+use weft_keys::seal::SealKey;
+use weft_proto::api::{Event, Kind};
 
-use super::behaviour::{Behaviour, MAX_DM_IN_FLIGHT};
-use super::dm_stream::{self, DmEvent, SessionId, SessionIds};
-use super::exchange::Server;
-use super::group_flush::{Durable, GroupFlush};
-use super::handle::{COMMAND_CAPACITY, Command, Delivery, EVENT_CAPACITY, NodeError, NodeHandle};
-use crate::core::delivery::Deliveries;
-use crate::core::peers::Peers;
-use crate::core::topics::Topics;
-use crate::delivery::clock::Hlc;
+use self::exchanges::Exchanges;
+use self::local::Local;
+use self::reach::Reach;
+use self::sessions::Sessions;
+use super::behaviour::Behaviour;
+use super::dm_stream::DmEvent;
+use super::flush::Flush;
+use super::handle::{COMMAND_CAPACITY, Command, EVENT_CAPACITY, NodeError, NodeHandle};
+use crate::core::io::{Input, Now, Output, Verdict};
+use crate::core::{Core, Loaded, Setup, short};
+use crate::delivery::clock::wall_us;
+use crate::mesh::log::Log;
+use crate::mesh::membership::Membership;
 use crate::store::Store;
-use crate::store::outbox::Outgoing;
-use crate::store::write::{Applied, Write};
 
 /// How often timers (redial, retry pauses, acknowledgement timeouts) are checked.
 const TICK: Duration = Duration::from_millis(100);
 
-/// Capacity of the channel from `/weft/dm/1` session tasks to the loop.
-const DM_EVENT_CAPACITY: usize = 1024;
-
 /// How long a stopping node lets started mailbox exchanges finish.
 const EXCHANGE_GRACE: Duration = Duration::from_secs(3);
-
-/// How often history is pruned to its retention, at most.
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
-/// Sync results waiting for the loop.
-const SYNCED_CAPACITY: usize = 16;
-
-/// Inbound `/weft/dm/1` sessions one peer may hold open at once.
-const MAX_INBOUND_SESSIONS_PER_PEER: usize = 4;
 
 /// What the loop shares with the tasks beside it: the Noise prologue of new TCP connections,
 /// the door (who is a member) and the tally of refused input.
@@ -99,228 +80,63 @@ impl Shared {
 /// The event loop. Build it with [`EventLoop::new`], run it with [`EventLoop::run`].
 pub struct EventLoop {
     swarm: Swarm<Behaviour>,
-    store: Store,
-    local: PeerId,
-    name: Option<String>,
-    commands: mpsc::Receiver<Command>,
-    events: broadcast::Sender<Event>,
-    started: Instant,
-    clock: Hlc,
-    /// Direct messages queued and not yet settled.
-    deliveries: Deliveries<PeerId>,
-    flush: GroupFlush,
-    /// Opens `/weft/dm/1` streams.
-    control: libp2p_stream::Control,
-    /// Inbound `/weft/dm/1` streams, until `run` hands them to the acceptor task.
-    incoming: Option<libp2p_stream::IncomingStreams>,
-    session_ids: SessionIds,
-    dm_events: mpsc::Receiver<DmEvent>,
-    /// `/weft/join/1` requests.
-    joins: Server<JoinRequest, JoinResponse>,
-    /// `/weft/sync/1` requests.
-    syncs: Server<SyncRequest, SyncResponse>,
-    /// `/weft/mailbox/1` requests.
-    mailbox_requests: Server<MailboxRequest, MailboxResponse>,
-    /// Boxes held for others, and messages held for this node's absent recipients.
-    mailboxes: mailbox::Mailboxes,
-    /// Ops fetched from peers by sync tasks.
-    synced: mpsc::Receiver<(PeerId, Result<super::sync::Synced, String>)>,
-    synced_tx: mpsc::Sender<(PeerId, Result<super::sync::Synced, String>)>,
-    dm_events_tx: mpsc::Sender<DmEvent>,
-    /// The session carrying messages to each recipient.
-    outbound: HashMap<PeerId, (SessionId, mpsc::Sender<Outgoing>)>,
-    /// Sessions carrying messages from peers: where their acknowledgements go.
-    inbound: HashMap<SessionId, (PeerId, mpsc::Sender<weft_proto::dm::DmAck>)>,
-    /// Local callers waiting for a delivery.
-    waiters: HashMap<MessageId, oneshot::Sender<Delivery>>,
-    /// Local callers waiting for a dial.
-    dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NodeError>>)>,
-    /// Who is connected, and whom to dial again.
-    peers: Peers<PeerId, Multiaddr>,
-    /// Concrete addresses the listeners are bound to.
-    listen_addrs: Vec<Multiaddr>,
-    /// The topics this node follows, and how far it holds them.
-    topics: Topics,
-    /// Strangers and members just removed, connected for now.
-    doors: crate::core::doors::Doors,
-    /// When this node learnt it was removed from its mesh (Unix seconds).
-    removed: Option<u64>,
-    /// Where members can be reached.
-    addresses: crate::mesh::addresses::Addresses,
-    /// Every task beside the loop, so none outlives it unseen.
+    core: Core,
+    flush: Flush,
+    shared: Shared,
+    local: Local,
+    sessions: Sessions,
+    exchanges: Exchanges,
     tasks: super::tasks::Tasks,
-    /// Peers a sync is under way with, and the op its page starts after.
-    syncing: HashMap<PeerId, Option<weft_proto::acl::OpId>>,
-    /// The Noise prologue of new TCP connections: this node's mesh, or the one it is joining.
-    prologue: super::mesh_noise::Prologue,
-    /// This node's identity: signs ACL ops and invites.
-    identity: weft_keys::Identity,
-    /// The mesh this node belongs to.
-    mesh: Option<crate::mesh::membership::Membership>,
-    /// Input refused from peers, by reason.
-    rejected: super::tally::Tally,
-    /// Who is a member, for the tasks beside the loop.
-    door: crate::mesh::door::Door,
-    /// Whose sync requests are read.
-    sync_door: crate::mesh::door::Door,
-    /// weft's and libp2p's metrics.
-    metrics: crate::metrics::Metrics,
-    /// When connected members are next synced with again.
-    next_resync: Instant,
-    /// How long messages stay in history.
-    retention: Duration,
-    /// When history is next pruned.
-    next_prune: Instant,
-    /// Relaying for others and relay slots held.
-    reach: reach::Reach,
+    reach: Reach,
 }
 
 impl EventLoop {
-    /// Builds the loop around a listening `swarm`: re-joins stored topics, reloads the
-    /// outbox and schedules dials to every remembered peer.
+    /// Builds the loop around a listening `swarm` and the core of what `store` holds:
+    /// stored topics followed again, the outbox queued again, every remembered member to
+    /// be dialled.
     pub fn new(
         mut swarm: Swarm<Behaviour>,
         store: Store,
         identity: weft_keys::Identity,
         shared: Shared,
         name: Option<String>,
-        listen_addrs: Vec<Multiaddr>,
+        listen_addrs: Vec<libp2p::Multiaddr>,
         limits: crate::config::Limits,
     ) -> Result<(NodeHandle, EventLoop), NodeError> {
         let (command_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
-        let now = Instant::now();
-
-        let mesh = membership::load(&store)?;
-        let removed = store.mesh.removed_at()?;
-        let (addresses, forget) =
-            crate::mesh::addresses::Addresses::load(store.peers.all()?, |peer| {
-                mesh.as_ref().is_some_and(|m| m.admits(peer)) && removed.is_none()
-            });
+        let loaded = load(&store)?;
         if limits.relay.is_some() {
             // A relay's reservations carry its addresses.
             for addr in reach::relay_addresses(&listen_addrs) {
                 swarm.add_external_address(addr);
             }
         }
-        let topics = Topics::new(store.topics.all()?, store.topics_log.marks()?);
-        if let Some(mesh) = &mesh {
-            for topic in topics.followed() {
-                gossip::join(&mut swarm, mesh.id(), topic)?;
-            }
-        }
-        let mut deliveries = Deliveries::new(MAX_DM_IN_FLIGHT);
-        for entry in store.outbox.all()? {
-            match entry.to.parse::<PeerId>() {
-                Ok(peer) => {
-                    deliveries.restore(peer, entry.message.id, entry.message.ts, entry.held)
-                }
-                Err(e) => {
-                    tracing::warn!(id = %entry.message.id.short(), error = %e, "outbox entry with a bad recipient; skipped")
-                }
-            }
-        }
-        let mut peers = Peers::default();
-        for peer in addresses.peers() {
-            for addr in addresses.of(peer) {
-                swarm.add_peer_address(*peer, addr);
-            }
-            peers.dial_soon(*peer, now);
-        }
-        for peer in deliveries.unreachable_peers() {
-            peers.dial_soon(peer, now);
-        }
-
-        let mut control = swarm.behaviour().stream.new_control();
-        let incoming = control
-            .accept(dm_stream::PROTOCOL)
-            .map_err(|e| NodeError::Transport(e.to_string()))?;
-        let (dm_events_tx, dm_events) = mpsc::channel(DM_EVENT_CAPACITY);
+        let control = swarm.behaviour().stream.new_control();
         let registered = |e: libp2p_stream::AlreadyRegistered| NodeError::Transport(e.to_string());
-        let tally = shared.tally.clone();
-        // Anyone may ask to join; only members (and members just removed, to hear of it)
-        // to sync; only members to use a mailbox.
-        let joins = Server::new(
-            &mut control,
-            super::join::PROTOCOL,
-            super::join::RULES,
-            None,
-            tally.clone(),
-        )
-        .map_err(registered)?;
-        let syncs = Server::new(
-            &mut control,
-            super::sync::PROTOCOL,
-            super::sync::RULES,
-            Some(shared.sync_door.clone()),
-            tally.clone(),
-        )
-        .map_err(registered)?;
-        let mailbox_requests = Server::new(
-            &mut control,
-            super::mailbox::PROTOCOL,
-            super::mailbox::RULES,
-            Some(shared.door.clone()),
-            tally,
-        )
-        .map_err(registered)?;
-        let mailboxes = mailbox::Mailboxes::load(&identity, limits.mailbox, &store)?;
-        let (synced_tx, synced) = mpsc::channel(SYNCED_CAPACITY);
-        if let Some(mesh) = &mesh {
-            membership::join_acl_topic(&mut swarm, mesh.id())?;
-        }
-
+        let sessions = Sessions::new(control.clone(), store.outbox.clone()).map_err(registered)?;
+        let seal = SealKey::of(&identity);
+        let exchanges =
+            Exchanges::new(control, store.clone(), seal, &shared).map_err(registered)?;
+        let setup = Setup {
+            identity,
+            name,
+            listen_addrs,
+            limits,
+        };
         let handle = NodeHandle::new(command_tx, events.clone());
         let mut event_loop = EventLoop {
-            local: *swarm.local_peer_id(),
             swarm,
-            store,
-            name,
-            commands,
-            events,
-            started: now,
-            clock: Hlc::default(),
-            deliveries,
-            flush: GroupFlush::default(),
-            control,
-            incoming: Some(incoming),
-            session_ids: SessionIds::default(),
-            dm_events,
-            dm_events_tx,
-            joins,
-            syncs,
-            mailbox_requests,
-            mailboxes,
-            synced,
-            synced_tx,
-            outbound: HashMap::new(),
-            inbound: HashMap::new(),
-            waiters: HashMap::new(),
-            dials: HashMap::new(),
-            peers,
-            listen_addrs,
-            topics,
-            doors: Default::default(),
-            removed,
-            addresses,
+            core: Core::new(setup, loaded, now()),
+            flush: Flush::new(store),
+            shared,
+            local: Local::new(commands, events),
+            sessions,
+            exchanges,
             tasks: Default::default(),
-            syncing: HashMap::new(),
-            prologue: shared.prologue,
-            identity,
-            mesh,
-            rejected: shared.tally,
-            door: shared.door,
-            sync_door: shared.sync_door,
-            metrics: shared.metrics,
-            next_resync: now + acl_sync::RESYNC_EVERY,
-            retention: limits.history_retention,
-            next_prune: now,
-            reach: reach::Reach::new(limits.relay),
+            reach: Reach::new(limits.relay),
         };
-        for write in forget {
-            event_loop.flush.write(write);
-        }
-        event_loop.open_doors();
+        event_loop.carry_out();
         Ok((handle, event_loop))
     }
 
@@ -332,25 +148,15 @@ impl EventLoop {
     /// stops rather than acknowledge anything more; on the next start sled recovers from its
     /// log, and everything a peer or caller was told is durable is there.
     pub async fn run(mut self) -> Result<(), NodeError> {
-        if let Some(incoming) = self.incoming.take() {
-            let tasks = self.tasks.spawner();
-            let accept = dm_stream::accept(
-                incoming,
-                self.session_ids.clone(),
-                self.dm_events_tx.clone(),
-                tasks.clone(),
-            );
-            tasks.spawn("dm accept", accept);
-        }
-        self.joins.start(&self.tasks.spawner());
-        self.syncs.start(&self.tasks.spawner());
-        self.mailbox_requests.start(&self.tasks.spawner());
+        let spawner = self.tasks.spawner();
+        self.sessions.start(&spawner);
+        self.exchanges.start(&spawner);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
-                command = self.commands.recv() => match command {
+                command = self.local.commands.recv() => match command {
                     Some(Command::Shutdown(reply)) => {
                         self.shutdown().await;
                         let _ = reply.send(());
@@ -362,218 +168,215 @@ impl EventLoop {
                         return Ok(());
                     }
                 },
-                (result, items) = self.flush.finished(), if self.flush.is_running() => {
+                result = self.flush.finished(), if self.flush.is_running() => {
                     let failed = result.as_ref().err().map(|e| e.to_string());
-                    self.on_flushed(result, items);
+                    self.input(Input::Flushed(result.map_err(|e| e.to_string())));
+                    self.carry_out();
                     if let Some(error) = failed {
                         return Err(NodeError::StorageFailed(error));
                     }
                 }
-                Some(event) = self.dm_events.recv() => self.on_dm_event(event),
+                Some(event) = self.sessions.events.recv() => self.on_dm_event(event),
                 // Before the exchanges: a storm of sync or mailbox requests must not starve
                 // the swarm (gossip, connections) behind them.
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
-                Some(join) = self.joins.requests.recv() => {
-                    self.redeem(join.peer, join.request, join.reply);
+                Some(input) = self.exchanges.next() => self.input(input),
+                _ = tick.tick() => {
+                    self.input(Input::Tick);
+                    self.local.forget_gone();
+                    self.take_relay_slots();
                 }
-                Some(sync) = self.syncs.requests.recv() => self.answer_sync(sync),
-                Some(asked) = self.mailbox_requests.requests.recv() => {
-                    self.answer_mailbox(asked.peer, asked.request, asked.reply);
+            }
+            self.carry_out();
+        }
+    }
+
+    /// Hands `input` to the core, now.
+    fn input(&mut self, input: Input) {
+        self.core.handle(input, now());
+    }
+
+    /// Carries out everything the core decided, and starts the next flush when none runs.
+    fn carry_out(&mut self) {
+        let tasks = self.tasks.spawner();
+        while let Some(output) = self.core.poll() {
+            match output {
+                Output::Dial { peer, addrs } => self.dial(peer, addrs),
+                Output::Disconnect(peer) => {
+                    let _ = self.swarm.disconnect_peer_id(peer);
                 }
-                Some(done) = self.mailboxes.done.recv() => self.on_mailbox_done(done),
-                Some((peer, result)) = self.synced.recv() => self.on_synced(peer, result),
-                _ = tick.tick() => self.on_tick(),
+                Output::Wall(peer) => {
+                    let _ = self.swarm.behaviour_mut().blocked.block_peer(peer);
+                }
+                Output::Addresses { peer, addrs } => {
+                    for addr in addrs {
+                        self.swarm.add_peer_address(peer, addr);
+                    }
+                }
+                Output::Subscribe(topic) => {
+                    let gossipsub = self.swarm.behaviour_mut().gossipsub_mut();
+                    if let Err(e) = gossipsub.subscribe(&IdentTopic::new(&topic)) {
+                        tracing::error!(%topic, error = %e, "cannot subscribe");
+                    }
+                }
+                Output::Unsubscribe(topic) => {
+                    let gossipsub = self.swarm.behaviour_mut().gossipsub_mut();
+                    gossipsub.unsubscribe(&IdentTopic::new(topic));
+                }
+                Output::Publish { topic, data } => {
+                    let gossipsub = self.swarm.behaviour_mut().gossipsub_mut();
+                    match gossipsub.publish(IdentTopic::new(&topic), data) {
+                        // Nobody to hand it to now: kept all the same, and subscribers get it
+                        // when they next sync with this node (catch-up).
+                        Ok(_) | Err(PublishError::NoPeersSubscribedToTopic) => {}
+                        Err(e) => {
+                            tracing::warn!(%topic, error = %e, "not gossiped now; members catch up on it")
+                        }
+                    }
+                }
+                Output::Verdict { id, via, verdict } => {
+                    let acceptance = match verdict {
+                        Verdict::Accept => MessageAcceptance::Accept,
+                        Verdict::Ignore => MessageAcceptance::Ignore,
+                        Verdict::Reject => MessageAcceptance::Reject,
+                    };
+                    let id = libp2p::gossipsub::MessageId(id);
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .gossipsub_mut()
+                        .report_message_validation_result(&id, &via, acceptance);
+                }
+                Output::Prologue(mesh) => self.shared.prologue.set(mesh),
+                Output::Doors { members, leaving } => {
+                    self.shared.door.set(members.iter().copied());
+                    self.shared
+                        .sync_door
+                        .set(members.into_iter().chain(leaving));
+                }
+                Output::Send { peer, message } => {
+                    let id = message.id();
+                    if !self.sessions.send(peer, message, &tasks) {
+                        let error = Some("the session ended".to_string());
+                        self.input(Input::Unsent { peer, id, error });
+                    }
+                }
+                Output::Ack { session, ack } => self.sessions.answer(session, ack),
+                Output::Retire(peer) => self.sessions.retire(&peer),
+                Output::Answer { id, response } => self.exchanges.answer(id, response),
+                Output::AnswerSync {
+                    id,
+                    response,
+                    wanted,
+                } => self.exchanges.answer_sync(id, response, wanted, &tasks),
+                Output::AnswerFetch { id, boxes, more } => {
+                    self.exchanges.answer_fetch(id, boxes, more, &tasks)
+                }
+                Output::Ask { id, peer, ask } => self.exchanges.ask(id, peer, ask, &tasks),
+                Output::Deposit { id, peer, sealing } => {
+                    self.exchanges.deposit(id, peer, sealing, &tasks)
+                }
+                Output::Forward { id, peer, held } => {
+                    self.exchanges.forward(id, peer, held, &tasks)
+                }
+                Output::Event(event) => self.tell(event),
+                Output::Delivery { id, delivery } => self.local.delivery(id, delivery),
+                Output::Released { ticket, ok } => self.local.released(ticket, ok),
+                Output::Refused { kind, reason } => self.shared.tally.add_kind(kind, &reason),
             }
-            self.pump();
+        }
+        if !self.flush.is_running()
+            && let Some(batch) = self.core.batch()
+        {
+            self.flush.start(batch);
         }
     }
 
-    /// Starts every send and flush that became possible.
-    fn pump(&mut self) {
-        for (peer, id) in self.deliveries.next(Instant::now()) {
-            self.send_direct(peer, id);
+    /// Dials member `peer` at `addrs`, unless it is connected or being dialled.
+    fn dial(&mut self, peer: PeerId, addrs: Vec<libp2p::Multiaddr>) {
+        let opts = DialOpts::peer_id(peer)
+            .addresses(addrs)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            tracing::debug!(peer = %short(&peer), error = %e, "redial not started");
+            self.input(Input::DialFailed { peer });
         }
-        self.flush.start(&self.store);
     }
 
-    fn on_tick(&mut self) {
-        let now = Instant::now();
-        for peer in self.deliveries.unreachable_peers() {
-            self.peers.dial_soon(peer, now);
+    /// Tells local listeners `event`, counting what it says in the metrics.
+    fn tell(&mut self, event: Event) {
+        let metrics = &self.shared.metrics;
+        match &event {
+            Event::Message(message) => metrics.received(match message.kind {
+                Kind::Direct => "direct",
+                Kind::Topic => "topic",
+            }),
+            Event::Delivered { latency_ms, .. } => {
+                metrics.delivery_latency.observe(latency_ms / 1000.0)
+            }
+            _ => {}
         }
-        for peer in self.peers.due(now) {
-            self.dial_known(peer);
-        }
-        self.waiters.retain(|_, w| !w.is_closed());
-        self.expire_sessions(now);
-        self.expire_doors(now);
-        // On the tick, not after every event: it walks the messages waiting for absent
-        // members, and a held message can wait the 100 ms.
-        self.deposit_for_absent(now);
-        self.sweep_mailbox(now);
-        self.retry_collecting(now);
-        self.resync(now);
-        self.take_relay_slots();
-        self.prune(now);
+        let _ = self.local.events.send(event);
     }
 
-    /// Drops history past its retention, now and then (hourly, or twice per retention).
-    fn prune(&mut self, now: Instant) {
-        if now < self.next_prune {
-            return;
-        }
-        self.next_prune = now + PRUNE_EVERY.min(self.retention / 2);
-        self.flush.write(Write::PruneBefore(self.oldest_kept()));
-    }
-
-    /// The oldest time a message may carry and still be kept (microseconds since the Unix
-    /// epoch): anything older is past the retention.
-    pub(super) fn oldest_kept(&self) -> u64 {
-        let retention = u64::try_from(self.retention.as_micros()).unwrap_or(u64::MAX);
-        crate::delivery::clock::wall_us().saturating_sub(retention)
-    }
-
-    fn on_command(&mut self, command: Command) {
-        match command {
-            Command::Status(reply) => {
-                let _ = reply.send(self.status());
-            }
-            Command::Id(reply) => {
-                let _ = reply.send(self.id());
-            }
-            Command::Peers(reply) => {
-                let _ = reply.send(self.peer_infos());
-            }
-            Command::Dial { addr, reply } => self.dial(addr, reply),
-            Command::Send {
-                to,
-                text,
-                wait,
-                reply,
-            } => self.queue_direct(to, text, wait, reply),
-            Command::Publish { topic, text, reply } => self.publish(topic, text, reply),
-            Command::Subscribe {
-                topic,
-                subscribe,
-                reply,
-            } => {
-                let result = self.subscribe(topic, subscribe);
-                self.reply_durably(reply, result);
-            }
-            Command::MeshCreate { name, reply } => self.mesh_create(name, reply),
-            Command::Mesh(reply) => {
-                let _ = reply.send(self.mesh_info());
-            }
-            Command::InviteCreate { request, reply } => self.invite_create(request, reply),
-            Command::Invites(reply) => {
-                let _ = reply.send(self.invites());
-            }
-            Command::InviteRevoke { id, reply } => self.invite_revoke(&id, reply),
-            Command::Members(reply) => {
-                let _ = reply.send(self.members());
-            }
-            Command::Join {
-                invite,
-                bootstrap,
-                reply,
-            } => self.join(*invite, bootstrap, reply),
-            Command::MemberAdd {
+    /// What a `/weft/dm/1` session task reported.
+    fn on_dm_event(&mut self, event: DmEvent) {
+        match event {
+            DmEvent::Ack { peer, ack } => self.input(Input::Acked { peer, ack }),
+            DmEvent::OutboundClosed {
                 peer,
-                role,
-                name,
-                reply,
-            } => self.member_add(peer, role, name, reply),
-            Command::MemberRemove { peer, reply } => self.member_remove(peer, reply),
-            Command::MemberRole { peer, role, reply } => self.member_role(peer, role, reply),
-            Command::TopicPolicy {
-                topic,
-                publish,
-                reply,
-            } => self.topic_policy(topic, publish, reply),
-            Command::Joining { mesh } => {
-                // Only a node in no mesh changes its prologue to join one.
-                if self.mesh.is_none() {
-                    self.prologue.set(mesh);
-                }
+                session,
+                reason,
+            } => {
+                tracing::debug!(peer = %short(&peer), %reason, "outbound session closed");
+                self.sessions.outbound_closed(&peer, session);
+                self.input(Input::SessionLost { peer });
             }
-            Command::Adopt { mesh, ops, reply } => self.adopt(mesh, ops, reply),
-            Command::Shutdown(_) => unreachable!("handled in run"),
-        }
-    }
-
-    fn on_flushed(
-        &mut self,
-        result: Result<Applied, crate::store::StoreError>,
-        items: Vec<Durable>,
-    ) {
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "flush failed; nothing in this batch is acknowledged");
-        }
-        let new = |m: &Message| result.as_ref().is_ok_and(|a| !a.known.contains(&m.id));
-        for item in items {
-            match (item, &result) {
-                (
-                    Durable::Ack {
-                        session,
-                        mut ack,
-                        received,
-                    },
-                    Ok(_),
-                ) => {
-                    let received = received.filter(|m| new(m));
-                    if received.is_none() && matches!(ack.outcome, AckOutcome::Stored) {
-                        ack.outcome = AckOutcome::Duplicate;
-                    }
-                    self.answer(session, ack);
-                    if let Some(message) = received {
-                        self.tell_received(*message);
-                    }
+            DmEvent::InboundOpened {
+                peer,
+                session,
+                acks,
+            } => self
+                .sessions
+                .inbound_opened(peer, session, acks, &self.shared.tally),
+            DmEvent::InboundClosed { session } => self.sessions.inbound_closed(session),
+            DmEvent::Message {
+                peer,
+                session,
+                message,
+            } => self.input(Input::Direct {
+                peer,
+                session,
+                message,
+            }),
+            DmEvent::Unsent { peer, id, error } => {
+                if let Some(e) = &error {
+                    tracing::error!(id = %id.short(), error = %e, "cannot read outbox entry; retrying later");
                 }
-                // No answer: the sender keeps the message in its outbox and retries later.
-                (Durable::Ack { .. }, Err(_)) => {}
-                (Durable::Queued { reply, queued }, Ok(_)) => {
-                    let _ = reply.send(Ok(queued));
-                }
-                (Durable::Queued { reply, .. }, Err(e)) => {
-                    let _ = reply.send(Err(NodeError::Invalid(format!(
-                        "the message could not be stored durably: {e}"
-                    ))));
-                }
-                (Durable::Published { reply, result }, Ok(_)) => {
-                    let _ = reply.send(Ok(result));
-                }
-                (Durable::Published { reply, .. }, Err(e)) => {
-                    let _ = reply.send(Err(NodeError::Invalid(format!(
-                        "published, but could not store it in history: {e}"
-                    ))));
-                }
-                (Durable::Received(message), Ok(_)) => {
-                    if new(&message) {
-                        self.tell_received(*message);
-                    }
-                }
-                (Durable::Received(_), Err(_)) => {}
-                (Durable::Then(then), result) => (then.0)(result.is_ok()),
+                let error = error.map(|e| e.to_string());
+                self.input(Input::Unsent { peer, id, error });
+            }
+            DmEvent::Refused { peer, error } => {
+                // Garbage or an oversize frame: count it and drop the connection; every
+                // other peer is unaffected.
+                self.shared.tally.add_kind("direct", error.reason());
+                tracing::warn!(peer = %short(&peer), reason = error.reason(), "refused input from peer: {error}");
+                let _ = self.swarm.disconnect_peer_id(peer);
             }
         }
     }
 
-    /// A message received is in history, new: counted, and local listeners hear of it.
-    fn tell_received(&mut self, message: Message) {
-        self.metrics.received(match message.kind {
-            Kind::Direct => "direct",
-            Kind::Topic => "topic",
-        });
-        let _ = self.events.send(Event::Message(message));
-    }
-
-    /// Applies and flushes everything still queued, answering what waited for it.
+    /// Applies and flushes everything still queued, answering what waited for it, then
+    /// lets started mailbox exchanges finish.
     async fn shutdown(&mut self) {
-        self.flush.start(&self.store);
-        while self.flush.is_running() {
-            let (result, items) = self.flush.finished().await;
-            self.on_flushed(result, items);
-            self.flush.start(&self.store);
+        loop {
+            self.carry_out();
+            if !self.flush.is_running() {
+                break;
+            }
+            let result = self.flush.finished().await;
+            self.input(Input::Flushed(result.map_err(|e| e.to_string())));
         }
         self.finish_exchanges().await;
         tracing::info!("event loop stopped");
@@ -597,93 +400,45 @@ impl EventLoop {
             }
         }
     }
+}
 
-    /// Counts (as `kind`, `reason`) and logs input refused from `peer`.
-    fn reject(&mut self, kind: &str, peer: &PeerId, reason: &str, detail: &dyn std::fmt::Display) {
-        self.rejected.add_kind(kind, reason);
-        tracing::warn!(peer = %short(peer), reason, "refused input from peer: {detail}");
-    }
-
-    fn status(&self) -> Status {
-        let gossipsub = self.swarm.behaviour().gossipsub();
-        let mesh = self.mesh_id();
-        let mut topics: Vec<TopicStatus> = self
-            .topics
-            .followed()
-            .map(|name| {
-                let peers = mesh.map_or(0, |mesh| {
-                    let hash = super::gossip_topic(mesh, name).hash();
-                    gossipsub
-                        .all_peers()
-                        .filter(|(_, topics)| topics.contains(&&hash))
-                        .count()
-                });
-                TopicStatus {
-                    name: name.clone(),
-                    peers,
-                }
-            })
-            .collect();
-        topics.sort_by(|a, b| a.name.cmp(&b.name));
-        Status {
-            peer_id: self.local.to_string(),
-            name: self.name.clone(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            listen_addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
-            peers: self.peers.len(),
-            outbox: self.deliveries.len(),
-            uptime_secs: self.started.elapsed().as_secs(),
-            topics,
-            rejected: self.rejected.counts(),
-            mesh: self.mesh.as_ref().map(|m| m.id().to_string()),
-            mailbox: self.mailbox_status(),
-            relay: self.reach.status(),
-            removed: self.removal(),
-        }
-    }
-
-    fn id(&self) -> IdResponse {
-        let suffix = libp2p::multiaddr::Protocol::P2p(self.local);
-        IdResponse {
-            peer_id: self.local.to_string(),
-            addrs: self
-                .listen_addrs
-                .iter()
-                .map(|a| match a.iter().last() {
-                    Some(libp2p::multiaddr::Protocol::P2p(_)) => a.to_string(),
-                    _ => a.clone().with(suffix.clone()).to_string(),
-                })
-                .collect(),
-        }
-    }
-
-    fn peer_infos(&self) -> Vec<PeerInfo> {
-        let mut out: Vec<PeerInfo> = self
-            .peers
-            .iter()
-            .map(|(peer, c)| PeerInfo {
-                peer_id: peer.to_string(),
-                addr: c.path.addr.to_string(),
-                direction: if c.path.outbound {
-                    "outbound"
-                } else {
-                    "inbound"
-                }
-                .into(),
-                path: if c.path.relayed { "relayed" } else { "direct" }.into(),
-                rtt_ms: c.rtt.map(|d| d.as_secs_f64() * 1000.0),
-                clock_skew_ms: c.skew_us.map(|us| us as f64 / 1000.0),
-                synced_secs_ago: c.synced.map(|t| t.elapsed().as_secs()),
-                connected_since: c.since_unix,
-            })
-            .collect();
-        out.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
-        out
+/// The moment, as the core takes it.
+fn now() -> Now {
+    Now {
+        at: Instant::now(),
+        unix_us: wall_us(),
     }
 }
 
-/// A PeerId shortened for logs: its last 8 characters.
-pub fn short(peer: &PeerId) -> String {
-    let s = peer.to_string();
-    s[s.len().saturating_sub(8)..].to_string()
+/// What the store holds, for the core at start.
+fn load(store: &Store) -> Result<Loaded, NodeError> {
+    Ok(Loaded {
+        mesh: load_mesh(store)?,
+        removed: store.mesh.removed_at()?,
+        peers: store.peers.all()?,
+        topics: store.topics.all()?,
+        marks: store.topics_log.marks()?,
+        outbox: store.outbox.all()?,
+        held: store.mailbox.all()?,
+    })
+}
+
+/// The mesh as stored: the log (its ops admitted again in the order they were first), the
+/// cards and the invites. An op the log no longer admits is skipped, with a warning.
+fn load_mesh(store: &Store) -> Result<Option<Membership>, NodeError> {
+    let Some(id) = store.mesh.id()? else {
+        return Ok(None);
+    };
+    let mut log = Log::new(id);
+    for op in store.mesh.ops()? {
+        // Judged when it came; a removed author's op was kept because another needed it.
+        if let Err(e) = log.admit_removed(op) {
+            tracing::warn!(error = %e, "a stored ACL op no longer holds; skipped");
+        }
+    }
+    Ok(Some(Membership::new(
+        log,
+        store.mesh.cards()?,
+        store.mesh.invites()?,
+    )))
 }

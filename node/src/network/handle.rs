@@ -2,8 +2,6 @@
 //! a bounded channel and awaits its reply; when the loop is gone it returns
 //! [`NodeError::Shutdown`].
 
-use std::time::Duration;
-
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use weft_proto::MessageId;
@@ -73,33 +71,7 @@ pub enum NodeError {
     StorageFailed(String),
 }
 
-/// How a direct message this node sent ended.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Delivery {
-    /// Acknowledged by the recipient after it stored the message durably.
-    Delivered {
-        /// Time from queueing to acknowledgement.
-        latency: Duration,
-    },
-    /// Refused by the recipient.
-    Rejected {
-        /// The recipient's reason.
-        reason: String,
-    },
-    /// Sealed and held by a mailbox member until the recipient comes back.
-    Held {
-        /// The mailbox.
-        mailbox: PeerId,
-    },
-    /// The recipient is not connected and a mailbox refused to hold the message; it stays
-    /// in the outbox and is tried again.
-    NotHeld {
-        /// The mailbox.
-        mailbox: PeerId,
-        /// Its reason.
-        reason: String,
-    },
-}
+pub use crate::core::io::Delivery;
 
 /// A direct message durably queued in the outbox.
 #[derive(Debug)]

@@ -4,12 +4,10 @@
 
 use libp2p::{PeerId, StreamProtocol};
 use libp2p_stream::Control;
-use weft_proto::acl::SignedOp;
-use weft_proto::sync::{
-    Logged, MAX_SYNC_FRAME_BYTES, MAX_SYNC_REQUEST_BYTES, PeerAddrs, SyncRequest, SyncResponse,
-};
+use weft_proto::sync::{MAX_SYNC_FRAME_BYTES, MAX_SYNC_REQUEST_BYTES, SyncRequest, SyncResponse};
 
 use super::exchange::{self, Asked, Rules};
+use crate::core::io::Synced;
 
 /// The protocol id.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/sync/1");
@@ -24,21 +22,6 @@ pub const RULES: Rules<SyncResponse> = Rules {
     max_request: MAX_SYNC_REQUEST_BYTES,
     refuse: |reason| SyncResponse::Refused { reason },
 };
-
-/// What a sync brought.
-pub struct Synced {
-    /// ACL ops the asker lacked.
-    pub ops: Vec<SignedOp>,
-    /// Where members are, with their sealing keys.
-    pub peers: Vec<PeerAddrs>,
-    /// Topic messages the asker lacked.
-    pub messages: Vec<Logged>,
-    /// Whether the answerer has more messages (ask again).
-    pub more: bool,
-    /// How far the answerer's clock is ahead of this node's, in microseconds (negative:
-    /// behind), when it said its time.
-    pub skew_us: Option<i64>,
-}
 
 /// Asks `peer` what it has that `request`'s summary lacks.
 pub async fn request(

@@ -1,17 +1,19 @@
 //! Reach: relaying for members (circuit relay v2 server), holding slots on members' relays
 //! (the client side) so members who cannot dial this node reach it through them, direct
-//! connection upgrades (DCUtR) and finding members on the local network (mDNS).
+//! connection upgrades (DCUtR) and reachability (AutoNAT). These are libp2p's own machinery;
+//! who is a member and who is connected the core says.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
-use libp2p::{Multiaddr, PeerId, dcutr, mdns, relay};
+use libp2p::{Multiaddr, PeerId, dcutr, relay};
 use weft_proto::api::{RelayLimitsInfo, RelayStatus};
 
-use super::{EventLoop, short};
+use super::EventLoop;
 use crate::config::RelayLimits;
+use crate::core::short;
 
 /// Most relays this node holds a slot on at once.
 pub(super) const MAX_RELAYS: usize = 2;
@@ -86,12 +88,13 @@ impl EventLoop {
         let now = Instant::now();
         self.reach.retry.retain(|_, at| *at > now);
         let candidates: Vec<(PeerId, Multiaddr)> = self
-            .peers
+            .core
+            .peers()
             .iter()
             .filter(|(peer, c)| c.relays && !self.reach.relays.contains_key(peer))
             .filter(|(peer, _)| !self.reach.retry.contains_key(peer))
             .filter_map(|(peer, _)| Some((*peer, self.relay_addr(peer)?)))
-            .filter(|(peer, _)| self.admits(peer))
+            .filter(|(peer, _)| self.core.admits(peer))
             .collect();
         for (peer, addr) in candidates {
             if self.reach.relays.len() >= MAX_RELAYS {
@@ -118,15 +121,16 @@ impl EventLoop {
     fn also_over_quic(&mut self, relay: PeerId) {
         let over_quic = |a: &Multiaddr| a.iter().any(|p| matches!(p, Protocol::QuicV1));
         if self
-            .peers
+            .core
+            .peers()
             .get(&relay)
             .is_none_or(|c| over_quic(&c.path.addr))
         {
             return;
         }
         let quic: Vec<Multiaddr> = self
-            .addresses
-            .of(&relay)
+            .core
+            .addresses_of(&relay)
             .into_iter()
             .filter(|a| over_quic(a) && !is_relayed(a))
             .collect();
@@ -145,7 +149,7 @@ impl EventLoop {
     /// Where `relay` is connected: the reservation rides that connection (the address only
     /// names it). Relayed connections do not carry reservations.
     fn relay_addr(&self, relay: &PeerId) -> Option<Multiaddr> {
-        let connected = &self.peers.get(relay)?.path;
+        let connected = &self.core.peers().get(relay)?.path;
         if connected.relayed {
             return None;
         }
@@ -256,22 +260,19 @@ impl EventLoop {
 
     /// Counts and logs a refused relay request: a stranger, or a cap hit.
     fn refuse_relay(&mut self, peer: &PeerId, what: &str, status: relay::StatusCode) {
-        let reason = if self.admits(peer) {
-            format!("relay_{what}_limit")
+        let (reason, why) = if self.core.admits(peer) {
+            (
+                format!("relay_{what}_limit"),
+                "a relay limit is reached (see `weft status`)",
+            )
         } else {
-            format!("relay_{what}_not_member")
+            (
+                format!("relay_{what}_not_member"),
+                "not a member of this mesh",
+            )
         };
-        let why = if self.admits(peer) {
-            "a relay limit is reached (see `weft status`)"
-        } else {
-            "not a member of this mesh"
-        };
-        self.reject(
-            "relay",
-            peer,
-            &reason,
-            &format!("relay {what} refused ({status:?}): {why}"),
-        );
+        self.shared.tally.add_kind("relay", &reason);
+        tracing::warn!(peer = %short(peer), reason = %reason, "refused input from peer: relay {what} refused ({status:?}): {why}");
     }
 
     pub(super) fn on_autonat(&mut self, event: libp2p::autonat::Event) {
@@ -288,30 +289,6 @@ impl EventLoop {
             Err(e) => {
                 tracing::info!(%peer, error = %e, "hole punching failed; staying relayed")
             }
-        }
-    }
-
-    /// Members found on the local network are dialled; anyone else is ignored.
-    pub(super) fn on_mdns(&mut self, event: mdns::Event) {
-        let mdns::Event::Discovered(found) = event else {
-            return;
-        };
-        let mut members: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
-        for (peer, addr) in found {
-            if peer != self.local && self.admits(&peer) && !self.peers.is_connected(&peer) {
-                members.entry(peer).or_default().push(addr);
-            }
-        }
-        for (peer, addrs) in members {
-            tracing::info!(peer = %short(&peer), "found a member on the local network");
-            // Anyone on the network can announce a member's PeerId: hearsay, not its word.
-            if let Some(write) = self.addresses.heard(peer, &addrs) {
-                self.flush.write(write);
-            }
-            for addr in self.addresses.of(&peer) {
-                self.swarm.add_peer_address(peer, addr);
-            }
-            self.dial_known(peer);
         }
     }
 }

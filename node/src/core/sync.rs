@@ -1,5 +1,6 @@
-//! The ACL log between members: ops by gossip as they are made, and `/weft/sync/1` on every
-//! new connection between members and every [`RESYNC_EVERY`] (gossip can miss a member).
+//! The ACL log between members, both ways: ops by gossip as they are made, and
+//! `/weft/sync/1` on every new connection between members and every [`RESYNC_EVERY`]
+//! (gossip can miss a member); and topic catch-up, which rides the same exchange.
 //!
 //! Only members are heard. Sync is asked of and answered for members only (and a member
 //! just removed, which is sent the ops that tell it so and nothing else); an answer from
@@ -7,45 +8,34 @@
 //! one its author may not issue at that point of the log is dropped and counted (by gossip,
 //! rejected, so the sender's score drops).
 //!
+//! [`RESYNC_EVERY`]: super::RESYNC_EVERY
 //! [`Membership::admit`]: crate::mesh::membership::Membership::admit
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
 
-use libp2p::gossipsub::MessageAcceptance;
 use libp2p::{Multiaddr, PeerId};
 use weft_proto::acl::{OpId, SignedOp};
-use weft_proto::sync::{MAX_SYNC_OPS, PeerAddrs, SyncRequest, SyncResponse};
+use weft_proto::sync::{Logged, MAX_SYNC_OPS, PeerAddrs, SyncRequest, SyncResponse};
 
-use super::{EventLoop, catch_up, short};
-use crate::core;
-use crate::delivery::clock::wall_us;
-use crate::mesh::addresses::MAX_HEARD;
+use super::asks::Purpose;
+use super::io::{Ask, AskedId, Now, Output, Response, Synced, Verdict};
+use super::{Core, acl_sync, short};
 use crate::mesh::log::{Admitted, Refused};
 use crate::mesh::membership::key_of;
-use crate::network::exchange::Asked;
-use crate::network::sync;
-use crate::store::write::Write;
-
-/// How often connected members are synced with again.
-pub(super) const RESYNC_EVERY: Duration = Duration::from_secs(10);
 
 /// Most members' addresses in one sync answer.
 const MAX_SYNC_PEERS: usize = 256;
 
-impl EventLoop {
+impl Core {
     /// Syncs again with every connected member not being synced with already.
-    pub(super) fn resync(&mut self, now: Instant) {
-        if now < self.next_resync {
-            return;
-        }
-        self.next_resync = now + RESYNC_EVERY;
-        let members: Vec<PeerId> = self
+    pub(super) fn resync(&mut self, _now: Now) {
+        let mut members: Vec<PeerId> = self
             .peers
             .ids()
             .filter(|p| self.admits(p))
             .copied()
             .collect();
+        members.sort();
         for peer in members {
             self.start_sync(peer);
         }
@@ -66,55 +56,49 @@ impl EventLoop {
         if !member && !self.doors.is_leaving(&peer) {
             return;
         }
-        if self.mesh.is_none() || self.syncing.contains_key(&peer) {
+        let Some(mesh) = self.mesh.get() else {
+            return;
+        };
+        if self.asks.is_syncing(&peer) {
             return;
         }
-        self.syncing.insert(peer, after);
         let (card, topics) = if member {
-            (
-                Some(self.mailboxes.card(&self.identity)),
-                self.topics.marks(),
-            )
+            (Some(self.me.card), self.topics.marks())
         } else {
             (None, Vec::new())
         };
-        let Some(mesh) = &self.mesh else {
-            return;
-        };
-        let request = core::acl_sync::request(mesh.log(), after, card, topics);
-        let (control, results) = (self.control.clone(), self.synced_tx.clone());
-        self.tasks.spawn("sync", async move {
-            let result = sync::request(control, peer, request).await;
-            let _ = results.send((peer, result)).await;
+        let request = acl_sync::request(mesh.log(), after, card, topics);
+        let id = self.asks.ask(Purpose::Sync { peer, after });
+        self.out.push_back(Output::Ask {
+            id,
+            peer,
+            ask: Ask::Sync(request),
         });
     }
 
     /// Answers `peer`'s sync request. A member gets the ops it lacks, where the other
-    /// members are, and the topic messages it missed; a member just removed gets the ops
-    /// only (they tell it it was removed); anyone else gets nothing.
-    ///
-    /// The topic messages are read from the store beside the loop; the answer goes once they
-    /// are.
-    pub(super) fn answer_sync(&mut self, asked: Asked<SyncRequest, SyncResponse>) {
-        let Asked {
-            peer,
-            request,
-            reply,
-        } = asked;
-        let (mut response, wanted) = self.sync_answer(peer, request);
-        if wanted.is_empty() {
-            let _ = reply.send(response);
-            return;
-        }
-        let log = self.store.topics_log.clone();
-        self.tasks.spawn("sync answer", async move {
-            let read = tokio::task::spawn_blocking(move || catch_up::read_logged(&log, &wanted));
-            let (logged, more_logged) = read.await.unwrap_or_default();
-            if let SyncResponse::Ops { messages, more, .. } = &mut response {
-                *messages = logged;
-                *more |= more_logged;
+    /// members are, and the topic messages it missed (read from the topic log by the
+    /// shell); a member just removed gets the ops only (they tell it it was removed); anyone
+    /// else gets nothing.
+    pub(super) fn answer_sync(
+        &mut self,
+        asked: AskedId,
+        peer: PeerId,
+        request: SyncRequest,
+        now: Now,
+    ) {
+        let (response, wanted) = self.sync_answer(peer, request, now);
+        self.out.push_back(if wanted.is_empty() {
+            Output::Answer {
+                id: asked,
+                response: Response::Sync(response),
             }
-            let _ = reply.send(response);
+        } else {
+            Output::AnswerSync {
+                id: asked,
+                response,
+                wanted,
+            }
         });
     }
 
@@ -124,28 +108,29 @@ impl EventLoop {
         &mut self,
         peer: PeerId,
         request: SyncRequest,
-    ) -> (SyncResponse, Vec<core::topics::Wanted>) {
+        now: Now,
+    ) -> (SyncResponse, Vec<super::topics::Wanted>) {
         let member = self.admits(&peer);
         // A member just removed is sent the op that removed it and its past, nothing after.
         let removal = (!member && self.doors.is_leaving(&peer))
-            .then(|| self.revocation_of(&peer))
+            .then(|| self.mesh.revocation_of(&peer))
             .flatten();
-        let (Some(mesh), true) = (self.mesh.as_ref(), member || removal.is_some()) else {
-            self.rejected.add("sync");
+        let (Some(mesh), true) = (self.mesh.get(), member || removal.is_some()) else {
+            self.count("sync", "sync");
             let reason = "not a member of this node's mesh".into();
             return (SyncResponse::Refused { reason }, Vec::new());
         };
-        let answer = match core::acl_sync::answer(mesh.log(), removal.as_ref(), &request) {
+        let answer = match acl_sync::answer(mesh.log(), removal.as_ref(), &request) {
             Ok(answer) => answer,
             Err(refusal) => {
-                if refusal == core::acl_sync::Refusal::OtherMesh {
-                    self.rejected.add("sync");
+                if refusal == acl_sync::Refusal::OtherMesh {
+                    self.count("sync", "sync");
                 }
                 let reason = refusal.to_string();
                 return (SyncResponse::Refused { reason }, Vec::new());
             }
         };
-        let (ops, more_ops) = (answer.ops, answer.more);
+        let (ops, more) = (answer.ops, answer.more);
         if answer.ask_back {
             self.start_sync(peer);
         }
@@ -154,8 +139,8 @@ impl EventLoop {
                 ops,
                 peers: Vec::new(),
                 messages: Vec::new(),
-                more: more_ops,
-                now_us: wall_us(),
+                more,
+                now_us: now.unix_us,
             };
             return (response, Vec::new());
         }
@@ -166,26 +151,34 @@ impl EventLoop {
             ops,
             peers: self.member_addresses(&peer),
             messages: Vec::new(),
-            more: more_ops,
-            now_us: wall_us(),
+            more,
+            now_us: now.unix_us,
         };
         (response, self.topics.wanted(&request.topics))
     }
 
     /// Where the members but `asker` are, as far as this node knows, with their cards.
     fn member_addresses(&self, asker: &PeerId) -> Vec<PeerAddrs> {
-        let Some(mesh) = &self.mesh else {
+        let Some(mesh) = self.mesh.get() else {
             return Vec::new();
         };
-        mesh.peers()
-            .filter(|(p, _)| *p != asker)
+        let mut members: Vec<(&PeerId, &[u8; 32])> =
+            mesh.peers().filter(|(p, _)| *p != asker).collect();
+        members.sort();
+        members
+            .into_iter()
             .filter_map(|(p, key)| {
-                let (addrs, card) = if *p == self.local {
-                    let addrs = self.listen_addrs.iter().map(|a| a.to_string()).collect();
-                    (addrs, Some(self.mailboxes.card(&self.identity)))
+                let (addrs, card) = if *p == self.me.peer {
+                    let addrs = self.me.listen_addrs.iter().map(|a| a.to_string()).collect();
+                    (addrs, Some(self.me.card))
                 } else {
-                    let addrs: Vec<String> =
-                        self.addresses.of(p).iter().map(|a| a.to_string()).collect();
+                    let addrs: Vec<String> = self
+                        .mesh
+                        .addresses()
+                        .of(p)
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect();
                     (addrs, mesh.card(key))
                 };
                 (!addrs.is_empty()).then(|| PeerAddrs {
@@ -200,8 +193,13 @@ impl EventLoop {
 
     /// Takes a sync answer from `peer`: only from a member (anything else is dropped
     /// unread). Asks for the next page when the answer said there is more.
-    pub(super) fn on_synced(&mut self, peer: PeerId, result: Result<sync::Synced, String>) {
-        let after = self.syncing.remove(&peer).flatten();
+    pub(super) fn on_synced(
+        &mut self,
+        peer: PeerId,
+        after: Option<OpId>,
+        result: Result<Synced, String>,
+        now: Now,
+    ) {
         let synced = match result {
             Ok(synced) => synced,
             Err(reason) => {
@@ -214,14 +212,13 @@ impl EventLoop {
             return;
         }
         if !self.admits(&peer) {
-            self.rejected.add("sync_answer");
+            self.count("sync", "sync_answer");
             tracing::debug!(peer = %short(&peer), "dropped a sync answer from a non-member");
             return;
         }
-        self.peers.synced(&peer, synced.skew_us, Instant::now());
-        let next =
-            core::acl_sync::next_page(&synced.ops, after, synced.more, synced.messages.len());
-        let new = self.take_ops(&peer, synced.ops);
+        self.peers.synced(&peer, synced.skew_us, now.at);
+        let next = acl_sync::next_page(&synced.ops, after, synced.more, synced.messages.len());
+        let new = self.take_ops(&peer, synced.ops, now);
         if new > 0 {
             tracing::info!(peer = %short(&peer), new, "ACL log synced");
         }
@@ -229,8 +226,8 @@ impl EventLoop {
         if !self.admits(&peer) {
             return;
         }
-        self.meet_members(synced.peers);
-        self.take_logged(peer, synced.messages);
+        self.meet_members(synced.peers, now);
+        self.take_logged(peer, synced.messages, now);
         if let Some(after) = next {
             self.sync_with(peer, after);
         }
@@ -238,9 +235,9 @@ impl EventLoop {
 
     /// Admits ops `from` sent by sync, parents first; returns how many were new. Refused
     /// ones are counted and dropped.
-    fn take_ops(&mut self, from: &PeerId, mut ops: Vec<SignedOp>) -> usize {
+    fn take_ops(&mut self, from: &PeerId, mut ops: Vec<SignedOp>, now: Now) -> usize {
         ops.truncate(MAX_SYNC_OPS);
-        let Some(mesh) = self.mesh.as_mut() else {
+        let Some(mesh) = self.mesh.get_mut() else {
             return 0;
         };
         let (batch, changes) = mesh.admit_all(ops);
@@ -251,54 +248,34 @@ impl EventLoop {
         // The batch's ops are the last the log admitted, in order: their places in it.
         let new = batch.new.len();
         for (n, op) in batch.new.into_iter().enumerate() {
-            self.flush
-                .write(Write::PutOp((first + n) as u32, Box::new(op)));
+            self.commit.write(crate::store::write::Write::PutOp(
+                (first + n) as u32,
+                Box::new(op),
+            ));
         }
-        self.take_changes(changes);
+        self.take_changes(changes, now);
         new
-    }
-
-    /// Admits `op` into the log; when new, stores it and carries what changed to the doors.
-    fn admit_op(&mut self, op: SignedOp) -> Result<Admitted, Refused> {
-        let mesh = self.mesh.as_mut().ok_or(Refused::OtherMesh)?;
-        let (admitted, changes) = mesh.admit(op.clone())?;
-        if admitted == Admitted::New {
-            self.stored_admitted(op);
-            self.take_changes(changes);
-        }
-        Ok(admitted)
     }
 
     /// Remembers where other members say members are (as hearsay: it never pushes out a
     /// member's own word), learns their cards, and dials those this node is not connected
     /// to, so members find each other without being told addresses.
-    fn meet_members(&mut self, peers: Vec<PeerAddrs>) {
-        let now = Instant::now();
+    fn meet_members(&mut self, peers: Vec<PeerAddrs>, now: Now) {
         let mut seen = HashSet::new();
         for entry in peers.into_iter().take(MAX_SYNC_PEERS) {
             let Ok(peer) = PeerId::from_bytes(&entry.peer) else {
                 continue;
             };
-            if peer == self.local || !self.admits(&peer) || !seen.insert(peer) {
+            if peer == self.me.peer || !self.admits(&peer) || !seen.insert(peer) {
                 continue;
             }
             if let (Some(card), Some(member)) = (entry.card, key_of(&peer)) {
                 self.learn_card(member, card);
             }
-            let addrs: Vec<Multiaddr> = entry
-                .addrs
-                .iter()
-                .filter_map(|a| a.parse().ok())
-                .take(MAX_HEARD)
-                .collect();
-            if let Some(write) = self.addresses.heard(peer, &addrs) {
-                self.flush.write(write);
-            }
-            for addr in self.addresses.of(&peer) {
-                self.swarm.add_peer_address(peer, addr);
-            }
+            let addrs: Vec<Multiaddr> = entry.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            self.remember_heard(peer, &addrs);
             if !self.peers.is_connected(&peer) {
-                self.peers.dial_soon(peer, now);
+                self.peers.dial_soon(peer, now.at);
             }
         }
     }
@@ -307,34 +284,56 @@ impl EventLoop {
     /// forwarded when new and its author may issue it; rejected (the sender's score drops)
     /// when forged or not allowed; ignored when known, or when its parents are missing
     /// (then `via`, which has them, is synced with).
-    pub(super) fn accept_acl_gossip(&mut self, via: &PeerId, data: &[u8]) -> MessageAcceptance {
+    pub(super) fn accept_acl_gossip(&mut self, via: &PeerId, data: &[u8], now: Now) -> Verdict {
         let op = match SignedOp::decode(data) {
             Ok(op) => op,
             Err(e) => {
                 self.reject("acl_op", via, e.reason(), &e);
-                return MessageAcceptance::Reject;
+                return Verdict::Reject;
             }
         };
-        match self.admit_op(op) {
-            Ok(Admitted::New) => MessageAcceptance::Accept,
-            Ok(Admitted::Known) => MessageAcceptance::Ignore,
-            // Not the sender's fault: it may not have heard of the removal yet.
-            Err(Refused::Removed) => {
-                self.reject("acl_op", via, Refused::Removed.reason(), &Refused::Removed);
-                MessageAcceptance::Ignore
+        let Some(mesh) = self.mesh.get_mut() else {
+            return Verdict::Ignore;
+        };
+        match mesh.admit(op.clone()) {
+            Ok((Admitted::New, changes)) => {
+                self.stored_admitted(op);
+                self.take_changes(changes, now);
+                Verdict::Accept
             }
+            Ok((Admitted::Known, _)) => Verdict::Ignore,
             Err(Refused::MissingParents(_)) => {
                 self.start_sync(*via);
-                MessageAcceptance::Ignore
+                Verdict::Ignore
             }
-            Err(Refused::Full) => {
-                self.reject("acl_op", via, Refused::Full.reason(), &Refused::Full);
-                MessageAcceptance::Ignore
+            // Not the sender's fault: it may not have heard of the removal yet, or the
+            // log is full here.
+            Err(refused @ (Refused::Removed | Refused::Full)) => {
+                self.reject("acl_op", via, refused.reason(), &refused);
+                Verdict::Ignore
             }
             Err(refused) => {
                 self.reject("acl_op", via, refused.reason(), &refused);
-                MessageAcceptance::Reject
+                Verdict::Reject
             }
+        }
+    }
+
+    /// Takes the messages a sync brought from `peer`: each is checked as if it came from its
+    /// publisher.
+    fn take_logged(&mut self, peer: PeerId, messages: Vec<Logged>, now: Now) {
+        let handed_on: Vec<Logged> = self.topics.handed_on(messages).collect();
+        let mut taken = 0;
+        for logged in handed_on {
+            let Some(publisher) = crate::mesh::membership::peer_of(&logged.publisher) else {
+                continue;
+            };
+            if let super::gossip::Taken::Stored = self.take_topic(publisher, logged.message, now) {
+                taken += 1;
+            }
+        }
+        if taken > 0 {
+            tracing::info!(peer = %short(&peer), taken, "took topic messages from a catch-up");
         }
     }
 }

@@ -1,0 +1,251 @@
+//! Connections and dials, the doors carried out (strangers, members just removed, the
+//! wall), and this node's own removal: what [`super::doors`] and [`super::peers`] decide,
+//! turned into outputs.
+
+use std::collections::BTreeMap;
+
+use libp2p::{Multiaddr, PeerId};
+use weft_proto::api::{Event, Removed};
+
+use super::doors::{Due, Screened, address_of};
+use super::io::{Now, Output};
+use super::peers::Path;
+use super::{Core, short};
+use crate::mesh::addresses::MAX_HEARD;
+use crate::mesh::membership::peer_of;
+use crate::network::NodeError;
+use crate::store::write::Write;
+
+/// Most addresses taken from one identify message.
+const MAX_IDENTIFY_ADDRS: usize = 8;
+
+impl Core {
+    /// A connection to `peer` came up: the first one makes it connected, has the doors
+    /// screen it, syncs with it and collects from it when it is a mailbox.
+    pub(super) fn on_connected(&mut self, peer: PeerId, path: Path<Multiaddr>, now: Now) {
+        if path.outbound && !path.relayed {
+            // Where this node reached it: a member's own word.
+            self.remember_own(peer, std::slice::from_ref(&path.addr));
+        }
+        let (dialled, remote) = (path.outbound, path.addr.clone());
+        if !self.peers.connected(peer, path, now.secs()) {
+            return;
+        }
+        tracing::info!(peer = %short(&peer), addr = %remote, "connected");
+        self.delivery.connected(&peer);
+        self.screen(peer, dialled, &remote, now);
+        self.start_sync(peer);
+        self.fetch_from(peer);
+        self.out.push_back(Output::Event(Event::PeerConnected {
+            peer_id: peer.to_string(),
+        }));
+    }
+
+    /// The last connection to `peer` closed: a member this node knows where to find is
+    /// dialled again, after a backoff; a stranger never is.
+    pub(super) fn on_disconnected(&mut self, peer: PeerId, now: Now) {
+        let redial = self.admits(&peer) && self.mesh.addresses().knows(&peer);
+        self.peers.disconnected(&peer, redial, now.at);
+        self.mailbox.disconnected(&peer);
+        if self.doors.disconnected(&peer) {
+            // Gone before its moment was up: the wall closes now.
+            self.wall(peer);
+            self.open_doors();
+        }
+        self.asks.disconnected(&peer);
+        self.delivery.disconnected(&peer);
+        self.out.push_back(Output::Event(Event::PeerDisconnected {
+            peer_id: peer.to_string(),
+        }));
+    }
+
+    /// Dials a remembered member at its remembered addresses.
+    pub(super) fn dial_known(&mut self, peer: PeerId) {
+        let addrs = self.mesh.addresses().of(&peer);
+        self.out.push_back(Output::Dial { peer, addrs });
+    }
+
+    /// Remembers the listen addresses a member announced (identify runs with members
+    /// only), so either side can redial after a restart even when the connection was
+    /// inbound. Relayed ones are kept: they are how members who cannot reach `peer`
+    /// directly reach it through a relay.
+    pub(super) fn on_identified(&mut self, peer: PeerId, mut addrs: Vec<Multiaddr>) {
+        addrs.truncate(MAX_IDENTIFY_ADDRS);
+        self.remember_own(peer, &addrs);
+    }
+
+    /// Takes `addrs` as where member `peer` says it is (or where this node reached it); a
+    /// stranger's word is never kept.
+    pub(super) fn remember_own(&mut self, peer: PeerId, addrs: &[Multiaddr]) {
+        if !self.admits(&peer) {
+            return;
+        }
+        if let Some(write) = self.mesh.addresses_mut().own(peer, addrs) {
+            self.commit.write(write);
+        }
+        self.tell_addresses(peer);
+    }
+
+    /// Takes `addrs` as what someone else says of member `peer` (hearsay: it never pushes
+    /// out a member's own word).
+    pub(super) fn remember_heard(&mut self, peer: PeerId, addrs: &[Multiaddr]) {
+        let addrs = &addrs[..addrs.len().min(MAX_HEARD)];
+        if let Some(write) = self.mesh.addresses_mut().heard(peer, addrs) {
+            self.commit.write(write);
+        }
+        self.tell_addresses(peer);
+    }
+
+    /// Tells the swarm where `peer` is, as far as this node knows.
+    pub(super) fn tell_addresses(&mut self, peer: PeerId) {
+        let addrs = self.mesh.addresses().of(&peer);
+        if !addrs.is_empty() {
+            self.out.push_back(Output::Addresses { peer, addrs });
+        }
+    }
+
+    /// Members found on the local network are dialled; anyone else is ignored. Anyone on
+    /// the network can announce a member's PeerId: hearsay, not its word.
+    pub(super) fn on_discovered(&mut self, found: Vec<(PeerId, Multiaddr)>, _now: Now) {
+        let mut members: BTreeMap<PeerId, Vec<Multiaddr>> = BTreeMap::new();
+        for (peer, addr) in found {
+            if peer != self.me.peer && self.admits(&peer) && !self.peers.is_connected(&peer) {
+                members.entry(peer).or_default().push(addr);
+            }
+        }
+        for (peer, addrs) in members {
+            tracing::info!(peer = %short(&peer), "found a member on the local network");
+            self.remember_heard(peer, &addrs);
+            self.dial_known(peer);
+        }
+    }
+
+    /// A connection to `peer` at `remote` is up: the doors say whether it stays, and how.
+    fn screen(&mut self, peer: PeerId, dialled: bool, remote: &Multiaddr, now: Now) {
+        let standing = self.mesh.standing(&peer);
+        let own = self.mesh.own();
+        match self
+            .doors
+            .screen(peer, standing, own, dialled, address_of(remote), now.at)
+        {
+            Screened::Member | Screened::Stranger => {}
+            Screened::Told => self.tell_removed(peer),
+            Screened::Refused(refusal) => {
+                tracing::info!(peer = %short(&peer), "refused a connection: {}", refusal.why());
+                self.count("connection", refusal.reason());
+                self.out.push_back(Output::Disconnect(peer));
+            }
+        }
+    }
+
+    /// Carries out what time did to the doors: strangers whose grace is over are
+    /// disconnected (and members that were strangers when they connected: they come back as
+    /// members); removed members whose moment to hear of it is over meet the wall.
+    pub(super) fn expire_doors(&mut self, now: Now) {
+        let mesh = &self.mesh;
+        let due = self.doors.due(now.at, |p| mesh.admits(p));
+        let mut walled = false;
+        for due in due {
+            match due {
+                Due::Reconnect(peer) => {
+                    tracing::debug!(peer = %short(&peer), "reconnecting a new member");
+                    self.out.push_back(Output::Disconnect(peer));
+                }
+                Due::Stranger(peer) => {
+                    self.count("connection", "stranger");
+                    tracing::info!(peer = %short(&peer), "disconnected a stranger to the mesh");
+                    self.out.push_back(Output::Disconnect(peer));
+                }
+                Due::Wall(peer) => {
+                    self.wall(peer);
+                    walled = true;
+                }
+            }
+        }
+        if walled {
+            self.open_doors();
+        }
+    }
+
+    /// Cuts off a member that was removed: nothing it asks is answered any more (it is no
+    /// member), and after a moment to hear of its removal it is refused at every
+    /// connection. Its addresses are forgotten and nothing is sent to it again.
+    pub(super) fn cut_off(&mut self, peer: PeerId, now: Now) {
+        tracing::info!(peer = %short(&peer), "a member was removed; cutting it off");
+        if let Some(write) = self.mesh.addresses_mut().forget(&peer) {
+            self.commit.write(write);
+        }
+        self.peers.forget(&peer);
+        self.reject_outbox_to(peer, now);
+        if self.mesh.removed().is_some() {
+            self.wall(peer);
+        } else if self.peers.is_connected(&peer) {
+            self.doors.removed(peer, now.at);
+            self.tell_removed(peer);
+        }
+    }
+
+    /// `peer`, removed, is connected (the first time since its removal this run: after
+    /// that, the wall refuses it at establishment), and the doors let it hear of it: it may
+    /// sync for a moment, and is sent only the ops that tell it so.
+    fn tell_removed(&mut self, peer: PeerId) {
+        tracing::info!(peer = %short(&peer), "telling a removed member of its removal");
+        self.open_doors();
+        // Asking it makes it ask back, and the answer carries its removal.
+        self.start_sync(peer);
+    }
+
+    /// Refuses `peer` at connection establishment from now on, and closes its connections.
+    pub(super) fn wall(&mut self, peer: PeerId) {
+        if self.doors.wall(peer) {
+            self.count("connection", "revoked");
+            self.out.push_back(Output::Wall(peer));
+        }
+    }
+
+    /// Tells the doors beside the loop who is in now: the members, and for sync also the
+    /// members just removed, to hear of it. (The wall holds the removed members told so.)
+    pub(super) fn open_doors(&mut self) {
+        let (members, leaving) = self.mesh.doors(self.doors.leaving().copied());
+        self.out.push_back(Output::Doors { members, leaving });
+    }
+
+    /// This node was removed from its mesh: it says so, stops dialling, and drops every
+    /// connection. It keeps its data; `weft status` and `weft doctor` say who removed it.
+    pub(super) fn on_removed(&mut self, now: Now) {
+        if !self.mesh.set_removed(now.secs()) {
+            return;
+        }
+        self.commit.write(Write::SetRemovedAt(now.secs()));
+        let by = self.removal().map(|r| r.by).unwrap_or_default();
+        tracing::warn!(%by, "this node was removed from its mesh; it no longer connects to it");
+        self.open_doors();
+        self.peers.forget_all();
+        let peers: Vec<PeerId> = self.peers.ids().copied().collect();
+        for peer in peers {
+            self.out.push_back(Output::Disconnect(peer));
+        }
+    }
+
+    /// The error a command that needs the mesh gets once this node was removed from it.
+    pub(super) fn removed_error(&self) -> Option<NodeError> {
+        let removal = self.removal()?;
+        Some(NodeError::Forbidden(format!(
+            "this node was removed from its mesh by {}; it no longer sends or receives there",
+            removal.by
+        )))
+    }
+
+    /// Who removed this node from its mesh and when it learnt so, once it was.
+    pub fn removal(&self) -> Option<Removed> {
+        let at = self.mesh.removed()?;
+        let by = self
+            .mesh
+            .get()
+            .and_then(|m| m.acl().revocation(&self.me.key))
+            .and_then(|r| peer_of(&r.by))
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        Some(Removed { by, at })
+    }
+}

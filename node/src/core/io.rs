@@ -1,0 +1,487 @@
+//! What crosses the core's boundary: the [`Input`]s the shell feeds it (what happened on the
+//! network, on the disk, on the clock), the [`Output`]s it answers with (what to do there),
+//! and the plain data both carry. Nothing here does anything: the shell (the event loop) or
+//! the simulation carries an output out and feeds back what came of it.
+
+use std::time::{Duration, Instant};
+
+use libp2p::{Multiaddr, PeerId};
+use weft_keys::seal::SealError;
+use weft_proto::MessageId;
+use weft_proto::acl::SignedOp;
+use weft_proto::api::Event;
+use weft_proto::dm::{DirectMessage, DmAck};
+use weft_proto::join::{JoinRequest, JoinResponse};
+use weft_proto::mailbox::{MailboxRequest, MailboxResponse, Op};
+use weft_proto::mesh::MeshId;
+use weft_proto::seal::{Content, SEALED_VERSION, SealedMessage};
+use weft_proto::sync::{Logged, PeerAddrs, SyncRequest, SyncResponse};
+
+use super::peers::Path;
+use super::topics::Wanted;
+use crate::store::mailbox::BoxInfo;
+use crate::store::outbox::Outgoing;
+use crate::store::write::Applied;
+
+/// The moment an input is handled: the monotonic clock, for timers, and wall time, for what
+/// is stamped or compared with what peers say. The core reads no clock of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    /// The monotonic clock.
+    pub at: Instant,
+    /// Wall time, microseconds since the Unix epoch.
+    pub unix_us: u64,
+}
+
+impl Now {
+    /// Wall time in whole seconds since the Unix epoch.
+    pub fn secs(&self) -> u64 {
+        self.unix_us / 1_000_000
+    }
+
+    /// The same moment `by` later.
+    pub fn after(&self, by: Duration) -> Now {
+        Now {
+            at: self.at + by,
+            unix_us: self.unix_us + by.as_micros() as u64,
+        }
+    }
+}
+
+/// One `/weft/dm/1` stream, so that late news of a closed one is not mistaken for its
+/// successor.
+pub type SessionId = u64;
+
+/// A request a peer asked this node; the shell holds where its answer goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AskedId(pub u64);
+
+/// A request this node asked a peer; the core remembers what it was for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AskId(pub u64);
+
+/// A local caller's answer held until the writes before it are on disk; the shell holds
+/// the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ticket(pub u64);
+
+/// What happened, for the core to decide on.
+#[derive(Debug)]
+pub enum Input {
+    /// A connection to `peer` came up over `path` (its first, or another beside it).
+    Connected {
+        /// The peer.
+        peer: PeerId,
+        /// How the connection reaches it.
+        path: Path<Multiaddr>,
+    },
+    /// The last connection to `peer` closed.
+    Disconnected {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// A dial of `peer` failed, or could not start.
+    DialFailed {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// `peer`'s identify arrived (members only): where it listens, and whether it relays.
+    Identified {
+        /// The peer.
+        peer: PeerId,
+        /// Its listen addresses, as it says.
+        addrs: Vec<Multiaddr>,
+        /// Whether it offers circuit relay v2.
+        relays: bool,
+    },
+    /// Ping measured the round trip to `peer`.
+    Measured {
+        /// The peer.
+        peer: PeerId,
+        /// The round-trip time.
+        rtt: Duration,
+    },
+    /// A listener is bound to this address now.
+    Listening(Multiaddr),
+    /// A listener is bound to this address no more.
+    NotListening(Multiaddr),
+    /// Peers announced themselves on the local network (mDNS): anyone can say anything.
+    Discovered(Vec<(PeerId, Multiaddr)>),
+    /// A gossip message to validate before gossipsub may forward it.
+    Gossip(Gossip),
+    /// A direct message arrived on inbound session `session`.
+    Direct {
+        /// The sender, as authenticated by the connection.
+        peer: PeerId,
+        /// The session its acknowledgement goes to.
+        session: SessionId,
+        /// The message (its id and sender are checked by the core).
+        message: DirectMessage,
+    },
+    /// `peer` acknowledged a message on this node's session to it.
+    Acked {
+        /// The recipient.
+        peer: PeerId,
+        /// Its answer.
+        ack: DmAck,
+    },
+    /// The session to `peer` ended: what was on it is to be retried.
+    SessionLost {
+        /// The recipient.
+        peer: PeerId,
+    },
+    /// Outbox message `id` could not be put on the wire to `peer`: it left the outbox
+    /// meanwhile (`error` is `None`), could not be read, or its session was gone.
+    Unsent {
+        /// The recipient.
+        peer: PeerId,
+        /// The message.
+        id: MessageId,
+        /// Why, if it is still in the outbox.
+        error: Option<String>,
+    },
+    /// `peer` asked this node something; the core answers with [`Output::Answer`] (or one
+    /// of its variants), now or once the writes before it are on disk.
+    Asked {
+        /// Where the answer goes.
+        id: AskedId,
+        /// The authenticated peer asking.
+        peer: PeerId,
+        /// What it asks.
+        request: Request,
+    },
+    /// What a peer answered to [`Output::Ask`] or [`Output::Deposit`], or why there is no
+    /// answer.
+    Answered {
+        /// The request.
+        id: AskId,
+        /// The answer.
+        answer: Result<Answer, String>,
+    },
+    /// The batch of writes handed out by [`super::Core::batch`] was applied and flushed, or
+    /// failed (then nothing in it may be acknowledged, and the shell stops).
+    Flushed(Result<Applied, String>),
+    /// Time passed: timers are checked (the shell ticks about every 100 ms).
+    Tick,
+}
+
+/// A gossip message as gossipsub hands it over.
+#[derive(Debug)]
+pub struct Gossip {
+    /// Gossipsub's id of it, for the verdict.
+    pub id: Vec<u8>,
+    /// The member it came from.
+    pub via: PeerId,
+    /// Its signed source, when it has one.
+    pub source: Option<PeerId>,
+    /// The gossipsub topic.
+    pub topic: String,
+    /// The payload.
+    pub data: Vec<u8>,
+}
+
+/// What gossipsub does with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Forward it.
+    Accept,
+    /// Drop it; not the sender's fault.
+    Ignore,
+    /// Drop it; the sender's score drops.
+    Reject,
+}
+
+/// A request from a peer, by protocol.
+#[derive(Debug)]
+pub enum Request {
+    /// `/weft/join/1`.
+    Join(JoinRequest),
+    /// `/weft/sync/1`.
+    Sync(SyncRequest),
+    /// `/weft/mailbox/1`.
+    Mailbox(MailboxRequest),
+}
+
+/// An answer to a peer's request, by protocol.
+#[derive(Debug)]
+pub enum Response {
+    /// `/weft/join/1`.
+    Join(JoinResponse),
+    /// `/weft/sync/1`.
+    Sync(SyncResponse),
+    /// `/weft/mailbox/1`.
+    Mailbox(MailboxResponse),
+}
+
+/// A request of this node's to a peer.
+#[derive(Debug)]
+pub enum Ask {
+    /// `/weft/sync/1`.
+    Sync(SyncRequest),
+    /// `/weft/mailbox/1`.
+    Mailbox(Op),
+}
+
+/// A peer's answer to a request of this node's.
+#[derive(Debug)]
+pub enum Answer {
+    /// To a sync request.
+    Sync(Synced),
+    /// To a mailbox request.
+    Mailbox(MailboxResponse),
+}
+
+/// What a sync brought.
+#[derive(Debug, Default)]
+pub struct Synced {
+    /// ACL ops the asker lacked.
+    pub ops: Vec<SignedOp>,
+    /// Where members are, with their sealing keys.
+    pub peers: Vec<PeerAddrs>,
+    /// Topic messages the asker lacked.
+    pub messages: Vec<Logged>,
+    /// Whether the answerer has more (ask again).
+    pub more: bool,
+    /// How far the answerer's clock is ahead of this node's, in microseconds (negative:
+    /// behind), when it said its time.
+    pub skew_us: Option<i64>,
+}
+
+/// A box to seal and deposit: sealing draws randomness and may read the outbox, so the
+/// shell does it, beside the loop.
+#[derive(Debug)]
+pub struct Sealing {
+    /// This node's ed25519 key, the sender the box names.
+    pub from: [u8; 32],
+    /// The recipient's ed25519 key.
+    pub to: [u8; 32],
+    /// The recipient's sealing key.
+    pub card: [u8; 32],
+    /// The mesh, bound into the box.
+    pub mesh: MeshId,
+    /// When the box may be dropped, Unix seconds.
+    pub expires: u64,
+    /// What it carries.
+    pub content: Sealed,
+}
+
+impl Sealing {
+    /// The deposit that hands the sealed box over: `message` reads the outbox message it
+    /// carries (`None` when it left the outbox meanwhile: then there is nothing to deposit),
+    /// and `seal` seals a plaintext to a sealing key for a mesh (`weft_keys::seal::seal`).
+    pub fn deposit<E: std::fmt::Display>(
+        self,
+        message: impl FnOnce(Outgoing) -> Result<Option<DirectMessage>, E>,
+        seal: impl FnOnce(&[u8; 32], &MeshId, &[u8]) -> Result<Vec<u8>, SealError>,
+    ) -> Result<Option<Op>, String> {
+        let content = match self.content {
+            Sealed::Direct(outgoing) => match message(outgoing).map_err(|e| e.to_string())? {
+                Some(message) => Content::Direct(message),
+                None => return Ok(None),
+            },
+            Sealed::Receipts(ids) => Content::Receipts(ids),
+        };
+        let plain = SealedMessage {
+            v: SEALED_VERSION,
+            from: self.from,
+            to: self.to,
+            expires: self.expires,
+            content,
+        }
+        .encode()
+        .map_err(|e| e.to_string())?;
+        let sealed = seal(&self.card, &self.mesh, &plain).map_err(|e| e.to_string())?;
+        Ok(Some(Op::Deposit {
+            to: self.to,
+            expires: self.expires,
+            sealed,
+        }))
+    }
+}
+
+/// What a sealed box carries.
+#[derive(Debug)]
+pub enum Sealed {
+    /// An outbox message (read from the outbox when it is on disk).
+    Direct(Outgoing),
+    /// Receipts for messages taken out of boxes.
+    Receipts(Vec<MessageId>),
+}
+
+/// How a direct message this node sent ended, or where it stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Delivery {
+    /// Acknowledged by the recipient after it stored the message durably.
+    Delivered {
+        /// Time from queueing to acknowledgement.
+        latency: Duration,
+    },
+    /// Refused by the recipient.
+    Rejected {
+        /// The recipient's reason.
+        reason: String,
+    },
+    /// Sealed and held by a mailbox member until the recipient comes back.
+    Held {
+        /// The mailbox.
+        mailbox: PeerId,
+    },
+    /// The recipient is not connected and a mailbox refused to hold the message; it stays
+    /// in the outbox and is tried again.
+    NotHeld {
+        /// The mailbox.
+        mailbox: PeerId,
+        /// Its reason.
+        reason: String,
+    },
+}
+
+/// What to do.
+#[derive(Debug)]
+pub enum Output {
+    /// Dial `peer` at `addrs` unless it is connected or being dialled; a dial that cannot
+    /// start comes back as [`Input::DialFailed`].
+    Dial {
+        /// The peer.
+        peer: PeerId,
+        /// Where it can be reached.
+        addrs: Vec<Multiaddr>,
+    },
+    /// Close every connection to `peer`.
+    Disconnect(PeerId),
+    /// Refuse `peer` at connection establishment from now on (the block list).
+    Wall(PeerId),
+    /// Where `peer` can be reached, for the swarm's dials and streams.
+    Addresses {
+        /// The peer.
+        peer: PeerId,
+        /// Its addresses.
+        addrs: Vec<Multiaddr>,
+    },
+    /// Subscribe to this gossipsub topic.
+    Subscribe(String),
+    /// Unsubscribe from this gossipsub topic.
+    Unsubscribe(String),
+    /// Publish `data` on gossipsub topic `topic`. Nobody to hand it to is no failure: a
+    /// topic message is kept, and subscribers catch up on it.
+    Publish {
+        /// The gossipsub topic.
+        topic: String,
+        /// The payload.
+        data: Vec<u8>,
+    },
+    /// What gossipsub does with the message [`Input::Gossip`] handed over.
+    Verdict {
+        /// Gossipsub's id of it.
+        id: Vec<u8>,
+        /// The member it came from.
+        via: PeerId,
+        /// The verdict.
+        verdict: Verdict,
+    },
+    /// The Noise prologue of new TCP connections: this node's mesh, or the one it joins.
+    Prologue(Option<MeshId>),
+    /// Who is let in, for the servers beside the loop: the members, and for sync also the
+    /// members just removed, to hear of it.
+    Doors {
+        /// The members (none while this node is in no mesh or was removed).
+        members: Vec<PeerId>,
+        /// The members just removed, hearing of it.
+        leaving: Vec<PeerId>,
+    },
+    /// Put a direct message on `peer`'s session (opened if needed).
+    Send {
+        /// The recipient.
+        peer: PeerId,
+        /// The message, or its id to read from the outbox.
+        message: Outgoing,
+    },
+    /// Answer a direct message on inbound session `session`, if it is still open.
+    Ack {
+        /// The session.
+        session: SessionId,
+        /// The answer.
+        ack: DmAck,
+    },
+    /// Give up the session to `peer` (it stopped acknowledging); its messages are retried
+    /// on a new one.
+    Retire(PeerId),
+    /// Answer a peer's request.
+    Answer {
+        /// The request.
+        id: AskedId,
+        /// The answer.
+        response: Response,
+    },
+    /// Answer a sync request with `response` and the topic messages of the runs `wanted`,
+    /// read from the topic log within one answer's caps.
+    AnswerSync {
+        /// The request.
+        id: AskedId,
+        /// The answer, less its topic messages.
+        response: SyncResponse,
+        /// The runs of topic messages to read into it.
+        wanted: Vec<Wanted>,
+    },
+    /// Answer a mailbox fetch with the sealed bytes of `boxes`, read from the store.
+    AnswerFetch {
+        /// The request.
+        id: AskedId,
+        /// The boxes to hand over.
+        boxes: Vec<BoxInfo>,
+        /// Whether more remain after them.
+        more: bool,
+    },
+    /// Ask `peer`; the answer comes back as [`Input::Answered`].
+    Ask {
+        /// The request.
+        id: AskId,
+        /// Whom to ask.
+        peer: PeerId,
+        /// What to ask.
+        ask: Ask,
+    },
+    /// Seal `sealing` and deposit it with `peer`; the answer comes back as
+    /// [`Input::Answered`] (an error too when the message left the outbox meanwhile).
+    Deposit {
+        /// The request.
+        id: AskId,
+        /// The mailbox, or the recipient itself.
+        peer: PeerId,
+        /// What to seal.
+        sealing: Sealing,
+    },
+    /// Hand `peer` a box this node holds for it: read its sealed bytes from the store and
+    /// deposit them with `peer`; the answer comes back as [`Input::Answered`].
+    Forward {
+        /// The request.
+        id: AskId,
+        /// The recipient.
+        peer: PeerId,
+        /// The box.
+        held: BoxInfo,
+    },
+    /// Tell local listeners.
+    Event(Event),
+    /// Tell whoever waits for message `id` where it stands.
+    Delivery {
+        /// The message.
+        id: MessageId,
+        /// Where it stands.
+        delivery: Delivery,
+    },
+    /// A local caller's answer may go: the writes before it are on disk (`ok`), or failed.
+    Released {
+        /// The caller.
+        ticket: Ticket,
+        /// Whether the writes are on disk.
+        ok: bool,
+    },
+    /// Input refused from a peer: count it (`kind`, `reason`).
+    Refused {
+        /// What was refused (`direct`, `topic`, `acl_op`, `mailbox`, `sync`, ...).
+        kind: &'static str,
+        /// Why, as counted.
+        reason: String,
+    },
+}

@@ -1,0 +1,120 @@
+//! [`Local`]: the node's own callers, as the loop serves them: the commands a
+//! [`NodeHandle`](crate::network::NodeHandle) sends, each answered by the core (at once, or
+//! once what it changed is on disk), and what callers wait for (a delivery, a dial, a flush).
+
+use std::collections::HashMap;
+
+use libp2p::swarm::ConnectionId;
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use weft_proto::MessageId;
+use weft_proto::api::Event;
+
+use crate::core::io::{Delivery, Ticket};
+use crate::network::handle::{Command, NodeError};
+
+/// Work that waits for a flush: it hears whether the flush succeeded.
+type Then = Box<dyn FnOnce(bool) + Send>;
+
+/// The local callers.
+pub(super) struct Local {
+    /// Commands from the handles.
+    pub(super) commands: mpsc::Receiver<Command>,
+    /// Events for local listeners.
+    pub(super) events: broadcast::Sender<Event>,
+    /// Callers waiting for a delivery.
+    waiters: HashMap<MessageId, oneshot::Sender<Delivery>>,
+    /// Callers waiting for a dial.
+    dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NodeError>>)>,
+    /// Answers waiting for the writes before them to be on disk.
+    tickets: HashMap<Ticket, Then>,
+}
+
+impl Local {
+    /// Serving `commands`, telling listeners on `events`.
+    pub(super) fn new(
+        commands: mpsc::Receiver<Command>,
+        events: broadcast::Sender<Event>,
+    ) -> Local {
+        Local {
+            commands,
+            events,
+            waiters: HashMap::new(),
+            dials: HashMap::new(),
+            tickets: HashMap::new(),
+        }
+    }
+
+    /// Sends `result` to `reply` once the writes before `ticket` are on disk (at once when
+    /// it is an error, or when there is no ticket).
+    pub(super) fn reply_durably<T: Send + 'static>(
+        &mut self,
+        reply: oneshot::Sender<Result<T, NodeError>>,
+        result: Result<T, NodeError>,
+        ticket: impl FnOnce() -> Ticket,
+    ) {
+        match result {
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+            Ok(value) => {
+                let then = Box::new(move |ok| {
+                    let _ = reply.send(if ok {
+                        Ok(value)
+                    } else {
+                        Err(NodeError::StorageFailed(
+                            "the change could not be stored".into(),
+                        ))
+                    });
+                });
+                self.tickets.insert(ticket(), then);
+            }
+        }
+    }
+
+    /// The writes before `ticket` are on disk (`ok`), or failed.
+    pub(super) fn released(&mut self, ticket: Ticket, ok: bool) {
+        if let Some(then) = self.tickets.remove(&ticket) {
+            then(ok);
+        }
+    }
+
+    /// The caller waits for message `id`'s delivery.
+    pub(super) fn wait(&mut self, id: MessageId) -> oneshot::Receiver<Delivery> {
+        let (tx, rx) = oneshot::channel();
+        self.waiters.insert(id, tx);
+        rx
+    }
+
+    /// Message `id` stands as `delivery`: whoever waits hears.
+    pub(super) fn delivery(&mut self, id: MessageId, delivery: Delivery) {
+        if let Some(waiter) = self.waiters.remove(&id) {
+            let _ = waiter.send(delivery);
+        }
+    }
+
+    /// Forgets the waiters that stopped waiting.
+    pub(super) fn forget_gone(&mut self) {
+        self.waiters.retain(|_, w| !w.is_closed());
+    }
+
+    /// A dial of `addr` for a caller started as `connection`.
+    pub(super) fn dialling(
+        &mut self,
+        connection: ConnectionId,
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<PeerId, NodeError>>,
+    ) {
+        self.dials.insert(connection, (addr, reply));
+    }
+
+    /// The dial `connection` ended: connected to a peer, or why not.
+    pub(super) fn dialled(&mut self, connection: ConnectionId, result: Result<PeerId, String>) {
+        if let Some((addr, reply)) = self.dials.remove(&connection) {
+            let _ = reply.send(result.map_err(|reason| NodeError::Dial {
+                addr: addr.to_string(),
+                reason,
+            }));
+        }
+    }
+}
