@@ -104,10 +104,19 @@ fn noise(e: snow::Error) -> SealError {
     SealError::Noise(e.to_string())
 }
 
-/// A Noise X builder with `key` as the local static key and the mesh's `prologue`.
-fn builder<'a>(key: &'a SealKey, prologue: &'a [u8]) -> Result<snow::Builder<'a>, SealError> {
+/// A Noise X builder with `key` as the local static key and the mesh's `prologue`; its
+/// randomness (the ephemeral key) from `entropy` when given, else from the system.
+fn builder<'a>(
+    key: &'a SealKey,
+    prologue: &'a [u8],
+    entropy: Option<[u8; 32]>,
+) -> Result<snow::Builder<'a>, SealError> {
     let params = PATTERN.parse().map_err(noise)?;
-    snow::Builder::new(params)
+    let builder = match entropy {
+        None => snow::Builder::new(params),
+        Some(entropy) => snow::Builder::with_resolver(params, Box::new(Seeded(entropy))),
+    };
+    builder
         .local_private_key(key.secret.as_ref())
         .and_then(|b| b.prologue(prologue))
         .map_err(noise)
@@ -120,11 +129,34 @@ pub fn seal(
     mesh: &MeshId,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, SealError> {
+    seal_from(from, to, mesh, plaintext, None)
+}
+
+/// Seals as [`seal`] does, with the box's ephemeral key drawn from `entropy` instead of
+/// the system: the same inputs make the same box. For deterministic simulations. `entropy`
+/// must be fresh random bytes for every box: reused, it links the boxes that share it.
+pub fn seal_with_entropy(
+    from: &SealKey,
+    to: &[u8; 32],
+    mesh: &MeshId,
+    plaintext: &[u8],
+    entropy: [u8; 32],
+) -> Result<Vec<u8>, SealError> {
+    seal_from(from, to, mesh, plaintext, Some(entropy))
+}
+
+fn seal_from(
+    from: &SealKey,
+    to: &[u8; 32],
+    mesh: &MeshId,
+    plaintext: &[u8],
+    entropy: Option<[u8; 32]>,
+) -> Result<Vec<u8>, SealError> {
     if plaintext.len() > MAX_SEALED_BYTES {
         return Err(SealError::TooLarge);
     }
     let prologue = prologue(mesh);
-    let mut handshake = builder(from, &prologue)?
+    let mut handshake = builder(from, &prologue, entropy)?
         .remote_public_key(to)
         .and_then(|b| b.build_initiator())
         .map_err(noise)?;
@@ -167,7 +199,9 @@ pub fn open(me: &SealKey, mesh: &MeshId, sealed: &[u8]) -> Result<Opened, SealEr
     let mut frames = Frames(sealed);
     let first = frames.next().ok_or(SealError::Malformed("empty"))??;
     let prologue = prologue(mesh);
-    let mut handshake = builder(me, &prologue)?.build_responder().map_err(noise)?;
+    let mut handshake = builder(me, &prologue, None)?
+        .build_responder()
+        .map_err(noise)?;
     let mut buf = vec![0u8; NOISE_MAX];
     let len = handshake
         .read_message(first, &mut buf)
@@ -200,6 +234,45 @@ pub fn open(me: &SealKey, mesh: &MeshId, sealed: &[u8]) -> Result<Opened, SealEr
         return Err(SealError::Malformed("chunks do not add up"));
     }
     Ok(Opened { from, plaintext })
+}
+
+/// Snow's default primitives, with randomness expanded from a seed (BLAKE3's XOF).
+struct Seeded([u8; 32]);
+
+/// Bytes expanded from a seed.
+struct Expanded(blake3::OutputReader);
+
+impl snow::types::Random for Expanded {
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), snow::Error> {
+        self.0.fill(dest);
+        Ok(())
+    }
+}
+
+impl snow::resolvers::CryptoResolver for Seeded {
+    fn resolve_rng(&self) -> Option<Box<dyn snow::types::Random>> {
+        let mut hasher = blake3::Hasher::new_derive_key("weft/v1/seal-entropy");
+        hasher.update(&self.0);
+        Some(Box::new(Expanded(hasher.finalize_xof())))
+    }
+
+    fn resolve_dh(&self, choice: &snow::params::DHChoice) -> Option<Box<dyn snow::types::Dh>> {
+        snow::resolvers::DefaultResolver.resolve_dh(choice)
+    }
+
+    fn resolve_hash(
+        &self,
+        choice: &snow::params::HashChoice,
+    ) -> Option<Box<dyn snow::types::Hash>> {
+        snow::resolvers::DefaultResolver.resolve_hash(choice)
+    }
+
+    fn resolve_cipher(
+        &self,
+        choice: &snow::params::CipherChoice,
+    ) -> Option<Box<dyn snow::types::Cipher>> {
+        snow::resolvers::DefaultResolver.resolve_cipher(choice)
+    }
 }
 
 fn push_frame(out: &mut Vec<u8>, message: &[u8]) {
@@ -275,6 +348,21 @@ mod tests {
         assert_eq!(
             open(&b, &mesh(1), &sealed[..first]),
             Err(SealError::Malformed("chunks do not add up"))
+        );
+    }
+
+    #[test]
+    fn a_box_sealed_from_entropy_is_the_same_box_for_the_same_entropy_and_opens() {
+        let (_, a, _, b) = keys();
+        let sealed = |entropy| seal_with_entropy(&a, &b.public(), &mesh(1), b"hi", entropy);
+        let one = sealed([7; 32]).unwrap();
+        assert_eq!(one, sealed([7; 32]).unwrap());
+        assert_ne!(one, sealed([8; 32]).unwrap(), "another ephemeral key");
+        assert_eq!(open(&b, &mesh(1), &one).unwrap().plaintext, b"hi");
+        assert_ne!(
+            seal(&a, &b.public(), &mesh(1), b"hi").unwrap(),
+            seal(&a, &b.public(), &mesh(1), b"hi").unwrap(),
+            "the system's randomness otherwise"
         );
     }
 

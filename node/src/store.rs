@@ -14,8 +14,8 @@
 //!   publisher's run is complete (trees `topic_log`, `topic_marks`).
 //!
 //! The schema version lives in tree `meta`. Durability rule: nothing is acknowledged before
-//! [`Store::flush`] returned. The event loop queues its changes as [`write::Write`]s; the
-//! group-commit task applies them and flushes (see `network::group_flush`).
+//! [`Store::flush`] returned. The core queues its changes as [`write::Write`]s in batches
+//! (`core::commit`); `network::flush` applies each batch beside the loop and flushes it.
 
 pub mod blobs;
 pub mod history;
@@ -129,6 +129,22 @@ impl Store {
             }
         };
         check_schema(&db, &path)?;
+        Store::of(db)
+    }
+
+    /// A store in a temporary file that goes with it, for simulations and tests: no lock,
+    /// no data dir.
+    pub fn temporary() -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .flush_every_ms(None)
+            .open()?;
+        check_schema(&db, Path::new("(temporary)"))?;
+        Store::of(db)
+    }
+
+    /// The trees of `db`.
+    fn of(db: sled::Db) -> Result<Store, StoreError> {
         Ok(Store {
             identity: identity::IdentityTree(db.open_tree("identity")?),
             peers: peers::PeersTree(db.open_tree("peers")?),

@@ -9,8 +9,7 @@
 //! removes the outbox entry and tells whoever waits. Messages a mailbox holds stay here
 //! (their recipient may come back and take them directly) but are not deposited again.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::Hash;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use weft_proto::MessageId;
@@ -85,7 +84,7 @@ pub struct Deliveries<P> {
     outbox: Outbox<P>,
     /// When each recipient with messages on the wire last made progress (the first of them
     /// went out, or an acknowledgement came): present exactly while some are in flight.
-    progress: HashMap<P, Instant>,
+    progress: BTreeMap<P, Instant>,
     /// When each message was queued, in this run: for latency.
     queued_at: HashMap<MessageId, Instant>,
     /// Messages a mailbox holds.
@@ -96,12 +95,12 @@ pub struct Deliveries<P> {
     deposits_paused_until: Option<Instant>,
 }
 
-impl<P: Hash + Eq + Clone> Deliveries<P> {
+impl<P: Ord + Clone> Deliveries<P> {
     /// Nothing queued; up to `max_in_flight` messages per recipient on the wire at once.
     pub fn new(max_in_flight: usize) -> Deliveries<P> {
         Deliveries {
             outbox: Outbox::new(max_in_flight),
-            progress: HashMap::new(),
+            progress: BTreeMap::new(),
             queued_at: HashMap::new(),
             held: HashSet::new(),
             depositing: HashSet::new(),

@@ -12,7 +12,7 @@
 //! answered with the revoking op and its causal past only. Then the wall: the shell puts it
 //! on the block list, which refuses it at connection establishment, before any protocol.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -123,8 +123,8 @@ pub enum Due {
 /// The strangers and removed members connected now, and until when.
 #[derive(Debug, Default)]
 pub struct Doors {
-    strangers: HashMap<PeerId, Stranger>,
-    leaving: HashMap<PeerId, Instant>,
+    strangers: BTreeMap<PeerId, Stranger>,
+    leaving: BTreeMap<PeerId, Instant>,
     /// The removed members refused at establishment (the block list).
     walled: HashSet<PeerId>,
 }

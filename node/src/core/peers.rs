@@ -8,8 +8,7 @@
 //! path. A peer that is connected is never due a redial: its schedule ends when it connects,
 //! or when it is found connected when due.
 
-use std::collections::HashMap;
-use std::hash::Hash;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::delivery::redial::Redial;
@@ -17,14 +16,14 @@ use crate::delivery::redial::Redial;
 /// The connected peers (of type `P`, reached at addresses of type `A`) and the redials due.
 #[derive(Debug)]
 pub struct Peers<P, A> {
-    connected: HashMap<P, Connection<A>>,
+    connected: BTreeMap<P, Connection<A>>,
     redial: Redial<P>,
 }
 
-impl<P: Hash + Eq + Clone, A> Default for Peers<P, A> {
+impl<P: Ord + Clone, A> Default for Peers<P, A> {
     fn default() -> Self {
         Peers {
-            connected: HashMap::new(),
+            connected: BTreeMap::new(),
             redial: Redial::default(),
         }
     }
@@ -58,7 +57,7 @@ pub struct Connection<A> {
     pub synced: Option<Instant>,
 }
 
-impl<P: Hash + Eq + Clone, A> Peers<P, A> {
+impl<P: Ord + Clone, A> Peers<P, A> {
     /// A connection to `peer` came up over `path`. True when it is its first: the peer is
     /// connected from now on (and no longer redialled).
     pub fn connected(&mut self, peer: P, path: Path<A>, now_unix: u64) -> bool {
@@ -143,12 +142,12 @@ impl<P: Hash + Eq + Clone, A> Peers<P, A> {
         self.connected.contains_key(peer)
     }
 
-    /// Every connected peer, in no order.
+    /// Every connected peer, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&P, &Connection<A>)> {
         self.connected.iter()
     }
 
-    /// Every connected peer's id, in no order.
+    /// Every connected peer's id, in order.
     pub fn ids(&self) -> impl Iterator<Item = &P> {
         self.connected.keys()
     }

@@ -10,8 +10,7 @@
 //! written (its timestamp, microseconds since the Unix epoch): the order failed sends go
 //! back in, and when a message's lifetime is over.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::Hash;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use weft_proto::MessageId;
@@ -21,7 +20,7 @@ use super::backoff;
 /// Per-peer delivery queues for peers of type `P`.
 #[derive(Debug)]
 pub struct Outbox<P> {
-    peers: HashMap<P, PeerQueue>,
+    peers: BTreeMap<P, PeerQueue>,
     /// When each message was written.
     written: HashMap<MessageId, u64>,
     max_in_flight: usize,
@@ -30,7 +29,7 @@ pub struct Outbox<P> {
 #[derive(Debug, Default)]
 struct PeerQueue {
     waiting: VecDeque<MessageId>,
-    in_flight: HashSet<MessageId>,
+    in_flight: BTreeSet<MessageId>,
     connected: bool,
     paused_until: Option<Instant>,
     failures: u32,
@@ -42,11 +41,11 @@ impl PeerQueue {
     }
 }
 
-impl<P: Hash + Eq + Clone> Outbox<P> {
+impl<P: Ord + Clone> Outbox<P> {
     /// An empty outbox allowing `max_in_flight` unacknowledged sends per peer.
     pub fn new(max_in_flight: usize) -> Outbox<P> {
         Outbox {
-            peers: HashMap::new(),
+            peers: BTreeMap::new(),
             written: HashMap::new(),
             max_in_flight: max_in_flight.max(1),
         }
@@ -130,7 +129,7 @@ impl<P: Hash + Eq + Clone> Outbox<P> {
         if queue.in_flight.is_empty() {
             return;
         }
-        let mut failed: Vec<MessageId> = queue.in_flight.drain().collect();
+        let mut failed: Vec<MessageId> = std::mem::take(&mut queue.in_flight).into_iter().collect();
         failed.sort_by_key(|id| std::cmp::Reverse(self.written.get(id).copied()));
         for id in failed {
             queue.waiting.push_front(id);

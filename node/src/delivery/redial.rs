@@ -1,8 +1,7 @@
 //! When to dial a known peer again. A peer enters when its last connection closes or a dial
 //! fails, and leaves when a connection is established. Delays follow [`super::backoff`].
 
-use std::collections::HashMap;
-use std::hash::Hash;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::backoff;
@@ -10,18 +9,18 @@ use super::backoff;
 /// Redial schedule for peers of type `P`.
 #[derive(Debug)]
 pub struct Redial<P> {
-    due: HashMap<P, (Instant, u32)>,
+    due: BTreeMap<P, (Instant, u32)>,
 }
 
-impl<P: Hash + Eq + Clone> Default for Redial<P> {
+impl<P: Ord + Clone> Default for Redial<P> {
     fn default() -> Self {
         Redial {
-            due: HashMap::new(),
+            due: BTreeMap::new(),
         }
     }
 }
 
-impl<P: Hash + Eq + Clone> Redial<P> {
+impl<P: Ord + Clone> Redial<P> {
     /// A connection to `peer` is up: stop redialling it.
     pub fn connected(&mut self, peer: &P) {
         self.due.remove(peer);

@@ -410,8 +410,8 @@ fn now() -> Now {
     }
 }
 
-/// What the store holds, for the core at start.
-fn load(store: &Store) -> Result<Loaded, NodeError> {
+/// What the store holds, for the core at start (and for a simulated node's restart).
+pub(crate) fn load(store: &Store) -> Result<Loaded, crate::store::StoreError> {
     Ok(Loaded {
         mesh: load_mesh(store)?,
         removed: store.mesh.removed_at()?,
@@ -425,7 +425,7 @@ fn load(store: &Store) -> Result<Loaded, NodeError> {
 
 /// The mesh as stored: the log (its ops admitted again in the order they were first), the
 /// cards and the invites. An op the log no longer admits is skipped, with a warning.
-fn load_mesh(store: &Store) -> Result<Option<Membership>, NodeError> {
+fn load_mesh(store: &Store) -> Result<Option<Membership>, crate::store::StoreError> {
     let Some(id) = store.mesh.id()? else {
         return Ok(None);
     };
