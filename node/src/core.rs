@@ -487,6 +487,21 @@ impl Core {
         self.mesh.admits(peer)
     }
 
+    /// This node's view of its mesh, when it is in one.
+    pub fn membership(&self) -> Option<&Membership> {
+        self.mesh.get()
+    }
+
+    /// How many direct messages are not settled.
+    pub fn outbox_len(&self) -> usize {
+        self.delivery.len()
+    }
+
+    /// What this node holds for others.
+    pub fn holding(&self) -> &holding::Holding {
+        self.mailbox.holding()
+    }
+
     /// Where member `peer` can be reached, as far as this node knows.
     pub fn addresses_of(&self, peer: &PeerId) -> Vec<Multiaddr> {
         self.mesh.addresses().of(peer)

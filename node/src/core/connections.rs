@@ -82,8 +82,8 @@ impl Core {
         }
         if let Some(write) = self.mesh.addresses_mut().own(peer, addrs) {
             self.commit.write(write);
+            self.tell_addresses(peer);
         }
-        self.tell_addresses(peer);
     }
 
     /// Takes `addrs` as what someone else says of member `peer` (hearsay: it never pushes
@@ -92,11 +92,12 @@ impl Core {
         let addrs = &addrs[..addrs.len().min(MAX_HEARD)];
         if let Some(write) = self.mesh.addresses_mut().heard(peer, addrs) {
             self.commit.write(write);
+            self.tell_addresses(peer);
         }
-        self.tell_addresses(peer);
     }
 
-    /// Tells the swarm where `peer` is, as far as this node knows.
+    /// Tells the swarm where `peer` is, as far as this node knows (when that changed, and at
+    /// start).
     pub(super) fn tell_addresses(&mut self, peer: PeerId) {
         let addrs = self.mesh.addresses().of(&peer);
         if !addrs.is_empty() {

@@ -247,6 +247,35 @@ pub struct Synced {
     pub skew_us: Option<i64>,
 }
 
+impl Synced {
+    /// What a sync `response` brought, asked at `asked_us` and answered at `answered_us`
+    /// (this node's wall clock, microseconds since the Unix epoch); a refusal's reason.
+    pub fn from_response(
+        response: SyncResponse,
+        asked_us: u64,
+        answered_us: u64,
+    ) -> Result<Synced, String> {
+        match response {
+            SyncResponse::Ops {
+                ops,
+                peers,
+                messages,
+                more,
+                now_us,
+            } => Ok(Synced {
+                ops,
+                peers,
+                messages,
+                more,
+                // Their clock at the midpoint of the exchange, against ours.
+                skew_us: (now_us > 0)
+                    .then(|| now_us as i64 - (asked_us / 2 + answered_us / 2) as i64),
+            }),
+            SyncResponse::Refused { reason } => Err(reason),
+        }
+    }
+}
+
 /// A box to seal and deposit: sealing draws randomness and may read the outbox, so the
 /// shell does it, beside the loop.
 #[derive(Debug)]

@@ -1,53 +1,57 @@
-//! A deterministic simulation of many nodes' membership and topics, in the spirit of
-//! iroh-gossip's `sim` and quinn's `Pair`: real [`Membership`]s (real keys, real signatures,
-//! the real log and its resolution) and real [`Topics`] exchanging real sync requests and
-//! answers ([`core::acl_sync`], [`core::topics`]), gossiped ops and topic messages and join
-//! requests over an in-memory network with per-message latency (hence reordering), loss, cut
-//! links and nodes offline, on a fake clock, every choice drawn from one seed: a failing seed
-//! replays exactly.
+//! A deterministic simulation of whole nodes, in the spirit of iroh-gossip's `sim` and
+//! quinn's `Pair`: each node is a real [`Core`] over a real store (a temporary sled
+//! database), and an in-memory shell (`shell`) carries its outputs out over an in-memory
+//! network: connections that come up and go down, gossip with validation before forwarding,
+//! `/weft/dm/1` sessions, the request/response exchanges with their doors and timeouts,
+//! group commit with a flush that takes time. The network has per-frame latency (hence
+//! reordering), loss, cut links and nodes offline; a node can crash, losing what it had not
+//! flushed, and come back from its store. Time is a fake clock; every choice is drawn from
+//! one seed, so a failing seed replays exactly.
 //!
-//! What a node does mirrors the event loop: it syncs with every connected member on
-//! connecting and every [`RESYNC_EVERY`], one sync per peer at a time (a lost answer times
-//! out), pages a capped answer, syncs back when the asker holds ops it lacks, floods an op or
-//! a topic message new to it to its connected members, syncs with whoever sent an op whose
-//! parents it lacks, and hears only members. A sync asks for the topic messages missed too
-//! (catch-up); a message, however it came, is shown to the application when history (keyed
-//! by message id) did not hold it.
-//!
-//! [`core::acl_sync`]: super::acl_sync
-//! [`core::topics`]: super::topics
+//! What the simulated applications saw (each node's events) and what each node sent are
+//! recorded for the tests in `membership`, `topics`, `delivery` and `mailbox` to check.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod shell;
 
-use libp2p::PeerId;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
 use weft_keys::Identity;
-use weft_keys::invite::{Invite, InviteBody, InviteId, InviteSecret};
-use weft_keys::topic::sign_topic;
+use weft_keys::invite::{Invite, InviteId, InviteSecret};
 use weft_proto::MessageId;
-use weft_proto::acl::{OpId, OpKind, SignedOp};
-use weft_proto::codec::to_cbor;
-use weft_proto::join::{JOIN_VERSION, JoinRequest, JoinResponse, Refusal};
+use weft_proto::acl::OpKind;
+use weft_proto::api::{CreateInviteRequest, Message};
 use weft_proto::mesh::{MeshId, Role};
-use weft_proto::sync::{Logged, MAX_SYNC_OPS, SyncRequest, SyncResponse};
-use weft_proto::topic::{TopicMessage, TopicName};
+use weft_proto::topic::TopicName;
 
-use super::acl_sync;
-use super::topics::{self, Take, Topics};
-use crate::mesh::log::{Admitted, Log, Refused};
+use self::shell::{Frame, Shell};
+use super::io::{Delivery, Input, Now};
+use super::{Core, Loaded, Setup, io};
+use crate::config::{Limits, MailboxLimits, Mdns};
+use crate::mesh::log::Log;
 use crate::mesh::membership::{Membership, peer_of};
-use crate::store::mesh::InviteRecord;
+use crate::store::Store;
+use crate::store::peers::KnownAddrs;
+use crate::store::write::Write;
 
-/// How often a node syncs again with its connected members (the loop's `RESYNC_EVERY`).
-pub const RESYNC_EVERY: u64 = 10_000;
+/// How often a node's timers run (the shell's tick).
+const TICK_MS: u64 = 100;
 
-/// How long a sync waits for its answer (the exchanges' timeout).
-const SYNC_TIMEOUT: u64 = 10_000;
+/// How long an exchange waits for its answer (the shell's timeout).
+const EXCHANGE_TIMEOUT_MS: u64 = 10_000;
 
 /// The simulated Unix time at the start, in seconds.
 const EPOCH_SECS: u64 = 1_800_000_000;
 
 /// The topic every member follows.
 pub const TOPIC: &str = "chat";
+
+/// The topic every member follows, [`TOPIC`].
+pub fn topic() -> TopicName {
+    TOPIC.parse().expect("a topic name")
+}
 
 /// A small, fast, seeded generator (SplitMix64): the only source of chance.
 #[derive(Clone, Debug)]
@@ -91,7 +95,7 @@ impl Rng {
 /// How the network misbehaves.
 #[derive(Clone, Copy, Debug)]
 pub struct Faults {
-    /// Messages lost, per thousand.
+    /// Frames lost, per thousand.
     pub loss: u64,
     /// Fastest delivery, milliseconds.
     pub min_ms: u64,
@@ -99,415 +103,540 @@ pub struct Faults {
     pub max_ms: u64,
 }
 
-/// What travels between nodes.
-#[derive(Clone, Debug)]
-enum Wire {
-    Gossip(SignedOp),
-    /// A topic message, as gossipsub carries it: with its source.
-    Topic {
-        source: PeerId,
-        message: TopicMessage,
-    },
-    Sync {
-        serial: u64,
-        request: SyncRequest,
-    },
-    Answer {
-        serial: u64,
-        ops: Vec<SignedOp>,
-        messages: Vec<Logged>,
-        more: bool,
-    },
-    Join(JoinRequest),
-    Joined(JoinResponse),
-}
-
-impl Wire {
-    /// Its size on the wire: the CBOR body the real protocol would carry.
-    fn bytes(&self) -> usize {
-        let encoded = match self {
-            Wire::Gossip(op) => to_cbor(op),
-            Wire::Topic { message, .. } => message.encode(),
-            Wire::Sync { request, .. } => to_cbor(request),
-            Wire::Answer {
-                ops,
-                messages,
-                more,
-                ..
-            } => to_cbor(&SyncResponse::Ops {
-                ops: ops.clone(),
-                peers: Vec::new(),
-                messages: messages.clone(),
-                more: *more,
-                now_us: 0,
-            }),
-            Wire::Join(request) => to_cbor(request),
-            Wire::Joined(response) => to_cbor(response),
-        };
-        encoded.map_or(0, |b| b.len())
-    }
-}
-
-/// Something due at a moment of the fake clock.
-#[derive(Clone, Debug)]
-enum Event {
-    Deliver {
-        from: usize,
-        to: usize,
-        wire: Box<Wire>,
-    },
-    Resync(usize),
-    SyncTimeout {
-        node: usize,
-        peer: usize,
-        serial: u64,
-    },
-}
-
-/// One simulated node.
-pub struct Node {
-    identity: Identity,
-    /// Its PeerId.
-    pub peer: PeerId,
-    /// Its view of the mesh, once it has one.
-    pub mesh: Option<Membership>,
-    /// Syncs under way, by peer: the request's serial and the op its page starts after.
-    syncing: HashMap<usize, (u64, Option<OpId>)>,
-    /// The mesh this node is joining (its invite's).
-    joining: Option<MeshId>,
-    /// What a join of this node was answered, once it was.
-    pub joined: Option<Result<(), Refusal>>,
-    /// The topics it follows, and how far it holds them.
-    topics: Topics,
-    /// Its topic log: each publisher's messages by sequence number.
-    log: BTreeMap<(TopicName, [u8; 32]), BTreeMap<u64, TopicMessage>>,
-    /// The ids of the topic messages in its history.
-    history: HashSet<MessageId>,
-    /// The topic messages it showed its application, in order.
-    pub shown: Vec<Shown>,
-}
-
-/// A topic message shown to a node's application.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Shown {
-    /// Its publisher's ed25519 key.
-    pub publisher: [u8; 32],
-    /// Its sequence number.
-    pub seq: u64,
-    /// Its text.
-    pub text: String,
-    /// Whether a catch-up brought it (rather than gossip).
-    pub caught_up: bool,
-}
-
-impl Node {
-    /// Takes `message`, signed by `publisher` (it says), as the loop does: when the core
-    /// takes it and history lacks its id, it is logged and shown (`caught_up`: a sync brought
-    /// it). True when it was news.
-    fn take_topic(&mut self, publisher: &PeerId, message: TopicMessage, caught_up: bool) -> bool {
-        let Some(mesh) = self.mesh.as_ref() else {
-            return false;
-        };
-        let Ok((Take::Fresh, key)) = self.topics.take(mesh, publisher, &message, 0) else {
-            return false;
-        };
-        if !self.history.insert(message.id(&publisher.to_bytes())) {
-            return false;
+impl Faults {
+    /// A steady network: nothing lost, `ms` for every frame.
+    pub fn steady(ms: u64) -> Faults {
+        Faults {
+            loss: 0,
+            min_ms: ms,
+            max_ms: ms,
         }
-        self.shown.push(Shown {
-            publisher: key,
-            seq: message.seq,
-            text: message.text.clone(),
-            caught_up,
-        });
-        self.log
-            .entry((message.topic.clone(), key))
-            .or_default()
-            .insert(message.seq, message);
-        true
-    }
-
-    /// The messages of the runs `wanted` from its log, within one answer's caps.
-    fn read_logged(&self, wanted: &[topics::Wanted]) -> (Vec<Logged>, bool) {
-        let read = topics::answer::<std::convert::Infallible>(wanted, |run, keep| {
-            let key = (run.topic.clone(), run.publisher);
-            let Some(messages) = self.log.get(&key) else {
-                return Ok(Vec::new());
-            };
-            Ok(messages
-                .range(run.from..)
-                .map(|(_, m)| m)
-                .take_while(|m| keep(m))
-                .cloned()
-                .collect::<Vec<_>>())
-        });
-        match read {
-            Ok(read) => read,
-            Err(never) => match never {},
-        }
-    }
-
-    /// Its ed25519 key.
-    pub fn key(&self) -> [u8; 32] {
-        self.identity.public().to_bytes()
-    }
-
-    /// Whether it takes `peer` for a member.
-    pub fn admits(&self, peer: &PeerId) -> bool {
-        self.mesh.as_ref().is_some_and(|m| m.admits(peer))
     }
 }
 
 /// Messages and bytes sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Traffic {
-    /// Messages.
+    /// Frames.
     pub messages: u64,
     /// Bytes of their bodies.
     pub bytes: u64,
 }
 
+/// What a node's application saw.
+#[derive(Debug, Default)]
+pub struct App {
+    /// The messages shown (received), in order, over every run of the node.
+    pub shown: Vec<Message>,
+    /// Where each message this node sent came to stand, in order.
+    pub deliveries: Vec<(MessageId, Delivery)>,
+    /// Input refused from peers, by kind and reason.
+    pub refused: BTreeMap<(String, String), u64>,
+    /// The callers' answers released because what they waited for is on disk.
+    pub released: BTreeSet<Mark>,
+}
+
+/// A caller's answer held for a flush: the node's run (its epoch) and its ticket.
+pub type Mark = (u64, io::Ticket);
+
+/// One simulated node.
+pub struct Node {
+    /// Its PeerId.
+    pub peer: PeerId,
+    secret: [u8; 32],
+    limits: Limits,
+    /// Its core, unless it is down.
+    core: Option<Core>,
+    store: Store,
+    shell: Shell,
+    /// Bumped at every crash: what was under way for the old run is dropped.
+    epoch: u64,
+    /// What its application saw.
+    pub app: App,
+    /// Whether its shell alters the topic messages its sync answers hand on.
+    pub alters_catch_up: bool,
+}
+
+impl Node {
+    /// Its core (panics while it is down: a test's mistake).
+    pub fn core(&self) -> &Core {
+        self.core.as_ref().expect("the node is up")
+    }
+
+    /// Whether what a caller was answered `mark` for is on disk.
+    pub fn durable(&self, mark: &Mark) -> bool {
+        self.app.released.contains(mark)
+    }
+
+    /// Whether it is running.
+    pub fn is_up(&self) -> bool {
+        self.core.is_some()
+    }
+
+    /// Its ed25519 key.
+    pub fn key(&self) -> [u8; 32] {
+        Identity::from_secret(&self.secret).public().to_bytes()
+    }
+
+    /// Whether it takes `peer` for a member.
+    pub fn admits(&self, peer: &PeerId) -> bool {
+        self.core.as_ref().is_some_and(|c| c.admits(peer))
+    }
+
+    /// The messages its application was shown, as (publisher or sender, text).
+    pub fn texts(&self) -> Vec<(String, String)> {
+        self.app
+            .shown
+            .iter()
+            .map(|m| (m.from.clone(), m.text.clone()))
+            .collect()
+    }
+}
+
+/// Which frames to lose on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lose {
+    Any,
+    Deposits,
+}
+
+/// Something due at a moment of the fake clock.
+#[derive(Debug)]
+enum Due {
+    Tick,
+    Arrive {
+        from: usize,
+        to: usize,
+        frame: Box<Frame>,
+    },
+    Flushed {
+        node: usize,
+        epoch: u64,
+    },
+    DialFailed {
+        node: usize,
+        peer: PeerId,
+        epoch: u64,
+    },
+    Timeout {
+        node: usize,
+        id: io::AskId,
+        epoch: u64,
+    },
+    Joining {
+        joiner: usize,
+        issuer: usize,
+        invite: Box<Invite>,
+        tries: u32,
+    },
+}
+
 /// The simulated nodes, their network and their clock.
 pub struct Sim {
-    /// The nodes; node 0 founded the mesh.
+    /// The nodes.
     pub nodes: Vec<Node>,
-    links: Vec<Vec<usize>>,
-    cut: HashSet<(usize, usize)>,
-    offline: HashSet<usize>,
-    queue: BTreeMap<(u64, u64), Event>,
+    index: BTreeMap<PeerId, usize>,
+    /// Which pairs of nodes can reach each other at all.
+    links: BTreeSet<(usize, usize)>,
+    cut: BTreeSet<(usize, usize)>,
+    connections: BTreeSet<(usize, usize)>,
+    /// How many connections came up between each pair.
+    established: BTreeMap<(usize, usize), u32>,
+    /// Frames to lose on purpose, by sender and receiver: how many more, and which.
+    losing: BTreeMap<(usize, usize), (u32, Lose)>,
+    queue: BTreeMap<(u64, u64), Due>,
+    start: Instant,
     /// The fake clock, milliseconds since the start.
-    pub now: u64,
+    pub ms: u64,
     order: u64,
-    serials: u64,
     rng: Rng,
     faults: Faults,
     /// What each node sent.
     pub sent: Vec<Traffic>,
-    /// Sync requests refused because the asker was not a member, by asker.
-    pub refused_syncs: HashMap<usize, u64>,
-    /// Gossip dropped because its sender was not a member, by sender.
-    pub unheard_gossip: HashMap<usize, u64>,
+}
+
+/// The limits every simulated node keeps.
+pub fn limits() -> Limits {
+    Limits {
+        mailbox: MailboxLimits {
+            max_messages: 10_000,
+            max_bytes: 64 << 20,
+            ttl: Duration::from_secs(7 * 24 * 3600),
+        },
+        history_retention: Duration::from_secs(365 * 24 * 3600),
+        relay: None,
+        mdns: Mdns::Off,
+    }
 }
 
 impl Sim {
-    /// `members` nodes of one mesh (node 0 its founder and only admin, every other admitted
-    /// as a member and holding the founder's log, as after joining) and `strangers` nodes in
-    /// no mesh; each node linked to `degree` others (a ring plus random chords); all from
-    /// `seed`.
-    pub fn mesh(seed: u64, members: usize, strangers: usize, degree: usize, faults: Faults) -> Sim {
+    /// `total` nodes in no mesh, nothing linked, from `seed`.
+    pub fn new(seed: u64, total: usize, faults: Faults) -> Sim {
         let mut rng = Rng::new(seed);
-        let total = members + strangers;
-        let identities: Vec<Identity> = (0..total)
-            .map(|_| Identity::from_secret(&rng.bytes()))
-            .collect();
-        let founder_key = identities[0].public().to_bytes();
-        let mut founding = Membership::new(Log::new(MeshId::of_founder(&founder_key)), [], []);
-        let found = founding
-            .sign(&identities[0], OpKind::Found { name: None })
-            .expect("the founder signs");
-        founding.admit(found).expect("the founding op");
-        for identity in &identities[1..members] {
-            let add = OpKind::Add {
-                member: identity.public().to_bytes(),
-                role: Role::Member,
-                name: None,
-            };
-            let op = founding.sign(&identities[0], add).expect("an admin signs");
-            founding.admit(op).expect("an admission");
-        }
-        let nodes: Vec<Node> = identities
+        let secrets: Vec<[u8; 32]> = (0..total).map(|_| rng.bytes()).collect();
+        let nodes: Vec<Node> = secrets
             .into_iter()
-            .enumerate()
-            .map(|(i, identity)| Node {
-                peer: peer_of(&identity.public().to_bytes()).expect("an ed25519 PeerId"),
-                identity,
-                mesh: (i < members).then(|| founding.clone()),
-                syncing: HashMap::new(),
-                joining: None,
-                joined: None,
-                topics: Topics::new((i < members).then(topic), []),
-                log: BTreeMap::new(),
-                history: HashSet::new(),
-                shown: Vec::new(),
+            .map(|secret| Node {
+                peer: peer_of(&Identity::from_secret(&secret).public().to_bytes())
+                    .expect("an ed25519 PeerId"),
+                secret,
+                limits: limits(),
+                core: None,
+                store: Store::temporary().expect("a temporary store"),
+                shell: Shell::default(),
+                epoch: 0,
+                app: App::default(),
+                alters_catch_up: false,
             })
             .collect();
-        let mut links = vec![Vec::new(); total];
-        let link = |a: usize, b: usize, links: &mut Vec<Vec<usize>>| {
-            if a != b && !links[a].contains(&b) {
-                links[a].push(b);
-                links[b].push(a);
-            }
-        };
-        for a in 0..total {
-            link(a, (a + 1) % total, &mut links);
-        }
-        for a in 0..total {
-            while links[a].len() < degree.min(total - 1) {
-                let b = rng.range(0, total as u64 - 1) as usize;
-                link(a, b, &mut links);
-            }
-        }
+        let index = nodes.iter().enumerate().map(|(i, n)| (n.peer, i)).collect();
         let mut sim = Sim {
             nodes,
-            links,
-            cut: HashSet::new(),
-            offline: HashSet::new(),
+            index,
+            links: BTreeSet::new(),
+            cut: BTreeSet::new(),
+            connections: BTreeSet::new(),
+            established: BTreeMap::new(),
+            losing: BTreeMap::new(),
             queue: BTreeMap::new(),
-            now: 0,
+            start: Instant::now(),
+            ms: 0,
             order: 0,
-            serials: 0,
             rng,
             faults,
             sent: vec![Traffic::default(); total],
-            refused_syncs: HashMap::new(),
-            unheard_gossip: HashMap::new(),
         };
+        sim.at(TICK_MS, Due::Tick);
+        sim
+    }
+
+    /// `members` nodes of one mesh (node 0 its founder and only admin, every other admitted
+    /// as a member holding the founder's log, as after joining, and following [`TOPIC`])
+    /// and `strangers` nodes in no mesh; each node linked to `degree` others (a ring plus
+    /// random chords) and knowing where its linked members are; all from `seed`.
+    pub fn mesh(seed: u64, members: usize, strangers: usize, degree: usize, faults: Faults) -> Sim {
+        Sim::mesh_keeping(seed, members, strangers, degree, faults, limits())
+    }
+
+    /// [`Sim::mesh`], every node keeping within `limits`.
+    pub fn mesh_keeping(
+        seed: u64,
+        members: usize,
+        strangers: usize,
+        degree: usize,
+        faults: Faults,
+        limits: Limits,
+    ) -> Sim {
+        let total = members + strangers;
+        let mut sim = Sim::new(seed, total, faults);
+        for node in &mut sim.nodes {
+            node.limits = limits;
+        }
+        for a in 0..total {
+            sim.link(a, (a + 1) % total);
+        }
+        for a in 0..total {
+            while sim.degree(a) < degree.min(total - 1) {
+                let b = sim.rng.range(0, total as u64 - 1) as usize;
+                sim.link(a, b);
+            }
+        }
+        let founder = Identity::from_secret(&sim.nodes[0].secret);
+        let id = MeshId::of_founder(&founder.public().to_bytes());
+        let mut founding = Membership::new(Log::new(id), [], []);
+        let found = founding
+            .sign(&founder, OpKind::Found { name: None })
+            .expect("the founder signs");
+        founding.admit(found).expect("the founding op");
+        for node in &sim.nodes[1..members] {
+            let add = OpKind::Add {
+                member: node.key(),
+                role: Role::Member,
+                name: None,
+            };
+            let op = founding.sign(&founder, add).expect("an admin signs");
+            founding.admit(op).expect("an admission");
+        }
+        for i in 0..members {
+            let mut writes = vec![Write::SetMesh(id), Write::Follow(topic())];
+            for (seq, op) in founding.log().ops().enumerate() {
+                writes.push(Write::PutOp(seq as u32, Box::new(op.clone())));
+            }
+            for j in sim.linked(i) {
+                if j < members {
+                    let known = KnownAddrs {
+                        own: vec![address(j)],
+                        heard: Vec::new(),
+                    };
+                    writes.push(Write::PutPeer(sim.nodes[j].peer, known));
+                }
+            }
+            sim.nodes[i].store.apply(&writes).expect("a store");
+        }
         for node in 0..total {
-            let first = sim.rng.range(0, RESYNC_EVERY);
-            sim.at(first, Event::Resync(node));
+            sim.boot(node);
         }
         sim
     }
 
-    /// Links `a` and `b` (a stranger dialling a member, say).
+    /// Starts `node` from what its store holds.
+    fn boot(&mut self, node: usize) {
+        let now = self.now();
+        let n = &mut self.nodes[node];
+        let setup = Setup {
+            identity: Identity::from_secret(&n.secret),
+            name: None,
+            listen_addrs: vec![address(node)],
+            limits: n.limits,
+        };
+        let loaded: Loaded = crate::network::event_loop::load(&n.store).expect("the store");
+        n.core = Some(Core::new(setup, loaded, now));
+        n.shell = Shell::default();
+        self.carry_out(node);
+    }
+
+    /// The moment now, as the cores take it.
+    pub fn now(&self) -> Now {
+        Now {
+            at: self.start + Duration::from_millis(self.ms),
+            unix_us: (EPOCH_SECS * 1000 + self.ms) * 1000,
+        }
+    }
+
+    /// Links `a` and `b`: they can reach each other (a stranger dialling a member, say).
     pub fn link(&mut self, a: usize, b: usize) {
-        if !self.links[a].contains(&b) {
-            self.links[a].push(b);
-            self.links[b].push(a);
+        if a != b {
+            self.links.insert((a.min(b), a.max(b)));
         }
     }
 
-    /// Cuts every link between `side` and the other nodes.
+    fn degree(&self, a: usize) -> usize {
+        self.linked(a).count()
+    }
+
+    fn linked(&self, a: usize) -> impl Iterator<Item = usize> + '_ {
+        self.links.iter().filter_map(move |&(x, y)| match () {
+            _ if x == a => Some(y),
+            _ if y == a => Some(x),
+            _ => None,
+        })
+    }
+
+    /// Cuts every link between `side` and the other nodes (their connections drop).
     pub fn partition(&mut self, side: &[usize]) {
-        let side: HashSet<usize> = side.iter().copied().collect();
-        for (a, peers) in self.links.iter().enumerate() {
-            for &b in peers {
-                if side.contains(&a) != side.contains(&b) {
-                    self.cut.insert((a, b));
-                }
-            }
+        let side: BTreeSet<usize> = side.iter().copied().collect();
+        let cut: Vec<(usize, usize)> = self
+            .links
+            .iter()
+            .filter(|(a, b)| side.contains(a) != side.contains(b))
+            .copied()
+            .collect();
+        for (a, b) in cut {
+            self.cut.insert((a, b));
+            self.close(a, b);
         }
     }
 
-    /// Heals every partition.
+    /// Heals the cut between `a` and `b` only.
+    pub fn heal_pair(&mut self, a: usize, b: usize) {
+        self.cut.remove(&(a.min(b), a.max(b)));
+    }
+
+    /// How many connections came up between `a` and `b` so far.
+    pub fn established(&self, a: usize, b: usize) -> u32 {
+        self.established
+            .get(&(a.min(b), a.max(b)))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many connections came up between `node` and anyone so far.
+    pub fn connections_of(&self, node: usize) -> u32 {
+        self.established
+            .iter()
+            .filter(|((a, b), _)| *a == node || *b == node)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Loses the next `count` frames `from` sends `to`.
+    pub fn lose_frames(&mut self, from: usize, to: usize, count: u32) {
+        self.losing.insert((from, to), (count, Lose::Any));
+    }
+
+    /// Loses the next `count` deposits `from` asks `to` to take.
+    pub fn lose_deposits(&mut self, from: usize, to: usize, count: u32) {
+        self.losing.insert((from, to), (count, Lose::Deposits));
+    }
+
+    /// Heals every partition (nodes dial each other again as they do).
     pub fn heal(&mut self) {
         self.cut.clear();
     }
 
-    /// Takes `node` off the network, or brings it back (it syncs with its members then).
+    /// Whether `a` and `b` can reach each other now.
+    fn reachable(&self, a: usize, b: usize) -> bool {
+        let pair = (a.min(b), a.max(b));
+        self.links.contains(&pair)
+            && !self.cut.contains(&pair)
+            && self.nodes[a].is_up()
+            && self.nodes[b].is_up()
+    }
+
+    /// Crashes `node`: everything it had not flushed is lost, its connections drop.
+    pub fn crash(&mut self, node: usize) {
+        if !self.nodes[node].is_up() {
+            return;
+        }
+        let peers: Vec<usize> = self.connected_to(node).collect();
+        for peer in peers {
+            self.close(node, peer);
+        }
+        let n = &mut self.nodes[node];
+        n.core = None;
+        n.shell = Shell::default();
+        n.epoch += 1;
+    }
+
+    /// Starts `node` again from its store, after a crash.
+    pub fn restart(&mut self, node: usize) {
+        if !self.nodes[node].is_up() {
+            self.boot(node);
+        }
+    }
+
+    /// Takes `node` down (a crash) or starts it again.
     pub fn set_online(&mut self, node: usize, online: bool) {
-        if online && self.offline.remove(&node) {
-            for peer in self.connected(node) {
-                self.start_sync(node, peer, None);
-                self.start_sync(peer, node, None);
-            }
-        } else if !online {
-            self.offline.insert(node);
-            self.nodes[node].syncing.clear();
+        if online {
+            self.restart(node);
+        } else {
+            self.crash(node);
         }
     }
 
-    /// `admin` signs `kind`, admits it and gossips it; false when it may not.
+    /// Runs `command` on `node`'s core now and carries out what it decided.
+    pub fn command<T>(&mut self, node: usize, command: impl FnOnce(&mut Core, Now) -> T) -> T {
+        let now = self.now();
+        let core = self.nodes[node].core.as_mut().expect("the node is up");
+        let result = command(core, now);
+        self.carry_out(node);
+        result
+    }
+
+    /// `from` sends `text` to `to` (a direct message): its id and the mark its sender's
+    /// caller would be answered with once the message is on disk (see [`Node::durable`]),
+    /// or why not.
+    pub fn dm(&mut self, from: usize, to: usize, text: &str) -> Result<(MessageId, Mark), String> {
+        let peer = self.nodes[to].peer;
+        let epoch = self.nodes[from].epoch;
+        let sent = self.command(from, |core, now| {
+            let id = core.send(peer, text.into(), now)?;
+            Ok::<_, crate::network::NodeError>((id, core.ticket()))
+        });
+        sent.map(|(id, ticket)| (id, (epoch, ticket)))
+            .map_err(|e| e.to_string())
+    }
+
+    /// `node` publishes `text` on [`TOPIC`]; false when it may not.
+    pub fn publish(&mut self, node: usize, text: &str) -> bool {
+        self.command(node, |core, now| core.publish(topic(), text.into(), now))
+            .is_ok()
+    }
+
+    /// `node` gossips `data` on [`TOPIC`] as its own shell would, whatever its core says (a
+    /// member that goes around its own node).
+    pub fn gossip_raw(&mut self, node: usize, data: Vec<u8>) {
+        let topic = self.nodes[node]
+            .core()
+            .gossip_topic(&topic())
+            .expect("in a mesh");
+        self.output(node, io::Output::Publish { topic, data });
+    }
+
+    /// `admin` issues `kind` as its next ACL op; false when it may not.
     pub fn issue(&mut self, admin: usize, kind: OpKind) -> bool {
-        let node = &mut self.nodes[admin];
-        let Some(mesh) = node.mesh.as_mut() else {
-            return false;
-        };
-        let Some(op) = mesh.sign(&node.identity, kind) else {
-            return false;
-        };
-        if !matches!(mesh.admit(op.clone()), Ok((Admitted::New, _))) {
-            return false;
-        }
-        self.flood(admin, None, op);
-        true
+        let peer = |key: &[u8; 32]| peer_of(key).expect("an ed25519 key");
+        self.command(admin, |core, now| match kind {
+            OpKind::Revoke { member } => core.member_remove(peer(&member), now).is_ok(),
+            OpKind::Add { member, role, name } => {
+                core.member_add(peer(&member), role, name, now).is_ok()
+            }
+            OpKind::SetRole { member, role } => core.member_role(peer(&member), role, now).is_ok(),
+            other => panic!("the simulation does not issue {other:?}"),
+        })
     }
 
-    /// `issuer` issues a single-use invite; its id and the joiners' proofs' secret.
+    /// `issuer` issues a single-use invite for a member.
     pub fn invite(&mut self, issuer: usize) -> Invite {
-        let node = &mut self.nodes[issuer];
-        let mesh = node.mesh.as_mut().expect("the issuer is in a mesh");
-        let mut id = [0u8; 16];
-        id.copy_from_slice(&self.rng.bytes()[..16]);
-        let body = InviteBody {
-            v: weft_keys::invite::VERSION,
-            mesh: mesh.id(),
-            issuer: node.identity.public().to_bytes(),
-            id: InviteId(id),
-            secret: InviteSecret(self.rng.bytes()),
+        let (id, secret) = (self.rng.bytes(), self.rng.bytes());
+        let mut invite_id = [0u8; 16];
+        invite_id.copy_from_slice(&id[..16]);
+        let request = CreateInviteRequest {
             role: Role::Member,
-            expires: EPOCH_SECS + 3600,
+            ttl_secs: 3600,
             uses: 1,
-            addrs: Vec::new(),
-        };
-        let invite = Invite::sign(&node.identity, body).expect("an invite");
-        let record = InviteRecord {
-            key: invite.encode().expect("an invite key"),
             note: None,
-            uses_left: 1,
         };
-        mesh.put_invite(id, record);
-        invite
+        let info = self.command(issuer, |core, now| {
+            core.invite_create(request, InviteId(invite_id), InviteSecret(secret), now)
+        });
+        let key = info.expect("an admin issues invites").key.expect("its key");
+        Invite::decode(&key).expect("an invite key")
     }
 
-    /// `joiner` redeems `invite` at `issuer`, over the network.
+    /// `joiner` redeems `invite` at `issuer`: it dials the issuer, asks, and adopts the log
+    /// it is answered with (the rest comes by sync once it is a member).
     pub fn join(&mut self, joiner: usize, issuer: usize, invite: &Invite) {
-        self.nodes[joiner].joining = Some(invite.body.mesh);
-        let node = &self.nodes[joiner];
-        let request = JoinRequest {
-            v: JOIN_VERSION,
-            invite: invite.body.id.0,
-            key: node.key(),
-            proof: invite.proof(&node.peer.to_bytes()),
-            name: None,
-        };
-        self.send(joiner, issuer, Wire::Join(request));
+        let mesh = invite.body.mesh;
+        self.command(joiner, |core, _| core.joining(Some(mesh)));
+        let invite = Box::new(invite.clone());
+        self.at(
+            self.ms,
+            Due::Joining {
+                joiner,
+                issuer,
+                invite,
+                tries: 0,
+            },
+        );
+    }
+
+    /// What a join of `node` was answered, once it was: `Ok` when admitted.
+    pub fn join_outcome(&self, node: usize) -> Option<Result<(), weft_proto::join::Refusal>> {
+        self.nodes[node].shell.joined
     }
 
     /// Runs the clock forward by `ms`, handling everything due meanwhile.
     pub fn run(&mut self, ms: u64) {
-        let until = self.now + ms;
+        let until = self.ms + ms;
         while let Some(entry) = self.queue.first_entry() {
             if entry.key().0 > until {
                 break;
             }
-            let ((at, _), event) = entry.remove_entry();
-            self.now = at;
-            self.handle(event);
+            let ((at, _), due) = entry.remove_entry();
+            self.ms = at;
+            self.handle(due);
         }
-        self.now = until;
+        self.ms = until;
     }
 
-    /// `node` publishes `text` on [`TOPIC`] and gossips it; false when it may not.
-    pub fn publish(&mut self, node: usize, text: &str) -> bool {
-        let ts = (EPOCH_SECS * 1000 + self.now) * 1000;
-        let me = &mut self.nodes[node];
-        let Some(mesh) = me.mesh.as_ref() else {
-            return false;
-        };
-        let (topic, key) = (topic(), me.key());
-        if !mesh.acl().can_publish(&key, &topic) {
-            return false;
+    /// Runs until `done` holds, checking every simulated second, for at most `max_ms`.
+    pub fn run_until(&mut self, max_ms: u64, mut done: impl FnMut(&Sim) -> bool) -> bool {
+        for _ in 0..max_ms / 1000 {
+            if done(self) {
+                return true;
+            }
+            self.run(1000);
         }
-        let seq = me.topics.next_seq(&topic, &key);
-        let unsigned = TopicMessage::new(topic.clone(), seq, ts, text.to_string());
-        let message = sign_topic(&me.identity, &mesh.id(), unsigned).expect("a signature");
-        me.topics.record(&topic, key, seq);
-        me.history.insert(message.id(&me.peer.to_bytes()));
-        me.log
-            .entry((topic, key))
-            .or_default()
-            .insert(seq, message.clone());
-        let source = me.peer;
-        self.flood_topic(node, None, source, message);
-        true
+        done(self)
     }
 
-    /// Whether every node that is a member in its own view holds the same ACL.
+    /// Whether every node of `nodes` that is up and in a mesh holds the same ACL.
     pub fn agreed(&self, nodes: impl IntoIterator<Item = usize>) -> bool {
-        let mut acls = nodes
-            .into_iter()
-            .filter_map(|i| self.nodes[i].mesh.as_ref().map(Membership::acl));
+        let mut acls = nodes.into_iter().filter_map(|i| {
+            let core = self.nodes[i].core.as_ref()?;
+            Some(core.membership()?.acl())
+        });
         let Some(first) = acls.next() else {
             return true;
         };
@@ -527,254 +656,188 @@ impl Sim {
         self.sent.iter_mut().for_each(|t| *t = Traffic::default());
     }
 
-    fn at(&mut self, at: u64, event: Event) {
-        self.order += 1;
-        self.queue.insert((at, self.order), event);
-    }
-
-    /// Whether `a` and `b` can talk now.
-    fn up(&self, a: usize, b: usize) -> bool {
-        !self.offline.contains(&a) && !self.offline.contains(&b) && !self.cut.contains(&(a, b))
-    }
-
-    /// The nodes `node` is connected to now.
-    fn connected(&self, node: usize) -> Vec<usize> {
-        let links = &self.links[node];
-        links
+    /// How many refusals of `reason` `node` counted.
+    pub fn refused(&self, node: usize, reason: &str) -> u64 {
+        self.nodes[node]
+            .app
+            .refused
             .iter()
-            .copied()
-            .filter(|&p| self.up(node, p))
-            .collect()
+            .filter(|((_, r), _)| r == reason)
+            .map(|(_, n)| n)
+            .sum()
     }
 
-    fn send(&mut self, from: usize, to: usize, wire: Wire) {
-        if !self.up(from, to) {
+    fn at(&mut self, at: u64, due: Due) {
+        self.order += 1;
+        self.queue.insert((at, self.order), due);
+    }
+
+    /// A delay for a frame on the wire.
+    fn latency(&mut self) -> u64 {
+        self.rng.range(self.faults.min_ms, self.faults.max_ms)
+    }
+
+    fn handle(&mut self, due: Due) {
+        match due {
+            Due::Tick => {
+                self.at(self.ms + TICK_MS, Due::Tick);
+                for node in 0..self.nodes.len() {
+                    self.input(node, Input::Tick);
+                }
+            }
+            Due::Arrive { from, to, frame } => self.arrive(from, to, *frame),
+            Due::Flushed { node, epoch } => self.flushed(node, epoch),
+            Due::DialFailed { node, peer, epoch } => {
+                if self.nodes[node].epoch == epoch {
+                    self.nodes[node].shell.dialling.remove(&peer);
+                    self.input(node, Input::DialFailed { peer });
+                }
+            }
+            Due::Timeout { node, id, epoch } => {
+                if self.nodes[node].epoch == epoch && self.nodes[node].shell.asks.remove(&id) {
+                    let answer = Err("no answer within 10 s".to_string());
+                    self.input(node, Input::Answered { id, answer });
+                }
+            }
+            Due::Joining {
+                joiner,
+                issuer,
+                invite,
+                tries,
+            } => self.try_join(joiner, issuer, *invite, tries),
+        }
+    }
+
+    /// Hands `input` to `node`'s core, when it is up, and carries out what it decided.
+    fn input(&mut self, node: usize, input: Input) {
+        let now = self.now();
+        let Some(core) = self.nodes[node].core.as_mut() else {
+            return;
+        };
+        core.handle(input, now);
+        self.carry_out(node);
+    }
+
+    /// The nodes `node` is connected to.
+    fn connected_to(&self, node: usize) -> impl Iterator<Item = usize> + '_ {
+        self.connections.iter().filter_map(move |&(a, b)| match () {
+            _ if a == node => Some(b),
+            _ if b == node => Some(a),
+            _ => None,
+        })
+    }
+
+    fn is_connected(&self, a: usize, b: usize) -> bool {
+        self.connections.contains(&(a.min(b), a.max(b)))
+    }
+
+    /// Sends `frame` from `from` to `to` over their connection: lost with the network's
+    /// loss, else there after a latency (when the connection still stands then).
+    fn send(&mut self, from: usize, to: usize, frame: Frame) {
+        if !self.is_connected(from, to) {
             return;
         }
         let sent = &mut self.sent[from];
         sent.messages += 1;
-        sent.bytes += wire.bytes() as u64;
-        if self.rng.chance(self.faults.loss) {
+        sent.bytes += frame.bytes() as u64;
+        if self.rng.chance(self.faults.loss) || self.lost_on_purpose(from, to, &frame) {
             return;
         }
-        let delay = self.rng.range(self.faults.min_ms, self.faults.max_ms);
-        self.at(
-            self.now + delay,
-            Event::Deliver {
-                from,
-                to,
-                wire: Box::new(wire),
-            },
-        );
+        let at = self.ms + self.latency();
+        let frame = Box::new(frame);
+        self.at(at, Due::Arrive { from, to, frame });
     }
 
-    fn handle(&mut self, event: Event) {
-        match event {
-            Event::Deliver { from, to, wire } => {
-                // Cut, or gone, while it travelled.
-                if self.up(from, to) {
-                    self.deliver(from, to, *wire);
-                }
+    /// Whether `frame` from `from` to `to` is one to lose on purpose (counting it).
+    fn lost_on_purpose(&mut self, from: usize, to: usize, frame: &Frame) -> bool {
+        let Some((count, lose)) = self.losing.get_mut(&(from, to)) else {
+            return false;
+        };
+        let deposit = matches!(
+            frame,
+            Frame::Request {
+                request: io::Request::Mailbox(weft_proto::mailbox::MailboxRequest {
+                    op: weft_proto::mailbox::Op::Deposit { .. },
+                    ..
+                }),
+                ..
             }
-            Event::Resync(node) => {
-                self.at(self.now + RESYNC_EVERY, Event::Resync(node));
-                if self.offline.contains(&node) {
-                    return;
-                }
-                for peer in self.connected(node) {
-                    self.start_sync(node, peer, None);
-                }
+        );
+        if *count == 0 || (*lose == Lose::Deposits && !deposit) {
+            return false;
+        }
+        *count -= 1;
+        true
+    }
+
+    /// Closes the connection between `a` and `b`: both hear of it, and every session on it
+    /// ends.
+    fn close(&mut self, a: usize, b: usize) {
+        if !self.connections.remove(&(a.min(b), a.max(b))) {
+            return;
+        }
+        for (me, other) in [(a, b), (b, a)] {
+            let peer = self.nodes[other].peer;
+            if self.nodes[me].shell.sessions_end(other) {
+                self.input(me, Input::SessionLost { peer });
             }
-            Event::SyncTimeout { node, peer, serial } => {
-                let syncing = &mut self.nodes[node].syncing;
-                if syncing.get(&peer).is_some_and(|(s, _)| *s == serial) {
-                    syncing.remove(&peer);
-                }
-            }
+            self.input(me, Input::Disconnected { peer });
         }
     }
 
-    /// `node` asks `peer` for what it lacks, when `peer` is a member to it and no sync
-    /// with it is under way.
-    fn start_sync(&mut self, node: usize, peer: usize, after: Option<OpId>) {
-        let peer_id = self.nodes[peer].peer;
-        let me = &self.nodes[node];
-        let Some(mesh) = me.mesh.as_ref() else {
+    /// A join attempt of `joiner` at `issuer`: dial first, then ask, trying again a few
+    /// times while the connection is not up.
+    fn try_join(&mut self, joiner: usize, issuer: usize, invite: Invite, tries: u32) {
+        let shell = &self.nodes[joiner].shell;
+        if !self.nodes[joiner].is_up() || shell.joined.is_some() || tries > 50 {
+            return;
+        }
+        if !self.is_connected(joiner, issuer) {
+            let peer = self.nodes[issuer].peer;
+            self.dial(joiner, peer);
+            let invite = Box::new(invite);
+            let again = Due::Joining {
+                joiner,
+                issuer,
+                invite,
+                tries: tries + 1,
+            };
+            self.at(self.ms + 200, again);
+            return;
+        }
+        let request = self.nodes[joiner].core().join_request(&invite);
+        let Ok(request) = request else {
             return;
         };
-        if !mesh.admits(&peer_id) || me.syncing.contains_key(&peer) || !self.up(node, peer) {
-            return;
-        }
-        let request = acl_sync::request(mesh.log(), after, None, me.topics.marks());
-        self.serials += 1;
-        let serial = self.serials;
-        self.nodes[node].syncing.insert(peer, (serial, after));
-        let timeout = Event::SyncTimeout { node, peer, serial };
-        self.at(self.now + SYNC_TIMEOUT, timeout);
-        self.send(node, peer, Wire::Sync { serial, request });
-    }
-
-    /// Sends `op`, new to `node`, to its connected members but `except`.
-    fn flood(&mut self, node: usize, except: Option<usize>, op: SignedOp) {
-        for peer in self.connected(node) {
-            if Some(peer) != except && self.nodes[node].admits(&self.nodes[peer].peer) {
-                self.send(node, peer, Wire::Gossip(op.clone()));
-            }
-        }
-    }
-
-    /// Sends topic message `message` of `source`, new to `node`, to its connected members
-    /// but `except`.
-    fn flood_topic(
-        &mut self,
-        node: usize,
-        except: Option<usize>,
-        source: PeerId,
-        message: TopicMessage,
-    ) {
-        for peer in self.connected(node) {
-            if Some(peer) != except && self.nodes[node].admits(&self.nodes[peer].peer) {
-                let message = message.clone();
-                self.send(node, peer, Wire::Topic { source, message });
-            }
-        }
-    }
-
-    fn deliver(&mut self, from: usize, to: usize, wire: Wire) {
-        let from_peer = self.nodes[from].peer;
-        match wire {
-            Wire::Gossip(op) => {
-                if !self.nodes[to].admits(&from_peer) {
-                    *self.unheard_gossip.entry(from).or_default() += 1;
-                    return;
-                }
-                let Some(mesh) = self.nodes[to].mesh.as_mut() else {
-                    return;
-                };
-                match mesh.admit(op.clone()) {
-                    Ok((Admitted::New, _)) => self.flood(to, Some(from), op),
-                    Err(Refused::MissingParents(_)) => self.start_sync(to, from, None),
-                    Ok((Admitted::Known, _)) | Err(_) => {}
-                }
-            }
-            Wire::Topic { source, message } => {
-                if !self.nodes[to].admits(&from_peer) {
-                    *self.unheard_gossip.entry(from).or_default() += 1;
-                    return;
-                }
-                if self.nodes[to].take_topic(&source, message.clone(), false) {
-                    self.flood_topic(to, Some(from), source, message);
-                }
-            }
-            Wire::Sync { serial, request } => {
-                let node = &self.nodes[to];
-                let Some(mesh) = node.mesh.as_ref().filter(|m| m.admits(&from_peer)) else {
-                    *self.refused_syncs.entry(from).or_default() += 1;
-                    return;
-                };
-                let Ok(answer) = acl_sync::answer(mesh.log(), None, &request) else {
-                    return;
-                };
-                let wanted = node.topics.wanted(&request.topics);
-                let (messages, more_messages) = node.read_logged(&wanted);
-                if answer.ask_back {
-                    self.start_sync(to, from, None);
-                }
-                let (ops, more) = (answer.ops, answer.more || more_messages);
-                let answer = Wire::Answer {
-                    serial,
-                    ops,
-                    messages,
-                    more,
-                };
-                self.send(to, from, answer);
-            }
-            Wire::Answer {
-                serial,
-                mut ops,
-                messages,
-                more,
-            } => {
-                let node = &mut self.nodes[to];
-                let Some(&(expected, after)) = node.syncing.get(&from) else {
-                    return;
-                };
-                if expected != serial {
-                    return;
-                }
-                node.syncing.remove(&from);
-                let Some(mesh) = node.mesh.as_mut().filter(|m| m.admits(&from_peer)) else {
-                    return;
-                };
-                ops.truncate(MAX_SYNC_OPS);
-                let next = acl_sync::next_page(&ops, after, more, messages.len());
-                mesh.admit_all(ops);
-                let handed_on: Vec<Logged> = node.topics.handed_on(messages).collect();
-                for logged in handed_on {
-                    if let Some(publisher) = peer_of(&logged.publisher) {
-                        node.take_topic(&publisher, logged.message, true);
-                    }
-                }
-                if let Some(after) = next {
-                    self.start_sync(to, from, after);
-                }
-            }
-            Wire::Join(request) => {
-                let now_secs = EPOCH_SECS + self.now / 1000;
-                let node = &mut self.nodes[to];
-                let Some(mesh) = node.mesh.as_mut() else {
-                    return;
-                };
-                let answer = match mesh.redeem(&node.identity, &from_peer, &request, now_secs) {
-                    Ok(redeemed) => {
-                        if let Some(admission) = redeemed.admission {
-                            self.flood(to, Some(from), admission);
-                        }
-                        JoinResponse::Accepted {
-                            ops: redeemed.ops,
-                            more: redeemed.more,
-                        }
-                    }
-                    Err(reason) => JoinResponse::Refused { reason },
-                };
-                self.send(to, from, Wire::Joined(answer));
-            }
-            Wire::Joined(answer) => {
-                let node = &mut self.nodes[to];
-                let ops = match answer {
-                    JoinResponse::Accepted { ops, .. } => {
-                        node.joined = Some(Ok(()));
-                        ops
-                    }
-                    JoinResponse::Refused { reason } => {
-                        node.joined = Some(Err(reason));
-                        return;
-                    }
-                };
-                let (None, Some(id)) = (node.mesh.as_ref(), node.joining) else {
-                    return;
-                };
-                let mut mesh = Membership::new(Log::new(id), [], []);
-                mesh.admit_all(ops);
-                node.mesh = Some(mesh);
-                node.topics.follow(topic());
-                // The rest of the log, and anything newer, by sync.
-                for peer in self.connected(to) {
-                    self.start_sync(to, peer, None);
-                }
-            }
-        }
+        self.nodes[joiner].shell.mesh = Some(invite.body.mesh);
+        self.send(joiner, issuer, Frame::Join(request));
+        // Asked again while no answer came (a lost request or answer).
+        let again = Due::Joining {
+            joiner,
+            issuer,
+            invite: Box::new(invite),
+            tries: tries + 1,
+        };
+        self.at(self.ms + 2000, again);
     }
 }
 
-/// The topic every member follows, [`TOPIC`].
-pub fn topic() -> TopicName {
-    TOPIC.parse().expect("a topic name")
+/// Where simulated node `i` listens.
+pub fn address(i: usize) -> Multiaddr {
+    Multiaddr::empty().with(Protocol::Memory(i as u64))
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sim({} nodes at {} ms)", self.nodes.len(), self.ms)
+    }
 }
 
 #[cfg(test)]
-mod catch_up;
+mod delivery;
 #[cfg(test)]
 mod mailbox;
 #[cfg(test)]
-mod tests;
+mod membership;
+#[cfg(test)]
+mod topics;

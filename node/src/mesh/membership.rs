@@ -312,16 +312,51 @@ impl Membership {
     }
 }
 
-/// The ed25519 public key inside `peer` (weft PeerIds embed their key), if it has one.
+/// How a PeerId embeds an ed25519 key: the identity multihash (code 0) of the key's
+/// protobuf encoding, field 1 (the key type, 1 for ed25519) then field 2 (32 bytes).
+const ED25519_PROTOBUF: [u8; 4] = [0x08, 0x01, 0x12, 0x20];
+
+/// The ed25519 public key inside `peer` (weft PeerIds embed their key), if it has one. Read
+/// from the PeerId's bytes without decompressing the point: whoever holds the PeerId of a
+/// connection proved the key when it connected, and a key taken from a peer's word is
+/// looked up among members, or has its signature checked, before it means anything.
 pub fn key_of(peer: &PeerId) -> Option<[u8; 32]> {
-    libp2p::identity::PublicKey::try_decode_protobuf(peer.as_ref().digest())
+    let hash = peer.as_ref();
+    if hash.code() != 0 {
+        return None;
+    }
+    hash.digest()
+        .strip_prefix(&ED25519_PROTOBUF)?
+        .try_into()
         .ok()
-        .and_then(|k| k.try_into_ed25519().ok())
-        .map(|k| k.to_bytes())
 }
 
-/// The PeerId of an ed25519 public key.
+/// The PeerId of an ed25519 public key (built from its bytes, as [`key_of`] reads them).
 pub fn peer_of(key: &[u8; 32]) -> Option<PeerId> {
-    let key = libp2p::identity::ed25519::PublicKey::try_from_bytes(key).ok()?;
-    Some(libp2p::identity::PublicKey::from(key).to_peer_id())
+    let mut encoded = [0u8; 36];
+    encoded[..4].copy_from_slice(&ED25519_PROTOBUF);
+    encoded[4..].copy_from_slice(key);
+    let hash = libp2p::multihash::Multihash::wrap(0, &encoded).ok()?;
+    PeerId::from_multihash(hash).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_peer_ids_map_as_libp2p_maps_them() {
+        for n in 0..32u8 {
+            let keypair = libp2p::identity::Keypair::ed25519_from_bytes([n; 32]).unwrap();
+            let peer = keypair.public().to_peer_id();
+            let key = keypair.public().try_into_ed25519().unwrap().to_bytes();
+            assert_eq!(key_of(&peer), Some(key));
+            assert_eq!(peer_of(&key), Some(peer));
+        }
+        // A PeerId that is a hash of its key (keys over 42 bytes) embeds none.
+        let hashed =
+            PeerId::from_multihash(libp2p::multihash::Multihash::wrap(0x12, &[7; 32]).unwrap())
+                .unwrap();
+        assert_eq!(key_of(&hashed), None);
+    }
 }

@@ -31,22 +31,5 @@ pub async fn request(
 ) -> Result<Synced, String> {
     let asked = crate::delivery::clock::wall_us();
     let answer = exchange::ask(control, peer, PROTOCOL, &request, MAX_SYNC_FRAME_BYTES).await?;
-    let answered = crate::delivery::clock::wall_us();
-    match answer {
-        SyncResponse::Ops {
-            ops,
-            peers,
-            messages,
-            more,
-            now_us,
-        } => Ok(Synced {
-            ops,
-            peers,
-            messages,
-            more,
-            // Their clock at the midpoint of the exchange, against ours.
-            skew_us: (now_us > 0).then(|| now_us as i64 - (asked / 2 + answered / 2) as i64),
-        }),
-        SyncResponse::Refused { reason } => Err(reason),
-    }
+    Synced::from_response(answer, asked, crate::delivery::clock::wall_us())
 }

@@ -113,6 +113,17 @@ impl TopicLog {
         Ok(out)
     }
 
+    /// The logged messages of the runs `wanted` (a catch-up's answer), in order, within the
+    /// caps of one answer; and whether more remain.
+    pub fn wanted(
+        &self,
+        wanted: &[crate::core::topics::Wanted],
+    ) -> Result<(Vec<weft_proto::sync::Logged>, bool), StoreError> {
+        crate::core::topics::answer(wanted, |run, keep| {
+            self.since(&run.topic, &run.publisher, run.from, keep)
+        })
+    }
+
     /// `publisher`'s messages on `topic` from `from` on, in order, while `take` says yes
     /// (it sees each message and answers whether to keep going).
     pub fn since(

@@ -20,17 +20,16 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use weft_keys::seal::{SealKey, seal};
 use weft_proto::join::{JoinRequest, JoinResponse};
 use weft_proto::mailbox::{MailboxRequest, MailboxResponse, Op};
-use weft_proto::sync::{Logged, SyncRequest, SyncResponse};
+use weft_proto::sync::{SyncRequest, SyncResponse};
 
 use super::Shared;
 use crate::core::io::{Answer, Ask, AskId, AskedId, Input, Request, Response, Sealing};
-use crate::core::topics::{self, Wanted};
+use crate::core::topics::Wanted;
 use crate::network::exchange::Server;
 use crate::network::tasks::Spawner;
 use crate::network::{join, mailbox, sync};
 use crate::store::Store;
 use crate::store::mailbox::BoxInfo;
-use crate::store::topic_log::TopicLog;
 
 /// Mailbox exchanges talking at once, at most.
 const MAX_MAILBOX_EXCHANGES: usize = 16;
@@ -179,8 +178,15 @@ impl Exchanges {
         };
         let log = self.store.topics_log.clone();
         tasks.spawn("sync answer", async move {
-            let read = tokio::task::spawn_blocking(move || read_logged(&log, &wanted));
-            let (logged, more_logged) = read.await.unwrap_or_default();
+            let read = tokio::task::spawn_blocking(move || log.wanted(&wanted));
+            let (logged, more_logged) = match read.await {
+                Ok(Ok(read)) => read,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "cannot read the topic log");
+                    Default::default()
+                }
+                Err(_) => Default::default(),
+            };
             if let SyncResponse::Ops { messages, more, .. } = &mut response {
                 *messages = logged;
                 *more |= more_logged;
@@ -276,18 +282,6 @@ impl Exchanges {
             let _ = answered.send((id, result)).await;
         });
     }
-}
-
-/// The logged messages of the runs `wanted`, in order, within the caps of one answer; and
-/// whether more remain.
-fn read_logged(log: &TopicLog, wanted: &[Wanted]) -> (Vec<Logged>, bool) {
-    topics::answer(wanted, |run, keep| {
-        log.since(&run.topic, &run.publisher, run.from, keep)
-    })
-    .unwrap_or_else(|e| {
-        tracing::error!(error = %e, "cannot read the topic log");
-        (Vec::new(), false)
-    })
 }
 
 fn refused(reason: &str) -> MailboxResponse {
