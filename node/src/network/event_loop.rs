@@ -169,12 +169,14 @@ impl EventLoop {
                     }
                 },
                 result = self.flush.finished(), if self.flush.is_running() => {
-                    let failed = result.as_ref().err().map(|e| e.to_string());
-                    self.input(Input::Flushed(result.map_err(|e| e.to_string())));
-                    self.carry_out();
-                    if let Some(error) = failed {
-                        return Err(NodeError::StorageFailed(error));
+                    if let Err(e) = result {
+                        // Past a failed write nothing more is written or acknowledged: the
+                        // callers waiting hear that it failed, and the node stops.
+                        self.input(Input::Flushed(Err(e.to_string())));
+                        self.carry_out_decisions();
+                        return Err(NodeError::StorageFailed(e.to_string()));
                     }
+                    self.input(Input::Flushed(result.map_err(|e| e.to_string())));
                 }
                 Some(event) = self.sessions.events.recv() => self.on_dm_event(event),
                 // Before the exchanges: a storm of sync or mailbox requests must not starve
@@ -198,6 +200,16 @@ impl EventLoop {
 
     /// Carries out everything the core decided, and starts the next flush when none runs.
     fn carry_out(&mut self) {
+        self.carry_out_decisions();
+        if !self.flush.is_running()
+            && let Some(batch) = self.core.batch()
+        {
+            self.flush.start(batch);
+        }
+    }
+
+    /// Carries out everything the core decided (but the writes).
+    fn carry_out_decisions(&mut self) {
         let tasks = self.tasks.spawner();
         while let Some(output) = self.core.poll() {
             match output {
@@ -285,11 +297,6 @@ impl EventLoop {
                 Output::Refused { kind, reason } => self.shared.tally.add_kind(kind, &reason),
             }
         }
-        if !self.flush.is_running()
-            && let Some(batch) = self.core.batch()
-        {
-            self.flush.start(batch);
-        }
     }
 
     /// Dials member `peer` at `addrs`, unless it is connected or being dialled.
@@ -375,8 +382,13 @@ impl EventLoop {
             if !self.flush.is_running() {
                 break;
             }
-            let result = self.flush.finished().await;
-            self.input(Input::Flushed(result.map_err(|e| e.to_string())));
+            let result = self.flush.finished().await.map_err(|e| e.to_string());
+            let failed = result.is_err();
+            self.input(Input::Flushed(result));
+            if failed {
+                self.carry_out_decisions();
+                break;
+            }
         }
         self.finish_exchanges().await;
         tracing::info!("event loop stopped");
