@@ -8,12 +8,13 @@ use weft_keys::seal::verify_card;
 use weft_keys::topic::verify_topic;
 use weft_proto::codec::from_cbor;
 use weft_proto::mailbox::{MailboxRequest, MailboxResponse};
+use weft_proto::mesh::MemberKey;
 use weft_proto::sync::{SyncRequest, SyncResponse};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(request) = from_cbor::<SyncRequest>(data) {
         if let Some(card) = request.card {
-            let _ = verify_card(&[1; 32], &card);
+            let _ = verify_card(&MemberKey([1; 32]), &card);
         }
     }
     if let Ok(SyncResponse::Ops {
@@ -28,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = weft_keys::acl::verify_op(op);
         }
         for card in peers.iter().filter_map(|p| p.card) {
-            let _ = verify_card(&[1; 32], &card);
+            let _ = verify_card(&MemberKey([1; 32]), &card);
         }
         for logged in &messages {
             let _ = logged.message.check();

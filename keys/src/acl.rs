@@ -20,7 +20,11 @@ pub fn verify_op(op: &SignedOp) -> Result<(), SignatureError> {
         return Err(SignatureError::BadSignature);
     }
     let bytes = weft_proto::codec::to_cbor(&op.body).map_err(|_| SignatureError::BadSignature)?;
-    PublicKey::from_bytes(&op.body.author)?.verify(CONTEXT, &bytes, &Signature::from_bytes(&op.sig))
+    PublicKey::from_member(&op.body.author)?.verify(
+        CONTEXT,
+        &bytes,
+        &Signature::from_bytes(&op.sig),
+    )
 }
 
 #[cfg(test)]
@@ -28,16 +32,16 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use weft_proto::acl::{OpId, OpKind};
-    use weft_proto::mesh::{MeshId, Role};
+    use weft_proto::mesh::{MemberKey, MeshId, Role};
 
     fn body(author: &Identity, prev: [u8; 32]) -> OpBody {
         OpBody {
             v: OP_VERSION,
-            mesh: MeshId::of_founder(&author.public().to_bytes()),
-            author: author.public().to_bytes(),
+            mesh: MeshId::of_founder(&author.member_key()),
+            author: author.member_key(),
             prev: vec![OpId(prev)],
             kind: OpKind::Add {
-                member: [7; 32],
+                member: MemberKey([7; 32]),
                 role: Role::Member,
                 name: Some("bob".into()),
             },

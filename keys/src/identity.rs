@@ -4,6 +4,7 @@
 use std::fmt;
 
 use ed25519_dalek::SigningKey;
+use weft_proto::mesh::MemberKey;
 use zeroize::Zeroizing;
 
 use crate::sign::{Context, PublicKey, Signature, signed_bytes};
@@ -60,6 +61,11 @@ impl Identity {
     /// The public half.
     pub fn public(&self) -> PublicKey {
         PublicKey(self.key.verifying_key())
+    }
+
+    /// The public half as the key that names this identity's member in a mesh.
+    pub fn member_key(&self) -> MemberKey {
+        self.public().member_key()
     }
 
     /// Signs `message` under `context`.

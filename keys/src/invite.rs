@@ -19,7 +19,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use weft_proto::mesh::{MeshId, Role};
+use weft_proto::mesh::{MemberKey, MeshId, Role};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::Identity;
@@ -100,9 +100,8 @@ pub struct InviteBody {
     pub v: u8,
     /// The mesh it admits to.
     pub mesh: MeshId,
-    /// The issuing admin's ed25519 public key.
-    #[serde(with = "weft_proto::codec::byte_array")]
-    pub issuer: [u8; 32],
+    /// The issuing admin's member key.
+    pub issuer: MemberKey,
     /// The invite's id.
     pub id: InviteId,
     /// The one-time secret.
@@ -202,7 +201,7 @@ impl Invite {
                 "too many or too long addresses".into(),
             ));
         }
-        let issuer = PublicKey::from_bytes(&b.issuer).map_err(|_| InviteError::BadSignature)?;
+        let issuer = PublicKey::from_member(&b.issuer).map_err(|_| InviteError::BadSignature)?;
         issuer
             .verify(CONTEXT, &cbor(b)?, &Signature::from_bytes(&invite.sig))
             .map_err(|_| InviteError::BadSignature)?;
@@ -252,8 +251,8 @@ mod tests {
     fn body(issuer: &Identity, secret: [u8; 32], expires: u64, uses: u32) -> InviteBody {
         InviteBody {
             v: VERSION,
-            mesh: MeshId::of_founder(&issuer.public().to_bytes()),
-            issuer: issuer.public().to_bytes(),
+            mesh: MeshId::of_founder(&issuer.member_key()),
+            issuer: issuer.member_key(),
             id: InviteId([9; 16]),
             secret: InviteSecret(secret),
             role: Role::Member,

@@ -17,8 +17,8 @@
 //! published as a [`SealCard`] signed by the identity.
 
 use curve25519_dalek::montgomery::MontgomeryPoint;
-use weft_proto::mesh::MeshId;
-use weft_proto::seal::{MAX_SEALED_BYTES, SealCard};
+use weft_proto::mesh::{MemberKey, MeshId};
+use weft_proto::seal::{MAX_SEALED_BYTES, SealCard, SealingKey};
 use zeroize::Zeroizing;
 
 use crate::Identity;
@@ -57,7 +57,7 @@ pub enum SealError {
 /// A member's X25519 key pair for sealed boxes. The secret zeroizes on drop.
 pub struct SealKey {
     secret: Zeroizing<[u8; 32]>,
-    public: [u8; 32],
+    public: SealingKey,
 }
 
 impl SealKey {
@@ -67,12 +67,12 @@ impl SealKey {
             "weft/v1/seal-key",
             identity.secret_bytes().as_ref(),
         ));
-        let public = MontgomeryPoint::mul_base_clamped(*secret).to_bytes();
+        let public = SealingKey(MontgomeryPoint::mul_base_clamped(*secret).to_bytes());
         SealKey { secret, public }
     }
 
     /// The public half.
-    pub fn public(&self) -> [u8; 32] {
+    pub fn public(&self) -> SealingKey {
         self.public
     }
 
@@ -80,20 +80,20 @@ impl SealKey {
     pub fn card(&self, identity: &Identity) -> SealCard {
         SealCard {
             key: self.public,
-            sig: identity.sign(CARD, &self.public).to_bytes(),
+            sig: identity.sign(CARD, &self.public.0).to_bytes(),
         }
     }
 }
 
 impl std::fmt::Debug for SealKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SealKey({:02x?}..)", &self.public[..4])
+        write!(f, "SealKey({:02x?}..)", &self.public.0[..4])
     }
 }
 
-/// Checks that `card` was signed by the member whose ed25519 key is `owner`.
-pub fn verify_card(owner: &[u8; 32], card: &SealCard) -> Result<(), SignatureError> {
-    PublicKey::from_bytes(owner)?.verify(CARD, &card.key, &Signature::from_bytes(&card.sig))
+/// Checks that `card` was signed by the member whose key is `owner`.
+pub fn verify_card(owner: &MemberKey, card: &SealCard) -> Result<(), SignatureError> {
+    PublicKey::from_member(owner)?.verify(CARD, &card.key.0, &Signature::from_bytes(&card.sig))
 }
 
 fn prologue(mesh: &MeshId) -> Vec<u8> {
@@ -122,10 +122,10 @@ fn builder<'a>(
         .map_err(noise)
 }
 
-/// Seals `plaintext` from `from` to the X25519 key `to`, for `mesh`.
+/// Seals `plaintext` from `from` to the sealing key `to`, for `mesh`.
 pub fn seal(
     from: &SealKey,
-    to: &[u8; 32],
+    to: &SealingKey,
     mesh: &MeshId,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, SealError> {
@@ -137,7 +137,7 @@ pub fn seal(
 /// must be fresh random bytes for every box: reused, it links the boxes that share it.
 pub fn seal_with_entropy(
     from: &SealKey,
-    to: &[u8; 32],
+    to: &SealingKey,
     mesh: &MeshId,
     plaintext: &[u8],
     entropy: [u8; 32],
@@ -147,7 +147,7 @@ pub fn seal_with_entropy(
 
 fn seal_from(
     from: &SealKey,
-    to: &[u8; 32],
+    to: &SealingKey,
     mesh: &MeshId,
     plaintext: &[u8],
     entropy: Option<[u8; 32]>,
@@ -157,7 +157,7 @@ fn seal_from(
     }
     let prologue = prologue(mesh);
     let mut handshake = builder(from, &prologue, entropy)?
-        .remote_public_key(to)
+        .remote_public_key(&to.0)
         .and_then(|b| b.build_initiator())
         .map_err(noise)?;
     let (first, mut rest) = plaintext.split_at(plaintext.len().min(FIRST_CHUNK));
@@ -181,12 +181,12 @@ fn seal_from(
     Ok(out)
 }
 
-/// An opened box: who sealed it (their X25519 key, to match against members' cards) and
+/// An opened box: who sealed it (their sealing key, to match against members' cards) and
 /// what it says.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Opened {
-    /// The sender's X25519 public key, authenticated by the handshake.
-    pub from: [u8; 32],
+    /// The sender's sealing key, authenticated by the handshake.
+    pub from: SealingKey,
     /// The plaintext.
     pub plaintext: Vec<u8>,
 }
@@ -213,9 +213,10 @@ pub fn open(me: &SealKey, mesh: &MeshId, sealed: &[u8]) -> Result<Opened, SealEr
     if total > MAX_SEALED_BYTES {
         return Err(SealError::TooLarge);
     }
-    let from: [u8; 32] = handshake
+    let from = handshake
         .get_remote_static()
         .and_then(|k| k.try_into().ok())
+        .map(SealingKey)
         .ok_or(SealError::Malformed("no sender key"))?;
     let mut plaintext = Vec::with_capacity(total);
     plaintext.extend_from_slice(&buf[4..len]);
@@ -328,11 +329,11 @@ mod tests {
         let (alice, a, bob, _) = keys();
         let card = a.card(&alice);
         assert_eq!(card.key, a.public());
-        verify_card(&alice.public().to_bytes(), &card).unwrap();
-        assert!(verify_card(&bob.public().to_bytes(), &card).is_err());
+        verify_card(&alice.member_key(), &card).unwrap();
+        assert!(verify_card(&bob.member_key(), &card).is_err());
         let mut forged = card;
-        forged.key[0] ^= 1;
-        assert!(verify_card(&alice.public().to_bytes(), &forged).is_err());
+        forged.key.0[0] ^= 1;
+        assert!(verify_card(&alice.member_key(), &forged).is_err());
         assert_eq!(SealKey::of(&alice).public(), a.public(), "derived, stable");
     }
 

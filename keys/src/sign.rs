@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use weft_proto::mesh::MemberKey;
+
 /// A domain-separation context: a short ASCII label naming what a signature is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Context(&'static str);
@@ -49,6 +51,16 @@ impl PublicKey {
         ed25519_dalek::VerifyingKey::from_bytes(bytes)
             .map(PublicKey)
             .map_err(|_| SignatureError::BadKey)
+    }
+
+    /// This key as a member key.
+    pub fn member_key(&self) -> MemberKey {
+        MemberKey(self.to_bytes())
+    }
+
+    /// Parses a member key (refused when its bytes are not a valid ed25519 point).
+    pub fn from_member(key: &MemberKey) -> Result<PublicKey, SignatureError> {
+        PublicKey::from_bytes(&key.0)
     }
 
     /// Checks `signature` over `message` under `context`, strictly.

@@ -2,7 +2,7 @@
 //! `topic-message`: the signature binds the mesh, the topic, the publisher's sequence number,
 //! time and text, so any member can hand a message on and it stays the publisher's.
 
-use weft_proto::mesh::MeshId;
+use weft_proto::mesh::{MemberKey, MeshId};
 use weft_proto::topic::TopicMessage;
 
 use crate::Identity;
@@ -23,16 +23,16 @@ pub fn sign_topic(
     Ok(message)
 }
 
-/// Checks that `publisher` (an ed25519 key) signed `message` for `mesh`, strictly.
+/// Checks that `publisher` signed `message` for `mesh`, strictly.
 pub fn verify_topic(
-    publisher: &[u8; 32],
+    publisher: &MemberKey,
     mesh: &MeshId,
     message: &TopicMessage,
 ) -> Result<(), SignatureError> {
     let bytes = message
         .signed_bytes(mesh)
         .map_err(|_| SignatureError::BadSignature)?;
-    PublicKey::from_bytes(publisher)?.verify(CONTEXT, &bytes, &Signature::from_bytes(&message.sig))
+    PublicKey::from_member(publisher)?.verify(CONTEXT, &bytes, &Signature::from_bytes(&message.sig))
 }
 
 #[cfg(test)]
@@ -46,13 +46,13 @@ mod tests {
         #[test]
         fn only_the_publisher_in_its_mesh_verifies(seq in 1u64..1000, text in ".{1,64}") {
             let alice = Identity::generate().unwrap();
-            let key = alice.public().to_bytes();
+            let key = alice.member_key();
             let mesh = MeshId([1; 20]);
             let message = TopicMessage::new("news".parse().unwrap(), seq, 5, text);
             let signed = sign_topic(&alice, &mesh, message).unwrap();
             prop_assert!(verify_topic(&key, &mesh, &signed).is_ok());
             prop_assert!(verify_topic(&key, &MeshId([2; 20]), &signed).is_err());
-            let bob = Identity::generate().unwrap().public().to_bytes();
+            let bob = Identity::generate().unwrap().member_key();
             prop_assert!(verify_topic(&bob, &mesh, &signed).is_err());
             let mut later = signed.clone();
             later.seq += 1;

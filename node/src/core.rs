@@ -61,6 +61,7 @@ use libp2p::{Multiaddr, PeerId};
 use weft_keys::Identity;
 use weft_keys::seal::SealKey;
 use weft_proto::api::{PeerInfo, Status, TopicStatus};
+use weft_proto::mesh::MemberKey;
 use weft_proto::seal::SealCard;
 use weft_proto::topic::TopicName;
 
@@ -123,7 +124,7 @@ pub struct Loaded {
     /// The topics followed.
     pub topics: Vec<TopicName>,
     /// How far each publisher's run is held (topic, publisher, first number not held).
-    pub marks: Vec<(TopicName, [u8; 32], u64)>,
+    pub marks: Vec<(TopicName, MemberKey, u64)>,
     /// Direct messages not yet settled.
     pub outbox: Vec<OutboxEntry>,
     /// The boxes held for others.
@@ -150,7 +151,7 @@ pub struct Core {
 struct Me {
     identity: Identity,
     peer: PeerId,
-    key: [u8; 32],
+    key: MemberKey,
     name: Option<String>,
     seal: SealKey,
     /// The card that publishes `seal`, signed by `identity`.
@@ -179,7 +180,7 @@ impl Core {
             listen_addrs,
             limits,
         } = setup;
-        let key = identity.public().to_bytes();
+        let key = identity.member_key();
         // An identity's public key is a valid ed25519 point, so it has a PeerId.
         let peer = crate::mesh::membership::peer_of(&key).expect("an ed25519 PeerId");
         let seal = SealKey::of(&identity);

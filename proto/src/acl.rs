@@ -23,7 +23,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::DecodeError;
-use crate::mesh::{MeshId, Role};
+use crate::mesh::{MemberKey, MeshId, Role};
 use crate::topic::TopicName;
 
 /// The op body version this crate writes and reads.
@@ -78,9 +78,8 @@ pub enum OpKind {
     },
     /// Admits a member with a role.
     Add {
-        /// The member's ed25519 public key.
-        #[serde(with = "crate::codec::byte_array")]
-        member: [u8; 32],
+        /// The member's key.
+        member: MemberKey,
         /// Its role.
         role: Role,
         /// A name for it.
@@ -89,14 +88,12 @@ pub enum OpKind {
     /// Removes a member (or bars a key), permanently.
     Revoke {
         /// The member's key.
-        #[serde(with = "crate::codec::byte_array")]
-        member: [u8; 32],
+        member: MemberKey,
     },
     /// Changes a member's role.
     SetRole {
         /// The member's key.
-        #[serde(with = "crate::codec::byte_array")]
-        member: [u8; 32],
+        member: MemberKey,
         /// The new role.
         role: Role,
     },
@@ -118,7 +115,7 @@ pub enum OpKind {
 impl OpKind {
     /// The member whose admin power this op takes away, if any: a revocation, or a role
     /// change to anything but admin. (Strong remove voids what that member did concurrently.)
-    pub fn demotes(&self) -> Option<&[u8; 32]> {
+    pub fn demotes(&self) -> Option<&MemberKey> {
         match self {
             OpKind::Revoke { member } => Some(member),
             OpKind::SetRole { member, role } if *role != Role::Admin => Some(member),
@@ -127,7 +124,7 @@ impl OpKind {
     }
 
     /// The member whose role this op decides, if any.
-    pub fn concerns(&self) -> Option<&[u8; 32]> {
+    pub fn concerns(&self) -> Option<&MemberKey> {
         match self {
             OpKind::Add { member, .. }
             | OpKind::Revoke { member }
@@ -143,7 +140,7 @@ pub enum Publisher {
     /// Everyone holding this role.
     Role(Role),
     /// One member, by key.
-    Key(#[serde(with = "crate::codec::byte_array")] [u8; 32]),
+    Key(MemberKey),
 }
 
 /// The signed part of an op.
@@ -153,9 +150,8 @@ pub struct OpBody {
     pub v: u8,
     /// The mesh.
     pub mesh: MeshId,
-    /// The author's ed25519 public key.
-    #[serde(with = "crate::codec::byte_array")]
-    pub author: [u8; 32],
+    /// The author's key.
+    pub author: MemberKey,
     /// The ops its author had seen (the heads of its log), sorted, no repeats.
     pub prev: Vec<OpId>,
     /// What it does.
@@ -242,7 +238,7 @@ mod tests {
             body: OpBody {
                 v: OP_VERSION,
                 mesh: MeshId([1; 20]),
-                author: [2; 32],
+                author: MemberKey([2; 32]),
                 prev,
                 kind,
             },
@@ -254,7 +250,14 @@ mod tests {
     fn shape_rules() {
         let found = op(vec![], OpKind::Found { name: None });
         assert!(found.check_shape().is_ok());
-        let revoke = |prev| op(prev, OpKind::Revoke { member: [3; 32] });
+        let revoke = |prev| {
+            op(
+                prev,
+                OpKind::Revoke {
+                    member: MemberKey([3; 32]),
+                },
+            )
+        };
         assert!(revoke(vec![OpId([1; 32])]).check_shape().is_ok());
         assert!(
             revoke(vec![]).check_shape().is_err(),
@@ -274,7 +277,7 @@ mod tests {
             op(
                 vec![OpId([1; 32])],
                 OpKind::Add {
-                    member: [3; 32],
+                    member: MemberKey([3; 32]),
                     role: Role::Member,
                     name: Some(name.into()),
                 },

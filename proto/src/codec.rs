@@ -177,9 +177,10 @@ mod tests {
     use super::*;
     use crate::acl::{OP_VERSION, OpBody, OpId, OpKind, Publisher, SignedOp};
     use crate::join::{JOIN_VERSION, JoinRequest};
-    use crate::mesh::{MeshId, Role};
-    use crate::seal::SealCard;
-    use crate::sync::{Mark, PeerAddrs, SYNC_VERSION, SyncRequest, TopicMarks};
+    use crate::mesh::{MemberKey, MeshId, Role};
+    use crate::seal::{SealCard, SealingKey};
+    use crate::sync::{Logged, Mark, PeerAddrs, SYNC_VERSION, SyncRequest, TopicMarks};
+    use crate::topic::{TopicMessage, TopicName};
     use ciborium::Value;
     use proptest::prelude::*;
 
@@ -194,6 +195,7 @@ mod tests {
     }
 
     fn op(author: [u8; 32], member: [u8; 32], prev: [u8; 32], sig: [u8; 64]) -> SignedOp {
+        let author = MemberKey(author);
         SignedOp {
             body: OpBody {
                 v: OP_VERSION,
@@ -202,11 +204,127 @@ mod tests {
                 prev: vec![OpId(prev)],
                 kind: OpKind::TopicPolicy {
                     topic: "news".parse().unwrap(),
-                    publishers: vec![Publisher::Key(member), Publisher::Role(Role::Admin)],
+                    publishers: vec![
+                        Publisher::Key(MemberKey(member)),
+                        Publisher::Role(Role::Admin),
+                    ],
                 },
             },
             sig,
         }
+    }
+
+    /// [`OpBody`] as it was laid out before member keys had a type: bare byte arrays. The
+    /// kinds are mirrored in their original order, so names and indices both match.
+    #[derive(Serialize)]
+    struct BareOpBody {
+        v: u8,
+        mesh: MeshId,
+        #[serde(with = "byte_array")]
+        author: [u8; 32],
+        prev: Vec<OpId>,
+        kind: BareOpKind,
+    }
+
+    #[derive(Serialize)]
+    enum BareOpKind {
+        Found {
+            name: Option<String>,
+        },
+        Add {
+            #[serde(with = "byte_array")]
+            member: [u8; 32],
+            role: Role,
+            name: Option<String>,
+        },
+        Revoke {
+            #[serde(with = "byte_array")]
+            member: [u8; 32],
+        },
+        SetRole {
+            #[serde(with = "byte_array")]
+            member: [u8; 32],
+            role: Role,
+        },
+        TopicPolicy {
+            topic: TopicName,
+            publishers: Vec<BarePublisher>,
+        },
+        RevokeInvite {
+            #[serde(with = "byte_array")]
+            invite: [u8; 16],
+        },
+    }
+
+    #[derive(Serialize)]
+    enum BarePublisher {
+        Role(Role),
+        Key(#[serde(with = "byte_array")] [u8; 32]),
+    }
+
+    /// [`Mark`] and [`Logged`] as they were laid out before member keys had a type.
+    #[derive(Serialize)]
+    struct BareLogged<'a> {
+        #[serde(with = "byte_array")]
+        publisher: [u8; 32],
+        message: &'a TopicMessage,
+    }
+
+    /// Each kind of op in its typed and its bare form, naming `member` and `name` where it
+    /// has them.
+    fn kinds(member: [u8; 32], name: Option<String>) -> Vec<(OpKind, BareOpKind)> {
+        let topic: TopicName = "news".parse().unwrap();
+        vec![
+            (
+                OpKind::Found { name: name.clone() },
+                BareOpKind::Found { name: name.clone() },
+            ),
+            (
+                OpKind::Add {
+                    member: MemberKey(member),
+                    role: Role::Mailbox,
+                    name: name.clone(),
+                },
+                BareOpKind::Add {
+                    member,
+                    role: Role::Mailbox,
+                    name,
+                },
+            ),
+            (
+                OpKind::Revoke {
+                    member: MemberKey(member),
+                },
+                BareOpKind::Revoke { member },
+            ),
+            (
+                OpKind::SetRole {
+                    member: MemberKey(member),
+                    role: Role::Guest,
+                },
+                BareOpKind::SetRole {
+                    member,
+                    role: Role::Guest,
+                },
+            ),
+            (
+                OpKind::TopicPolicy {
+                    topic: topic.clone(),
+                    publishers: vec![
+                        Publisher::Key(MemberKey(member)),
+                        Publisher::Role(Role::Admin),
+                    ],
+                },
+                BareOpKind::TopicPolicy {
+                    topic,
+                    publishers: vec![BarePublisher::Key(member), BarePublisher::Role(Role::Admin)],
+                },
+            ),
+            (
+                OpKind::RevokeInvite { invite: [3; 16] },
+                BareOpKind::RevokeInvite { invite: [3; 16] },
+            ),
+        ]
     }
 
     proptest! {
@@ -219,18 +337,18 @@ mod tests {
             next in any::<u64>(),
             sig in proptest::collection::vec(any::<u8>(), 64),
         ) {
-            let join = JoinRequest { v: JOIN_VERSION, invite, key, proof: key, name: None };
+            let join = JoinRequest { v: JOIN_VERSION, invite, key: MemberKey(key), proof: key, name: None };
             prop_assert_eq!(from_cbor::<JoinRequest>(&to_cbor(&join).unwrap()).unwrap(), join);
             let sync = SyncRequest {
                 v: SYNC_VERSION,
-                mesh: MeshId::of_founder(&key),
+                mesh: MeshId::of_founder(&MemberKey(key)),
                 heads: heads.iter().copied().map(OpId).collect(),
                 known: heads.iter().copied().map(OpId).collect(),
                 after: heads.first().copied().map(OpId),
-                card: Some(SealCard { key, sig: [9; 64] }),
+                card: Some(SealCard { key: SealingKey(key), sig: [9; 64] }),
                 topics: vec![TopicMarks {
                     topic: "news".parse().unwrap(),
-                    marks: vec![Mark { publisher: key, next }],
+                    marks: vec![Mark { publisher: MemberKey(key), next }],
                 }],
             };
             prop_assert_eq!(from_cbor::<SyncRequest>(&to_cbor(&sync).unwrap()).unwrap(), sync);
@@ -241,12 +359,55 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// Ops are signed over their body's CBOR and stored as CBOR: giving keys a type must
+        /// not move a byte, in CBOR or in JSON.
+        #[test]
+        fn typed_member_keys_encode_as_the_bare_arrays_did(
+            author in any::<[u8; 32]>(),
+            member in any::<[u8; 32]>(),
+            prev in any::<[u8; 32]>(),
+            name in proptest::option::of("[a-z]{1,12}"),
+            next in any::<u64>(),
+        ) {
+            for (kind, bare_kind) in kinds(member, name.clone()) {
+                let body = OpBody {
+                    v: OP_VERSION,
+                    mesh: MeshId::of_founder(&MemberKey(author)),
+                    author: MemberKey(author),
+                    prev: vec![OpId(prev)],
+                    kind,
+                };
+                let bare = BareOpBody {
+                    v: OP_VERSION,
+                    mesh: body.mesh,
+                    author,
+                    prev: vec![OpId(prev)],
+                    kind: bare_kind,
+                };
+                prop_assert_eq!(to_cbor(&body).unwrap(), to_cbor(&bare).unwrap());
+                prop_assert_eq!(
+                    serde_json::to_string(&body).unwrap(),
+                    serde_json::to_string(&bare).unwrap()
+                );
+            }
+            let join = JoinRequest { v: JOIN_VERSION, invite: [1; 16], key: MemberKey(member), proof: prev, name };
+            prop_assert_eq!(field(&join, "key"), Value::Bytes(member.to_vec()));
+            let mark = Mark { publisher: MemberKey(member), next };
+            prop_assert_eq!(field(&mark, "publisher"), Value::Bytes(member.to_vec()));
+            let message = TopicMessage::new("news".parse().unwrap(), next, 5, "hi".into());
+            let logged = Logged { publisher: MemberKey(member), message: message.clone() };
+            let bare = BareLogged { publisher: member, message: &message };
+            prop_assert_eq!(to_cbor(&logged).unwrap(), to_cbor(&bare).unwrap());
+        }
+    }
+
     #[test]
     fn binary_fields_are_byte_strings_of_their_length() {
         let join = JoinRequest {
             v: JOIN_VERSION,
             invite: [1; 16],
-            key: [2; 32],
+            key: MemberKey([2; 32]),
             proof: [3; 32],
             name: None,
         };

@@ -8,8 +8,8 @@
 //!                                 | { "Refused": { reason: Refusal } }    frame <= 2 MiB
 //! ```
 //!
-//! `key` is the joiner's ed25519 public key; the issuer checks that it is the key of the
-//! authenticated peer. `proof` is `weft_keys::invite::proof(secret, joiner PeerId bytes)`: the
+//! `key` is the joiner's [`MemberKey`] (its ed25519 public key); the issuer checks that it is
+//! the key of the authenticated peer. `proof` is `weft_keys::invite::proof(secret, joiner PeerId bytes)`: the
 //! secret itself never travels. `Accepted` carries the joiner's admission and its causal past,
 //! parents first, at most [`MAX_JOIN_OPS_BYTES`] of ops; `more` says the log goes on, and the
 //! joiner (a member now) fetches the rest with `/weft/sync/1` from the issuer before it
@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::acl::SignedOp;
+use crate::mesh::MemberKey;
 
 /// The request body version.
 pub const JOIN_VERSION: u8 = 3;
@@ -39,9 +40,8 @@ pub struct JoinRequest {
     /// The invite's id.
     #[serde(with = "crate::codec::byte_array")]
     pub invite: [u8; 16],
-    /// The joiner's ed25519 public key.
-    #[serde(with = "crate::codec::byte_array")]
-    pub key: [u8; 32],
+    /// The joiner's member key.
+    pub key: MemberKey,
     /// Proof of the invite's secret, bound to the joiner's PeerId.
     #[serde(with = "crate::codec::byte_array")]
     pub proof: [u8; 32],

@@ -14,7 +14,7 @@
 //! ```
 //!
 //! - `Deposit` asks the node to hold `sealed` (a box from `weft_keys::seal`, at most
-//!   [`crate::seal::MAX_SEALED_BYTES`]) for the member whose ed25519 key is `to`, until
+//!   [`crate::seal::MAX_SEALED_BYTES`]) for the member whose [`MemberKey`] is `to`, until
 //!   `expires` (Unix seconds). A node holds boxes for itself from any member, and for others
 //!   only when its role is mailbox, within its quota per recipient. `Held` comes only once the
 //!   box is on disk; its `id` is BLAKE3 of the box.
@@ -25,6 +25,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::mesh::MemberKey;
 use crate::seal::MAX_SEALED_BYTES;
 
 /// The body version.
@@ -56,9 +57,8 @@ pub struct MailboxRequest {
 pub enum Op {
     /// Hold a box for a member.
     Deposit {
-        /// The recipient's ed25519 public key.
-        #[serde(with = "crate::codec::byte_array")]
-        to: [u8; 32],
+        /// The recipient's member key.
+        to: MemberKey,
         /// When the box may be dropped, Unix seconds.
         expires: u64,
         /// The box.
@@ -138,7 +138,7 @@ mod tests {
             more in any::<bool>(),
         ) {
             for op in [
-                Op::Deposit { to, expires, sealed: sealed.clone() },
+                Op::Deposit { to: MemberKey(to), expires, sealed: sealed.clone() },
                 Op::Fetch { max_bytes: 1024 },
                 Op::Release { ids: ids.clone() },
             ] {

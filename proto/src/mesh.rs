@@ -1,8 +1,12 @@
 //! Meshes: their ids and the roles members hold.
 //!
-//! A mesh id is `BLAKE3-derive-key("weft/v1/mesh-id", founder's ed25519 public key)`, shown
-//! as the first 20 bytes in lowercase unpadded base32 (32 characters). It names the mesh in
-//! the Noise prologue (`/weft/mesh/<mesh-id>`) and in gossipsub topic names.
+//! A mesh id is `BLAKE3-derive-key("weft/v1/mesh-id", founder's member key)`, shown as the
+//! first 20 bytes in lowercase unpadded base32 (32 characters). It names the mesh in the
+//! Noise prologue (`/weft/mesh/<mesh-id>`) and in gossipsub topic names.
+//!
+//! A member is named by its [`MemberKey`], the ed25519 public key of its identity: the ACL
+//! admits it by that key, its ops and topic messages are signed with it, sealed boxes are
+//! addressed to it, and its PeerId embeds it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,14 +16,33 @@ use serde::{Deserialize, Serialize};
 /// How many bytes of the hash the shown form carries.
 const SHOWN_BYTES: usize = 20;
 
+/// A member's ed25519 public key: the identity key that names it in the ACL and signs what
+/// it says. On the wire a byte string of 32 bytes (`bytes(32)`), as the bare key was.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MemberKey(#[serde(with = "crate::codec::byte_array")] pub [u8; 32]);
+
+impl MemberKey {
+    /// The first 12 hex digits, for logs.
+    pub fn short(&self) -> String {
+        self.0[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Debug for MemberKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MemberKey({})", self.short())
+    }
+}
+
 /// A mesh id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MeshId(#[serde(with = "crate::codec::byte_array")] pub [u8; SHOWN_BYTES]);
 
 impl MeshId {
-    /// The id of the mesh founded by the holder of `founder` (an ed25519 public key).
-    pub fn of_founder(founder: &[u8; 32]) -> MeshId {
-        let hash = blake3::derive_key("weft/v1/mesh-id", founder);
+    /// The id of the mesh founded by the member whose key is `founder`.
+    pub fn of_founder(founder: &MemberKey) -> MeshId {
+        let hash = blake3::derive_key("weft/v1/mesh-id", &founder.0);
         let mut id = [0u8; SHOWN_BYTES];
         id.copy_from_slice(&hash[..SHOWN_BYTES]);
         MeshId(id)
@@ -115,12 +138,19 @@ mod tests {
     proptest! {
         #[test]
         fn mesh_ids_round_trip(founder in any::<[u8; 32]>()) {
-            let id = MeshId::of_founder(&founder);
+            let id = MeshId::of_founder(&MemberKey(founder));
             let shown = id.to_string();
             prop_assert_eq!(shown.len(), 32);
             prop_assert_eq!(shown.parse::<MeshId>().unwrap(), id);
             prop_assert!(id.prologue().starts_with("/weft/mesh/"));
         }
+    }
+
+    #[test]
+    fn member_keys_show_a_short_prefix() {
+        let mut key = MemberKey([0; 32]);
+        key.0[..7].copy_from_slice(&[0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67]);
+        assert_eq!(format!("{key:?}"), "MemberKey(abcdef012345)");
     }
 
     #[test]

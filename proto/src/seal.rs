@@ -9,15 +9,19 @@
 //! ```
 //!
 //! The box itself (Noise X, see `weft_keys::seal`) is opaque bytes of at most
-//! [`MAX_SEALED_BYTES`]. `from` names the sender's ed25519 key: the opener attributes the
-//! box to `from` only when `from`'s card carries the X25519 key the handshake authenticated,
-//! so a card claiming another member's sealing key gains its signer nothing.
+//! [`MAX_SEALED_BYTES`]. `from` and `to` are [`MemberKey`]s (ed25519); a card's `key` is a
+//! [`SealingKey`] (X25519). The opener attributes the box to `from` only when `from`'s card
+//! carries the sealing key the handshake authenticated, so a card claiming another member's
+//! sealing key gains its signer nothing.
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::MessageId;
 use crate::codec::{DecodeError, from_cbor, to_cbor};
 use crate::dm::DirectMessage;
+use crate::mesh::MemberKey;
 
 /// The version of [`SealedMessage`] this build writes and reads.
 pub const SEALED_VERSION: u8 = 2;
@@ -29,12 +33,31 @@ pub const MAX_RECEIPTS: usize = 256;
 /// overhead of its chunks.
 pub const MAX_SEALED_BYTES: usize = 80 * 1024;
 
+/// A member's X25519 public key for sealed boxes: what a box is sealed to, and what its
+/// handshake authenticates the sender by. Published in a [`SealCard`]. On the wire a byte
+/// string of 32 bytes (`bytes(32)`), as the bare key was.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SealingKey(#[serde(with = "crate::codec::byte_array")] pub [u8; 32]);
+
+impl SealingKey {
+    /// The first 12 hex digits, for logs.
+    pub fn short(&self) -> String {
+        self.0[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealingKey({})", self.short())
+    }
+}
+
 /// A member's X25519 key for sealed boxes, signed by its identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealCard {
     /// The X25519 public key.
-    #[serde(with = "crate::codec::byte_array")]
-    pub key: [u8; 32],
+    pub key: SealingKey,
     /// ed25519 by the member's identity over the key, context `seal-key`.
     #[serde(with = "crate::codec::byte_array")]
     pub sig: [u8; 64],
@@ -55,12 +78,10 @@ pub enum Content {
 pub struct SealedMessage {
     /// Body version, [`SEALED_VERSION`].
     pub v: u8,
-    /// The sender's ed25519 public key.
-    #[serde(with = "crate::codec::byte_array")]
-    pub from: [u8; 32],
-    /// The recipient's ed25519 public key.
-    #[serde(with = "crate::codec::byte_array")]
-    pub to: [u8; 32],
+    /// The sender's member key.
+    pub from: MemberKey,
+    /// The recipient's member key.
+    pub to: MemberKey,
     /// When it stops being worth delivering, Unix seconds.
     pub expires: u64,
     /// What it carries.
@@ -95,6 +116,27 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// [`SealedMessage`] as it was laid out before its keys had types: bare byte arrays.
+    #[derive(Serialize)]
+    struct BareSealedMessage<'a> {
+        v: u8,
+        #[serde(with = "crate::codec::byte_array")]
+        from: [u8; 32],
+        #[serde(with = "crate::codec::byte_array")]
+        to: [u8; 32],
+        expires: u64,
+        content: &'a Content,
+    }
+
+    /// [`SealCard`] as it was laid out before its key had a type.
+    #[derive(Serialize)]
+    struct BareSealCard {
+        #[serde(with = "crate::codec::byte_array")]
+        key: [u8; 32],
+        #[serde(with = "crate::codec::byte_array")]
+        sig: [u8; 64],
+    }
+
     proptest! {
         #[test]
         fn sealed_message_round_trips(
@@ -106,12 +148,43 @@ mod tests {
         ) {
             let message = SealedMessage {
                 v: SEALED_VERSION,
-                from,
-                to,
+                from: MemberKey(from),
+                to: MemberKey(to),
                 expires,
                 content: Content::Direct(DirectMessage::new(&from, &to, ts, text)),
             };
             prop_assert_eq!(SealedMessage::decode(&message.encode().unwrap()).unwrap(), message);
+        }
+
+        #[test]
+        fn typed_keys_encode_as_the_bare_arrays_did(
+            to in any::<[u8; 32]>(),
+            from in any::<[u8; 32]>(),
+            key in any::<[u8; 32]>(),
+            expires in any::<u64>(),
+            ids in proptest::collection::vec(any::<[u8; 32]>(), 0..4),
+        ) {
+            let content = Content::Receipts(ids.into_iter().map(MessageId).collect());
+            let message = SealedMessage {
+                v: SEALED_VERSION,
+                from: MemberKey(from),
+                to: MemberKey(to),
+                expires,
+                content: content.clone(),
+            };
+            let bare = BareSealedMessage { v: SEALED_VERSION, from, to, expires, content: &content };
+            prop_assert_eq!(to_cbor(&message).unwrap(), to_cbor(&bare).unwrap());
+            prop_assert_eq!(
+                serde_json::to_string(&message).unwrap(),
+                serde_json::to_string(&bare).unwrap()
+            );
+            let card = SealCard { key: SealingKey(key), sig: [7; 64] };
+            let bare = BareSealCard { key, sig: [7; 64] };
+            prop_assert_eq!(to_cbor(&card).unwrap(), to_cbor(&bare).unwrap());
+            prop_assert_eq!(
+                serde_json::to_string(&card).unwrap(),
+                serde_json::to_string(&bare).unwrap()
+            );
         }
     }
 }

@@ -44,7 +44,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::acl::{OpId, SignedOp};
-use crate::mesh::MeshId;
+use crate::mesh::{MemberKey, MeshId};
 use crate::seal::SealCard;
 use crate::topic::{TopicMessage, TopicName};
 
@@ -118,9 +118,8 @@ pub struct TopicMarks {
 /// The asker holds every message of `publisher` on a topic below `next`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mark {
-    /// The publisher's ed25519 key.
-    #[serde(with = "crate::codec::byte_array")]
-    pub publisher: [u8; 32],
+    /// The publisher's member key.
+    pub publisher: MemberKey,
     /// The first sequence number the asker lacks.
     pub next: u64,
 }
@@ -128,9 +127,8 @@ pub struct Mark {
 /// A topic message handed on by the answerer, with its publisher.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Logged {
-    /// The publisher's ed25519 key (the message is signed by it).
-    #[serde(with = "crate::codec::byte_array")]
-    pub publisher: [u8; 32],
+    /// The publisher's member key (the message is signed by it).
+    pub publisher: MemberKey,
     /// The message.
     pub message: TopicMessage,
 }

@@ -16,7 +16,7 @@ use weft::proto::acl::{OP_VERSION, OpBody, OpId, OpKind, SignedOp};
 use weft::proto::codec::{from_cbor, to_cbor};
 use weft::proto::join::{JOIN_VERSION, JoinRequest, JoinResponse};
 use weft::proto::mailbox::{MAILBOX_VERSION, MailboxRequest, MailboxResponse, Op as MailboxOp};
-use weft::proto::mesh::{MeshId, Role};
+use weft::proto::mesh::{MemberKey, MeshId, Role};
 use weft::proto::sync::{Logged, SYNC_VERSION, SyncRequest, SyncResponse};
 use weft::proto::topic::TopicMessage;
 
@@ -133,9 +133,9 @@ impl Hostile {
         }
     }
 
-    /// Its ed25519 key.
-    fn key(&self) -> [u8; 32] {
-        self.identity.public().to_bytes()
+    /// Its member key.
+    fn key(&self) -> MemberKey {
+        self.identity.member_key()
     }
 
     fn dial(&self, addr: &str) {
@@ -202,7 +202,7 @@ impl Hostile {
     }
 
     /// Deposits `sealed` for `to` at mailbox `peer`.
-    async fn deposit(&self, peer: PeerId, to: [u8; 32], sealed: Vec<u8>) -> MailboxResponse {
+    async fn deposit(&self, peer: PeerId, to: MemberKey, sealed: Vec<u8>) -> MailboxResponse {
         let mut stream = self
             .control
             .clone()
@@ -770,7 +770,7 @@ fn a_card_claiming_another_members_sealing_key_gains_nothing() {
             .and_then(|p| p.card)
             .expect("bob knows alice's card");
         let mut signed = b"weft/v1/seal-key\0".to_vec();
-        signed.extend_from_slice(&theirs.key);
+        signed.extend_from_slice(&theirs.key.0);
         let claim = weft::proto::seal::SealCard {
             key: theirs.key,
             sig: eve.keypair.sign(&signed).unwrap().try_into().unwrap(),

@@ -236,7 +236,7 @@ fn bad_invites_are_refused_in_one_line_and_change_nothing() {
     let stranger = weft::keys::Identity::generate().unwrap();
     let real = weft::keys::invite::Invite::decode(&good).unwrap();
     let mut body = real.body.clone();
-    body.issuer = stranger.public().to_bytes();
+    body.issuer = stranger.member_key();
     body.id = weft::keys::invite::InviteId::generate().unwrap();
     body.secret = weft::keys::invite::InviteSecret::generate().unwrap();
     let forged = weft::keys::invite::Invite::sign(&stranger, body)

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use libp2p::PeerId;
 use weft_proto::MessageId;
 use weft_proto::acl::OpId;
+use weft_proto::mesh::MemberKey;
 
 use super::io::AskId;
 
@@ -48,7 +49,7 @@ pub enum Purpose {
         /// The recipient.
         peer: PeerId,
         /// Its key.
-        to: [u8; 32],
+        to: MemberKey,
         /// The box.
         id: [u8; 32],
     },

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use weft_proto::mesh::MemberKey;
 use weft_proto::seal::MAX_SEALED_BYTES;
 
 use super::quota::{Full, Quota, Usage};
@@ -13,7 +14,7 @@ use crate::config::MailboxLimits;
 use crate::store::mailbox::BoxInfo;
 
 /// A recipient's key and a box id.
-type BoxKey = ([u8; 32], [u8; 32]);
+type BoxKey = (MemberKey, [u8; 32]);
 
 /// What one fetch hands over: boxes oldest first, within its caps.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -30,9 +31,9 @@ pub struct Fetch {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Deposit {
     /// The recipient's key.
-    pub to: [u8; 32],
+    pub to: MemberKey,
     /// The depositor's key.
-    pub from: [u8; 32],
+    pub from: MemberKey,
     /// The box id (of its sealed bytes).
     pub id: [u8; 32],
     /// Its sealed size in bytes.
@@ -89,7 +90,7 @@ pub fn check(size: usize, expires: u64, now: u64) -> Result<(), Refusal> {
 #[derive(Debug, Default)]
 pub struct Holding {
     /// By recipient, then arrival, then id: a fetch reads oldest first.
-    order: BTreeMap<([u8; 32], u64, [u8; 32]), BoxInfo>,
+    order: BTreeMap<(MemberKey, u64, [u8; 32]), BoxInfo>,
     /// When each box arrived.
     arrival: HashMap<BoxKey, u64>,
     quota: Quota,
@@ -106,7 +107,7 @@ impl Holding {
     }
 
     /// Whether `to`'s box `id` is held.
-    pub fn holds(&self, to: &[u8; 32], id: &[u8; 32]) -> bool {
+    pub fn holds(&self, to: &MemberKey, id: &[u8; 32]) -> bool {
         self.arrival.contains_key(&(*to, *id))
     }
 
@@ -114,8 +115,8 @@ impl Holding {
     /// not.
     pub fn full(
         &self,
-        to: &[u8; 32],
-        from: &[u8; 32],
+        to: &MemberKey,
+        from: &MemberKey,
         bytes: usize,
         limits: MailboxLimits,
     ) -> Option<Full> {
@@ -176,7 +177,7 @@ impl Holding {
     }
 
     /// `to`'s box `id` is held no more: what it was, if it was held.
-    pub fn release(&mut self, to: &[u8; 32], id: &[u8; 32]) -> Option<BoxInfo> {
+    pub fn release(&mut self, to: &MemberKey, id: &[u8; 32]) -> Option<BoxInfo> {
         let at = self.arrival.remove(&(*to, *id))?;
         let info = self.order.remove(&(*to, at, *id))?;
         self.quota.release(to, &info.from, info.size);
@@ -194,7 +195,7 @@ impl Holding {
 
     /// What a fetch by `to` at `now` hands over: its boxes oldest first, at most
     /// `max_count` and until their sizes pass `max_bytes` (always one when any is held).
-    pub fn fetch(&self, to: &[u8; 32], max_bytes: usize, max_count: usize, now: u64) -> Fetch {
+    pub fn fetch(&self, to: &MemberKey, max_bytes: usize, max_count: usize, now: u64) -> Fetch {
         let mut fetch = Fetch::default();
         let mut bytes = 0;
         let theirs = self

@@ -13,8 +13,8 @@ use weft_proto::api::Event;
 use weft_proto::dm::{DirectMessage, DmAck};
 use weft_proto::join::{JoinRequest, JoinResponse};
 use weft_proto::mailbox::{MailboxRequest, MailboxResponse, Op};
-use weft_proto::mesh::MeshId;
-use weft_proto::seal::{Content, SEALED_VERSION, SealedMessage};
+use weft_proto::mesh::{MemberKey, MeshId};
+use weft_proto::seal::{Content, SEALED_VERSION, SealedMessage, SealingKey};
 use weft_proto::sync::{Logged, PeerAddrs, SyncRequest, SyncResponse};
 
 use super::peers::Path;
@@ -280,12 +280,12 @@ impl Synced {
 /// shell does it, beside the loop.
 #[derive(Debug)]
 pub struct Sealing {
-    /// This node's ed25519 key, the sender the box names.
-    pub from: [u8; 32],
-    /// The recipient's ed25519 key.
-    pub to: [u8; 32],
-    /// The recipient's sealing key.
-    pub card: [u8; 32],
+    /// This node's key, the sender the box names.
+    pub from: MemberKey,
+    /// The recipient's key.
+    pub to: MemberKey,
+    /// The recipient's sealing key (from its card).
+    pub card: SealingKey,
     /// The mesh, bound into the box.
     pub mesh: MeshId,
     /// When the box may be dropped, Unix seconds.
@@ -301,7 +301,7 @@ impl Sealing {
     pub fn deposit<E: std::fmt::Display>(
         self,
         message: impl FnOnce(Outgoing) -> Result<Option<DirectMessage>, E>,
-        seal: impl FnOnce(&[u8; 32], &MeshId, &[u8]) -> Result<Vec<u8>, SealError>,
+        seal: impl FnOnce(&SealingKey, &MeshId, &[u8]) -> Result<Vec<u8>, SealError>,
     ) -> Result<Option<Op>, String> {
         let content = match self.content {
             Sealed::Direct(outgoing) => match message(outgoing).map_err(|e| e.to_string())? {

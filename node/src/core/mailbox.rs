@@ -25,7 +25,7 @@ use weft_proto::api::MailboxStatus;
 use weft_proto::mailbox::{
     MAILBOX_VERSION, MAX_FETCH_BYTES, MAX_RELEASE_IDS, MailboxRequest, MailboxResponse, Op, box_id,
 };
-use weft_proto::mesh::Role;
+use weft_proto::mesh::{MemberKey, Role};
 use weft_proto::seal::SealCard;
 
 use super::asks::Purpose;
@@ -88,7 +88,7 @@ impl Mailbox {
 
 impl Core {
     /// Takes `card` as `member`'s sealing key (verified) and stores it when new.
-    pub(super) fn learn_card(&mut self, member: [u8; 32], card: SealCard) {
+    pub(super) fn learn_card(&mut self, member: MemberKey, card: SealCard) {
         if let Some(mesh) = self.mesh.get_mut()
             && mesh.learn_card(member, card)
         {
@@ -178,7 +178,7 @@ impl Core {
         &mut self,
         asked: AskedId,
         peer: PeerId,
-        to: [u8; 32],
+        to: MemberKey,
         expires: u64,
         sealed: Vec<u8>,
         now: Now,
@@ -274,7 +274,7 @@ impl Core {
     /// writes queued before it are applied (a box just deposited is held here before its
     /// write lands, and must not be missing from the answer); expired ones are dropped
     /// instead.
-    fn hand_over(&mut self, asked: AskedId, to: [u8; 32], max_bytes: usize, now: Now) {
+    fn hand_over(&mut self, asked: AskedId, to: MemberKey, max_bytes: usize, now: Now) {
         let fetch = self.mailbox.holding.fetch(
             &to,
             max_bytes.min(MAX_FETCH_BYTES),
@@ -292,7 +292,7 @@ impl Core {
     }
 
     /// Drops `to`'s boxes `ids`; how many were held.
-    fn release_boxes(&mut self, to: [u8; 32], ids: &[[u8; 32]]) -> u32 {
+    fn release_boxes(&mut self, to: MemberKey, ids: &[[u8; 32]]) -> u32 {
         let mut count = 0;
         for id in ids.iter().take(MAX_RELEASE_IDS) {
             if self.drop_box(&to, id) {
@@ -303,7 +303,7 @@ impl Core {
     }
 
     /// Drops `to`'s box `id`; whether it was held.
-    pub(super) fn drop_box(&mut self, to: &[u8; 32], id: &[u8; 32]) -> bool {
+    pub(super) fn drop_box(&mut self, to: &MemberKey, id: &[u8; 32]) -> bool {
         let held = self.mailbox.holding.release(to, id).is_some();
         if held {
             self.commit.write(Write::ReleaseBox(*to, *id));
@@ -330,7 +330,7 @@ impl Core {
     pub(super) fn forwarded(
         &mut self,
         recipient: PeerId,
-        to: [u8; 32],
+        to: MemberKey,
         id: [u8; 32],
         held: bool,
         now: Now,

@@ -10,7 +10,7 @@ use weft_keys::invite::{Invite, InviteBody, InviteId, InviteSecret};
 use weft_proto::acl::{MAX_MEMBER_NAME_BYTES, MAX_POLICY_PUBLISHERS, OpKind, Publisher, SignedOp};
 use weft_proto::api::{CreateInviteRequest, InviteInfo, MemberInfo, MeshInfo};
 use weft_proto::join::{JOIN_VERSION, JoinRequest, JoinResponse, Refusal};
-use weft_proto::mesh::{MeshId, Role};
+use weft_proto::mesh::{MemberKey, MeshId, Role};
 use weft_proto::topic::TopicName;
 
 use super::commit::Durable;
@@ -539,8 +539,8 @@ fn check_text_field(what: &str, value: Option<&str>, max: usize) -> Result<(), N
     }
 }
 
-/// The ed25519 public key inside `peer`, or why there is none.
-fn ed25519_key(peer: &PeerId) -> Result<[u8; 32], NodeError> {
+/// The member key inside `peer`, or why there is none.
+fn ed25519_key(peer: &PeerId) -> Result<MemberKey, NodeError> {
     key_of(peer)
         .ok_or_else(|| NodeError::Invalid(format!("{peer} is not the PeerId of an ed25519 key")))
 }

@@ -161,28 +161,28 @@ mod tests {
         let founder = Identity::from_secret(&[1; 32]);
         let bob = Identity::from_secret(&[2; 32]);
         let carol = Identity::from_secret(&[3; 32]);
-        let id = MeshId::of_founder(&founder.public().to_bytes());
+        let id = MeshId::of_founder(&founder.member_key());
         let mut membership = Membership::new(Log::new(id), [], []);
         for kind in [
             OpKind::Found { name: None },
             OpKind::Add {
-                member: bob.public().to_bytes(),
+                member: bob.member_key(),
                 role: Role::Member,
                 name: None,
             },
             OpKind::Add {
-                member: carol.public().to_bytes(),
+                member: carol.member_key(),
                 role: Role::Mailbox,
                 name: None,
             },
             OpKind::Revoke {
-                member: carol.public().to_bytes(),
+                member: carol.member_key(),
             },
         ] {
             let op = membership.sign(&founder, kind).unwrap();
             membership.admit(op).unwrap();
         }
-        let peer = |i: &Identity| peer_of(&i.public().to_bytes()).unwrap();
+        let peer = |i: &Identity| peer_of(&i.member_key()).unwrap();
         let (mut mesh, _) = Mesh::load(Some(membership), None, Vec::new());
         assert_eq!(mesh.standing(&peer(&bob)), Standing::Member);
         assert_eq!(mesh.standing(&peer(&carol)), Standing::Removed);

@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use weft_proto::mesh::MemberKey;
+
 use crate::config::MailboxLimits;
 
 /// Messages and bytes held.
@@ -45,11 +47,11 @@ impl fmt::Display for Full {
     }
 }
 
-/// What is held, by recipient and by depositor (keys are members' ed25519 keys).
+/// What is held, by recipient and by depositor.
 #[derive(Debug, Default)]
 pub struct Quota {
-    recipients: HashMap<[u8; 32], Usage>,
-    depositors: HashMap<[u8; 32], Usage>,
+    recipients: HashMap<MemberKey, Usage>,
+    depositors: HashMap<MemberKey, Usage>,
 }
 
 impl Quota {
@@ -57,8 +59,8 @@ impl Quota {
     /// not.
     pub fn full(
         &self,
-        to: &[u8; 32],
-        from: &[u8; 32],
+        to: &MemberKey,
+        from: &MemberKey,
         bytes: usize,
         limits: MailboxLimits,
     ) -> Option<Full> {
@@ -75,13 +77,13 @@ impl Quota {
     }
 
     /// A box of `bytes` for `to` from `from` is held now.
-    pub fn hold(&mut self, to: [u8; 32], from: [u8; 32], bytes: usize) {
+    pub fn hold(&mut self, to: MemberKey, from: MemberKey, bytes: usize) {
         count(&mut self.recipients, to, bytes);
         count(&mut self.depositors, from, bytes);
     }
 
     /// A box of `bytes` for `to` from `from` is held no more.
-    pub fn release(&mut self, to: &[u8; 32], from: &[u8; 32], bytes: usize) {
+    pub fn release(&mut self, to: &MemberKey, from: &MemberKey, bytes: usize) {
         uncount(&mut self.recipients, to, bytes);
         uncount(&mut self.depositors, from, bytes);
     }
@@ -107,13 +109,13 @@ impl Quota {
     }
 }
 
-fn count(usage: &mut HashMap<[u8; 32], Usage>, key: [u8; 32], bytes: usize) {
+fn count(usage: &mut HashMap<MemberKey, Usage>, key: MemberKey, bytes: usize) {
     let u = usage.entry(key).or_default();
     u.messages += 1;
     u.bytes += bytes;
 }
 
-fn uncount(usage: &mut HashMap<[u8; 32], Usage>, key: &[u8; 32], bytes: usize) {
+fn uncount(usage: &mut HashMap<MemberKey, Usage>, key: &MemberKey, bytes: usize) {
     if let Some(u) = usage.get_mut(key) {
         u.messages = u.messages.saturating_sub(1);
         u.bytes = u.bytes.saturating_sub(bytes);

@@ -23,7 +23,7 @@ use weft_keys::invite::{Invite, InviteId, InviteSecret};
 use weft_proto::MessageId;
 use weft_proto::acl::OpKind;
 use weft_proto::api::{CreateInviteRequest, Message};
-use weft_proto::mesh::{MeshId, Role};
+use weft_proto::mesh::{MemberKey, MeshId, Role};
 use weft_proto::topic::TopicName;
 
 use self::shell::{Frame, Shell};
@@ -173,9 +173,9 @@ impl Node {
         self.core.is_some()
     }
 
-    /// Its ed25519 key.
-    pub fn key(&self) -> [u8; 32] {
-        Identity::from_secret(&self.secret).public().to_bytes()
+    /// Its member key.
+    pub fn key(&self) -> MemberKey {
+        Identity::from_secret(&self.secret).member_key()
     }
 
     /// Whether it takes `peer` for a member.
@@ -277,7 +277,7 @@ impl Sim {
         let nodes: Vec<Node> = secrets
             .into_iter()
             .map(|secret| Node {
-                peer: peer_of(&Identity::from_secret(&secret).public().to_bytes())
+                peer: peer_of(&Identity::from_secret(&secret).member_key())
                     .expect("an ed25519 PeerId"),
                 secret,
                 limits: limits(),
@@ -342,7 +342,7 @@ impl Sim {
             }
         }
         let founder = Identity::from_secret(&sim.nodes[0].secret);
-        let id = MeshId::of_founder(&founder.public().to_bytes());
+        let id = MeshId::of_founder(&founder.member_key());
         let mut founding = Membership::new(Log::new(id), [], []);
         let found = founding
             .sign(&founder, OpKind::Found { name: None })
@@ -555,7 +555,7 @@ impl Sim {
 
     /// `admin` issues `kind` as its next ACL op; false when it may not.
     pub fn issue(&mut self, admin: usize, kind: OpKind) -> bool {
-        let peer = |key: &[u8; 32]| peer_of(key).expect("an ed25519 key");
+        let peer = |key: &MemberKey| peer_of(key).expect("an ed25519 key");
         self.command(admin, |core, now| match kind {
             OpKind::Revoke { member } => core.member_remove(peer(&member), now).is_ok(),
             OpKind::Add { member, role, name } => {

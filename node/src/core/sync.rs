@@ -15,6 +15,7 @@ use std::collections::HashSet;
 
 use libp2p::{Multiaddr, PeerId};
 use weft_proto::acl::{OpId, SignedOp};
+use weft_proto::mesh::MemberKey;
 use weft_proto::sync::{Logged, MAX_SYNC_OPS, PeerAddrs, SyncRequest, SyncResponse};
 
 use super::asks::Purpose;
@@ -162,7 +163,7 @@ impl Core {
         let Some(mesh) = self.mesh.get() else {
             return Vec::new();
         };
-        let mut members: Vec<(&PeerId, &[u8; 32])> =
+        let mut members: Vec<(&PeerId, &MemberKey)> =
             mesh.peers().filter(|(p, _)| *p != asker).collect();
         members.sort();
         members

@@ -18,6 +18,7 @@ use libp2p::PeerId;
 use weft_keys::sign::SignatureError;
 use weft_keys::topic::verify_topic;
 use weft_proto::codec::DecodeError;
+use weft_proto::mesh::MemberKey;
 use weft_proto::sync::{
     Logged, MAX_MARKS_PER_TOPIC, MAX_SYNC_MESSAGE_BYTES, MAX_SYNC_MESSAGES, MAX_SYNC_TOPICS, Mark,
     TopicMarks,
@@ -31,7 +32,7 @@ use crate::mesh::membership::Membership;
 #[derive(Debug, Default)]
 pub struct Topics {
     followed: HashSet<TopicName>,
-    marks: Marks<TopicName, [u8; 32]>,
+    marks: Marks<TopicName, MemberKey>,
 }
 
 /// A run of one publisher's messages an asker lacks and this node holds whole: from `from`
@@ -40,8 +41,8 @@ pub struct Topics {
 pub struct Wanted {
     /// The topic.
     pub topic: TopicName,
-    /// The publisher's ed25519 key.
-    pub publisher: [u8; 32],
+    /// The publisher's key.
+    pub publisher: MemberKey,
     /// The first sequence number the asker lacks.
     pub from: u64,
     /// The first this node lacks: what it holds above a gap it does not hand on, so that
@@ -90,7 +91,7 @@ impl Topics {
     /// first number not held).
     pub fn new(
         followed: impl IntoIterator<Item = TopicName>,
-        stored: impl IntoIterator<Item = (TopicName, [u8; 32], u64)>,
+        stored: impl IntoIterator<Item = (TopicName, MemberKey, u64)>,
     ) -> Topics {
         Topics {
             followed: followed.into_iter().collect(),
@@ -120,13 +121,13 @@ impl Topics {
 
     /// The sequence number of `publisher`'s next message on `topic` (for this node's own
     /// key: the number its next message gets).
-    pub fn next_seq(&self, topic: &TopicName, publisher: &[u8; 32]) -> u64 {
+    pub fn next_seq(&self, topic: &TopicName, publisher: &MemberKey) -> u64 {
         self.marks.next(topic, publisher)
     }
 
     /// `publisher`'s message `seq` on `topic` is held now (this node published it, or took
     /// it).
-    pub fn record(&mut self, topic: &TopicName, publisher: [u8; 32], seq: u64) {
+    pub fn record(&mut self, topic: &TopicName, publisher: MemberKey, seq: u64) {
         self.marks.record(topic, publisher, seq);
     }
 
@@ -140,7 +141,7 @@ impl Topics {
         publisher: &PeerId,
         message: &TopicMessage,
         oldest_kept: u64,
-    ) -> Result<(Take, [u8; 32]), Refusal> {
+    ) -> Result<(Take, MemberKey), Refusal> {
         message.check()?;
         let not_allowed = || Refusal::NotAllowed(message.topic.clone());
         let (key, _) = mesh.member(publisher).ok_or_else(not_allowed)?;
@@ -188,7 +189,7 @@ impl Topics {
             if !self.followed.contains(&wanted.topic) {
                 continue;
             }
-            let theirs: HashMap<[u8; 32], u64> = wanted
+            let theirs: HashMap<MemberKey, u64> = wanted
                 .marks
                 .iter()
                 .take(MAX_MARKS_PER_TOPIC)

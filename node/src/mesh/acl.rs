@@ -35,7 +35,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use weft_proto::acl::{OpId, OpKind, Publisher, SignedOp};
-use weft_proto::mesh::{MeshId, Role};
+use weft_proto::mesh::{MemberKey, MeshId, Role};
 use weft_proto::topic::TopicName;
 
 use super::bits::Bits;
@@ -49,7 +49,7 @@ pub struct Member {
     /// Its name, if one was given.
     pub name: Option<String>,
     /// The admin that admitted it (its own key for the founder).
-    pub added_by: [u8; 32],
+    pub added_by: MemberKey,
     /// The height of its admission in the log (its depth in the op DAG).
     pub added_at: u64,
 }
@@ -58,7 +58,7 @@ pub struct Member {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Revocation {
     /// The admin that removed it.
-    pub by: [u8; 32],
+    pub by: MemberKey,
     /// The revoking op.
     pub op: OpId,
 }
@@ -69,8 +69,8 @@ pub struct Revocation {
 pub struct Acl {
     mesh: MeshId,
     name: Option<String>,
-    members: BTreeMap<[u8; 32], Member>,
-    revoked: BTreeMap<[u8; 32], Revocation>,
+    members: BTreeMap<MemberKey, Member>,
+    revoked: BTreeMap<MemberKey, Revocation>,
     policies: BTreeMap<TopicName, Vec<Publisher>>,
     revoked_invites: BTreeSet<[u8; 16]>,
     /// Which ops of the log took effect (by index).
@@ -178,7 +178,7 @@ impl Acl {
     }
 
     /// Whether `key` founded this mesh.
-    pub fn is_founder(&self, key: &[u8; 32]) -> bool {
+    pub fn is_founder(&self, key: &MemberKey) -> bool {
         MeshId::of_founder(key) == self.mesh
     }
 
@@ -188,27 +188,27 @@ impl Acl {
     }
 
     /// The member with `key`, if it is one.
-    pub fn member(&self, key: &[u8; 32]) -> Option<&Member> {
+    pub fn member(&self, key: &MemberKey) -> Option<&Member> {
         self.members.get(key)
     }
 
     /// Every member, by key.
-    pub fn members(&self) -> impl Iterator<Item = (&[u8; 32], &Member)> {
+    pub fn members(&self) -> impl Iterator<Item = (&MemberKey, &Member)> {
         self.members.iter()
     }
 
     /// Whether `key` is a current admin.
-    pub fn is_admin(&self, key: &[u8; 32]) -> bool {
+    pub fn is_admin(&self, key: &MemberKey) -> bool {
         self.members.get(key).is_some_and(|m| m.role == Role::Admin)
     }
 
     /// Whether `key` was revoked.
-    pub fn is_revoked(&self, key: &[u8; 32]) -> bool {
+    pub fn is_revoked(&self, key: &MemberKey) -> bool {
         self.revoked.contains_key(key)
     }
 
     /// How `key` was revoked, if it was.
-    pub fn revocation(&self, key: &[u8; 32]) -> Option<Revocation> {
+    pub fn revocation(&self, key: &MemberKey) -> Option<Revocation> {
         self.revoked.get(key).copied()
     }
 
@@ -219,7 +219,7 @@ impl Acl {
 
     /// Whether `key` may publish on `topic`: never a guest; otherwise as the topic's policy
     /// says, or any member when it has none.
-    pub fn can_publish(&self, key: &[u8; 32], topic: &TopicName) -> bool {
+    pub fn can_publish(&self, key: &MemberKey, topic: &TopicName) -> bool {
         let Some(member) = self.members.get(key) else {
             return false;
         };
@@ -472,7 +472,7 @@ impl<'a> Resolver<'a> {
         if self.role_at(author, i) != Some(Role::Admin) {
             return false;
         }
-        let founder = |key: &[u8; 32]| MeshId::of_founder(key) == op.body.mesh;
+        let founder = |key: &MemberKey| MeshId::of_founder(key) == op.body.mesh;
         match &op.body.kind {
             OpKind::Add { member, .. } => !founder(member),
             OpKind::Revoke { member } | OpKind::SetRole { member, .. } if founder(member) => false,
@@ -486,7 +486,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// The role ops of `member` in op `at`'s causal past, in (height, id) order.
-    fn seen_role_ops(&self, member: &[u8; 32], at: u32) -> impl Iterator<Item = u32> + '_ {
+    fn seen_role_ops(&self, member: &MemberKey, at: u32) -> impl Iterator<Item = u32> + '_ {
         let seen = self.log.ancestors(at);
         self.log.role_ops(member).filter(move |&g| seen.has(g))
     }
@@ -506,7 +506,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// `member`'s role among the ops op `at` saw that took effect.
-    fn role_at(&self, member: &[u8; 32], at: u32) -> Option<Role> {
+    fn role_at(&self, member: &MemberKey, at: u32) -> Option<Role> {
         let mut role = None;
         for g in self.seen_role_ops(member, at).filter(|&g| self.counts(g)) {
             match &self.log.op(g).body.kind {
@@ -524,7 +524,7 @@ impl<'a> Resolver<'a> {
 
     /// `member`'s grants of admin power since its last demotion, among the ops op `at` saw
     /// that took effect.
-    fn grants_at(&self, member: &[u8; 32], at: u32) -> Vec<u32> {
+    fn grants_at(&self, member: &MemberKey, at: u32) -> Vec<u32> {
         let mut grants = Vec::new();
         let mut is_member = false;
         for g in self.seen_role_ops(member, at).filter(|&g| self.counts(g)) {
@@ -544,7 +544,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// Rule 2: whether `senior` outranks `junior` as of op `at`'s causal past.
-    fn senior(&self, senior: &[u8; 32], junior: &[u8; 32], at: u32) -> bool {
+    fn senior(&self, senior: &MemberKey, junior: &MemberKey, at: u32) -> bool {
         let theirs = self.grants_at(junior, at);
         self.grants_at(senior, at).into_iter().any(|mine| {
             theirs

@@ -17,7 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use weft_proto::DecodeError;
 use weft_proto::acl::{MAX_PREV, OpId, OpKind, SignedOp};
-use weft_proto::mesh::{MeshId, Role};
+use weft_proto::mesh::{MemberKey, MeshId, Role};
 
 use super::acl::Acl;
 use super::bits::Bits;
@@ -136,9 +136,9 @@ pub struct Log {
     heads: BTreeSet<u32>,
     /// By member key: the ops deciding its role (founding, admission, role changes,
     /// revocation), in (height, id) order.
-    role_ops: HashMap<[u8; 32], Vec<u32>>,
+    role_ops: HashMap<MemberKey, Vec<u32>>,
     /// By member key: the ops demoting it.
-    demotions: HashMap<[u8; 32], Vec<u32>>,
+    demotions: HashMap<MemberKey, Vec<u32>>,
     bytes: usize,
     acl: Acl,
 }
@@ -293,14 +293,14 @@ impl Log {
     /// not in its causal past is void, wherever it lands. (A removal by another admin can
     /// itself be voided, by a demotion of its author concurrent with it, so the ops of a
     /// key it removed are kept.)
-    fn removed_for_good(&self, key: &[u8; 32]) -> bool {
+    fn removed_for_good(&self, key: &MemberKey) -> bool {
         self.acl
             .revocation(key)
             .is_some_and(|r| self.acl.is_founder(&r.by))
     }
 
     /// Whether some op of the log makes `key` an admin (or founds the mesh as `key`).
-    fn ever_admin(&self, key: &[u8; 32]) -> bool {
+    fn ever_admin(&self, key: &MemberKey) -> bool {
         self.role_ops(key).any(|i| match &self.op(i).body.kind {
             OpKind::Found { .. } => self.op(i).body.author == *key,
             OpKind::Add { role, .. } | OpKind::SetRole { role, .. } => *role == Role::Admin,
@@ -560,12 +560,12 @@ impl Log {
     }
 
     /// The ops deciding `member`'s role, in (height, id) order.
-    pub(super) fn role_ops(&self, member: &[u8; 32]) -> impl Iterator<Item = u32> + '_ {
+    pub(super) fn role_ops(&self, member: &MemberKey) -> impl Iterator<Item = u32> + '_ {
         self.role_ops.get(member).into_iter().flatten().copied()
     }
 
     /// The ops demoting `member`.
-    pub(super) fn demotions_of(&self, member: &[u8; 32]) -> impl Iterator<Item = u32> + '_ {
+    pub(super) fn demotions_of(&self, member: &MemberKey) -> impl Iterator<Item = u32> + '_ {
         self.demotions.get(member).into_iter().flatten().copied()
     }
 }

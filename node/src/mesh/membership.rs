@@ -12,8 +12,8 @@ use weft_keys::invite::{Invite, verify_proof};
 use weft_keys::seal::verify_card;
 use weft_proto::acl::{OP_VERSION, OpBody, OpKind, SignedOp, check_name};
 use weft_proto::join::{JOIN_VERSION, JoinRequest, MAX_JOIN_OPS_BYTES, Refusal};
-use weft_proto::mesh::{MeshId, Role};
-use weft_proto::seal::SealCard;
+use weft_proto::mesh::{MemberKey, MeshId, Role};
+use weft_proto::seal::{SealCard, SealingKey};
 
 use super::acl::Acl;
 use super::log::{Admitted, Batch, Log, Refused};
@@ -48,9 +48,9 @@ pub struct Redeemed {
 pub struct Membership {
     log: Log,
     /// Members by PeerId (derived from the ACL whenever it changes).
-    peers: HashMap<PeerId, [u8; 32]>,
+    peers: HashMap<PeerId, MemberKey>,
     /// Members' verified sealing-key cards.
-    cards: HashMap<[u8; 32], SealCard>,
+    cards: HashMap<MemberKey, SealCard>,
     /// Invites this node issued, by id.
     invites: BTreeMap<[u8; 16], InviteRecord>,
 }
@@ -59,7 +59,7 @@ impl Membership {
     /// The mesh `log` establishes, with the cards and invites this node kept.
     pub fn new(
         log: Log,
-        cards: impl IntoIterator<Item = ([u8; 32], SealCard)>,
+        cards: impl IntoIterator<Item = (MemberKey, SealCard)>,
         invites: impl IntoIterator<Item = ([u8; 16], InviteRecord)>,
     ) -> Membership {
         let mut membership = Membership {
@@ -111,7 +111,7 @@ impl Membership {
         (batch, self.changes_since(&before))
     }
 
-    fn changes_since(&mut self, before: &HashMap<PeerId, [u8; 32]>) -> Changes {
+    fn changes_since(&mut self, before: &HashMap<PeerId, MemberKey>) -> Changes {
         self.index();
         let mut changes = Changes {
             revoked: before
@@ -137,7 +137,7 @@ impl Membership {
         let body = OpBody {
             v: OP_VERSION,
             mesh: self.id(),
-            author: identity.public().to_bytes(),
+            author: identity.member_key(),
             prev: self.log.next_prev(),
             kind,
         };
@@ -153,7 +153,7 @@ impl Membership {
     }
 
     /// `peer`'s key and role, when it is a member.
-    pub fn member(&self, peer: &PeerId) -> Option<([u8; 32], Role)> {
+    pub fn member(&self, peer: &PeerId) -> Option<(MemberKey, Role)> {
         let key = self.peers.get(peer)?;
         Some((*key, self.acl().member(key)?.role))
     }
@@ -164,7 +164,7 @@ impl Membership {
     }
 
     /// The members by PeerId.
-    pub fn peers(&self) -> impl Iterator<Item = (&PeerId, &[u8; 32])> {
+    pub fn peers(&self) -> impl Iterator<Item = (&PeerId, &MemberKey)> {
         self.peers.iter()
     }
 
@@ -172,7 +172,7 @@ impl Membership {
     /// was new. (A card may name a key another member holds: boxes are attributed by the
     /// sender they name, checked against that sender's own card, so such a card only makes
     /// boxes sealed to its signer unreadable to it.)
-    pub fn learn_card(&mut self, member: [u8; 32], card: SealCard) -> bool {
+    pub fn learn_card(&mut self, member: MemberKey, card: SealCard) -> bool {
         if self.cards.get(&member) == Some(&card) || verify_card(&member, &card).is_err() {
             return false;
         }
@@ -183,7 +183,7 @@ impl Membership {
     /// The member that sealed a box naming `from` as its sender, whose handshake
     /// authenticated the sealing key `key`: `from`, when it is a member whose card carries
     /// `key`.
-    pub fn sealer(&self, from: &[u8; 32], key: &[u8; 32]) -> Option<PeerId> {
+    pub fn sealer(&self, from: &MemberKey, key: &SealingKey) -> Option<PeerId> {
         let card = self.cards.get(from)?;
         if card.key != *key || self.acl().member(from).is_none() {
             return None;
@@ -192,7 +192,7 @@ impl Membership {
     }
 
     /// `member`'s sealing-key card, if known.
-    pub fn card(&self, member: &[u8; 32]) -> Option<SealCard> {
+    pub fn card(&self, member: &MemberKey) -> Option<SealCard> {
         self.cards.get(member).copied()
     }
 
@@ -296,7 +296,7 @@ impl Membership {
     }
 
     /// The op that admitted `key`, when it is a member.
-    fn admission_of(&self, key: &[u8; 32]) -> Option<weft_proto::acl::OpId> {
+    fn admission_of(&self, key: &MemberKey) -> Option<weft_proto::acl::OpId> {
         self.acl().member(key)?;
         let acl = self.acl();
         self.log
@@ -316,11 +316,11 @@ impl Membership {
 /// protobuf encoding, field 1 (the key type, 1 for ed25519) then field 2 (32 bytes).
 const ED25519_PROTOBUF: [u8; 4] = [0x08, 0x01, 0x12, 0x20];
 
-/// The ed25519 public key inside `peer` (weft PeerIds embed their key), if it has one. Read
+/// The member key inside `peer` (weft PeerIds embed their ed25519 key), if it has one. Read
 /// from the PeerId's bytes without decompressing the point: whoever holds the PeerId of a
 /// connection proved the key when it connected, and a key taken from a peer's word is
 /// looked up among members, or has its signature checked, before it means anything.
-pub fn key_of(peer: &PeerId) -> Option<[u8; 32]> {
+pub fn key_of(peer: &PeerId) -> Option<MemberKey> {
     let hash = peer.as_ref();
     if hash.code() != 0 {
         return None;
@@ -329,13 +329,14 @@ pub fn key_of(peer: &PeerId) -> Option<[u8; 32]> {
         .strip_prefix(&ED25519_PROTOBUF)?
         .try_into()
         .ok()
+        .map(MemberKey)
 }
 
-/// The PeerId of an ed25519 public key (built from its bytes, as [`key_of`] reads them).
-pub fn peer_of(key: &[u8; 32]) -> Option<PeerId> {
+/// The PeerId of a member key (built from its bytes, as [`key_of`] reads them).
+pub fn peer_of(key: &MemberKey) -> Option<PeerId> {
     let mut encoded = [0u8; 36];
     encoded[..4].copy_from_slice(&ED25519_PROTOBUF);
-    encoded[4..].copy_from_slice(key);
+    encoded[4..].copy_from_slice(&key.0);
     let hash = libp2p::multihash::Multihash::wrap(0, &encoded).ok()?;
     PeerId::from_multihash(hash).ok()
 }
@@ -349,7 +350,7 @@ mod tests {
         for n in 0..32u8 {
             let keypair = libp2p::identity::Keypair::ed25519_from_bytes([n; 32]).unwrap();
             let peer = keypair.public().to_peer_id();
-            let key = keypair.public().try_into_ed25519().unwrap().to_bytes();
+            let key = MemberKey(keypair.public().try_into_ed25519().unwrap().to_bytes());
             assert_eq!(key_of(&peer), Some(key));
             assert_eq!(peer_of(&key), Some(peer));
         }

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 use weft_proto::mailbox::Held;
+use weft_proto::mesh::MemberKey;
 
 use super::StoreError;
 
@@ -17,10 +18,10 @@ use super::StoreError;
 pub struct HeldBox {
     /// When it may be dropped, Unix seconds.
     pub expires: u64,
-    /// Who deposited it (the ed25519 key of the member whose connection brought it; zeros
-    /// for a box held before depositors were kept), for its quota.
-    #[serde(default, with = "weft_proto::codec::byte_array")]
-    pub from: [u8; 32],
+    /// Who deposited it (the key of the member whose connection brought it; zeros for a box
+    /// held before depositors were kept), for its quota.
+    #[serde(default = "unknown_depositor")]
+    pub from: MemberKey,
     /// The box.
     #[serde(with = "weft_proto::codec::byte_vec")]
     pub sealed: Vec<u8>,
@@ -30,7 +31,7 @@ pub struct HeldBox {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BoxInfo {
     /// The recipient's key.
-    pub to: [u8; 32],
+    pub to: MemberKey,
     /// The box id.
     pub id: [u8; 32],
     /// When it arrived, microseconds since the Unix epoch (its place in a fetch).
@@ -40,7 +41,12 @@ pub struct BoxInfo {
     /// Its size in bytes.
     pub size: usize,
     /// Who deposited it.
-    pub from: [u8; 32],
+    pub from: MemberKey,
+}
+
+/// The depositor of a box held before depositors were kept.
+fn unknown_depositor() -> MemberKey {
+    MemberKey([0; 32])
 }
 
 /// The `mailbox` and `mailbox_ids` trees.
@@ -50,12 +56,12 @@ pub struct MailboxTrees {
     pub(super) ids: sled::Tree,
 }
 
-fn box_key(to: &[u8; 32], at: u64, id: &[u8; 32]) -> Vec<u8> {
-    [&to[..], &at.to_be_bytes(), &id[..]].concat()
+fn box_key(to: &MemberKey, at: u64, id: &[u8; 32]) -> Vec<u8> {
+    [&to.0[..], &at.to_be_bytes(), &id[..]].concat()
 }
 
-fn id_key(to: &[u8; 32], id: &[u8; 32]) -> Vec<u8> {
-    [&to[..], &id[..]].concat()
+fn id_key(to: &MemberKey, id: &[u8; 32]) -> Vec<u8> {
+    [&to.0[..], &id[..]].concat()
 }
 
 fn corrupt(detail: impl ToString) -> StoreError {
@@ -69,7 +75,7 @@ impl MailboxTrees {
     /// Stores `held` for `to` under `id`, arriving at `at`, unless that id is held already.
     pub fn hold(
         &self,
-        to: &[u8; 32],
+        to: &MemberKey,
         at: u64,
         id: &[u8; 32],
         held: &HeldBox,
@@ -84,7 +90,7 @@ impl MailboxTrees {
     }
 
     /// Drops `to`'s box `id`, if held.
-    pub fn release(&self, to: &[u8; 32], id: &[u8; 32]) -> Result<(), StoreError> {
+    pub fn release(&self, to: &MemberKey, id: &[u8; 32]) -> Result<(), StoreError> {
         if let Some(at) = self.ids.remove(id_key(to, id))? {
             let at = u64::from_be_bytes(at.as_ref().try_into().map_err(corrupt)?);
             self.boxes.remove(box_key(to, at, id))?;
@@ -116,7 +122,7 @@ impl MailboxTrees {
                 return Err(corrupt("key is not 72 bytes"));
             }
             let held: HeldBox = weft_proto::codec::from_cbor(&value).map_err(corrupt)?;
-            let to: [u8; 32] = key[..32].try_into().map_err(corrupt)?;
+            let to = MemberKey(key[..32].try_into().map_err(corrupt)?);
             let at = u64::from_be_bytes(key[32..40].try_into().map_err(corrupt)?);
             let id: [u8; 32] = key[40..].try_into().map_err(corrupt)?;
             out.push(BoxInfo {
@@ -137,14 +143,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_box_stored_before_depositors_were_kept_reads_as_from_zeros() {
+        #[derive(Serialize)]
+        struct Older {
+            expires: u64,
+            #[serde(with = "weft_proto::codec::byte_vec")]
+            sealed: Vec<u8>,
+        }
+        let bytes = weft_proto::codec::to_cbor(&Older {
+            expires: 5,
+            sealed: vec![1, 2],
+        })
+        .unwrap();
+        let held: HeldBox = weft_proto::codec::from_cbor(&bytes).unwrap();
+        assert_eq!(held.from, MemberKey([0; 32]));
+        assert_eq!((held.expires, held.sealed), (5, vec![1, 2]));
+    }
+
+    #[test]
     fn holds_in_arrival_order_once_and_releases_by_id() {
         let dir = tempfile::tempdir().unwrap();
         let store = super::super::Store::open(dir.path()).unwrap();
         let boxes = &store.mailbox;
-        let (bob, carol) = ([1; 32], [2; 32]);
+        let (bob, carol) = (MemberKey([1; 32]), MemberKey([2; 32]));
         let held = |n: u8| HeldBox {
             expires: 100,
-            from: [n; 32],
+            from: MemberKey([n; 32]),
             sealed: vec![n; 10],
         };
         boxes.hold(&bob, 2, &[20; 32], &held(20)).unwrap();

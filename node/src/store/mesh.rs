@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 use weft_proto::acl::SignedOp;
-use weft_proto::mesh::MeshId;
+use weft_proto::mesh::{MemberKey, MeshId};
 use weft_proto::seal::SealCard;
 
 use super::{StoreError, decode, encode};
@@ -132,17 +132,17 @@ impl MeshTrees {
     }
 
     /// Stores `member`'s verified sealing-key card.
-    pub fn put_card(&self, member: &[u8; 32], card: &SealCard) -> Result<(), StoreError> {
+    pub fn put_card(&self, member: &MemberKey, card: &SealCard) -> Result<(), StoreError> {
         let bytes = weft_proto::codec::to_cbor(card).map_err(|e| StoreError::Corrupt {
             tree: "cards",
             detail: e.to_string(),
         })?;
-        self.cards.insert(member, bytes)?;
+        self.cards.insert(member.0, bytes)?;
         Ok(())
     }
 
     /// Every stored card, by member key.
-    pub fn cards(&self) -> Result<Vec<([u8; 32], SealCard)>, StoreError> {
+    pub fn cards(&self) -> Result<Vec<(MemberKey, SealCard)>, StoreError> {
         let corrupt = |detail: String| StoreError::Corrupt {
             tree: "cards",
             detail,
@@ -150,10 +150,11 @@ impl MeshTrees {
         let mut out = Vec::new();
         for entry in self.cards.iter() {
             let (key, value) = entry?;
-            let member: [u8; 32] = key
-                .as_ref()
-                .try_into()
-                .map_err(|_| corrupt("member key is not 32 bytes".into()))?;
+            let member = MemberKey(
+                key.as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt("member key is not 32 bytes".into()))?,
+            );
             let card = weft_proto::codec::from_cbor(&value).map_err(|e| corrupt(e.to_string()))?;
             out.push((member, card));
         }

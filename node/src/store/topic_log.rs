@@ -9,6 +9,7 @@
 //!
 //! Both change only through [`super::write::Write`], in the flush task.
 
+use weft_proto::mesh::MemberKey;
 use weft_proto::topic::{TopicMessage, TopicName};
 
 use super::StoreError;
@@ -29,13 +30,13 @@ fn topic_prefix(topic: &TopicName) -> Vec<u8> {
     out
 }
 
-fn mark_key(topic: &TopicName, publisher: &[u8; 32]) -> Vec<u8> {
+fn mark_key(topic: &TopicName, publisher: &MemberKey) -> Vec<u8> {
     let mut key = topic_prefix(topic);
-    key.extend_from_slice(publisher);
+    key.extend_from_slice(&publisher.0);
     key
 }
 
-fn log_key(topic: &TopicName, publisher: &[u8; 32], seq: u64) -> Vec<u8> {
+fn log_key(topic: &TopicName, publisher: &MemberKey, seq: u64) -> Vec<u8> {
     let mut key = mark_key(topic, publisher);
     key.extend_from_slice(&seq.to_be_bytes());
     key
@@ -55,7 +56,7 @@ fn read_u64(bytes: &[u8]) -> Result<u64, StoreError> {
 impl TopicLog {
     /// Adds `publisher`'s `message` (if new) and moves its mark past every message now held
     /// without a gap.
-    pub fn add(&self, publisher: &[u8; 32], message: &TopicMessage) -> Result<(), StoreError> {
+    pub fn add(&self, publisher: &MemberKey, message: &TopicMessage) -> Result<(), StoreError> {
         let key = log_key(&message.topic, publisher, message.seq);
         if !self.log.contains_key(&key)? {
             let bytes = weft_proto::codec::to_cbor(message).map_err(corrupt)?;
@@ -95,7 +96,7 @@ impl TopicLog {
     }
 
     /// Every mark: per topic and publisher, the first sequence number not held.
-    pub fn marks(&self) -> Result<Vec<(TopicName, [u8; 32], u64)>, StoreError> {
+    pub fn marks(&self) -> Result<Vec<(TopicName, MemberKey, u64)>, StoreError> {
         let mut out = Vec::new();
         for entry in self.marks.iter() {
             let (key, value) = entry?;
@@ -107,7 +108,7 @@ impl TopicLog {
                 .map_err(corrupt)?
                 .parse()
                 .map_err(corrupt)?;
-            let publisher: [u8; 32] = key[1 + len..].try_into().map_err(corrupt)?;
+            let publisher = MemberKey(key[1 + len..].try_into().map_err(corrupt)?);
             out.push((topic, publisher, read_u64(&value)?));
         }
         Ok(out)
@@ -129,7 +130,7 @@ impl TopicLog {
     pub fn since(
         &self,
         topic: &TopicName,
-        publisher: &[u8; 32],
+        publisher: &MemberKey,
         from: u64,
         mut take: impl FnMut(&TopicMessage) -> bool,
     ) -> Result<Vec<TopicMessage>, StoreError> {
@@ -164,7 +165,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = super::super::Store::open(dir.path()).unwrap();
         let log = &store.topics_log;
-        let (alice, bob) = ([1; 32], [2; 32]);
+        let (alice, bob) = (MemberKey([1; 32]), MemberKey([2; 32]));
         let topic: TopicName = "news".parse().unwrap();
         for seq in [1, 2, 4, 5] {
             log.add(&alice, &message(seq)).unwrap();
@@ -198,7 +199,11 @@ mod tests {
         };
         assert_eq!(seqs(4, 10), vec![4, 5]);
         assert_eq!(seqs(0, 2), vec![1, 2]);
-        assert!(log.since(&topic, &[9; 32], 1, |_| true).unwrap().is_empty());
+        assert!(
+            log.since(&topic, &MemberKey([9; 32]), 1, |_| true)
+                .unwrap()
+                .is_empty()
+        );
 
         // Pruning drops old messages (ts = seq * 10) but keeps the marks.
         assert_eq!(log.prune_before(35).unwrap(), 4);

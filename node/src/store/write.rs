@@ -12,7 +12,7 @@ use libp2p::PeerId;
 use weft_proto::MessageId;
 use weft_proto::acl::SignedOp;
 use weft_proto::api::{DeliveryState, Message};
-use weft_proto::mesh::MeshId;
+use weft_proto::mesh::{MemberKey, MeshId};
 
 use weft_proto::seal::SealCard;
 use weft_proto::topic::{TopicMessage, TopicName};
@@ -37,13 +37,13 @@ pub enum Write {
     /// Record where delivery of a sent message stands.
     SetState(MessageId, DeliveryState),
     /// Remember a member's verified sealing-key card.
-    PutCard([u8; 32], SealCard),
+    PutCard(MemberKey, SealCard),
     /// Hold a sealed box for a member (recipient key, arrival, box id, the box).
-    HoldBox([u8; 32], u64, [u8; 32], Box<HeldBox>),
+    HoldBox(MemberKey, u64, [u8; 32], Box<HeldBox>),
     /// Drop a member's held box (recipient key, box id).
-    ReleaseBox([u8; 32], [u8; 32]),
+    ReleaseBox(MemberKey, [u8; 32]),
     /// Log a topic message of a publisher (its key) for catch-up.
-    LogTopic([u8; 32], Box<TopicMessage>),
+    LogTopic(MemberKey, Box<TopicMessage>),
     /// Drop history and logged topic messages older than this (microseconds since the Unix
     /// epoch).
     PruneBefore(u64),

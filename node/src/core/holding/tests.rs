@@ -4,12 +4,12 @@ use super::*;
 
 fn held(to: u8, at: u64, id: u8, size: usize, expires: u64) -> BoxInfo {
     BoxInfo {
-        to: [to; 32],
+        to: MemberKey([to; 32]),
         id: [id; 32],
         at,
         expires,
         size,
-        from: [100 + to; 32],
+        from: MemberKey([100 + to; 32]),
     }
 }
 
@@ -25,25 +25,25 @@ fn a_fetch_hands_over_oldest_first_within_its_caps_and_one_at_least() {
         held(1, 3, 30, 10, 100),
         held(2, 1, 40, 10, 100),
     ]);
-    let all = h.fetch(&[1; 32], 1000, 10, 0);
+    let all = h.fetch(&MemberKey([1; 32]), 1000, 10, 0);
     assert_eq!((ids(&all.boxes), all.more), (vec![10, 20, 30], false));
-    let by_bytes = h.fetch(&[1; 32], 25, 10, 0);
+    let by_bytes = h.fetch(&MemberKey([1; 32]), 25, 10, 0);
     assert_eq!((ids(&by_bytes.boxes), by_bytes.more), (vec![10, 20], true));
-    let by_count = h.fetch(&[1; 32], 1000, 1, 0);
+    let by_count = h.fetch(&MemberKey([1; 32]), 1000, 1, 0);
     assert_eq!((ids(&by_count.boxes), by_count.more), (vec![10], true));
-    let tiny = h.fetch(&[1; 32], 1, 10, 0);
+    let tiny = h.fetch(&MemberKey([1; 32]), 1, 10, 0);
     assert_eq!(
         ids(&tiny.boxes),
         vec![10],
         "one box even when over the bytes"
     );
-    assert_eq!(h.fetch(&[3; 32], 1000, 10, 0), Fetch::default());
+    assert_eq!(h.fetch(&MemberKey([3; 32]), 1000, 10, 0), Fetch::default());
 }
 
 #[test]
 fn expired_boxes_are_not_handed_over_but_named_for_dropping() {
     let h = Holding::of([held(1, 1, 10, 10, 50), held(1, 2, 20, 10, 100)]);
-    let fetch = h.fetch(&[1; 32], 1000, 10, 50);
+    let fetch = h.fetch(&MemberKey([1; 32]), 1000, 10, 50);
     assert_eq!(ids(&fetch.boxes), vec![20]);
     assert_eq!(ids(&fetch.expired), vec![10]);
     assert_eq!(ids(&h.expired(50)), vec![10]);
@@ -58,7 +58,7 @@ fn a_box_is_held_once_and_its_release_frees_its_quota() {
         ttl: Duration::from_secs(60),
     };
     let mut h = Holding::default();
-    let (to, from) = ([1; 32], [101; 32]);
+    let (to, from) = (MemberKey([1; 32]), MemberKey([101; 32]));
     assert_eq!(h.full(&to, &from, 10, limits), None);
     h.hold(held(1, 1, 10, 10, 100));
     h.hold(held(1, 5, 10, 10, 100));
@@ -80,8 +80,8 @@ fn a_deposit_is_held_within_the_quota_and_the_mailboxs_lifetime() {
     };
     let mut h = Holding::default();
     let deposit = |id: u8, from: u8| Deposit {
-        to: [1; 32],
-        from: [from; 32],
+        to: MemberKey([1; 32]),
+        from: MemberKey([from; 32]),
         id: [id; 32],
         size: 10,
         expires: 10_000,

@@ -13,7 +13,7 @@ fn limits(max_messages: usize, max_bytes: usize) -> MailboxLimits {
 #[test]
 fn a_recipient_quota_counts_messages_and_bytes_and_frees_on_release() {
     let (mut q, l) = (Quota::default(), limits(2, 100));
-    let (to, a, b) = ([1; 32], [2; 32], [3; 32]);
+    let (to, a, b) = (MemberKey([1; 32]), MemberKey([2; 32]), MemberKey([3; 32]));
     assert_eq!(q.full(&to, &a, 100, l), None);
     assert!(matches!(q.full(&to, &a, 101, l), Some(Full::Recipient(..))));
     q.hold(to, a, 40);
@@ -39,24 +39,33 @@ fn a_recipient_quota_counts_messages_and_bytes_and_frees_on_release() {
 #[test]
 fn one_depositor_cannot_fill_every_recipients_quota() {
     let (mut q, l) = (Quota::default(), limits(3, 1_000));
-    let flooder = [9; 32];
+    let flooder = MemberKey([9; 32]);
     for n in 0..3u8 {
-        assert_eq!(q.full(&[n; 32], &flooder, 10, l), None);
-        q.hold([n; 32], flooder, 10);
+        assert_eq!(q.full(&MemberKey([n; 32]), &flooder, 10, l), None);
+        q.hold(MemberKey([n; 32]), flooder, 10);
     }
     assert!(matches!(
-        q.full(&[7; 32], &flooder, 10, l),
+        q.full(&MemberKey([7; 32]), &flooder, 10, l),
         Some(Full::Depositor(Usage { messages: 3, .. }))
     ));
     // Others still may.
-    assert_eq!(q.full(&[7; 32], &[8; 32], 10, l), None);
+    assert_eq!(
+        q.full(&MemberKey([7; 32]), &MemberKey([8; 32]), 10, l),
+        None
+    );
 }
 
 #[test]
 fn a_release_of_what_was_never_held_changes_nothing() {
     let (mut q, l) = (Quota::default(), limits(1, 10));
-    q.release(&[1; 32], &[2; 32], 5);
+    q.release(&MemberKey([1; 32]), &MemberKey([2; 32]), 5);
     assert!(q.is_empty());
-    assert_eq!(q.full(&[1; 32], &[2; 32], 10, l), None);
-    assert!(q.full(&[1; 32], &[2; 32], usize::MAX, l).is_some());
+    assert_eq!(
+        q.full(&MemberKey([1; 32]), &MemberKey([2; 32]), 10, l),
+        None
+    );
+    assert!(
+        q.full(&MemberKey([1; 32]), &MemberKey([2; 32]), usize::MAX, l)
+            .is_some()
+    );
 }

@@ -62,7 +62,7 @@ fn shown_once(sim: &Sim) -> BTreeSet<MessageId> {
 /// from each depositor.
 fn within_quota(sim: &Sim, limits: MailboxLimits) -> bool {
     let held = sim.nodes[M].store.mailbox.all().expect("the mailbox");
-    let mut usage: BTreeMap<(bool, [u8; 32]), (usize, usize)> = BTreeMap::new();
+    let mut usage: BTreeMap<(bool, MemberKey), (usize, usize)> = BTreeMap::new();
     for info in held {
         for key in [(true, info.to), (false, info.from)] {
             let used = usage.entry(key).or_default();

@@ -280,7 +280,7 @@ fn a_node_down_while_more_than_a_page_was_issued_catches_up_page_by_page() {
     sim.crash(1);
     let mut rng = Rng::new(7);
     for _ in 0..MAX_SYNC_OPS + MAX_SYNC_OPS / 4 {
-        let member = Identity::from_secret(&rng.bytes()).public().to_bytes();
+        let member = Identity::from_secret(&rng.bytes()).member_key();
         let add = OpKind::Add {
             member,
             role: Role::Guest,

@@ -19,13 +19,13 @@ fn mesh() -> Mesh {
     let founder = Identity::from_secret(&[1; 32]);
     let member = Identity::from_secret(&[2; 32]);
     let guest = Identity::from_secret(&[3; 32]);
-    let key = founder.public().to_bytes();
+    let key = founder.member_key();
     let mut mesh = Membership::new(Log::new(MeshId::of_founder(&key)), [], []);
     let found = mesh.sign(&founder, OpKind::Found { name: None }).unwrap();
     mesh.admit(found).unwrap();
     for (who, role) in [(&member, Role::Member), (&guest, Role::Guest)] {
         let add = OpKind::Add {
-            member: who.public().to_bytes(),
+            member: who.member_key(),
             role,
             name: None,
         };
@@ -50,14 +50,14 @@ fn signed(by: &Identity, mesh: &Membership, seq: u64, ts: u64) -> TopicMessage {
 }
 
 fn peer(identity: &Identity) -> PeerId {
-    peer_of(&identity.public().to_bytes()).unwrap()
+    peer_of(&identity.member_key()).unwrap()
 }
 
 #[test]
 fn a_members_signed_message_is_taken_and_moves_its_mark() {
     let m = mesh();
     let mut topics = Topics::new([chat()], []);
-    let key = m.member.public().to_bytes();
+    let key = m.member.member_key();
     let message = signed(&m.member, &m.mesh, 1, 100);
     let taken = topics
         .take(&m.mesh, &peer(&m.member), &message, 50)
@@ -95,13 +95,13 @@ fn guests_strangers_forgeries_and_broken_messages_are_refused_and_move_nothing()
     let refused = topics.take(&m.mesh, &peer(&m.member), &zero, 0);
     assert_eq!(refused.unwrap_err().reason(), "invalid");
     for who in [&m.guest, &stranger, &m.member, &m.founder] {
-        assert_eq!(topics.next_seq(&chat(), &who.public().to_bytes()), 1);
+        assert_eq!(topics.next_seq(&chat(), &who.member_key()), 1);
     }
 }
 
 #[test]
 fn an_asker_is_handed_what_it_lacks_of_topics_both_follow() {
-    let (alice, bob) = ([1; 32], [2; 32]);
+    let (alice, bob) = (MemberKey([1; 32]), MemberKey([2; 32]));
     let news: TopicName = "news".parse().unwrap();
     let ours = Topics::new(
         [chat()],
@@ -129,7 +129,7 @@ fn an_asker_is_handed_what_it_lacks_of_topics_both_follow() {
 
 #[test]
 fn an_answer_takes_each_run_in_order_and_stops_at_its_cap() {
-    let publisher = [7; 32];
+    let publisher = MemberKey([7; 32]);
     let wanted = vec![
         Wanted {
             topic: chat(),
@@ -139,7 +139,7 @@ fn an_answer_takes_each_run_in_order_and_stops_at_its_cap() {
         },
         Wanted {
             topic: chat(),
-            publisher: [8; 32],
+            publisher: MemberKey([8; 32]),
             from: 1,
             until: 3,
         },

@@ -16,8 +16,8 @@ fn people() -> Vec<Identity> {
     (1..=6u8).map(|n| Identity::from_secret(&[n; 32])).collect()
 }
 
-fn key(id: &Identity) -> [u8; 32] {
-    id.public().to_bytes()
+fn key(id: &Identity) -> MemberKey {
+    id.member_key()
 }
 
 fn mesh_of(founder: &Identity) -> MeshId {

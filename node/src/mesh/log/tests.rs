@@ -17,7 +17,7 @@ fn op(author: &Identity, mesh: MeshId, prev: Vec<OpId>, kind: OpKind) -> SignedO
     let body = OpBody {
         v: OP_VERSION,
         mesh,
-        author: author.public().to_bytes(),
+        author: author.member_key(),
         prev,
         kind,
     };
@@ -32,7 +32,7 @@ fn invite(n: u32) -> OpKind {
 
 fn founded() -> (Identity, Log) {
     let founder = person(1);
-    let mesh = MeshId::of_founder(&founder.public().to_bytes());
+    let mesh = MeshId::of_founder(&founder.member_key());
     let mut log = Log::new(mesh);
     log.admit(op(&founder, mesh, vec![], OpKind::Found { name: None }))
         .unwrap();
@@ -145,7 +145,7 @@ fn a_join_answer_carries_the_admission_and_its_past() {
         mesh,
         log.next_prev(),
         OpKind::Add {
-            member: joiner.public().to_bytes(),
+            member: joiner.member_key(),
             role: Role::Member,
             name: None,
         },
@@ -157,7 +157,7 @@ fn a_join_answer_carries_the_admission_and_its_past() {
     for op in ops {
         theirs.admit(op).unwrap();
     }
-    assert!(theirs.acl().member(&joiner.public().to_bytes()).is_some());
+    assert!(theirs.acl().member(&joiner.member_key()).is_some());
     // Capped: the first part, and more to fetch by sync.
     let (part, more) = log.with_past(&admission.id(), 1024).unwrap();
     assert!(more && !part.is_empty() && part.len() < log.len());
@@ -174,7 +174,7 @@ fn a_removed_member_is_sent_its_removal_and_nothing_after() {
         mesh,
         log.next_prev(),
         OpKind::Revoke {
-            member: person(9).public().to_bytes(),
+            member: person(9).member_key(),
         },
     );
     log.admit(removal.clone()).unwrap();
