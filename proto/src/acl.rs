@@ -41,22 +41,9 @@ pub const MAX_PREV: usize = 16;
 /// Largest encoded op, on every path (gossip, sync, join, store).
 pub const MAX_OP_BYTES: usize = 4096;
 
-/// The id of an op: a hash of its encoding.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct OpId(#[serde(with = "crate::codec::byte_array")] pub [u8; 32]);
-
-impl OpId {
-    /// The first 12 hex digits, for logs.
-    pub fn short(&self) -> String {
-        self.0[..6].iter().map(|b| format!("{b:02x}")).collect()
-    }
-}
-
-impl fmt::Debug for OpId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "OpId({})", self.short())
-    }
+named_bytes! {
+    /// The id of an op: a hash of its encoding.
+    OpId
 }
 
 impl fmt::Display for OpId {

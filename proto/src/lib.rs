@@ -19,6 +19,33 @@
 //! - [`operate`]: the local API bodies for operating a node (`weft ping`).
 //! - [`api`]: the JSON bodies of the local HTTP API and its event stream.
 
+/// Defines a named 32-byte value (a key or an id): a byte string on the wire (serde
+/// transparent, so it encodes as the bare array would), ordered, with `short()` (its first
+/// 12 hex digits, for logs) and a `Debug` showing them.
+macro_rules! named_bytes {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(#[serde(with = "crate::codec::byte_array")] pub [u8; 32]);
+
+        impl $name {
+            /// The first 12 hex digits, for logs.
+            pub fn short(&self) -> String {
+                self.0[..6].iter().map(|b| format!("{b:02x}")).collect()
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self.short())
+            }
+        }
+    };
+}
+
 pub mod acl;
 pub mod api;
 pub mod blob;

@@ -16,23 +16,10 @@ use serde::{Deserialize, Serialize};
 /// How many bytes of the hash the shown form carries.
 const SHOWN_BYTES: usize = 20;
 
-/// A member's ed25519 public key: the identity key that names it in the ACL and signs what
-/// it says. On the wire a byte string of 32 bytes (`bytes(32)`), as the bare key was.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MemberKey(#[serde(with = "crate::codec::byte_array")] pub [u8; 32]);
-
-impl MemberKey {
-    /// The first 12 hex digits, for logs.
-    pub fn short(&self) -> String {
-        self.0[..6].iter().map(|b| format!("{b:02x}")).collect()
-    }
-}
-
-impl fmt::Debug for MemberKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MemberKey({})", self.short())
-    }
+named_bytes! {
+    /// A member's ed25519 public key: the identity key that names it in the ACL and signs
+    /// what it says. On the wire a byte string of 32 bytes (`bytes(32)`), as the bare key was.
+    MemberKey
 }
 
 /// A mesh id.

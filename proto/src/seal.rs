@@ -14,8 +14,6 @@
 //! carries the sealing key the handshake authenticated, so a card claiming another member's
 //! sealing key gains its signer nothing.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::MessageId;
@@ -33,24 +31,11 @@ pub const MAX_RECEIPTS: usize = 256;
 /// overhead of its chunks.
 pub const MAX_SEALED_BYTES: usize = 80 * 1024;
 
-/// A member's X25519 public key for sealed boxes: what a box is sealed to, and what its
-/// handshake authenticates the sender by. Published in a [`SealCard`]. On the wire a byte
-/// string of 32 bytes (`bytes(32)`), as the bare key was.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SealingKey(#[serde(with = "crate::codec::byte_array")] pub [u8; 32]);
-
-impl SealingKey {
-    /// The first 12 hex digits, for logs.
-    pub fn short(&self) -> String {
-        self.0[..6].iter().map(|b| format!("{b:02x}")).collect()
-    }
-}
-
-impl fmt::Debug for SealingKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SealingKey({})", self.short())
-    }
+named_bytes! {
+    /// A member's X25519 public key for sealed boxes: what a box is sealed to, and what its
+    /// handshake authenticates the sender by. Published in a [`SealCard`]. On the wire a byte
+    /// string of 32 bytes (`bytes(32)`), as the bare key was.
+    SealingKey
 }
 
 /// A member's X25519 key for sealed boxes, signed by its identity.

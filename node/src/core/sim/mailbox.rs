@@ -87,26 +87,28 @@ fn messages_for_a_member_that_is_down_are_held_collected_and_receipted() {
         s.nodes[M].core().holding().total().messages == 40
     });
     assert!(held, "the mailbox did not hold every message");
-    let told_held = sim.nodes[S]
-        .app
-        .deliveries
-        .iter()
-        .filter(|(_, d)| matches!(d, Delivery::Held { .. }))
-        .count();
-    assert_eq!(told_held, 40, "the sender was not told each is held");
+    let told = |sim: &Sim, held: bool| {
+        let deliveries = sim.nodes[S].app.deliveries.iter();
+        deliveries
+            .filter(|(_, d)| match d {
+                Delivery::Held { .. } => held,
+                Delivery::Delivered { .. } => !held,
+                _ => false,
+            })
+            .count()
+    };
+    assert_eq!(told(&sim, true), 40, "the sender was not told each is held");
     sim.restart(R);
     let done = sim.run_until(SETTLE, |s| {
         s.nodes[S].core().outbox_len() == 0 && s.nodes[M].core().holding().is_empty()
     });
     assert!(done, "not everything was collected and receipted");
     assert_eq!(shown_once(&sim), sent.iter().copied().collect());
-    let delivered = sim.nodes[S]
-        .app
-        .deliveries
-        .iter()
-        .filter(|(_, d)| matches!(d, Delivery::Delivered { .. }))
-        .count();
-    assert_eq!(delivered, 40, "the sender did not hear of every delivery");
+    assert_eq!(
+        told(&sim, false),
+        40,
+        "the sender did not hear of every delivery"
+    );
 }
 
 proptest! {

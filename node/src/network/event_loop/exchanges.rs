@@ -28,8 +28,8 @@ use crate::core::topics::Wanted;
 use crate::network::exchange::Server;
 use crate::network::tasks::Spawner;
 use crate::network::{join, mailbox, sync};
-use crate::store::Store;
 use crate::store::mailbox::BoxInfo;
+use crate::store::{Store, StoreError};
 
 /// Mailbox exchanges talking at once, at most.
 const MAX_MAILBOX_EXCHANGES: usize = 16;
@@ -177,22 +177,19 @@ impl Exchanges {
             return;
         };
         let log = self.store.topics_log.clone();
-        tasks.spawn("sync answer", async move {
-            let read = tokio::task::spawn_blocking(move || log.wanted(&wanted));
-            let (logged, more_logged) = match read.await {
-                Ok(Ok(read)) => read,
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "cannot read the topic log");
-                    Default::default()
+        read_then(
+            tasks,
+            "sync answer",
+            move || log.wanted(&wanted),
+            move |read| {
+                let (logged, more_logged) = read.unwrap_or_default();
+                if let SyncResponse::Ops { messages, more, .. } = &mut response {
+                    *messages = logged;
+                    *more |= more_logged;
                 }
-                Err(_) => Default::default(),
-            };
-            if let SyncResponse::Ops { messages, more, .. } = &mut response {
-                *messages = logged;
-                *more |= more_logged;
-            }
-            let _ = reply.send(response);
-        });
+                let _ = reply.send(response);
+            },
+        );
     }
 
     /// Answers mailbox fetch `id` with the sealed bytes of `boxes`, read beside the loop.
@@ -207,17 +204,19 @@ impl Exchanges {
             return;
         };
         let store = self.store.mailbox.clone();
-        tasks.spawn("mailbox fetch", async move {
-            let read = tokio::task::spawn_blocking(move || store.sealed(&boxes));
-            let _ = reply.send(match read.await {
-                Ok(Ok(items)) => MailboxResponse::Items { items, more },
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "cannot read the mailbox");
-                    refused("this mailbox cannot read its store")
-                }
-                Err(_) => refused("this mailbox cannot read its store"),
-            });
-        });
+        read_then(
+            tasks,
+            "mailbox fetch",
+            move || store.sealed(&boxes),
+            move |read| {
+                let _ = reply.send(match read {
+                    Some(items) => MailboxResponse::Items { items, more },
+                    None => MailboxResponse::Refused {
+                        reason: "this mailbox cannot read its store".into(),
+                    },
+                });
+            },
+        );
     }
 
     /// Asks `peer`: a sync in a task of its own, a mailbox request under a permit.
@@ -284,8 +283,23 @@ impl Exchanges {
     }
 }
 
-fn refused(reason: &str) -> MailboxResponse {
-    MailboxResponse::Refused {
-        reason: reason.into(),
-    }
+/// Reads with `read` on the blocking pool, beside the loop, in a task named `what`, then
+/// answers with what `answer` makes of it (`None`: the store could not be read, logged).
+fn read_then<T: Send + 'static>(
+    tasks: &Spawner,
+    what: &'static str,
+    read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+    answer: impl FnOnce(Option<T>) + Send + 'static,
+) {
+    tasks.spawn(what, async move {
+        let read = match tokio::task::spawn_blocking(read).await {
+            Ok(Ok(read)) => Some(read),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "{what}: cannot read the store");
+                None
+            }
+            Err(_) => None,
+        };
+        answer(read);
+    });
 }
