@@ -222,7 +222,7 @@ fn a_stranger_is_cut_off_after_its_grace_and_nothing_it_says_is_believed() {
 }
 
 #[test]
-fn two_hundred_nodes_agree_on_a_revocation_and_their_idle_traffic_is_measured() {
+fn two_hundred_nodes_agree_on_a_revocation_hear_every_message_once_and_measure_idle_traffic() {
     let (n, degree) = (200, 6);
     let faults = Faults {
         loss: 20,
@@ -231,12 +231,27 @@ fn two_hundred_nodes_agree_on_a_revocation_and_their_idle_traffic_is_measured() 
     };
     let mut sim = Sim::mesh(0x2000, n, 0, degree, faults);
     sim.run(2000);
+    for (publisher, text) in [(0, "one"), (99, "two"), (199, "three")] {
+        assert!(sim.publish(publisher, text));
+    }
     revoke(&mut sim, 0, 137);
     let others: Vec<usize> = (0..n).filter(|&i| i != 137).collect();
     let settled = sim.run_until(SETTLE, |s| {
-        nobody_admits(s, 137) && s.agreed(others.clone())
+        nobody_admits(s, 137)
+            && s.agreed(others.clone())
+            && others.iter().all(|&i| s.nodes[i].app.shown.len() >= 2)
     });
-    assert!(settled, "the revocation did not reach all {n} nodes");
+    assert!(
+        settled,
+        "the revocation or the messages did not reach all {n} nodes"
+    );
+    for &i in &others {
+        let mut texts: Vec<String> = sim.nodes[i].texts().into_iter().map(|(_, t)| t).collect();
+        texts.sort();
+        let mut expected = vec!["one", "three", "two"];
+        expected.retain(|t| !matches!((i, *t), (0, "one") | (99, "two") | (199, "three")));
+        assert_eq!(texts, expected, "node {i} was not shown every message once");
+    }
     // Idle: nothing new, only the anti-entropy syncs, for half a minute (three resyncs).
     sim.run(RESYNC_MS);
     sim.reset_traffic();
