@@ -16,8 +16,9 @@
 //!   stopped acknowledging, what expired, what waits for a mailbox.
 //! - [`topics`]: the topics followed: which messages are taken, how far each publisher's
 //!   run is held, what a catch-up asks and what its answer holds.
-//! - [`mailbox`]: the boxes held for others ([`holding`], within a [`quota`]) and this
-//!   node's collections from mailboxes ([`collect`]).
+//! - [`mailbox`]: the boxes held for others ([`holding`], within a [`quota`]), handed to
+//!   their recipients ([`forwards`]), and this node's collections from mailboxes
+//!   ([`collect`]).
 //! - [`acl_sync`]: the ACL log between members: what a sync asks, what its answer holds.
 //! - [`asks`]: this node's requests to peers under way, and what each is for.
 //! - [`commit`]: group commit: the writes queued, and what waits for them to be on disk.
@@ -40,6 +41,7 @@ mod connections;
 pub mod delivery;
 mod direct;
 pub mod doors;
+pub mod forwards;
 mod gossip;
 pub mod holding;
 pub mod io;
@@ -74,6 +76,7 @@ use self::collect::Step;
 use self::commit::{Commit, Durable};
 use self::delivery::Deliveries;
 use self::doors::Doors;
+use self::forwards::Forwarded;
 use self::io::{Answer, AskId, AskedId, Input, Now, Output, Request};
 use self::mailbox::Mailbox;
 use self::mesh::Mesh;
@@ -364,8 +367,12 @@ impl Core {
                 }
             }
             Purpose::Forward { peer, to, id } => {
-                let held = matches!(mailbox(answer), Ok(MailboxResponse::Held { .. }));
-                self.forwarded(peer, to, id, held, now);
+                let how = match answer {
+                    Ok(Answer::Mailbox(MailboxResponse::Held { .. })) => Forwarded::Held,
+                    Ok(_) => Forwarded::Refused,
+                    Err(_) => Forwarded::Failed,
+                };
+                self.forwarded(peer, to, id, how, now);
             }
         }
     }

@@ -60,6 +60,9 @@ impl Core {
         }));
         self.commit.write(Write::InsertHistory(Box::new(record)));
         self.delivery.queue(to, id, ts, now.at);
+        // On the wire at once when its recipient is connected: the session reads it from
+        // here while its write is still on its way to disk.
+        self.pump(now);
         Ok(id)
     }
 

@@ -7,8 +7,9 @@
 //! - As a mailbox (here): boxes deposited for members are held on disk within a quota per
 //!   recipient (and a share per depositor: all it deposited may fill one recipient's quota,
 //!   no more) and a lifetime ([`Holding`]), handed over when their recipient fetches them,
-//!   and forwarded at once when the recipient is connected; a forward that fails while the
-//!   recipient stays connected is tried again after [`FORWARD_RETRY`].
+//!   and forwarded at once when the recipient is connected; when a forward gets no answer
+//!   while the recipient stays connected, its boxes are forwarded again, within bounds
+//!   ([`Forwards`]).
 //! - As a recipient (`sealed`): on connecting to a mailbox it fetches its boxes page by page
 //!   ([`Collecting`]), opens them, stores what they carry exactly once (history is the
 //!   seen-set), releases them, and sends the sender a sealed receipt (to the sender itself
@@ -16,9 +17,6 @@
 //!
 //! Any node takes a deposit addressed to itself from a member: that is how forwarded boxes
 //! and receipts arrive.
-
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use weft_proto::api::MailboxStatus;
@@ -31,6 +29,7 @@ use weft_proto::seal::SealCard;
 use super::asks::Purpose;
 use super::collect::Collecting;
 use super::commit::Durable;
+use super::forwards::{Forwarded, Forwards};
 use super::holding::{self, Deposit, Holding};
 use super::io::{AskedId, Now, Output, Response};
 use super::sealed::Kept;
@@ -40,10 +39,6 @@ use crate::mesh::membership::{key_of, peer_of};
 use crate::store::mailbox::{BoxInfo, HeldBox};
 use crate::store::write::Write;
 
-/// How long after a failed forward the recipient's boxes are forwarded again, while it
-/// stays connected.
-pub const FORWARD_RETRY: Duration = Duration::from_secs(5);
-
 /// What this node holds for others, and collects for itself.
 #[derive(Debug)]
 pub struct Mailbox {
@@ -52,9 +47,8 @@ pub struct Mailbox {
     pub(super) holding: Holding,
     /// Collecting this node's boxes from mailboxes.
     pub(super) collecting: Collecting<PeerId>,
-    /// Recipients a forward failed to while they stayed connected, and when to forward
-    /// their boxes again.
-    reforward: BTreeMap<PeerId, Instant>,
+    /// Forwards to recipients under way, and the rounds of forwarding again due.
+    forwards: Forwards<PeerId>,
 }
 
 impl Mailbox {
@@ -64,7 +58,7 @@ impl Mailbox {
             limits,
             holding: Holding::of(held),
             collecting: Collecting::default(),
-            reforward: BTreeMap::new(),
+            forwards: Forwards::default(),
         }
     }
 
@@ -82,7 +76,7 @@ impl Mailbox {
     /// (connecting again starts a collection, and it fetches what is held for it).
     pub fn disconnected(&mut self, peer: &PeerId) {
         self.collecting.forget(peer);
-        self.reforward.remove(peer);
+        self.forwards.disconnected(peer);
     }
 }
 
@@ -231,7 +225,13 @@ impl Core {
         let info = match held {
             Ok(Some(info)) => info,
             Ok(None) => {
-                self.answer(asked, MailboxResponse::Held { id });
+                // Held already, though its write may still be on its way to disk.
+                let response = Response::Mailbox(MailboxResponse::Held { id });
+                let answer = Output::Answer {
+                    id: asked,
+                    response,
+                };
+                self.commit.after(Durable::then(answer));
                 return;
             }
             Err(refusal) => {
@@ -313,6 +313,7 @@ impl Core {
 
     /// Hands `recipient` the box `held` for it (read from the store by the shell).
     fn forward(&mut self, recipient: PeerId, held: BoxInfo) -> Output {
+        self.mailbox.forwards.sent(recipient);
         let id = self.asks.ask(Purpose::Forward {
             peer: recipient,
             to: held.to,
@@ -325,45 +326,36 @@ impl Core {
         }
     }
 
-    /// A forward to `recipient` ended: the box goes once it is held there; else, while
-    /// the recipient stays connected, its boxes are forwarded again after a pause.
+    /// A forward to `recipient` ended as `how`: the box goes once it is held there; when
+    /// it got no answer, the recipient's boxes may be forwarded again ([`Forwards`]).
     pub(super) fn forwarded(
         &mut self,
         recipient: PeerId,
         to: MemberKey,
         id: [u8; 32],
-        held: bool,
+        how: Forwarded,
         now: Now,
     ) {
-        if held {
+        if how == Forwarded::Held {
             self.drop_box(&to, &id);
-        } else if self.peers.is_connected(&recipient) {
-            tracing::debug!(peer = %short(&recipient), "a forward failed; trying again");
-            self.mailbox
-                .reforward
-                .entry(recipient)
-                .or_insert(now.at + FORWARD_RETRY);
         }
+        let connected = self.peers.is_connected(&recipient);
+        self.mailbox
+            .forwards
+            .ended(recipient, how, connected, now.at);
     }
 
-    /// Forwards again what is held for connected recipients whose forward failed, a page
-    /// each; a recipient with more than a page held is retried for the rest.
+    /// Forwards again, a page each, what is held for connected recipients whose forward
+    /// got no answer; a recipient with more than a page held gets another round.
     pub(super) fn retry_forwards(&mut self, now: Now) {
-        let due: Vec<PeerId> = self
-            .mailbox
-            .reforward
-            .iter()
-            .filter(|(_, at)| **at <= now.at)
-            .map(|(p, _)| *p)
-            .collect();
-        for recipient in due {
-            self.mailbox.reforward.remove(&recipient);
+        for recipient in self.mailbox.forwards.due(now.at) {
             let Some(to) = key_of(&recipient) else {
                 continue;
             };
             if !self.peers.is_connected(&recipient) || !self.admits(&recipient) {
                 continue;
             }
+            tracing::debug!(peer = %short(&recipient), "forwarding held boxes again");
             let fetch =
                 self.mailbox
                     .holding
@@ -373,9 +365,7 @@ impl Core {
                 self.out.push_back(forward);
             }
             if fetch.more {
-                self.mailbox
-                    .reforward
-                    .insert(recipient, now.at + FORWARD_RETRY);
+                self.mailbox.forwards.again(recipient, now.at);
             }
         }
     }

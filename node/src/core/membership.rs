@@ -449,15 +449,18 @@ impl Core {
         self.commit.write(Write::PutOp(seq as u32, Box::new(op)));
     }
 
+    /// Gossips `op` once it is on disk: an admission goes out only with its spent use,
+    /// so an issuer that crashes in between cannot let a single-use invite in twice.
     fn publish_op(&mut self, op: &SignedOp) {
         let Some(mesh) = self.mesh.id() else {
             return;
         };
         if let Ok(data) = weft_proto::codec::to_cbor(op) {
-            self.out.push_back(Output::Publish {
+            let publish = Output::Publish {
                 topic: acl_topic(mesh),
                 data,
-            });
+            };
+            self.commit.after(Durable::then(publish));
         }
     }
 
@@ -542,5 +545,6 @@ fn check_text_field(what: &str, value: Option<&str>, max: usize) -> Result<(), N
 /// The member key inside `peer`, or why there is none.
 fn ed25519_key(peer: &PeerId) -> Result<MemberKey, NodeError> {
     key_of(peer)
+        .filter(|key| libp2p::identity::ed25519::PublicKey::try_from_bytes(&key.0).is_ok())
         .ok_or_else(|| NodeError::Invalid(format!("{peer} is not the PeerId of an ed25519 key")))
 }

@@ -257,8 +257,8 @@ impl Exchanges {
     }
 
     /// Runs the mailbox request `op` makes (on the blocking pool: it may seal or read the
-    /// store) with `peer`, holding a permit while it talks; `Ok(None)` from `op`: nothing
-    /// to ask (the message left the outbox, the box is gone).
+    /// store) with `peer`, holding a permit while it makes it and talks; `Ok(None)` from
+    /// `op`: nothing to ask (the message left the outbox, the box is gone).
     fn mailbox(
         &self,
         id: AskId,
@@ -269,12 +269,13 @@ impl Exchanges {
         let (control, answered) = (self.control.clone(), self.answered_tx.clone());
         let permits = self.permits.clone();
         tasks.spawn_joined("mailbox exchange", async move {
+            // The permit first: what waits for one holds no box in memory.
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return;
+            };
             let made = tokio::task::spawn_blocking(op).await;
             let result = match made.map_err(|e| e.to_string()).and_then(|r| r) {
-                Ok(Some(op)) => match permits.acquire_owned().await {
-                    Ok(_permit) => mailbox::ask(control, peer, op).await.map(Answer::Mailbox),
-                    Err(_) => return,
-                },
+                Ok(Some(op)) => mailbox::ask(control, peer, op).await.map(Answer::Mailbox),
                 Ok(None) => Err("nothing left to deposit".into()),
                 Err(e) => Err(e),
             };
