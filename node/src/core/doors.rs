@@ -137,7 +137,7 @@ struct Stranger {
 
 impl Doors {
     /// A connection to `peer`, from `address` (see [`address_of`]), came up: `dialled` when
-    /// this node dialled it.
+    /// this node dialled it. A member's connection ends the stranger's grace it had, if any.
     pub fn screen(
         &mut self,
         peer: PeerId,
@@ -149,7 +149,12 @@ impl Doors {
     ) -> Screened {
         match (own, standing) {
             (Own::Removed, _) => return Screened::Refused(Refusal::Removed),
-            (_, Standing::Member) => return Screened::Member,
+            (_, Standing::Member) => {
+                // It came back as a member: its connection as a stranger is not to be closed
+                // under the new one (that one's close may come after this one is up).
+                self.strangers.remove(&peer);
+                return Screened::Member;
+            }
             (Own::InMesh, Standing::Removed) => {
                 self.leaving.insert(peer, now + REMOVAL_LINGER);
                 return Screened::Told;

@@ -52,6 +52,23 @@ fn a_failed_join_shortens_the_grace_and_an_admission_reconnects() {
 }
 
 #[test]
+fn a_joiner_back_as_a_member_is_not_disconnected_for_its_old_grace() {
+    // A joiner's node dialled the issuer as a stranger; admitted, it reconnected as a
+    // member before the old connection's close was reported (so no `disconnected`).
+    let (mut doors, t0) = (Doors::default(), Instant::now());
+    let issuer = PeerId::random();
+    let screened = doors.screen(issuer, Standing::Stranger, Own::NoMesh, true, ip(1), t0);
+    assert_eq!(screened, Screened::Stranger);
+    let later = t0 + STRANGER_GRACE / 2;
+    let screened = doors.screen(issuer, Standing::Member, Own::InMesh, true, ip(1), later);
+    assert_eq!(screened, Screened::Member);
+    assert!(
+        doors.due(t0 + STRANGER_GRACE * 2, |_| true).is_empty(),
+        "the member's new connection was closed for its old grace"
+    );
+}
+
+#[test]
 fn strangers_from_one_address_cannot_take_every_slot() {
     let (mut doors, t0) = (Doors::default(), Instant::now());
     for _ in 0..MAX_STRANGERS_PER_ADDRESS {
