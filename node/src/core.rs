@@ -23,6 +23,8 @@
 //! - [`asks`]: this node's requests to peers under way, and what each is for.
 //! - [`commit`]: group commit: the writes queued, and what waits for them to be on disk.
 //!
+//! [`io`] holds what crosses the boundary: the inputs, the outputs and the data they carry.
+//!
 //! The glue that routes an input through them lives beside them, by subject: `connections`
 //! (connections, dials, the doors carried out, this node's removal), `membership` (the
 //! mesh's commands, redeeming invites, ACL ops), `sync` (`/weft/sync/1` both ways and topic
