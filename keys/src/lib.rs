@@ -9,6 +9,7 @@
 //! - [`seal`]: sealed boxes for mailboxes (Noise X with snow) and the cards that publish
 //!   members' sealing keys.
 //! - [`topic`]: signing and checking topic messages.
+//! - [`service`]: signing and checking providers' service records.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -16,6 +17,7 @@ pub mod acl;
 pub mod identity;
 pub mod invite;
 pub mod seal;
+pub mod service;
 pub mod sign;
 pub mod topic;
 

@@ -14,6 +14,7 @@
 //! - [`mailbox`]: the frames of `/weft/mailbox/1` (holding sealed boxes for members).
 //! - [`pipe`]: the frames that open `/weft/pipe/1` (live byte streams between members).
 //! - [`seal`]: sealing cards and the plaintext of a sealed box a mailbox holds.
+//! - [`service`]: the frames of `/weft/service/1` (calls and replies) and providers' records.
 //! - [`blob`]: blob ids, manifests (the BLAKE3 tree over chunks) and the frames of `/weft/blob/1`.
 //! - [`media`]: the local API bodies for blobs (share, fetch, progress) and pipes.
 //! - [`operate`]: the local API bodies for operating a node (`weft ping`).
@@ -60,6 +61,7 @@ pub mod mesh;
 pub mod operate;
 pub mod pipe;
 pub mod seal;
+pub mod service;
 pub mod sync;
 pub mod topic;
 

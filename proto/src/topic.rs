@@ -62,11 +62,7 @@ impl FromStr for TopicName {
     type Err = ParseTopicError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let ok = !s.is_empty()
-            && s.len() <= MAX_TOPIC_NAME_BYTES
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if ok {
+        if is_name(s) {
             Ok(TopicName(s.to_string()))
         } else {
             Err(ParseTopicError(s.to_string()))
@@ -91,6 +87,15 @@ impl fmt::Display for TopicName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Whether `s` is a name as topics, services and queues take them: 1 to
+/// [`MAX_TOPIC_NAME_BYTES`] bytes of ASCII letters, digits, `-`, `_` and `.`.
+pub(crate) fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_TOPIC_NAME_BYTES
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// A message published on a topic.
