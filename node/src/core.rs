@@ -21,6 +21,8 @@
 //!   ([`collect`]).
 //! - [`acl_sync`]: the ACL log between members: what a sync asks, what its answer holds.
 //! - [`asks`]: this node's requests to peers under way, and what each is for.
+//! - [`services`]: request/reply to named services: who offers what ([`services::catalogue`]),
+//!   this node's calls ([`services::calls`]) and the calls it serves ([`services::serving`]).
 //! - [`commit`]: group commit: the writes queued, and what waits for them to be on disk.
 //!
 //! [`io`] holds what crosses the boundary: the inputs, the outputs and the data they carry.
@@ -52,7 +54,9 @@ mod membership;
 pub mod mesh;
 pub mod peers;
 pub mod quota;
+pub mod rng;
 mod sealed;
+pub mod services;
 #[cfg(test)]
 pub mod sim;
 mod sync;
@@ -83,6 +87,7 @@ use self::io::{Answer, AskId, AskedId, Input, Now, Output, Request};
 use self::mailbox::Mailbox;
 use self::mesh::Mesh;
 use self::peers::Peers;
+use self::services::{Services, service_topic};
 use self::topics::Topics;
 use crate::config::Limits;
 use crate::delivery::clock::Hlc;
@@ -115,6 +120,8 @@ pub struct Setup {
     pub listen_addrs: Vec<Multiaddr>,
     /// How much it keeps, and for how long.
     pub limits: Limits,
+    /// Where the core's chance comes from (which provider a call goes to, call ids).
+    pub seed: u64,
 }
 
 /// What the store held at start.
@@ -147,6 +154,7 @@ pub struct Core {
     topics: Topics,
     mailbox: Mailbox,
     asks: Asks,
+    services: Services,
     commit: Commit,
     timers: Timers,
     out: VecDeque<Output>,
@@ -184,6 +192,7 @@ impl Core {
             name,
             listen_addrs,
             limits,
+            seed,
         } = setup;
         let key = identity.member_key();
         // An identity's public key is a valid ed25519 point, so it has a PeerId.
@@ -220,6 +229,7 @@ impl Core {
             topics: Topics::new(loaded.topics, loaded.marks),
             mailbox: Mailbox::new(limits.mailbox, loaded.held),
             asks: Asks::default(),
+            services: Services::new(seed, now.at),
             commit: Commit::default(),
             timers: Timers {
                 resync: now.at + RESYNC_EVERY,
@@ -234,6 +244,7 @@ impl Core {
         if let Some(id) = core.mesh.id() {
             core.out.push_back(Output::Prologue(Some(id)));
             core.out.push_back(Output::Subscribe(acl_topic(id)));
+            core.out.push_back(Output::Subscribe(service_topic(id)));
             core.follow_topics_of_mesh();
         }
         let known: Vec<PeerId> = core.mesh.addresses().peers().copied().collect();
@@ -284,6 +295,17 @@ impl Core {
             Input::SessionLost { peer } => self.delivery.session_lost(&peer, now.at),
             Input::Unsent { peer, id, error } => self.on_unsent(peer, id, error, now),
             Input::Asked { id, peer, request } => self.on_asked(id, peer, request, now),
+            Input::ServiceCall {
+                peer,
+                session,
+                call,
+            } => self.on_service_call(peer, session, call, now),
+            Input::ServiceFrame { peer, frame } => self.on_provider_frame(peer, frame, now),
+            Input::ServiceLost { peer } => self.on_service_lost(peer, now),
+            Input::Machine {
+                cpu_permille,
+                mem_permille,
+            } => self.machine(cpu_permille, mem_permille),
             Input::Answered { id, answer } => self.on_answered(id, answer, now),
             Input::Flushed(result) => self.on_flushed(result, now),
             Input::Tick => self.on_tick(now),
@@ -431,6 +453,7 @@ impl Core {
         self.deposit_for_absent(now);
         self.retry_collecting(now);
         self.retry_forwards(now);
+        self.tick_services(now);
         if now.at >= self.timers.sweep {
             let every = SWEEP_EVERY.min(self.mailbox.limits().ttl / 2);
             self.timers.sweep = now.at + every;

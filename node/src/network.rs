@@ -10,7 +10,10 @@
 //! - [`sync`]: `/weft/sync/1`, bringing a member's ACL log up to date, and sharing members'
 //!   addresses and sealing keys.
 //! - [`mailbox`]: `/weft/mailbox/1`, sealed boxes held for members who are offline.
+//! - [`service_stream`]: `/weft/service/1`, calls and replies pipelined on one stream per
+//!   caller and provider.
 //! - [`mesh_noise`]: Noise with the mesh id in the handshake prologue.
+//! - [`machine`]: how loaded this machine is (CPU, memory), for providers' load.
 //! - [`swarm`]: transports (TCP + Noise + Yamux, QUIC) and listening.
 //! - [`handle`]: [`NodeHandle`], the commands it sends, and [`NodeError`].
 //! - [`event_loop`]: [`EventLoop`], the shell around the core: it turns commands and
@@ -29,8 +32,10 @@ pub mod frame;
 pub mod gated;
 pub mod handle;
 pub mod join;
+pub mod machine;
 pub mod mailbox;
 pub mod mesh_noise;
+pub mod service_stream;
 pub mod swarm;
 pub mod sync;
 pub mod tally;

@@ -175,6 +175,32 @@ pub struct PeerInfo {
     pub connected_since: u64,
 }
 
+/// `GET /v1/services`: a service offered in the mesh, with its providers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    /// The service.
+    pub name: crate::service::ServiceName,
+    /// Who offers it.
+    pub providers: Vec<ProviderInfo>,
+}
+
+/// One provider of a service, in [`ServiceInfo`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderInfo {
+    /// Its PeerId.
+    pub peer_id: String,
+    /// Whether it is this node.
+    pub local: bool,
+    /// Whether it answers only while no active provider is reachable.
+    pub standby: bool,
+    /// Whether calls go to it now (heard from, reachable, not hung, not overloaded).
+    pub healthy: bool,
+    /// How many calls it runs at once.
+    pub concurrency: u32,
+    /// How loaded it is, as it last said.
+    pub load: crate::service::Load,
+}
+
 /// A topic this node is subscribed to, in [`Status`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicStatus {

@@ -356,8 +356,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn load() -> impl Strategy<Value = Load> {
-        (any::<u32>(), any::<u32>(), any::<bool>(), any::<u64>(), any::<u32>()).prop_map(
-            |(in_flight, queued, overloaded, served, mean_us)| Load {
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<bool>(),
+            any::<u64>(),
+            any::<u32>(),
+        )
+            .prop_map(|(in_flight, queued, overloaded, served, mean_us)| Load {
                 in_flight,
                 queued,
                 overloaded,
@@ -367,8 +373,7 @@ mod tests {
                 p99_us: mean_us,
                 cpu_permille: 3,
                 mem_permille: 4,
-            },
-        )
+            })
     }
 
     proptest! {

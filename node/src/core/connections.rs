@@ -54,6 +54,7 @@ impl Core {
         }
         self.asks.disconnected(&peer);
         self.delivery.disconnected(&peer);
+        self.on_service_lost(peer, now);
         self.out.push_back(Output::Event(Event::PeerDisconnected {
             peer_id: peer.to_string(),
         }));
@@ -177,6 +178,7 @@ impl Core {
             self.commit.write(write);
         }
         self.peers.forget(&peer);
+        self.services.catalogue.forget(&peer);
         self.reject_outbox_to(peer, now);
         if self.mesh.removed().is_some() {
             self.wall(peer);

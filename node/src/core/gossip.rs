@@ -133,6 +133,9 @@ impl Core {
         if mesh.is_some_and(|m| acl_topic(m) == topic) {
             return self.accept_acl_gossip(via, data, now);
         }
+        if mesh.is_some_and(|m| super::services::service_topic(m) == topic) {
+            return self.accept_record_gossip(via, data, now);
+        }
         let Some(source) = source else {
             self.reject("topic", via, "unsigned", &"topic message without a source");
             return Verdict::Reject;

@@ -15,6 +15,7 @@ use weft_proto::join::{JoinRequest, JoinResponse};
 use weft_proto::mailbox::{MailboxRequest, MailboxResponse, Op};
 use weft_proto::mesh::{MemberKey, MeshId};
 use weft_proto::seal::{Content, SEALED_VERSION, SealedMessage, SealingKey};
+use weft_proto::service::{Call, CallId, ProviderFrame, Refusal, ServiceName};
 use weft_proto::sync::{Logged, PeerAddrs, SyncRequest, SyncResponse};
 
 use super::peers::Path;
@@ -59,6 +60,14 @@ pub struct AskedId(pub u64);
 /// A request this node asked a peer; the core remembers what it was for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AskId(pub u64);
+
+/// A local program serving a service (its connection to the API).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HandlerId(pub u64);
+
+/// One call handed to a local handler, for its answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServeId(pub u64);
 
 /// A local caller's answer held until the writes before it are on disk; the shell holds
 /// the caller.
@@ -157,6 +166,36 @@ pub enum Input {
         id: AskId,
         /// The answer.
         answer: Result<Answer, String>,
+    },
+    /// A call arrived on inbound `/weft/service/1` session `session` from `peer`.
+    ServiceCall {
+        /// The caller, as authenticated by the connection.
+        peer: PeerId,
+        /// The session its reply goes to.
+        session: SessionId,
+        /// The call.
+        call: Call,
+    },
+    /// A provider's frame (a reply, a heartbeat) arrived on this node's session to `peer`.
+    ServiceFrame {
+        /// The provider.
+        peer: PeerId,
+        /// The frame.
+        frame: ProviderFrame,
+    },
+    /// This node's session to provider `peer` ended, or could not carry a call: what was at
+    /// it goes elsewhere.
+    ServiceLost {
+        /// The provider.
+        peer: PeerId,
+    },
+    /// How loaded this machine is, per mille: CPU (one-minute load average per core) and
+    /// memory in use.
+    Machine {
+        /// CPU load per core, per mille.
+        cpu_permille: u16,
+        /// Memory in use, per mille.
+        mem_permille: u16,
     },
     /// The batch of writes handed out by [`super::Core::batch`] was applied and flushed, or
     /// failed (then nothing in it may be acknowledged, and the shell stops).
@@ -365,6 +404,21 @@ pub enum Delivery {
     },
 }
 
+/// How a local caller's call ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallEnd {
+    /// The provider's reply.
+    Replied(Vec<u8>),
+    /// The service ran and failed; why, in one line.
+    Failed(String),
+    /// A provider refused it for a reason no other provider would change.
+    Refused(Refusal),
+    /// No provider of the service was reachable (or every one failed it).
+    NoProvider,
+    /// The caller's time ran out first.
+    TimedOut,
+}
+
 /// What to do.
 #[derive(Debug)]
 pub enum Output {
@@ -489,6 +543,41 @@ pub enum Output {
         peer: PeerId,
         /// The box.
         held: BoxInfo,
+    },
+    /// Send a call on this node's session to provider `peer` (opened if needed); a session
+    /// that cannot carry it comes back as [`Input::ServiceLost`].
+    CallOut {
+        /// The provider.
+        peer: PeerId,
+        /// The call.
+        call: Call,
+    },
+    /// Send a provider's frame on inbound session `session` (a caller's), if still open.
+    ToCaller {
+        /// The session.
+        session: SessionId,
+        /// The frame.
+        frame: ProviderFrame,
+    },
+    /// Send this heartbeat on every inbound `/weft/service/1` session.
+    Alive(ProviderFrame),
+    /// Hand a call to a local handler; its answer comes back by `Core::served`.
+    Serve {
+        /// The handler.
+        handler: HandlerId,
+        /// The call, for the answer.
+        serve: ServeId,
+        /// The service.
+        service: ServiceName,
+        /// The request.
+        body: Vec<u8>,
+    },
+    /// A local caller's call ended.
+    Called {
+        /// The call.
+        id: CallId,
+        /// How.
+        end: CallEnd,
     },
     /// Tell local listeners.
     Event(Event),

@@ -57,6 +57,8 @@ impl Core {
     fn enter(&mut self, mesh: Membership) {
         let id = mesh.id();
         self.out.push_back(Output::Subscribe(acl_topic(id)));
+        self.out
+            .push_back(Output::Subscribe(super::services::service_topic(id)));
         self.out.push_back(Output::Prologue(Some(id)));
         self.mesh.enter(mesh);
         self.open_doors();

@@ -11,6 +11,7 @@
 //! What the simulated applications saw (each node's events) and what each node sent are
 //! recorded for the tests in `membership`, `topics`, `delivery` and `mailbox` to check.
 
+mod calls;
 mod shell;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,6 +29,7 @@ use weft_proto::topic::TopicName;
 
 use self::shell::{Frame, Shell};
 use super::io::{Delivery, Input, Now};
+pub use super::rng::Rng;
 use super::{Core, Loaded, Setup, io};
 use crate::config::{Limits, MailboxLimits, Mdns};
 use crate::mesh::log::Log;
@@ -51,45 +53,6 @@ pub const TOPIC: &str = "chat";
 /// The topic every member follows, [`TOPIC`].
 pub fn topic() -> TopicName {
     TOPIC.parse().expect("a topic name")
-}
-
-/// A small, fast, seeded generator (SplitMix64): the only source of chance.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// The generator for `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `lo..=hi`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next_u64() % (hi - lo + 1)
-    }
-
-    /// True with probability `per_mille` / 1000.
-    pub fn chance(&mut self, per_mille: u64) -> bool {
-        self.next_u64() % 1000 < per_mille
-    }
-
-    /// 32 random bytes.
-    pub fn bytes(&mut self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for chunk in out.chunks_mut(8) {
-            chunk.copy_from_slice(&self.next_u64().to_le_bytes());
-        }
-        out
-    }
 }
 
 /// How the network misbehaves.
@@ -134,6 +97,10 @@ pub struct App {
     pub refused: BTreeMap<(String, String), u64>,
     /// The callers' answers released because what they waited for is on disk.
     pub released: BTreeSet<Mark>,
+    /// How each call this node made ended, and when (the fake clock), in order.
+    pub called: Vec<(weft_proto::service::CallId, io::CallEnd, u64)>,
+    /// The request bodies its handlers ran, in order.
+    pub ran: Vec<Vec<u8>>,
 }
 
 /// A caller's answer held for a flush: the node's run (its epoch) and its ticket.
@@ -229,6 +196,12 @@ enum Due {
         invite: Box<Invite>,
         tries: u32,
     },
+    Served {
+        node: usize,
+        serve: io::ServeId,
+        outcome: weft_proto::service::Outcome,
+        epoch: u64,
+    },
 }
 
 /// The simulated nodes, their network and their clock.
@@ -253,6 +226,8 @@ pub struct Sim {
     faults: Faults,
     /// What each node sent.
     pub sent: Vec<Traffic>,
+    /// Nodes stopped (as by SIGSTOP), with the inputs waiting for them.
+    frozen: BTreeMap<usize, Vec<Input>>,
 }
 
 /// The limits every simulated node keeps.
@@ -305,6 +280,7 @@ impl Sim {
             rng,
             faults,
             sent: vec![Traffic::default(); total],
+            frozen: BTreeMap::new(),
         };
         sim.at(TICK_MS, Due::Tick);
         sim
@@ -382,12 +358,14 @@ impl Sim {
     /// Starts `node` from what its store holds.
     fn boot(&mut self, node: usize) {
         let now = self.now();
+        let seed = self.rng.next_u64();
         let n = &mut self.nodes[node];
         let setup = Setup {
             identity: Identity::from_secret(&n.secret),
             name: None,
             listen_addrs: vec![address(node)],
             limits: n.limits,
+            seed,
         };
         let loaded: Loaded = crate::network::event_loop::load(&n.store).expect("the store");
         n.core = Some(Core::new(setup, loaded, now));
@@ -502,6 +480,19 @@ impl Sim {
     pub fn restart(&mut self, node: usize) {
         if !self.nodes[node].is_up() {
             self.boot(node);
+        }
+    }
+
+    /// Stops `node` as SIGSTOP does: its connections stay up, and nothing it is sent is
+    /// handled (nor its timers) until [`Sim::thaw`].
+    pub fn freeze(&mut self, node: usize) {
+        self.frozen.entry(node).or_default();
+    }
+
+    /// Lets a frozen node go on: what it was sent meanwhile is handled now.
+    pub fn thaw(&mut self, node: usize) {
+        for input in self.frozen.remove(&node).unwrap_or_default() {
+            self.input(node, input);
         }
     }
 
@@ -682,7 +673,9 @@ impl Sim {
             Due::Tick => {
                 self.at(self.ms + TICK_MS, Due::Tick);
                 for node in 0..self.nodes.len() {
-                    self.input(node, Input::Tick);
+                    if !self.frozen.contains_key(&node) {
+                        self.input(node, Input::Tick);
+                    }
                 }
             }
             Due::Arrive { from, to, frame } => self.arrive(from, to, *frame),
@@ -705,11 +698,35 @@ impl Sim {
                 invite,
                 tries,
             } => self.try_join(joiner, issuer, *invite, tries),
+            Due::Served {
+                node,
+                serve,
+                outcome,
+                epoch,
+            } => {
+                if self.frozen.contains_key(&node) {
+                    // The handler answered; its node takes it when it runs again.
+                    let later = Due::Served {
+                        node,
+                        serve,
+                        outcome,
+                        epoch,
+                    };
+                    self.at(self.ms + TICK_MS, later);
+                } else if self.nodes[node].epoch == epoch {
+                    self.command(node, |core, now| core.served(serve, outcome, now));
+                }
+            }
         }
     }
 
-    /// Hands `input` to `node`'s core, when it is up, and carries out what it decided.
+    /// Hands `input` to `node`'s core, when it is up, and carries out what it decided (when
+    /// it is frozen, the input waits until it thaws).
     fn input(&mut self, node: usize, input: Input) {
+        if let Some(held) = self.frozen.get_mut(&node) {
+            held.push(input);
+            return;
+        }
         let now = self.now();
         let Some(core) = self.nodes[node].core.as_mut() else {
             return;
@@ -781,6 +798,9 @@ impl Sim {
             if self.nodes[me].shell.sessions_end(other) {
                 self.input(me, Input::SessionLost { peer });
             }
+            if self.nodes[me].shell.service_sessions_end(other) {
+                self.input(me, Input::ServiceLost { peer });
+            }
             self.input(me, Input::Disconnected { peer });
         }
     }
@@ -839,5 +859,7 @@ mod delivery;
 mod mailbox;
 #[cfg(test)]
 mod membership;
+#[cfg(test)]
+mod services;
 #[cfg(test)]
 mod topics;

@@ -36,6 +36,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use weft_proto::acl::{OpId, OpKind, Publisher, SignedOp};
 use weft_proto::mesh::{MemberKey, MeshId, Role};
+use weft_proto::service::ServiceName;
 use weft_proto::topic::TopicName;
 
 use super::bits::Bits;
@@ -234,6 +235,16 @@ impl Acl {
                 Publisher::Key(k) => k == key,
             }),
         }
+    }
+
+    /// Whether `key` may offer `service`: a member that is not a guest.
+    pub fn can_offer(&self, key: &MemberKey, _service: &ServiceName) -> bool {
+        self.members.get(key).is_some_and(|m| m.role != Role::Guest)
+    }
+
+    /// Whether `key` may call `service`: any member, guests too.
+    pub fn can_call(&self, key: &MemberKey, _service: &ServiceName) -> bool {
+        self.members.contains_key(key)
     }
 }
 

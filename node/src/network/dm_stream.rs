@@ -17,15 +17,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use futures::io::{ReadHalf, WriteHalf};
-use futures::{AsyncReadExt, AsyncWriteExt, FutureExt, StreamExt};
+use futures::io::ReadHalf;
+use futures::{AsyncReadExt, StreamExt};
 use libp2p::{PeerId, Stream, StreamProtocol};
 use libp2p_stream::{Control, IncomingStreams};
 use tokio::sync::mpsc;
-use weft_proto::codec::frame;
 use weft_proto::{DecodeError, MessageId};
 
-use super::frame::read_frame;
+use super::frame::{read_frame, received, write_all};
 use super::tasks::Spawner;
 use crate::store::StoreError;
 use crate::store::outbox::{OutboxTree, Outgoing};
@@ -171,11 +170,6 @@ pub async fn outbound(
         .await;
 }
 
-/// What arrives on `rx`, as a stream.
-fn received<T>(mut rx: mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
-}
-
 async fn inbound(peer: PeerId, session: SessionId, stream: Stream, events: mpsc::Sender<DmEvent>) {
     let (acks, acks_rx) = mpsc::channel(ACK_CAPACITY);
     if events
@@ -245,40 +239,13 @@ async fn read_messages(
     }
 }
 
-/// Writes every item from `items` as a frame; items already waiting are written together
-/// and flushed once.
-async fn write_all<T>(
-    mut writer: WriteHalf<Stream>,
-    mut items: impl futures::Stream<Item = T> + Unpin,
-    encode: impl Fn(T) -> Result<Vec<u8>, DecodeError>,
-) -> String {
-    while let Some(first) = items.next().await {
-        let mut next = Some(first);
-        while let Some(item) = next {
-            let body = match encode(item) {
-                Ok(body) => body,
-                Err(e) => return format!("cannot encode: {e}"),
-            };
-            if let Err(e) = writer.write_all(&frame(&body)).await {
-                return format!("stream closed: {e}");
-            }
-            // Whatever is ready goes in the same flush.
-            next = items.next().now_or_never().flatten();
-        }
-        if let Err(e) = writer.flush().await {
-            return format!("stream closed: {e}");
-        }
-    }
-    let _ = writer.close().await;
-    "session retired".into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use futures::io::Cursor;
 
     use crate::network::frame::write_frame;
+    use weft_proto::codec::frame;
 
     #[tokio::test]
     async fn messages_round_trip_and_garbage_is_refused() {

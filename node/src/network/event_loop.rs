@@ -6,14 +6,15 @@
 //! It decides nothing itself.
 //!
 //! Beside this file: `commands` (the handles' commands), `swarm_events` (libp2p's events
-//! as inputs), `sessions` (the `/weft/dm/1` streams), `exchanges` (join, sync and mailbox,
-//! both ways), `local` (callers waiting for a reply, a delivery or a dial) and `reach`
+//! as inputs), `sessions` (the `/weft/dm/1` streams), `services` (the `/weft/service/1`
+//! streams), `exchanges` (join, sync and mailbox, both ways), `local` (callers waiting for a reply, a delivery or a dial) and `reach`
 //! (relaying, relay slots, hole punching).
 
 mod commands;
 mod exchanges;
 mod local;
 mod reach;
+mod services;
 mod sessions;
 mod swarm_events;
 
@@ -30,11 +31,15 @@ use weft_proto::api::{Event, Kind};
 use self::exchanges::Exchanges;
 use self::local::Local;
 use self::reach::Reach;
+use self::services::ServiceSessions;
 use self::sessions::Sessions;
 use super::behaviour::Behaviour;
 use super::dm_stream::DmEvent;
 use super::flush::Flush;
-use super::handle::{COMMAND_CAPACITY, Command, EVENT_CAPACITY, NodeError, NodeHandle};
+use super::handle::{
+    COMMAND_CAPACITY, Command, EVENT_CAPACITY, NodeError, NodeHandle, ServeRequest,
+};
+use super::service_stream::ServiceEvent;
 use crate::core::io::{Input, Now, Output, Verdict};
 use crate::core::{Core, Loaded, Setup, short};
 use crate::delivery::clock::wall_us;
@@ -85,6 +90,7 @@ pub struct EventLoop {
     shared: Shared,
     local: Local,
     sessions: Sessions,
+    services: ServiceSessions,
     exchanges: Exchanges,
     tasks: super::tasks::Tasks,
     reach: Reach,
@@ -115,14 +121,19 @@ impl EventLoop {
         let control = swarm.behaviour().stream.new_control();
         let registered = |e: libp2p_stream::AlreadyRegistered| NodeError::Transport(e.to_string());
         let sessions = Sessions::new(control.clone(), store.outbox.clone()).map_err(registered)?;
+        let services =
+            ServiceSessions::new(control.clone(), Default::default()).map_err(registered)?;
         let seal = SealKey::of(&identity);
         let exchanges =
             Exchanges::new(control, store.clone(), seal, &shared).map_err(registered)?;
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).map_err(|e| NodeError::Transport(e.to_string()))?;
         let setup = Setup {
             identity,
             name,
             listen_addrs,
             limits,
+            seed: u64::from_le_bytes(seed),
         };
         let handle = NodeHandle::new(command_tx, events.clone());
         let mut event_loop = EventLoop {
@@ -132,6 +143,7 @@ impl EventLoop {
             shared,
             local: Local::new(commands, events),
             sessions,
+            services,
             exchanges,
             tasks: Default::default(),
             reach: Reach::new(limits.relay),
@@ -150,6 +162,7 @@ impl EventLoop {
     pub async fn run(mut self) -> Result<(), NodeError> {
         let spawner = self.tasks.spawner();
         self.sessions.start(&spawner);
+        self.services.start(&spawner, &self.shared);
         self.exchanges.start(&spawner);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -179,11 +192,15 @@ impl EventLoop {
                     self.input(Input::Flushed(result.map_err(|e| e.to_string())));
                 }
                 Some(event) = self.sessions.events.recv() => self.on_dm_event(event),
+                Some(event) = self.services.events.recv() => self.on_service_event(event),
                 // Before the exchanges: a storm of sync or mailbox requests must not starve
                 // the swarm (gossip, connections) behind them.
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(input) = self.exchanges.next() => self.input(input),
                 _ = tick.tick() => {
+                    if let Some((cpu_permille, mem_permille)) = super::machine::load() {
+                        self.input(Input::Machine { cpu_permille, mem_permille });
+                    }
                     self.input(Input::Tick);
                     self.local.forget_gone();
                     self.take_relay_slots();
@@ -291,6 +308,24 @@ impl EventLoop {
                 Output::Forward { id, peer, held } => {
                     self.exchanges.forward(id, peer, held, &tasks)
                 }
+                Output::CallOut { peer, call } => {
+                    if !self.services.call(peer, call, &tasks) {
+                        self.input(Input::ServiceLost { peer });
+                    }
+                }
+                Output::ToCaller { session, frame } => self.services.answer_caller(session, frame),
+                Output::Alive(frame) => self.services.answer_every_caller(&frame),
+                Output::Serve {
+                    handler,
+                    serve,
+                    body,
+                    ..
+                } => {
+                    if !self.local.serve(handler, ServeRequest { serve, body }) {
+                        self.core.withdraw(handler, now());
+                    }
+                }
+                Output::Called { id, end } => self.local.called(id, end),
                 Output::Event(event) => self.tell(event),
                 Output::Delivery { id, delivery } => self.local.delivery(id, delivery),
                 Output::Released { ticket, ok } => self.local.released(ticket, ok),
@@ -371,6 +406,42 @@ impl EventLoop {
                 tracing::warn!(peer = %short(&peer), reason = error.reason(), "refused input from peer: {error}");
                 let _ = self.swarm.disconnect_peer_id(peer);
             }
+        }
+    }
+
+    /// What a `/weft/service/1` session task reported.
+    fn on_service_event(&mut self, event: ServiceEvent) {
+        match event {
+            ServiceEvent::Frame { peer, frame } => self.input(Input::ServiceFrame { peer, frame }),
+            ServiceEvent::OutboundClosed {
+                peer,
+                session,
+                reason,
+            } => {
+                tracing::debug!(peer = %short(&peer), %reason, "service session closed");
+                self.services.outbound_closed(&peer, session);
+                self.input(Input::ServiceLost { peer });
+            }
+            ServiceEvent::InboundOpened {
+                peer,
+                session,
+                frames,
+            } => self.services.inbound_opened(peer, session, frames),
+            ServiceEvent::Call {
+                peer,
+                session,
+                call,
+            } => self.input(Input::ServiceCall {
+                peer,
+                session,
+                call,
+            }),
+            ServiceEvent::Refused { peer, error } => {
+                self.shared.tally.add_kind("service", error.reason());
+                tracing::warn!(peer = %short(&peer), reason = error.reason(), "refused input from peer: {error}");
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            ServiceEvent::InboundClosed { session } => self.services.inbound_closed(session),
         }
     }
 

@@ -39,6 +39,41 @@ pub async fn write_frame<T: AsyncWrite + Unpin>(io: &mut T, body: &[u8]) -> io::
     io.flush().await
 }
 
+/// What arrives on `rx`, as a stream.
+pub fn received<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Writes every item from `items` as a frame, encoded by `encode`; items already waiting
+/// are written together and flushed once. Ends (closing the writer) when `items` does, or
+/// with why the stream broke.
+pub async fn write_all<T, W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut items: impl futures::Stream<Item = T> + Unpin,
+    encode: impl Fn(T) -> Result<Vec<u8>, DecodeError>,
+) -> String {
+    use futures::{FutureExt, StreamExt};
+    while let Some(first) = items.next().await {
+        let mut next = Some(first);
+        while let Some(item) = next {
+            let body = match encode(item) {
+                Ok(body) => body,
+                Err(e) => return format!("cannot encode: {e}"),
+            };
+            if let Err(e) = writer.write_all(&frame(&body)).await {
+                return format!("stream closed: {e}");
+            }
+            // Whatever is ready goes in the same flush.
+            next = items.next().now_or_never().flatten();
+        }
+        if let Err(e) = writer.flush().await {
+            return format!("stream closed: {e}");
+        }
+    }
+    let _ = writer.close().await;
+    "session retired".into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,8 @@
 //! [`NodeError::Shutdown`].
 
 use libp2p::{Multiaddr, PeerId};
+use std::time::Duration;
+
 use tokio::sync::{broadcast, mpsc, oneshot};
 use weft_proto::MessageId;
 use weft_proto::api::{
@@ -10,6 +12,11 @@ use weft_proto::api::{
 };
 use weft_proto::topic::TopicName;
 
+use weft_proto::api::ServiceInfo;
+use weft_proto::service::{Outcome, ServiceName};
+
+use crate::core::io::{CallEnd, HandlerId, ServeId};
+use crate::core::services::serving::OfferOpts;
 use crate::store::StoreError;
 
 /// Capacity of the command channel; callers wait (backpressure) when it is full.
@@ -156,7 +163,45 @@ pub(crate) enum Command {
         ops: Vec<weft_proto::acl::SignedOp>,
         reply: oneshot::Sender<Result<MeshInfo, NodeError>>,
     },
+    Call {
+        service: ServiceName,
+        body: Vec<u8>,
+        timeout: Duration,
+        reply: oneshot::Sender<Result<CallEnd, NodeError>>,
+    },
+    Offer {
+        service: ServiceName,
+        opts: OfferOpts,
+        reply: oneshot::Sender<Result<Offered, NodeError>>,
+    },
+    Served {
+        serve: ServeId,
+        outcome: Outcome,
+    },
+    Withdraw {
+        handler: HandlerId,
+    },
+    Services(oneshot::Sender<Vec<ServiceInfo>>),
     Shutdown(oneshot::Sender<()>),
+}
+
+/// A service offered from this node: the calls for its handler come on `requests`; each
+/// is answered with [`NodeHandle::served`]. Dropping `requests` withdraws the offer.
+#[derive(Debug)]
+pub struct Offered {
+    /// The handler's id, to withdraw it.
+    pub handler: HandlerId,
+    /// The calls to run.
+    pub requests: mpsc::Receiver<ServeRequest>,
+}
+
+/// A call for a local handler to run.
+#[derive(Debug)]
+pub struct ServeRequest {
+    /// The call, for the answer.
+    pub serve: ServeId,
+    /// The request.
+    pub body: Vec<u8>,
 }
 
 /// The cloneable handle to a running node's event loop.
@@ -171,7 +216,7 @@ impl NodeHandle {
         NodeHandle { commands, events }
     }
 
-    async fn call<T>(
+    async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, NodeError> {
@@ -185,28 +230,28 @@ impl NodeHandle {
 
     /// The node's status.
     pub async fn status(&self) -> Result<Status, NodeError> {
-        self.call(Command::Status).await
+        self.ask(Command::Status).await
     }
 
     /// The node's PeerId and dialable addresses.
     pub async fn id(&self) -> Result<IdResponse, NodeError> {
-        self.call(Command::Id).await
+        self.ask(Command::Id).await
     }
 
     /// Connected peers.
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, NodeError> {
-        self.call(Command::Peers).await
+        self.ask(Command::Peers).await
     }
 
     /// Connects to `addr` (which must end in `/p2p/<PeerId>`); resolves once connected.
     pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, NodeError> {
-        self.call(|reply| Command::Dial { addr, reply }).await?
+        self.ask(|reply| Command::Dial { addr, reply }).await?
     }
 
     /// Queues a direct message durably; with `wait`, the returned [`Queued`] carries a
     /// receiver for its delivery.
     pub async fn send(&self, to: PeerId, text: String, wait: bool) -> Result<Queued, NodeError> {
-        self.call(|reply| Command::Send {
+        self.ask(|reply| Command::Send {
             to,
             text,
             wait,
@@ -221,13 +266,13 @@ impl NodeHandle {
         topic: TopicName,
         text: String,
     ) -> Result<(MessageId, usize), NodeError> {
-        self.call(|reply| Command::Publish { topic, text, reply })
+        self.ask(|reply| Command::Publish { topic, text, reply })
             .await?
     }
 
     /// Joins (`subscribe`) or leaves a topic; returns whether anything changed.
     pub async fn subscribe(&self, topic: TopicName, subscribe: bool) -> Result<bool, NodeError> {
-        self.call(|reply| Command::Subscribe {
+        self.ask(|reply| Command::Subscribe {
             topic,
             subscribe,
             reply,
@@ -237,13 +282,13 @@ impl NodeHandle {
 
     /// Founds a mesh with this node as its first admin.
     pub async fn mesh_create(&self, name: Option<String>) -> Result<MeshInfo, NodeError> {
-        self.call(|reply| Command::MeshCreate { name, reply })
+        self.ask(|reply| Command::MeshCreate { name, reply })
             .await?
     }
 
     /// The mesh this node belongs to, if any.
     pub async fn mesh(&self) -> Result<Option<MeshInfo>, NodeError> {
-        self.call(Command::Mesh).await
+        self.ask(Command::Mesh).await
     }
 
     /// Issues an invite key (admins only).
@@ -251,24 +296,24 @@ impl NodeHandle {
         &self,
         request: CreateInviteRequest,
     ) -> Result<InviteInfo, NodeError> {
-        self.call(|reply| Command::InviteCreate { request, reply })
+        self.ask(|reply| Command::InviteCreate { request, reply })
             .await?
     }
 
     /// Outstanding invites this node issued.
     pub async fn invites(&self) -> Result<Vec<InviteInfo>, NodeError> {
-        self.call(Command::Invites).await?
+        self.ask(Command::Invites).await?
     }
 
     /// Revokes the invite with `id` (admins only).
     pub async fn invite_revoke(&self, id: String) -> Result<InviteInfo, NodeError> {
-        self.call(|reply| Command::InviteRevoke { id, reply })
+        self.ask(|reply| Command::InviteRevoke { id, reply })
             .await?
     }
 
     /// The mesh's members.
     pub async fn members(&self) -> Result<Vec<MemberInfo>, NodeError> {
-        self.call(Command::Members).await?
+        self.ask(Command::Members).await?
     }
 
     /// Tells a node in no mesh that it is about to join `mesh` (its new connections speak
@@ -291,13 +336,13 @@ impl NodeHandle {
         let mesh = invite.body.mesh;
         let invite = Box::new(invite);
         let ops = self
-            .call(|reply| Command::Join {
+            .ask(|reply| Command::Join {
                 invite,
                 bootstrap,
                 reply,
             })
             .await??;
-        self.call(|reply| Command::Adopt { mesh, ops, reply })
+        self.ask(|reply| Command::Adopt { mesh, ops, reply })
             .await?
     }
 
@@ -308,7 +353,7 @@ impl NodeHandle {
         role: weft_proto::mesh::Role,
         name: Option<String>,
     ) -> Result<MemberInfo, NodeError> {
-        self.call(|reply| Command::MemberAdd {
+        self.ask(|reply| Command::MemberAdd {
             peer,
             role,
             name,
@@ -319,7 +364,7 @@ impl NodeHandle {
 
     /// Removes a member, permanently (admins only).
     pub async fn member_remove(&self, peer: PeerId) -> Result<MemberInfo, NodeError> {
-        self.call(|reply| Command::MemberRemove { peer, reply })
+        self.ask(|reply| Command::MemberRemove { peer, reply })
             .await?
     }
 
@@ -329,7 +374,7 @@ impl NodeHandle {
         peer: PeerId,
         role: weft_proto::mesh::Role,
     ) -> Result<MemberInfo, NodeError> {
-        self.call(|reply| Command::MemberRole { peer, role, reply })
+        self.ask(|reply| Command::MemberRole { peer, role, reply })
             .await?
     }
 
@@ -339,7 +384,7 @@ impl NodeHandle {
         topic: TopicName,
         publish: Vec<String>,
     ) -> Result<(), NodeError> {
-        self.call(|reply| Command::TopicPolicy {
+        self.ask(|reply| Command::TopicPolicy {
             topic,
             publish,
             reply,
@@ -347,9 +392,58 @@ impl NodeHandle {
         .await?
     }
 
+    /// Calls `service` with `body`, waiting at most `timeout`: how the call ended. No
+    /// provider reachable is an error at once.
+    pub async fn call(
+        &self,
+        service: ServiceName,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<CallEnd, NodeError> {
+        self.ask(|reply| Command::Call {
+            service,
+            body,
+            timeout,
+            reply,
+        })
+        .await?
+    }
+
+    /// Offers `service` from this node with `opts`: the calls to run arrive on the
+    /// returned [`Offered`].
+    pub async fn offer(&self, service: ServiceName, opts: OfferOpts) -> Result<Offered, NodeError> {
+        self.ask(|reply| Command::Offer {
+            service,
+            opts,
+            reply,
+        })
+        .await?
+    }
+
+    /// Answers call `serve` of a local handler with `outcome`.
+    pub async fn served(&self, serve: ServeId, outcome: Outcome) -> Result<(), NodeError> {
+        self.commands
+            .send(Command::Served { serve, outcome })
+            .await
+            .map_err(|_| NodeError::Shutdown)
+    }
+
+    /// Withdraws the offer of `handler`.
+    pub async fn withdraw(&self, handler: HandlerId) -> Result<(), NodeError> {
+        self.commands
+            .send(Command::Withdraw { handler })
+            .await
+            .map_err(|_| NodeError::Shutdown)
+    }
+
+    /// Every service offered in the mesh as this node knows it.
+    pub async fn services(&self) -> Result<Vec<ServiceInfo>, NodeError> {
+        self.ask(Command::Services).await
+    }
+
     /// Stops the event loop; resolves once it stopped.
     pub async fn shutdown(&self) -> Result<(), NodeError> {
-        self.call(Command::Shutdown).await
+        self.ask(Command::Shutdown).await
     }
 
     /// Resolves when the event loop has stopped.

@@ -17,9 +17,12 @@ use weft_proto::mesh::MeshId;
 use weft_proto::sync::SyncResponse;
 
 use super::{Due, EXCHANGE_TIMEOUT_MS, Sim, address};
+use weft_proto::service::{Call, ProviderFrame};
+
+use super::calls::Handler;
 use crate::core::io::{
-    Answer, Ask, AskId, AskedId, Gossip, Input, Output, Request, Response, SessionId, Synced,
-    Verdict,
+    Answer, Ask, AskId, AskedId, Gossip, HandlerId, Input, Output, Request, Response, SessionId,
+    Synced, Verdict,
 };
 use crate::core::peers::Path;
 use crate::store::outbox::Outgoing;
@@ -58,6 +61,15 @@ pub(super) enum Frame {
         session: SessionId,
         ack: DmAck,
     },
+    /// A service call on the caller's session, and a provider's frame back on it.
+    ServiceCall {
+        session: SessionId,
+        call: Call,
+    },
+    ToCaller {
+        session: SessionId,
+        frame: ProviderFrame,
+    },
 }
 
 impl Frame {
@@ -81,6 +93,8 @@ impl Frame {
             Frame::Join(r) => to_cbor(r),
             Frame::Joined(r) => to_cbor(r),
             Frame::Direct { message, .. } => return message.encode().map_or(0, |b| b.len()),
+            Frame::ServiceCall { call, .. } => return call.encode().map_or(0, |b| b.len()),
+            Frame::ToCaller { frame, .. } => return frame.encode().map_or(0, |b| b.len()),
             Frame::Ack { ack, .. } => return ack.encode().map_or(0, |b| b.len()),
         };
         encoded.map_or(0, |b| b.len())
@@ -111,20 +125,37 @@ pub(super) struct Shell {
     /// The session carrying messages to each peer, and the sessions from peers.
     outbound: BTreeMap<usize, SessionId>,
     inbound: BTreeMap<SessionId, usize>,
-    last_session: SessionId,
+    pub(super) last_session: SessionId,
     /// The batch being flushed.
     batch: Option<Vec<crate::store::write::Write>>,
+    /// Its service sessions: the one to each provider, the callers' to it.
+    pub(super) service_out: BTreeMap<usize, SessionId>,
+    pub(super) service_in: BTreeMap<SessionId, usize>,
+    /// Its local handlers: how long each takes, and whether it fails.
+    pub(super) handlers: BTreeMap<HandlerId, Handler>,
     /// The mesh it is joining, and what its join was answered.
     pub(super) mesh: Option<MeshId>,
     pub(super) joined: Option<Result<(), weft_proto::join::Refusal>>,
 }
 
 impl Shell {
+    /// Whether the members' door lets `peer` in.
+    pub(super) fn admits(&self, peer: &PeerId) -> bool {
+        self.members.contains(peer)
+    }
+
     /// The connection to node `other` dropped: every session with it ends. True when this
     /// node had a session carrying messages to it.
     pub(super) fn sessions_end(&mut self, other: usize) -> bool {
         self.inbound.retain(|_, from| *from != other);
         self.outbound.remove(&other).is_some()
+    }
+
+    /// The connection to node `other` dropped: every service session with it ends. True
+    /// when this node had calls' session to it.
+    pub(super) fn service_sessions_end(&mut self, other: usize) -> bool {
+        self.service_in.retain(|_, from| *from != other);
+        self.service_out.remove(&other).is_some()
     }
 }
 
@@ -321,6 +352,22 @@ impl Sim {
                     None => self.answered(node, id, Err("the box is gone".into())),
                 }
             }
+            Output::CallOut { peer, call } => self.call_out(node, peer, call),
+            Output::ToCaller { session, frame } => self.answer_caller(node, session, frame),
+            Output::Alive(frame) => {
+                let sessions: Vec<SessionId> =
+                    self.nodes[node].shell.service_in.keys().copied().collect();
+                for session in sessions {
+                    self.answer_caller(node, session, frame.clone());
+                }
+            }
+            Output::Serve {
+                handler,
+                serve,
+                body,
+                ..
+            } => self.serve(node, handler, serve, body),
+            Output::Called { id, end } => self.nodes[node].app.called.push((id, end, self.ms)),
             Output::Event(event) => {
                 if let weft_proto::api::Event::Message(message) = event {
                     self.nodes[node].app.shown.push(message);
@@ -560,6 +607,13 @@ impl Sim {
                     message,
                 };
                 self.input(to, input);
+            }
+            Frame::ServiceCall { session, call } => self.service_call(from, to, session, call),
+            Frame::ToCaller { session, frame } => {
+                if self.nodes[to].shell.service_out.get(&from) == Some(&session) {
+                    let peer = from_peer;
+                    self.input(to, Input::ServiceFrame { peer, frame });
+                }
             }
             Frame::Ack { session, ack } => {
                 if self.nodes[to].shell.outbound.get(&from) == Some(&session) {

@@ -5,12 +5,12 @@
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use weft_keys::invite::{InviteId, InviteSecret};
 use weft_proto::api::{IdResponse, Status};
 
 use super::{EventLoop, now};
-use crate::network::handle::{Command, NodeError, Queued};
+use crate::network::handle::{Command, NodeError, Offered, Queued};
 use crate::network::join;
 
 impl EventLoop {
@@ -141,6 +141,39 @@ impl EventLoop {
                 let result = core.adopt(mesh, ops, now);
                 self.local
                     .reply_durably(reply, result, || self.core.ticket());
+            }
+            Command::Call {
+                service,
+                body,
+                timeout,
+                reply,
+            } => match core.call(service, body, timeout, now) {
+                Ok(id) => self.local.calling(id, reply),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Offer {
+                service,
+                opts,
+                reply,
+            } => match core.offer(service, opts, now) {
+                Ok(handler) => {
+                    let (tx, requests) = mpsc::channel(opts.concurrency.max(1) as usize);
+                    self.local.handling(handler, tx);
+                    let _ = reply.send(Ok(Offered { handler, requests }));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Served { serve, outcome } => core.served(serve, outcome, now),
+            Command::Withdraw { handler } => {
+                self.local.handled(&handler);
+                core.withdraw(handler, now);
+            }
+            Command::Services(reply) => {
+                let _ = reply.send(core.services(now));
             }
             Command::Shutdown(_) => unreachable!("handled in run"),
         }

@@ -1,6 +1,7 @@
 //! [`Local`]: the node's own callers, as the loop serves them: the commands a
 //! [`NodeHandle`](crate::network::NodeHandle) sends, each answered by the core (at once, or
-//! once what it changed is on disk), and what callers wait for (a delivery, a dial, a flush).
+//! once what it changed is on disk), what callers wait for (a delivery, a dial, a flush, a
+//! call's end), and the local handlers that serve services.
 
 use std::collections::HashMap;
 
@@ -10,8 +11,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use weft_proto::MessageId;
 use weft_proto::api::Event;
 
-use crate::core::io::{Delivery, Ticket};
-use crate::network::handle::{Command, NodeError};
+use weft_proto::service::CallId;
+
+use crate::core::io::{CallEnd, Delivery, HandlerId, Ticket};
+use crate::network::handle::{Command, NodeError, ServeRequest};
 
 /// Work that waits for a flush: it hears whether the flush succeeded.
 type Then = Box<dyn FnOnce(bool) + Send>;
@@ -28,6 +31,10 @@ pub(super) struct Local {
     dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NodeError>>)>,
     /// Answers waiting for the writes before them to be on disk.
     tickets: HashMap<Ticket, Then>,
+    /// Callers waiting for a call's end.
+    calls: HashMap<CallId, oneshot::Sender<Result<CallEnd, NodeError>>>,
+    /// Where the calls for each local handler go.
+    handlers: HashMap<HandlerId, mpsc::Sender<ServeRequest>>,
 }
 
 impl Local {
@@ -42,6 +49,8 @@ impl Local {
             waiters: HashMap::new(),
             dials: HashMap::new(),
             tickets: HashMap::new(),
+            calls: HashMap::new(),
+            handlers: HashMap::new(),
         }
     }
 
@@ -96,6 +105,45 @@ impl Local {
     /// Forgets the waiters that stopped waiting.
     pub(super) fn forget_gone(&mut self) {
         self.waiters.retain(|_, w| !w.is_closed());
+        self.calls.retain(|_, c| !c.is_closed());
+    }
+
+    /// The caller waits for call `id`'s end.
+    pub(super) fn calling(
+        &mut self,
+        id: CallId,
+        reply: oneshot::Sender<Result<CallEnd, NodeError>>,
+    ) {
+        self.calls.insert(id, reply);
+    }
+
+    /// Call `id` ended as `end`: whoever waits hears.
+    pub(super) fn called(&mut self, id: CallId, end: CallEnd) {
+        if let Some(reply) = self.calls.remove(&id) {
+            let _ = reply.send(Ok(end));
+        }
+    }
+
+    /// Calls for `handler` go to `requests`.
+    pub(super) fn handling(&mut self, handler: HandlerId, requests: mpsc::Sender<ServeRequest>) {
+        self.handlers.insert(handler, requests);
+    }
+
+    /// `handler` is gone.
+    pub(super) fn handled(&mut self, handler: &HandlerId) {
+        self.handlers.remove(handler);
+    }
+
+    /// Hands `request` to `handler`; false when the handler is gone.
+    pub(super) fn serve(&mut self, handler: HandlerId, request: ServeRequest) -> bool {
+        let sent = self
+            .handlers
+            .get(&handler)
+            .is_some_and(|tx| tx.try_send(request).is_ok());
+        if !sent {
+            self.handlers.remove(&handler);
+        }
+        sent
     }
 
     /// A dial of `addr` for a caller started as `connection`.
