@@ -41,7 +41,7 @@ fn calls_run_up_to_the_concurrency_wait_then_and_a_full_queue_is_busy() {
         Taken::Answer(Outcome::Refused(Refusal::Busy))
     );
     assert_eq!(
-        serving.take(ALICE, 1, call(1, "other"), now),
+        serving.take(ALICE, 1, call(100, "other"), now),
         Taken::Answer(Outcome::Refused(Refusal::NotOffered))
     );
     let later = now + Duration::from_millis(3);
