@@ -24,9 +24,13 @@
 //! | POST | `/v1/blobs` | `ShareRequest` | `ShareResponse` (the file offer) |
 //! | POST | `/v1/blobs/fetch` | `FetchRequest` | newline-delimited JSON `FetchEvent`s, ending `done` or `failed` |
 //! | GET | `/v1/pipe` | `?peer=` or `?accept=true&from=`, with `Upgrade: weft-pipe` | 101, then the pipe's bytes both ways |
+//! | GET | `/v1/services` | | `[ServiceInfo]` |
+//! | POST | `/v1/services/{name}/call` | the request's bytes, `?timeout_ms=` | the reply's bytes (200); 502 failed, 503 no provider, 504 timed out, 403 not allowed |
+//! | GET | `/v1/services/{name}/offer` | `?standby=&concurrency=&max_inflight=&max_cpu=`, with `Upgrade: weft-service` | 101, then `HandlerRequest` frames to the program and `HandlerReply` frames back |
 //!
 //! Errors answer with a 4xx/5xx status and `{"error": "one line"}`.
 
 pub mod client;
 pub mod media;
 pub mod server;
+pub mod services;

@@ -12,6 +12,7 @@ mod messages;
 mod node_args;
 pub(crate) mod output;
 mod peers;
+mod services;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -195,6 +196,26 @@ pub enum Command {
         #[arg(short, long, value_name = "PATH")]
         out: Option<PathBuf>,
     },
+    /// Offer a service from this node (request/reply, load-balanced across providers, with
+    /// failover).
+    Service {
+        /// What to do.
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
+    /// Call a service and print its reply; exit 0 on a reply, 1 with one line otherwise.
+    Call {
+        /// The service.
+        name: String,
+        /// The request [default: read from stdin].
+        body: Option<String>,
+        /// How long to wait for the reply, in seconds.
+        #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+        timeout: f64,
+    },
+    /// List the services offered in the mesh: each provider, active or standby, healthy
+    /// or not, calls in flight, served, errors, mean and p99 service time.
+    Services,
     /// A live byte stream with a member: stdin goes to the other end, what it sends comes
     /// out on stdout (e.g. `ffmpeg … | weft pipe PEER`).
     Pipe {
@@ -207,6 +228,33 @@ pub enum Command {
         /// With --accept: only from this member.
         #[arg(long, value_name = "PEER", requires = "accept")]
         from: Option<PeerId>,
+    },
+}
+
+/// `weft service ...`.
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Offer a service: each call runs CMD with the request on stdin; its stdout is the
+    /// reply, a non-zero exit fails the call with the last line of its stderr. Runs until
+    /// interrupted.
+    Offer {
+        /// The service (letters, digits, '-', '_', '.').
+        name: String,
+        /// Answer only while no active provider is reachable (a backup).
+        #[arg(long)]
+        standby: bool,
+        /// Calls run at once [default: the number of cores].
+        #[arg(long, value_name = "N")]
+        concurrency: Option<u32>,
+        /// Past this many calls running and waiting, take no new ones.
+        #[arg(long, value_name = "N")]
+        max_inflight: Option<u32>,
+        /// Past this CPU load (per cent of one core), take no new calls.
+        #[arg(long, value_name = "PCT")]
+        max_cpu: Option<u16>,
+        /// The command, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
     },
 }
 
@@ -426,6 +474,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Fetch { blob, from, out } => media::fetch(&client()?, blob, from, out, json).await,
         Command::Pipe { peer, from, .. } => media::pipe(&client()?, peer, from).await,
+        Command::Service {
+            command:
+                ServiceCommand::Offer {
+                    name,
+                    standby,
+                    concurrency,
+                    max_inflight,
+                    max_cpu,
+                    command,
+                },
+        } => {
+            let options = crate::api::client::OfferOptions {
+                standby,
+                concurrency,
+                max_inflight,
+                max_cpu_percent: max_cpu,
+            };
+            services::offer(&client()?, &name, options, command).await
+        }
+        Command::Call {
+            name,
+            body,
+            timeout,
+        } => services::call(&client()?, &name, body, timeout, json).await,
+        Command::Services => services::services(&client()?, json).await,
     }
 }
 

@@ -35,6 +35,10 @@
 //!                    errors: u64, mean_us: u32, p99_us: u32, cpu_permille: u16,
 //!                    mem_permille: u16 }
 //! ```
+//!
+//! **Local handlers** serve a service through the local API: after an HTTP upgrade
+//! (`weft-service`), the node writes [`HandlerRequest`]s and the program writes
+//! [`HandlerReply`]s back, in any order, on the same connection.
 
 use std::fmt;
 use std::str::FromStr;
@@ -254,6 +258,26 @@ pub struct ProviderRecord {
     pub seq: u64,
     /// What it offers now (none: it stopped), at most [`MAX_OFFERS`].
     pub offers: Vec<Offer>,
+}
+
+/// A call for a local handler, on the local API's upgraded connection (node to program),
+/// framed like everything else (`u32` BE length + CBOR).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandlerRequest {
+    /// The call, for the answer.
+    pub serve: u64,
+    /// The request.
+    #[serde(with = "crate::codec::byte_vec")]
+    pub body: Vec<u8>,
+}
+
+/// A local handler's answer to a [`HandlerRequest`] (program to node).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandlerReply {
+    /// The call answered.
+    pub serve: u64,
+    /// How it ended: `Ok` with the reply, or `Failed` with why.
+    pub outcome: Outcome,
 }
 
 impl ProviderRecord {

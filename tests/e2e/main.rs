@@ -23,6 +23,7 @@ mod operate;
 mod pipes;
 mod relay;
 mod replay;
+mod services;
 mod stranger;
 mod support;
 mod tampering;

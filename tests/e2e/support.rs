@@ -212,6 +212,11 @@ impl TestNode {
         }
     }
 
+    /// The node process's id, while it runs.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the node runs").id()
+    }
+
     /// The node's dialable TCP address.
     pub fn addr(&self) -> String {
         format!("/ip4/{}/tcp/{}/p2p/{}", self.host, self.port, self.peer_id)

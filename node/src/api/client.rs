@@ -32,7 +32,11 @@ use weft_proto::mesh::Role;
 use weft_proto::operate::{PingEvent, PingRequest};
 
 use super::media::{PIPE_PEER_HEADER, PIPE_UPGRADE};
+
+mod services;
+
 use crate::config::api_socket;
+pub use services::OfferOptions;
 
 /// Longest event line accepted from the stream.
 const MAX_EVENT_LINE: usize = 1024 * 1024;
@@ -97,7 +101,7 @@ impl Client {
     /// Connects the node to `addr`; returns the PeerId once connected.
     pub async fn dial(&self, addr: &str) -> Result<String, ClientError> {
         let body = DialRequest { addr: addr.into() };
-        let answer: DialResponse = self.call(Method::POST, "/v1/dial", Some(&body)).await?.1;
+        let answer: DialResponse = self.request(Method::POST, "/v1/dial", Some(&body)).await?.1;
         Ok(answer.peer_id)
     }
 
@@ -105,7 +109,7 @@ impl Client {
     /// the timeout passed, leaving it queued); without, once it is durably queued.
     pub async fn send(&self, request: &SendRequest) -> Result<SendResponse, ClientError> {
         Ok(self
-            .call(Method::POST, "/v1/messages", Some(request))
+            .request(Method::POST, "/v1/messages", Some(request))
             .await?
             .1)
     }
@@ -114,14 +118,14 @@ impl Client {
     pub async fn publish(&self, topic: &str, text: &str) -> Result<PublishResponse, ClientError> {
         let body = PublishRequest { text: text.into() };
         let path = format!("/v1/topics/{topic}/messages");
-        Ok(self.call(Method::POST, &path, Some(&body)).await?.1)
+        Ok(self.request(Method::POST, &path, Some(&body)).await?.1)
     }
 
     /// Joins (`true`) or leaves a topic; returns whether anything changed.
     pub async fn subscribe(&self, topic: &str, join: bool) -> Result<bool, ClientError> {
         let method = if join { Method::PUT } else { Method::DELETE };
         let path = format!("/v1/topics/{topic}/subscription");
-        let answer: serde_json::Value = self.call::<(), _>(method, &path, None).await?.1;
+        let answer: serde_json::Value = self.request::<(), _>(method, &path, None).await?.1;
         Ok(answer["changed"].as_bool().unwrap_or(false))
     }
 
@@ -134,7 +138,7 @@ impl Client {
     /// Founds a mesh with this node as its first admin.
     pub async fn mesh_create(&self, name: Option<String>) -> Result<MeshInfo, ClientError> {
         let body = CreateMeshRequest { name };
-        Ok(self.call(Method::POST, "/v1/mesh", Some(&body)).await?.1)
+        Ok(self.request(Method::POST, "/v1/mesh", Some(&body)).await?.1)
     }
 
     /// The mesh this node belongs to.
@@ -148,7 +152,7 @@ impl Client {
         request: &CreateInviteRequest,
     ) -> Result<InviteInfo, ClientError> {
         Ok(self
-            .call(Method::POST, "/v1/invites", Some(request))
+            .request(Method::POST, "/v1/invites", Some(request))
             .await?
             .1)
     }
@@ -161,7 +165,7 @@ impl Client {
     /// Revokes an invite by its id.
     pub async fn invite_revoke(&self, id: &str) -> Result<InviteInfo, ClientError> {
         let path = format!("/v1/invites/{id}");
-        Ok(self.call::<(), _>(Method::DELETE, &path, None).await?.1)
+        Ok(self.request::<(), _>(Method::DELETE, &path, None).await?.1)
     }
 
     /// Redeems an invite key: reaches its issuer, proves the secret, adopts the ACL log.
@@ -169,13 +173,13 @@ impl Client {
         let body = JoinMeshRequest {
             invite: invite.into(),
         };
-        Ok(self.call(Method::POST, "/v1/join", Some(&body)).await?.1)
+        Ok(self.request(Method::POST, "/v1/join", Some(&body)).await?.1)
     }
 
     /// Admits a known key without an invite (admins only).
     pub async fn member_add(&self, request: &AddMemberRequest) -> Result<MemberInfo, ClientError> {
         Ok(self
-            .call(Method::POST, "/v1/members", Some(request))
+            .request(Method::POST, "/v1/members", Some(request))
             .await?
             .1)
     }
@@ -183,14 +187,14 @@ impl Client {
     /// Removes a member, permanently (admins only).
     pub async fn member_remove(&self, peer: &str) -> Result<MemberInfo, ClientError> {
         let path = format!("/v1/members/{peer}");
-        Ok(self.call::<(), _>(Method::DELETE, &path, None).await?.1)
+        Ok(self.request::<(), _>(Method::DELETE, &path, None).await?.1)
     }
 
     /// Changes a member's role (admins only).
     pub async fn member_role(&self, peer: &str, role: Role) -> Result<MemberInfo, ClientError> {
         let path = format!("/v1/members/{peer}/role");
         Ok(self
-            .call(Method::PUT, &path, Some(&SetRoleRequest { role }))
+            .request(Method::PUT, &path, Some(&SetRoleRequest { role }))
             .await?
             .1)
     }
@@ -199,7 +203,7 @@ impl Client {
     pub async fn topic_policy(&self, topic: &str, publish: Vec<String>) -> Result<(), ClientError> {
         let path = format!("/v1/topics/{topic}/policy");
         let _: serde_json::Value = self
-            .call(Method::PUT, &path, Some(&TopicPolicyRequest { publish }))
+            .request(Method::PUT, &path, Some(&TopicPolicyRequest { publish }))
             .await?
             .1;
         Ok(())
@@ -232,7 +236,7 @@ impl Client {
     pub async fn share(&self, path: &str) -> Result<ShareResponse, ClientError> {
         let request = ShareRequest { path: path.into() };
         Ok(self
-            .call(Method::POST, "/v1/blobs", Some(&request))
+            .request(Method::POST, "/v1/blobs", Some(&request))
             .await?
             .1)
     }
@@ -324,10 +328,10 @@ impl Client {
     }
 
     async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClientError> {
-        Ok(self.call::<(), R>(Method::GET, path, None).await?.1)
+        Ok(self.request::<(), R>(Method::GET, path, None).await?.1)
     }
 
-    async fn call<B: Serialize, R: DeserializeOwned>(
+    async fn request<B: Serialize, R: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,

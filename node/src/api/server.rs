@@ -29,9 +29,9 @@ use crate::network::handle::Delivery;
 use crate::network::{NodeError, NodeHandle};
 use crate::store::Store;
 
-/// Largest request body. Message texts are capped far below (64 KiB); this leaves room for
-/// JSON escaping while still refusing absurd bodies before they are read.
-const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest request body: a service request (1 MiB) with room to spare. Message texts are
+/// capped far below (64 KiB); bodies past this are refused before they are read.
+const MAX_BODY_BYTES: usize = weft_proto::service::MAX_SERVICE_BODY_BYTES + 64 * 1024;
 
 /// How long `POST /v1/messages` waits for an acknowledgement when the caller names no
 /// timeout.
@@ -75,6 +75,7 @@ pub fn router(
         .route("/v1/topics/{topic}/policy", put(topic_policy))
         .route("/v1/join", post(join))
         .merge(super::media::routes())
+        .merge(super::services::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ApiState {
             handle,

@@ -1,0 +1,200 @@
+//! The API routes for services: the services offered in the mesh, a call (the request's
+//! bytes in, the reply's bytes out), and a local handler's connection (an HTTP upgrade,
+//! after which the node writes calls and the program writes answers, as frames).
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::AsyncWriteExt;
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use tokio_util::compat::TokioAsyncReadCompatExt;
+use weft_proto::codec::{from_cbor, to_cbor};
+use weft_proto::service::{
+    HandlerReply, HandlerRequest, MAX_SERVICE_FRAME_BYTES, Refusal, ServiceName,
+};
+
+use super::server::{ApiState, Failure, bad_request};
+use crate::core::io::{CallEnd, ServeId};
+use crate::core::services::serving::OfferOpts;
+use crate::network::NodeHandle;
+use crate::network::frame::{read_frame, write_frame};
+use crate::network::handle::Offered;
+
+/// The `Upgrade` token of a local handler's connection.
+pub const SERVICE_UPGRADE: &str = "weft-service";
+
+/// How long a call waits for its reply when the caller names no timeout.
+const DEFAULT_CALL_TIMEOUT_MS: u64 = 30_000;
+
+/// The routes of this module.
+pub(super) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/services", get(services))
+        .route("/v1/services/{name}/call", post(call))
+        .route("/v1/services/{name}/offer", get(offer))
+}
+
+fn parse_service(s: &str) -> Result<ServiceName, Failure> {
+    s.parse()
+        .map_err(|e: weft_proto::service::ParseServiceError| bad_request(e.to_string()))
+}
+
+async fn services(State(s): State<ApiState>) -> Result<impl IntoResponse, Failure> {
+    Ok(Json(s.handle.services().await?))
+}
+
+#[derive(Deserialize)]
+struct CallQuery {
+    timeout_ms: Option<u64>,
+}
+
+/// `POST /v1/services/NAME/call[?timeout_ms=N]`: the body is the request; the answer's
+/// body is the reply (200), or one line of JSON saying why not.
+async fn call(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    Query(query): Query<CallQuery>,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let service = parse_service(&name)?;
+    let timeout_ms = query.timeout_ms.unwrap_or(DEFAULT_CALL_TIMEOUT_MS);
+    let timeout = std::time::Duration::from_millis(timeout_ms);
+    let end = s
+        .handle
+        .call(service.clone(), body.to_vec(), timeout)
+        .await?;
+    let failure = |status, line: String| Err(Failure(status, line));
+    match end {
+        CallEnd::Replied(reply) => Ok((StatusCode::OK, reply).into_response()),
+        CallEnd::Failed(reason) => failure(
+            StatusCode::BAD_GATEWAY,
+            format!("`{service}` failed: {reason}"),
+        ),
+        CallEnd::Refused(Refusal::NotAllowed) => failure(
+            StatusCode::FORBIDDEN,
+            format!("the policy of `{service}` does not let this node call it"),
+        ),
+        CallEnd::Refused(refusal) => failure(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("`{service}` refused the call: {refusal}"),
+        ),
+        CallEnd::NoProvider => failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no provider of `{service}` is reachable (every one tried failed or left)"),
+        ),
+        CallEnd::TimedOut => failure(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("no reply from `{service}` within {timeout_ms} ms"),
+        ),
+    }
+}
+
+/// `GET /v1/services/NAME/offer?...` with `Upgrade: weft-service`: how the service is
+/// offered.
+#[derive(Deserialize)]
+struct OfferQuery {
+    #[serde(default)]
+    standby: bool,
+    concurrency: Option<u32>,
+    max_inflight: Option<u32>,
+    /// Per cent of one core (the one-minute load average per core).
+    max_cpu: Option<u16>,
+}
+
+async fn offer(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    Query(query): Query<OfferQuery>,
+    mut request: Request,
+) -> Result<Response, Failure> {
+    let upgrade = request.headers().get("upgrade").is_some_and(|v| {
+        v.as_bytes()
+            .eq_ignore_ascii_case(SERVICE_UPGRADE.as_bytes())
+    });
+    if !upgrade {
+        return Err(bad_request(format!(
+            "a handler needs `Connection: upgrade` and `Upgrade: {SERVICE_UPGRADE}`"
+        )));
+    }
+    let service = parse_service(&name)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let opts = OfferOpts {
+        standby: query.standby,
+        concurrency: query.concurrency.unwrap_or(cores).clamp(1, 1024),
+        max_inflight: query.max_inflight,
+        max_cpu_permille: query.max_cpu.map(|pct| pct.saturating_mul(10)),
+    };
+    let offered = s.handle.offer(service.clone(), opts).await?;
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let handle = s.handle.clone();
+    tokio::spawn(async move {
+        let handler = offered.handler;
+        match on_upgrade.await {
+            Ok(upgraded) => relay(TokioIo::new(upgraded), offered, &handle).await,
+            Err(e) => tracing::warn!(error = %e, "a handler went away before it started"),
+        }
+        let _ = handle.withdraw(handler).await;
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header("connection", "upgrade")
+        .header("upgrade", SERVICE_UPGRADE)
+        .body(Body::empty())
+        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// Writes the calls for the handler to its connection and hands its answers to the node,
+/// until either side ends.
+async fn relay(io: TokioIo<hyper::upgrade::Upgraded>, offered: Offered, handle: &NodeHandle) {
+    let (reader, mut writer) = futures::AsyncReadExt::split(io.compat());
+    let mut reader = reader;
+    let Offered { mut requests, .. } = offered;
+    let writes = async {
+        while let Some(request) = requests.recv().await {
+            let frame = HandlerRequest {
+                serve: request.serve.0,
+                body: request.body,
+            };
+            let Ok(body) = to_cbor(&frame) else {
+                return;
+            };
+            if write_frame(&mut writer, &body).await.is_err() {
+                return;
+            }
+        }
+        let _ = writer.close().await;
+    };
+    let reads = async {
+        loop {
+            let body = match read_frame(&mut reader, "handler reply", MAX_SERVICE_FRAME_BYTES).await
+            {
+                Ok(Ok(body)) => body,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "a handler's answer was refused; closing it");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let Ok(reply) = from_cbor::<HandlerReply>(&body) else {
+                tracing::warn!("a handler sent what is not an answer; closing it");
+                return;
+            };
+            if handle
+                .served(ServeId(reply.serve), reply.outcome)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        () = writes => {}
+        () = reads => {}
+    }
+}
