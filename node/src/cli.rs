@@ -256,6 +256,19 @@ pub enum ServiceCommand {
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
     },
+    /// Restrict who may offer and who may call a service (admins only); a list not given
+    /// lifts its restriction.
+    Policy {
+        /// The service.
+        name: String,
+        /// Roles (admin, member, mailbox, guest) or PeerIds that may offer it [default:
+        /// every member but guests].
+        #[arg(long, num_args = 0.., value_name = "ROLE|PEER")]
+        offer: Vec<String>,
+        /// Roles or PeerIds that may call it [default: everyone in the mesh].
+        #[arg(long, num_args = 0.., value_name = "ROLE|PEER")]
+        call: Vec<String>,
+    },
 }
 
 /// `weft config ...`.
@@ -493,6 +506,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             services::offer(&client()?, &name, options, command).await
         }
+        Command::Service {
+            command: ServiceCommand::Policy { name, offer, call },
+        } => services::policy(&client()?, &name, offer, call, json).await,
         Command::Call {
             name,
             body,

@@ -98,6 +98,7 @@ use crate::store::outbox::OutboxEntry;
 use crate::store::peers::KnownAddrs;
 use crate::store::write::{Applied, Write};
 
+pub use self::membership::Policy;
 pub use self::mesh::acl_topic;
 
 /// How often connected members are synced with again.

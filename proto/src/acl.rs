@@ -7,6 +7,9 @@
 //! OpKind   = { "Found": { name } } | { "Add": { member, role, name } } | { "Revoke": { member } }
 //!          | { "SetRole": { member, role } } | { "TopicPolicy": { topic, publishers } }
 //!          | { "RevokeInvite": { invite: bytes(16) } }
+//!          | { "ServicePolicy": { service, offer: [Principal], call: [Principal] } }
+//!          | { "QueuePolicy": { queue, push: [Principal], work: [Principal] } }
+//! Principal = { "Role": role } | { "Key": bytes(32) }
 //! ```
 //!
 //! The log is a hash-linked DAG: `prev` names the ops its author had seen (the heads of its
@@ -24,6 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::DecodeError;
 use crate::mesh::{MemberKey, MeshId, Role};
+use crate::queue::QueueName;
+use crate::service::ServiceName;
 use crate::topic::TopicName;
 
 /// The op body version this crate writes and reads.
@@ -32,8 +37,8 @@ pub const OP_VERSION: u8 = 3;
 /// Longest member or mesh name, in bytes.
 pub const MAX_MEMBER_NAME_BYTES: usize = 64;
 
-/// Most publishers one topic policy lists.
-pub const MAX_POLICY_PUBLISHERS: usize = 64;
+/// Most principals one list of a policy names.
+pub const MAX_POLICY_ENTRIES: usize = 64;
 
 /// Most ops one op names as seen.
 pub const MAX_PREV: usize = 16;
@@ -89,13 +94,31 @@ pub enum OpKind {
         /// The topic.
         topic: TopicName,
         /// Who may publish (empty: every member and admin).
-        publishers: Vec<Publisher>,
+        publishers: Vec<Principal>,
     },
     /// Kills an invite.
     RevokeInvite {
         /// The invite's id.
         #[serde(with = "crate::codec::byte_array")]
         invite: [u8; 16],
+    },
+    /// Restricts who may offer and who may call a service.
+    ServicePolicy {
+        /// The service.
+        service: ServiceName,
+        /// Who may offer it (empty: every member and admin).
+        offer: Vec<Principal>,
+        /// Who may call it (empty: everyone in the mesh, guests too).
+        call: Vec<Principal>,
+    },
+    /// Restricts who may push to and who may work a queue.
+    QueuePolicy {
+        /// The queue.
+        queue: QueueName,
+        /// Who may push items (empty: everyone in the mesh, guests too).
+        push: Vec<Principal>,
+        /// Who may work its items (empty: every member and admin).
+        work: Vec<Principal>,
     },
 }
 
@@ -121,9 +144,9 @@ impl OpKind {
     }
 }
 
-/// One entry of a topic policy.
+/// One entry of a policy: everyone holding a role, or one member.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Publisher {
+pub enum Principal {
     /// Everyone holding this role.
     Role(Role),
     /// One member, by key.
@@ -194,8 +217,18 @@ impl SignedOp {
         }
         match &body.kind {
             OpKind::Found { name } | OpKind::Add { name, .. } => check_name(name.as_deref()),
-            OpKind::TopicPolicy { publishers, .. } if publishers.len() > MAX_POLICY_PUBLISHERS => {
+            OpKind::TopicPolicy { publishers, .. } if publishers.len() > MAX_POLICY_ENTRIES => {
                 invalid("too many publishers in a topic policy")
+            }
+            OpKind::ServicePolicy { offer, call, .. }
+                if offer.len().max(call.len()) > MAX_POLICY_ENTRIES =>
+            {
+                invalid("too many principals in a service policy")
+            }
+            OpKind::QueuePolicy { push, work, .. }
+                if push.len().max(work.len()) > MAX_POLICY_ENTRIES =>
+            {
+                invalid("too many principals in a queue policy")
             }
             _ => Ok(()),
         }
@@ -273,6 +306,36 @@ mod tests {
         assert!(named("bob").check_shape().is_ok());
         assert!(named("bo\u{1b}[2Jb").check_shape().is_err());
         assert!(named(&"x".repeat(65)).check_shape().is_err());
+        let roles = |n: usize| vec![Principal::Role(Role::Member); n];
+        let service = |offer, call| {
+            op(
+                vec![OpId([1; 32])],
+                OpKind::ServicePolicy {
+                    service: "resize".parse().unwrap(),
+                    offer,
+                    call,
+                },
+            )
+        };
+        assert!(
+            service(roles(MAX_POLICY_ENTRIES), vec![])
+                .check_shape()
+                .is_ok()
+        );
+        assert!(
+            service(vec![], roles(MAX_POLICY_ENTRIES + 1))
+                .check_shape()
+                .is_err()
+        );
+        let queue = op(
+            vec![OpId([1; 32])],
+            OpKind::QueuePolicy {
+                queue: "jobs".parse().unwrap(),
+                push: roles(MAX_POLICY_ENTRIES + 1),
+                work: vec![],
+            },
+        );
+        assert!(queue.check_shape().is_err());
         let mut old = found.clone();
         old.body.v = 2;
         assert!(matches!(old.check_shape(), Err(DecodeError::Version(2))));

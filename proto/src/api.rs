@@ -476,6 +476,27 @@ pub struct TopicPolicyRequest {
     pub publish: Vec<String>,
 }
 
+/// `PUT /v1/services/{name}/policy`: restrict who may offer and who may call a service
+/// (admins only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePolicyRequest {
+    /// Roles (`admin`, `member`, `mailbox`, `guest`) and PeerIds allowed to offer it; empty:
+    /// every member but guests.
+    pub offer: Vec<String>,
+    /// Roles and PeerIds allowed to call it; empty: everyone in the mesh.
+    pub call: Vec<String>,
+}
+
+/// `PUT /v1/queues/{name}/policy`: restrict who may push to and who may work a queue
+/// (admins only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuePolicyRequest {
+    /// Roles and PeerIds allowed to push; empty: everyone in the mesh.
+    pub push: Vec<String>,
+    /// Roles and PeerIds allowed to work its items; empty: every member but guests.
+    pub work: Vec<String>,
+}
+
 /// The body of every error answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

@@ -175,7 +175,7 @@ pub mod byte_vec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::acl::{OP_VERSION, OpBody, OpId, OpKind, Publisher, SignedOp};
+    use crate::acl::{OP_VERSION, OpBody, OpId, OpKind, Principal, SignedOp};
     use crate::join::{JOIN_VERSION, JoinRequest};
     use crate::mesh::{MemberKey, MeshId, Role};
     use crate::seal::{SealCard, SealingKey};
@@ -205,8 +205,8 @@ mod tests {
                 kind: OpKind::TopicPolicy {
                     topic: "news".parse().unwrap(),
                     publishers: vec![
-                        Publisher::Key(MemberKey(member)),
-                        Publisher::Role(Role::Admin),
+                        Principal::Key(MemberKey(member)),
+                        Principal::Role(Role::Admin),
                     ],
                 },
             },
@@ -248,7 +248,7 @@ mod tests {
         },
         TopicPolicy {
             topic: TopicName,
-            publishers: Vec<BarePublisher>,
+            publishers: Vec<BarePrincipal>,
         },
         RevokeInvite {
             #[serde(with = "byte_array")]
@@ -257,7 +257,7 @@ mod tests {
     }
 
     #[derive(Serialize)]
-    enum BarePublisher {
+    enum BarePrincipal {
         Role(Role),
         Key(#[serde(with = "byte_array")] [u8; 32]),
     }
@@ -311,13 +311,13 @@ mod tests {
                 OpKind::TopicPolicy {
                     topic: topic.clone(),
                     publishers: vec![
-                        Publisher::Key(MemberKey(member)),
-                        Publisher::Role(Role::Admin),
+                        Principal::Key(MemberKey(member)),
+                        Principal::Role(Role::Admin),
                     ],
                 },
                 BareOpKind::TopicPolicy {
                     topic,
-                    publishers: vec![BarePublisher::Key(member), BarePublisher::Role(Role::Admin)],
+                    publishers: vec![BarePrincipal::Key(member), BarePrincipal::Role(Role::Admin)],
                 },
             ),
             (

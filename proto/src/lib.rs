@@ -15,6 +15,7 @@
 //! - [`pipe`]: the frames that open `/weft/pipe/1` (live byte streams between members).
 //! - [`seal`]: sealing cards and the plaintext of a sealed box a mailbox holds.
 //! - [`service`]: the frames of `/weft/service/1` (calls and replies) and providers' records.
+//! - [`queue`]: the frames of `/weft/queue/1` (work items pulled by workers from producers).
 //! - [`blob`]: blob ids, manifests (the BLAKE3 tree over chunks) and the frames of `/weft/blob/1`.
 //! - [`media`]: the local API bodies for blobs (share, fetch, progress) and pipes.
 //! - [`operate`]: the local API bodies for operating a node (`weft ping`).
@@ -47,6 +48,9 @@ macro_rules! named_bytes {
     };
 }
 
+#[macro_use]
+mod name;
+
 pub mod acl;
 pub mod api;
 pub mod blob;
@@ -60,6 +64,7 @@ pub mod media;
 pub mod mesh;
 pub mod operate;
 pub mod pipe;
+pub mod queue;
 pub mod seal;
 pub mod service;
 pub mod sync;

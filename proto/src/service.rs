@@ -41,13 +41,11 @@
 //! [`HandlerReply`]s back, in any order, on the same connection.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{DecodeError, from_cbor, to_cbor};
 use crate::mesh::{MemberKey, MeshId};
-use crate::topic::is_name;
 
 /// The version of `/weft/service/1` frames and of records this crate writes and reads.
 pub const SERVICE_VERSION: u8 = 1;
@@ -77,52 +75,9 @@ pub const ALIVE_EVERY_MS: u64 = 500;
 /// provider for hung.
 pub const HANG_AFTER_MS: u64 = 3 * ALIVE_EVERY_MS;
 
-/// A valid service name: 1 to 64 bytes of ASCII letters, digits, `-`, `_`, `.`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ServiceName(String);
-
-/// Why a string is not a service name.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("`{0}` is not a service name (1-64 characters of letters, digits, '-', '_' and '.')")]
-pub struct ParseServiceError(pub String);
-
-impl ServiceName {
-    /// The name as the user wrote it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for ServiceName {
-    type Err = ParseServiceError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if is_name(s) {
-            Ok(ServiceName(s.to_string()))
-        } else {
-            Err(ParseServiceError(s.to_string()))
-        }
-    }
-}
-
-impl TryFrom<String> for ServiceName {
-    type Error = ParseServiceError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<ServiceName> for String {
-    fn from(s: ServiceName) -> String {
-        s.0
-    }
-}
-
-impl fmt::Display for ServiceName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+name_type! {
+    /// A valid service name: 1 to 64 bytes of ASCII letters, digits, `-`, `_`, `.`.
+    ServiceName, ParseServiceError, "service"
 }
 
 /// The name of one call, for its caller.

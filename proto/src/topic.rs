@@ -16,36 +16,23 @@
 //! The message id is `MessageId::derive(Topic, [source peer id bytes, topic, ts as u64 BE,
 //! text])`.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{DecodeError, check_frame_len, from_cbor, to_cbor};
 use crate::dm::check_text;
 use crate::id::{IdContext, MessageId};
-use crate::limits::{MAX_TOPIC_NAME_BYTES, MAX_TOPIC_PAYLOAD_BYTES};
+use crate::limits::MAX_TOPIC_PAYLOAD_BYTES;
 use crate::mesh::MeshId;
 
 /// The version of topic message payloads this crate writes and reads.
 pub const TOPIC_VERSION: u8 = 2;
 
-/// A valid topic name: 1 to 64 bytes of ASCII letters, digits, `-`, `_`, `.`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct TopicName(String);
-
-/// Why a string is not a topic name.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("`{0}` is not a topic name (1-64 characters of letters, digits, '-', '_' and '.')")]
-pub struct ParseTopicError(pub String);
+name_type! {
+    /// A valid topic name: 1 to 64 bytes of ASCII letters, digits, `-`, `_`, `.`.
+    TopicName, ParseTopicError, "topic"
+}
 
 impl TopicName {
-    /// The topic's name as the user wrote it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The gossipsub topic string under `namespace`.
     pub fn gossip_topic(&self, namespace: &str) -> String {
         format!("weft/{namespace}/t/{}", self.0)
@@ -56,46 +43,6 @@ impl TopicName {
         let prefix = format!("weft/{namespace}/t/");
         gossip.strip_prefix(&prefix)?.parse().ok()
     }
-}
-
-impl FromStr for TopicName {
-    type Err = ParseTopicError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if is_name(s) {
-            Ok(TopicName(s.to_string()))
-        } else {
-            Err(ParseTopicError(s.to_string()))
-        }
-    }
-}
-
-impl TryFrom<String> for TopicName {
-    type Error = ParseTopicError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<TopicName> for String {
-    fn from(t: TopicName) -> String {
-        t.0
-    }
-}
-
-impl fmt::Display for TopicName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Whether `s` is a name as topics, services and queues take them: 1 to
-/// [`MAX_TOPIC_NAME_BYTES`] bytes of ASCII letters, digits, `-`, `_` and `.`.
-pub(crate) fn is_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_TOPIC_NAME_BYTES
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// A message published on a topic.

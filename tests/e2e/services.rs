@@ -259,3 +259,54 @@ fn with_no_provider_a_call_is_refused_at_once_and_a_failing_command_says_why() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("at most 1048576 bytes"), "{err}");
 }
+
+/// Waits until `node`'s ACL gives `peer` `role`.
+fn wait_role(node: &TestNode, peer: &TestNode, role: &str) {
+    wait_for(
+        &format!("{} to see {} as {role}", node.name, peer.name),
+        || {
+            let members = node.json(&["members"]);
+            members
+                .as_array()?
+                .iter()
+                .any(|m| m["peer_id"] == peer.peer_id.as_str() && m["role"] == role)
+                .then_some(())
+        },
+    );
+}
+
+#[test]
+fn a_service_policy_refuses_a_guest_provider_and_an_unlisted_caller_and_says_so() {
+    let root = root();
+    let nodes = mesh(root.path(), &["a", "b", "c"]);
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    a.ok(&["members", "role", &c.peer_id, "guest"]);
+    wait_role(c, c, "guest");
+    let out = c.weft(&["service", "offer", "echo", "--", "cat"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not let this node offer it"), "{err}");
+
+    // A policy names the guest as the provider and `a` as the only caller.
+    a.ok(&[
+        "service", "policy", "echo", "--offer", "guest", "--call", &a.peer_id,
+    ]);
+    for node in [b, c] {
+        let err = wait_for(&format!("{} to hear of the policy", node.name), || {
+            let out = node.weft(&["call", "echo", "hello"]);
+            let err = String::from_utf8_lossy(&out.stderr).to_string();
+            (out.status.code() == Some(1) && err.contains("policy")).then_some(err)
+        });
+        assert!(
+            err.contains("the policy of service `echo` does not let this node call it"),
+            "{err}"
+        );
+    }
+    let out = b.weft(&["service", "offer", "echo", "--", "cat"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not let this node offer it"), "{err}");
+    let _c = offer(c, "echo", &[], "cat");
+    wait_healthy(a, "echo", &[c]);
+    assert_eq!(a.ok(&["call", "echo", "hello"]).trim(), "hello");
+    println!("service policy: guest provider refused, then named; unlisted caller refused");
+}

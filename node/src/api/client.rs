@@ -23,8 +23,8 @@ use tokio::net::UnixStream;
 use weft_proto::api::{
     AddMemberRequest, ApiError, CreateInviteRequest, CreateMeshRequest, DialRequest, DialResponse,
     Event, IdResponse, InboxQuery, InviteInfo, JoinMeshRequest, MemberInfo, MeshInfo, Message,
-    PeerInfo, PublishRequest, PublishResponse, SendRequest, SendResponse, SetRoleRequest, Status,
-    TopicPolicyRequest,
+    PeerInfo, PublishRequest, PublishResponse, QueuePolicyRequest, SendRequest, SendResponse,
+    ServicePolicyRequest, SetRoleRequest, Status, TopicPolicyRequest,
 };
 
 use weft_proto::media::{FetchEvent, FetchRequest, ShareRequest, ShareResponse};
@@ -202,10 +202,36 @@ impl Client {
     /// Restricts who may publish on `topic` (admins only): roles or PeerIds.
     pub async fn topic_policy(&self, topic: &str, publish: Vec<String>) -> Result<(), ClientError> {
         let path = format!("/v1/topics/{topic}/policy");
-        let _: serde_json::Value = self
-            .request(Method::PUT, &path, Some(&TopicPolicyRequest { publish }))
-            .await?
-            .1;
+        self.put_policy(&path, &TopicPolicyRequest { publish })
+            .await
+    }
+
+    /// Restricts who may offer and who may call `service` (admins only): roles or PeerIds.
+    pub async fn service_policy(
+        &self,
+        service: &str,
+        offer: Vec<String>,
+        call: Vec<String>,
+    ) -> Result<(), ClientError> {
+        let path = format!("/v1/services/{service}/policy");
+        self.put_policy(&path, &ServicePolicyRequest { offer, call })
+            .await
+    }
+
+    /// Restricts who may push to and who may work `queue` (admins only): roles or PeerIds.
+    pub async fn queue_policy(
+        &self,
+        queue: &str,
+        push: Vec<String>,
+        work: Vec<String>,
+    ) -> Result<(), ClientError> {
+        let path = format!("/v1/queues/{queue}/policy");
+        self.put_policy(&path, &QueuePolicyRequest { push, work })
+            .await
+    }
+
+    async fn put_policy<B: Serialize>(&self, path: &str, body: &B) -> Result<(), ClientError> {
+        let _: serde_json::Value = self.request(Method::PUT, path, Some(body)).await?.1;
         Ok(())
     }
 

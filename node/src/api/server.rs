@@ -25,7 +25,7 @@ use weft_proto::api::{
 use weft_proto::topic::TopicName;
 
 use super::media::Media;
-use crate::network::handle::Delivery;
+use crate::network::handle::{Delivery, Policy};
 use crate::network::{NodeError, NodeHandle};
 use crate::store::Store;
 
@@ -321,11 +321,18 @@ async fn topic_policy(
     State(s): State<ApiState>,
     Path(topic): Path<String>,
     Json(req): Json<TopicPolicyRequest>,
-) -> Result<impl IntoResponse, Failure> {
-    s.handle
-        .topic_policy(parse_topic(&topic)?, req.publish)
-        .await?;
-    Ok(Json(serde_json::json!({ "changed": true })))
+) -> Result<Response, Failure> {
+    let policy = Policy::Topic {
+        topic: parse_topic(&topic)?,
+        publish: req.publish,
+    };
+    set_policy(&s, policy).await
+}
+
+/// Sets `policy`: `{"changed": true}`.
+pub(super) async fn set_policy(s: &ApiState, policy: Policy) -> Result<Response, Failure> {
+    s.handle.policy(policy).await?;
+    Ok(Json(serde_json::json!({ "changed": true })).into_response())
 }
 
 async fn members(State(s): State<ApiState>) -> Result<impl IntoResponse, Failure> {

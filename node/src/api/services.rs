@@ -8,22 +8,23 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use futures::AsyncWriteExt;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use tokio_util::compat::TokioAsyncReadCompatExt;
+use weft_proto::api::ServicePolicyRequest;
 use weft_proto::codec::{from_cbor, to_cbor};
 use weft_proto::service::{
     HandlerReply, HandlerRequest, MAX_SERVICE_FRAME_BYTES, Refusal, ServiceName,
 };
 
-use super::server::{ApiState, Failure, bad_request};
+use super::server::{ApiState, Failure, bad_request, set_policy};
 use crate::core::io::{CallEnd, ServeId};
 use crate::core::services::serving::OfferOpts;
 use crate::network::NodeHandle;
 use crate::network::frame::{read_frame, write_frame};
-use crate::network::handle::Offered;
+use crate::network::handle::{Offered, Policy};
 
 /// The `Upgrade` token of a local handler's connection.
 pub const SERVICE_UPGRADE: &str = "weft-service";
@@ -37,11 +38,26 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/v1/services", get(services))
         .route("/v1/services/{name}/call", post(call))
         .route("/v1/services/{name}/offer", get(offer))
+        .route("/v1/services/{name}/policy", put(policy))
 }
 
 fn parse_service(s: &str) -> Result<ServiceName, Failure> {
     s.parse()
         .map_err(|e: weft_proto::service::ParseServiceError| bad_request(e.to_string()))
+}
+
+/// `PUT /v1/services/NAME/policy`: who may offer and who may call it (admins only).
+async fn policy(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    Json(req): Json<ServicePolicyRequest>,
+) -> Result<Response, Failure> {
+    let policy = Policy::Service {
+        service: parse_service(&name)?,
+        offer: req.offer,
+        call: req.call,
+    };
+    set_policy(&s, policy).await
 }
 
 async fn services(State(s): State<ApiState>) -> Result<impl IntoResponse, Failure> {

@@ -109,6 +109,15 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// Who a policy's list admits, in words: the names it lists, or `default` when it is empty.
+pub fn admitted(list: &[String], default: &str) -> String {
+    if list.is_empty() {
+        default.to_string()
+    } else {
+        list.join(", ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

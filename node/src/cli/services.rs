@@ -5,7 +5,7 @@ use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
 
-use super::output::{print_json, printable, short_peer};
+use super::output::{admitted, print_json, printable, short_peer};
 use crate::api::client::{Client, OfferOptions};
 
 /// `weft service offer NAME -- CMD [ARGS]...`: serves each call by running `command` with
@@ -61,6 +61,28 @@ async fn run(program: String, args: Vec<String>, request: Vec<u8>) -> Result<Vec
         Some(line) => line.trim().to_string(),
         None => format!("{program} exited with {}", output.status),
     })
+}
+
+/// `weft service policy NAME --offer ... --call ...`.
+pub async fn policy(
+    client: &Client,
+    name: &str,
+    offer: Vec<String>,
+    call: Vec<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    client
+        .service_policy(name, offer.clone(), call.clone())
+        .await?;
+    if json {
+        return print_json(&serde_json::json!({ "service": name, "offer": offer, "call": call }));
+    }
+    println!(
+        "{name}: offered by {}; called by {}",
+        admitted(&offer, "every member but guests"),
+        admitted(&call, "everyone in the mesh")
+    );
+    Ok(())
 }
 
 /// `weft call NAME [BODY]`: the reply to stdout as it came (bytes), or one line why not.

@@ -7,10 +7,12 @@
 use libp2p::PeerId;
 use libp2p::multiaddr::Protocol;
 use weft_keys::invite::{Invite, InviteBody, InviteId, InviteSecret};
-use weft_proto::acl::{MAX_MEMBER_NAME_BYTES, MAX_POLICY_PUBLISHERS, OpKind, Publisher, SignedOp};
+use weft_proto::acl::{MAX_MEMBER_NAME_BYTES, MAX_POLICY_ENTRIES, OpKind, Principal, SignedOp};
 use weft_proto::api::{CreateInviteRequest, InviteInfo, MemberInfo, MeshInfo};
 use weft_proto::join::{JOIN_VERSION, JoinRequest, JoinResponse, Refusal};
 use weft_proto::mesh::{MemberKey, MeshId, Role};
+use weft_proto::queue::QueueName;
+use weft_proto::service::ServiceName;
 use weft_proto::topic::TopicName;
 
 use super::commit::Durable;
@@ -30,6 +32,37 @@ pub const MAX_INVITE_USES: u32 = 1000;
 
 /// Longest invite note, in bytes.
 const MAX_NOTE_BYTES: usize = 256;
+
+/// A policy an admin sets, each list naming roles (`admin`, `member`, `mailbox`, `guest`)
+/// or PeerIds as typed; an empty list lifts that restriction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Who may publish on a topic (never guests).
+    Topic {
+        /// The topic.
+        topic: TopicName,
+        /// Who may publish.
+        publish: Vec<String>,
+    },
+    /// Who may offer and who may call a service.
+    Service {
+        /// The service.
+        service: ServiceName,
+        /// Who may offer it.
+        offer: Vec<String>,
+        /// Who may call it.
+        call: Vec<String>,
+    },
+    /// Who may push to and who may work a queue.
+    Queue {
+        /// The queue.
+        queue: QueueName,
+        /// Who may push items.
+        push: Vec<String>,
+        /// Who may work them.
+        work: Vec<String>,
+    },
+}
 
 impl Core {
     /// Founds a mesh with this node as its founder and first admin.
@@ -344,37 +377,31 @@ impl Core {
         self.member_info(&peer)
     }
 
-    /// Restricts who may publish on `topic` (roles or members); empty lifts it.
-    pub fn topic_policy(
-        &mut self,
-        topic: TopicName,
-        publish: Vec<String>,
-        now: Now,
-    ) -> Result<(), NodeError> {
-        self.admin_mesh("set topic policies")?;
-        if publish.len() > MAX_POLICY_PUBLISHERS {
-            return Err(NodeError::Invalid(format!(
-                "at most {MAX_POLICY_PUBLISHERS} publishers per topic"
-            )));
-        }
-        let mut publishers = Vec::new();
-        for p in publish {
-            publishers.push(match p.parse::<Role>() {
-                Ok(Role::Guest) => {
-                    return Err(NodeError::Invalid(
-                        "guests never publish; name admin, member or PeerIds".into(),
-                    ));
-                }
-                Ok(role) => Publisher::Role(role),
-                Err(_) => {
-                    let peer: PeerId = p.parse().map_err(|_| {
-                        NodeError::Invalid(format!("`{p}` is neither a role nor a PeerId"))
-                    })?;
-                    Publisher::Key(ed25519_key(&peer)?)
-                }
-            });
-        }
-        self.append_op(OpKind::TopicPolicy { topic, publishers }, now)?;
+    /// Sets a policy (admins only): who may publish on a topic, offer or call a service, push
+    /// to or work a queue.
+    pub fn policy(&mut self, policy: Policy, now: Now) -> Result<(), NodeError> {
+        self.admin_mesh("set policies")?;
+        let kind = match policy {
+            Policy::Topic { topic, publish } => OpKind::TopicPolicy {
+                topic,
+                publishers: principals(publish, false)?,
+            },
+            Policy::Service {
+                service,
+                offer,
+                call,
+            } => OpKind::ServicePolicy {
+                service,
+                offer: principals(offer, true)?,
+                call: principals(call, true)?,
+            },
+            Policy::Queue { queue, push, work } => OpKind::QueuePolicy {
+                queue,
+                push: principals(push, true)?,
+                work: principals(work, true)?,
+            },
+        };
+        self.append_op(kind, now)?;
         Ok(())
     }
 
@@ -549,4 +576,29 @@ fn ed25519_key(peer: &PeerId) -> Result<MemberKey, NodeError> {
     key_of(peer)
         .filter(|key| libp2p::identity::ed25519::PublicKey::try_from_bytes(&key.0).is_ok())
         .ok_or_else(|| NodeError::Invalid(format!("{peer} is not the PeerId of an ed25519 key")))
+}
+
+/// The principals a policy names: roles (`admin`, `member`, `mailbox`, `guest` where
+/// `guests` allows) or PeerIds.
+fn principals(names: Vec<String>, guests: bool) -> Result<Vec<Principal>, NodeError> {
+    if names.len() > MAX_POLICY_ENTRIES {
+        return Err(NodeError::Invalid(format!(
+            "a policy names at most {MAX_POLICY_ENTRIES} roles or members per list"
+        )));
+    }
+    names
+        .into_iter()
+        .map(|name| match name.parse::<Role>() {
+            Ok(Role::Guest) if !guests => Err(NodeError::Invalid(
+                "guests never publish; name admin, member or PeerIds".into(),
+            )),
+            Ok(role) => Ok(Principal::Role(role)),
+            Err(_) => {
+                let peer: PeerId = name.parse().map_err(|_| {
+                    NodeError::Invalid(format!("`{name}` is neither a role nor a PeerId"))
+                })?;
+                Ok(Principal::Key(ed25519_key(&peer)?))
+            }
+        })
+        .collect()
 }

@@ -21,7 +21,7 @@
 //!    and a removed admin cannot take its remover down with a back-dated counter-removal.
 //! 4. **Effects.** The ops that take effect apply in a fixed order (height, then id): a
 //!    revoked key is never a member again (a concurrent re-admission loses), the first
-//!    admission of a key wins, later role changes and topic policies override earlier ones.
+//!    admission of a key wins, later role changes and policies override earlier ones.
 //!
 //! Decisions depend on other decisions (an op's authority on its author's grants, its
 //! voiding on concurrent demotions), so ops are decided in dependency order, each as soon
@@ -34,13 +34,17 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use weft_proto::acl::{OpId, OpKind, Publisher, SignedOp};
+use weft_proto::acl::{OpId, OpKind, SignedOp};
 use weft_proto::mesh::{MemberKey, MeshId, Role};
+use weft_proto::queue::QueueName;
 use weft_proto::service::ServiceName;
 use weft_proto::topic::TopicName;
 
+mod policies;
+
 use super::bits::Bits;
 use super::log::Log;
+use policies::Policies;
 
 /// A member as the ACL sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,7 +76,7 @@ pub struct Acl {
     name: Option<String>,
     members: BTreeMap<MemberKey, Member>,
     revoked: BTreeMap<MemberKey, Revocation>,
-    policies: BTreeMap<TopicName, Vec<Publisher>>,
+    policies: Policies,
     revoked_invites: BTreeSet<[u8; 16]>,
     /// Which ops of the log took effect (by index).
     applied: Bits,
@@ -86,7 +90,7 @@ impl Acl {
             name: None,
             members: BTreeMap::new(),
             revoked: BTreeMap::new(),
-            policies: BTreeMap::new(),
+            policies: Policies::default(),
             revoked_invites: BTreeSet::new(),
             applied: Bits::default(),
         }
@@ -164,9 +168,9 @@ impl Acl {
                     m.role = *role;
                 }
             }
-            OpKind::TopicPolicy { topic, publishers } => {
-                self.policies.insert(topic.clone(), publishers.clone());
-            }
+            OpKind::TopicPolicy { .. }
+            | OpKind::ServicePolicy { .. }
+            | OpKind::QueuePolicy { .. } => self.policies.apply(&op.body.kind),
             OpKind::RevokeInvite { invite } => {
                 self.revoked_invites.insert(*invite);
             }
@@ -218,33 +222,40 @@ impl Acl {
         self.revoked_invites.contains(id)
     }
 
+    /// The role of `key`, if it is a member.
+    fn role(&self, key: &MemberKey) -> Option<Role> {
+        self.members.get(key).map(|m| m.role)
+    }
+
     /// Whether `key` may publish on `topic`: never a guest; otherwise as the topic's policy
     /// says, or any member when it has none.
     pub fn can_publish(&self, key: &MemberKey, topic: &TopicName) -> bool {
-        let Some(member) = self.members.get(key) else {
-            return false;
-        };
-        if member.role == Role::Guest {
-            return false;
-        }
-        match self.policies.get(topic) {
-            None => true,
-            Some(publishers) if publishers.is_empty() => true,
-            Some(publishers) => publishers.iter().any(|p| match p {
-                Publisher::Role(role) => *role == member.role,
-                Publisher::Key(k) => k == key,
-            }),
-        }
+        self.role(key)
+            .is_some_and(|role| self.policies.can_publish(key, role, topic))
     }
 
-    /// Whether `key` may offer `service`: a member that is not a guest.
-    pub fn can_offer(&self, key: &MemberKey, _service: &ServiceName) -> bool {
-        self.members.get(key).is_some_and(|m| m.role != Role::Guest)
+    /// Whether `key` may offer `service`: as its policy says, or any member but a guest.
+    pub fn can_offer(&self, key: &MemberKey, service: &ServiceName) -> bool {
+        self.role(key)
+            .is_some_and(|role| self.policies.can_offer(key, role, service))
     }
 
-    /// Whether `key` may call `service`: any member, guests too.
-    pub fn can_call(&self, key: &MemberKey, _service: &ServiceName) -> bool {
-        self.members.contains_key(key)
+    /// Whether `key` may call `service`: as its policy says, or any member, guests too.
+    pub fn can_call(&self, key: &MemberKey, service: &ServiceName) -> bool {
+        self.role(key)
+            .is_some_and(|role| self.policies.can_call(key, role, service))
+    }
+
+    /// Whether `key` may work `queue`: as its policy says, or any member but a guest.
+    pub fn can_work(&self, key: &MemberKey, queue: &QueueName) -> bool {
+        self.role(key)
+            .is_some_and(|role| self.policies.can_work(key, role, queue))
+    }
+
+    /// Whether `key` may push to `queue`: as its policy says, or any member, guests too.
+    pub fn can_push(&self, key: &MemberKey, queue: &QueueName) -> bool {
+        self.role(key)
+            .is_some_and(|role| self.policies.can_push(key, role, queue))
     }
 }
 

@@ -15,6 +15,7 @@ use weft_proto::topic::TopicName;
 use weft_proto::api::ServiceInfo;
 use weft_proto::service::{Outcome, ServiceName};
 
+pub use crate::core::Policy;
 use crate::core::io::{CallEnd, HandlerId, ServeId};
 use crate::core::services::serving::OfferOpts;
 use crate::store::StoreError;
@@ -150,9 +151,8 @@ pub(crate) enum Command {
         role: weft_proto::mesh::Role,
         reply: oneshot::Sender<Result<MemberInfo, NodeError>>,
     },
-    TopicPolicy {
-        topic: TopicName,
-        publish: Vec<String>,
+    Policy {
+        policy: Policy,
         reply: oneshot::Sender<Result<(), NodeError>>,
     },
     Joining {
@@ -378,18 +378,9 @@ impl NodeHandle {
             .await?
     }
 
-    /// Restricts who may publish on `topic` (admins only).
-    pub async fn topic_policy(
-        &self,
-        topic: TopicName,
-        publish: Vec<String>,
-    ) -> Result<(), NodeError> {
-        self.ask(|reply| Command::TopicPolicy {
-            topic,
-            publish,
-            reply,
-        })
-        .await?
+    /// Sets a topic's, a service's or a queue's policy (admins only).
+    pub async fn policy(&self, policy: Policy) -> Result<(), NodeError> {
+        self.ask(|reply| Command::Policy { policy, reply }).await?
     }
 
     /// Calls `service` with `body`, waiting at most `timeout`: how the call ended. No

@@ -239,3 +239,48 @@ fn a_failing_handler_ends_the_call_with_its_reason() {
     let (_, end, _) = &sim.nodes[0].app.called[0];
     assert_eq!(*end, CallEnd::Failed("it always fails".into()));
 }
+
+#[test]
+fn a_service_policy_keeps_unlisted_providers_out_of_rotation_and_refuses_unlisted_callers() {
+    let mut sim = four();
+    // Node 1 offers before the policy: its records and heartbeats go on, and must not count.
+    sim.offer(1, "echo", opts(8), FAST);
+    sim.offer(2, "echo", opts(8), FAST);
+    let (provider, caller) = (sim.nodes[2].peer.to_string(), sim.nodes[0].peer.to_string());
+    let set = sim.command(0, |core, now| {
+        let policy = crate::core::Policy::Service {
+            service: "echo".parse().unwrap(),
+            offer: vec![provider],
+            call: vec![caller],
+        };
+        core.policy(policy, now)
+    });
+    assert!(set.is_ok(), "{set:?}");
+    sim.run(3000);
+
+    let mut sent = BTreeMap::new();
+    for n in 0..60u32 {
+        let body = n.to_be_bytes().to_vec();
+        sent.insert(sim.call(0, "echo", &body, 5000).unwrap(), body);
+        sim.run(5);
+    }
+    assert!(settle(&mut sim, 0, 60, 5000));
+    assert_eq!(wrong(&sim, 0, &sent), Vec::<String>::new());
+    assert_eq!(ran(&sim)[1], 0, "the unlisted provider got no call");
+
+    let refused = sim.call(3, "echo", b"x", 5000).unwrap_err();
+    assert!(refused.contains("policy of service `echo`"), "{refused}");
+    // An unlisted caller that sends a call anyway is refused at the provider, and counted.
+    let call = weft_proto::service::Call {
+        v: weft_proto::service::SERVICE_VERSION,
+        id: CallId([7; 16]),
+        service: "echo".parse().unwrap(),
+        body: b"sneak".to_vec(),
+        budget_ms: 5000,
+    };
+    sim.nodes[3].shell.service_out.insert(2, 99);
+    sim.send(3, 2, shell::Frame::ServiceCall { session: 99, call });
+    sim.run(200);
+    assert_eq!(ran(&sim)[2], 60, "the sneaked call did not run");
+    assert_eq!(sim.refused(2, "service_not_allowed"), 1);
+}

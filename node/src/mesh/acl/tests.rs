@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use weft_keys::Identity;
 use weft_keys::acl::sign_op;
-use weft_proto::acl::{OP_VERSION, OpBody, OpId, OpKind, Publisher, SignedOp};
+use weft_proto::acl::{OP_VERSION, OpBody, OpId, OpKind, Principal, SignedOp};
 use weft_proto::mesh::{MeshId, Role};
 
 use super::*;
@@ -387,7 +387,7 @@ fn kind_of(p: &[Identity], what: u8, target: usize, role: u8) -> OpKind {
         3 => OpKind::SetRole { member, role },
         _ => OpKind::TopicPolicy {
             topic: "t".parse().unwrap(),
-            publishers: vec![Publisher::Role(role)],
+            publishers: vec![Principal::Role(role)],
         },
     }
 }

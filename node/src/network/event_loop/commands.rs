@@ -127,12 +127,8 @@ impl EventLoop {
                 self.local
                     .reply_durably(reply, result, || self.core.ticket());
             }
-            Command::TopicPolicy {
-                topic,
-                publish,
-                reply,
-            } => {
-                let result = core.topic_policy(topic, publish, now);
+            Command::Policy { policy, reply } => {
+                let result = core.policy(policy, now);
                 self.local
                     .reply_durably(reply, result, || self.core.ticket());
             }
