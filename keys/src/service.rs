@@ -50,6 +50,7 @@ mod tests {
             provider: alice.member_key(),
             seq: 7,
             offers: Vec::new(),
+            queues: Vec::new(),
         };
         let signed = sign_record(&alice, record).unwrap();
         assert!(verify_record(&signed).is_ok());

@@ -53,6 +53,7 @@ pub mod mailbox;
 mod membership;
 pub mod mesh;
 pub mod peers;
+pub mod queues;
 pub mod quota;
 pub mod rng;
 mod sealed;
@@ -70,6 +71,7 @@ use weft_keys::Identity;
 use weft_keys::seal::SealKey;
 use weft_proto::api::{PeerInfo, Status, TopicStatus};
 use weft_proto::mesh::MemberKey;
+use weft_proto::queue::ItemId;
 use weft_proto::seal::SealCard;
 use weft_proto::topic::TopicName;
 
@@ -87,6 +89,7 @@ use self::io::{Answer, AskId, AskedId, Input, Now, Output, Request};
 use self::mailbox::Mailbox;
 use self::mesh::Mesh;
 use self::peers::Peers;
+use self::queues::Queues;
 use self::services::{Services, service_topic};
 use self::topics::Topics;
 use crate::config::Limits;
@@ -96,6 +99,7 @@ use crate::network::behaviour::MAX_DM_IN_FLIGHT;
 use crate::store::mailbox::BoxInfo;
 use crate::store::outbox::OutboxEntry;
 use crate::store::peers::KnownAddrs;
+use crate::store::queues::{DoneItem, StoredItem};
 use crate::store::write::{Applied, Write};
 
 pub use self::membership::Policy;
@@ -142,6 +146,10 @@ pub struct Loaded {
     pub outbox: Vec<OutboxEntry>,
     /// The boxes held for others.
     pub held: Vec<BoxInfo>,
+    /// The work items held as their producer.
+    pub queue_items: Vec<(ItemId, StoredItem)>,
+    /// The work items acknowledged and remembered.
+    pub queue_done: Vec<(ItemId, DoneItem)>,
 }
 
 /// The node's decisions. Build it with [`Core::new`], feed it with [`Core::handle`] and the
@@ -156,6 +164,7 @@ pub struct Core {
     mailbox: Mailbox,
     asks: Asks,
     services: Services,
+    queues: Queues,
     commit: Commit,
     timers: Timers,
     out: VecDeque<Output>,
@@ -231,6 +240,12 @@ impl Core {
             mailbox: Mailbox::new(limits.mailbox, loaded.held),
             asks: Asks::default(),
             services: Services::new(seed, now.at),
+            queues: Queues::new(
+                seed.rotate_left(32) ^ 0x7175_6575,
+                loaded.queue_items,
+                loaded.queue_done,
+                now.at,
+            ),
             commit: Commit::default(),
             timers: Timers {
                 resync: now.at + RESYNC_EVERY,
@@ -303,6 +318,14 @@ impl Core {
             } => self.on_service_call(peer, session, call, now),
             Input::ServiceFrame { peer, frame } => self.on_provider_frame(peer, frame, now),
             Input::ServiceLost { peer } => self.on_service_lost(peer, now),
+            Input::WorkerFrame {
+                peer,
+                session,
+                frame,
+            } => self.on_worker_frame(peer, session, frame, now),
+            Input::WorkerGone { session } => self.on_worker_gone(session, now),
+            Input::ProducerFrame { peer, frame } => self.on_producer_frame(peer, frame),
+            Input::ProducerLost { peer } => self.on_producer_lost(peer),
             Input::Machine {
                 cpu_permille,
                 mem_permille,
@@ -455,6 +478,7 @@ impl Core {
         self.retry_collecting(now);
         self.retry_forwards(now);
         self.tick_services(now);
+        self.tick_queues(now);
         if now.at >= self.timers.sweep {
             let every = SWEEP_EVERY.min(self.mailbox.limits().ttl / 2);
             self.timers.sweep = now.at + every;

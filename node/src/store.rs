@@ -9,6 +9,8 @@
 //! - [`mesh`]: the mesh, its ACL log, issued invites and members' sealing-key cards (trees
 //!   `mesh`, `acl`, `invites`, `cards`).
 //! - [`mailbox`]: sealed boxes held for members (trees `mailbox`, `mailbox_ids`).
+//! - [`queues`]: work items this node holds as their producer, and the last acknowledged
+//!   (trees `queue_items`, `queue_bodies`, `queue_done`).
 //! - [`blobs`]: manifests of shared and fetched blobs (tree `blobs`; chunks live on disk).
 //! - [`topic_log`]: topic messages by publisher and sequence number, and how far each
 //!   publisher's run is complete (trees `topic_log`, `topic_marks`).
@@ -24,6 +26,7 @@ pub mod mailbox;
 pub mod mesh;
 pub mod outbox;
 pub mod peers;
+pub mod queues;
 pub mod topic_log;
 pub mod topics;
 pub mod write;
@@ -105,6 +108,8 @@ pub struct Store {
     pub topics_log: topic_log::TopicLog,
     /// Blob manifests.
     pub blobs: blobs::BlobsTree,
+    /// Work items held as their producer.
+    pub queues: queues::QueueTrees,
 }
 
 impl Store {
@@ -166,6 +171,11 @@ impl Store {
                 marks: db.open_tree("topic_marks")?,
             },
             blobs: blobs::BlobsTree(db.open_tree("blobs")?),
+            queues: queues::QueueTrees {
+                items: db.open_tree("queue_items")?,
+                bodies: db.open_tree("queue_bodies")?,
+                done: db.open_tree("queue_done")?,
+            },
             db,
         })
     }

@@ -29,7 +29,9 @@
 //!
 //! ```text
 //! SignedRecord   = { record: ProviderRecord, sig: bytes(64) }     <= MAX_RECORD_BYTES
-//! ProviderRecord = { v: 1, mesh: bytes(20), provider: bytes(32), seq: u64, offers: [Offer] }
+//! ProviderRecord = { v: 1, mesh: bytes(20), provider: bytes(32), seq: u64, offers: [Offer],
+//!                    queues: [Holding] }
+//! Holding        = { queue: string, pending: u32 }         queues it holds items of
 //! Offer          = { service: string, standby: bool, concurrency: u32, load: Load }
 //! Load           = { in_flight: u32, queued: u32, overloaded: bool, served: u64,
 //!                    errors: u64, mean_us: u32, p99_us: u32, cpu_permille: u16,
@@ -46,6 +48,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{DecodeError, from_cbor, to_cbor};
 use crate::mesh::{MemberKey, MeshId};
+use crate::queue::{Holding, MAX_HELD_QUEUES};
 
 /// The version of `/weft/service/1` frames and of records this crate writes and reads.
 pub const SERVICE_VERSION: u8 = 1;
@@ -213,6 +216,8 @@ pub struct ProviderRecord {
     pub seq: u64,
     /// What it offers now (none: it stopped), at most [`MAX_OFFERS`].
     pub offers: Vec<Offer>,
+    /// The queues it holds items of, at most [`crate::queue::MAX_HELD_QUEUES`].
+    pub queues: Vec<Holding>,
 }
 
 /// A call for a local handler, on the local API's upgraded connection (node to program),
@@ -264,6 +269,11 @@ impl SignedRecord {
         if record.offers.len() > MAX_OFFERS {
             return Err(DecodeError::Invalid(format!(
                 "more than {MAX_OFFERS} offers in one record"
+            )));
+        }
+        if record.queues.len() > MAX_HELD_QUEUES {
+            return Err(DecodeError::Invalid(format!(
+                "more than {MAX_HELD_QUEUES} queues in one record"
             )));
         }
         Ok(signed)
@@ -376,7 +386,7 @@ mod tests {
             let offer = Offer { service, standby, concurrency: 4, load };
             let alive = ProviderFrame::Alive { offers: vec![offer.clone()] };
             prop_assert_eq!(ProviderFrame::decode(&alive.encode().unwrap()).unwrap(), alive);
-            let record = ProviderRecord { v: SERVICE_VERSION, mesh: MeshId([1; 20]), provider: MemberKey([2; 32]), seq, offers: vec![offer] };
+            let record = ProviderRecord { v: SERVICE_VERSION, mesh: MeshId([1; 20]), provider: MemberKey([2; 32]), seq, offers: vec![offer], queues: vec![Holding { queue: "jobs".parse().unwrap(), pending: 3 }] };
             let signed = SignedRecord { record, sig: [3; 64] };
             prop_assert_eq!(SignedRecord::decode(&signed.encode().unwrap()).unwrap(), signed);
         }

@@ -104,6 +104,7 @@ impl From<NodeError> for Failure {
             NodeError::Shutdown => StatusCode::SERVICE_UNAVAILABLE,
             NodeError::Forbidden(_) => StatusCode::FORBIDDEN,
             NodeError::NotFound(_) => StatusCode::NOT_FOUND,
+            NodeError::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Failure(status, e.to_string())

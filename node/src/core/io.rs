@@ -14,6 +14,7 @@ use weft_proto::dm::{DirectMessage, DmAck};
 use weft_proto::join::{JoinRequest, JoinResponse};
 use weft_proto::mailbox::{MailboxRequest, MailboxResponse, Op};
 use weft_proto::mesh::{MemberKey, MeshId};
+use weft_proto::queue::{Lease, ProducerFrame, QueueName, WorkerFrame};
 use weft_proto::seal::{Content, SEALED_VERSION, SealedMessage, SealingKey};
 use weft_proto::service::{Call, CallId, ProviderFrame, Refusal, ServiceName};
 use weft_proto::sync::{Logged, PeerAddrs, SyncRequest, SyncResponse};
@@ -68,6 +69,14 @@ pub struct HandlerId(pub u64);
 /// One call handed to a local handler, for its answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServeId(pub u64);
+
+/// A local program working a queue (its connection to the API).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkerId(pub u64);
+
+/// One item handed to a local worker, for its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunId(pub u64);
 
 /// A local caller's answer held until the writes before it are on disk; the shell holds
 /// the caller.
@@ -187,6 +196,33 @@ pub enum Input {
     /// it goes elsewhere.
     ServiceLost {
         /// The provider.
+        peer: PeerId,
+    },
+    /// A worker's frame arrived on inbound `/weft/queue/1` session `session` from `peer`.
+    WorkerFrame {
+        /// The worker, as authenticated by the connection.
+        peer: PeerId,
+        /// The session answers go to.
+        session: SessionId,
+        /// The frame.
+        frame: WorkerFrame,
+    },
+    /// Inbound `/weft/queue/1` session `session` (a worker's) ended: what was leased on it
+    /// goes to other workers.
+    WorkerGone {
+        /// The session.
+        session: SessionId,
+    },
+    /// A producer's frame arrived on this node's session to `peer`.
+    ProducerFrame {
+        /// The producer.
+        peer: PeerId,
+        /// The frame.
+        frame: ProducerFrame,
+    },
+    /// This node's session to producer `peer` ended, or could not carry a frame.
+    ProducerLost {
+        /// The producer.
         peer: PeerId,
     },
     /// How loaded this machine is, per mille: CPU (one-minute load average per core) and
@@ -570,6 +606,42 @@ pub enum Output {
         /// The service.
         service: ServiceName,
         /// The request.
+        body: Vec<u8>,
+    },
+    /// Send a worker's frame on this node's session to producer `peer` (opened if needed);
+    /// a session that cannot carry it comes back as [`Input::ProducerLost`].
+    ToProducer {
+        /// The producer.
+        peer: PeerId,
+        /// The frame.
+        frame: WorkerFrame,
+    },
+    /// Send a producer's frame on inbound session `session` (a worker's), if still open.
+    ToWorker {
+        /// The session.
+        session: SessionId,
+        /// The frame.
+        frame: ProducerFrame,
+    },
+    /// Send the item of `lease` (its bytes read from the store) on inbound session
+    /// `session`; its lease is on disk.
+    Deliver {
+        /// The worker's session.
+        session: SessionId,
+        /// The queue.
+        queue: QueueName,
+        /// The delivery.
+        lease: Lease,
+    },
+    /// Hand an item to a local worker; its end comes back by `Core::worked`.
+    Work {
+        /// The local worker.
+        worker: WorkerId,
+        /// The run, for its end.
+        run: RunId,
+        /// The item's delivery.
+        lease: Lease,
+        /// The item.
         body: Vec<u8>,
     },
     /// A local caller's call ended.

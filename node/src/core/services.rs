@@ -60,7 +60,8 @@ pub struct Services {
     rng: Rng,
     next_announce: Instant,
     next_alive: Instant,
-    /// Whether the last record gossiped offered anything (then one more says it stopped).
+    /// Whether the last record gossiped offered or held anything (then one more says it
+    /// stopped).
     announced: bool,
 }
 
@@ -76,6 +77,13 @@ impl Services {
             next_alive: now,
             announced: false,
         }
+    }
+}
+
+impl Services {
+    /// Gossips this node's record at the next tick (what it offers or holds changed).
+    pub fn announce_soon(&mut self, now: Instant) {
+        self.next_announce = self.next_announce.min(now);
     }
 }
 
@@ -359,10 +367,11 @@ impl Core {
         let offering = self.services.serving.is_offering();
         if now.at >= self.services.next_announce {
             self.services.next_announce = now.at + ANNOUNCE_EVERY;
-            if offering || self.services.announced {
+            let providing = offering || !self.queues.holdings().is_empty();
+            if providing || self.services.announced {
                 self.announce(now);
             }
-            self.services.announced = offering;
+            self.services.announced = providing;
         }
         if offering && now.at >= self.services.next_alive {
             self.services.next_alive = now.at + ALIVE_EVERY;
@@ -388,6 +397,7 @@ impl Core {
             provider: self.me.key,
             seq: now.unix_us / 1000,
             offers: self.services.serving.offers(),
+            queues: self.queues.holdings(),
         };
         let Ok(signed) = sign_record(&self.me.identity, record) else {
             return;

@@ -12,6 +12,7 @@
 //! recorded for the tests in `membership`, `topics`, `delivery` and `mailbox` to check.
 
 mod calls;
+mod pulls;
 mod shell;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -101,6 +102,8 @@ pub struct App {
     pub called: Vec<(weft_proto::service::CallId, io::CallEnd, u64)>,
     /// The request bodies its handlers ran, in order.
     pub ran: Vec<Vec<u8>>,
+    /// The items its workers ran, in order, over every run of the node.
+    pub worked: Vec<pulls::Ran>,
 }
 
 /// A caller's answer held for a flush: the node's run (its epoch) and its ticket.
@@ -200,6 +203,13 @@ enum Due {
         node: usize,
         serve: io::ServeId,
         outcome: weft_proto::service::Outcome,
+        epoch: u64,
+    },
+    Worked {
+        node: usize,
+        run: io::RunId,
+        index: usize,
+        ok: bool,
         epoch: u64,
     },
 }
@@ -717,6 +727,26 @@ impl Sim {
                     self.command(node, |core, now| core.served(serve, outcome, now));
                 }
             }
+            Due::Worked {
+                node,
+                run,
+                index,
+                ok,
+                epoch,
+            } => {
+                if self.frozen.contains_key(&node) {
+                    let later = Due::Worked {
+                        node,
+                        run,
+                        index,
+                        ok,
+                        epoch,
+                    };
+                    self.at(self.ms + TICK_MS, later);
+                } else if self.nodes[node].epoch == epoch {
+                    self.worked(node, run, index, ok);
+                }
+            }
         }
     }
 
@@ -801,6 +831,13 @@ impl Sim {
             if self.nodes[me].shell.service_sessions_end(other) {
                 self.input(me, Input::ServiceLost { peer });
             }
+            let (workers_gone, producer_lost) = self.nodes[me].shell.queue_sessions_end(other);
+            for session in workers_gone {
+                self.input(me, Input::WorkerGone { session });
+            }
+            if producer_lost {
+                self.input(me, Input::ProducerLost { peer });
+            }
             self.input(me, Input::Disconnected { peer });
         }
     }
@@ -859,6 +896,8 @@ mod delivery;
 mod mailbox;
 #[cfg(test)]
 mod membership;
+#[cfg(test)]
+mod queues;
 #[cfg(test)]
 mod services;
 #[cfg(test)]

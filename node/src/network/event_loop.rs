@@ -7,12 +7,13 @@
 //!
 //! Beside this file: `commands` (the handles' commands), `swarm_events` (libp2p's events
 //! as inputs), `sessions` (the `/weft/dm/1` streams), `services` (the `/weft/service/1`
-//! streams), `exchanges` (join, sync and mailbox, both ways), `local` (callers waiting for a reply, a delivery or a dial) and `reach`
+//! and `/weft/queue/1` streams), `queues` (the handles' queue commands), `exchanges` (join, sync and mailbox, both ways), `local` (callers waiting for a reply, a delivery or a dial) and `reach`
 //! (relaying, relay slots, hole punching).
 
 mod commands;
 mod exchanges;
 mod local;
+mod queues;
 mod reach;
 mod services;
 mod sessions;
@@ -31,15 +32,12 @@ use weft_proto::api::{Event, Kind};
 use self::exchanges::Exchanges;
 use self::local::Local;
 use self::reach::Reach;
-use self::services::ServiceSessions;
+use self::services::Streams;
 use self::sessions::Sessions;
 use super::behaviour::Behaviour;
 use super::dm_stream::DmEvent;
 use super::flush::Flush;
-use super::handle::{
-    COMMAND_CAPACITY, Command, EVENT_CAPACITY, NodeError, NodeHandle, ServeRequest,
-};
-use super::service_stream::ServiceEvent;
+use super::handle::{COMMAND_CAPACITY, Command, EVENT_CAPACITY, NodeError, NodeHandle};
 use crate::core::io::{Input, Now, Output, Verdict};
 use crate::core::{Core, Loaded, Setup, short};
 use crate::delivery::clock::wall_us;
@@ -90,7 +88,7 @@ pub struct EventLoop {
     shared: Shared,
     local: Local,
     sessions: Sessions,
-    services: ServiceSessions,
+    services: Streams,
     exchanges: Exchanges,
     tasks: super::tasks::Tasks,
     reach: Reach,
@@ -121,8 +119,7 @@ impl EventLoop {
         let control = swarm.behaviour().stream.new_control();
         let registered = |e: libp2p_stream::AlreadyRegistered| NodeError::Transport(e.to_string());
         let sessions = Sessions::new(control.clone(), store.outbox.clone()).map_err(registered)?;
-        let services =
-            ServiceSessions::new(control.clone(), Default::default()).map_err(registered)?;
+        let services = Streams::new(control.clone(), store.queues.clone()).map_err(registered)?;
         let seal = SealKey::of(&identity);
         let exchanges =
             Exchanges::new(control, store.clone(), seal, &shared).map_err(registered)?;
@@ -192,7 +189,8 @@ impl EventLoop {
                     self.input(Input::Flushed(result.map_err(|e| e.to_string())));
                 }
                 Some(event) = self.sessions.events.recv() => self.on_dm_event(event),
-                Some(event) = self.services.events.recv() => self.on_service_event(event),
+                Some(event) = self.services.calls.events.recv() => self.on_service_event(event),
+                Some(event) = self.services.queues.events.recv() => self.on_queue_event(event),
                 // Before the exchanges: a storm of sync or mailbox requests must not starve
                 // the swarm (gossip, connections) behind them.
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -308,23 +306,14 @@ impl EventLoop {
                 Output::Forward { id, peer, held } => {
                     self.exchanges.forward(id, peer, held, &tasks)
                 }
-                Output::CallOut { peer, call } => {
-                    if !self.services.call(peer, call, &tasks) {
-                        self.input(Input::ServiceLost { peer });
-                    }
-                }
-                Output::ToCaller { session, frame } => self.services.answer_caller(session, frame),
-                Output::Alive(frame) => self.services.answer_every_caller(&frame),
-                Output::Serve {
-                    handler,
-                    serve,
-                    body,
-                    ..
-                } => {
-                    if !self.local.serve(handler, ServeRequest { serve, body }) {
-                        self.core.withdraw(handler, now());
-                    }
-                }
+                output @ (Output::CallOut { .. }
+                | Output::ToCaller { .. }
+                | Output::Alive(_)
+                | Output::Serve { .. }
+                | Output::ToProducer { .. }
+                | Output::ToWorker { .. }
+                | Output::Deliver { .. }
+                | Output::Work { .. }) => self.carry_out_stream(output, &tasks),
                 Output::Called { id, end } => self.local.called(id, end),
                 Output::Event(event) => self.tell(event),
                 Output::Delivery { id, delivery } => self.local.delivery(id, delivery),
@@ -409,42 +398,6 @@ impl EventLoop {
         }
     }
 
-    /// What a `/weft/service/1` session task reported.
-    fn on_service_event(&mut self, event: ServiceEvent) {
-        match event {
-            ServiceEvent::Frame { peer, frame } => self.input(Input::ServiceFrame { peer, frame }),
-            ServiceEvent::OutboundClosed {
-                peer,
-                session,
-                reason,
-            } => {
-                tracing::debug!(peer = %short(&peer), %reason, "service session closed");
-                self.services.outbound_closed(&peer, session);
-                self.input(Input::ServiceLost { peer });
-            }
-            ServiceEvent::InboundOpened {
-                peer,
-                session,
-                frames,
-            } => self.services.inbound_opened(peer, session, frames),
-            ServiceEvent::Call {
-                peer,
-                session,
-                call,
-            } => self.input(Input::ServiceCall {
-                peer,
-                session,
-                call,
-            }),
-            ServiceEvent::Refused { peer, error } => {
-                self.shared.tally.add_kind("service", error.reason());
-                tracing::warn!(peer = %short(&peer), reason = error.reason(), "refused input from peer: {error}");
-                let _ = self.swarm.disconnect_peer_id(peer);
-            }
-            ServiceEvent::InboundClosed { session } => self.services.inbound_closed(session),
-        }
-    }
-
     /// Applies and flushes everything still queued, answering what waited for it, then
     /// lets started mailbox exchanges finish.
     async fn shutdown(&mut self) {
@@ -486,7 +439,7 @@ impl EventLoop {
 }
 
 /// The moment, as the core takes it.
-fn now() -> Now {
+pub(super) fn now() -> Now {
     Now {
         at: Instant::now(),
         unix_us: wall_us(),
@@ -503,6 +456,8 @@ pub(crate) fn load(store: &Store) -> Result<Loaded, crate::store::StoreError> {
         marks: store.topics_log.marks()?,
         outbox: store.outbox.all()?,
         held: store.mailbox.all()?,
+        queue_items: store.queues.items()?,
+        queue_done: store.queues.done()?,
     })
 }
 

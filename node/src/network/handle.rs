@@ -15,6 +15,10 @@ use weft_proto::topic::TopicName;
 use weft_proto::api::ServiceInfo;
 use weft_proto::service::{Outcome, ServiceName};
 
+mod queues;
+
+pub(crate) use self::queues::QueueCommand;
+pub use self::queues::{WorkItem, Working};
 pub use crate::core::Policy;
 use crate::core::io::{CallEnd, HandlerId, ServeId};
 use crate::core::services::serving::OfferOpts;
@@ -63,6 +67,9 @@ pub enum NodeError {
     /// The thing named does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The node holds as much of this as it may.
+    #[error("{0}")]
+    Full(String),
     /// `weft init` has not run on this data dir.
     #[error("no identity in {0}: run `weft init --data-dir {0}` first")]
     NotInitialised(String),
@@ -182,6 +189,7 @@ pub(crate) enum Command {
         handler: HandlerId,
     },
     Services(oneshot::Sender<Vec<ServiceInfo>>),
+    Queue(QueueCommand),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -413,16 +421,18 @@ impl NodeHandle {
 
     /// Answers call `serve` of a local handler with `outcome`.
     pub async fn served(&self, serve: ServeId, outcome: Outcome) -> Result<(), NodeError> {
-        self.commands
-            .send(Command::Served { serve, outcome })
-            .await
-            .map_err(|_| NodeError::Shutdown)
+        self.tell(Command::Served { serve, outcome }).await
     }
 
     /// Withdraws the offer of `handler`.
     pub async fn withdraw(&self, handler: HandlerId) -> Result<(), NodeError> {
+        self.tell(Command::Withdraw { handler }).await
+    }
+
+    /// Sends `command`, which has no reply.
+    async fn tell(&self, command: Command) -> Result<(), NodeError> {
         self.commands
-            .send(Command::Withdraw { handler })
+            .send(command)
             .await
             .map_err(|_| NodeError::Shutdown)
     }

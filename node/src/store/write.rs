@@ -13,6 +13,7 @@ use weft_proto::MessageId;
 use weft_proto::acl::SignedOp;
 use weft_proto::api::{DeliveryState, Message};
 use weft_proto::mesh::{MemberKey, MeshId};
+use weft_proto::queue::ItemId;
 
 use weft_proto::seal::SealCard;
 use weft_proto::topic::{TopicMessage, TopicName};
@@ -21,6 +22,7 @@ use super::mailbox::HeldBox;
 use super::mesh::InviteRecord;
 use super::outbox::OutboxEntry;
 use super::peers::KnownAddrs;
+use super::queues::{DoneItem, StoredItem};
 use super::{Store, StoreError};
 
 /// One queued change.
@@ -63,6 +65,14 @@ pub enum Write {
     Follow(TopicName),
     /// Stop following a topic.
     Unfollow(TopicName),
+    /// Hold a pushed work item and its bytes.
+    PushItem(ItemId, Box<StoredItem>, Vec<u8>),
+    /// Rewrite what is known of a held work item.
+    SetItem(ItemId, Box<StoredItem>),
+    /// A held work item was acknowledged.
+    FinishItem(ItemId, DoneItem),
+    /// Forget an acknowledged work item.
+    ForgetDone(ItemId),
 }
 
 /// What applying a batch found.
@@ -105,6 +115,10 @@ impl Store {
                 Write::Unfollow(topic) => {
                     self.topics.remove(topic)?;
                 }
+                Write::PushItem(id, item, body) => self.queues.push(id, item, body)?,
+                Write::SetItem(id, item) => self.queues.set(id, item)?,
+                Write::FinishItem(id, done) => self.queues.finish(id, done)?,
+                Write::ForgetDone(id) => self.queues.forget_done(id)?,
                 Write::PruneBefore(cutoff) => {
                     let messages = self.history.prune_before(*cutoff)?;
                     let logged = self.topics_log.prune_before(*cutoff)?;

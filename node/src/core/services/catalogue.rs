@@ -1,4 +1,4 @@
-//! [`Catalogue`]: who offers what, as their records (gossip) and their heartbeats (on the
+//! [`Catalogue`]: who offers what (and holds which queues' items), as their records (gossip) and their heartbeats (on the
 //! streams of calls to them) say, and which provider a call goes to.
 //!
 //! A provider is healthy for a service when it offers it, was heard from within
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use weft_proto::mesh::MemberKey;
+use weft_proto::queue::{Holding, QueueName};
 use weft_proto::service::{Offer, ProviderRecord, RECORD_TTL_MS, ServiceName};
 
 use crate::core::rng::Rng;
@@ -28,6 +29,8 @@ pub struct Provider {
     pub seq: u64,
     /// What it offers, and how loaded.
     pub offers: Vec<Offer>,
+    /// The queues it holds items of.
+    pub queues: Vec<Holding>,
     /// When it was last heard from (a record or a heartbeat).
     pub heard: Instant,
     /// Whether it was found hung: it answers nothing until it is heard from again.
@@ -38,6 +41,14 @@ impl Provider {
     /// Its offer of `service`, if it makes one.
     pub fn offer(&self, service: &ServiceName) -> Option<&Offer> {
         self.offers.iter().find(|o| o.service == *service)
+    }
+
+    /// How many items of `queue` it has ready, if it holds any.
+    pub fn holding(&self, queue: &QueueName) -> Option<u32> {
+        self.queues
+            .iter()
+            .find(|h| h.queue == *queue)
+            .map(|h| h.pending)
     }
 }
 
@@ -56,7 +67,7 @@ impl Catalogue {
         {
             return false;
         }
-        if record.offers.is_empty() {
+        if record.offers.is_empty() && record.queues.is_empty() {
             self.providers.remove(&peer);
             return true;
         }
@@ -67,6 +78,7 @@ impl Catalogue {
                 key: record.provider,
                 seq: record.seq,
                 offers: record.offers,
+                queues: record.queues,
                 heard: now,
                 hung,
             },
@@ -80,6 +92,7 @@ impl Catalogue {
             key,
             seq: 0,
             offers: Vec::new(),
+            queues: Vec::new(),
             heard: now,
             hung: false,
         });
@@ -202,6 +215,7 @@ mod tests {
             provider: MemberKey([1; 32]),
             seq,
             offers,
+            queues: Vec::new(),
         }
     }
 

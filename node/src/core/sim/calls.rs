@@ -56,9 +56,9 @@ impl Sim {
         let session = match shell.service_out.get(&to) {
             Some(session) => *session,
             None => {
-                shell.last_session += 1;
-                shell.service_out.insert(to, shell.last_session);
-                shell.last_session
+                let session = shell.new_session(node);
+                shell.service_out.insert(to, session);
+                session
             }
         };
         self.send(node, to, Frame::ServiceCall { session, call });

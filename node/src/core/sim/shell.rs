@@ -20,12 +20,14 @@ use super::{Due, EXCHANGE_TIMEOUT_MS, Sim, address};
 use weft_proto::service::{Call, ProviderFrame};
 
 use super::calls::Handler;
+use super::pulls::Worker;
 use crate::core::io::{
     Answer, Ask, AskId, AskedId, Gossip, HandlerId, Input, Output, Request, Response, SessionId,
-    Synced, Verdict,
+    Synced, Verdict, WorkerId,
 };
 use crate::core::peers::Path;
 use crate::store::outbox::Outgoing;
+use weft_proto::queue::{ProducerFrame, WorkerFrame};
 
 /// What travels between nodes.
 #[derive(Debug)]
@@ -70,6 +72,15 @@ pub(super) enum Frame {
         session: SessionId,
         frame: ProviderFrame,
     },
+    /// A worker's frame on its session to a producer, and a producer's frame back on it.
+    ToProducer {
+        session: SessionId,
+        frame: WorkerFrame,
+    },
+    ToWorker {
+        session: SessionId,
+        frame: ProducerFrame,
+    },
 }
 
 impl Frame {
@@ -95,6 +106,8 @@ impl Frame {
             Frame::Direct { message, .. } => return message.encode().map_or(0, |b| b.len()),
             Frame::ServiceCall { call, .. } => return call.encode().map_or(0, |b| b.len()),
             Frame::ToCaller { frame, .. } => return frame.encode().map_or(0, |b| b.len()),
+            Frame::ToProducer { frame, .. } => return frame.encode().map_or(0, |b| b.len()),
+            Frame::ToWorker { frame, .. } => return frame.encode().map_or(0, |b| b.len()),
             Frame::Ack { ack, .. } => return ack.encode().map_or(0, |b| b.len()),
         };
         encoded.map_or(0, |b| b.len())
@@ -133,12 +146,24 @@ pub(super) struct Shell {
     pub(super) service_in: BTreeMap<SessionId, usize>,
     /// Its local handlers: how long each takes, and whether it fails.
     pub(super) handlers: BTreeMap<HandlerId, Handler>,
+    /// Its queue sessions: the one to each producer, the workers' to it.
+    pub(super) queue_out: BTreeMap<usize, SessionId>,
+    pub(super) queue_in: BTreeMap<SessionId, usize>,
+    /// Its local workers.
+    pub(super) workers: BTreeMap<WorkerId, Worker>,
     /// The mesh it is joining, and what its join was answered.
     pub(super) mesh: Option<MeshId>,
     pub(super) joined: Option<Result<(), weft_proto::join::Refusal>>,
 }
 
 impl Shell {
+    /// A session id for a new outbound session of `node`, unique among every node's (as
+    /// the session ids a real acceptor hands out are among its inbound sessions).
+    pub(super) fn new_session(&mut self, node: usize) -> SessionId {
+        self.last_session += 1;
+        ((node as u64 + 1) << 40) | self.last_session
+    }
+
     /// Whether the members' door lets `peer` in.
     pub(super) fn admits(&self, peer: &PeerId) -> bool {
         self.members.contains(peer)
@@ -156,6 +181,21 @@ impl Shell {
     pub(super) fn service_sessions_end(&mut self, other: usize) -> bool {
         self.service_in.retain(|_, from| *from != other);
         self.service_out.remove(&other).is_some()
+    }
+
+    /// The connection to node `other` dropped: every queue session with it ends. The
+    /// workers' sessions from it that ended, and whether this node had one to it.
+    pub(super) fn queue_sessions_end(&mut self, other: usize) -> (Vec<SessionId>, bool) {
+        let gone: Vec<SessionId> = self
+            .queue_in
+            .iter()
+            .filter(|(_, from)| **from == other)
+            .map(|(session, _)| *session)
+            .collect();
+        for session in &gone {
+            self.queue_in.remove(session);
+        }
+        (gone, self.queue_out.remove(&other).is_some())
     }
 }
 
@@ -367,6 +407,19 @@ impl Sim {
                 body,
                 ..
             } => self.serve(node, handler, serve, body),
+            Output::ToProducer { peer, frame } => self.send_to_producer(node, peer, frame),
+            Output::ToWorker { session, frame } => self.send_to_worker(node, session, frame),
+            Output::Deliver {
+                session,
+                queue,
+                lease,
+            } => self.deliver(node, session, queue, lease),
+            Output::Work {
+                worker,
+                run,
+                lease,
+                body,
+            } => self.run_item(node, worker, run, lease, body),
             Output::Called { id, end } => self.nodes[node].app.called.push((id, end, self.ms)),
             Output::Event(event) => {
                 if let weft_proto::api::Event::Message(message) = event {
@@ -613,6 +666,13 @@ impl Sim {
                 if self.nodes[to].shell.service_out.get(&from) == Some(&session) {
                     let peer = from_peer;
                     self.input(to, Input::ServiceFrame { peer, frame });
+                }
+            }
+            Frame::ToProducer { session, frame } => self.producer_reached(from, to, session, frame),
+            Frame::ToWorker { session, frame } => {
+                if self.nodes[to].shell.queue_out.get(&from) == Some(&session) {
+                    let peer = from_peer;
+                    self.input(to, Input::ProducerFrame { peer, frame });
                 }
             }
             Frame::Ack { session, ack } => {

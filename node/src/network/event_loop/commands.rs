@@ -171,6 +171,7 @@ impl EventLoop {
             Command::Services(reply) => {
                 let _ = reply.send(core.services(now));
             }
+            Command::Queue(command) => self.on_queue_command(command),
             Command::Shutdown(_) => unreachable!("handled in run"),
         }
     }

@@ -1,7 +1,7 @@
 //! [`Local`]: the node's own callers, as the loop serves them: the commands a
 //! [`NodeHandle`](crate::network::NodeHandle) sends, each answered by the core (at once, or
 //! once what it changed is on disk), what callers wait for (a delivery, a dial, a flush, a
-//! call's end), and the local handlers that serve services.
+//! call's end), the local handlers that serve services and the local workers of queues.
 
 use std::collections::HashMap;
 
@@ -13,8 +13,8 @@ use weft_proto::api::Event;
 
 use weft_proto::service::CallId;
 
-use crate::core::io::{CallEnd, Delivery, HandlerId, Ticket};
-use crate::network::handle::{Command, NodeError, ServeRequest};
+use crate::core::io::{CallEnd, Delivery, HandlerId, Ticket, WorkerId};
+use crate::network::handle::{Command, NodeError, ServeRequest, WorkItem};
 
 /// Work that waits for a flush: it hears whether the flush succeeded.
 type Then = Box<dyn FnOnce(bool) + Send>;
@@ -35,6 +35,8 @@ pub(super) struct Local {
     calls: HashMap<CallId, oneshot::Sender<Result<CallEnd, NodeError>>>,
     /// Where the calls for each local handler go.
     handlers: HashMap<HandlerId, mpsc::Sender<ServeRequest>>,
+    /// Where the items for each local worker go.
+    workers: HashMap<WorkerId, mpsc::Sender<WorkItem>>,
 }
 
 impl Local {
@@ -51,6 +53,7 @@ impl Local {
             tickets: HashMap::new(),
             calls: HashMap::new(),
             handlers: HashMap::new(),
+            workers: HashMap::new(),
         }
     }
 
@@ -142,6 +145,28 @@ impl Local {
             .is_some_and(|tx| tx.try_send(request).is_ok());
         if !sent {
             self.handlers.remove(&handler);
+        }
+        sent
+    }
+
+    /// Items for `worker` go to `items`.
+    pub(super) fn working(&mut self, worker: WorkerId, items: mpsc::Sender<WorkItem>) {
+        self.workers.insert(worker, items);
+    }
+
+    /// `worker` is gone.
+    pub(super) fn stopped(&mut self, worker: &WorkerId) {
+        self.workers.remove(worker);
+    }
+
+    /// Hands `item` to `worker`; false when the worker is gone.
+    pub(super) fn work(&mut self, worker: WorkerId, item: WorkItem) -> bool {
+        let sent = self
+            .workers
+            .get(&worker)
+            .is_some_and(|tx| tx.try_send(item).is_ok());
+        if !sent {
+            self.workers.remove(&worker);
         }
         sent
     }

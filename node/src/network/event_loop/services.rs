@@ -1,136 +1,177 @@
-//! [`ServiceSessions`]: the `/weft/service/1` streams, carried out for the core: one
-//! outbound session per provider this node calls (opened by the first call to it), and the
-//! inbound sessions of members calling this node, on which the core's replies and
-//! heartbeats go out. What the session tasks report comes back on
-//! [`ServiceSessions::events`].
+//! [`Streams`]: the `/weft/service/1` and `/weft/queue/1` sessions, carried out for the
+//! core: one outbound session per provider this node calls and per producer it works
+//! from (opened by the first frame to it), and the inbound sessions of members calling
+//! this node or working its queues. What the session tasks report comes back as inputs.
 
-use std::collections::HashMap;
+use libp2p_stream::Control;
 
-use libp2p::PeerId;
-use libp2p_stream::{Control, IncomingStreams};
-use tokio::sync::mpsc;
-use weft_proto::service::{Call, ProviderFrame};
-
-use super::Shared;
-use crate::core::io::SessionId;
+use super::{EventLoop, Shared};
+use crate::core::io::{Input, Output};
 use crate::core::short;
-use crate::network::dm_stream::SessionIds;
-use crate::network::service_stream::{self, ServiceEvent};
+use crate::network::handle::{ServeRequest, WorkItem};
+use crate::network::queue_stream::{self, QueueEvent, QueueSessions, ToWorker};
+use crate::network::service_stream::{self, ServiceEvent, ServiceSessions};
+use crate::network::session_stream::SessionEvent;
 use crate::network::tasks::Spawner;
+use crate::store::queues::QueueTrees;
 
-/// Capacity of the channel from session tasks to the loop.
-const EVENT_CAPACITY: usize = 1024;
-
-/// Calls one outbound session may have waiting to be written.
-const CALL_CAPACITY: usize = 256;
-
-/// The service sessions, both ways.
-pub(super) struct ServiceSessions {
-    control: Control,
-    ids: SessionIds,
-    outbound: HashMap<PeerId, (SessionId, mpsc::Sender<Call>)>,
-    inbound: HashMap<SessionId, (PeerId, mpsc::Sender<ProviderFrame>)>,
-    events_tx: mpsc::Sender<ServiceEvent>,
-    /// What the session tasks report.
-    pub(super) events: mpsc::Receiver<ServiceEvent>,
-    incoming: Option<IncomingStreams>,
+/// The service and queue sessions, both ways.
+pub(super) struct Streams {
+    pub(super) calls: ServiceSessions,
+    pub(super) queues: QueueSessions,
+    trees: QueueTrees,
 }
 
-impl ServiceSessions {
-    /// Registers `/weft/service/1` on `control`; session ids come from `ids`.
+impl Streams {
+    /// Registers both protocols on `control`; items go out read from `trees`.
     pub(super) fn new(
-        mut control: Control,
-        ids: SessionIds,
-    ) -> Result<ServiceSessions, libp2p_stream::AlreadyRegistered> {
-        let incoming = control.accept(service_stream::PROTOCOL)?;
-        let (events_tx, events) = mpsc::channel(EVENT_CAPACITY);
-        Ok(ServiceSessions {
-            control,
-            ids,
-            outbound: HashMap::new(),
-            inbound: HashMap::new(),
-            events_tx,
-            events,
-            incoming: Some(incoming),
+        control: Control,
+        trees: QueueTrees,
+    ) -> Result<Streams, libp2p_stream::AlreadyRegistered> {
+        Ok(Streams {
+            calls: ServiceSessions::new(service_stream::PROTOCOL, control.clone())?,
+            queues: QueueSessions::new(queue_stream::PROTOCOL, control)?,
+            trees,
         })
     }
 
     /// Starts accepting members' inbound sessions (on the runtime; once the loop runs).
     pub(super) fn start(&mut self, tasks: &Spawner, shared: &Shared) {
-        if let Some(incoming) = self.incoming.take() {
-            let gate = (shared.door.clone(), shared.tally.clone());
-            let accept = service_stream::accept(
-                incoming,
-                self.ids.clone(),
-                self.events_tx.clone(),
-                gate,
-                tasks.clone(),
-            );
-            tasks.spawn("service accept", accept);
-        }
+        let gate = || (shared.door.clone(), shared.tally.clone());
+        let plain = std::sync::Arc::new(|frame: weft_proto::service::ProviderFrame| frame.encode());
+        self.calls.start(tasks, gate(), plain);
+        let items = queue_stream::encoder(self.trees.clone());
+        self.queues.start(tasks, gate(), items);
     }
+}
 
-    /// Puts `call` on the session to `peer`, starting one if there is none. False when the
-    /// session just ended (its task is reporting it).
-    pub(super) fn call(&mut self, peer: PeerId, call: Call, tasks: &Spawner) -> bool {
-        if let Some((_, tx)) = self.outbound.get(&peer).filter(|(_, tx)| !tx.is_closed()) {
-            if tx.try_send(call).is_ok() {
-                return true;
+impl EventLoop {
+    /// Carries out a service or queue output.
+    pub(super) fn carry_out_stream(&mut self, output: Output, tasks: &Spawner) {
+        let streams = &mut self.services;
+        match output {
+            Output::CallOut { peer, call } => {
+                if !streams.calls.send(peer, call, tasks) {
+                    self.input(Input::ServiceLost { peer });
+                }
             }
-            self.outbound.remove(&peer);
-            return false;
-        }
-        let session = self.ids.next();
-        let (tx, rx) = mpsc::channel(CALL_CAPACITY);
-        let task = service_stream::outbound(
-            self.control.clone(),
-            peer,
-            session,
-            rx,
-            self.events_tx.clone(),
-        );
-        tasks.spawn("service outbound", task);
-        let sent = tx.try_send(call).is_ok();
-        self.outbound.insert(peer, (session, tx));
-        sent
-    }
-
-    /// Outbound session `session` to `peer` ended.
-    pub(super) fn outbound_closed(&mut self, peer: &PeerId, session: SessionId) {
-        if self.outbound.get(peer).is_some_and(|(s, _)| *s == session) {
-            self.outbound.remove(peer);
-        }
-    }
-
-    /// A member opened inbound session `session`; frames for it go to `frames`.
-    pub(super) fn inbound_opened(
-        &mut self,
-        peer: PeerId,
-        session: SessionId,
-        frames: mpsc::Sender<ProviderFrame>,
-    ) {
-        self.inbound.insert(session, (peer, frames));
-    }
-
-    /// Inbound session `session` ended.
-    pub(super) fn inbound_closed(&mut self, session: SessionId) {
-        self.inbound.remove(&session);
-    }
-
-    /// Sends `frame` to the caller of inbound session `session`, if it is still open.
-    pub(super) fn answer_caller(&mut self, session: SessionId, frame: ProviderFrame) {
-        if let Some((peer, frames)) = self.inbound.get(&session)
-            && frames.try_send(frame).is_err()
-        {
-            // The caller does not read its replies; it will call again.
-            tracing::debug!(peer = %short(peer), "a service frame dropped: session full or closed");
+            Output::ToCaller { session, frame } => {
+                streams.calls.answer(session, frame);
+            }
+            Output::Alive(frame) => streams.calls.answer_all(&frame),
+            Output::Serve {
+                handler,
+                serve,
+                body,
+                ..
+            } => {
+                if !self.local.serve(handler, ServeRequest { serve, body }) {
+                    self.core.withdraw(handler, super::now());
+                }
+            }
+            Output::ToProducer { peer, frame } => {
+                if !streams.queues.send(peer, frame, tasks) {
+                    self.input(Input::ProducerLost { peer });
+                }
+            }
+            Output::ToWorker { session, frame } => {
+                streams.queues.answer(session, ToWorker::Frame(frame));
+            }
+            Output::Deliver {
+                session,
+                queue,
+                lease,
+            } => {
+                // A session gone takes its leases back (its close is an input of its own).
+                streams
+                    .queues
+                    .answer(session, ToWorker::Item { queue, lease });
+            }
+            Output::Work {
+                worker,
+                run,
+                lease,
+                body,
+            } => {
+                if !self.local.work(worker, WorkItem { run, lease, body }) {
+                    self.core.stop_work(worker);
+                }
+            }
+            other => unreachable!("not a stream output: {other:?}"),
         }
     }
 
-    /// Sends `frame` (a heartbeat) on every inbound session.
-    pub(super) fn answer_every_caller(&mut self, frame: &ProviderFrame) {
-        for (_, frames) in self.inbound.values() {
-            let _ = frames.try_send(frame.clone());
+    /// What a `/weft/service/1` session task reported.
+    pub(super) fn on_service_event(&mut self, event: ServiceEvent) {
+        match event {
+            SessionEvent::Frame { peer, frame } => self.input(Input::ServiceFrame { peer, frame }),
+            SessionEvent::OutboundClosed {
+                peer,
+                session,
+                reason,
+            } => {
+                tracing::debug!(peer = %short(&peer), %reason, "service session closed");
+                self.services.calls.outbound_closed(&peer, session);
+                self.input(Input::ServiceLost { peer });
+            }
+            SessionEvent::InboundOpened {
+                peer,
+                session,
+                frames,
+            } => self.services.calls.inbound_opened(peer, session, frames),
+            SessionEvent::Received {
+                peer,
+                session,
+                frame,
+            } => self.input(Input::ServiceCall {
+                peer,
+                session,
+                call: frame,
+            }),
+            SessionEvent::Refused { peer, error } => self.refused_frame("service", peer, error),
+            SessionEvent::InboundClosed { session } => self.services.calls.inbound_closed(session),
         }
+    }
+
+    /// What a `/weft/queue/1` session task reported.
+    pub(super) fn on_queue_event(&mut self, event: QueueEvent) {
+        match event {
+            SessionEvent::Frame { peer, frame } => self.input(Input::ProducerFrame { peer, frame }),
+            SessionEvent::OutboundClosed {
+                peer,
+                session,
+                reason,
+            } => {
+                tracing::debug!(peer = %short(&peer), %reason, "queue session closed");
+                self.services.queues.outbound_closed(&peer, session);
+                self.input(Input::ProducerLost { peer });
+            }
+            SessionEvent::InboundOpened {
+                peer,
+                session,
+                frames,
+            } => self.services.queues.inbound_opened(peer, session, frames),
+            SessionEvent::Received {
+                peer,
+                session,
+                frame,
+            } => self.input(Input::WorkerFrame {
+                peer,
+                session,
+                frame,
+            }),
+            SessionEvent::Refused { peer, error } => self.refused_frame("queue", peer, error),
+            SessionEvent::InboundClosed { session } => {
+                self.services.queues.inbound_closed(session);
+                self.input(Input::WorkerGone { session });
+            }
+        }
+    }
+
+    /// A peer's frame was garbage or oversize: counted, and its connection dropped.
+    fn refused_frame(&mut self, kind: &str, peer: libp2p::PeerId, error: weft_proto::DecodeError) {
+        self.shared.tally.add_kind(kind, error.reason());
+        tracing::warn!(peer = %short(&peer), reason = error.reason(), "refused input from peer: {error}");
+        let _ = self.swarm.disconnect_peer_id(peer);
     }
 }

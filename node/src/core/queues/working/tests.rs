@@ -1,0 +1,100 @@
+use super::*;
+
+fn jobs() -> QueueName {
+    "jobs".parse().unwrap()
+}
+
+fn opts() -> WorkOpts {
+    WorkOpts {
+        concurrency: 2,
+        prefetch: 1,
+        max_deliver: 5,
+    }
+}
+
+fn wants(effects: &[Effect]) -> Vec<(PeerId, u32)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send(peer, WorkerFrame::Want { credit, .. }) => Some((*peer, *credit)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn lease(n: u8) -> Lease {
+    Lease {
+        id: ItemId([n; 16]),
+        attempt: 1,
+    }
+}
+
+#[test]
+fn credit_is_spread_over_producers_with_ready_items_and_never_exceeds_the_capacity() {
+    let (a, b) = (PeerId::random(), PeerId::random());
+    let mut working = Working::default();
+    working.work(jobs(), opts()).unwrap();
+    let effects = working.producers(&jobs(), vec![(a, 10), (b, 10)], |_| true);
+    let given = wants(&effects);
+    assert_eq!(given.iter().map(|(_, c)| c).sum::<u32>(), 3, "{given:?}");
+    assert!(given.iter().all(|(_, c)| *c >= 1), "both asked: {given:?}");
+    // Nothing more while all of it is out.
+    assert!(wants(&working.pending(a, &jobs(), 10)).is_empty());
+}
+
+#[test]
+fn items_run_at_the_concurrency_and_results_are_said_again_on_a_new_session() {
+    let a = PeerId::random();
+    let mut working = Working::default();
+    let worker = working.work(jobs(), opts()).unwrap();
+    working.producers(&jobs(), vec![(a, 3)], |_| true);
+    let mut runs = Vec::new();
+    for n in 1..=3 {
+        for effect in working.item(a, jobs(), lease(n), vec![n]) {
+            if let Effect::Run { run, worker: w, .. } = effect {
+                assert_eq!(w, worker);
+                runs.push(run);
+            }
+        }
+    }
+    assert_eq!(runs.len(), 2, "two at once, the third waits");
+    let effects = working.finished(runs[0], Ok(()));
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::Run { .. })),
+        "the third runs"
+    );
+    // The session closes before the producer settled the result: it is said again.
+    working.lost(a);
+    let effects = working.producers(&jobs(), vec![(a, 0)], |_| true);
+    let done = WorkerFrame::Done {
+        queue: jobs(),
+        lease: lease(1),
+    };
+    assert!(effects.contains(&Effect::Send(a, done)));
+    assert!(effects.iter().any(
+        |e| matches!(e, Effect::Send(_, WorkerFrame::Running { leases, .. }) if leases.len() == 2)
+    ));
+    working.settled(a, &jobs(), lease(1).id);
+    let effects = working.producers(&jobs(), vec![(a, 0)], |_| true);
+    assert!(effects.is_empty(), "registered already");
+}
+
+#[test]
+fn an_item_nobody_asked_for_goes_back_and_a_stopped_worker_releases_what_it_held() {
+    let a = PeerId::random();
+    let mut working = Working::default();
+    let release = |n| {
+        Effect::Send(
+            a,
+            WorkerFrame::Release {
+                queue: jobs(),
+                lease: lease(n),
+            },
+        )
+    };
+    assert_eq!(working.item(a, jobs(), lease(1), vec![]), vec![release(1)]);
+    let worker = working.work(jobs(), opts()).unwrap();
+    working.producers(&jobs(), vec![(a, 1)], |_| true);
+    working.item(a, jobs(), lease(2), vec![]);
+    assert_eq!(working.stop(worker), vec![release(2)]);
+}
