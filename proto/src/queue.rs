@@ -411,7 +411,7 @@ mod tests {
         assert_eq!(reason(item(QUEUE_VERSION + 1, 1)), Err("version"));
         assert_eq!(
             reason(item(QUEUE_VERSION, MAX_ITEM_BYTES + 1)),
-            Err("too_large")
+            Err("oversize")
         );
         let running = WorkerFrame::Running {
             queue: queue.clone(),
