@@ -11,7 +11,7 @@
 //! ```
 
 pub use weft_keys as keys;
-pub use weft_node::api::client::{Client, ClientError, OfferOptions};
+pub use weft_node::api::client::{Client, ClientError, Item, OfferOptions, WorkOptions};
 pub use weft_node::config::{Config, resolve_data_dir};
 pub use weft_node::node::Node;
 pub use weft_proto as proto;

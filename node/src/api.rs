@@ -27,10 +27,19 @@
 //! | GET | `/v1/services` | | `[ServiceInfo]` |
 //! | POST | `/v1/services/{name}/call` | the request's bytes, `?timeout_ms=` | the reply's bytes (200); 502 failed, 503 no provider, 504 timed out, 403 not allowed |
 //! | GET | `/v1/services/{name}/offer` | `?standby=&concurrency=&max_inflight=&max_cpu=`, with `Upgrade: weft-service` | 101, then `HandlerRequest` frames to the program and `HandlerReply` frames back |
+//! | PUT | `/v1/services/{name}/policy` | `ServicePolicyRequest` | `{"changed": true}` |
+//! | POST | `/v1/queues/{queue}/items` | the item's bytes, `?key=` | `Pushed`, once it is on disk |
+//! | GET | `/v1/queues/{queue}` | | `QueueStatus` |
+//! | GET | `/v1/queues/{queue}/dead` | | `[DeadLetter]` |
+//! | POST | `/v1/queues/{queue}/dead/{id}/retry` | | `{"retried": true}` |
+//! | GET | `/v1/queues/{queue}/work` | `?concurrency=&prefetch=&max_deliver=`, with `Upgrade: weft-worker` | 101, then `WorkRequest` frames to the program and `HandlerReply` frames back (`Ok`: done) |
+//! | PUT | `/v1/queues/{queue}/policy` | `QueuePolicyRequest` | `{"changed": true}` |
 //!
 //! Errors answer with a 4xx/5xx status and `{"error": "one line"}`.
 
 pub mod client;
 pub mod media;
+pub mod queues;
 pub mod server;
 pub mod services;
+mod upgrade;

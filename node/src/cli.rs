@@ -4,6 +4,7 @@
 //!
 //! Exit codes: 0 ok, 1 error (one line on stderr), 2 usage.
 
+mod command;
 mod doctor;
 mod local;
 mod media;
@@ -12,6 +13,7 @@ mod messages;
 mod node_args;
 pub(crate) mod output;
 mod peers;
+mod queues;
 mod services;
 
 use std::path::PathBuf;
@@ -216,6 +218,13 @@ pub enum Command {
     /// List the services offered in the mesh: each provider, active or standby, healthy
     /// or not, calls in flight, served, errors, mean and p99 service time.
     Services,
+    /// Push work items, work a queue, and look after it (items are held by the node they
+    /// were pushed to until a worker acknowledges them).
+    Queue {
+        /// What to do.
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
     /// A live byte stream with a member: stdin goes to the other end, what it sends comes
     /// out on stdout (e.g. `ffmpeg … | weft pipe PEER`).
     Pipe {
@@ -268,6 +277,70 @@ pub enum ServiceCommand {
         /// Roles or PeerIds that may call it [default: everyone in the mesh].
         #[arg(long, num_args = 0.., value_name = "ROLE|PEER")]
         call: Vec<String>,
+    },
+}
+
+/// `weft queue ...`.
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Push an item; returns once it is on this node's disk, printing its id.
+    Push {
+        /// The queue (letters, digits, '-', '_', '.').
+        queue: String,
+        /// The item [default: read from stdin].
+        body: Option<String>,
+        /// An idempotency key: an item with the same key is pushed once.
+        #[arg(long = "id", value_name = "KEY")]
+        key: Option<String>,
+    },
+    /// Work a queue: each item runs CMD with the item on stdin (WEFT_ITEM_ID and
+    /// WEFT_ATTEMPT set); exit 0 acknowledges it, anything else sends it back for another
+    /// delivery after a pause, and after --max-deliver to the dead letters. Runs until
+    /// interrupted.
+    Work {
+        /// The queue.
+        queue: String,
+        /// Items run at once [default: the number of cores].
+        #[arg(long, value_name = "N")]
+        concurrency: Option<u32>,
+        /// Items held beyond those running [default: a quarter of the concurrency].
+        #[arg(long, value_name = "N")]
+        prefetch: Option<u32>,
+        /// Deliveries after which a failing item is a dead letter.
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        max_deliver: u32,
+        /// The command, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Show a queue at this node: pending, in flight, done and dead items, and its workers.
+    Status {
+        /// The queue.
+        queue: String,
+    },
+    /// List the dead letters this node holds for a queue.
+    Dead {
+        /// The queue.
+        queue: String,
+    },
+    /// Send a dead letter back to the workers.
+    Retry {
+        /// The queue.
+        queue: String,
+        /// The item's id, as `weft queue dead` shows it.
+        id: String,
+    },
+    /// Restrict who may push to and who may work a queue (admins only); a list not given
+    /// lifts its restriction.
+    Policy {
+        /// The queue.
+        queue: String,
+        /// Roles or PeerIds that may push [default: everyone in the mesh].
+        #[arg(long, num_args = 0.., value_name = "ROLE|PEER")]
+        push: Vec<String>,
+        /// Roles or PeerIds that may work it [default: every member but guests].
+        #[arg(long, num_args = 0.., value_name = "ROLE|PEER")]
+        work: Vec<String>,
     },
 }
 
@@ -515,6 +588,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             timeout,
         } => services::call(&client()?, &name, body, timeout, json).await,
         Command::Services => services::services(&client()?, json).await,
+        Command::Queue { command } => queue(&client()?, command, json).await,
+    }
+}
+
+/// Runs a `weft queue` command.
+async fn queue(client: &Client, command: QueueCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        QueueCommand::Push { queue, body, key } => {
+            queues::push(client, &queue, body, key, json).await
+        }
+        QueueCommand::Work {
+            queue,
+            concurrency,
+            prefetch,
+            max_deliver,
+            command,
+        } => {
+            let options = crate::api::client::WorkOptions {
+                concurrency,
+                prefetch,
+                max_deliver: Some(max_deliver),
+            };
+            queues::work(client, &queue, options, command).await
+        }
+        QueueCommand::Status { queue } => queues::status(client, &queue, json).await,
+        QueueCommand::Dead { queue } => queues::dead(client, &queue, json).await,
+        QueueCommand::Retry { queue, id } => queues::retry(client, &queue, &id, json).await,
+        QueueCommand::Policy { queue, push, work } => {
+            queues::policy(client, &queue, push, work, json).await
+        }
     }
 }
 

@@ -21,6 +21,7 @@ mod nat;
 mod netns;
 mod operate;
 mod pipes;
+mod queues;
 mod relay;
 mod replay;
 mod services;

@@ -5,36 +5,18 @@
 //! refused at once.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
 use crate::support::*;
 
-/// A `weft service offer` process; killed when dropped.
-struct Offer(Child);
-
-impl Drop for Offer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `node` offers `name`, each call running `sh -c SCRIPT`, with more `flags`.
-fn offer(node: &TestNode, name: &str, flags: &[&str], script: &str) -> Offer {
-    let child = Command::new(weft_bin())
-        .arg("--data-dir")
-        .arg(&node.dir)
-        .args(["service", "offer", name])
-        .args(flags)
-        .args(["--", "sh", "-c", script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Offer(child)
+fn offer(node: &TestNode, name: &str, flags: &[&str], script: &str) -> Background {
+    let mut args = vec!["service", "offer", name];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["--", "sh", "-c", script]);
+    node.background(&args)
 }
 
 /// The providers of `name` as `node` sees them, by PeerId.
@@ -87,21 +69,6 @@ fn wait_served<const N: usize>(
         (counts.iter().sum::<u64>() >= expected.iter().sum::<u64>()).then_some(counts)
     });
     assert_eq!(counts, expected);
-}
-
-/// A mesh of `names.len()` members, every pair connected.
-fn mesh(root: &std::path::Path, names: &[&str]) -> Vec<TestNode> {
-    let founder = founder(root, names[0]);
-    let mut nodes = vec![founder];
-    for name in &names[1..] {
-        let node = member(root, &nodes[0], name);
-        nodes.push(node);
-    }
-    let n = nodes.len() as u64;
-    for node in &nodes {
-        wait_peers(node, n - 1);
-    }
-    nodes
 }
 
 /// Calls `name` at `caller` `count` times, `parallel` at once, each with its own body;

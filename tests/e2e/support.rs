@@ -232,6 +232,21 @@ impl TestNode {
         weft::Client::for_data_dir(&self.dir)
     }
 
+    /// Starts `weft --data-dir DIR ARGS` in the background (its output discarded): a
+    /// long-running client such as `weft service offer` or `weft queue work`.
+    pub fn background(&self, args: &[&str]) -> Background {
+        let child = Command::new(weft_bin())
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Background(child)
+    }
+
     /// Runs `weft --data-dir DIR ARGS`.
     pub fn weft(&self, args: &[&str]) -> Output {
         Command::new(weft_bin())
@@ -326,6 +341,31 @@ pub fn member(root: &Path, founder: &TestNode, name: &str) -> TestNode {
     node.start();
     node.ok(&["join", &invite(founder, &[])]);
     node
+}
+
+/// A mesh of `names.len()` members, every pair connected.
+pub fn mesh(root: &Path, names: &[&str]) -> Vec<TestNode> {
+    let founder = founder(root, names[0]);
+    let mut nodes = vec![founder];
+    for name in &names[1..] {
+        let node = member(root, &nodes[0], name);
+        nodes.push(node);
+    }
+    let n = nodes.len() as u64;
+    for node in &nodes {
+        wait_peers(node, n - 1);
+    }
+    nodes
+}
+
+/// A `weft` process in the background; killed when dropped.
+pub struct Background(pub Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A fresh invite key from `node`, made by `weft invite create ARGS...`.

@@ -33,9 +33,12 @@ use weft_proto::operate::{PingEvent, PingRequest};
 
 use super::media::{PIPE_PEER_HEADER, PIPE_UPGRADE};
 
+mod handler;
+mod queues;
 mod services;
 
 use crate::config::api_socket;
+pub use queues::{Item, WorkOptions};
 pub use services::OfferOptions;
 
 /// Longest event line accepted from the stream.

@@ -76,6 +76,7 @@ pub fn router(
         .route("/v1/join", post(join))
         .merge(super::media::routes())
         .merge(super::services::routes())
+        .merge(super::queues::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ApiState {
             handle,

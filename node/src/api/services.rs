@@ -4,27 +4,22 @@
 
 use axum::Json;
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use futures::AsyncWriteExt;
-use hyper_util::rt::TokioIo;
 use serde::Deserialize;
-use tokio_util::compat::TokioAsyncReadCompatExt;
 use weft_proto::api::ServicePolicyRequest;
-use weft_proto::codec::{from_cbor, to_cbor};
 use weft_proto::service::{
     HandlerReply, HandlerRequest, MAX_SERVICE_FRAME_BYTES, Refusal, ServiceName,
 };
 
 use super::server::{ApiState, Failure, bad_request, set_policy};
+use super::upgrade::{relay, require_upgrade, switch};
 use crate::core::io::{CallEnd, ServeId};
 use crate::core::services::serving::OfferOpts;
-use crate::network::NodeHandle;
-use crate::network::frame::{read_frame, write_frame};
-use crate::network::handle::{Offered, Policy};
+use crate::network::handle::{Offered, Policy, ServeRequest};
 
 /// The `Upgrade` token of a local handler's connection.
 pub const SERVICE_UPGRADE: &str = "weft-service";
@@ -126,91 +121,41 @@ async fn offer(
     State(s): State<ApiState>,
     Path(name): Path<String>,
     Query(query): Query<OfferQuery>,
-    mut request: Request,
+    request: Request,
 ) -> Result<Response, Failure> {
-    let upgrade = request.headers().get("upgrade").is_some_and(|v| {
-        v.as_bytes()
-            .eq_ignore_ascii_case(SERVICE_UPGRADE.as_bytes())
-    });
-    if !upgrade {
-        return Err(bad_request(format!(
-            "a handler needs `Connection: upgrade` and `Upgrade: {SERVICE_UPGRADE}`"
-        )));
-    }
+    require_upgrade(&request, SERVICE_UPGRADE)?;
     let service = parse_service(&name)?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     let opts = OfferOpts {
         standby: query.standby,
-        concurrency: query.concurrency.unwrap_or(cores).clamp(1, 1024),
+        concurrency: query.concurrency.unwrap_or_else(cores).clamp(1, 1024),
         max_inflight: query.max_inflight,
         max_cpu_permille: query.max_cpu.map(|pct| pct.saturating_mul(10)),
     };
-    let offered = s.handle.offer(service.clone(), opts).await?;
-    let on_upgrade = hyper::upgrade::on(&mut request);
-    let handle = s.handle.clone();
-    tokio::spawn(async move {
-        let handler = offered.handler;
-        match on_upgrade.await {
-            Ok(upgraded) => relay(TokioIo::new(upgraded), offered, &handle).await,
-            Err(e) => tracing::warn!(error = %e, "a handler went away before it started"),
-        }
-        let _ = handle.withdraw(handler).await;
-    });
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header("connection", "upgrade")
-        .header("upgrade", SERVICE_UPGRADE)
-        .body(Body::empty())
-        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    let Offered { handler, requests } = s.handle.offer(service, opts).await?;
+    let (handle, withdraw) = (s.handle.clone(), s.handle.clone());
+    let serve = move |io| {
+        let frame = |request: ServeRequest| HandlerRequest {
+            serve: request.serve.0,
+            body: request.body,
+        };
+        let answer = move |reply: HandlerReply| {
+            let handle = handle.clone();
+            async move {
+                handle
+                    .served(ServeId(reply.serve), reply.outcome)
+                    .await
+                    .is_ok()
+            }
+        };
+        relay(io, requests, frame, MAX_SERVICE_FRAME_BYTES, answer)
+    };
+    let done = async move {
+        let _ = withdraw.withdraw(handler).await;
+    };
+    switch(request, SERVICE_UPGRADE, serve, done)
 }
 
-/// Writes the calls for the handler to its connection and hands its answers to the node,
-/// until either side ends.
-async fn relay(io: TokioIo<hyper::upgrade::Upgraded>, offered: Offered, handle: &NodeHandle) {
-    let (reader, mut writer) = futures::AsyncReadExt::split(io.compat());
-    let mut reader = reader;
-    let Offered { mut requests, .. } = offered;
-    let writes = async {
-        while let Some(request) = requests.recv().await {
-            let frame = HandlerRequest {
-                serve: request.serve.0,
-                body: request.body,
-            };
-            let Ok(body) = to_cbor(&frame) else {
-                return;
-            };
-            if write_frame(&mut writer, &body).await.is_err() {
-                return;
-            }
-        }
-        let _ = writer.close().await;
-    };
-    let reads = async {
-        loop {
-            let body = match read_frame(&mut reader, "handler reply", MAX_SERVICE_FRAME_BYTES).await
-            {
-                Ok(Ok(body)) => body,
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "a handler's answer was refused; closing it");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let Ok(reply) = from_cbor::<HandlerReply>(&body) else {
-                tracing::warn!("a handler sent what is not an answer; closing it");
-                return;
-            };
-            if handle
-                .served(ServeId(reply.serve), reply.outcome)
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-    };
-    tokio::select! {
-        () = writes => {}
-        () = reads => {}
-    }
+/// The machine's number of cores: a handler's concurrency when it names none.
+pub(super) fn cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) as u32
 }

@@ -1,10 +1,8 @@
 //! The service commands: `service offer` (each call runs a command), `call`, `services`.
 
-use std::io::{Read, Write};
-use std::process::Stdio;
+use std::io::Write;
 
-use tokio::io::AsyncWriteExt;
-
+use super::command::{body_or_stdin, run};
 use super::output::{admitted, print_json, printable, short_peer};
 use crate::api::client::{Client, OfferOptions};
 
@@ -28,39 +26,10 @@ pub async fn offer(
     );
     client
         .offer(name, options, move |request| {
-            run(program.clone(), args.clone(), request)
+            run(program.clone(), args.clone(), request, Vec::new())
         })
         .await?;
     anyhow::bail!("the node stopped the offer (it is stopping)")
-}
-
-/// Runs `program` with `request` on stdin: its stdout, or the last line of its stderr.
-async fn run(program: String, args: Vec<String>, request: Vec<u8>) -> Result<Vec<u8>, String> {
-    let mut child = tokio::process::Command::new(&program)
-        .args(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A command that does not read its input is not a failure.
-        let _ = stdin.write_all(&request).await;
-    }
-    let output = child
-        .wait_with_output()
-        .await
-        .map_err(|e| format!("{program}: {e}"))?;
-    if output.status.success() {
-        return Ok(output.stdout);
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
-    Err(match last {
-        Some(line) => line.trim().to_string(),
-        None => format!("{program} exited with {}", output.status),
-    })
 }
 
 /// `weft service policy NAME --offer ... --call ...`.
@@ -93,14 +62,7 @@ pub async fn call(
     timeout_secs: f64,
     json: bool,
 ) -> anyhow::Result<()> {
-    let body = match body {
-        Some(body) => body.into_bytes(),
-        None => {
-            let mut body = Vec::new();
-            std::io::stdin().read_to_end(&mut body)?;
-            body
-        }
-    };
+    let body = body_or_stdin(body)?;
     let timeout_ms = (timeout_secs.max(0.0) * 1000.0) as u64;
     let reply = client.call(name, body, timeout_ms).await?;
     if json {

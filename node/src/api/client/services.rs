@@ -5,17 +5,12 @@ use std::future::Future;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::sync::mpsc;
-use tokio_util::compat::TokioAsyncReadCompatExt;
+use hyper::{Method, Request};
 use weft_proto::api::ServiceInfo;
-use weft_proto::codec::{from_cbor, to_cbor};
 use weft_proto::service::{HandlerReply, HandlerRequest, MAX_SERVICE_FRAME_BYTES, Outcome};
 
 use super::{Client, ClientError, api_error, collect};
 use crate::api::services::SERVICE_UPGRADE;
-use crate::network::frame::{read_frame, write_frame};
 
 /// How a program offers a service (see `weft service offer`).
 #[derive(Clone, Copy, Debug, Default)]
@@ -90,67 +85,21 @@ impl Client {
             query.push(format!("max_cpu={pct}"));
         }
         let path = format!("/v1/services/{service}/offer?{}", query.join("&"));
-        let mut sender = self.connect(true).await?;
-        let request = Request::builder()
-            .method(Method::GET)
-            .uri(path)
-            .header("host", "weft")
-            .header("connection", "upgrade")
-            .header("upgrade", SERVICE_UPGRADE)
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| ClientError::Io(e.to_string()))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| ClientError::Io(e.to_string()))?;
-        let status = response.status();
-        if status != StatusCode::SWITCHING_PROTOCOLS {
-            let body = collect(response.into_body()).await?;
-            return Err(api_error(status, &body));
-        }
-        let upgraded = hyper::upgrade::on(response)
-            .await
-            .map_err(|e| ClientError::Io(e.to_string()))?;
-        let io = TokioIo::new(upgraded).compat();
-        let (mut reader, mut writer) = futures::AsyncReadExt::split(io);
-        let (replies, mut to_write) = mpsc::channel::<HandlerReply>(64);
         let handler = std::sync::Arc::new(handler);
-        let writes = async {
-            while let Some(reply) = to_write.recv().await {
-                let body = to_cbor(&reply).map_err(|e| ClientError::Decode(e.to_string()))?;
-                write_frame(&mut writer, &body)
-                    .await
-                    .map_err(|e| ClientError::Io(e.to_string()))?;
-            }
-            Ok::<(), ClientError>(())
-        };
-        let reads = async {
-            loop {
-                let body = match read_frame(&mut reader, "call", MAX_SERVICE_FRAME_BYTES).await {
-                    Ok(Ok(body)) => body,
-                    Ok(Err(e)) => return Err(ClientError::Decode(e.to_string())),
-                    // The node ended the offer.
-                    Err(_) => return Ok(()),
+        let run = move |request: HandlerRequest| {
+            let handler = handler.clone();
+            async move {
+                let outcome = match handler(request.body).await {
+                    Ok(reply) => Outcome::Ok(reply),
+                    Err(reason) => Outcome::Failed(reason),
                 };
-                let request: HandlerRequest =
-                    from_cbor(&body).map_err(|e| ClientError::Decode(e.to_string()))?;
-                let (handler, replies) = (handler.clone(), replies.clone());
-                tokio::spawn(async move {
-                    let outcome = match handler(request.body).await {
-                        Ok(reply) => Outcome::Ok(reply),
-                        Err(reason) => Outcome::Failed(reason),
-                    };
-                    let reply = HandlerReply {
-                        serve: request.serve,
-                        outcome,
-                    };
-                    let _ = replies.send(reply).await;
-                });
+                HandlerReply {
+                    serve: request.serve,
+                    outcome,
+                }
             }
         };
-        tokio::select! {
-            read = reads => read,
-            written = writes => written,
-        }
+        self.handle(&path, SERVICE_UPGRADE, MAX_SERVICE_FRAME_BYTES, run)
+            .await
     }
 }
