@@ -29,6 +29,7 @@
 //! | GET | `/v1/services/{name}/offer` | `?standby=&concurrency=&max_inflight=&max_cpu=`, with `Upgrade: weft-service` | 101, then `HandlerRequest` frames to the program and `HandlerReply` frames back |
 //! | PUT | `/v1/services/{name}/policy` | `ServicePolicyRequest` | `{"changed": true}` |
 //! | POST | `/v1/queues/{queue}/items` | the item's bytes, `?key=` | `Pushed`, once it is on disk |
+//! | GET | `/v1/queues` | | `[QueueStatus]`: every queue held or worked here |
 //! | GET | `/v1/queues/{queue}` | | `QueueStatus` |
 //! | GET | `/v1/queues/{queue}/dead` | | `[DeadLetter]` |
 //! | POST | `/v1/queues/{queue}/dead/{id}/retry` | | `{"retried": true}` |

@@ -315,8 +315,8 @@ pub enum QueueCommand {
     },
     /// Show a queue at this node: pending, in flight, done and dead items, and its workers.
     Status {
-        /// The queue.
-        queue: String,
+        /// The queue [default: every queue held or worked here].
+        queue: Option<String>,
     },
     /// List the dead letters this node holds for a queue.
     Dead {
@@ -612,7 +612,7 @@ async fn queue(client: &Client, command: QueueCommand, json: bool) -> anyhow::Re
             };
             queues::work(client, &queue, options, command).await
         }
-        QueueCommand::Status { queue } => queues::status(client, &queue, json).await,
+        QueueCommand::Status { queue } => queues::status(client, queue.as_deref(), json).await,
         QueueCommand::Dead { queue } => queues::dead(client, &queue, json).await,
         QueueCommand::Retry { queue, id } => queues::retry(client, &queue, &id, json).await,
         QueueCommand::Policy { queue, push, work } => {

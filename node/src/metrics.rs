@@ -16,9 +16,19 @@
 //! | `weft_relay_circuits`, `weft_relay_reservations` | gauge | |
 //! | `weft_peers_connected` | gauge | |
 //! | `weft_store_size_bytes` | gauge | | sled's size on disk |
+//! | `weft_service_calls_total` | counter | `service`, `outcome` (replied, failed, refused, no_provider, timed_out) | calls this node made |
+//! | `weft_service_call_seconds` | histogram | `name` | a call from this node to its end |
+//! | `weft_service_failovers_total` | counter | `name` | calls sent to another provider |
+//! | `weft_service_served_total` | counter | `service`, `outcome` (ok, failed) | calls this node served |
+//! | `weft_service_time_seconds` | histogram | `name` | the handler's time per call served |
+//! | `weft_service_in_flight` | gauge | `name` | calls running and waiting here |
+//! | `weft_queue_depth` | gauge | `queue`, `state` (pending, in_flight, dead) | items held here |
+//! | `weft_queue_redeliveries_total`, `weft_queue_dead_letters_total` | counter | `name` | |
 //!
 //! The libp2p metrics (connections, bandwidth by protocol and transport, identify, ping,
 //! gossipsub, relay, DCUtR) are registered under the `libp2p_` prefix.
+
+mod work;
 
 use std::sync::Arc;
 
@@ -90,6 +100,8 @@ pub struct Metrics {
     pub peers: Gauge,
     /// sled's size on disk.
     pub store_bytes: Gauge,
+    /// Services and queues.
+    pub work: work::WorkMetrics,
     /// The libp2p metrics.
     pub libp2p: Arc<libp2p::metrics::Metrics>,
 }
@@ -114,6 +126,7 @@ impl Metrics {
             relay_reservations: Gauge::default(),
             peers: Gauge::default(),
             store_bytes: Gauge::default(),
+            work: work::WorkMetrics::new(weft),
             libp2p,
         };
         weft.register("messages_sent", "Messages this node sent", m.sent.clone());

@@ -70,6 +70,9 @@ async fn scrape(State(e): State<Exporter>) -> impl IntoResponse {
         m.relay_circuits.set(status.relay.circuits as i64);
         m.relay_reservations.set(status.relay.reservations as i64);
     }
+    if let (Ok(services), Ok(queues)) = (e.handle.services().await, e.handle.queues().await) {
+        e.metrics.work.scraped(&services, &queues);
+    }
     if let Ok(size) = e.store.size_on_disk() {
         e.metrics.store_bytes.set(size as i64);
     }

@@ -336,3 +336,68 @@ fn completions_are_printed_for_each_shell() {
         );
     }
 }
+
+#[test]
+fn service_and_queue_metrics_count_calls_service_times_and_dead_letters() {
+    let root = root();
+    let metrics = free_addr();
+    let mut a = TestNode::init(root.path(), "a");
+    a.start_with(&["--metrics", &metrics]);
+    a.json(&["mesh", "create"]);
+    let key = invite(&a, &[]);
+    let mut b = TestNode::init(root.path(), "b");
+    b.start();
+    b.ok(&["join", &key]);
+    crate::support::wait_peers(&a, 1);
+
+    let upper = ["service", "offer", "upper", "--", "tr", "a-z", "A-Z"];
+    let _upper = a.background(&upper);
+    let _echo = b.background(&["service", "offer", "echo", "--", "cat"]);
+    let picky = "body=$(cat); test \"$body\" != bad";
+    let _worker = b.background(&[
+        "queue",
+        "work",
+        "jobs",
+        "--max-deliver",
+        "2",
+        "--",
+        "sh",
+        "-c",
+        picky,
+    ]);
+    for (node, service) in [(&a, "echo"), (&b, "upper")] {
+        wait_for(&format!("{service} to be offered"), || {
+            node.weft(&["call", service, "x"])
+                .status
+                .success()
+                .then_some(())
+        });
+    }
+    for _ in 0..3 {
+        a.ok(&["call", "echo", "hello"]);
+        b.ok(&["call", "upper", "hello"]);
+    }
+    a.ok(&["queue", "push", "jobs", "bad"]);
+    a.ok(&["queue", "push", "jobs", "good"]);
+    let after = wait_for("the dead letter counted", || {
+        let s = scrape(&metrics);
+        let dead = value(&s, "weft_queue_dead_letters_total", &[("name", "jobs")]);
+        (dead == 1.0).then_some(s)
+    });
+    let replied = [("service", "echo"), ("outcome", "replied")];
+    assert!(value(&after, "weft_service_calls_total", &replied) >= 3.0);
+    assert!(value(&after, "weft_service_call_seconds", &[("name", "echo")]) >= 3.0);
+    let served = [("service", "upper"), ("outcome", "ok")];
+    assert!(value(&after, "weft_service_served_total", &served) >= 3.0);
+    assert!(value(&after, "weft_service_time_seconds", &[("name", "upper")]) >= 3.0);
+    assert_eq!(
+        value(&after, "weft_service_in_flight", &[("name", "upper")]),
+        0.0
+    );
+    assert_eq!(
+        value(&after, "weft_queue_redeliveries_total", &[("name", "jobs")]),
+        1.0
+    );
+    let dead = [("queue", "jobs"), ("state", "dead")];
+    assert_eq!(value(&after, "weft_queue_depth", &dead), 1.0);
+}

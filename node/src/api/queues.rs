@@ -28,6 +28,7 @@ pub const WORK_UPGRADE: &str = "weft-worker";
 /// The routes of this module.
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
+        .route("/v1/queues", get(all))
         .route("/v1/queues/{queue}", get(status))
         .route("/v1/queues/{queue}/items", post(push))
         .route("/v1/queues/{queue}/dead", get(dead))
@@ -64,6 +65,10 @@ async fn push(
     }
     let pushed = s.handle.push(queue, body.to_vec(), query.key).await?;
     Ok(Json(pushed).into_response())
+}
+
+async fn all(State(s): State<ApiState>) -> Result<impl IntoResponse, Failure> {
+    Ok(Json(s.handle.queues().await?))
 }
 
 async fn status(

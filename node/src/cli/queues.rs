@@ -62,21 +62,32 @@ pub async fn work(
     anyhow::bail!("the node stopped the work (it is stopping)")
 }
 
-/// `weft queue status QUEUE`.
-pub async fn status(client: &Client, queue: &str, json: bool) -> anyhow::Result<()> {
-    let s = client.queue_status(queue).await?;
+/// `weft queue status [QUEUE]`: one queue, or every queue held or worked here.
+pub async fn status(client: &Client, queue: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let statuses = match queue {
+        Some(queue) => vec![client.queue_status(queue).await?],
+        None => client.queues().await?,
+    };
     if json {
-        return print_json(&s);
+        return match queue {
+            Some(_) => print_json(&statuses[0]),
+            None => print_json(&statuses),
+        };
     }
-    println!(
-        "{queue} here: {} pending, {} in flight, {} done, {} dead; {} redelivered; {} workers pulling",
-        s.pending, s.in_flight, s.done, s.dead, s.redeliveries, s.workers
-    );
-    if s.producers > 0 || s.working > 0 {
+    if statuses.is_empty() {
+        println!("no queue is held or worked here (push with `weft queue push`)");
+    }
+    for s in &statuses {
         println!(
-            "worked here: from {} producers, {} items held now",
-            s.producers, s.working
+            "{} here: {} pending, {} in flight, {} done, {} dead; {} redelivered; {} workers pulling",
+            s.queue, s.pending, s.in_flight, s.done, s.dead, s.redeliveries, s.workers
         );
+        if s.producers > 0 || s.working > 0 {
+            println!(
+                "  worked here: from {} producers, {} items held now",
+                s.producers, s.working
+            );
+        }
     }
     Ok(())
 }

@@ -455,6 +455,19 @@ pub enum CallEnd {
     TimedOut,
 }
 
+impl CallEnd {
+    /// How it ended, in one word (for metrics).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            CallEnd::Replied(_) => "replied",
+            CallEnd::Failed(_) => "failed",
+            CallEnd::Refused(_) => "refused",
+            CallEnd::NoProvider => "no_provider",
+            CallEnd::TimedOut => "timed_out",
+        }
+    }
+}
+
 /// What to do.
 #[derive(Debug)]
 pub enum Output {
@@ -667,11 +680,52 @@ pub enum Output {
         /// Whether the writes are on disk.
         ok: bool,
     },
+    /// Something to count in the metrics.
+    Observed(Observation),
     /// Input refused from a peer: count it (`kind`, `reason`).
     Refused {
         /// What was refused (`direct`, `topic`, `acl_op`, `mailbox`, `sync`, ...).
         kind: &'static str,
         /// Why, as counted.
         reason: String,
+    },
+}
+
+/// What the metrics count of services and queues.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Observation {
+    /// A call of this node ended (`outcome`: replied, failed, refused, no_provider,
+    /// timed_out) after `seconds`.
+    Call {
+        /// The service.
+        service: ServiceName,
+        /// How it ended.
+        outcome: &'static str,
+        /// From the call to its end.
+        seconds: f64,
+    },
+    /// A call of this node went to another provider.
+    Failover {
+        /// The service.
+        service: ServiceName,
+    },
+    /// This node served a call (`ok`, or failed) in `seconds`.
+    Served {
+        /// The service.
+        service: ServiceName,
+        /// Whether its handler replied.
+        ok: bool,
+        /// The handler's time.
+        seconds: f64,
+    },
+    /// An item held here was delivered again.
+    Redelivered {
+        /// The queue.
+        queue: QueueName,
+    },
+    /// An item held here became a dead letter.
+    DeadLettered {
+        /// The queue.
+        queue: QueueName,
     },
 }

@@ -18,7 +18,7 @@ use weft_proto::queue::{
 
 use self::held::Held;
 use self::working::{WorkOpts, Working};
-use super::io::{Now, Output, RunId, SessionId, WorkerId};
+use super::io::{Now, Observation, Output, RunId, SessionId, WorkerId};
 use super::rng::Rng;
 use super::{Core, short};
 use crate::network::NodeError;
@@ -119,6 +119,13 @@ impl Core {
         let mut status = self.queues.held.status(queue);
         (status.producers, status.working) = self.queues.working.status(queue);
         status
+    }
+
+    /// Every queue this node holds items of or works.
+    pub fn queue_statuses(&self) -> Vec<QueueStatus> {
+        let mut queues = self.queues.held.queues();
+        queues.extend(self.queues.working.queues().cloned());
+        queues.iter().map(|q| self.queue_status(q)).collect()
     }
 
     /// The dead letters of `queue` held here.
@@ -310,6 +317,14 @@ impl Core {
                 Effect::SendDurably(session, frame) => {
                     let output = Output::ToWorker { session, frame };
                     self.commit.after(Durable::then(output));
+                }
+                Effect::Redelivered(queue) => {
+                    let observed = Observation::Redelivered { queue };
+                    self.out.push_back(Output::Observed(observed));
+                }
+                Effect::DeadLettered(queue) => {
+                    let observed = Observation::DeadLettered { queue };
+                    self.out.push_back(Output::Observed(observed));
                 }
                 Effect::Deliver(session, queue, lease) => {
                     let output = Output::Deliver {

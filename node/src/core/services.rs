@@ -30,7 +30,7 @@ use weft_proto::service::{
 use self::calls::Calls;
 use self::catalogue::Catalogue;
 use self::serving::{Answered, OfferOpts, Serve, Serving, Taken};
-use super::io::{CallEnd, HandlerId, Now, Output, ServeId, SessionId, Verdict};
+use super::io::{CallEnd, HandlerId, Now, Observation, Output, ServeId, SessionId, Verdict};
 use super::rng::Rng;
 use super::{Core, short};
 use crate::mesh::membership::peer_of;
@@ -189,6 +189,13 @@ impl Core {
 
     /// A local handler answered call `serve` with `outcome`.
     pub fn served(&mut self, serve: ServeId, outcome: Outcome, now: Now) {
+        if let Some((service, started)) = self.services.serving.running(&serve) {
+            self.out.push_back(Output::Observed(Observation::Served {
+                service: service.clone(),
+                ok: matches!(outcome, Outcome::Ok(_)),
+                seconds: now.at.saturating_duration_since(started).as_secs_f64(),
+            }));
+        }
         let Some((answered, next)) = self.services.serving.served(serve, outcome, now.at) else {
             return;
         };
@@ -347,7 +354,7 @@ impl Core {
         self.services.catalogue.expire(now.at);
         self.services.serving.expire(now.at);
         for id in self.services.calls.overdue(now.at) {
-            self.end_call(id, CallEnd::TimedOut);
+            self.end_call(id, CallEnd::TimedOut, now);
         }
         for (peer, oldest) in self.services.calls.oldest_at() {
             let silent = self
@@ -418,10 +425,10 @@ impl Core {
             return;
         }
         match reply.outcome {
-            Outcome::Ok(body) => self.end_call(reply.id, CallEnd::Replied(body)),
-            Outcome::Failed(reason) => self.end_call(reply.id, CallEnd::Failed(reason)),
+            Outcome::Ok(body) => self.end_call(reply.id, CallEnd::Replied(body), now),
+            Outcome::Failed(reason) => self.end_call(reply.id, CallEnd::Failed(reason), now),
             Outcome::Refused(Refusal::Busy | Refusal::NotOffered) => self.fail_over(reply.id, now),
-            Outcome::Refused(refusal) => self.end_call(reply.id, CallEnd::Refused(refusal)),
+            Outcome::Refused(refusal) => self.end_call(reply.id, CallEnd::Refused(refusal), now),
         }
     }
 
@@ -446,10 +453,13 @@ impl Core {
             &mut services.rng,
         );
         let Some(provider) = next else {
-            self.end_call(id, CallEnd::NoProvider);
+            self.end_call(id, CallEnd::NoProvider, now);
             return;
         };
         tracing::info!(%service, to = %short(&provider), "calling another provider");
+        self.out.push_back(Output::Observed(Observation::Failover {
+            service: service.clone(),
+        }));
         self.services.calls.moved(&id, provider, now.at);
         let Some(calling) = self.services.calls.get(&id) else {
             return;
@@ -468,8 +478,16 @@ impl Core {
         });
     }
 
-    fn end_call(&mut self, id: CallId, end: CallEnd) {
-        if self.services.calls.ended(&id).is_some() {
+    fn end_call(&mut self, id: CallId, end: CallEnd, now: Now) {
+        if let Some(calling) = self.services.calls.ended(&id) {
+            self.out.push_back(Output::Observed(Observation::Call {
+                service: calling.service,
+                outcome: end.outcome(),
+                seconds: now
+                    .at
+                    .saturating_duration_since(calling.started)
+                    .as_secs_f64(),
+            }));
             self.out.push_back(Output::Called { id, end });
         }
     }

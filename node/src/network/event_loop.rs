@@ -319,6 +319,7 @@ impl EventLoop {
                 Output::Delivery { id, delivery } => self.local.delivery(id, delivery),
                 Output::Released { ticket, ok } => self.local.released(ticket, ok),
                 Output::Refused { kind, reason } => self.shared.tally.add_kind(kind, &reason),
+                Output::Observed(observation) => self.shared.metrics.work.observe(&observation),
             }
         }
     }

@@ -70,6 +70,11 @@ impl Client {
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
     }
 
+    /// Every queue the node holds items of or works.
+    pub async fn queues(&self) -> Result<Vec<QueueStatus>, ClientError> {
+        self.get("/v1/queues").await
+    }
+
     /// `queue` at the node: what it holds as producer, and works as worker.
     pub async fn queue_status(&self, queue: &str) -> Result<QueueStatus, ClientError> {
         self.get(&format!("/v1/queues/{queue}")).await

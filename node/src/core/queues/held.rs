@@ -57,6 +57,10 @@ pub enum Effect {
     SendDurably(SessionId, ProducerFrame),
     /// Send the item of this lease once its lease is on disk.
     Deliver(SessionId, QueueName, Lease),
+    /// Count an item of the queue delivered again.
+    Redelivered(QueueName),
+    /// Count an item of the queue gone to the dead letters.
+    DeadLettered(QueueName),
 }
 
 /// Why a push is refused.
@@ -309,6 +313,9 @@ impl Held {
         let Some(mut item) = self.items.remove(&id) else {
             return;
         };
+        if matches!(state, State::Dead(_)) {
+            effects.push(Effect::DeadLettered(item.queue.clone()));
+        }
         self.unplace(id, &item);
         item.state = state;
         self.place(id, &item);
@@ -469,6 +476,7 @@ impl Held {
                 .entry(item.queue.clone())
                 .or_default()
                 .redeliveries += 1;
+            effects.push(Effect::Redelivered(item.queue.clone()));
         }
         item.holders.push_back((attempt, key));
         if item.holders.len() > HOLDERS_KEPT {
@@ -692,6 +700,12 @@ impl Held {
                 pending: c.pending.min(u64::from(u32::MAX)) as u32,
             })
             .collect()
+    }
+
+    /// Every queue this node holds items of, or acknowledged items of.
+    pub fn queues(&self) -> std::collections::BTreeSet<QueueName> {
+        let done = self.done.values().map(|(queue, _)| queue.clone());
+        self.counts.keys().cloned().chain(done).collect()
     }
 
     /// Whether this node holds items of `queue` that are not dead letters.

@@ -22,6 +22,8 @@ pub struct Calling {
     pub provider: PeerId,
     /// When it was sent there.
     pub sent: Instant,
+    /// When it was made.
+    pub started: Instant,
     /// Every provider it was sent to.
     pub tried: BTreeSet<PeerId>,
 }
@@ -53,6 +55,7 @@ impl Calls {
             deadline,
             provider,
             sent: now,
+            started: now,
             tried,
         };
         self.calls.insert(id, calling);

@@ -255,6 +255,13 @@ impl Serving {
         Taken::Run(self.run(handler, call.service, waiting, now))
     }
 
+    /// The service of call `serve` running here, and when it started.
+    pub fn running(&self, serve: &ServeId) -> Option<(&ServiceName, Instant)> {
+        self.running
+            .get(serve)
+            .map(|run| (&run.service, run.started))
+    }
+
     /// The handler answered call `serve` with `outcome` at `now`: where the reply goes,
     /// and the next waiting call to run, if one waits.
     pub fn served(

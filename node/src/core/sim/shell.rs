@@ -429,6 +429,7 @@ impl Sim {
             Output::Delivery { id, delivery } => {
                 self.nodes[node].app.deliveries.push((id, delivery));
             }
+            Output::Observed(_) => {}
             Output::Refused { kind, reason } => {
                 let refused = &mut self.nodes[node].app.refused;
                 *refused.entry((kind.to_string(), reason)).or_default() += 1;

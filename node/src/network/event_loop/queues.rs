@@ -25,6 +25,9 @@ impl EventLoop {
             QueueCommand::Status { queue, reply } => {
                 let _ = reply.send(core.queue_status(&queue));
             }
+            QueueCommand::All { reply } => {
+                let _ = reply.send(core.queue_statuses());
+            }
             QueueCommand::Dead { queue, reply } => {
                 let _ = reply.send(core.dead_letters(&queue));
             }

@@ -21,6 +21,9 @@ pub(crate) enum QueueCommand {
         queue: QueueName,
         reply: oneshot::Sender<QueueStatus>,
     },
+    All {
+        reply: oneshot::Sender<Vec<QueueStatus>>,
+    },
     Dead {
         queue: QueueName,
         reply: oneshot::Sender<Vec<DeadLetter>>,
@@ -87,6 +90,11 @@ impl NodeHandle {
     pub async fn queue_status(&self, queue: QueueName) -> Result<QueueStatus, NodeError> {
         self.queue(|reply| QueueCommand::Status { queue, reply })
             .await
+    }
+
+    /// Every queue this node holds items of or works.
+    pub async fn queues(&self) -> Result<Vec<QueueStatus>, NodeError> {
+        self.queue(|reply| QueueCommand::All { reply }).await
     }
 
     /// The dead letters of `queue` held at this node.
