@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Swarm, gossipsub, identity, noise, tcp, yamux};
+use libp2p::{Multiaddr, Stream, Swarm, gossipsub, identity, noise, tcp, yamux};
 
 /// A swarm for `keypair` speaking TCP (Noise with `mesh`'s prologue, Yamux) and QUIC.
 pub fn swarm<B: NetworkBehaviour>(
@@ -59,4 +59,38 @@ pub async fn drive<B: NetworkBehaviour>(
             Err(_) => return false,
         }
     }
+}
+
+/// A bare rust-libp2p peer of `mesh` with raw streams, connected to `addr`, its swarm driven
+/// in the background.
+pub async fn bare_peer(
+    keypair: identity::Keypair,
+    mesh: &str,
+    addr: &str,
+) -> libp2p_stream::Control {
+    let mut swarm = crate::bare::swarm(keypair, mesh, |_| libp2p_stream::Behaviour::new());
+    let control = swarm.behaviour().new_control();
+    swarm.dial(addr.parse::<Multiaddr>().unwrap()).unwrap();
+    tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+    control
+}
+
+/// Reads one frame (`u32` BE length, then the body).
+pub async fn read_frame(stream: &mut Stream) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).await?;
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body).await?;
+    Ok(body)
+}
+
+/// Writes one frame and flushes.
+pub async fn write_frame(stream: &mut Stream, body: &[u8]) -> std::io::Result<()> {
+    stream.write_all(&(body.len() as u32).to_be_bytes()).await?;
+    stream.write_all(body).await?;
+    stream.flush().await
 }

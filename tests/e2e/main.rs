@@ -28,3 +28,4 @@ mod services;
 mod stranger;
 mod support;
 mod tampering;
+mod work_doors;

@@ -3,31 +3,18 @@
 
 use std::path::Path;
 
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
-use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol, identity};
+use futures::{AsyncWriteExt, StreamExt};
+use libp2p::{PeerId, Stream, StreamProtocol, identity};
 use weft_proto::blob::{BlobReply, BlobRequest, CHUNK_BYTES, Manifest, Want};
 use weft_proto::codec::{from_cbor, to_cbor};
 use weft_proto::pipe::{PIPE_VERSION, PipeAnswer, PipeOpen};
 
+use crate::bare::{bare_peer, read_frame, write_frame};
 use crate::blobs::{hash_file, write_data};
 use crate::support::{PATIENCE, founder, member, root, wait_for, wait_peers};
 
 const BLOB: StreamProtocol = StreamProtocol::new("/weft/blob/1");
 const PIPE: StreamProtocol = StreamProtocol::new("/weft/pipe/1");
-
-async fn read_frame(stream: &mut Stream) -> std::io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).await?;
-    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-    stream.read_exact(&mut body).await?;
-    Ok(body)
-}
-
-async fn write_frame(stream: &mut Stream, body: &[u8]) -> std::io::Result<()> {
-    stream.write_all(&(body.len() as u32).to_be_bytes()).await?;
-    stream.write_all(body).await?;
-    stream.flush().await
-}
 
 /// The honest manifest of the file at `path`, and its chunks.
 fn manifest_of(path: &Path) -> (Manifest, Vec<Vec<u8>>) {
@@ -69,20 +56,6 @@ async fn serve_tampered(mut stream: Stream, manifest: Manifest, chunks: Vec<Vec<
             }
         }
     }
-}
-
-/// A bare rust-libp2p peer of `mesh` with raw streams, connected to `addr`, its swarm driven
-/// in the background.
-async fn bare_peer(keypair: identity::Keypair, mesh: &str, addr: &str) -> libp2p_stream::Control {
-    let mut swarm = crate::bare::swarm(keypair, mesh, |_| libp2p_stream::Behaviour::new());
-    let control = swarm.behaviour().new_control();
-    swarm.dial(addr.parse::<Multiaddr>().unwrap()).unwrap();
-    tokio::spawn(async move {
-        loop {
-            swarm.select_next_some().await;
-        }
-    });
-    control
 }
 
 #[test]
