@@ -60,3 +60,24 @@ fn chat_sends_direct_messages_from_stdin() {
     let got = crate::support::received_from(&bob, &alice);
     assert_eq!(got[0]["text"], "hi bob");
 }
+
+#[test]
+fn word_count_serves_a_service_through_the_client() {
+    let root = root();
+    let (a, provider) = connected_pair(root.path(), "a", "provider");
+    let mut child = Command::new(example("word_count"))
+        .arg(&provider.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the word_count example is built by cargo test");
+    let reply = wait_for("wordcount to answer", || {
+        let out = a.weft(&["call", "wordcount", "to be or not\nto be"]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+    });
+    assert_eq!(reply, "1 6 18");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
