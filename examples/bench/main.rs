@@ -13,6 +13,8 @@
 //! the same transport (TCP + Noise + Yamux); and delivery to members who were away (sealing
 //! cost, durable outbox throughput, messages held by a mailbox collected on return, topic
 //! catch-up).
+//!
+//! `bench work` measures services and queues instead, beside ZeroMQ (see `work.rs`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,6 +32,7 @@ use weft_node::mesh::join::admit;
 
 mod baseline;
 mod offline;
+mod work;
 
 const ROUND_TRIPS: usize = 2000;
 const IN_FLIGHT: usize = 64;
@@ -38,6 +41,9 @@ const TOPIC_MESSAGES: usize = 2000;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let dir = tempfile::Builder::new().prefix("weft-bench-").tempdir()?;
+    if std::env::args().nth(1).as_deref() == Some("work") {
+        return work::run(dir.path()).await;
+    }
     println!(
         "weft loopback benchmark ({} round trips per row, TCP + Noise + Yamux)\n",
         ROUND_TRIPS

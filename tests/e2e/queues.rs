@@ -27,11 +27,14 @@ fn status(node: &TestNode, queue: &str) -> Value {
 
 /// Waits until `node` holds nothing of `queue` but `done` acknowledged and `dead` dead.
 fn wait_settled(node: &TestNode, queue: &str, done: u64, dead: u64) -> Value {
-    wait_for(&format!("{} to settle {queue}", node.name), || {
-        let s = status(node, queue);
-        let settled = s["pending"] == 0 && s["in_flight"] == 0;
-        (settled && s["done"] == done && s["dead"] == dead).then_some(s)
-    })
+    let mut last = Value::Null;
+    let what = format!("{} to settle {queue} ({done} done, {dead} dead)", node.name);
+    let settled = wait_until(|| {
+        last = status(node, queue);
+        let settled = last["pending"] == 0 && last["in_flight"] == 0;
+        (settled && last["done"] == done && last["dead"] == dead).then(|| last.clone())
+    });
+    settled.unwrap_or_else(|| panic!("timed out waiting for {what}; last: {last}"))
 }
 
 /// A worker's script: appends `ITEM WORKER NANOS` to `log` for each item it runs.

@@ -16,17 +16,17 @@ use weft::proto::topic::TopicMessage;
 use crate::bare;
 use crate::support::{PATIENCE, TestNode, founder, root};
 
-/// Connects the bare member `swarm` to `node` and publishes `payload` on `topic` once the
-/// node's subscription is known; returns once the node's history holds a message with
-/// `text` from the member.
-async fn publish_to(
-    swarm: &mut Swarm<gossipsub::Behaviour>,
-    node: &TestNode,
-    topic: &gossipsub::IdentTopic,
-    payload: Vec<u8>,
-    text: &str,
-) {
+/// Connects the bare member `swarm` to `node` (after the connection to an earlier run of
+/// it has closed) and returns once the node's subscription to the topic is known.
+async fn connect(swarm: &mut Swarm<gossipsub::Behaviour>, node: &TestNode) {
     let target: PeerId = node.peer_id.parse().unwrap();
+    let closed = swarm.is_connected(&target)
+        && !bare::drive(swarm, PATIENCE, |swarm, _| !swarm.is_connected(&target)).await;
+    assert!(
+        !closed,
+        "the connection to {}'s last run never closed",
+        node.name
+    );
     swarm
         .dial(node.addr().parse::<Multiaddr>().unwrap())
         .unwrap();
@@ -38,6 +38,17 @@ async fn publish_to(
     })
     .await;
     assert!(subscribed, "{} never announced its subscription", node.name);
+}
+
+/// Publishes `payload` on `topic` from the connected bare member `swarm`; returns once
+/// `node`'s history holds a message with `text` from the member.
+async fn publish_to(
+    swarm: &mut Swarm<gossipsub::Behaviour>,
+    node: &TestNode,
+    topic: &gossipsub::IdentTopic,
+    payload: Vec<u8>,
+    text: &str,
+) {
     swarm
         .behaviour_mut()
         .publish(topic.clone(), payload)
@@ -95,6 +106,7 @@ fn a_replayed_topic_message_is_delivered_once() {
     let _runtime = rt.enter();
     let mut swarm = bare::swarm(keypair, &mesh, bare::gossip);
     swarm.behaviour_mut().subscribe(&topic).unwrap();
+    rt.block_on(connect(&mut swarm, &a));
     rt.block_on(publish_to(
         &mut swarm,
         &a,
@@ -109,6 +121,7 @@ fn a_replayed_topic_message_is_delivered_once() {
     a.start();
     let delivered = rt.block_on(async {
         let mut events = Box::pin(a.client().events(Some("news")).await.unwrap());
+        connect(&mut swarm, &a).await;
         publish_to(&mut swarm, &a, &topic, message("once", 1), "once").await;
         publish_to(&mut swarm, &a, &topic, message("after", 2), "after").await;
         let mut delivered = Vec::new();

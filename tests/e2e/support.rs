@@ -309,13 +309,20 @@ fn signal(child: &Child, sig: &str) {
 }
 
 /// Polls `check` until it returns Some, or panics with `what` after [`PATIENCE`].
-pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    wait_until(check).unwrap_or_else(|| panic!("timed out waiting for {what}"))
+}
+
+/// Polls `check` until it returns Some, for at most [`PATIENCE`] (`None` then).
+pub fn wait_until<T>(mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + PATIENCE;
     loop {
         if let Some(v) = check() {
-            return v;
+            return Some(v);
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }

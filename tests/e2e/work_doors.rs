@@ -1,7 +1,8 @@
 //! Service and queue doors against bare peers that know the wire: a stranger's
 //! `/weft/service/1` and `/weft/queue/1` streams are not read; a member that a service's or
 //! queue's policy does not name is refused a call and items, and cannot end an item it was
-//! never given.
+//! never given; a worker that does not read what it is sent has its session ended and its
+//! items back at the producer.
 
 use std::time::Duration;
 
@@ -161,4 +162,56 @@ fn a_member_no_policy_names_is_refused_a_call_and_items_and_cannot_end_an_item()
         (r["service_not_allowed"] == 1 && r["queue_not_allowed"] == 1).then_some(r)
     });
     println!("work doors: an unnamed member was refused a call and items ({rejected})");
+}
+
+#[test]
+fn a_worker_that_does_not_read_has_its_session_ended_and_its_items_go_back() {
+    let root = root();
+    let a = founder(root.path(), "a");
+    let mesh = a.status()["mesh"].as_str().unwrap().to_string();
+    let bare = identity::Keypair::generate_ed25519();
+    a.ok(&["members", "add", &bare.public().to_peer_id().to_string()]);
+    a.ok(&["queue", "push", "jobs", "held hostage"]);
+    let target: PeerId = a.peer_id.parse().unwrap();
+    let jobs: QueueName = "jobs".parse().unwrap();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ended = rt.block_on(async {
+        let mut control = bare_peer(bare, &mesh, &a.addr()).await;
+        let mut stream = loop {
+            match control.open_stream(target, QUEUE).await {
+                Ok(stream) => break stream,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        // It takes the item, then asks for more while it reads nothing: every `Want` with
+        // nothing ready is answered (credit given back), and those answers pile up.
+        let one = WorkerFrame::Want {
+            v: QUEUE_VERSION,
+            queue: jobs.clone(),
+            credit: 1,
+            max_deliver: 5,
+        };
+        let one = to_cbor(&one).unwrap();
+        let ask = async {
+            for _ in 0..20_000 {
+                write_frame(&mut stream, &one).await?;
+            }
+            // Then it reads: what the node had written before it ended the session.
+            loop {
+                read_frame(&mut stream).await?;
+            }
+        };
+        let ended: std::io::Result<()> = tokio::time::timeout(PATIENCE, ask)
+            .await
+            .expect("the node ends the session");
+        ended
+    });
+    assert!(ended.is_err());
+    let status = wait_for("the item to be ready again", || {
+        let s = a.json(&["queue", "status", "jobs"]);
+        (s["pending"] == 1 && s["in_flight"] == 0).then_some(s)
+    });
+    assert_eq!(a.status()["rejected"]["session_unread"], 1);
+    println!("work doors: a worker that did not read lost its session and its item ({status})");
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use weft_proto::DecodeError;
 use weft_proto::queue::{
-    Lease, MAX_QUEUE_FRAME_BYTES, ProducerFrame, QUEUE_VERSION, QueueName, WorkerFrame,
+    Lease, MAX_CREDIT, MAX_QUEUE_FRAME_BYTES, ProducerFrame, QUEUE_VERSION, QueueName, WorkerFrame,
 };
 
 use super::session_stream::{Encoder, Protocol, SessionEvent, Sessions, Wire};
@@ -21,6 +21,9 @@ pub const PROTOCOL: Protocol = Protocol {
     max_frame: MAX_QUEUE_FRAME_BYTES,
     not_member: "queue_not_member",
     stream_cap: "queue_stream_cap",
+    // Per queue an honest worker has out at most MAX_CREDIT items, a settlement for each
+    // result it holds and a hint or a return per `Want`.
+    frames: 4 * MAX_CREDIT as usize,
 };
 
 /// What goes to a worker: a frame, or a leased item whose bytes are on disk.

@@ -16,6 +16,7 @@ pub const PROTOCOL: Protocol = Protocol {
     max_frame: MAX_SERVICE_FRAME_BYTES,
     not_member: "service_not_member",
     stream_cap: "service_stream_cap",
+    frames: 1024,
 };
 
 /// The service sessions: calls one way, provider frames the other.

@@ -7,8 +7,11 @@
 //! once. A frame over the protocol's cap is refused from its header. Each stream is served
 //! by a task that reports to the event loop through one bounded channel of
 //! [`SessionEvent`]s (backpressure: a busy loop stops the readers); the loop writes to a
-//! stream through its own bounded channel. [`Sessions`] is the loop's side: which sessions
-//! are open, both ways.
+//! stream through its own bounded channel, sized for what the protocol lets an honest peer
+//! have outstanding. A peer that lets it fill does not read: the loop ends that session
+//! (its task stops at once, the stream is reset) rather than drop a frame from the middle
+//! of it. [`Sessions`] is the loop's side: which sessions are open, both ways; what a
+//! session it ended had still reported is not passed on.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,7 +20,7 @@ use futures::io::ReadHalf;
 use futures::{AsyncReadExt, StreamExt};
 use libp2p::{PeerId, Stream, StreamProtocol};
 use libp2p_stream::{Control, IncomingStreams};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use weft_proto::DecodeError;
 
 use super::dm_stream::SessionIds;
@@ -30,9 +33,6 @@ use crate::mesh::door::Door;
 
 /// Most inbound streams one peer may hold open at once, per protocol.
 pub const MAX_INBOUND_PER_PEER: usize = 4;
-
-/// Frames one session may have waiting to be written, either way.
-pub const FRAME_CAPACITY: usize = 256;
 
 /// Capacity of the channel from session tasks to the loop.
 const EVENT_CAPACITY: usize = 1024;
@@ -58,6 +58,38 @@ pub struct Protocol {
     pub not_member: &'static str,
     /// The reason counted for a stream past a peer's cap.
     pub stream_cap: &'static str,
+    /// Frames one session may have waiting to be written, either way: more than an honest
+    /// peer can have outstanding.
+    pub frames: usize,
+}
+
+/// The loop's end of one session's task: where frames to write go, and the task's leash
+/// (dropped, the task stops and its stream is reset).
+#[derive(Debug)]
+pub struct Writer<T> {
+    frames: mpsc::Sender<T>,
+    _leash: oneshot::Sender<()>,
+}
+
+impl<T> Writer<T> {
+    fn new(capacity: usize) -> (Writer<T>, mpsc::Receiver<T>, oneshot::Receiver<()>) {
+        let (frames, frames_rx) = mpsc::channel(capacity);
+        let (leash, leash_rx) = oneshot::channel();
+        let writer = Writer {
+            frames,
+            _leash: leash,
+        };
+        (writer, frames_rx, leash_rx)
+    }
+}
+
+/// Why a frame was not put on a session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unsent {
+    /// The session had ended already.
+    Closed,
+    /// Its peer does not read what it is sent: the session is ended now.
+    Full,
 }
 
 /// What session tasks tell the event loop: `Up` frames arrive on inbound sessions, `Down`
@@ -68,6 +100,8 @@ pub enum SessionEvent<Up, Down, Out> {
     Frame {
         /// The acceptor.
         peer: PeerId,
+        /// The session.
+        session: SessionId,
         /// The frame.
         frame: Down,
     },
@@ -80,14 +114,14 @@ pub enum SessionEvent<Up, Down, Out> {
         /// Why, in one line.
         reason: String,
     },
-    /// A member opened an inbound session; what goes to it goes to `frames`.
+    /// A member opened an inbound session; what goes to it goes to `writer`.
     InboundOpened {
         /// The opener.
         peer: PeerId,
         /// The session.
         session: SessionId,
         /// Where frames for the opener go.
-        frames: mpsc::Sender<Out>,
+        writer: Writer<Out>,
     },
     /// A frame arrived on an inbound session.
     Received {
@@ -120,8 +154,8 @@ pub struct Sessions<Up, Down, Out> {
     protocol: Protocol,
     control: Control,
     ids: SessionIds,
-    outbound: HashMap<PeerId, (SessionId, mpsc::Sender<Up>)>,
-    inbound: HashMap<SessionId, (PeerId, mpsc::Sender<Out>)>,
+    outbound: HashMap<PeerId, (SessionId, Writer<Up>)>,
+    inbound: HashMap<SessionId, (PeerId, Writer<Out>)>,
     events_tx: mpsc::Sender<SessionEvent<Up, Down, Out>>,
     /// What the session tasks report.
     pub events: mpsc::Receiver<SessionEvent<Up, Down, Out>>,
@@ -165,71 +199,98 @@ impl<Up: Wire, Down: Wire, Out: Send + 'static> Sessions<Up, Down, Out> {
         }
     }
 
-    /// Puts `frame` on the session to `peer`, starting one if there is none. False when the
-    /// session just ended (its task is reporting it) or cannot take more.
-    pub fn send(&mut self, peer: PeerId, frame: Up, tasks: &Spawner) -> bool {
-        if let Some((_, tx)) = self.outbound.get(&peer).filter(|(_, tx)| !tx.is_closed()) {
-            if tx.try_send(frame).is_ok() {
-                return true;
+    /// Puts `frame` on the session to `peer`, starting one if there is none; why not when
+    /// it could not (the session just ended, or was ended now as its peer does not read).
+    pub fn send(&mut self, peer: PeerId, frame: Up, tasks: &Spawner) -> Result<(), Unsent> {
+        if let Some((_, writer)) = self.outbound.get(&peer) {
+            let sent = put(writer, frame);
+            if sent.is_err() {
+                self.outbound.remove(&peer);
             }
-            self.outbound.remove(&peer);
-            return false;
+            return sent;
         }
         let session = self.ids.next();
-        let (tx, rx) = mpsc::channel(FRAME_CAPACITY);
+        let (writer, rx, leash) = Writer::new(self.protocol.frames);
         let task = outbound::<Up, Down, Out>(
             self.protocol,
             self.control.clone(),
-            peer,
-            session,
-            rx,
+            (peer, session),
+            (rx, leash),
             self.events_tx.clone(),
         );
         tasks.spawn(self.protocol.kind, task);
-        let sent = tx.try_send(frame).is_ok();
-        self.outbound.insert(peer, (session, tx));
+        let sent = put(&writer, frame);
+        self.outbound.insert(peer, (session, writer));
         sent
     }
 
-    /// Outbound session `session` to `peer` ended.
-    pub fn outbound_closed(&mut self, peer: &PeerId, session: SessionId) {
-        if self.outbound.get(peer).is_some_and(|(s, _)| *s == session) {
+    /// Whether `session` is the open outbound session to `peer` (what an ended one had
+    /// still reported is stale).
+    pub fn is_outbound(&self, peer: &PeerId, session: SessionId) -> bool {
+        self.outbound.get(peer).is_some_and(|(s, _)| *s == session)
+    }
+
+    /// Outbound session `session` to `peer` ended: whether it was the open one.
+    pub fn outbound_closed(&mut self, peer: &PeerId, session: SessionId) -> bool {
+        let open = self.is_outbound(peer, session);
+        if open {
             self.outbound.remove(peer);
         }
+        open
     }
 
-    /// A member opened inbound session `session`; frames for it go to `frames`.
-    pub fn inbound_opened(&mut self, peer: PeerId, session: SessionId, frames: mpsc::Sender<Out>) {
-        self.inbound.insert(session, (peer, frames));
+    /// A member opened inbound session `session`; frames for it go to `writer`.
+    pub fn inbound_opened(&mut self, peer: PeerId, session: SessionId, writer: Writer<Out>) {
+        self.inbound.insert(session, (peer, writer));
     }
 
-    /// Inbound session `session` ended.
-    pub fn inbound_closed(&mut self, session: SessionId) {
-        self.inbound.remove(&session);
+    /// Whether inbound session `session` is open (what an ended one had still reported is
+    /// stale).
+    pub fn is_inbound(&self, session: SessionId) -> bool {
+        self.inbound.contains_key(&session)
     }
 
-    /// Sends `out` on inbound session `session`, if it is still open; false when it could
-    /// not (closed, or its opener does not read).
-    pub fn answer(&mut self, session: SessionId, out: Out) -> bool {
-        let Some((peer, frames)) = self.inbound.get(&session) else {
-            return false;
+    /// Inbound session `session` ended: whether it was open until now.
+    pub fn inbound_closed(&mut self, session: SessionId) -> bool {
+        self.inbound.remove(&session).is_some()
+    }
+
+    /// Sends `out` on inbound session `session`; why not when it could not (the session
+    /// ended, or was ended now as its opener does not read).
+    pub fn answer(&mut self, session: SessionId, out: Out) -> Result<(), Unsent> {
+        let Some((peer, writer)) = self.inbound.get(&session) else {
+            return Err(Unsent::Closed);
         };
-        if frames.try_send(out).is_err() {
-            tracing::debug!(peer = %short(peer), kind = self.protocol.kind, "a frame dropped: session full or closed");
-            return false;
+        let sent = put(writer, out);
+        if sent == Err(Unsent::Full) {
+            tracing::warn!(peer = %short(peer), kind = self.protocol.kind, "ended a session whose peer does not read what it is sent");
         }
-        true
+        if sent.is_err() {
+            self.inbound.remove(&session);
+        }
+        sent
     }
 
-    /// Sends `out` on every inbound session.
-    pub fn answer_all(&mut self, out: &Out)
+    /// Sends `out` on every inbound session; the sessions that could not take it are
+    /// ended (as [`Sessions::answer`]), and returned.
+    pub fn answer_all(&mut self, out: &Out) -> Vec<SessionId>
     where
         Out: Clone,
     {
-        for (_, frames) in self.inbound.values() {
-            let _ = frames.try_send(out.clone());
-        }
+        let sessions: Vec<SessionId> = self.inbound.keys().copied().collect();
+        sessions
+            .into_iter()
+            .filter(|session| self.answer(*session, out.clone()).is_err())
+            .collect()
     }
+}
+
+/// Puts `frame` on the session `writer` writes.
+fn put<T>(writer: &Writer<T>, frame: T) -> Result<(), Unsent> {
+    writer.frames.try_send(frame).map_err(|e| match e {
+        mpsc::error::TrySendError::Full(_) => Unsent::Full,
+        mpsc::error::TrySendError::Closed(_) => Unsent::Closed,
+    })
 }
 
 /// Serves inbound streams until the node stops: from members only (the door), at most
@@ -270,9 +331,8 @@ async fn accept<Up: Wire, Down: Wire, Out: Send + 'static>(
 async fn outbound<Up: Wire, Down: Wire, Out: Send + 'static>(
     protocol: Protocol,
     mut control: Control,
-    peer: PeerId,
-    session: SessionId,
-    frames: mpsc::Receiver<Up>,
+    (peer, session): (PeerId, SessionId),
+    (frames, leash): (mpsc::Receiver<Up>, oneshot::Receiver<()>),
     events: mpsc::Sender<SessionEvent<Up, Down, Out>>,
 ) {
     let reason = match control
@@ -282,8 +342,9 @@ async fn outbound<Up: Wire, Down: Wire, Out: Send + 'static>(
         Ok(stream) => {
             let (reader, writer) = stream.split();
             tokio::select! {
-                r = read_down(protocol, peer, reader, &events) => r,
+                r = read_down(protocol, (peer, session), reader, &events) => r,
                 r = write_all(writer, received(frames), |f: Up| f.encode()) => r,
+                _ = leash => "ended by this node".into(),
             }
         }
         Err(e) => e.to_string(),
@@ -304,11 +365,11 @@ async fn inbound<Up: Wire, Down: Wire, Out: Send + 'static>(
     encode: Encoder<Out>,
     _slot: Slot,
 ) {
-    let (frames, frames_rx) = mpsc::channel(FRAME_CAPACITY);
+    let (writer, frames_rx, leash) = Writer::new(protocol.frames);
     let opened = SessionEvent::InboundOpened {
         peer,
         session,
-        frames,
+        writer,
     };
     if events.send(opened).await.is_err() {
         return;
@@ -317,13 +378,14 @@ async fn inbound<Up: Wire, Down: Wire, Out: Send + 'static>(
     tokio::select! {
         _ = read_up(protocol, peer, session, reader, &events) => {}
         _ = write_all(writer, received(frames_rx), |out| encode(out)) => {}
+        _ = leash => {}
     }
     let _ = events.send(SessionEvent::InboundClosed { session }).await;
 }
 
 async fn read_down<Up, Down: Wire, Out>(
     protocol: Protocol,
-    peer: PeerId,
+    (peer, session): (PeerId, SessionId),
     mut reader: ReadHalf<Stream>,
     events: &mpsc::Sender<SessionEvent<Up, Down, Out>>,
 ) -> String {
@@ -336,7 +398,11 @@ async fn read_down<Up, Down: Wire, Out>(
         match frame {
             Ok(frame) => {
                 if events
-                    .send(SessionEvent::Frame { peer, frame })
+                    .send(SessionEvent::Frame {
+                        peer,
+                        session,
+                        frame,
+                    })
                     .await
                     .is_err()
                 {

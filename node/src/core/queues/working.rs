@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use weft_proto::queue::{
-    ItemId, Lease, MAX_LEASES_PER_FRAME, QUEUE_VERSION, QueueName, RUNNING_EVERY_MS, WorkerFrame,
-    clip_reason,
+    ItemId, Lease, MAX_CREDIT, MAX_LEASES_PER_FRAME, QUEUE_VERSION, QueueName, RUNNING_EVERY_MS,
+    WorkerFrame, clip_reason,
 };
 
 use crate::core::io::{RunId, WorkerId};
@@ -26,7 +26,7 @@ pub const RUNNING_EVERY: Duration = Duration::from_millis(RUNNING_EVERY_MS);
 /// How a local worker works its queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorkOpts {
-    /// Items run at once (at least 1).
+    /// Items run at once (at least 1; with `prefetch`, at most [`MAX_CREDIT`]).
     pub concurrency: u32,
     /// Items held beyond those running, so the next is here when one ends.
     pub prefetch: u32,
@@ -118,8 +118,12 @@ impl Working {
         }
         self.last += 1;
         let id = WorkerId(self.last);
+        // A producer holds out at most MAX_CREDIT for a worker: credit beyond it never
+        // comes back as items.
+        let concurrency = opts.concurrency.clamp(1, MAX_CREDIT);
         let opts = WorkOpts {
-            concurrency: opts.concurrency.max(1),
+            concurrency,
+            prefetch: opts.prefetch.min(MAX_CREDIT - concurrency),
             ..opts
         };
         let worker = Worker {

@@ -38,7 +38,8 @@ impl EventLoop {
             }
             QueueCommand::Work { queue, opts, reply } => match core.work(queue, opts) {
                 Ok(worker) => {
-                    let capacity = (opts.concurrency + opts.prefetch).max(1) as usize;
+                    let held = opts.concurrency.saturating_add(opts.prefetch);
+                    let capacity = held.clamp(1, weft_proto::queue::MAX_CREDIT) as usize;
                     let (tx, items) = mpsc::channel(capacity);
                     self.local.working(worker, tx);
                     let _ = reply.send(Ok(Working { worker, items }));

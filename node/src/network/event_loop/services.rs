@@ -6,12 +6,13 @@
 use libp2p_stream::Control;
 
 use super::{EventLoop, Shared};
+use crate::core::io::SessionId;
 use crate::core::io::{Input, Output};
 use crate::core::short;
 use crate::network::handle::{ServeRequest, WorkItem};
 use crate::network::queue_stream::{self, QueueEvent, QueueSessions, ToWorker};
 use crate::network::service_stream::{self, ServiceEvent, ServiceSessions};
-use crate::network::session_stream::SessionEvent;
+use crate::network::session_stream::{SessionEvent, Unsent};
 use crate::network::tasks::Spawner;
 use crate::store::queues::QueueTrees;
 
@@ -51,14 +52,20 @@ impl EventLoop {
         let streams = &mut self.services;
         match output {
             Output::CallOut { peer, call } => {
-                if !streams.calls.send(peer, call, tasks) {
+                if streams.calls.send(peer, call, tasks).is_err() {
                     self.input(Input::ServiceLost { peer });
                 }
             }
             Output::ToCaller { session, frame } => {
-                streams.calls.answer(session, frame);
+                if streams.calls.answer(session, frame) == Err(Unsent::Full) {
+                    self.shared.tally.add_kind("service", "session_unread");
+                }
             }
-            Output::Alive(frame) => streams.calls.answer_all(&frame),
+            Output::Alive(frame) => {
+                for _ in streams.calls.answer_all(&frame) {
+                    self.shared.tally.add_kind("service", "session_unread");
+                }
+            }
             Output::Serve {
                 handler,
                 serve,
@@ -70,23 +77,18 @@ impl EventLoop {
                 }
             }
             Output::ToProducer { peer, frame } => {
-                if !streams.queues.send(peer, frame, tasks) {
+                if streams.queues.send(peer, frame, tasks).is_err() {
                     self.input(Input::ProducerLost { peer });
                 }
             }
             Output::ToWorker { session, frame } => {
-                streams.queues.answer(session, ToWorker::Frame(frame));
+                self.write_to_worker(session, ToWorker::Frame(frame));
             }
             Output::Deliver {
                 session,
                 queue,
                 lease,
-            } => {
-                // A session gone takes its leases back (its close is an input of its own).
-                streams
-                    .queues
-                    .answer(session, ToWorker::Item { queue, lease });
-            }
+            } => self.write_to_worker(session, ToWorker::Item { queue, lease }),
             Output::Work {
                 worker,
                 run,
@@ -101,69 +103,108 @@ impl EventLoop {
         }
     }
 
+    /// Writes `out` to a worker's session. One that ended already takes its leases back as
+    /// its close comes in; one ended now (its worker does not read) takes them back now.
+    fn write_to_worker(&mut self, session: SessionId, out: ToWorker) {
+        if self.services.queues.answer(session, out) == Err(Unsent::Full) {
+            self.shared.tally.add_kind("queue", "session_unread");
+            self.input(Input::WorkerGone { session });
+        }
+    }
+
     /// What a `/weft/service/1` session task reported.
     pub(super) fn on_service_event(&mut self, event: ServiceEvent) {
         match event {
-            SessionEvent::Frame { peer, frame } => self.input(Input::ServiceFrame { peer, frame }),
+            SessionEvent::Frame {
+                peer,
+                session,
+                frame,
+            } => {
+                if self.services.calls.is_outbound(&peer, session) {
+                    self.input(Input::ServiceFrame { peer, frame });
+                }
+            }
             SessionEvent::OutboundClosed {
                 peer,
                 session,
                 reason,
             } => {
                 tracing::debug!(peer = %short(&peer), %reason, "service session closed");
-                self.services.calls.outbound_closed(&peer, session);
-                self.input(Input::ServiceLost { peer });
+                if self.services.calls.outbound_closed(&peer, session) {
+                    self.input(Input::ServiceLost { peer });
+                }
             }
             SessionEvent::InboundOpened {
                 peer,
                 session,
-                frames,
-            } => self.services.calls.inbound_opened(peer, session, frames),
+                writer,
+            } => self.services.calls.inbound_opened(peer, session, writer),
             SessionEvent::Received {
                 peer,
                 session,
                 frame,
-            } => self.input(Input::ServiceCall {
-                peer,
-                session,
-                call: frame,
-            }),
+            } => {
+                if self.services.calls.is_inbound(session) {
+                    let call = frame;
+                    self.input(Input::ServiceCall {
+                        peer,
+                        session,
+                        call,
+                    });
+                }
+            }
             SessionEvent::Refused { peer, error } => self.refused_frame("service", peer, error),
-            SessionEvent::InboundClosed { session } => self.services.calls.inbound_closed(session),
+            SessionEvent::InboundClosed { session } => {
+                self.services.calls.inbound_closed(session);
+            }
         }
     }
 
     /// What a `/weft/queue/1` session task reported.
     pub(super) fn on_queue_event(&mut self, event: QueueEvent) {
         match event {
-            SessionEvent::Frame { peer, frame } => self.input(Input::ProducerFrame { peer, frame }),
+            SessionEvent::Frame {
+                peer,
+                session,
+                frame,
+            } => {
+                if self.services.queues.is_outbound(&peer, session) {
+                    self.input(Input::ProducerFrame { peer, frame });
+                }
+            }
             SessionEvent::OutboundClosed {
                 peer,
                 session,
                 reason,
             } => {
                 tracing::debug!(peer = %short(&peer), %reason, "queue session closed");
-                self.services.queues.outbound_closed(&peer, session);
-                self.input(Input::ProducerLost { peer });
+                if self.services.queues.outbound_closed(&peer, session) {
+                    self.input(Input::ProducerLost { peer });
+                }
             }
             SessionEvent::InboundOpened {
                 peer,
                 session,
-                frames,
-            } => self.services.queues.inbound_opened(peer, session, frames),
+                writer,
+            } => self.services.queues.inbound_opened(peer, session, writer),
             SessionEvent::Received {
                 peer,
                 session,
                 frame,
-            } => self.input(Input::WorkerFrame {
-                peer,
-                session,
-                frame,
-            }),
+            } => {
+                if self.services.queues.is_inbound(session) {
+                    self.input(Input::WorkerFrame {
+                        peer,
+                        session,
+                        frame,
+                    });
+                }
+            }
             SessionEvent::Refused { peer, error } => self.refused_frame("queue", peer, error),
             SessionEvent::InboundClosed { session } => {
-                self.services.queues.inbound_closed(session);
-                self.input(Input::WorkerGone { session });
+                if self.services.queues.inbound_closed(session) {
+                    self.input(Input::WorkerGone { session });
+                }
             }
         }
     }

@@ -43,6 +43,20 @@ fn credit_is_spread_over_producers_with_ready_items_and_never_exceeds_the_capaci
 }
 
 #[test]
+fn a_worker_never_holds_out_more_credit_than_a_producer_keeps() {
+    let a = PeerId::random();
+    let mut working = Working::default();
+    let greedy = WorkOpts {
+        concurrency: u32::MAX,
+        prefetch: u32::MAX,
+        max_deliver: 5,
+    };
+    working.work(jobs(), greedy).unwrap();
+    let effects = working.producers(&jobs(), vec![(a, u32::MAX)], |_| true);
+    assert_eq!(wants(&effects), [(a, MAX_CREDIT)]);
+}
+
+#[test]
 fn items_run_at_the_concurrency_and_results_are_said_again_on_a_new_session() {
     let a = PeerId::random();
     let mut working = Working::default();
