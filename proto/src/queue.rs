@@ -59,6 +59,9 @@ pub const RUNNING_EVERY_MS: u64 = 10_000;
 /// Most credit one worker may hold at one producer for one queue.
 pub const MAX_CREDIT: u32 = 1024;
 
+/// Most queues one worker's session pulls from: a `Want` for one more is refused.
+pub const MAX_QUEUES_PER_SESSION: usize = 64;
+
 /// Most leases one `Running` frame names.
 pub const MAX_LEASES_PER_FRAME: usize = 1024;
 

@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{DecodeError, from_cbor, to_cbor};
 use crate::mesh::{MemberKey, MeshId};
-use crate::queue::{Holding, MAX_HELD_QUEUES};
+use crate::queue::{Holding, MAX_HELD_QUEUES, MAX_REASON_BYTES};
 
 /// The version of `/weft/service/1` frames and of records this crate writes and reads.
 pub const SERVICE_VERSION: u8 = 1;
@@ -326,6 +326,14 @@ impl ProviderFrame {
                 len: body.len(),
                 max: MAX_SERVICE_BODY_BYTES,
             }),
+            ProviderFrame::Reply(Reply {
+                outcome: Outcome::Failed(reason),
+                ..
+            }) if reason.len() > MAX_REASON_BYTES => Err(DecodeError::TooLarge {
+                what: "failure reason",
+                len: reason.len(),
+                max: MAX_REASON_BYTES,
+            }),
             ProviderFrame::Alive { offers } if offers.len() > MAX_OFFERS => Err(
                 DecodeError::Invalid(format!("more than {MAX_OFFERS} offers")),
             ),
@@ -409,6 +417,13 @@ mod tests {
         call.body = vec![0; MAX_SERVICE_BODY_BYTES + 1];
         let size = Call::decode(&call.encode().unwrap()).map_err(|e| e.reason());
         assert_eq!(size, Err("oversize"));
+        let failed = ProviderFrame::Reply(Reply {
+            v: SERVICE_VERSION,
+            id: CallId([0; 16]),
+            outcome: Outcome::Failed("x".repeat(MAX_REASON_BYTES + 1)),
+        });
+        let reason = ProviderFrame::decode(&failed.encode().unwrap()).map_err(|e| e.reason());
+        assert_eq!(reason, Err("oversize"));
         let offers = (0..=MAX_OFFERS)
             .map(|n| Offer {
                 service: format!("s{n}").parse().unwrap(),

@@ -1,6 +1,6 @@
 //! Reach through a relay, in network namespaces: A and C share no network, B is on both.
-//! A sends C a direct message, a file and a pipe through B's relay, and a stranger on B's
-//! network is refused a relay slot.
+//! A sends C a direct message, a file, a pipe, a service call and a queue item through B's
+//! relay, and a stranger on B's network is refused a relay slot.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -123,6 +123,26 @@ fn members_reach_each_other_through_a_relay_and_a_stranger_gets_no_slot() {
     assert_eq!(at_a.stdout, b"pong from c\n");
     println!("relay: message, 3 MiB file and pipe from A to C through B");
 
+    // A service C offers, called from A; an item A pushes, worked at C.
+    let _echo = c.background(&["service", "offer", "echo", "--", "cat"]);
+    let reply = wait_for("A's call answered by C through B", || {
+        let out = a.weft(&["call", "echo", "hello service"]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert_eq!(reply.trim(), "hello service");
+    let ran = root.path().join("ran");
+    let script = format!("cat > {}", ran.display());
+    let _worker = c.background(&["queue", "work", "jobs", "--", "sh", "-c", &script]);
+    a.ok(&["queue", "push", "jobs", "work for c"]);
+    let status = wait_for("C acknowledged A's item", || {
+        let s = a.json(&["queue", "status", "jobs"]);
+        (s["done"] == 1).then_some(s)
+    });
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "work for c");
+    println!("relay: a call and a queue item from A to C through B ({status})");
+
     // A stranger on B's network asks B for a slot over QUIC (TCP refuses it outright). The
     // relay service runs on members' connections only, so B counts a stranger, no request.
     let strangers = |node: &TestNode| node.status()["rejected"]["stranger"].as_u64().unwrap_or(0);
@@ -157,7 +177,7 @@ fn members_reach_each_other_through_a_relay_and_a_stranger_gets_no_slot() {
 
 /// The stranger's half, run by the test above inside the stranger's namespace: a bare
 /// rust-libp2p peer with a relay client reaches the relay named in `WEFT_RELAY_UNDER_TEST`
-/// and asks it for a slot; prints whether it got one.
+/// and asks it for a slot; prints whether it got one, then stays until it is disconnected.
 #[tokio::test]
 #[ignore = "run by members_reach_each_other_through_a_relay_and_a_stranger_gets_no_slot"]
 async fn stranger_asks_for_a_relay_slot() {
@@ -201,4 +221,12 @@ async fn stranger_asks_for_a_relay_slot() {
     .await
     .unwrap_or_else(|_| "no answer".into());
     println!("STRANGER: {verdict}");
+    // It stays until the relay ends its grace (and counts it), or gives up.
+    let _ = tokio::time::timeout(Duration::from_secs(20), async {
+        while !matches!(
+            swarm.select_next_some().await,
+            SwarmEvent::ConnectionClosed { .. }
+        ) {}
+    })
+    .await;
 }

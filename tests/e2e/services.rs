@@ -34,13 +34,20 @@ fn providers(node: &TestNode, name: &str) -> BTreeMap<String, Value> {
 
 /// Waits until `node` sees `peers` as healthy providers of `name`.
 fn wait_healthy(node: &TestNode, name: &str, peers: &[&TestNode]) {
-    wait_for(&format!("{} to see {name} offered", node.name), || {
-        let known = providers(node, name);
+    let mut known = BTreeMap::new();
+    let healthy = wait_until(|| {
+        known = providers(node, name);
         peers
             .iter()
             .all(|p| known.get(&p.peer_id).is_some_and(|v| v["healthy"] == true))
             .then_some(())
     });
+    assert!(
+        healthy.is_some(),
+        "timed out waiting for {} to see {name} offered by {:?}; it sees {known:?}",
+        node.name,
+        peers.iter().map(|p| &p.name).collect::<Vec<_>>()
+    );
 }
 
 /// How many calls each of `peers` served, as `node` sees it.

@@ -29,7 +29,7 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// An error and its causes on one line.
+/// An error and its causes on one line, safe for a terminal (an error may quote a peer).
 pub fn one_line(error: &anyhow::Error) -> String {
     let mut out = String::new();
     for (i, cause) in error.chain().enumerate() {
@@ -42,7 +42,7 @@ pub fn one_line(error: &anyhow::Error) -> String {
         }
         out.push_str(&text);
     }
-    out.replace('\n', " ")
+    printable(&out.replace('\n', " ")).into_owned()
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) for microseconds since the Unix epoch.

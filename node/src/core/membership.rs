@@ -494,8 +494,10 @@ impl Core {
     }
 
     /// Carries what an op changed to the doors: revoked members are cut off (and this node
-    /// stops when it is the one removed), newly admitted ones let in.
+    /// stops when it is the one removed), newly admitted ones let in, and workers a queue's
+    /// policy no longer lets work it get no more of it.
     pub(super) fn take_changes(&mut self, changes: Changes, now: Now) {
+        self.review_workers();
         if changes == Changes::default() {
             return;
         }

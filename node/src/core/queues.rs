@@ -205,9 +205,16 @@ impl Core {
                     .mesh
                     .get()
                     .is_some_and(|m| m.acl().can_work(&key, &queue));
-                if !allowed {
-                    let why = format!("a worker of `{queue}` its policy does not allow");
-                    self.reject("queue", &peer, "queue_not_allowed", &why);
+                let refused = if !allowed {
+                    Some(("queue_not_allowed", "its policy does not allow"))
+                } else if !held.takes(session, &queue) {
+                    Some(("queue_session_cap", "past the queues one session may pull"))
+                } else {
+                    None
+                };
+                if let Some((reason, why)) = refused {
+                    let why = format!("a worker of `{queue}`: {why}");
+                    self.reject("queue", &peer, reason, &why);
                     let frame = ProducerFrame::NotAllowed { queue };
                     self.out.push_back(Output::ToWorker { session, frame });
                     return;
@@ -228,6 +235,20 @@ impl Core {
                 Vec::new()
             }
         };
+        self.held_effects(effects);
+    }
+
+    /// After a change to the ACL: the workers whose queue's policy no longer lets them
+    /// work it are told so and given no more of it (what they hold they may still end).
+    pub(super) fn review_workers(&mut self) {
+        let Some(mesh) = self.mesh.get() else {
+            return;
+        };
+        let acl = mesh.acl();
+        let effects = self
+            .queues
+            .held
+            .review(|key, queue| acl.can_work(key, queue));
         self.held_effects(effects);
     }
 

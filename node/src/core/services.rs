@@ -130,12 +130,14 @@ impl Core {
         let mut id = [0u8; 16];
         id.copy_from_slice(&self.services.rng.bytes()[..16]);
         let id = CallId(id);
+        // What the wire carries as the call's budget (49 days) bounds how long it waits.
+        let timeout = timeout.min(Duration::from_millis(u64::from(u32::MAX)));
         let call = Call {
             v: SERVICE_VERSION,
             id,
             service: service.clone(),
             body: body.clone(),
-            budget_ms: timeout.as_millis().min(u128::from(u32::MAX)) as u32,
+            budget_ms: timeout.as_millis() as u32,
         };
         let deadline = now.at + timeout;
         self.services
@@ -187,8 +189,13 @@ impl Core {
         self.services.next_announce = now.at;
     }
 
-    /// A local handler answered call `serve` with `outcome`.
+    /// A local handler answered call `serve` with `outcome` (a failure's reason cut to
+    /// what the wire carries).
     pub fn served(&mut self, serve: ServeId, outcome: Outcome, now: Now) {
+        let outcome = match outcome {
+            Outcome::Failed(reason) => Outcome::Failed(weft_proto::queue::clip_reason(&reason)),
+            outcome => outcome,
+        };
         if let Some((service, started)) = self.services.serving.running(&serve) {
             self.out.push_back(Output::Observed(Observation::Served {
                 service: service.clone(),

@@ -11,6 +11,7 @@
 //! (relaying, relay slots, hole punching).
 
 mod commands;
+mod deaf;
 mod exchanges;
 mod local;
 mod queues;
@@ -50,6 +51,9 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// How long a stopping node lets started mailbox exchanges finish.
 const EXCHANGE_GRACE: Duration = Duration::from_secs(3);
+
+/// How long a stopping node waits for its connections to close.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
 /// What the loop shares with the tasks beside it: the Noise prologue of new TCP connections,
 /// the door (who is a member) and the tally of refused input.
@@ -202,6 +206,7 @@ impl EventLoop {
                     self.input(Input::Tick);
                     self.local.forget_gone();
                     self.take_relay_slots();
+                    self.reconnect_deaf(std::time::Instant::now());
                 }
             }
             self.carry_out();
@@ -416,7 +421,26 @@ impl EventLoop {
             }
         }
         self.finish_exchanges().await;
+        self.close_connections().await;
         tracing::info!("event loop stopped");
+    }
+
+    /// Closes every connection, for at most [`CLOSE_GRACE`], so that peers learn at once
+    /// that this node left: over QUIC no kernel tells them, and a connection they kept to
+    /// a node gone would carry their streams into nothing until it timed out.
+    async fn close_connections(&mut self) {
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        let deadline = tokio::time::sleep(CLOSE_GRACE);
+        tokio::pin!(deadline);
+        while self.swarm.connected_peers().next().is_some() {
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = self.swarm.select_next_some() => {}
+            }
+        }
     }
 
     /// Lets mailbox exchanges already started (receipts, releases) finish, for at most

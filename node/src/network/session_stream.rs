@@ -256,7 +256,8 @@ impl<Up: Wire, Down: Wire, Out: Send + 'static> Sessions<Up, Down, Out> {
     }
 
     /// Sends `out` on inbound session `session`; why not when it could not (the session
-    /// ended, or was ended now as its opener does not read).
+    /// ended: its close is on its way as [`SessionEvent::InboundClosed`]; or it was ended
+    /// now as its opener does not read).
     pub fn answer(&mut self, session: SessionId, out: Out) -> Result<(), Unsent> {
         let Some((peer, writer)) = self.inbound.get(&session) else {
             return Err(Unsent::Closed);
@@ -264,15 +265,13 @@ impl<Up: Wire, Down: Wire, Out: Send + 'static> Sessions<Up, Down, Out> {
         let sent = put(writer, out);
         if sent == Err(Unsent::Full) {
             tracing::warn!(peer = %short(peer), kind = self.protocol.kind, "ended a session whose peer does not read what it is sent");
-        }
-        if sent.is_err() {
             self.inbound.remove(&session);
         }
         sent
     }
 
-    /// Sends `out` on every inbound session; the sessions that could not take it are
-    /// ended (as [`Sessions::answer`]), and returned.
+    /// Sends `out` on every inbound session; the sessions ended now as their openers do
+    /// not read (as [`Sessions::answer`]) are returned.
     pub fn answer_all(&mut self, out: &Out) -> Vec<SessionId>
     where
         Out: Clone,
@@ -280,7 +279,7 @@ impl<Up: Wire, Down: Wire, Out: Send + 'static> Sessions<Up, Down, Out> {
         let sessions: Vec<SessionId> = self.inbound.keys().copied().collect();
         sessions
             .into_iter()
-            .filter(|session| self.answer(*session, out.clone()).is_err())
+            .filter(|session| self.answer(*session, out.clone()) == Err(Unsent::Full))
             .collect()
     }
 }

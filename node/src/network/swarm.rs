@@ -19,6 +19,12 @@ use crate::mesh::door::Door;
 /// Connections to members are long-lived; they are closed by peers leaving, not idleness.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
+/// How often a QUIC connection says it is alive when it has nothing else to say.
+const QUIC_KEEP_ALIVE: Duration = Duration::from_secs(1);
+
+/// How long a QUIC connection lasts without a word from its peer, in milliseconds.
+const QUIC_IDLE_TIMEOUT_MS: u32 = 5_000;
+
 /// How long listeners may take to report their addresses at start-up.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -41,7 +47,13 @@ pub fn build(
             yamux::Config::default,
         )
         .map_err(|e| transport(&e))?
-        .with_quic()
+        .with_quic_config(|mut c| {
+            // A peer gone without a word (killed, unplugged) is noticed within seconds, not
+            // the library's 10 s: its streams would go into nothing until then.
+            c.keep_alive_interval = QUIC_KEEP_ALIVE;
+            c.max_idle_timeout = QUIC_IDLE_TIMEOUT_MS;
+            c
+        })
         .with_dns()
         .map_err(|e| transport(&e))?
         .with_relay_client(

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use weft_proto::mesh::MemberKey;
 use weft_proto::queue::{
-    DeadLetter, Holding, ItemId, LEASE_MS, Lease, MAX_CREDIT, MAX_MAX_DELIVER, ProducerFrame,
-    QueueName, QueueStatus,
+    DeadLetter, Holding, ItemId, LEASE_MS, Lease, MAX_CREDIT, MAX_MAX_DELIVER,
+    MAX_QUEUES_PER_SESSION, ProducerFrame, QueueName, QueueStatus,
 };
 
 use crate::core::io::SessionId;
@@ -191,6 +191,8 @@ pub struct Held {
     done: HashMap<ItemId, (QueueName, u64)>,
     done_order: BTreeMap<u64, ItemId>,
     workers: BTreeMap<SessionId, WorkerAt>,
+    /// Leases found on disk at start that no session has named yet, by worker and queue.
+    unclaimed: BTreeSet<(MemberKey, QueueName, ItemId)>,
     counts: BTreeMap<QueueName, Counts>,
     next_seq: u64,
     next_done: u64,
@@ -269,10 +271,16 @@ impl Held {
             }
             State::Leased(lease) => {
                 self.deadlines.insert((lease.deadline, id));
-                if let Some(session) = lease.session
-                    && let Some(worker) = self.workers.get_mut(&session)
-                {
-                    worker.leased.insert(id);
+                match lease.session {
+                    Some(session) => {
+                        if let Some(worker) = self.workers.get_mut(&session) {
+                            worker.leased.insert(id);
+                        }
+                    }
+                    None => {
+                        self.unclaimed
+                            .insert((lease.worker, item.queue.clone(), id));
+                    }
                 }
             }
             State::Dead(_) => {}
@@ -298,10 +306,16 @@ impl Held {
             }
             State::Leased(lease) => {
                 self.deadlines.remove(&(lease.deadline, id));
-                if let Some(session) = lease.session
-                    && let Some(worker) = self.workers.get_mut(&session)
-                {
-                    worker.leased.remove(&id);
+                match lease.session {
+                    Some(session) => {
+                        if let Some(worker) = self.workers.get_mut(&session) {
+                            worker.leased.remove(&id);
+                        }
+                    }
+                    None => {
+                        self.unclaimed
+                            .remove(&(lease.worker, item.queue.clone(), id));
+                    }
                 }
             }
             State::Dead(_) => {}
@@ -378,11 +392,7 @@ impl Held {
         max_deliver: u32,
         now: Instant,
     ) -> Vec<Effect> {
-        let worker = self.workers.entry(session).or_insert_with(|| WorkerAt {
-            key,
-            wants: BTreeMap::new(),
-            leased: BTreeSet::new(),
-        });
+        let worker = self.worker_at(session, key);
         let first = !worker.wants.contains_key(&queue);
         let want = worker.wants.entry(queue.clone()).or_default();
         want.credit = want.credit.saturating_add(credit).min(MAX_CREDIT);
@@ -396,18 +406,53 @@ impl Held {
         effects
     }
 
+    /// Drops the credit of the workers `allowed` no longer lets work a queue, and tells
+    /// them; the leases they hold stay theirs to end.
+    pub fn review(&mut self, allowed: impl Fn(&MemberKey, &QueueName) -> bool) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        for (session, worker) in &mut self.workers {
+            let key = worker.key;
+            worker.wants.retain(|queue, _| {
+                let keep = allowed(&key, queue);
+                if !keep {
+                    let frame = ProducerFrame::NotAllowed {
+                        queue: queue.clone(),
+                    };
+                    effects.push(Effect::Send(*session, frame));
+                }
+                keep
+            });
+        }
+        effects
+    }
+
+    /// Whether the worker of `session` may pull `queue` too: it pulls it already, or fewer
+    /// than [`MAX_QUEUES_PER_SESSION`] queues.
+    pub fn takes(&self, session: SessionId, queue: &QueueName) -> bool {
+        self.workers
+            .get(&session)
+            .is_none_or(|w| w.wants.contains_key(queue) || w.wants.len() < MAX_QUEUES_PER_SESSION)
+    }
+
+    /// The worker of `session` (member `key`), known from its first frame.
+    fn worker_at(&mut self, session: SessionId, key: MemberKey) -> &mut WorkerAt {
+        self.workers.entry(session).or_insert_with(|| WorkerAt {
+            key,
+            wants: BTreeMap::new(),
+            leased: BTreeSet::new(),
+        })
+    }
+
     /// A worker's first `Want` of `queue` on a session came after its `Running`s: the
     /// leases of `queue` it held when this node last stopped and did not name are lost (it
     /// never got them, or gave them up when its session closed).
     fn forget_unclaimed(&mut self, key: &MemberKey, queue: &QueueName, effects: &mut Vec<Effect>) {
+        let from = (*key, queue.clone(), ItemId([0; 16]));
+        let to = (*key, queue.clone(), ItemId([0xff; 16]));
         let unclaimed: Vec<ItemId> = self
-            .items
-            .iter()
-            .filter(|(_, item)| item.queue == *queue)
-            .filter(|(_, item)| {
-                matches!(&item.state, State::Leased(l) if l.worker == *key && l.session.is_none())
-            })
-            .map(|(id, _)| *id)
+            .unclaimed
+            .range(from..=to)
+            .map(|(_, _, id)| *id)
             .collect();
         for id in unclaimed {
             self.lost(
@@ -580,6 +625,9 @@ impl Held {
     /// Worker `key` on `session` still holds `leases`: they last another lease from `now`
     /// (and a lease found on disk at start is its session's again).
     pub fn running(&mut self, session: SessionId, key: &MemberKey, leases: &[Lease], now: Instant) {
+        // A worker names its leases before its first `Want` on a new session: the session
+        // is its from here, so that those leases go back when it closes.
+        self.worker_at(session, *key);
         for lease in leases {
             let Some(mut item) = self.items.remove(&lease.id) else {
                 continue;
@@ -676,7 +724,9 @@ impl Held {
     ) -> Result<Vec<Effect>, String> {
         match self.items.get_mut(&id) {
             Some(item) if item.queue == *queue && matches!(item.state, State::Dead(_)) => {
+                // Deliveries are counted afresh: an earlier holder's word is no longer its.
                 item.attempts = 0;
+                item.holders.clear();
             }
             Some(item) if item.queue == *queue => {
                 return Err(format!("item {id} of `{queue}` is not a dead letter"));

@@ -23,6 +23,11 @@ use crate::core::io::{RunId, WorkerId};
 /// How often a worker names the leases it holds at each producer.
 pub const RUNNING_EVERY: Duration = Duration::from_millis(RUNNING_EVERY_MS);
 
+/// How long a producer may hold this node's credit without a word: an honest one sends
+/// items at once or gives the credit back. Past it the credit goes to other producers, and
+/// the silent one gets one item's credit at a time until it sends an item.
+pub const CREDIT_IDLE: Duration = Duration::from_secs(5);
+
 /// How a local worker works its queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorkOpts {
@@ -63,6 +68,17 @@ struct AtProducer {
     registered: bool,
     /// Whether the queue's policy refuses this node there.
     refused: bool,
+    /// Since when it has held credit without a word.
+    quiet_since: Option<Instant>,
+    /// Whether it held credit past [`CREDIT_IDLE`] and has sent no item since.
+    probation: bool,
+}
+
+impl AtProducer {
+    /// It said something: it is not holding credit silently.
+    fn heard(&mut self) {
+        self.quiet_since = None;
+    }
 }
 
 #[derive(Debug)]
@@ -196,7 +212,8 @@ impl Working {
             let at = worker.producers.entry(peer).or_default();
             if !at.registered {
                 at.registered = true;
-                at.pending = pending;
+                // A record is the producer's word: one item's credit, until it says more.
+                at.pending = pending.min(1);
                 registering.push(peer);
             }
         }
@@ -234,22 +251,34 @@ impl Working {
     /// Gives out the credit `queue`'s worker has free, one item at a time, to producers
     /// with ready items, least credited first (in turn among equals): who gets how much.
     fn grant(&mut self, queue: &QueueName) -> Vec<(PeerId, u32)> {
-        let unsettled = &self.unsettled;
         let Some(worker) = self.queues.get_mut(queue) else {
             return Vec::new();
         };
         let capacity = worker.capacity();
         let mut free = capacity.saturating_sub(worker.in_use());
+        if free == 0 {
+            return Vec::new();
+        }
+        // A producer that has not settled a worker's worth of results gets no more.
+        let peers: Vec<PeerId> = worker
+            .producers
+            .iter()
+            .filter(|(peer, at)| {
+                let owed = owed(&self.unsettled, **peer)
+                    .take(capacity as usize)
+                    .count();
+                at.registered && !at.refused && (owed as u32) < capacity
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
         let mut given: BTreeMap<PeerId, u32> = BTreeMap::new();
-        let peers: Vec<PeerId> = worker.producers.keys().copied().collect();
         while free > 0 {
             let n = peers.len();
             let next = (0..n)
                 .map(|i| peers[(worker.turn + i) % n.max(1)])
                 .filter(|peer| {
                     let at = &worker.producers[peer];
-                    let owed = owed(unsettled, *peer).count() as u32;
-                    at.registered && !at.refused && at.pending > 0 && owed < capacity
+                    at.pending > 0 && !(at.probation && at.credit > 0)
                 })
                 .min_by_key(|peer| worker.producers[peer].credit);
             let Some(peer) = next else {
@@ -300,11 +329,13 @@ impl Working {
             .and_then(|w| w.producers.get_mut(&peer))
             .filter(|at| at.credit > 0);
         let Some(at) = asked else {
-            let frame = WorkerFrame::Release { queue, lease };
-            self.unsettled.insert((peer, lease.id), frame.clone());
-            return vec![Effect::Send(peer, frame)];
+            // Said once and not kept: should it not arrive, the session it came on is gone,
+            // and its close takes the lease back.
+            return vec![Effect::Send(peer, WorkerFrame::Release { queue, lease })];
         };
         at.credit -= 1;
+        at.heard();
+        at.probation = false;
         if let Some(worker) = self.queues.get_mut(&queue) {
             worker.waiting.push_back((peer, lease, body));
         }
@@ -369,6 +400,9 @@ impl Working {
     /// Producer `peer` has this node's word on item `id` on its disk.
     pub fn settled(&mut self, peer: PeerId, queue: &QueueName, id: ItemId) -> Vec<Effect> {
         self.unsettled.remove(&(peer, id));
+        if let Some(at) = self.at(peer, queue) {
+            at.heard();
+        }
         self.want_more(queue)
     }
 
@@ -377,6 +411,7 @@ impl Working {
         if let Some(at) = self.at(peer, queue) {
             at.credit = at.credit.saturating_sub(returned);
             at.pending = 0;
+            at.heard();
         }
         self.want_more(queue)
     }
@@ -385,6 +420,7 @@ impl Working {
     pub fn pending(&mut self, peer: PeerId, queue: &QueueName, count: u32) -> Vec<Effect> {
         if let Some(at) = self.at(peer, queue) {
             at.pending = count;
+            at.heard();
         }
         self.want_more(queue)
     }
@@ -409,9 +445,7 @@ impl Working {
         let mut queues = Vec::new();
         for (queue, worker) in &mut self.queues {
             if let Some(at) = worker.producers.get_mut(&peer) {
-                at.credit = 0;
-                at.registered = false;
-                at.refused = false;
+                *at = AtProducer::default();
             }
             worker.waiting.retain(|(p, ..)| *p != peer);
             queues.push(queue.clone());
@@ -419,14 +453,15 @@ impl Working {
         queues.iter().flat_map(|q| self.want_more(q)).collect()
     }
 
-    /// What time did: every [`RUNNING_EVERY`], each producer hears which of its leases
-    /// this node still holds.
+    /// What time did: credit held silently past [`CREDIT_IDLE`] goes to other producers;
+    /// every [`RUNNING_EVERY`], each producer hears which of its leases this node still
+    /// holds.
     pub fn tick(&mut self, now: Instant) -> Vec<Effect> {
+        let mut effects = self.reclaim(now);
         if self.next_running.is_some_and(|at| now < at) {
-            return Vec::new();
+            return effects;
         }
         self.next_running = Some(now + RUNNING_EVERY);
-        let mut effects = Vec::new();
         for (queue, worker) in &self.queues {
             for (peer, at) in &worker.producers {
                 if !at.registered {
@@ -443,6 +478,31 @@ impl Working {
             }
         }
         effects
+    }
+
+    /// Takes back the credit producers have held without a word past [`CREDIT_IDLE`] (an
+    /// item sent on it later goes back), and gives it to others.
+    fn reclaim(&mut self, now: Instant) -> Vec<Effect> {
+        let mut reclaimed = Vec::new();
+        for (queue, worker) in &mut self.queues {
+            for (peer, at) in &mut worker.producers {
+                if at.credit == 0 {
+                    at.heard();
+                    continue;
+                }
+                let since = *at.quiet_since.get_or_insert(now);
+                if now.saturating_duration_since(since) >= CREDIT_IDLE {
+                    tracing::warn!(%queue, producer = %crate::core::short(peer), credit = at.credit, "a producer held this node's credit without a word: it goes to others");
+                    at.credit = 0;
+                    at.pending = 0;
+                    at.probation = true;
+                    at.heard();
+                    reclaimed.push(queue.clone());
+                }
+            }
+        }
+        reclaimed.dedup();
+        reclaimed.iter().flat_map(|q| self.want_more(q)).collect()
     }
 
     /// How many producers `queue` is worked from here, and how many items its worker holds.

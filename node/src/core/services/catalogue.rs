@@ -56,22 +56,24 @@ impl Provider {
 #[derive(Debug, Default)]
 pub struct Catalogue {
     providers: BTreeMap<PeerId, Provider>,
+    /// The newest record's number from each member, kept after its provider is forgotten
+    /// (withdrawn or silent) so that an older record replayed is not believed again.
+    newest: BTreeMap<PeerId, u64>,
 }
 
 impl Catalogue {
     /// Takes `record` of `peer` (checked: signed by it, a member allowed its offers); false
     /// when it is not newer than what is known.
     pub fn record(&mut self, peer: PeerId, record: ProviderRecord, now: Instant) -> bool {
-        if let Some(known) = self.providers.get(&peer)
-            && known.seq >= record.seq
-        {
+        if self.newest.get(&peer).is_some_and(|seq| *seq >= record.seq) {
             return false;
         }
+        self.newest.insert(peer, record.seq);
         if record.offers.is_empty() && record.queues.is_empty() {
             self.providers.remove(&peer);
             return true;
         }
-        let hung = self.providers.get(&peer).is_some_and(|p| p.hung);
+        // A newer record is word from it: found hung before, it is heard from again.
         self.providers.insert(
             peer,
             Provider {
@@ -80,7 +82,7 @@ impl Catalogue {
                 offers: record.offers,
                 queues: record.queues,
                 heard: now,
-                hung,
+                hung: false,
             },
         );
         true
@@ -118,6 +120,7 @@ impl Catalogue {
     /// `peer` is no member any more.
     pub fn forget(&mut self, peer: &PeerId) {
         self.providers.remove(peer);
+        self.newest.remove(peer);
     }
 
     /// Forgets the providers not heard from within the record lifetime.
@@ -258,7 +261,7 @@ mod tests {
     }
 
     #[test]
-    fn newer_records_replace_older_an_empty_one_withdraws_and_silence_expires() {
+    fn newer_records_replace_older_and_are_word_an_empty_one_withdraws_and_silence_expires() {
         let (mut catalogue, now) = (Catalogue::default(), Instant::now());
         let echo: ServiceName = "echo".parse().unwrap();
         let peer = PeerId::random();
@@ -267,7 +270,18 @@ mod tests {
         assert!(catalogue.offers(&echo));
         assert!(catalogue.record(peer, record(3, Vec::new()), now));
         assert!(!catalogue.offers(&echo), "withdrawn");
+        assert!(
+            !catalogue.record(peer, record(2, vec![offer(false, 0)]), now),
+            "an older record replayed after a withdrawal"
+        );
         catalogue.record(peer, record(4, vec![offer(false, 0)]), now);
+        catalogue.hung(&peer);
+        assert!(!catalogue.healthy(&peer, &echo, now), "found hung");
+        catalogue.record(peer, record(5, vec![offer(false, 0)]), now);
+        assert!(
+            catalogue.healthy(&peer, &echo, now),
+            "a newer record is word from it"
+        );
         catalogue.expire(now + TTL);
         assert!(catalogue.offers(&echo));
         catalogue.expire(now + TTL + Duration::from_millis(1));

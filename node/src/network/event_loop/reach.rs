@@ -36,6 +36,8 @@ pub(super) struct Reach {
     retry: HashMap<PeerId, Instant>,
     /// Whether peers can dial this node, as AutoNAT last found.
     nat: Option<libp2p::autonat::NatStatus>,
+    /// Members whose gossip told this node no topic.
+    pub(super) deaf: super::deaf::Deaf,
 }
 
 impl Reach {

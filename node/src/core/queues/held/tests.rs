@@ -171,6 +171,28 @@ fn what_was_on_disk_comes_back_with_its_leases_held_for_their_workers() {
 }
 
 #[test]
+fn a_lease_named_again_goes_back_when_its_new_session_closes() {
+    let now = Instant::now();
+    let mut held = Held::default();
+    let id = pushed(&mut held, 1, now);
+    let effects = held.want(1, W1, jobs(), 1, 5, now);
+    let items: Vec<(ItemId, StoredItem)> = effects
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Store(i, item) => Some((i, item)),
+            _ => None,
+        })
+        .collect();
+    let mut restarted = Held::load(items, Vec::new(), now);
+    restarted.running(7, &W1, &[Lease { id, attempt: 1 }], now);
+    restarted.want(7, W1, jobs(), 0, 5, now);
+    // The worker's new session closes well before the lease's deadline.
+    restarted.session_closed(7, now);
+    let status = restarted.status(&jobs());
+    assert_eq!((status.in_flight, status.pending), (0, 1));
+}
+
+#[test]
 fn a_push_past_the_limits_is_refused_and_a_known_id_is_not_pushed_twice() {
     let now = Instant::now();
     let mut held = Held::default();
@@ -178,4 +200,39 @@ fn a_push_past_the_limits_is_refused_and_a_known_id_is_not_pushed_twice() {
     assert_eq!(held.push(jobs(), id, 10, 0, now), Ok(None));
     let full = held.push(jobs(), ItemId([2; 16]), MAX_HELD_BYTES, 0, now);
     assert!(matches!(full, Err(PushError::Full { items: 1, .. })));
+}
+
+#[test]
+fn a_worker_the_policy_no_longer_lets_work_gets_no_more_and_is_told() {
+    let now = Instant::now();
+    let mut held = Held::default();
+    held.want(1, W1, jobs(), 10, 5, now);
+    held.want(2, W2, jobs(), 10, 5, now);
+    let effects = held.review(|key, _| *key == W1);
+    let told = ProducerFrame::NotAllowed { queue: jobs() };
+    assert_eq!(effects, [Effect::Send(2, told)]);
+    for n in 1..=4 {
+        let id = pushed(&mut held, n, now);
+        assert!(held.items[&id].holders.iter().all(|(_, key)| *key == W1));
+    }
+}
+
+#[test]
+fn a_session_pulls_a_bounded_number_of_queues() {
+    let now = Instant::now();
+    let mut held = Held::default();
+    for n in 0..MAX_QUEUES_PER_SESSION {
+        let queue: QueueName = format!("q{n}").parse().unwrap();
+        assert!(held.takes(1, &queue));
+        held.want(1, W1, queue, 1, 5, now);
+    }
+    assert!(
+        held.takes(1, &"q0".parse().unwrap()),
+        "one it pulls already"
+    );
+    assert!(!held.takes(1, &"one-more".parse().unwrap()));
+    assert!(
+        held.takes(2, &"one-more".parse().unwrap()),
+        "another session"
+    );
 }

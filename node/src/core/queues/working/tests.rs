@@ -34,12 +34,38 @@ fn credit_is_spread_over_producers_with_ready_items_and_never_exceeds_the_capaci
     let (a, b) = (PeerId::random(), PeerId::random());
     let mut working = Working::default();
     working.work(jobs(), opts()).unwrap();
+    // Records say 10 ready at each: one item's credit each, until they say so themselves.
     let effects = working.producers(&jobs(), vec![(a, 10), (b, 10)], |_| true);
-    let given = wants(&effects);
-    assert_eq!(given.iter().map(|(_, c)| c).sum::<u32>(), 3, "{given:?}");
-    assert!(given.iter().all(|(_, c)| *c >= 1), "both asked: {given:?}");
+    let mut given = wants(&effects);
+    given.sort();
+    let mut each = vec![(a, 1), (b, 1)];
+    each.sort();
+    assert_eq!(given, each);
+    let given = wants(&working.pending(a, &jobs(), 10));
+    assert_eq!(given, [(a, 1)], "the capacity is 3");
     // Nothing more while all of it is out.
-    assert!(wants(&working.pending(a, &jobs(), 10)).is_empty());
+    assert!(wants(&working.pending(b, &jobs(), 10)).is_empty());
+}
+
+#[test]
+fn credit_a_producer_holds_without_a_word_goes_to_another() {
+    let (a, b) = (PeerId::random(), PeerId::random());
+    let mut working = Working::default();
+    working.work(jobs(), opts()).unwrap();
+    working.producers(&jobs(), vec![(a, 1)], |_| true);
+    working.pending(a, &jobs(), 100);
+    working.producers(&jobs(), vec![(a, 1), (b, 1)], |_| true);
+    let start = Instant::now();
+    assert!(working.tick(start).is_empty());
+    // b has items too, but a holds all the credit and sends nothing.
+    assert!(wants(&working.pending(b, &jobs(), 5)).is_empty());
+    let effects = working.tick(start + CREDIT_IDLE);
+    assert_eq!(wants(&effects), [(b, 3)]);
+    // a, on probation, gets one item's credit at a time until it sends an item.
+    working.pending(a, &jobs(), 100);
+    assert_eq!(wants(&working.drained(b, &jobs(), 3)), [(a, 1)]);
+    working.item(a, jobs(), lease(1), vec![]);
+    assert_eq!(wants(&working.pending(a, &jobs(), 100)), [(a, 2)]);
 }
 
 #[test]
@@ -53,7 +79,13 @@ fn a_worker_never_holds_out_more_credit_than_a_producer_keeps() {
     };
     working.work(jobs(), greedy).unwrap();
     let effects = working.producers(&jobs(), vec![(a, u32::MAX)], |_| true);
-    assert_eq!(wants(&effects), [(a, MAX_CREDIT)]);
+    assert_eq!(
+        wants(&effects),
+        [(a, 1)],
+        "a record earns one item's credit"
+    );
+    let effects = working.pending(a, &jobs(), u32::MAX);
+    assert_eq!(wants(&effects), [(a, MAX_CREDIT - 1)]);
 }
 
 #[test]
@@ -62,6 +94,7 @@ fn items_run_at_the_concurrency_and_results_are_said_again_on_a_new_session() {
     let mut working = Working::default();
     let worker = working.work(jobs(), opts()).unwrap();
     working.producers(&jobs(), vec![(a, 3)], |_| true);
+    working.pending(a, &jobs(), 2);
     let mut runs = Vec::new();
     for n in 1..=3 {
         for effect in working.item(a, jobs(), lease(n), vec![n]) {
