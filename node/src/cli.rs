@@ -12,6 +12,7 @@ mod mesh;
 mod messages;
 mod node_args;
 pub(crate) mod output;
+mod peer_arg;
 mod peers;
 mod queues;
 mod services;
@@ -21,6 +22,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use libp2p::{Multiaddr, PeerId};
+
+use self::peer_arg::PeerArg;
 
 use crate::api::client::Client;
 use crate::config::resolve_data_dir;
@@ -80,8 +83,8 @@ pub enum Command {
     Peers,
     /// Measure round trips to a member through the mesh, like ping(8).
     Ping {
-        /// The member's PeerId.
-        peer: PeerId,
+        /// The member: its name, its PeerId or a unique part of it.
+        peer: PeerArg,
         /// How many round trips.
         #[arg(short, long, default_value_t = 4, value_name = "N")]
         count: u32,
@@ -91,8 +94,8 @@ pub enum Command {
     },
     /// Send a direct message; waits for the recipient's acknowledgement.
     Send {
-        /// The recipient's PeerId.
-        peer: PeerId,
+        /// The recipient: its name, its PeerId or a unique part of it.
+        peer: PeerArg,
         /// The message (at most 64 KiB).
         text: String,
         /// Return once the message is durably queued, without waiting for delivery.
@@ -122,9 +125,9 @@ pub enum Command {
     },
     /// Show stored history, direct and topic, sent and received, newest last.
     Inbox {
-        /// Only direct messages exchanged with this peer.
+        /// Only direct messages exchanged with this member (name or PeerId).
         #[arg(long, value_name = "PEER")]
-        from: Option<PeerId>,
+        from: Option<PeerArg>,
         /// Only messages on this topic.
         #[arg(long)]
         topic: Option<String>,
@@ -174,8 +177,8 @@ pub enum Command {
     },
     /// Share a file and send a member a message offering it (id, name, size, type).
     SendFile {
-        /// The recipient's PeerId.
-        peer: PeerId,
+        /// The recipient: its name, its PeerId or a unique part of it.
+        peer: PeerArg,
         /// The file.
         path: PathBuf,
         /// Return once the message is durably queued, without waiting for delivery.
@@ -190,9 +193,10 @@ pub enum Command {
     Fetch {
         /// The blob id, as `weft share` printed it or a file offer carried it.
         blob: weft_proto::blob::BlobId,
-        /// Fetch from this member (repeatable) [default: every connected member].
+        /// Fetch from this member, by name or PeerId (repeatable) [default: every
+        /// connected member].
         #[arg(long, value_name = "PEER")]
-        from: Vec<PeerId>,
+        from: Vec<PeerArg>,
         /// Where to write it [default: the offered name, else the blob id, in the current
         /// directory].
         #[arg(short, long, value_name = "PATH")]
@@ -228,15 +232,15 @@ pub enum Command {
     /// A live byte stream with a member: stdin goes to the other end, what it sends comes
     /// out on stdout (e.g. `ffmpeg … | weft pipe PEER`).
     Pipe {
-        /// The member to open a pipe to.
+        /// The member to open a pipe to (name or PeerId).
         #[arg(required_unless_present = "accept", conflicts_with = "accept")]
-        peer: Option<PeerId>,
+        peer: Option<PeerArg>,
         /// Wait for a member to open a pipe to this node instead.
         #[arg(long)]
         accept: bool,
-        /// With --accept: only from this member.
+        /// With --accept: only from this member (name or PeerId).
         #[arg(long, value_name = "PEER", requires = "accept")]
-        from: Option<PeerId>,
+        from: Option<PeerArg>,
     },
 }
 
@@ -379,13 +383,13 @@ pub enum MembersCommand {
     },
     /// Remove a member, permanently (admins only).
     Remove {
-        /// Its PeerId.
-        peer: PeerId,
+        /// The member: its name, its PeerId or a unique part of it.
+        peer: PeerArg,
     },
     /// Change a member's role (admins only).
     Role {
-        /// Its PeerId.
-        peer: PeerId,
+        /// The member: its name, its PeerId or a unique part of it.
+        peer: PeerArg,
         /// The new role: admin, member, guest or mailbox.
         role: weft_proto::mesh::Role,
     },
@@ -500,21 +504,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             peer,
             count,
             interval,
-        } => peers::ping(&client()?, peer, count, interval, json).await,
+        } => {
+            let client = client()?;
+            let peer = peer.resolve(&client).await?;
+            peers::ping(&client, peer, count, interval, json).await
+        }
         Command::Status => peers::status(&client()?, json).await,
         Command::Send {
             peer,
             text,
             no_wait,
             timeout,
-        } => messages::send(&client()?, peer, text, !no_wait, timeout, json, None).await,
+        } => {
+            let client = client()?;
+            let peer = peer.resolve(&client).await?;
+            messages::send(&client, peer, text, !no_wait, timeout, json, None).await
+        }
         Command::Publish { topic, text } => {
             messages::publish(&client()?, &topic, &text, json).await
         }
         Command::Subscribe { topic } => messages::subscribe(&client()?, &topic, json).await,
         Command::Unsubscribe { topic } => messages::unsubscribe(&client()?, &topic, json).await,
         Command::Inbox { from, topic, limit } => {
-            messages::inbox(&client()?, from, topic, limit, json).await
+            let client = client()?;
+            let from = peer_arg::resolve_some(from, &client).await?;
+            messages::inbox(&client, from, topic, limit, json).await
         }
         Command::Mesh {
             command: MeshCommand::Create { name },
@@ -554,12 +568,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             timeout,
         } => {
             let client = client()?;
+            let peer = peer.resolve(&client).await?;
             let offer = media::share(&client, &path, json, !json).await?;
             let text = offer.to_text();
             messages::send(&client, peer, text, !no_wait, timeout, json, Some(&offer)).await
         }
-        Command::Fetch { blob, from, out } => media::fetch(&client()?, blob, from, out, json).await,
-        Command::Pipe { peer, from, .. } => media::pipe(&client()?, peer, from).await,
+        Command::Fetch { blob, from, out } => {
+            let client = client()?;
+            let from = peer_arg::resolve_all(&from, &client).await?;
+            media::fetch(&client, blob, from, out, json).await
+        }
+        Command::Pipe { peer, from, .. } => {
+            let client = client()?;
+            let peer = peer_arg::resolve_some(peer, &client).await?;
+            let from = peer_arg::resolve_some(from, &client).await?;
+            media::pipe(&client, peer, from).await
+        }
         Command::Service {
             command:
                 ServiceCommand::Offer {

@@ -4,7 +4,7 @@
 //! SignedOp = { body: OpBody, sig: bytes(64) }     sig: ed25519 by body.author over cbor(body),
 //!                                                 context "acl-op"
 //! OpBody   = { v: 3, mesh: bytes(20), author: bytes(32), prev: [bytes(32)], kind: OpKind }
-//! OpKind   = { "Found": { name } } | { "Add": { member, role, name } } | { "Revoke": { member } }
+//! OpKind   = { "Found": { name, founder? } } | { "Add": { member, role, name } } | { "Revoke": { member } }
 //!          | { "SetRole": { member, role } } | { "TopicPolicy": { topic, publishers } }
 //!          | { "RevokeInvite": { invite: bytes(16) } }
 //!          | { "ServicePolicy": { service, offer: [Principal], call: [Principal] } }
@@ -67,6 +67,10 @@ pub enum OpKind {
     Found {
         /// The mesh's name.
         name: Option<String>,
+        /// The founder's own name (absent from ops of earlier versions, which encode as
+        /// before without it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        founder: Option<String>,
     },
     /// Admits a member with a role.
     Add {
@@ -216,7 +220,11 @@ impl SignedOp {
             return invalid("predecessors must be sorted and distinct");
         }
         match &body.kind {
-            OpKind::Found { name } | OpKind::Add { name, .. } => check_name(name.as_deref()),
+            OpKind::Found { name, founder } => {
+                check_name(name.as_deref())?;
+                check_name(founder.as_deref())
+            }
+            OpKind::Add { name, .. } => check_name(name.as_deref()),
             OpKind::TopicPolicy { publishers, .. } if publishers.len() > MAX_POLICY_ENTRIES => {
                 invalid("too many publishers in a topic policy")
             }
@@ -268,7 +276,13 @@ mod tests {
 
     #[test]
     fn shape_rules() {
-        let found = op(vec![], OpKind::Found { name: None });
+        let found = op(
+            vec![],
+            OpKind::Found {
+                name: None,
+                founder: None,
+            },
+        );
         assert!(found.check_shape().is_ok());
         let revoke = |prev| {
             op(
@@ -284,9 +298,15 @@ mod tests {
             "only Found is a root"
         );
         assert!(
-            op(vec![OpId([1; 32])], OpKind::Found { name: None })
-                .check_shape()
-                .is_err()
+            op(
+                vec![OpId([1; 32])],
+                OpKind::Found {
+                    name: None,
+                    founder: None,
+                }
+            )
+            .check_shape()
+            .is_err()
         );
         let unsorted = vec![OpId([2; 32]), OpId([1; 32])];
         assert!(revoke(unsorted).check_shape().is_err());
@@ -352,7 +372,13 @@ mod tests {
 
     #[test]
     fn ids_are_domain_separated_hashes() {
-        let found = op(vec![], OpKind::Found { name: None });
+        let found = op(
+            vec![],
+            OpKind::Found {
+                name: None,
+                founder: None,
+            },
+        );
         let bytes = crate::codec::to_cbor(&found).unwrap();
         assert_ne!(found.id().0, *blake3::hash(&bytes).as_bytes());
         assert_eq!(found.id(), found.clone().id());

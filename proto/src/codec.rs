@@ -276,7 +276,10 @@ mod tests {
         let topic: TopicName = "news".parse().unwrap();
         vec![
             (
-                OpKind::Found { name: name.clone() },
+                OpKind::Found {
+                    name: name.clone(),
+                    founder: None,
+                },
                 BareOpKind::Found { name: name.clone() },
             ),
             (

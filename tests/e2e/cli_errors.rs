@@ -1,6 +1,6 @@
 //! Bad input from a user: a clear one-line error, the right exit code, nothing changed.
 
-use crate::support::{TestNode, root, weft_raw};
+use crate::support::{TestNode, founder, root, weft_raw};
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -38,22 +38,27 @@ fn node_not_running_says_how_to_start_it() {
 }
 
 #[test]
-fn malformed_multiaddr_and_peer_id_are_named() {
+fn a_malformed_multiaddr_and_an_unknown_member_are_named() {
     let out = weft_raw(&["dial", "not-an-address"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("not-an-address"), "{}", stderr(&out));
 
-    let out = weft_raw(&["send", "12D3KooWnotapeer", "hello"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("12D3KooWnotapeer"),
-        "{}",
-        stderr(&out)
-    );
-
-    let out = weft_raw(&["inbox", "--from", "bogus-peer"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("bogus-peer"), "{}", stderr(&out));
+    // A member may be named by its name: what no member is called is said so.
+    let root = root();
+    let node = founder(root.path(), "a");
+    for args in [
+        &["send", "12D3KooWnotapeer", "hello"][..],
+        &["inbox", "--from", "bogus-peer"],
+    ] {
+        let out = node.weft(args);
+        assert_eq!(out.status.code(), Some(1), "weft {args:?}");
+        let named = args.iter().find(|a| a.contains("peer")).unwrap();
+        assert!(
+            stderr(&out).contains(&format!("no member is named `{named}`")),
+            "{}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]

@@ -320,7 +320,14 @@ fn a_stranger_is_not_asked_not_answered_and_not_remembered() {
     let mut stranger = Hostile::new(&mesh_id, Some(trap_addr.clone()));
     // Were it asked, it would answer with an admin it made up and members at its trap.
     let sock = Hostile::new(&mesh_id, None);
-    let forged = stranger.op(mesh, vec![], OpKind::Found { name: None });
+    let forged = stranger.op(
+        mesh,
+        vec![],
+        OpKind::Found {
+            name: None,
+            founder: None,
+        },
+    );
     let made_up = stranger.op(
         mesh,
         vec![forged.id()],

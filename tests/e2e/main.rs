@@ -17,6 +17,7 @@ mod mdns;
 mod media_doors;
 mod membership;
 mod messaging;
+mod names;
 mod nat;
 mod netns;
 mod operate;

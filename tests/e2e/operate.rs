@@ -252,17 +252,61 @@ fn a_malformed_config_file_is_refused_with_its_line() {
     .unwrap();
     let shown = node.ok(&["config", "show", "--mailbox-ttl", "1d"]);
     assert!(
-        shown.contains("relay = off") && shown.contains("# file"),
+        shown.contains("relay = \"off\"") && shown.contains("# file"),
         "{shown}"
     );
     assert!(
-        shown.contains("mailbox-ttl = 1d") && shown.contains("# flag"),
+        shown.contains("mailbox-ttl = \"1d\"") && shown.contains("# flag"),
         "{shown}"
     );
     assert!(
-        shown.contains("history-retention = 365d") && shown.contains("# default"),
+        shown.contains("history-retention = \"365d\"") && shown.contains("# default"),
         "{shown}"
     );
+}
+
+#[test]
+fn what_config_show_prints_is_a_config_file_the_node_reads_back() {
+    let root = root();
+    let node = TestNode::init(root.path(), "a");
+    let flags = [
+        "--mailbox-ttl",
+        "1d",
+        "--metrics",
+        "127.0.0.1:9464",
+        "--log-format",
+        "json",
+        "--relay",
+        "off",
+        "--log-level",
+        "info,weft_node=\"debug\"",
+    ];
+    let mut args = vec!["config", "show"];
+    args.extend(flags);
+    let shown = node.ok(&args);
+    std::fs::write(node.dir.join("weft.toml"), &shown).unwrap();
+    let again = node.ok(&["config", "show"]);
+    let rows = |shown: &str| -> Vec<(String, String)> {
+        shown
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let (value, source) = l.rsplit_once(" # ").unwrap();
+                (value.trim().to_string(), source.to_string())
+            })
+            .collect()
+    };
+    let (before, after) = (rows(&shown), rows(&again));
+    assert_eq!(
+        before.iter().map(|(v, _)| v).collect::<Vec<_>>(),
+        after.iter().map(|(v, _)| v).collect::<Vec<_>>(),
+        "read back as written:\n{again}"
+    );
+    assert!(
+        after.iter().all(|(_, source)| source == "file"),
+        "every setting from the file: {again}"
+    );
+    assert!(again.contains("mailbox-ttl = \"1d\""), "{again}");
 }
 
 #[test]

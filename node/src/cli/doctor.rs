@@ -258,8 +258,8 @@ async fn network(client: &Client, status: &Status) -> Vec<Check> {
         Check::fail(
             "mesh",
             format!(
-                "member of {mesh} ({} members) but connected to none: the ACL cannot sync",
-                members.len()
+                "member of {mesh} ({}) but connected to none: the ACL cannot sync",
+                super::output::count(members.len() as u64, "member")
             ),
             "see the members below; `weft dial ADDR` one you can reach",
         )
@@ -276,8 +276,8 @@ async fn network(client: &Client, status: &Status) -> Vec<Check> {
         Check::ok(
             "mesh",
             format!(
-                "member of {mesh}: {} members, {connected} connected, ACL synced with each within {STALE_SYNC_SECS} s",
-                members.len()
+                "member of {mesh}: {}, {connected} connected, ACL synced with each within {STALE_SYNC_SECS} s",
+                super::output::count(members.len() as u64, "member")
             ),
         )
     });

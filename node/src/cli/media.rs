@@ -39,11 +39,11 @@ pub async fn share(
         let o = &shared.offer;
         println!("{}", o.blob);
         eprintln!(
-            "shared {} ({}, {}, {} chunks)",
+            "shared {} ({}, {}, {})",
             o.name,
             bytes(o.size),
             o.media_type,
-            shared.chunks
+            super::output::count(shared.chunks as u64, "chunk")
         );
     }
     Ok(shared.offer)
@@ -177,6 +177,9 @@ impl Progress {
         self.size = size;
         self.start_bytes = have;
         self.started = Instant::now();
+        // The first plain line a second in: one at the start says nothing (0%), and a
+        // fetch done within the second says it all in its last line.
+        self.last_line = Some(self.started);
         if have > 0 {
             self.note(&format!(
                 "resuming: {} of {} already here",
@@ -184,10 +187,8 @@ impl Progress {
                 bytes(size)
             ));
         }
-        self.note(&format!(
-            "fetching {} from {sources} member(s)",
-            bytes(size)
-        ));
+        let from = super::output::count(sources as u64, "member");
+        self.note(&format!("fetching {} from {from}", bytes(size)));
         if !self.plain && std::io::stderr().is_terminal() {
             let style = ProgressStyle::with_template(
                 "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",

@@ -6,7 +6,7 @@ use weft_proto::api::{AddMemberRequest, CreateInviteRequest};
 use weft_proto::mesh::Role;
 
 use super::MembersCommand;
-use super::output::{datetime, print_json};
+use super::output::{datetime, print_json, printable, short_peer};
 use crate::api::client::Client;
 
 /// `weft mesh create`.
@@ -34,10 +34,8 @@ pub async fn join(client: &Client, invite: &str, json: bool) -> anyhow::Result<(
         return print_json(&mesh);
     }
     let role = mesh.role.map_or("member".to_string(), |r| r.to_string());
-    println!(
-        "joined mesh {} as {role} ({} members)",
-        mesh.id, mesh.members
-    );
+    let members = super::output::count(mesh.members as u64, "member");
+    println!("joined mesh {} as {role} ({members})", mesh.id);
     Ok(())
 }
 
@@ -163,11 +161,14 @@ pub async fn members(
             Some(("admitted", client.member_add(&request).await?))
         }
         Some(MembersCommand::Remove { peer }) => {
+            let peer = peer.resolve(client).await?;
             Some(("removed", client.member_remove(&peer.to_string()).await?))
         }
         Some(MembersCommand::Role { peer, role }) => Some((
             "changed the role of",
-            client.member_role(&peer.to_string(), role).await?,
+            client
+                .member_role(&peer.resolve(client).await?.to_string(), role)
+                .await?,
         )),
     };
     if let Some((done, member)) = changed {
@@ -181,24 +182,33 @@ pub async fn members(
     if json {
         return print_json(&members);
     }
-    println!(
-        "{:<54} {:<6} {:<9} {:<16} ADDED BY",
-        "PEER", "ROLE", "CONNECTED", "NAME"
-    );
-    for m in members {
-        println!(
-            "{:<54} {:<6} {:<9} {:<16} {}",
-            m.peer_id,
-            m.role,
-            if m.connected { "yes" } else { "no" },
-            super::output::printable(&m.name.unwrap_or_default()),
-            if m.added_by == m.peer_id {
-                "(founder)".to_string()
-            } else {
-                m.added_by
-            }
-        );
-    }
+    let name_of = |peer_id: &str| -> String {
+        members
+            .iter()
+            .find(|m| m.peer_id == peer_id)
+            .and_then(|m| m.name.as_deref())
+            .map_or_else(|| short_peer(peer_id), |n| printable(n).into_owned())
+    };
+    let rows: Vec<[String; 5]> = members
+        .iter()
+        .map(|m| {
+            [
+                m.name
+                    .as_deref()
+                    .map_or("-".into(), |n| printable(n).into_owned()),
+                m.peer_id.clone(),
+                m.role.to_string(),
+                if m.connected { "yes" } else { "no" }.to_string(),
+                if m.added_by == m.peer_id {
+                    "(founder)".to_string()
+                } else {
+                    name_of(&m.added_by)
+                },
+            ]
+        })
+        .collect();
+    let header = ["NAME", "PEER", "ROLE", "CONNECTED", "ADDED BY"].map(str::to_string);
+    super::output::table(&header, &rows);
     Ok(())
 }
 

@@ -48,14 +48,6 @@ impl std::str::FromStr for Age {
     }
 }
 
-impl<'de> Deserialize<'de> for Age {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Age, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
-
 impl std::fmt::Display for Age {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = self.0.as_secs();
@@ -177,66 +169,75 @@ impl std::str::FromStr for Addr {
     }
 }
 
-impl<'de> Deserialize<'de> for Addr {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Addr, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-/// Where to serve metrics, or nowhere.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
+/// Where to serve metrics (`ADDRESS:PORT`), or nowhere (`off`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MetricsAddr(pub Option<SocketAddr>);
 
 impl std::str::FromStr for MetricsAddr {
     type Err = String;
     fn from_str(s: &str) -> Result<MetricsAddr, String> {
+        if s == "off" {
+            return Ok(MetricsAddr(None));
+        }
         s.parse()
             .map(|a| MetricsAddr(Some(a)))
-            .map_err(|e| format!("`{s}` is not ADDRESS:PORT: {e}"))
+            .map_err(|e| format!("`{s}` is neither ADDRESS:PORT nor off: {e}"))
     }
 }
+
+/// Settings the file writes as strings, read as their flags parse them.
+macro_rules! deserialize_from_str {
+    ($($t:ty),*) => { $(
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$t, D::Error> {
+                String::deserialize(d)?
+                    .parse()
+                    .map_err(serde::de::Error::custom)
+            }
+        }
+    )* };
+}
+deserialize_from_str!(Age, Addr, MetricsAddr);
 
 /// A setting's value as `weft config show` prints it.
 fn show<T: ShowValue>(value: &T) -> String {
     value.show()
 }
 
-/// Values printed the way the config file writes them.
+/// Values printed as TOML values, the way the config file writes them.
 trait ShowValue {
     fn show(&self) -> String;
 }
 
-macro_rules! show_display {
+macro_rules! show_number {
     ($($t:ty),*) => { $( impl ShowValue for $t { fn show(&self) -> String { self.to_string() } } )* };
 }
-show_display!(usize, u64, Age);
+show_number!(usize, u64);
+
+/// `text` as a TOML string.
+fn quoted(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
 
 impl ShowValue for String {
     fn show(&self) -> String {
-        format!("{self:?}")
+        quoted(self)
     }
 }
 
-impl ShowValue for Switch {
+impl ShowValue for Age {
     fn show(&self) -> String {
-        format!("{:?}", self).to_lowercase()
+        quoted(&self.to_string())
     }
 }
 
-impl ShowValue for crate::config::Mdns {
-    fn show(&self) -> String {
-        format!("{:?}", self).to_lowercase()
-    }
+/// Enums written as their lower-case names.
+macro_rules! show_named {
+    ($($t:ty),*) => { $( impl ShowValue for $t {
+        fn show(&self) -> String { quoted(&format!("{self:?}").to_lowercase()) }
+    } )* };
 }
-
-impl ShowValue for LogFormat {
-    fn show(&self) -> String {
-        format!("{:?}", self).to_lowercase()
-    }
-}
+show_named!(Switch, crate::config::Mdns, LogFormat);
 
 impl ShowValue for Vec<Addr> {
     fn show(&self) -> String {
@@ -248,13 +249,13 @@ impl ShowValue for Vec<Addr> {
         } else {
             self.iter().map(|a| a.0.to_string()).collect()
         };
-        format!("{addrs:?}")
+        toml::Value::Array(addrs.into_iter().map(toml::Value::String).collect()).to_string()
     }
 }
 
 impl ShowValue for MetricsAddr {
     fn show(&self) -> String {
-        self.0.map_or("off".into(), |a| a.to_string())
+        quoted(&self.0.map_or("off".into(), |a| a.to_string()))
     }
 }
 

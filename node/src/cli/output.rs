@@ -29,6 +29,32 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Prints `rows` under `header` in columns as wide as their widest cell (by characters).
+pub fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) {
+    let mut widths = header.each_ref().map(|h| h.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(header).chain(rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+}
+
+/// `n` things: `1 chunk`, `2 chunks` (`what` is the singular; its plural adds an `s`).
+pub fn count(n: impl Into<u64>, what: &str) -> String {
+    match n.into() {
+        1 => format!("1 {what}"),
+        n => format!("{n} {what}s"),
+    }
+}
+
 /// An error and its causes on one line, safe for a terminal (an error may quote a peer).
 pub fn one_line(error: &anyhow::Error) -> String {
     let mut out = String::new();

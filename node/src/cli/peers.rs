@@ -2,7 +2,7 @@
 
 use libp2p::Multiaddr;
 
-use super::output::{print_json, short_peer, uptime};
+use super::output::{count, print_json, short_peer, uptime};
 use crate::api::client::Client;
 
 /// `weft id`.
@@ -72,7 +72,9 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
             super::output::datetime(removed.at * 1_000_000)
         ),
         (Some(mesh), None) => println!("mesh     {mesh}"),
-        (None, _) => println!("mesh     none (found one with `weft mesh create`)"),
+        (None, _) => println!(
+            "mesh     none (join one with `weft join INVITE`, or found one with `weft mesh create`)"
+        ),
     }
     println!("version  {}", s.version);
     println!("uptime   {}", uptime(s.uptime_secs));
@@ -80,10 +82,10 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
     println!("outbox   {} waiting for acknowledgement", s.outbox);
     if let Some(m) = &s.mailbox {
         println!(
-            "mailbox  holds {} messages ({} bytes) for {} members; limits per member {} messages, {} bytes, {} days",
-            m.messages,
+            "mailbox  holds {} ({} bytes) for {}; limits per member {} messages, {} bytes, {} days",
+            count(m.messages as u64, "message"),
             m.bytes,
-            m.recipients,
+            count(m.recipients as u64, "member"),
             m.max_messages,
             m.max_bytes,
             m.ttl_secs / 86_400
@@ -113,7 +115,7 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
         println!("listen   {addr}");
     }
     for t in &s.topics {
-        println!("topic    {} ({} peers)", t.name, t.peers);
+        println!("topic    {} ({})", t.name, count(t.peers as u64, "peer"));
     }
     for (reason, n) in &s.rejected {
         println!("refused  {n} from peers: {reason}");

@@ -2,7 +2,7 @@
 //! status`, `queue dead`, `queue retry`, `queue policy`.
 
 use super::command::{body_or_stdin, run};
-use super::output::{admitted, datetime, print_json, printable};
+use super::output::{admitted, count, datetime, print_json, printable};
 use crate::api::client::{Client, WorkOptions};
 
 /// `weft queue push QUEUE [BODY] [--id KEY]`: the item's id once it is on disk.
@@ -84,8 +84,9 @@ pub async fn status(client: &Client, queue: Option<&str>, json: bool) -> anyhow:
         );
         if s.producers > 0 || s.working > 0 {
             println!(
-                "  worked here: from {} producers, {} items held now",
-                s.producers, s.working
+                "  worked here: from {}, {} held now",
+                count(s.producers, "producer"),
+                count(s.working, "item")
             );
         }
     }

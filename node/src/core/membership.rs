@@ -71,10 +71,16 @@ impl Core {
             return Err(already_in(id));
         }
         check_text_field("mesh name", name.as_deref(), MAX_MEMBER_NAME_BYTES)?;
+        // Members see the founder by the name it gave itself, as they see joiners.
+        let founder = self
+            .me
+            .name
+            .clone()
+            .filter(|n| weft_proto::acl::check_name(Some(n)).is_ok());
         let id = MeshId::of_founder(&self.me.key);
         let mut mesh = Membership::new(Log::new(id), [], []);
         let op = mesh
-            .sign(&self.me.identity, OpKind::Found { name })
+            .sign(&self.me.identity, OpKind::Found { name, founder })
             .ok_or_else(|| NodeError::Invalid("cannot sign the founding op".into()))?;
         mesh.admit(op.clone())
             .map_err(|e| NodeError::Invalid(format!("cannot found the mesh: {e}")))?;

@@ -164,7 +164,10 @@ mod tests {
         let id = MeshId::of_founder(&founder.member_key());
         let mut membership = Membership::new(Log::new(id), [], []);
         for kind in [
-            OpKind::Found { name: None },
+            OpKind::Found {
+                name: None,
+                founder: None,
+            },
             OpKind::Add {
                 member: bob.member_key(),
                 role: Role::Member,

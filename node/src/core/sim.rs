@@ -331,7 +331,13 @@ impl Sim {
         let id = MeshId::of_founder(&founder.member_key());
         let mut founding = Membership::new(Log::new(id), [], []);
         let found = founding
-            .sign(&founder, OpKind::Found { name: None })
+            .sign(
+                &founder,
+                OpKind::Found {
+                    name: None,
+                    founder: None,
+                },
+            )
             .expect("the founder signs");
         founding.admit(found).expect("the founding op");
         for node in &sim.nodes[1..members] {

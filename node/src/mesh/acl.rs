@@ -138,11 +138,11 @@ impl Acl {
         let author = op.body.author;
         let at = u64::from(height);
         match &op.body.kind {
-            OpKind::Found { name } => {
+            OpKind::Found { name, founder } => {
                 self.name.clone_from(name);
                 self.members.entry(author).or_insert(Member {
                     role: Role::Admin,
-                    name: None,
+                    name: founder.clone(),
                     added_by: author,
                     added_at: at,
                 });

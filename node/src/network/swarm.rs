@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
@@ -115,6 +115,13 @@ pub async fn listen(
             _ = &mut deadline => {
                 return Err(NodeError::Listen("listener".into(), "no address reported within 5 s".into()));
             }
+        }
+    }
+    // A listener on every interface reports one address per interface: take those it has
+    // reported already, so that the node says every address it listens on.
+    while let Some(Some(event)) = swarm.next().now_or_never() {
+        if let SwarmEvent::NewListenAddr { address, .. } = event {
+            bound.push(address);
         }
     }
     Ok(bound)

@@ -21,7 +21,15 @@ fn mesh() -> Mesh {
     let guest = Identity::from_secret(&[3; 32]);
     let key = founder.member_key();
     let mut mesh = Membership::new(Log::new(MeshId::of_founder(&key)), [], []);
-    let found = mesh.sign(&founder, OpKind::Found { name: None }).unwrap();
+    let found = mesh
+        .sign(
+            &founder,
+            OpKind::Found {
+                name: None,
+                founder: None,
+            },
+        )
+        .unwrap();
     mesh.admit(found).unwrap();
     for (who, role) in [(&member, Role::Member), (&guest, Role::Guest)] {
         let add = OpKind::Add {

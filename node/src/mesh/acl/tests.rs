@@ -55,7 +55,15 @@ fn revoke(member: &Identity) -> OpKind {
 fn founded(founder: &Identity) -> Log {
     let mesh = mesh_of(founder);
     let mut log = Log::new(mesh);
-    let found = signed(founder, mesh, vec![], OpKind::Found { name: None });
+    let found = signed(
+        founder,
+        mesh,
+        vec![],
+        OpKind::Found {
+            name: None,
+            founder: None,
+        },
+    );
     assert_eq!(log.admit(found).unwrap(), Admitted::New);
     log
 }
@@ -123,7 +131,15 @@ fn admins_admit_and_nobody_else_does() {
     }
     assert_eq!(log.len(), len, "nothing refused is kept");
     // Nor the founder's own op twice, nor an op of another mesh.
-    let other = signed(bob, mesh_of(bob), vec![], OpKind::Found { name: None });
+    let other = signed(
+        bob,
+        mesh_of(bob),
+        vec![],
+        OpKind::Found {
+            name: None,
+            founder: None,
+        },
+    );
     assert!(matches!(log.admit(other), Err(Refused::OtherMesh)));
     let mut forged = signed(
         founder,

@@ -34,8 +34,16 @@ fn founded() -> (Identity, Log) {
     let founder = person(1);
     let mesh = MeshId::of_founder(&founder.member_key());
     let mut log = Log::new(mesh);
-    log.admit(op(&founder, mesh, vec![], OpKind::Found { name: None }))
-        .unwrap();
+    log.admit(op(
+        &founder,
+        mesh,
+        vec![],
+        OpKind::Found {
+            name: None,
+            founder: None,
+        },
+    ))
+    .unwrap();
     (founder, log)
 }
 

@@ -1,0 +1,78 @@
+//! Members by name: every command that takes a member takes its name (given at admission)
+//! or a unique part of its PeerId; a name two members share is refused with both listed,
+//! and a name with control characters is refused at admission.
+
+use libp2p::identity::Keypair;
+
+use crate::support::*;
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn members_are_named_by_name_or_part_of_their_peer_id() {
+    let root = root();
+    let nodes = mesh(root.path(), &["alice", "bob", "carol"]);
+    let (alice, bob, carol) = (&nodes[0], &nodes[1], &nodes[2]);
+
+    let sent = alice.ok(&["send", "bob", "hello bob"]);
+    assert!(sent.contains("delivered"), "{sent}");
+    let inbox = bob.json(&["inbox", "--from", "alice"]);
+    assert_eq!(inbox[0]["text"], "hello bob", "{inbox}");
+    let pinged = alice.ok(&["ping", "Carol", "--count", "1", "--interval", "0.1"]);
+    assert!(pinged.contains("1 received"), "{pinged}");
+    // A part of a PeerId: its beginning past `12D3KooW`, or its end as weft prints it.
+    let head = &carol.peer_id[..16];
+    let sent = alice.ok(&["send", head, "by the head"]);
+    assert!(sent.contains("delivered"), "{sent}");
+    let tail = &bob.peer_id[bob.peer_id.len() - 8..];
+    let sent = carol.ok(&["send", tail, "by the tail"]);
+    assert!(sent.contains("delivered"), "{sent}");
+
+    // Two members named sam: refused, with both listed.
+    let sams: Vec<String> = (0..2)
+        .map(|_| {
+            Keypair::generate_ed25519()
+                .public()
+                .to_peer_id()
+                .to_string()
+        })
+        .collect();
+    for sam in &sams {
+        alice.ok(&["members", "add", sam, "--name", "sam"]);
+    }
+    let out = alice.weft(&["send", "sam", "which one?"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = stderr(&out);
+    assert!(
+        said.contains(&sams[0]) && said.contains(&sams[1]),
+        "both listed: {said}"
+    );
+    let out = alice.weft(&["send", "nobody", "hi"]);
+    assert!(
+        stderr(&out).contains("no member is named `nobody`"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A name with an escape sequence in it is refused at admission.
+    let other = Keypair::generate_ed25519()
+        .public()
+        .to_peer_id()
+        .to_string();
+    let out = alice.weft(&["members", "add", &other, "--name", "eve\u{1b}[2J"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    alice.ok(&["members", "remove", "bob"]);
+    let members = alice.json(&["members"]);
+    assert!(
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["name"] != "bob"),
+        "{members}"
+    );
+    println!("names: sent, pinged and removed by name and by part of a PeerId");
+}
