@@ -176,6 +176,8 @@ pub enum Init {
 /// Creates the node identity in `data_dir` unless one exists. The database is closed again
 /// when this returns.
 pub fn init(data_dir: &Path, name: Option<&str>) -> Result<Init, NodeError> {
+    weft_proto::acl::check_new_member_name(name)
+        .map_err(|e| NodeError::Invalid(format!("not a usable name: {e}")))?;
     prepare_data_dir(data_dir)?;
     let store = Store::open(data_dir)?;
     if let Some(existing) = store.identity.load()? {

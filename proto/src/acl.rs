@@ -257,6 +257,19 @@ pub fn check_name(name: Option<&str>) -> Result<(), DecodeError> {
     }
 }
 
+/// Checks a name given to a member now (at `weft init`, an admission, a join): as
+/// [`check_name`], and not to be taken for a PeerId, since commands name members by either.
+/// (Names in ops already signed are checked by [`check_name`] alone, as they always were.)
+pub fn check_new_member_name(name: Option<&str>) -> Result<(), DecodeError> {
+    check_name(name)?;
+    match name {
+        Some(n) if n.to_ascii_lowercase().starts_with("12d3koow") => Err(DecodeError::Invalid(
+            "a name may not look like a PeerId (12D3KooW…)".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +339,11 @@ mod tests {
         assert!(named("bob").check_shape().is_ok());
         assert!(named("bo\u{1b}[2Jb").check_shape().is_err());
         assert!(named(&"x".repeat(65)).check_shape().is_err());
+        // A name given now may not pass for a PeerId; one already signed is judged as ever.
+        assert!(check_new_member_name(Some("12D3KooWabcdef")).is_err());
+        assert!(check_new_member_name(Some("12d3koowAbc")).is_err());
+        assert!(check_new_member_name(Some("sam")).is_ok());
+        assert!(named("12D3KooWabcdef").check_shape().is_ok());
         let roles = |n: usize| vec![Principal::Role(Role::Member); n];
         let service = |offer, call| {
             op(

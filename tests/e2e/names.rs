@@ -63,6 +63,9 @@ fn members_are_named_by_name_or_part_of_their_peer_id() {
         .to_string();
     let out = alice.weft(&["members", "add", &other, "--name", "eve\u{1b}[2J"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // So is one that would pass for a PeerId.
+    let out = alice.weft(&["members", "add", &other, "--name", &carol.peer_id[..16]]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 
     alice.ok(&["members", "remove", "bob"]);
     let members = alice.json(&["members"]);

@@ -59,8 +59,8 @@ pub async fn resolve_all(peers: &[PeerArg], client: &Client) -> anyhow::Result<V
     Ok(out)
 }
 
-/// The member `text` names among `members`: by name (exactly, else ignoring case), else by
-/// a part of its PeerId; an error lists the candidates when it names several.
+/// The member `text` names among `members`: by name or by a part of its PeerId (else by
+/// name ignoring case); an error lists the candidates when it names several.
 pub fn find(text: &str, members: &[MemberInfo]) -> anyhow::Result<PeerId> {
     let named = |exact: bool| -> Vec<&MemberInfo> {
         members
@@ -76,15 +76,16 @@ pub fn find(text: &str, members: &[MemberInfo]) -> anyhow::Result<PeerId> {
             })
             .collect()
     };
+    // A name and a part of another's PeerId alike: both are candidates, so that neither
+    // can stand in for the other.
     let mut found = named(true);
-    if found.is_empty() {
-        found = named(false);
+    for m in members.iter().filter(|m| id_part(text, &m.peer_id)) {
+        if !found.iter().any(|f| f.peer_id == m.peer_id) {
+            found.push(m);
+        }
     }
     if found.is_empty() {
-        found = members
-            .iter()
-            .filter(|m| id_part(text, &m.peer_id))
-            .collect();
+        found = named(false);
     }
     match found.as_slice() {
         [one] => Ok(one.peer_id.parse()?),
@@ -158,6 +159,12 @@ mod tests {
             "{both}"
         );
         assert!(find("bob", &members).is_err());
+        let mut shadow = members.clone();
+        shadow.push(member(Some(tail)));
+        assert!(
+            find(tail, &shadow).is_err(),
+            "a name that is another's PeerId end names neither"
+        );
         assert!(find("12D3KooW", &members).is_err(), "too little to tell");
         assert!("bo\u{1b}b".parse::<PeerArg>().is_err());
     }

@@ -41,7 +41,7 @@ pub const JOINER_RECONNECT_AFTER: Duration = Duration::from_secs(30);
 
 /// How long a member that was just removed stays connected, to hear of its removal (the
 /// revoking op, by sync) before the wall closes.
-pub const REMOVAL_LINGER: Duration = Duration::from_secs(2);
+pub const REMOVAL_LINGER: Duration = Duration::from_secs(5);
 
 /// What the mesh's ACL says of a peer that connected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -76,7 +76,7 @@ impl Core {
             .me
             .name
             .clone()
-            .filter(|n| weft_proto::acl::check_name(Some(n)).is_ok());
+            .filter(|n| check_member_name(Some(n)).is_ok());
         let id = MeshId::of_founder(&self.me.key);
         let mut mesh = Membership::new(Log::new(id), [], []);
         let op = mesh
@@ -209,7 +209,7 @@ impl Core {
         if let Some(id) = self.mesh.id() {
             return Err(already_in(id));
         }
-        check_text_field("name", self.me.name.as_deref(), MAX_MEMBER_NAME_BYTES)?;
+        check_member_name(self.me.name.as_deref())?;
         Ok(JoinRequest {
             v: JOIN_VERSION,
             invite: invite.body.id.0,
@@ -327,7 +327,7 @@ impl Core {
         now: Now,
     ) -> Result<MemberInfo, NodeError> {
         self.admin_mesh("admit members")?;
-        check_text_field("name", name.as_deref(), MAX_MEMBER_NAME_BYTES)?;
+        check_member_name(name.as_deref())?;
         let key = ed25519_key(&peer)?;
         let acl = self.mesh.get().ok_or_else(not_in_mesh)?.acl();
         if acl.is_revoked(&key) {
@@ -577,6 +577,12 @@ fn check_text_field(what: &str, value: Option<&str>, max: usize) -> Result<(), N
         }
         _ => Ok(()),
     }
+}
+
+/// Checks a member's name given now, as [`weft_proto::acl::check_new_member_name`].
+fn check_member_name(name: Option<&str>) -> Result<(), NodeError> {
+    weft_proto::acl::check_new_member_name(name)
+        .map_err(|e| NodeError::Invalid(format!("not a usable name: {e}")))
 }
 
 /// The member key inside `peer`, or why there is none.

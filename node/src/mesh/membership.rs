@@ -10,7 +10,7 @@ use weft_keys::Identity;
 use weft_keys::acl::sign_op;
 use weft_keys::invite::{Invite, verify_proof};
 use weft_keys::seal::verify_card;
-use weft_proto::acl::{OP_VERSION, OpBody, OpKind, SignedOp, check_name};
+use weft_proto::acl::{OP_VERSION, OpBody, OpKind, SignedOp, check_new_member_name};
 use weft_proto::join::{JOIN_VERSION, JoinRequest, MAX_JOIN_OPS_BYTES, Refusal};
 use weft_proto::mesh::{MemberKey, MeshId, Role};
 use weft_proto::seal::{SealCard, SealingKey};
@@ -261,7 +261,7 @@ impl Membership {
         if record.uses_left == 0 {
             return Err(Refusal::UsedUp);
         }
-        check_name(req.name.as_deref()).map_err(|_| Refusal::BadName)?;
+        check_new_member_name(req.name.as_deref()).map_err(|_| Refusal::BadName)?;
         let op = self
             .sign(
                 identity,
