@@ -262,12 +262,41 @@ pub fn check_name(name: Option<&str>) -> Result<(), DecodeError> {
 /// (Names in ops already signed are checked by [`check_name`] alone, as they always were.)
 pub fn check_new_member_name(name: Option<&str>) -> Result<(), DecodeError> {
     check_name(name)?;
+    let invalid = |why: &str| Err(DecodeError::Invalid(why.into()));
     match name {
-        Some(n) if n.to_ascii_lowercase().starts_with("12d3koow") => Err(DecodeError::Invalid(
-            "a name may not look like a PeerId (12D3KooW…)".into(),
-        )),
+        Some(n) if n.to_ascii_lowercase().starts_with("12d3koow") => {
+            invalid("a name may not look like a PeerId (12D3KooW…)")
+        }
+        Some(n) if n.chars().any(is_hidden) => {
+            invalid("a name may not hold invisible or direction-changing characters")
+        }
+        Some(n) if n.trim() != n => invalid("a name may not begin or end with a space"),
         _ => Ok(()),
     }
+}
+
+/// Whether `c` shows as nothing or changes how the text around it shows: zero-width
+/// characters, direction overrides and isolates, the byte-order mark, the soft hyphen (so
+/// that two names that look alike, or a name that reorders what follows it, are told).
+pub fn is_hidden(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 #[cfg(test)]
@@ -343,6 +372,9 @@ mod tests {
         assert!(check_new_member_name(Some("12D3KooWabcdef")).is_err());
         assert!(check_new_member_name(Some("12d3koowAbc")).is_err());
         assert!(check_new_member_name(Some("sam")).is_ok());
+        assert!(check_new_member_name(Some("ali\u{200B}ce")).is_err());
+        assert!(check_new_member_name(Some("\u{202E}ecila")).is_err());
+        assert!(check_new_member_name(Some("alice ")).is_err());
         assert!(named("12D3KooWabcdef").check_shape().is_ok());
         let roles = |n: usize| vec![Principal::Role(Role::Member); n];
         let service = |offer, call| {

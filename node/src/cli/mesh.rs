@@ -175,7 +175,15 @@ pub async fn members(
         if json {
             return print_json(&member);
         }
-        println!("{done} {} ({})", member.peer_id, member.role);
+        match &member.name {
+            Some(name) => println!(
+                "{done} {} {} ({})",
+                printable(name),
+                member.peer_id,
+                member.role
+            ),
+            None => println!("{done} {} ({})", member.peer_id, member.role),
+        }
         return Ok(());
     }
     let members = client.members().await?;

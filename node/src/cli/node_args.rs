@@ -98,7 +98,7 @@ macro_rules! settings {
             }
 
             /// Every setting: its key, value (as the file would write it) and source.
-            pub fn rows(&self) -> Vec<(&'static str, String, Source)> {
+            pub fn rows(&self) -> Vec<(&'static str, toml::Value, Source)> {
                 vec![ $( ($key, show(&self.$field.0), self.$field.1), )* ]
             }
         }
@@ -199,48 +199,52 @@ macro_rules! deserialize_from_str {
 }
 deserialize_from_str!(Age, Addr, MetricsAddr);
 
-/// A setting's value as `weft config show` prints it.
-fn show<T: ShowValue>(value: &T) -> String {
+/// A setting's value as the config file writes it.
+fn show<T: ShowValue>(value: &T) -> toml::Value {
     value.show()
 }
 
-/// Values printed as TOML values, the way the config file writes them.
+/// Values as TOML values, the way the config file writes them.
 trait ShowValue {
-    fn show(&self) -> String;
+    fn show(&self) -> toml::Value;
 }
 
-macro_rules! show_number {
-    ($($t:ty),*) => { $( impl ShowValue for $t { fn show(&self) -> String { self.to_string() } } )* };
+impl ShowValue for usize {
+    fn show(&self) -> toml::Value {
+        (*self as u64).show()
+    }
 }
-show_number!(usize, u64);
 
-/// `text` as a TOML string.
-fn quoted(text: &str) -> String {
-    toml::Value::String(text.to_string()).to_string()
+impl ShowValue for u64 {
+    fn show(&self) -> toml::Value {
+        // TOML integers are i64: a larger value (no limit anyone means) is written as the
+        // largest.
+        toml::Value::Integer(i64::try_from(*self).unwrap_or(i64::MAX))
+    }
 }
 
 impl ShowValue for String {
-    fn show(&self) -> String {
-        quoted(self)
+    fn show(&self) -> toml::Value {
+        toml::Value::String(self.clone())
     }
 }
 
 impl ShowValue for Age {
-    fn show(&self) -> String {
-        quoted(&self.to_string())
+    fn show(&self) -> toml::Value {
+        toml::Value::String(self.to_string())
     }
 }
 
 /// Enums written as their lower-case names.
 macro_rules! show_named {
     ($($t:ty),*) => { $( impl ShowValue for $t {
-        fn show(&self) -> String { quoted(&format!("{self:?}").to_lowercase()) }
+        fn show(&self) -> toml::Value { toml::Value::String(format!("{self:?}").to_lowercase()) }
     } )* };
 }
 show_named!(Switch, crate::config::Mdns, LogFormat);
 
 impl ShowValue for Vec<Addr> {
-    fn show(&self) -> String {
+    fn show(&self) -> toml::Value {
         let addrs: Vec<String> = if self.is_empty() {
             crate::config::default_listen()
                 .iter()
@@ -249,13 +253,13 @@ impl ShowValue for Vec<Addr> {
         } else {
             self.iter().map(|a| a.0.to_string()).collect()
         };
-        toml::Value::Array(addrs.into_iter().map(toml::Value::String).collect()).to_string()
+        toml::Value::Array(addrs.into_iter().map(toml::Value::String).collect())
     }
 }
 
 impl ShowValue for MetricsAddr {
-    fn show(&self) -> String {
-        quoted(&self.0.map_or("off".into(), |a| a.to_string()))
+    fn show(&self) -> toml::Value {
+        toml::Value::String(self.0.map_or("off".into(), |a| a.to_string()))
     }
 }
 

@@ -12,15 +12,16 @@ pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 }
 
 /// `text` from a peer, safe for a terminal: control characters (escape sequences that
-/// would move the cursor, recolour or retitle the terminal, or fake lines of output) are
-/// written out as `\u{1b}`, `\n` and the like.
+/// would move the cursor, recolour or retitle the terminal, or fake lines of output) and
+/// invisible or direction-changing ones are written out as `\u{1b}`, `\n` and the like.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    let unsafe_char = |c: char| c.is_control() || weft_proto::acl::is_hidden(c);
+    if !text.chars().any(unsafe_char) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if c.is_control() {
+        if unsafe_char(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);

@@ -59,34 +59,21 @@ pub async fn resolve_all(peers: &[PeerArg], client: &Client) -> anyhow::Result<V
     Ok(out)
 }
 
-/// The member `text` names among `members`: by name or by a part of its PeerId (else by
-/// name ignoring case); an error lists the candidates when it names several.
+/// The member `text` names among `members`: by name (case aside) or by a part of its
+/// PeerId; an error lists the candidates when it names several. Every way of matching
+/// counts at once, so that no name (`Alice` beside `alice`, or one spelled like the end of
+/// another's PeerId) can stand in for another member.
 pub fn find(text: &str, members: &[MemberInfo]) -> anyhow::Result<PeerId> {
-    let named = |exact: bool| -> Vec<&MemberInfo> {
-        members
-            .iter()
-            .filter(|m| {
-                m.name.as_deref().is_some_and(|name| {
-                    if exact {
-                        name == text
-                    } else {
-                        name.eq_ignore_ascii_case(text)
-                    }
-                })
-            })
-            .collect()
-    };
-    // A name and a part of another's PeerId alike: both are candidates, so that neither
-    // can stand in for the other.
-    let mut found = named(true);
-    for m in members.iter().filter(|m| id_part(text, &m.peer_id)) {
-        if !found.iter().any(|f| f.peer_id == m.peer_id) {
-            found.push(m);
-        }
-    }
-    if found.is_empty() {
-        found = named(false);
-    }
+    let found: Vec<&MemberInfo> = members
+        .iter()
+        .filter(|m| {
+            let named = m
+                .name
+                .as_deref()
+                .is_some_and(|name| name.eq_ignore_ascii_case(text));
+            named || id_part(text, &m.peer_id)
+        })
+        .collect();
     match found.as_slice() {
         [one] => Ok(one.peer_id.parse()?),
         [] => anyhow::bail!(
@@ -145,6 +132,9 @@ mod tests {
         let id = |i: usize| members[i].peer_id.parse::<PeerId>().unwrap();
         assert_eq!(find("alice", &members).unwrap(), id(0));
         assert_eq!(find("ALICE", &members).unwrap(), id(0), "case aside");
+        let mut twins = members.clone();
+        twins.push(member(Some("Alice")));
+        assert!(find("alice", &twins).is_err(), "alice and Alice: neither");
         let head = &members[3].peer_id[..PEER_ID_HEAD.len() + MIN_PART + 2];
         assert_eq!(find(head, &members).unwrap(), id(3));
         let tail = &members[3].peer_id[members[3].peer_id.len() - 8..];
