@@ -356,6 +356,28 @@ impl Client {
         Ok((other, socket, parts.read_buf))
     }
 
+    /// POSTs `body` as raw bytes to `path`: the answer's bytes, or the node's error.
+    pub(super) async fn post_bytes(&self, path: &str, body: Vec<u8>) -> Result<Bytes, ClientError> {
+        let mut sender = self.connect(false).await?;
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("host", "weft")
+            .header("content-type", "application/octet-stream")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| ClientError::Io(e.to_string()))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| ClientError::Io(e.to_string()))?;
+        let status = response.status();
+        let bytes = collect(response.into_body()).await?;
+        if !status.is_success() {
+            return Err(api_error(status, &bytes));
+        }
+        Ok(bytes)
+    }
+
     async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClientError> {
         Ok(self.request::<(), R>(Method::GET, path, None).await?.1)
     }

@@ -3,15 +3,13 @@
 
 use std::future::Future;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Method, Request};
+use hyper::Method;
 use weft_proto::queue::{
     DeadLetter, ItemId, MAX_QUEUE_FRAME_BYTES, Pushed, QueueStatus, WorkRequest,
 };
 use weft_proto::service::{HandlerReply, Outcome};
 
-use super::{Client, ClientError, api_error, collect};
+use super::{Client, ClientError};
 use crate::api::queues::WORK_UPGRADE;
 
 /// How a program works a queue (see `weft queue work`).
@@ -50,23 +48,7 @@ impl Client {
             path.push_str("?key=");
             path.push_str(&percent(key));
         }
-        let mut sender = self.connect(false).await?;
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .header("host", "weft")
-            .header("content-type", "application/octet-stream")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ClientError::Io(e.to_string()))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| ClientError::Io(e.to_string()))?;
-        let status = response.status();
-        let bytes = collect(response.into_body()).await?;
-        if !status.is_success() {
-            return Err(api_error(status, &bytes));
-        }
+        let bytes = self.post_bytes(&path, body).await?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
     }
 

@@ -3,13 +3,10 @@
 
 use std::future::Future;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Method, Request};
 use weft_proto::api::ServiceInfo;
 use weft_proto::service::{HandlerReply, HandlerRequest, MAX_SERVICE_FRAME_BYTES, Outcome};
 
-use super::{Client, ClientError, api_error, collect};
+use super::{Client, ClientError};
 use crate::api::services::SERVICE_UPGRADE;
 
 /// How a program offers a service (see `weft service offer`).
@@ -38,26 +35,8 @@ impl Client {
         body: Vec<u8>,
         timeout_ms: u64,
     ) -> Result<Vec<u8>, ClientError> {
-        let mut sender = self.connect(false).await?;
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(format!(
-                "/v1/services/{service}/call?timeout_ms={timeout_ms}"
-            ))
-            .header("host", "weft")
-            .header("content-type", "application/octet-stream")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ClientError::Io(e.to_string()))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| ClientError::Io(e.to_string()))?;
-        let status = response.status();
-        let bytes = collect(response.into_body()).await?;
-        if !status.is_success() {
-            return Err(api_error(status, &bytes));
-        }
-        Ok(bytes.to_vec())
+        let path = format!("/v1/services/{service}/call?timeout_ms={timeout_ms}");
+        Ok(self.post_bytes(&path, body).await?.to_vec())
     }
 
     /// Offers `service` from this program: each call runs `handler` on its request (several
