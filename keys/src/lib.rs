@@ -4,7 +4,7 @@
 //! - [`identity`]: [`Identity`], a node's ed25519 keypair; the secret zeroizes on drop and
 //!   never prints.
 //! - [`sign`]: signatures under a domain-separation context, verified strictly.
-//! - [`invite`]: invite keys (`weft1…`): signed, checksummed, with a one-time secret.
+//! - [`invite`]: invite keys (`WEFT2…`): short, checksummed, with a one-time secret.
 //! - [`acl`]: signing and checking ACL ops.
 //! - [`seal`]: sealed boxes for mailboxes (Noise X with snow) and the cards that publish
 //!   members' sealing keys.

@@ -166,7 +166,7 @@ pub enum Command {
     },
     /// Join a mesh with an invite key (on a node in no mesh yet).
     Join {
-        /// The invite key, `weft1…`, or `-` to read it from stdin (so it is not in the
+        /// The invite key, `WEFT2…`, or `-` to read it from stdin (so it is not in the
         /// process list, which other local users can read).
         invite: String,
     },
@@ -411,7 +411,7 @@ pub enum TopicCommand {
 /// `weft invite ...`.
 #[derive(Debug, Subcommand)]
 pub enum InviteCommand {
-    /// Print a new invite key (`weft1…`).
+    /// Print a new invite key (`WEFT2…`).
     Create {
         /// The role the newcomer gets: admin, member, guest or mailbox.
         #[arg(long, default_value = "member")]

@@ -15,6 +15,7 @@ pub mod acl;
 pub mod addresses;
 pub mod bits;
 pub mod door;
+pub mod invite_reach;
 pub mod join;
 pub mod log;
 pub mod membership;

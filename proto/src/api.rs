@@ -392,7 +392,7 @@ pub struct CreateMeshRequest {
 /// `POST /v1/join`: redeem an invite key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinMeshRequest {
-    /// The invite key (`weft1…`).
+    /// The invite key (`WEFT2…`).
     pub invite: String,
 }
 

@@ -88,13 +88,7 @@ pub async fn invite(client: &Client, args: InviteArgs, json: bool) -> anyhow::Re
     let key = info.key.as_deref().unwrap_or_default();
     println!("{key}");
     if args.qr {
-        let code = qrcode::QrCode::new(key.as_bytes())?;
-        println!(
-            "{}",
-            code.render::<qrcode::render::unicode::Dense1x2>()
-                .quiet_zone(true)
-                .build()
-        );
+        println!("{}", qr(key)?);
     }
     eprintln!(
         "invite {} for a {}: {} use{}, valid until {} UTC",
@@ -105,6 +99,17 @@ pub async fn invite(client: &Client, args: InviteArgs, json: bool) -> anyhow::Re
         datetime(info.expires * 1_000_000)
     );
     Ok(())
+}
+
+/// `key` as a QR code in text, two modules a character high. A key is all upper case and
+/// digits, which the code's alphanumeric mode packs densely; with the lowest error
+/// correction (a screen is not a torn label) and a quiet zone of two modules, a fresh key's
+/// code fits an 80×24 terminal.
+fn qr(key: &str) -> anyhow::Result<String> {
+    use qrcode::render::{Renderer, unicode::Dense1x2};
+    let code = qrcode::QrCode::with_error_correction_level(key.as_bytes(), qrcode::EcLevel::L)?;
+    let colors = code.to_colors();
+    Ok(Renderer::<Dense1x2>::new(&colors, code.width(), 2).build())
 }
 
 /// `weft invite list`.

@@ -5,8 +5,7 @@
 //! the writes before it are flushed), to gossip and to the doors.
 
 use libp2p::PeerId;
-use libp2p::multiaddr::Protocol;
-use weft_keys::invite::{Invite, InviteBody, InviteId, InviteSecret};
+use weft_keys::invite::{Invite, InviteId, InviteSecret};
 use weft_proto::acl::{MAX_MEMBER_NAME_BYTES, MAX_POLICY_ENTRIES, OpKind, Principal, SignedOp};
 use weft_proto::api::{CreateInviteRequest, InviteInfo, MemberInfo, MeshInfo};
 use weft_proto::join::{JOIN_VERSION, JoinRequest, JoinResponse, Refusal};
@@ -18,6 +17,7 @@ use weft_proto::topic::TopicName;
 use super::commit::Durable;
 use super::io::{AskedId, Now, Output, Response};
 use super::{Core, acl_topic, doors, short};
+use crate::mesh::invite_reach;
 use crate::mesh::log::{Log, MAX_LOG_OPS, Refused};
 use crate::mesh::membership::{Changes, Membership, key_of, peer_of};
 use crate::network::NodeError;
@@ -115,12 +115,12 @@ impl Core {
         })
     }
 
-    /// Issues an invite key (admins only), with the fresh random `id` and `secret` the
-    /// shell drew for it.
+    /// Issues an invite key (admins only), with the fresh random `secret` the shell drew
+    /// for it. The key carries the mesh, where to reach this node and the secret; the role,
+    /// expiry and uses stay in this node's record of it.
     pub fn invite_create(
         &mut self,
         req: CreateInviteRequest,
-        id: InviteId,
         secret: InviteSecret,
         now: Now,
     ) -> Result<InviteInfo, NodeError> {
@@ -138,19 +138,13 @@ impl Core {
             )));
         }
         check_text_field("note", req.note.as_deref(), MAX_NOTE_BYTES)?;
-        let body = InviteBody {
-            v: weft_keys::invite::VERSION,
+        let invite = Invite {
             mesh,
             issuer: self.me.key,
-            id,
             secret,
-            role: req.role,
-            expires: now.secs() + req.ttl_secs,
-            uses: req.uses,
-            addrs: self.bootstrap_addrs(),
+            reach: invite_reach::of(&self.me.listen_addrs),
         };
-        let invite =
-            Invite::sign(&self.me.identity, body).map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let id = invite.id();
         let key = invite
             .encode()
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
@@ -158,12 +152,14 @@ impl Core {
             key: key.clone(),
             note: req.note.clone(),
             uses_left: req.uses,
+            role: req.role,
+            expires: now.secs() + req.ttl_secs,
         };
         if let Some(mesh) = self.mesh.get_mut() {
             mesh.put_invite(id.0, record.clone());
         }
         self.commit.write(Write::PutInvite(id.0, record.clone()));
-        let mut info = invite_info(&invite, &record, false);
+        let mut info = invite_info(id, &record, false);
         info.key = Some(key);
         Ok(info)
     }
@@ -173,12 +169,9 @@ impl Core {
         let mesh = self.mesh.get().ok_or_else(not_in_mesh)?;
         let mut out = Vec::new();
         for (id, record) in mesh.invites() {
-            let Ok(invite) = Invite::decode(&record.key) else {
-                continue;
-            };
             let revoked = mesh.acl().is_invite_revoked(id);
-            if !revoked && record.uses_left > 0 && invite.check_expiry(now.secs()).is_ok() {
-                out.push(invite_info(&invite, record, revoked));
+            if !revoked && record.uses_left > 0 && now.secs() < record.expires {
+                out.push(invite_info(InviteId(*id), record, revoked));
             }
         }
         out.sort_by_key(|i| i.expires);
@@ -191,16 +184,15 @@ impl Core {
         let mesh = self.mesh.get().ok_or_else(not_in_mesh)?;
         let found = mesh
             .invites()
-            .filter_map(|(raw, record)| Some((*raw, Invite::decode(&record.key).ok()?, record)))
-            .find(|(_, invite, _)| invite.body.id.to_string() == id)
-            .map(|(raw, invite, record)| (raw, invite, record.clone()));
-        let Some((raw, invite, record)) = found else {
+            .find(|(raw, _)| InviteId(**raw).to_string() == id)
+            .map(|(raw, record)| (*raw, record.clone()));
+        let Some((raw, record)) = found else {
             return Err(NodeError::NotFound(format!(
                 "no invite `{id}` on this node (see `weft invite list`)"
             )));
         };
         self.append_op(OpKind::RevokeInvite { invite: raw }, now)?;
-        Ok(invite_info(&invite, &record, true))
+        Ok(invite_info(InviteId(raw), &record, true))
     }
 
     /// The request that redeems `invite` for this node, when it is in no mesh yet: it
@@ -212,7 +204,7 @@ impl Core {
         check_member_name(self.me.name.as_deref())?;
         Ok(JoinRequest {
             v: JOIN_VERSION,
-            invite: invite.body.id.0,
+            invite: invite.id().0,
             key: self.me.key,
             proof: invite.proof(&self.me.peer.to_bytes()),
             name: self.me.name.clone(),
@@ -521,36 +513,14 @@ impl Core {
             self.doors.admitted(&peer, doors::RECONNECT_AFTER, now.at);
         }
     }
-
-    /// Where an invite's holder can reach this node: the listen addresses with the PeerId,
-    /// non-loopback first, at most as many as an invite carries. Not relayed addresses:
-    /// relays serve members only, and a newcomer is not one yet.
-    fn bootstrap_addrs(&self) -> Vec<String> {
-        let mut addrs: Vec<_> = self
-            .me
-            .listen_addrs
-            .iter()
-            .filter(|a| !a.iter().any(|p| matches!(p, Protocol::P2pCircuit)))
-            .cloned()
-            .collect();
-        addrs.sort_by_key(|a| {
-            a.iter()
-                .any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_loopback()))
-        });
-        addrs
-            .into_iter()
-            .take(weft_keys::invite::MAX_ADDRS)
-            .map(|a| a.with(Protocol::P2p(self.me.peer)).to_string())
-            .collect()
-    }
 }
 
-fn invite_info(invite: &Invite, record: &InviteRecord, revoked: bool) -> InviteInfo {
+fn invite_info(id: InviteId, record: &InviteRecord, revoked: bool) -> InviteInfo {
     InviteInfo {
-        id: invite.body.id.to_string(),
-        role: invite.body.role,
+        id: id.to_string(),
+        role: record.role,
         uses_left: record.uses_left,
-        expires: invite.body.expires,
+        expires: record.expires,
         note: record.note.clone(),
         revoked,
         key: None,

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use weft_keys::Identity;
-use weft_keys::invite::{Invite, InviteId, InviteSecret};
+use weft_keys::invite::{Invite, InviteSecret};
 use weft_proto::MessageId;
 use weft_proto::acl::OpKind;
 use weft_proto::api::{CreateInviteRequest, Message};
@@ -575,9 +575,7 @@ impl Sim {
 
     /// `issuer` issues a single-use invite for a member.
     pub fn invite(&mut self, issuer: usize) -> Invite {
-        let (id, secret) = (self.rng.bytes(), self.rng.bytes());
-        let mut invite_id = [0u8; 16];
-        invite_id.copy_from_slice(&id[..16]);
+        let secret = self.rng.bytes();
         let request = CreateInviteRequest {
             role: Role::Member,
             ttl_secs: 3600,
@@ -585,7 +583,7 @@ impl Sim {
             note: None,
         };
         let info = self.command(issuer, |core, now| {
-            core.invite_create(request, InviteId(invite_id), InviteSecret(secret), now)
+            core.invite_create(request, InviteSecret(secret), now)
         });
         let key = info.expect("an admin issues invites").key.expect("its key");
         Invite::decode(&key).expect("an invite key")
@@ -594,7 +592,7 @@ impl Sim {
     /// `joiner` redeems `invite` at `issuer`: it dials the issuer, asks, and adopts the log
     /// it is answered with (the rest comes by sync once it is a member).
     pub fn join(&mut self, joiner: usize, issuer: usize, invite: &Invite) {
-        let mesh = invite.body.mesh;
+        let mesh = invite.mesh;
         self.command(joiner, |core, _| core.joining(Some(mesh)));
         let invite = Box::new(invite.clone());
         self.at(
@@ -872,7 +870,7 @@ impl Sim {
         let Ok(request) = request else {
             return;
         };
-        self.nodes[joiner].shell.mesh = Some(invite.body.mesh);
+        self.nodes[joiner].shell.mesh = Some(invite.mesh);
         self.send(joiner, issuer, Frame::Join(request));
         // Asked again while no answer came (a lost request or answer).
         let again = Due::Joining {

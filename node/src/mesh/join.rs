@@ -2,20 +2,16 @@
 //! prologue, reach the issuer at one of the invite's addresses, redeem the invite there and
 //! adopt the mesh's ACL log.
 
-use libp2p::Multiaddr;
 use weft_keys::invite::Invite;
 use weft_proto::api::{CreateInviteRequest, MeshInfo};
 use weft_proto::mesh::Role;
 
-use crate::delivery::clock::wall_us;
+use crate::mesh::invite_reach;
 use crate::network::{NodeError, NodeHandle};
 
 /// Redeems `invite` through `handle`'s node; on success the node is a member of the
 /// invite's mesh. On failure the node is left as it was: in no mesh, speaking no prologue.
 pub async fn join(handle: &NodeHandle, invite: Invite) -> Result<MeshInfo, NodeError> {
-    invite
-        .check_expiry(wall_us() / 1_000_000)
-        .map_err(|e| NodeError::Invalid(e.to_string()))?;
     if let Some(mesh) = handle.mesh().await? {
         return Err(NodeError::Invalid(format!(
             "this node is already in mesh {}; a node belongs to one mesh",
@@ -23,7 +19,7 @@ pub async fn join(handle: &NodeHandle, invite: Invite) -> Result<MeshInfo, NodeE
         )));
     }
     // From here on, new connections speak the invite's mesh's Noise prologue.
-    handle.joining(Some(invite.body.mesh)).await?;
+    handle.joining(Some(invite.mesh)).await?;
     let joined = redeem(handle, invite).await;
     if joined.is_err() {
         let _ = handle.joining(None).await;
@@ -34,10 +30,7 @@ pub async fn join(handle: &NodeHandle, invite: Invite) -> Result<MeshInfo, NodeE
 /// Reaches the issuer at one of the invite's addresses and redeems the invite there.
 async fn redeem(handle: &NodeHandle, invite: Invite) -> Result<MeshInfo, NodeError> {
     let mut last = NodeError::Invalid("the invite carries no address".into());
-    for addr in &invite.body.addrs {
-        let Ok(addr) = addr.parse::<Multiaddr>() else {
-            continue;
-        };
+    for addr in invite_reach::addrs(&invite) {
         match handle.dial(addr).await {
             Ok(bootstrap) => return handle.redeem(invite, bootstrap).await,
             Err(e) => last = e,

@@ -228,17 +228,19 @@ impl Membership {
             .cloned()
             .ok_or(Refusal::UnknownInvite)?;
         let invite = Invite::decode(&record.key).map_err(|_| Refusal::UnknownInvite)?;
-        if invite.body.mesh != self.id() {
+        if invite.mesh != self.id() {
             return Err(Refusal::WrongMesh);
         }
-        if !self.acl().is_admin(&invite.body.issuer) {
+        if !self.acl().is_admin(&invite.issuer) {
             return Err(Refusal::IssuerNotAdmin);
         }
         if self.acl().is_invite_revoked(&req.invite) {
             return Err(Refusal::Revoked);
         }
-        invite.check_expiry(now).map_err(|_| Refusal::Expired)?;
-        if !verify_proof(&invite.body.secret, &peer.to_bytes(), &req.proof) {
+        if now >= record.expires {
+            return Err(Refusal::Expired);
+        }
+        if !verify_proof(&invite.secret, &peer.to_bytes(), &req.proof) {
             return Err(Refusal::WrongProof);
         }
         if self.acl().is_revoked(&req.key) {
@@ -267,7 +269,7 @@ impl Membership {
                 identity,
                 OpKind::Add {
                     member: req.key,
-                    role: invite.body.role,
+                    role: record.role,
                     name: req.name.clone(),
                 },
             )

@@ -341,7 +341,7 @@ impl NodeHandle {
         invite: weft_keys::invite::Invite,
         bootstrap: PeerId,
     ) -> Result<MeshInfo, NodeError> {
-        let mesh = invite.body.mesh;
+        let mesh = invite.mesh;
         let invite = Box::new(invite);
         let ops = self
             .ask(|reply| Command::Join {

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 use weft_proto::acl::SignedOp;
-use weft_proto::mesh::{MemberKey, MeshId};
+use weft_proto::mesh::{MemberKey, MeshId, Role};
 use weft_proto::seal::SealCard;
 
 use super::{StoreError, decode, encode};
@@ -19,12 +19,18 @@ use super::{StoreError, decode, encode};
 /// An invite this node issued.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InviteRecord {
-    /// The invite key (`weft1…`).
+    /// The invite key (`WEFT2…`; holds the secret).
     pub key: String,
     /// The note given at creation.
     pub note: Option<String>,
     /// Redemptions left.
     pub uses_left: u32,
+    /// The role a newcomer gets.
+    pub role: Role,
+    /// When it stops working, Unix seconds. A record from before invites were version 2 has
+    /// none, and reads as expired.
+    #[serde(default)]
+    pub expires: u64,
 }
 
 /// The `mesh`, `acl` and `invites` trees.

@@ -6,7 +6,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
-use weft_keys::invite::{InviteId, InviteSecret};
+use weft_keys::invite::InviteSecret;
 use weft_proto::api::{IdResponse, Status};
 
 use super::{EventLoop, now};
@@ -73,11 +73,9 @@ impl EventLoop {
                 let _ = reply.send(core.mesh_info());
             }
             Command::InviteCreate { request, reply } => {
-                let random = |e: weft_keys::KeyError| NodeError::Invalid(e.to_string());
-                let result = InviteId::generate()
-                    .and_then(|id| Ok((id, InviteSecret::generate()?)))
-                    .map_err(random)
-                    .and_then(|(id, secret)| core.invite_create(request, id, secret, now));
+                let result = InviteSecret::generate()
+                    .map_err(|e| NodeError::Invalid(e.to_string()))
+                    .and_then(|secret| core.invite_create(request, secret, now));
                 self.local
                     .reply_durably(reply, result, || self.core.ticket());
             }
@@ -101,7 +99,7 @@ impl EventLoop {
                     let _ = reply.send(Err(e));
                 }
                 Ok(request) => {
-                    let (control, mesh) = (self.exchanges.control(), invite.body.mesh);
+                    let (control, mesh) = (self.exchanges.control(), invite.mesh);
                     self.tasks.spawn("join", async move {
                         let _ = reply.send(join::redeem(control, bootstrap, mesh, request).await);
                     });
