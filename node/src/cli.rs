@@ -4,6 +4,7 @@
 //!
 //! Exit codes: 0 ok, 1 error (one line on stderr), 2 usage.
 
+mod blob_arg;
 mod command;
 mod doctor;
 mod local;
@@ -191,8 +192,9 @@ pub enum Command {
     /// Fetch a blob from members (resuming what an earlier fetch left), check every chunk,
     /// and write it to a file.
     Fetch {
-        /// The blob id, as `weft share` printed it or a file offer carried it.
-        blob: weft_proto::blob::BlobId,
+        /// The blob id, as `weft share` printed it or a file offer carried it: whole, or a
+        /// unique beginning of at least 8 hex digits of one offered to this node.
+        blob: blob_arg::BlobArg,
         /// Fetch from this member, by name or PeerId (repeatable) [default: every
         /// connected member].
         #[arg(long, value_name = "PEER")]
@@ -576,6 +578,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fetch { blob, from, out } => {
             let client = client()?;
             let from = peer_arg::resolve_all(&from, &client).await?;
+            let blob = blob.resolve(&client).await?;
             media::fetch(&client, blob, from, out, json).await
         }
         Command::Pipe { peer, from, .. } => {

@@ -79,3 +79,38 @@ fn members_are_named_by_name_or_part_of_their_peer_id() {
     );
     println!("names: sent, pinged and removed by name and by part of a PeerId");
 }
+
+#[test]
+fn files_are_sent_to_a_name_and_fetched_by_the_short_id_weft_printed() {
+    let root = root();
+    let nodes = mesh(root.path(), &["alice", "bob"]);
+    let (alice, bob) = (&nodes[0], &nodes[1]);
+    let file = root.path().join("notes.txt");
+    std::fs::write(&file, "minutes of the meeting").unwrap();
+    let offer = alice.json(&["send-file", "bob", file.to_str().unwrap()]);
+    let blob = offer["offer"]["blob"].as_str().unwrap();
+    // The id as weft prints it short, from the member by name.
+    let out = root.path().join("got.txt");
+    let fetched = bob.ok(&[
+        "fetch",
+        &blob[..8],
+        "--from",
+        "alice",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(fetched.contains(&blob[..8]), "{fetched}");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "minutes of the meeting"
+    );
+    // Too short to name a blob, or naming none this node was offered.
+    for (short, says) in [
+        (&blob[..7], "8 to 64 hex digits"),
+        ("00000000", "no file offer"),
+    ] {
+        let out = bob.weft(&["fetch", short, "--from", "alice"]);
+        assert_ne!(out.status.code(), Some(0));
+        assert!(stderr(&out).contains(says), "{short}: {}", stderr(&out));
+    }
+}
