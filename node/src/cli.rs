@@ -11,6 +11,7 @@ mod local;
 mod media;
 mod mesh;
 mod messages;
+mod names;
 mod node_args;
 pub(crate) mod output;
 mod peer_arg;
@@ -455,11 +456,28 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<StillQueued>() => {
+            eprintln!("{}", output::one_line(&e));
+            ExitCode::from(StillQueued::EXIT)
+        }
         Err(e) => {
             eprintln!("error: {}", output::one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// A message is durably queued but not delivered yet (its recipient is unreachable, or did
+/// not acknowledge in time): the command exits with [`StillQueued::EXIT`], not 1, so a
+/// script can tell "try later" from "refused".
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StillQueued(String);
+
+impl StillQueued {
+    /// The exit status: 75, `EX_TEMPFAIL` in sysexits(3), as sendmail exits when it queued
+    /// a message it could not deliver yet.
+    pub const EXIT: u8 = 75;
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

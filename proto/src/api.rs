@@ -108,6 +108,18 @@ pub struct SendResponse {
     /// The mailbox holding it, when `held`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mailbox: Option<String>,
+    /// Why it is still `queued`, when the node knows: `unreachable` when the recipient is
+    /// not connected, could not be dialled and no mailbox could hold it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+}
+
+/// Why a sent message is still queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Waiting {
+    /// The recipient is not connected and could not be dialled.
+    Unreachable,
 }
 
 /// `POST /v1/topics/{topic}/messages`: publish on a topic.
@@ -561,7 +573,7 @@ mod tests {
 
         #[test]
         fn responses_round_trip(id in any::<[u8; 32]>(), peers in 0usize..1000, n in any::<u64>(), addr in "[a-z0-9/.]{1,40}") {
-            round_trip(&SendResponse { id: MessageId(id), state: DeliveryState::Delivered, latency_ms: Some(0.25), mailbox: None });
+            round_trip(&SendResponse { id: MessageId(id), state: DeliveryState::Delivered, latency_ms: Some(0.25), mailbox: None, waiting: Some(Waiting::Unreachable) });
             round_trip(&PublishResponse { id: MessageId(id), peers });
             round_trip(&IdResponse { peer_id: addr.clone(), addrs: vec![addr.clone()] });
             round_trip(&PeerInfo { peer_id: addr.clone(), addr: addr.clone(), direction: "inbound".into(), path: "direct".into(), rtt_ms: Some(1.5), clock_skew_ms: None, synced_secs_ago: Some(3), connected_since: n });

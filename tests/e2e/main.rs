@@ -11,6 +11,7 @@ mod durability;
 mod examples;
 mod faults;
 mod hostile_peer;
+mod liveness;
 mod local_doors;
 mod mailbox;
 mod mdns;

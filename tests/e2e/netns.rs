@@ -152,6 +152,15 @@ impl Lab {
         }
     }
 
+    /// Drops every UDP packet: nodes can speak TCP only (QUIC, with its own keep-alive,
+    /// would hide what happens to a TCP link).
+    pub fn tcp_only(&self) {
+        for i in 0..self.len {
+            self.nft(i, "add rule inet weftlab input meta l4proto udp drop")
+                .expect("tcp only");
+        }
+    }
+
     /// Drops `percent` of the packets every namespace receives, at random.
     pub fn loss(&self, percent: u32) {
         for i in 0..self.len {

@@ -20,7 +20,7 @@ use weft_keys::invite::Invite;
 use weft_proto::api::{
     AddMemberRequest, ApiError, CreateInviteRequest, CreateMeshRequest, DeliveryState, DialRequest,
     DialResponse, Event, InboxQuery, JoinMeshRequest, PublishRequest, PublishResponse, SendRequest,
-    SendResponse, SetRoleRequest, TopicPolicyRequest,
+    SendResponse, SetRoleRequest, TopicPolicyRequest, Waiting,
 };
 use weft_proto::topic::TopicName;
 
@@ -158,7 +158,7 @@ async fn send(
 ) -> Result<Response, Failure> {
     let to = parse_peer(&req.to)?;
     let queued = s.handle.send(to, req.text, req.wait).await?;
-    let queued_answer = |id| {
+    let queued_answer = |id, waiting| {
         (
             StatusCode::ACCEPTED,
             Json(SendResponse {
@@ -166,12 +166,13 @@ async fn send(
                 state: DeliveryState::Queued,
                 latency_ms: None,
                 mailbox: None,
+                waiting,
             }),
         )
             .into_response()
     };
     let Some(delivery) = queued.delivery else {
-        return Ok(queued_answer(queued.id));
+        return Ok(queued_answer(queued.id, None));
     };
     let timeout = req
         .timeout_ms
@@ -182,6 +183,7 @@ async fn send(
             state: DeliveryState::Delivered,
             latency_ms: Some(latency.as_secs_f64() * 1000.0),
             mailbox: None,
+            waiting: None,
         })
         .into_response()),
         Ok(Ok(Delivery::Held { mailbox })) => Ok(Json(SendResponse {
@@ -189,6 +191,7 @@ async fn send(
             state: DeliveryState::Held,
             latency_ms: None,
             mailbox: Some(mailbox.to_string()),
+            waiting: None,
         })
         .into_response()),
         Ok(Ok(Delivery::NotHeld { mailbox, reason })) => Err(Failure(
@@ -205,8 +208,9 @@ async fn send(
                 queued.id.short()
             ),
         )),
+        Ok(Ok(Delivery::Unreachable)) => Ok(queued_answer(queued.id, Some(Waiting::Unreachable))),
         // Timed out, or the node is stopping: the message stays queued either way.
-        Ok(Err(_)) | Err(_) => Ok(queued_answer(queued.id)),
+        Ok(Err(_)) | Err(_) => Ok(queued_answer(queued.id, None)),
     }
 }
 

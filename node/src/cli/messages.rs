@@ -2,9 +2,13 @@
 
 use futures::StreamExt;
 use libp2p::PeerId;
-use weft_proto::api::{DeliveryState, Direction, Event, InboxQuery, Kind, Message, SendRequest};
+use weft_proto::api::{
+    DeliveryState, Direction, Event, InboxQuery, Kind, Message, SendRequest, Waiting,
+};
 use weft_proto::blob::FileOffer;
 
+use super::StillQueued;
+use super::names::Names;
 use super::output::{datetime, print_json, printable, short_peer, time_of_day};
 use crate::api::client::Client;
 
@@ -34,34 +38,45 @@ pub async fn send(
         (true, None) => print_json(&answer)?,
         (false, _) => {}
     }
+    let who = match json {
+        true => peer.to_string(),
+        false => Names::load(client).await.show(&peer.to_string()),
+    };
+    let say = |line: String| {
+        if !json {
+            println!("{line}");
+        }
+    };
+    let id = answer.id.short();
     match (answer.state, wait) {
         (DeliveryState::Delivered, _) => {
-            if !json {
-                let ms = answer.latency_ms.unwrap_or_default();
-                println!("delivered {} to {peer} in {ms:.2} ms", answer.id.short());
-            }
+            let ms = answer.latency_ms.unwrap_or_default();
+            say(format!("delivered {id} to {who} in {ms:.2} ms"));
             Ok(())
         }
         (DeliveryState::Held, _) => {
-            if !json {
-                println!(
-                    "held {} for {peer} by mailbox {}; it is delivered when {peer} comes back",
-                    answer.id.short(),
-                    answer.mailbox.as_deref().unwrap_or("?")
-                );
-            }
+            say(format!(
+                "held {id} for {who} by mailbox {}; it is delivered when {who} comes back",
+                answer.mailbox.as_deref().map_or("?".into(), short_peer)
+            ));
             Ok(())
         }
         (_, false) => {
-            if !json {
-                println!("queued {} for {peer}", answer.id.short());
-            }
+            say(format!("queued {id} for {who}"));
             Ok(())
         }
-        _ => anyhow::bail!(
-            "not acknowledged within {timeout_secs}s; message {} stays queued and will be delivered when {peer} is reachable",
-            answer.id.short()
-        ),
+        _ => {
+            let why = match answer.waiting {
+                Some(Waiting::Unreachable) => {
+                    format!("{who} is not connected and cannot be reached now")
+                }
+                None => format!("not acknowledged within {timeout_secs}s"),
+            };
+            Err(StillQueued(format!(
+                "{why}; message {id} stays queued and is delivered when {who} is reachable"
+            ))
+            .into())
+        }
     }
 }
 

@@ -259,6 +259,17 @@ impl<P: Ord + Clone> Deliveries<P> {
             .collect()
     }
 
+    /// `peer`'s messages waiting for it to be connected, not held and not being deposited.
+    pub fn waiting_for(&self, peer: &P) -> Vec<MessageId> {
+        self.outbox
+            .waiting_unreachable()
+            .filter(|(p, id)| {
+                *p == peer && !self.held.contains(*id) && !self.depositing.contains(*id)
+            })
+            .map(|(_, id)| *id)
+            .collect()
+    }
+
     /// A deposit of `id` started.
     pub fn depositing(&mut self, id: MessageId) {
         self.depositing.insert(id);

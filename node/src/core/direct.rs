@@ -183,6 +183,20 @@ impl Core {
         }
     }
 
+    /// `peer` could not be dialled: whoever waits for its queued messages hears so at once,
+    /// unless a connected mailbox can hold them for it.
+    pub(super) fn unreachable(&mut self, peer: PeerId) {
+        if !self.mailboxes_except(&peer).is_empty() {
+            return;
+        }
+        for id in self.delivery.waiting_for(&peer) {
+            self.out.push_back(Output::Delivery {
+                id,
+                delivery: Delivery::Unreachable,
+            });
+        }
+    }
+
     /// Records that message `id` to `peer` left the outbox as `settled`, and tells whoever
     /// waits.
     pub(super) fn settled(&mut self, peer: PeerId, id: MessageId, settled: Settled) {

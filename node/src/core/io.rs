@@ -430,6 +430,9 @@ pub enum Delivery {
         /// The mailbox.
         mailbox: PeerId,
     },
+    /// The recipient is not connected, could not be dialled, and no mailbox is connected to
+    /// hold the message; it stays in the outbox and goes out once the recipient is reachable.
+    Unreachable,
     /// The recipient is not connected and a mailbox refused to hold the message; it stays
     /// in the outbox and is tried again.
     NotHeld {

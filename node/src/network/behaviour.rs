@@ -17,7 +17,6 @@ use weft_proto::limits::MAX_TOPIC_PAYLOAD_BYTES;
 use super::gated::Gated;
 use crate::config::RelayLimits;
 use crate::mesh::door::Door;
-
 /// Identify's protocol version string: which application protocol family this node speaks.
 pub const IDENTIFY_PROTOCOL: &str = "/weft/1.0.0";
 
@@ -136,7 +135,11 @@ impl Behaviour {
         );
         let members = Members {
             identify,
-            ping: ping::Behaviour::default(),
+            ping: ping::Behaviour::new(
+                ping::Config::new()
+                    .with_interval(super::event_loop::liveness::LIVENESS_INTERVAL)
+                    .with_timeout(super::event_loop::liveness::SILENCE),
+            ),
             gossipsub,
             relay: offer
                 .relay

@@ -13,6 +13,7 @@
 mod commands;
 mod deaf;
 mod exchanges;
+pub(super) mod liveness;
 mod local;
 mod queues;
 mod reach;
@@ -207,6 +208,7 @@ impl EventLoop {
                     self.local.forget_gone();
                     self.take_relay_slots();
                     self.reconnect_deaf(std::time::Instant::now());
+                    self.close_dead_links(std::time::Instant::now());
                 }
             }
             self.carry_out();
@@ -335,9 +337,13 @@ impl EventLoop {
             .addresses(addrs)
             .condition(PeerCondition::DisconnectedAndNotDialing)
             .build();
-        if let Err(e) = self.swarm.dial(opts) {
-            tracing::debug!(peer = %short(&peer), error = %e, "redial not started");
-            self.input(Input::DialFailed { peer });
+        match self.swarm.dial(opts) {
+            // Connected or being dialled already: that dial's outcome will tell.
+            Ok(()) | Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {}
+            Err(e) => {
+                tracing::debug!(peer = %short(&peer), error = %e, "redial not started");
+                self.input(Input::DialFailed { peer });
+            }
         }
     }
 

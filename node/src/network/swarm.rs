@@ -25,6 +25,11 @@ const QUIC_KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// How long a QUIC connection lasts without a word from its peer, in milliseconds.
 const QUIC_IDLE_TIMEOUT_MS: u32 = 5_000;
 
+/// How long a connection may take to be set up (dial or handshake): a member that cannot
+/// be reached is known as such within it, and a `weft send` to it says so (the library's
+/// default is 10 s).
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long listeners may take to report their addresses at start-up.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -68,6 +73,7 @@ pub fn build(
         })
         .map_err(|e| transport(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .with_connection_timeout(CONNECTION_TIMEOUT)
         .build())
 }
 

@@ -38,6 +38,8 @@ pub(super) struct Reach {
     nat: Option<libp2p::autonat::NatStatus>,
     /// Members whose gossip told this node no topic.
     pub(super) deaf: super::deaf::Deaf,
+    /// When each member's connection last answered a ping.
+    pub(super) liveness: super::liveness::Liveness,
 }
 
 impl Reach {

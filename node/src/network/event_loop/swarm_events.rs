@@ -14,6 +14,9 @@ use crate::network::behaviour::{BehaviourEvent, MembersEvent};
 impl EventLoop {
     pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         self.record(&event);
+        if let SwarmEvent::ConnectionClosed { connection_id, .. } = &event {
+            self.reach.liveness.forget(connection_id);
+        }
         match event {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -106,9 +109,18 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Members(MembersEvent::Ping(ping::Event {
                 peer,
+                connection,
                 result: Ok(rtt),
+            }))) => {
+                let now = std::time::Instant::now();
+                self.reach.liveness.answered(connection, peer, now);
+                self.input(Input::Measured { peer, rtt });
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Members(MembersEvent::Ping(ping::Event {
+                connection,
+                result: Err(ping::Failure::Unsupported),
                 ..
-            }))) => self.input(Input::Measured { peer, rtt }),
+            }))) => self.reach.liveness.forget(&connection),
             SwarmEvent::Behaviour(BehaviourEvent::Members(event)) => self.on_members_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 self.input(Input::Discovered(found));
