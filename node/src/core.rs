@@ -283,7 +283,7 @@ impl Core {
             Input::DialFailed { peer } => {
                 if self.peers.dial_failed(peer, now.at) {
                     tracing::debug!(peer = %short(&peer), "dial failed; trying again later");
-                    self.unreachable(peer);
+                    self.unreachable(peer, now);
                 }
             }
             Input::Identified {

@@ -26,7 +26,11 @@ fn outbox_delivers_after_restarts_exactly_once() {
         assert!(out.starts_with("queued"), "{out}");
     }
     let out = a.weft(&["send", "--timeout", "1", &b.peer_id, "waiting one"]);
-    assert_eq!(out.status.code(), Some(75), "still queued has its own status");
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "still queued has its own status"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("stays queued"));
     assert_eq!(a.status()["outbox"], 6);
     a.stop();

@@ -103,13 +103,21 @@ pub async fn subscribe(client: &Client, topic: &str, json: bool) -> anyhow::Resu
     if !json {
         eprintln!("subscribed to {topic}; printing messages until interrupted");
     }
+    let mut names = Names::load(client).await;
+    let mut looked_up = std::collections::HashSet::new();
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
             event = events.next() => match event {
                 None => anyhow::bail!("the node stopped"),
                 Some(Err(e)) => return Err(e.into()),
-                Some(Ok(Event::Message(m))) => print_topic_message(&m, json)?,
+                Some(Ok(Event::Message(m))) => {
+                    if !names.knows(&m.from) && looked_up.insert(m.from.clone()) {
+                        // A member admitted since: its name is in the ACL by now.
+                        names = Names::load(client).await;
+                    }
+                    print_topic_message(&m, &names, json)?
+                }
                 Some(Ok(Event::Lagged { missed })) => {
                     eprintln!("warning: fell behind and skipped {missed} events; see `weft inbox --topic {topic}`");
                 }
@@ -119,7 +127,7 @@ pub async fn subscribe(client: &Client, topic: &str, json: bool) -> anyhow::Resu
     }
 }
 
-fn print_topic_message(m: &Message, json: bool) -> anyhow::Result<()> {
+fn print_topic_message(m: &Message, names: &Names, json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(&serde_json::json!({
             "id": m.id,
@@ -132,7 +140,7 @@ fn print_topic_message(m: &Message, json: bool) -> anyhow::Result<()> {
     println!(
         "[{}] {}: {}",
         time_of_day(m.ts),
-        short_peer(&m.from),
+        names.show(&m.from),
         printable(&m.text)
     );
     Ok(())
@@ -177,6 +185,7 @@ pub async fn inbox(
     if messages.is_empty() {
         println!("no messages");
     }
+    let names = Names::load(client).await;
     for m in &messages {
         let (arrow, who) = match (m.kind, m.direction) {
             (Kind::Topic, _) => (
@@ -184,11 +193,11 @@ pub async fn inbox(
                 format!(
                     "{} {}",
                     m.topic.as_ref().map_or("", |t| t.as_str()),
-                    short_peer(&m.from)
+                    names.show(&m.from)
                 ),
             ),
-            (Kind::Direct, Direction::Out) => ("→", short_peer(m.to.as_deref().unwrap_or(""))),
-            (Kind::Direct, Direction::In) => ("←", short_peer(&m.from)),
+            (Kind::Direct, Direction::Out) => ("→", names.show(m.to.as_deref().unwrap_or(""))),
+            (Kind::Direct, Direction::In) => ("←", names.show(&m.from)),
         };
         let state = match m.state {
             Some(DeliveryState::Queued) => "  [queued]",
@@ -204,8 +213,8 @@ pub async fn inbox(
                 printable(&o.name),
                 super::media::bytes(o.size),
                 o.media_type,
-                o.blob,
-                m.from
+                o.blob.short(),
+                names.arg(&m.from)
             ),
             None => printable(&m.text).into_owned(),
         };

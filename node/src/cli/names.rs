@@ -22,6 +22,24 @@ impl Names {
         )
     }
 
+    /// Whether `peer` has a name here.
+    pub fn knows(&self, peer: &str) -> bool {
+        self.0.contains_key(peer)
+    }
+
+    /// `peer` as a command line takes it: its name when that is one plain word, else its
+    /// PeerId.
+    pub fn arg(&self, peer: &str) -> String {
+        let plain = |name: &str| {
+            name.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        match self.0.get(peer) {
+            Some(name) if plain(name) => name.clone(),
+            _ => peer.to_string(),
+        }
+    }
+
     /// `peer` for a person to read: `bob (…4kx6nXTN)`, or `…4kx6nXTN` when it has no name.
     pub fn show(&self, peer: &str) -> String {
         match self.0.get(peer) {
@@ -41,5 +59,8 @@ mod tests {
         let names = Names([(id.to_string(), "bob\u{1b}[2J".to_string())].into());
         assert_eq!(names.show(id), "bob\\u{1b}[2J (…4kx6nXTN)");
         assert_eq!(Names::default().show(id), "…4kx6nXTN");
+        assert_eq!(names.arg(id), id, "not a plain word");
+        let plain = Names([(id.to_string(), "bob".to_string())].into());
+        assert_eq!(plain.arg(id), "bob");
     }
 }

@@ -40,18 +40,22 @@ pub async fn peers(client: &Client, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let now = crate::delivery::clock::wall_us() / 1_000_000;
-    println!(
-        "{:<54} {:<9} {:<7} {:>9} {:>10}  ADDRESS",
-        "PEER", "DIRECTION", "PATH", "RTT", "CONNECTED"
-    );
-    for p in peers {
-        let rtt = p.rtt_ms.map_or("-".to_string(), |ms| format!("{ms:.2}ms"));
-        let since = uptime(now.saturating_sub(p.connected_since));
-        println!(
-            "{:<54} {:<9} {:<7} {:>9} {:>10}  {}",
-            p.peer_id, p.direction, p.path, rtt, since, p.addr
-        );
-    }
+    let names = super::names::Names::load(client).await;
+    let header = ["PEER", "DIRECTION", "PATH", "RTT", "CONNECTED", "ADDRESS"].map(String::from);
+    let rows: Vec<[String; 6]> = peers
+        .iter()
+        .map(|p| {
+            [
+                names.show(&p.peer_id),
+                p.direction.to_string(),
+                p.path.to_string(),
+                p.rtt_ms.map_or("-".to_string(), |ms| format!("{ms:.2}ms")),
+                uptime(now.saturating_sub(p.connected_since)),
+                p.addr.clone(),
+            ]
+        })
+        .collect();
+    super::output::table(&header, &rows);
     Ok(())
 }
 

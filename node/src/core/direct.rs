@@ -18,6 +18,10 @@ use crate::network::handle::text_refused;
 use crate::store::outbox::OutboxEntry;
 use crate::store::write::Write;
 
+/// How long a message waits for its recipient before a failed dial to it is reported to
+/// whoever waits for the message.
+pub const UNREACHABLE_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Core {
     /// Queues a new direct message for `to` in the outbox and history; the caller hears
     /// back once that is on disk (the shell holds its answer until then).
@@ -183,13 +187,23 @@ impl Core {
         }
     }
 
-    /// `peer` could not be dialled: whoever waits for its queued messages hears so at once,
-    /// unless a connected mailbox can hold them for it.
-    pub(super) fn unreachable(&mut self, peer: PeerId) {
+    /// `peer` could not be dialled: whoever waits for its queued messages hears so, unless a
+    /// connected mailbox can hold them for it. Not for messages younger than
+    /// [`UNREACHABLE_AFTER`]: a member just admitted, or just restarted, has no address this
+    /// node could dial yet, and connects by itself a moment later.
+    pub(super) fn unreachable(&mut self, peer: PeerId, now: Now) {
         if !self.mailboxes_except(&peer).is_empty() {
             return;
         }
-        for id in self.delivery.waiting_for(&peer) {
+        let settled_in = UNREACHABLE_AFTER.as_micros() as u64;
+        let waited = |written: u64| now.unix_us.saturating_sub(written) >= settled_in;
+        let due: Vec<MessageId> = self
+            .delivery
+            .waiting_for(&peer)
+            .into_iter()
+            .filter(|id| self.delivery.written(id).is_some_and(waited))
+            .collect();
+        for id in due {
             self.out.push_back(Output::Delivery {
                 id,
                 delivery: Delivery::Unreachable,
