@@ -282,7 +282,20 @@ async fn network(client: &Client, status: &Status) -> Vec<Check> {
         )
     });
     let reach = &status.relay.reachability;
+    // Members that dialled this node directly prove it reachable, at least from their
+    // networks, whatever one AutoNAT probe concluded.
+    let dialled_in = peers
+        .iter()
+        .filter(|p| p.direction == "inbound" && p.path == "direct")
+        .count();
     checks.push(match reach.as_str() {
+        "private" if dialled_in > 0 => Check::ok(
+            "reachability",
+            format!(
+                "dialled directly by {}; AutoNAT found it private from elsewhere (members on other networks reach it through a relay)",
+                super::output::count(dialled_in as u64, "member")
+            ),
+        ),
         "private" => Check::warn(
             "reachability",
             "private: peers cannot dial this node directly (AutoNAT)",
@@ -295,7 +308,7 @@ async fn network(client: &Client, status: &Status) -> Vec<Check> {
         _ => Check::ok("reachability", reach.clone()),
     });
     checks.push(match (reach.as_str(), status.relay.reserved_on.len()) {
-        ("private", 0) => Check::fail(
+        ("private", 0) if dialled_in == 0 => Check::fail(
             "relays",
             "reachable by no one: not public and no relay slot",
             "connect to a member that relays (`weft node --relay on` there, the default)",

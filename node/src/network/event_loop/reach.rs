@@ -262,18 +262,26 @@ impl EventLoop {
         }
     }
 
-    /// Counts and logs a refused relay request: a stranger, or a cap hit.
+    /// Counts and logs a refused relay request, saying what actually happened: a stranger,
+    /// a cap hit, or a circuit to a member that holds no slot here.
     fn refuse_relay(&mut self, peer: &PeerId, what: &str, status: relay::StatusCode) {
-        let (reason, why) = if self.core.admits(peer) {
-            (
-                format!("relay_{what}_limit"),
-                "a relay limit is reached (see `weft status`)",
-            )
-        } else {
-            (
+        let (reason, why) = match status {
+            _ if !self.core.admits(peer) => (
                 format!("relay_{what}_not_member"),
                 "not a member of this mesh",
-            )
+            ),
+            relay::StatusCode::NoReservation => (
+                format!("relay_{what}_no_slot"),
+                "the member it asked to reach holds no slot on this relay (the address it dialled is an old relayed one)",
+            ),
+            relay::StatusCode::ConnectionFailed => (
+                format!("relay_{what}_unreachable"),
+                "the member it asked to reach could not be reached from here",
+            ),
+            _ => (
+                format!("relay_{what}_limit"),
+                "a relay limit is reached (see `weft status`)",
+            ),
         };
         self.shared.tally.add_kind("relay", &reason);
         tracing::warn!(peer = %short(peer), reason = %reason, "refused input from peer: relay {what} refused ({status:?}): {why}");
