@@ -396,6 +396,19 @@ pub enum MembersCommand {
         /// The new role: admin, member, guest or mailbox.
         role: weft_proto::mesh::Role,
     },
+    /// Name a member, the name commands take it by (admins only); no NAME takes it away.
+    Name {
+        /// The member: its name, its PeerId or a unique part of it.
+        peer: PeerArg,
+        /// Its new name.
+        name: Option<String>,
+    },
+    /// Set this node's own display name, shown beside the name the admins gave it; no NAME
+    /// takes it away.
+    DisplayName {
+        /// The display name.
+        name: Option<String>,
+    },
 }
 
 /// `weft topic ...`.

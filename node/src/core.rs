@@ -52,6 +52,7 @@ pub mod io;
 pub mod mailbox;
 mod membership;
 pub mod mesh;
+mod naming;
 pub mod peers;
 pub mod queues;
 pub mod quota;

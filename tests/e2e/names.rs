@@ -114,3 +114,55 @@ fn files_are_sent_to_a_name_and_fetched_by_the_short_id_weft_printed() {
         assert!(stderr(&out).contains(says), "{short}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn admins_rename_members_and_members_choose_a_display_name() {
+    let root = root();
+    let nodes = mesh(root.path(), &["alice", "bob", "carol"]);
+    let (alice, bob, carol) = (&nodes[0], &nodes[1], &nodes[2]);
+    alice.ok(&["members", "name", "bob", "robert"]);
+    // Every member hears of it, and commands take the new name.
+    crate::support::wait_for("carol to know robert", || {
+        let members = carol.json(&["members"]);
+        members
+            .as_array()?
+            .iter()
+            .any(|m| m["name"] == "robert")
+            .then_some(())
+    });
+    let sent = carol.ok(&["send", "robert", "hi robert"]);
+    assert!(
+        sent.contains("delivered") && sent.contains("robert"),
+        "{sent}"
+    );
+    // A member names nobody, itself included.
+    let out = bob.weft(&["members", "name", "robert", "bob"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // Its display name is shown beside its name, and never taken for a member.
+    bob.ok(&["members", "display-name", "Bobby Tables"]);
+    crate::support::wait_for("alice to see the display name", || {
+        alice
+            .ok(&["members"])
+            .contains("robert “Bobby Tables”")
+            .then_some(())
+    });
+    carol.ok(&["members", "display-name", "alice"]);
+    crate::support::wait_for("alice to see carol's display name", || {
+        let members = alice.json(&["members"]);
+        members
+            .as_array()?
+            .iter()
+            .any(|m| m["display_name"] == "alice")
+            .then_some(())
+    });
+    let sent = bob.ok(&["send", "alice", "to the real alice"]);
+    assert!(sent.contains("alice ("), "{sent}");
+    let inbox = alice.json(&["inbox", "--from", "robert"]);
+    assert_eq!(
+        inbox[0]["text"],
+        "hi robert".replace("hi robert", "to the real alice")
+    );
+    // Names are checked like admissions.
+    let out = alice.weft(&["members", "name", "carol", "bad\u{7}name"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}

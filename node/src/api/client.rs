@@ -23,8 +23,8 @@ use tokio::net::UnixStream;
 use weft_proto::api::{
     AddMemberRequest, ApiError, CreateInviteRequest, CreateMeshRequest, DialRequest, DialResponse,
     Event, IdResponse, InboxQuery, InviteInfo, JoinMeshRequest, MemberInfo, MeshInfo, Message,
-    PeerInfo, PublishRequest, PublishResponse, QueuePolicyRequest, SendRequest, SendResponse,
-    ServicePolicyRequest, SetRoleRequest, Status, TopicPolicyRequest,
+    NameRequest, PeerInfo, PublishRequest, PublishResponse, QueuePolicyRequest, SendRequest,
+    SendResponse, ServicePolicyRequest, SetRoleRequest, Status, TopicPolicyRequest,
 };
 
 use weft_proto::media::{FetchEvent, FetchRequest, ShareRequest, ShareResponse};
@@ -191,6 +191,27 @@ impl Client {
     pub async fn member_remove(&self, peer: &str) -> Result<MemberInfo, ClientError> {
         let path = format!("/v1/members/{peer}");
         Ok(self.request::<(), _>(Method::DELETE, &path, None).await?.1)
+    }
+
+    /// Names a member (admins only); `None` takes its name away.
+    pub async fn member_name(
+        &self,
+        peer: &str,
+        name: Option<String>,
+    ) -> Result<MemberInfo, ClientError> {
+        let path = format!("/v1/members/{peer}/name");
+        Ok(self
+            .request(Method::PUT, &path, Some(&NameRequest { name }))
+            .await?
+            .1)
+    }
+
+    /// Sets this node's own display name; `None` takes it away.
+    pub async fn display_name(&self, name: Option<String>) -> Result<MemberInfo, ClientError> {
+        Ok(self
+            .request(Method::PUT, "/v1/display-name", Some(&NameRequest { name }))
+            .await?
+            .1)
     }
 
     /// Changes a member's role (admins only).

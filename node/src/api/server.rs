@@ -19,8 +19,8 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use weft_keys::invite::Invite;
 use weft_proto::api::{
     AddMemberRequest, ApiError, CreateInviteRequest, CreateMeshRequest, DeliveryState, DialRequest,
-    DialResponse, Event, InboxQuery, JoinMeshRequest, PublishRequest, PublishResponse, SendRequest,
-    SendResponse, SetRoleRequest, TopicPolicyRequest, Waiting,
+    DialResponse, Event, InboxQuery, JoinMeshRequest, NameRequest, PublishRequest, PublishResponse,
+    SendRequest, SendResponse, SetRoleRequest, TopicPolicyRequest, Waiting,
 };
 use weft_proto::topic::TopicName;
 
@@ -72,6 +72,8 @@ pub fn router(
         .route("/v1/members", get(members).post(member_add))
         .route("/v1/members/{peer}", axum::routing::delete(member_remove))
         .route("/v1/members/{peer}/role", put(member_role))
+        .route("/v1/members/{peer}/name", put(member_name))
+        .route("/v1/display-name", put(display_name))
         .route("/v1/topics/{topic}/policy", put(topic_policy))
         .route("/v1/join", post(join))
         .merge(super::media::routes())
@@ -321,6 +323,23 @@ async fn member_role(
     Ok(Json(
         s.handle.member_role(parse_peer(&peer)?, req.role).await?,
     ))
+}
+
+async fn member_name(
+    State(s): State<ApiState>,
+    Path(peer): Path<String>,
+    Json(req): Json<NameRequest>,
+) -> Result<impl IntoResponse, Failure> {
+    Ok(Json(
+        s.handle.member_name(parse_peer(&peer)?, req.name).await?,
+    ))
+}
+
+async fn display_name(
+    State(s): State<ApiState>,
+    Json(req): Json<NameRequest>,
+) -> Result<impl IntoResponse, Failure> {
+    Ok(Json(s.handle.display_name(req.name).await?))
 }
 
 async fn topic_policy(

@@ -175,6 +175,15 @@ pub async fn members(
                 .member_role(&peer.resolve(client).await?.to_string(), role)
                 .await?,
         )),
+        Some(MembersCommand::Name { peer, name }) => Some((
+            "named",
+            client
+                .member_name(&peer.resolve(client).await?.to_string(), name)
+                .await?,
+        )),
+        Some(MembersCommand::DisplayName { name }) => {
+            Some(("set the display name of", client.display_name(name).await?))
+        }
     };
     if let Some((done, member)) = changed {
         if json {
@@ -206,9 +215,12 @@ pub async fn members(
         .iter()
         .map(|m| {
             [
-                m.name
-                    .as_deref()
-                    .map_or("-".into(), |n| printable(n).into_owned()),
+                match (&m.name, &m.display_name) {
+                    (Some(n), Some(d)) => format!("{} “{}”", printable(n), printable(d)),
+                    (Some(n), None) => printable(n).into_owned(),
+                    (None, Some(d)) => format!("- “{}”", printable(d)),
+                    (None, None) => "-".into(),
+                },
                 m.peer_id.clone(),
                 m.role.to_string(),
                 if m.connected { "yes" } else { "no" }.to_string(),

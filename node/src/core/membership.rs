@@ -415,6 +415,7 @@ impl Core {
                     peer_id: peer.to_string(),
                     role: m.role,
                     name: m.name.clone(),
+                    display_name: m.display.clone(),
                     added_by: peer_of(&m.added_by)
                         .map(|p| p.to_string())
                         .unwrap_or_default(),
@@ -427,7 +428,7 @@ impl Core {
         Ok(out)
     }
 
-    fn member_info(&self, peer: &PeerId) -> Result<MemberInfo, NodeError> {
+    pub(super) fn member_info(&self, peer: &PeerId) -> Result<MemberInfo, NodeError> {
         self.members()?
             .into_iter()
             .find(|m| m.peer_id == peer.to_string())
@@ -435,7 +436,7 @@ impl Core {
     }
 
     /// The mesh id, if this node is an admin of its mesh.
-    fn admin_mesh(&self, to: &str) -> Result<MeshId, NodeError> {
+    pub(super) fn admin_mesh(&self, to: &str) -> Result<MeshId, NodeError> {
         let mesh = self.mesh.get().ok_or_else(not_in_mesh)?;
         if !mesh.acl().is_admin(&self.me.key) {
             return Err(NodeError::Forbidden(format!("only admins may {to}")));
@@ -445,7 +446,7 @@ impl Core {
 
     /// Signs `kind` as this node's next op, admits it, queues it for the store and gossips
     /// it; the doors follow what it changed.
-    fn append_op(&mut self, kind: OpKind, now: Now) -> Result<SignedOp, NodeError> {
+    pub(super) fn append_op(&mut self, kind: OpKind, now: Now) -> Result<SignedOp, NodeError> {
         let mesh = self.mesh.get_mut().ok_or_else(not_in_mesh)?;
         let op = mesh
             .sign(&self.me.identity, kind)
@@ -550,13 +551,13 @@ fn check_text_field(what: &str, value: Option<&str>, max: usize) -> Result<(), N
 }
 
 /// Checks a member's name given now, as [`weft_proto::acl::check_new_member_name`].
-fn check_member_name(name: Option<&str>) -> Result<(), NodeError> {
+pub(super) fn check_member_name(name: Option<&str>) -> Result<(), NodeError> {
     weft_proto::acl::check_new_member_name(name)
         .map_err(|e| NodeError::Invalid(format!("not a usable name: {e}")))
 }
 
 /// The member key inside `peer`, or why there is none.
-fn ed25519_key(peer: &PeerId) -> Result<MemberKey, NodeError> {
+pub(super) fn ed25519_key(peer: &PeerId) -> Result<MemberKey, NodeError> {
     key_of(peer)
         .filter(|key| libp2p::identity::ed25519::PublicKey::try_from_bytes(&key.0).is_ok())
         .ok_or_else(|| NodeError::Invalid(format!("{peer} is not the PeerId of an ed25519 key")))

@@ -158,6 +158,15 @@ pub(crate) enum Command {
         role: weft_proto::mesh::Role,
         reply: oneshot::Sender<Result<MemberInfo, NodeError>>,
     },
+    MemberName {
+        peer: PeerId,
+        name: Option<String>,
+        reply: oneshot::Sender<Result<MemberInfo, NodeError>>,
+    },
+    DisplayName {
+        name: Option<String>,
+        reply: oneshot::Sender<Result<MemberInfo, NodeError>>,
+    },
     Policy {
         policy: Policy,
         reply: oneshot::Sender<Result<(), NodeError>>,
@@ -383,6 +392,22 @@ impl NodeHandle {
         role: weft_proto::mesh::Role,
     ) -> Result<MemberInfo, NodeError> {
         self.ask(|reply| Command::MemberRole { peer, role, reply })
+            .await?
+    }
+
+    /// Names a member (admins only); `None` takes its name away.
+    pub async fn member_name(
+        &self,
+        peer: PeerId,
+        name: Option<String>,
+    ) -> Result<MemberInfo, NodeError> {
+        self.ask(|reply| Command::MemberName { peer, name, reply })
+            .await?
+    }
+
+    /// Sets this node's own display name; `None` takes it away.
+    pub async fn display_name(&self, name: Option<String>) -> Result<MemberInfo, NodeError> {
+        self.ask(|reply| Command::DisplayName { name, reply })
             .await?
     }
 

@@ -125,6 +125,16 @@ impl EventLoop {
                 self.local
                     .reply_durably(reply, result, || self.core.ticket());
             }
+            Command::MemberName { peer, name, reply } => {
+                let result = core.member_name(peer, name, now);
+                self.local
+                    .reply_durably(reply, result, || self.core.ticket());
+            }
+            Command::DisplayName { name, reply } => {
+                let result = core.display_name(name, now);
+                self.local
+                    .reply_durably(reply, result, || self.core.ticket());
+            }
             Command::Policy { policy, reply } => {
                 let result = core.policy(policy, now);
                 self.local
