@@ -27,7 +27,7 @@ use crate::api::client::Client;
 pub async fn chat(client: &Client, target: Option<String>) -> anyhow::Result<()> {
     let (mut session, mut state, updates) = session::Session::start(client.clone()).await?;
     if let Some(target) = target {
-        for update in session.open_target(&target) {
+        for update in session.open_target(&state, &target) {
             state.apply(update);
         }
     }

@@ -8,7 +8,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use super::session::{Flow, Session};
+use super::session::{Flow, ROSTER_EVERY, Session};
 use super::state::{Entry, State, Update};
 use super::text;
 
@@ -25,6 +25,7 @@ pub async fn run(
     scrollback(&state);
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut terminate = signal(SignalKind::terminate())?;
+    let mut roster = tokio::time::interval(ROSTER_EVERY);
     loop {
         if let Some(reason) = state.closed.take() {
             anyhow::bail!("{reason}");
@@ -45,6 +46,7 @@ pub async fn run(
                 }
             },
             Some(update) = updates.recv() => apply(&mut session, &mut state, update),
+            _ = roster.tick() => session.refresh_roster(),
             _ = terminate.recv() => return Ok(()),
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }

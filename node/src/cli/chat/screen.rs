@@ -2,25 +2,19 @@
 //! it was on every way out (return, error, panic, SIGTERM, SIGHUP when an SSH session
 //! drops); one loop driven by keys, resizes, the node's updates and a roster tick.
 
-use std::io::Stdout;
-use std::time::Duration;
-
 use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, EventStream};
 use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
 use futures::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
+use std::io::Stdout;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use super::input::{Action, Input};
-use super::session::{Flow, Session};
+use super::session::{Flow, ROSTER_EVERY, Session};
 use super::state::{State, Update};
 use super::view;
-
-/// How often the members and their paths are asked for again (names and roles change
-/// without an event).
-const ROSTER_EVERY: Duration = Duration::from_secs(15);
 
 /// Runs the chat on the terminal until the user leaves, the node stops or a signal ends it.
 pub async fn run(

@@ -19,7 +19,6 @@ use weft_proto::topic::TopicName;
 use super::command::{self, Command, HELP};
 use super::state::{Conv, State, Transfer, Update};
 use crate::api::client::{Client, ClientError};
-use crate::cli::peer_arg::PeerArg;
 
 /// Updates waiting for the loop to apply them.
 const UPDATES: usize = 256;
@@ -29,6 +28,10 @@ const OUTGOING: usize = 64;
 
 /// How much history the chat loads at the start, and for a room when it is joined.
 const HISTORY: usize = 1000;
+
+/// How often the members and their paths are asked for again (names and roles change
+/// without an event).
+pub const ROSTER_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// How long an invite made with `/invite` stays valid.
 const INVITE_TTL_SECS: u64 = 24 * 3600;
@@ -104,27 +107,17 @@ impl Session {
         Ok((session, state, receiver))
     }
 
-    /// Opens what `weft chat TARGET` named: `#topic` is a room; otherwise a member (name or
-    /// PeerId part) if one matches, else the room of the topic so named.
-    pub fn open_target(&mut self, target: &str) -> Vec<Update> {
+    /// Opens what `weft chat TARGET` named: `#topic` is a room; otherwise a member (name,
+    /// PeerId or a part of it) if one matches, else the room of the topic so named.
+    pub fn open_target(&mut self, state: &State, target: &str) -> Vec<Update> {
         if let Some(topic) = target.strip_prefix('#') {
             return self.join(topic);
         }
-        let (client, updates) = (self.client.clone(), self.updates.clone());
-        let target = target.to_string();
-        self.work.spawn(async move {
-            let peer = match target.parse::<PeerArg>() {
-                Ok(arg) => arg.resolve(&client).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            };
-            let update = match (peer, target.parse::<TopicName>()) {
-                (Ok(peer), _) => Update::Open(Conv::Direct(peer.to_string())),
-                (Err(_), Ok(topic)) => return join(client, topic, updates).await,
-                (Err(e), Err(_)) => Update::Note(e),
-            };
-            let _ = updates.send(update).await;
-        });
-        Vec::new()
+        match (member(state, target), target.parse::<TopicName>()) {
+            (Ok(peer), _) => vec![Update::Open(Conv::Direct(peer))],
+            (Err(_), Ok(topic)) => self.join(topic.as_str()),
+            (Err(e), Err(_)) => vec![Update::Note(e)],
+        }
     }
 
     /// Carries out a line the user entered, in the conversation open in `state`.
@@ -153,7 +146,17 @@ impl Session {
                 None => return needs_open(),
             },
             Command::Join(topic) => self.join(&topic),
-            Command::Msg { who, text } => self.msg(who, text),
+            Command::Msg { who, text } => match member(state, &who) {
+                Ok(peer) => {
+                    let conv = Conv::Direct(peer);
+                    let mut now = vec![Update::Open(conv.clone())];
+                    if let Some(text) = text {
+                        now.extend(self.send(Outgoing::Say(conv, text)));
+                    }
+                    now
+                }
+                Err(e) => vec![Update::Note(e)],
+            },
             Command::Fetch(id) => match state.offer(id.as_deref()) {
                 Ok((offer, from)) => self.fetch(offer, from),
                 Err(e) => vec![Update::Note(e)],
@@ -234,31 +237,9 @@ impl Session {
             Err(e) => return vec![Update::Note(format!("{e}"))],
         };
         let (client, updates) = (self.client.clone(), self.updates.clone());
-        self.work.spawn(join(client, topic, updates));
-        Vec::new()
-    }
-
-    fn msg(&mut self, who: String, text: Option<String>) -> Vec<Update> {
-        let (client, updates) = (self.client.clone(), self.updates.clone());
-        let outgoing = self.outgoing.clone();
-        self.work.spawn(async move {
-            let peer = match who.parse::<PeerArg>() {
-                Ok(arg) => arg.resolve(&client).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            };
-            let conv = match peer {
-                Ok(peer) => Conv::Direct(peer.to_string()),
-                Err(e) => {
-                    let _ = updates.send(Update::Note(e)).await;
-                    return;
-                }
-            };
-            let _ = updates.send(Update::Open(conv.clone())).await;
-            if let (Some(text), Some(outgoing)) = (text, outgoing) {
-                let _ = outgoing.send(Outgoing::Say(conv, text)).await;
-            }
-        });
-        Vec::new()
+        self.work.spawn(join(client, topic.clone(), updates));
+        // Open at once, so what is typed next goes there.
+        vec![Update::Open(Conv::Room(topic))]
     }
 
     fn fetch(&mut self, offer: FileOffer, from: String) -> Vec<Update> {
@@ -416,7 +397,17 @@ async fn say(client: &Client, me: &str, conv: Conv, text: String) -> anyhow::Res
     Ok(Update::Own(message))
 }
 
-/// Joins `topic`, opens its room and loads its history.
+/// The PeerId of the member `who` names: by name or a part of its PeerId among the
+/// members known now, or a whole PeerId.
+fn member(state: &State, who: &str) -> Result<String, String> {
+    state.resolve(who).or_else(|e| {
+        who.parse::<libp2p::PeerId>()
+            .map(|peer| peer.to_string())
+            .map_err(|_| e)
+    })
+}
+
+/// Joins `topic` and loads its history.
 async fn join(client: Client, topic: TopicName, updates: mpsc::Sender<Update>) {
     if let Err(e) = client.subscribe(topic.as_str(), true).await {
         let _ = updates
@@ -424,7 +415,6 @@ async fn join(client: Client, topic: TopicName, updates: mpsc::Sender<Update>) {
             .await;
         return;
     }
-    let _ = updates.send(Update::Open(Conv::Room(topic.clone()))).await;
     let query = InboxQuery {
         topic: Some(topic),
         limit: Some(HISTORY),

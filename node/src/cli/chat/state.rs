@@ -9,7 +9,6 @@ use std::collections::{HashMap, VecDeque};
 use weft_proto::api::{DeliveryState, Direction, Event, Kind, MemberInfo, Message, PeerInfo};
 use weft_proto::blob::{BlobId, FileOffer};
 use weft_proto::id::MessageId;
-use weft_proto::mesh::Role;
 use weft_proto::topic::TopicName;
 
 use super::text;
@@ -83,12 +82,8 @@ pub enum Presence {
 /// A member of the mesh, as the chat shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
-    /// Its PeerId.
-    pub peer_id: String,
-    /// Its name in the mesh.
-    pub name: Option<String>,
-    /// Its role.
-    pub role: Role,
+    /// What the node says of it: PeerId, name, role.
+    pub info: MemberInfo,
     /// Whether it is reachable.
     pub presence: Presence,
 }
@@ -273,17 +268,24 @@ impl State {
         if peer == self.me {
             return "you".into();
         }
-        match self.members.iter().find(|m| m.peer_id == peer) {
-            Some(Member {
-                name: Some(name), ..
-            }) => text::printable(name).into_owned(),
-            _ => text::short_peer(peer),
+        match self.member(peer).and_then(|m| m.info.name.as_deref()) {
+            Some(name) => text::printable(name).into_owned(),
+            None => text::short_peer(peer),
         }
+    }
+
+    /// The PeerId of the member `who` names (name or PeerId part, as on the command line),
+    /// among the members known now.
+    pub fn resolve(&self, who: &str) -> Result<String, String> {
+        let members: Vec<MemberInfo> = self.members.iter().map(|m| m.info.clone()).collect();
+        crate::cli::peer_arg::find(who, &members)
+            .map(|peer| peer.to_string())
+            .map_err(|e| e.to_string())
     }
 
     /// The member with this PeerId, if it is one.
     pub fn member(&self, peer: &str) -> Option<&Member> {
-        self.members.iter().find(|m| m.peer_id == peer)
+        self.members.iter().find(|m| m.info.peer_id == peer)
     }
 
     /// The offer `/fetch ID` means, with who offered it: the one whose blob id starts with
@@ -405,7 +407,7 @@ impl State {
     }
 
     fn presence(&mut self, peer: &str, presence: Presence) -> Vec<String> {
-        let Some(member) = self.members.iter_mut().find(|m| m.peer_id == peer) else {
+        let Some(member) = self.members.iter_mut().find(|m| m.info.peer_id == peer) else {
             return Vec::new();
         };
         if member.presence == presence
@@ -431,12 +433,7 @@ impl State {
                     None if m.connected => Presence::Direct,
                     None => Presence::Away,
                 };
-                Member {
-                    peer_id: m.peer_id,
-                    name: m.name,
-                    role: m.role,
-                    presence,
-                }
+                Member { info: m, presence }
             })
             .collect();
     }
@@ -526,6 +523,8 @@ fn later(now: Option<DeliveryState>, news: DeliveryState) -> DeliveryState {
 
 #[cfg(test)]
 mod tests {
+    use weft_proto::mesh::Role;
+
     use super::*;
 
     const ME: &str = "12D3KooWMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMe11";
@@ -688,6 +687,8 @@ mod tests {
         assert_eq!(lines, ["* bob is online direct"]);
         assert_eq!(s.label(&Conv::Direct(BOB.into())), "@bob");
         assert_eq!(s.name_of(ME), "you");
+        assert_eq!(s.resolve("BOB"), Ok(BOB.to_string()));
+        assert!(s.resolve("dave").is_err());
         s.apply(Update::Event(Event::PeerDisconnected {
             peer_id: carol.into(),
         }));

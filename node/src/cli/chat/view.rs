@@ -89,15 +89,15 @@ fn roster(frame: &mut Frame, area: Rect, state: &State) {
                 Presence::Relayed => ("●", Color::Yellow),
                 Presence::Away => ("○", Color::DarkGray),
             };
-            let me = m.peer_id == state.me();
-            let name = match &m.name {
+            let me = m.info.peer_id == state.me();
+            let name = match &m.info.name {
                 Some(name) => text::printable(name).into_owned(),
                 None => "-".into(),
             };
             let first = Line::from(vec![
                 Span::styled(format!("{dot} "), Style::new().fg(colour)),
                 Span::styled(name, Style::new().add_modifier(Modifier::BOLD)),
-                Span::raw(format!(" {}", text::short_peer(&m.peer_id))),
+                Span::raw(format!(" {}", text::short_peer(&m.info.peer_id))),
             ]);
             let how = if me {
                 "you".to_string()
@@ -105,7 +105,7 @@ fn roster(frame: &mut Frame, area: Rect, state: &State) {
                 text::presence_word(m.presence).to_string()
             };
             let second = Line::styled(
-                format!("  {} · {how}", m.role),
+                format!("  {} · {how}", m.info.role),
                 Style::new().fg(Color::DarkGray),
             );
             ListItem::new(vec![first, second])
@@ -156,7 +156,7 @@ fn title(state: &State, conv: &Conv) -> String {
                 "{} {} · {} · {}",
                 state.label(conv),
                 text::short_peer(peer),
-                m.role,
+                m.info.role,
                 text::presence_word(m.presence)
             ),
             None => format!("{} (not a member)", state.label(conv)),
@@ -208,33 +208,51 @@ fn message(state: &State, said: &Said) -> Vec<Span<'static>> {
     spans
 }
 
-/// The spans cut into rows of at most `width` columns.
+/// The spans cut into rows of at most `width` columns, after a space where there is one.
 fn wrap(spans: Vec<Span<'static>>, width: usize) -> Vec<Line<'static>> {
+    let cells: Vec<(char, Style)> = spans
+        .iter()
+        .flat_map(|span| span.content.chars().map(move |c| (c, span.style)))
+        .collect();
     let mut rows = Vec::new();
-    let mut row: Vec<Span<'static>> = Vec::new();
-    let mut used = 0;
-    for span in spans {
-        let mut piece = String::new();
-        for c in span.content.chars() {
-            let w = c.width().unwrap_or(0);
-            if used + w > width && used > 0 {
-                if !piece.is_empty() {
-                    row.push(Span::styled(std::mem::take(&mut piece), span.style));
-                }
-                rows.push(Line::from(std::mem::take(&mut row)));
-                used = 0;
+    let mut start = 0;
+    while start < cells.len() {
+        let (mut end, mut used, mut space) = (start, 0, None);
+        while end < cells.len() {
+            let w = cells[end].0.width().unwrap_or(0);
+            if used + w > width && end > start {
+                break;
             }
-            piece.push(c);
             used += w;
+            end += 1;
+            if cells[end - 1].0 == ' ' {
+                space = Some(end);
+            }
         }
-        if !piece.is_empty() {
-            row.push(Span::styled(piece, span.style));
+        if end < cells.len()
+            && let Some(cut) = space
+        {
+            end = cut;
         }
+        rows.push(row(&cells[start..end]));
+        start = end;
     }
-    if !row.is_empty() || rows.is_empty() {
-        rows.push(Line::from(row));
+    if rows.is_empty() {
+        rows.push(Line::default());
     }
     rows
+}
+
+/// One row of styled characters as spans, a span per run of one style.
+fn row(cells: &[(char, Style)]) -> Line<'static> {
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    for &(c, style) in cells {
+        match spans.last_mut() {
+            Some(last) if last.style == style => last.content.to_mut().push(c),
+            _ => spans.push(Span::styled(c.to_string(), style)),
+        }
+    }
+    Line::from(spans)
 }
 
 fn input_line(frame: &mut Frame, area: Rect, state: &State, input: &Input) {
@@ -348,13 +366,14 @@ mod tests {
                 &format!("line {n}"),
             ))));
         }
-        let long = "x".repeat(400);
+        let long = format!("{} [delivered]", "x".repeat(400));
         state.apply(Update::Event(Event::Message(message(99, false, &long))));
         let (text, scrollable) = screen(&state, 90, 20);
         assert!(text.contains("line 49"), "{text}");
         assert!(!text.contains("line 10 "), "{text}");
         assert!(scrollable > 40, "{scrollable}");
         assert!(text.matches("xxxxxxxxxx").count() >= 8, "wrapped: {text}");
+        assert!(text.contains("[delivered]"), "a word stays whole: {text}");
         state.scroll = scrollable;
         let (text, _) = screen(&state, 90, 20);
         assert!(text.contains("line 0"), "scrolled to the start: {text}");
