@@ -19,7 +19,7 @@ pub fn line(state: &State, conv: &Conv, said: &Said) -> String {
         clock(said.ts),
         state.label(conv),
         state.name_of(&said.from),
-        body(said, state),
+        body(said),
         tag(said.state)
     )
 }
@@ -31,9 +31,9 @@ pub fn clock(ts: u64) -> String {
     t
 }
 
-/// What a message says: its text, or for a file offer its name, size and type, the command
-/// that fetches it, and how the fetch stands.
-pub fn body(said: &Said, state: &State) -> String {
+/// What a message says: its text, or for a file offer its name, size and type and the
+/// command that fetches it.
+pub fn body(said: &Said) -> String {
     let Some(offer) = &said.offer else {
         return printable(&said.text).into_owned();
     };
@@ -44,25 +44,20 @@ pub fn body(said: &Said, state: &State) -> String {
         printable(&offer.media_type)
     );
     if said.outgoing {
-        return format!("offered file {what}");
+        format!("offered file {what}")
+    } else {
+        format!("file {what}: /fetch {}", offer.blob.short())
     }
-    let mut out = format!("file {what}: /fetch {}", offer.blob.short());
-    match state.transfer_of(&offer.blob) {
-        Some(Transfer::Fetching { done, size }) => {
-            out.push_str("  ");
-            out.push_str(&progress(*done, *size));
-        }
-        Some(Transfer::Done(path)) => {
-            out.push_str("  fetched to ");
-            out.push_str(&printable(path));
-        }
-        Some(Transfer::Failed(error)) => {
-            out.push_str("  fetch failed: ");
-            out.push_str(&printable(error));
-        }
-        None => {}
-    }
-    out
+}
+
+/// How the fetch of the file a message offers stands, once one was started.
+pub fn transfer(said: &Said, state: &State) -> Option<String> {
+    let offer = said.offer.as_ref().filter(|_| !said.outgoing)?;
+    Some(match state.transfer_of(&offer.blob)? {
+        Transfer::Fetching { done, size } => progress(*done, *size),
+        Transfer::Done(path) => format!("fetched to {}", printable(path)),
+        Transfer::Failed(error) => format!("fetch failed: {}", printable(error)),
+    })
 }
 
 /// A fetch's progress: `[#########-----------] 45% 1.1 KiB/2.5 KiB`.

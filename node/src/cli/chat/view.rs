@@ -16,7 +16,7 @@ use super::state::{Conv, Entry, Presence, Said, State};
 use super::text;
 
 /// Columns of the left side (conversations and members), at most a third of the screen.
-const SIDE: u16 = 34;
+const SIDE: u16 = 30;
 
 /// Draws the chat; returns how many rows the open conversation can scroll back.
 pub fn draw(frame: &mut Frame, state: &State, input: &Input) -> usize {
@@ -138,7 +138,8 @@ fn conversation(frame: &mut Frame, area: Rect, state: &State) -> usize {
     let rows: Vec<Line> = open
         .entries
         .iter()
-        .flat_map(|e| wrap(entry(state, e), width))
+        .flat_map(|e| entry(state, e))
+        .flat_map(|spans| wrap(spans, width))
         .collect();
     let scrollable = rows.len().saturating_sub(height);
     let end = rows.len() - state.scroll.min(scrollable);
@@ -164,13 +165,24 @@ fn title(state: &State, conv: &Conv) -> String {
     }
 }
 
-fn entry(state: &State, entry: &Entry) -> Vec<Span<'static>> {
+/// An entry as its lines (before wrapping): a note; a message, and under a file offer how
+/// its fetch stands.
+fn entry(state: &State, entry: &Entry) -> Vec<Vec<Span<'static>>> {
     match entry {
-        Entry::Note(note) => vec![Span::styled(
+        Entry::Note(note) => vec![vec![Span::styled(
             format!("* {note}"),
             Style::new().fg(Color::Yellow),
-        )],
-        Entry::Said(said) => message(state, said),
+        )]],
+        Entry::Said(said) => {
+            let mut lines = vec![message(state, said)];
+            if let Some(transfer) = text::transfer(said, state) {
+                lines.push(vec![Span::styled(
+                    format!("         {transfer}"),
+                    Style::new().fg(Color::Magenta),
+                )]);
+            }
+            lines
+        }
     }
 }
 
@@ -190,7 +202,7 @@ fn message(state: &State, said: &Said) -> Vec<Span<'static>> {
             Style::new().fg(who).add_modifier(Modifier::BOLD),
         ),
         Span::raw(": "),
-        Span::raw(text::body(said, state)),
+        Span::raw(text::body(said)),
     ];
     if let Some(delivery) = said.state {
         let colour = match delivery {
