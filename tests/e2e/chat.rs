@@ -64,6 +64,12 @@ fn two_members_chat_join_a_room_and_fetch_an_offered_file_on_real_terminals() {
     tmux.wait("bob", &format!("fetched to {}", fetched.display()));
     assert_eq!(std::fs::read(&fetched).unwrap(), content);
 
+    // Invites are for admins: alice (the founder) gets a key, bob is told why not.
+    tmux.type_line("alice", "/invite guest");
+    tmux.wait("alice", "invite for a guest (one use, valid 24 h");
+    tmux.type_line("bob", "/invite");
+    tmux.wait("bob", "* no invite: ");
+
     // Line mode: stdout is a pipe, so the same commands come from stdin.
     let mut chat = Command::new(weft_bin())
         .arg("--data-dir")
