@@ -34,6 +34,17 @@ fn two_members_chat_join_a_room_and_fetch_an_offered_file_on_real_terminals() {
     tmux.wait("bob", "alice: hello from the chat");
     tmux.wait("alice", "you: hello from the chat  [delivered]");
 
+    // A smaller terminal: the chat redraws to fit it, the conversation's end still in sight.
+    tmux.resize("alice", 90, 20);
+    tmux.wait_until("alice", "a screen 90 wide with the message", |screen| {
+        // Cut to the new width without a redraw, the top border would not end in a corner.
+        let top = screen.lines().next().unwrap_or_default();
+        screen.contains("you: hello from the chat  [delivered]")
+            && top.chars().count() == 90
+            && top.ends_with('┐')
+            && screen.lines().any(|l| l.starts_with("┌ to @bob"))
+    });
+
     // A room: bob joins first; alice joins once her node sees him subscribed, then says
     // something there.
     tmux.type_line("bob", "/join news");
@@ -179,11 +190,28 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Resizes the terminal `name`, as a user resizing the window would.
+    fn resize(&self, name: &str, width: u16, height: u16) {
+        let status = self
+            .tmux()
+            .args(["resize-window", "-t", name])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "tmux resize-window {name}");
+    }
+
     /// Waits until the terminal `name` shows `text`; fails with the screen if it never does.
     fn wait(&self, name: &str, text: &str) {
-        if wait_until(|| self.screen(name).contains(text).then_some(())).is_none() {
+        self.wait_until(name, &format!("{text:?}"), |screen| screen.contains(text));
+    }
+
+    /// Waits until the screen of terminal `name` passes `check`; fails with the screen,
+    /// saying it never showed `what`, if it never does.
+    fn wait_until(&self, name: &str, what: &str, check: impl Fn(&str) -> bool) {
+        if wait_until(|| check(&self.screen(name)).then_some(())).is_none() {
             panic!(
-                "{name}'s screen never showed {text:?}; it shows:\n{}",
+                "{name}'s screen never showed {what}; it shows:\n{}",
                 self.screen(name)
             );
         }

@@ -6,7 +6,7 @@ use weft_proto::mesh::Role;
 
 /// The commands, as `/help` lists them.
 pub const HELP: &str = "/join TOPIC · /msg NAME [TEXT] · /send-file PATH · /fetch [ID] · \
-/invite [ROLE] · /quit · Tab/Shift-Tab switch · PgUp/PgDn scroll";
+/invite [ROLE] · /quit · Tab switch · PgUp/PgDn scroll";
 
 /// One line of input, understood.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 use weft_proto::api::{
     CreateInviteRequest, Direction, Event, InboxQuery, Kind, Message, SendRequest,
 };
@@ -100,10 +101,14 @@ impl Session {
             work: JoinSet::new(),
             background: JoinSet::new(),
         };
-        session.background.spawn(follow(events, updates.clone()));
+        let follow = follow(events, updates.clone());
+        session
+            .background
+            .spawn(follow.instrument(tracing::info_span!("chat events")));
+        let sends = send_in_order(client, status.peer_id, queue, updates);
         session
             .work
-            .spawn(send_in_order(client, status.peer_id, queue, updates));
+            .spawn(sends.instrument(tracing::info_span!("chat sends")));
         Ok((session, state, receiver))
     }
 

@@ -148,6 +148,8 @@ pub struct State {
     pub scroll: usize,
     /// Set when the chat must end, with the reason.
     pub closed: Option<String>,
+    /// The latest note given while no conversation was open (it has nowhere else to go).
+    pub status: Option<String>,
 }
 
 impl State {
@@ -162,6 +164,7 @@ impl State {
             early: VecDeque::new(),
             scroll: 0,
             closed: None,
+            status: None,
         }
     }
 
@@ -183,8 +186,9 @@ impl State {
             Update::Transfer { blob, transfer } => self.transfer(blob, transfer),
             Update::Note(note) => {
                 let line = format!("* {note}");
-                if let Some(conv) = self.open.clone() {
-                    self.push(&conv, Entry::Note(note));
+                match self.open.clone() {
+                    Some(conv) => self.push(&conv, Entry::Note(note)),
+                    None => self.status = Some(note),
                 }
                 vec![line]
             }
@@ -620,6 +624,9 @@ mod tests {
         assert_eq!(s.open().unwrap().conv, room("news"), "round the list");
         s.apply(Update::History(vec![direct(4, BOB, ME, "old")]));
         assert_eq!(s.conversations()[2].unread, 0, "history is not unread");
+        let mut empty = State::new(ME.into());
+        empty.apply(Update::Note("no member is named dave".into()));
+        assert_eq!(empty.status.as_deref(), Some("no member is named dave"));
     }
 
     #[test]

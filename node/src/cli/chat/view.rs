@@ -122,11 +122,17 @@ fn roster(frame: &mut Frame, area: Rect, state: &State) {
 fn conversation(frame: &mut Frame, area: Rect, state: &State) -> usize {
     let Some(open) = state.open() else {
         let block = Block::bordered().title(" weft chat ");
-        let hello = Paragraph::new(vec![
+        let mut lines = vec![
             Line::raw("No conversation yet."),
             Line::raw("/join TOPIC opens a room, /msg NAME a conversation with a member."),
-        ])
-        .block(block);
+        ];
+        if let Some(status) = &state.status {
+            lines.push(Line::styled(
+                format!("* {status}"),
+                Style::new().fg(Color::Yellow),
+            ));
+        }
+        let hello = Paragraph::new(lines).block(block);
         frame.render_widget(hello, area);
         return 0;
     };
