@@ -173,8 +173,13 @@ impl State {
         match update {
             Update::Event(event) => self.event(event),
             Update::History(messages) => {
+                let latest = messages.last().and_then(conv_of);
                 for m in messages {
                     self.add(m, false);
+                }
+                // With nothing open yet, the conversation last spoken in.
+                if let (None, Some(conv)) = (&self.open, latest) {
+                    self.select(conv);
                 }
                 Vec::new()
             }
@@ -345,12 +350,7 @@ impl State {
     /// as, when added. A `live` one (not history, not sent from here) that arrives in a
     /// conversation not open counts as unread.
     fn add(&mut self, m: Message, live: bool) -> Option<String> {
-        let conv = match (m.kind, m.direction, &m.topic, &m.to) {
-            (Kind::Topic, _, Some(topic), _) => Conv::Room(topic.clone()),
-            (Kind::Direct, Direction::Out, _, Some(to)) => Conv::Direct(to.clone()),
-            (Kind::Direct, Direction::In, _, _) => Conv::Direct(m.from.clone()),
-            _ => return None,
-        };
+        let conv = conv_of(&m)?;
         let index = self.conversation(&conv);
         let known = self.conversations[index]
             .entries
@@ -503,6 +503,16 @@ impl State {
     }
 }
 
+/// The conversation a message belongs to.
+fn conv_of(m: &Message) -> Option<Conv> {
+    match (m.kind, m.direction, &m.topic, &m.to) {
+        (Kind::Topic, _, Some(topic), _) => Some(Conv::Room(topic.clone())),
+        (Kind::Direct, Direction::Out, _, Some(to)) => Some(Conv::Direct(to.clone())),
+        (Kind::Direct, Direction::In, _, _) => Some(Conv::Direct(m.from.clone())),
+        _ => None,
+    }
+}
+
 /// The files offered to this node in `c`, newest first, with who offered each.
 fn offers(c: &Conversation) -> impl Iterator<Item = (FileOffer, String)> + '_ {
     c.entries.iter().rev().filter_map(|e| match e {
@@ -627,6 +637,15 @@ mod tests {
         let mut empty = State::new(ME.into());
         empty.apply(Update::Note("no member is named dave".into()));
         assert_eq!(empty.status.as_deref(), Some("no member is named dave"));
+        empty.apply(Update::History(vec![
+            topic(5, "news", BOB),
+            direct(6, BOB, ME, "latest"),
+        ]));
+        assert_eq!(
+            empty.open().unwrap().conv,
+            Conv::Direct(BOB.into()),
+            "opens where the latest message was"
+        );
     }
 
     #[test]
