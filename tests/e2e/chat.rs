@@ -6,15 +6,15 @@
 //! queued, turning delivered when he is back.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::support::{TestNode, mesh, root, wait_until, weft_bin};
 
 #[test]
 fn two_members_chat_join_a_room_and_fetch_an_offered_file_on_real_terminals() {
-    let tmux = Tmux::new();
     let root = root();
+    let tmux = Tmux::new(root.path());
     let mut nodes = mesh(root.path(), &["alice", "bob"]);
     let (first, rest) = nodes.split_at_mut(1);
     let (alice, bob) = (&first[0], &mut rest[0]);
@@ -120,21 +120,21 @@ fn two_members_chat_join_a_room_and_fetch_an_offered_file_on_real_terminals() {
     tmux.wait("alice", "you: while you were away  [delivered]");
 }
 
-/// A private tmux server (its own socket), killed when dropped.
+/// A private tmux server (its socket in the test's directory), killed when dropped.
 struct Tmux {
-    socket: String,
+    socket: PathBuf,
 }
 
 impl Tmux {
     /// A server of our own; the test fails here, saying how to get tmux, when it is missing.
-    fn new() -> Tmux {
+    fn new(dir: &Path) -> Tmux {
         let found = Command::new("tmux").arg("-V").output();
         assert!(
             found.is_ok_and(|o| o.status.success()),
             "tmux is missing: install it (apt-get install tmux) to run this test"
         );
         Tmux {
-            socket: format!("weft-chat-{}", std::process::id()),
+            socket: dir.join("tmux"),
         }
     }
 
@@ -220,7 +220,9 @@ impl Tmux {
     fn tmux(&self) -> Command {
         let mut command = Command::new("tmux");
         command
-            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["-f", "/dev/null"])
             .env("TERM", "xterm-256color");
         command
     }
