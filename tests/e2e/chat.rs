@@ -3,13 +3,14 @@
 //! would see: the message on the other side, its delivery state on this side, a joined
 //! room and its message, a file offer with its fetch command, and the fetch done; then
 //! line mode, with stdin and stdout piped; then a message to a member who went away,
-//! queued, turning delivered when he is back.
+//! queued, turning delivered when he is back (or held by a mailbox member first, when the
+//! mesh has one).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::support::{TestNode, mesh, root, wait_until, weft_bin};
+use crate::support::{TestNode, founder, member, mesh, root, wait_peers, wait_until, weft_bin};
 
 #[test]
 fn two_members_chat_join_a_room_and_fetch_an_offered_file_on_real_terminals() {
@@ -118,6 +119,27 @@ fn two_members_chat_join_a_room_and_fetch_an_offered_file_on_real_terminals() {
     bob.start();
     tmux.wait("alice", "member · online direct");
     tmux.wait("alice", "you: while you were away  [delivered]");
+}
+
+#[test]
+fn a_message_for_an_away_member_shows_held_by_a_mailbox_then_delivered() {
+    let root = root();
+    let tmux = Tmux::new(root.path());
+    let alice = founder(root.path(), "alice");
+    let mbox = crate::mailbox::mailbox(root.path(), &alice, "mbox", &[]);
+    let mut bob = member(root.path(), &alice, "bob");
+    for node in [&alice, &mbox, &bob] {
+        wait_peers(node, 2);
+    }
+    tmux.chat("alice", &alice, root.path(), "bob");
+    tmux.wait("alice", "to @bob");
+    tmux.wait("alice", "mailbox · online direct");
+    bob.stop();
+    tmux.wait("alice", "member · away");
+    tmux.type_line("alice", "kept for you");
+    tmux.wait("alice", "you: kept for you  [held by a mailbox]");
+    bob.start();
+    tmux.wait("alice", "you: kept for you  [delivered]");
 }
 
 /// A private tmux server (its socket in the test's directory), killed when dropped.
