@@ -2,9 +2,11 @@
 //! through [`crate::api::client::Client`] and prints; only `init`, `node` and `demo` work
 //! without a running node. Human output by default, `--json` on every command.
 //!
-//! Exit codes: 0 ok, 1 error (one line on stderr), 2 usage.
+//! Exit codes: 0 ok, 1 error (one line on stderr), 2 usage, 75 a message queued but not
+//! delivered yet ([`StillQueued`]).
 
 mod blob_arg;
+mod chat;
 mod command;
 mod doctor;
 mod local;
@@ -124,6 +126,13 @@ pub enum Command {
     Unsubscribe {
         /// The topic.
         topic: String,
+    },
+    /// A full-screen terminal chat: rooms and direct conversations, members, history,
+    /// delivery states, files (line by line when stdout is not a terminal; `/help` inside).
+    Chat {
+        /// Open this first: a member (name or PeerId part), or a topic (`#topic` to be
+        /// sure).
+        target: Option<String>,
     },
     /// Show stored history, direct and topic, sent and received, newest last.
     Inbox {
@@ -558,6 +567,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Subscribe { topic } => messages::subscribe(&client()?, &topic, json).await,
         Command::Unsubscribe { topic } => messages::unsubscribe(&client()?, &topic, json).await,
+        Command::Chat { target } => {
+            anyhow::ensure!(
+                !json,
+                "weft chat has no --json output; `weft subscribe --json` and `weft inbox --json` do"
+            );
+            chat::chat(&client()?, target).await
+        }
         Command::Inbox { from, topic, limit } => {
             let client = client()?;
             let from = peer_arg::resolve_some(from, &client).await?;

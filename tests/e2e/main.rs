@@ -4,6 +4,7 @@
 mod bare;
 mod blobs;
 mod catch_up;
+mod chat;
 mod cli_errors;
 mod demo;
 mod doors;

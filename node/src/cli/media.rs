@@ -141,7 +141,7 @@ async fn offered_name(client: &Client, blob: &BlobId, from: &[PeerId]) -> String
 
 /// `name` as a plain file name: no directories, no control characters, not hidden, at
 /// most 255 bytes; `None` when nothing usable is left.
-fn safe_file_name(name: &str) -> Option<String> {
+pub fn safe_file_name(name: &str) -> Option<String> {
     let base = name.rsplit(['/', '\\']).next()?;
     let mut out: String = base.chars().filter(|c| !c.is_control()).collect();
     while out.len() > 255 {
