@@ -33,6 +33,8 @@ pub struct Node {
     media: Media,
     /// The `/metrics` server, when asked for.
     exporter: Option<JoinHandle<()>>,
+    /// The web page's server, when asked for.
+    web: Option<JoinHandle<()>>,
     api_shutdown: watch::Sender<bool>,
 }
 
@@ -43,6 +45,13 @@ impl Node {
     pub async fn start(config: Config) -> Result<Node, NodeError> {
         prepare_data_dir(&config.data_dir)?;
         let store = Store::open(&config.data_dir)?;
+        // Before anything listens: a refused address stops the start with nothing to undo.
+        let web = match config.web {
+            Some(addr) => {
+                Some(crate::web::bind(addr, config.web_allow_remote, &config.data_dir).await?)
+            }
+            None => None,
+        };
         let identity = store
             .identity
             .load()?
@@ -103,7 +112,18 @@ impl Node {
         let api_socket = config.api_socket();
         let listener = bind_api(&api_socket)?;
         let (api_shutdown, shutdown_rx) = watch::channel(false);
-        let router = api::server::router(handle.clone(), store, shutdown_rx.clone(), media.clone());
+        let router = api::server::router(handle.clone(), store, shutdown_rx.clone(), media.clone())
+            .merge(api::doctor::routes(handle.clone(), config.data_dir.clone()))
+            .merge(api::web::routes(web.as_ref().map(|(_, door)| door.clone())));
+        let web = web.map(|(listener, door)| {
+            crate::web::serve(
+                listener,
+                &door,
+                router.clone(),
+                shared.metrics.clone(),
+                shutdown_rx.clone(),
+            )
+        });
         let api = tokio::spawn(async move {
             let mut shutdown = shutdown_rx;
             let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
@@ -123,6 +143,7 @@ impl Node {
             api,
             media,
             exporter,
+            web,
             api_shutdown,
         })
     }
@@ -146,6 +167,9 @@ impl Node {
     pub async fn stop(self) -> Result<(), NodeError> {
         let _ = self.api_shutdown.send(true);
         let _ = self.api.await;
+        if let Some(web) = self.web {
+            let _ = web.await;
+        }
         self.media.stop();
         if let Some(exporter) = &self.exporter {
             exporter.abort();
