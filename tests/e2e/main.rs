@@ -29,4 +29,5 @@ mod services;
 mod stranger;
 mod support;
 mod tampering;
+mod web;
 mod work_doors;

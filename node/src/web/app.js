@@ -287,7 +287,7 @@ function renderMesh() {
     const peer = state.peers.find((p) => p.peer_id === m.peer_id);
     if (peer) {
       edges.push(svg("line", { x1: cx, y1: cy, x2: x, y2: y, class: "edge " + peer.path, "data-peer": m.peer_id }));
-      if (peer.rtt_ms != null) edges.push(svg("text", { x: (cx + x) / 2 + 8, y: (cy + y) / 2 - 4, class: "rtt" }, peer.rtt_ms.toFixed(1) + " ms"));
+      if (peer.rtt_ms != null) edges.push(svg("text", { x: (cx + x) / 2 + 22, y: (cy + y) / 2 - 4, class: "rtt" }, peer.rtt_ms.toFixed(1) + " ms"));
     }
     nodes.push(svg("circle", { cx: x, cy: y, r: 14, class: peer ? "up" : "" }), svg("text", { x, y: y + 27 }, m.name || shortPeer(m.peer_id)));
   });
@@ -323,7 +323,7 @@ async function refreshInvites() {
   const invites = await api("GET", "/v1/invites");
   $("invites").replaceChildren(...invites.map((i) => el("tr", { data: { invite: i.id } },
     el("td", {}, i.id), el("td", {}, i.role), el("td", {}, i.uses_left),
-    el("td", {}, new Date(i.expires * 1000).toLocaleString()), el("td", {}, i.note || ""),
+    el("td", {}, new Date(i.expires * 1000).toLocaleString([], { dateStyle: "short", timeStyle: "short" })), el("td", {}, i.note || ""),
     el("td", {}, el("button", { class: "small", onclick: () => revoke(i.id) }, "revoke")))));
 }
 
@@ -390,3 +390,5 @@ async function start() {
 }
 
 document.addEventListener("DOMContentLoaded", start);
+// A new URL from `weft web` pasted over this one changes only the fragment: start afresh.
+window.addEventListener("hashchange", () => location.reload());
