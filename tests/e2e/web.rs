@@ -31,7 +31,10 @@ fn web_info(node: &TestNode) -> (String, String) {
 }
 
 fn token_of(url: &str) -> String {
-    url.split_once("#token=").expect("a token in the URL").1.into()
+    url.split_once("#token=")
+        .expect("a token in the URL")
+        .1
+        .into()
 }
 
 #[test]
@@ -48,8 +51,14 @@ fn the_page_sends_receives_and_invites_in_a_real_browser() {
     browser.wait_text("#live", "live");
     // Members with role, presence and path; the mesh picture draws a direct edge to bob.
     browser.wait_text("#members", "bob");
-    browser.wait_text(&format!("#members tr[data-peer='{}']", bob.peer_id), "online");
-    browser.wait_text(&format!("#members tr[data-peer='{}']", bob.peer_id), "direct");
+    browser.wait_text(
+        &format!("#members tr[data-peer='{}']", bob.peer_id),
+        "online",
+    );
+    browser.wait_text(
+        &format!("#members tr[data-peer='{}']", bob.peer_id),
+        "direct",
+    );
     browser.wait_js(&format!(
         "return document.querySelector(\"#mesh-picture line.direct[data-peer='{}']\") !== null",
         bob.peer_id
@@ -93,7 +102,11 @@ fn the_page_sends_receives_and_invites_in_a_real_browser() {
     browser.screenshot();
 
     // A wrong token gets nothing: the page says so and shows no data.
-    let wrong = format!("{}#token={}", url.split('#').next().unwrap(), "0".repeat(64));
+    let wrong = format!(
+        "{}#token={}",
+        url.split('#').next().unwrap(),
+        "0".repeat(64)
+    );
     browser.open(&wrong);
     browser.wait_text("#error", "refused");
     let shown = browser.eval("return document.getElementById('app').hidden");
@@ -140,14 +153,26 @@ fn the_page_api_refuses_calls_without_the_token_or_from_another_host_or_origin()
     let foreign = "Origin: http://evil.example";
     let (status, body) = http(&addr, "POST", "/v1/invites", &[&host, &bearer, foreign]);
     assert_eq!(status, 403, "{body}");
-    assert!(alice.json(&["invite", "list"]).as_array().unwrap().is_empty());
+    assert!(
+        alice
+            .json(&["invite", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     let own = format!("Origin: http://{addr}");
-    assert_eq!(http(&addr, "GET", "/v1/status", &[&host, &bearer, &own]).0, 200);
+    assert_eq!(
+        http(&addr, "GET", "/v1/status", &[&host, &bearer, &own]).0,
+        200
+    );
 
     // Rotation: the running node takes the new token at once; the old one opens nothing.
     let (_, rotated) = {
         let info = alice.json(&["web", "--rotate"]);
-        (info["addr"].clone(), info["url"].as_str().unwrap().to_string())
+        (
+            info["addr"].clone(),
+            info["url"].as_str().unwrap().to_string(),
+        )
     };
     let fresh = format!("Authorization: Bearer {}", token_of(&rotated));
     assert_ne!(token_of(&rotated), token);

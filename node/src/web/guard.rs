@@ -198,7 +198,10 @@ mod tests {
                 "{origin}"
             );
         }
-        assert_eq!(ok(&[host.clone()], "/v1/status"), Some(Refusal::Token));
+        assert_eq!(
+            ok(std::slice::from_ref(&host), "/v1/status"),
+            Some(Refusal::Token)
+        );
         assert_eq!(
             ok(
                 &[host.clone(), (header::AUTHORIZATION, "Bearer 00")],
