@@ -35,6 +35,7 @@
 //! | POST | `/v1/queues/{queue}/dead/{id}/retry` | | `{"retried": true}` |
 //! | GET | `/v1/queues/{queue}/work` | `?concurrency=&prefetch=&max_deliver=`, with `Upgrade: weft-worker` | 101, then `WorkRequest` frames to the program and `HandlerReply` frames back (`Ok`: done) |
 //! | PUT | `/v1/queues/{queue}/policy` | `QueuePolicyRequest` | `{"changed": true}` |
+//! | GET | `/v1/transfers` | | `[Transfer]`: the fetches and pipes running here, with progress |
 //! | GET | `/v1/doctor` | | `[DoctorCheck]`: what `weft doctor` prints |
 //! | GET | `/v1/web` | | `WebInfo`: the web page's address and URL (404 when it is off) |
 //! | POST | `/v1/web/token` | | `WebInfo` with a new token; the old one opens nothing more |
@@ -52,5 +53,6 @@ pub mod media;
 pub mod queues;
 pub mod server;
 pub mod services;
+pub mod transfers;
 mod upgrade;
 pub mod web;

@@ -94,6 +94,7 @@ impl Node {
             pipes: Pipes::start(control.clone(), &shared)?,
             control,
             door: shared.door.clone(),
+            transfers: Default::default(),
         };
 
         let exporter = match config.metrics {

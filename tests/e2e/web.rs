@@ -10,7 +10,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use serde_json::{Value, json};
 
 use crate::support::{
-    PATIENCE, TestNode, member, received_from, root, wait_for, wait_peers, weft_bin,
+    Background, PATIENCE, TestNode, member, received_from, root, wait_for, wait_peers, weft_bin,
 };
 
 /// A node that serves its page on a free loopback port and founded a mesh.
@@ -99,6 +99,33 @@ fn the_page_sends_receives_and_invites_in_a_real_browser() {
     let carol_row = format!("#members tr[data-peer='{}']", carol.peer_id);
     browser.wait_text(&carol_row, "online");
     browser.wait_text("#doctor", "member of");
+
+    // An admin revokes an invite from the page.
+    browser.type_into("#invite-note", "to revoke");
+    browser.click("#invite-button");
+    browser.wait_text("#invites", "to revoke");
+    let id = browser.eval(
+        "return [...document.querySelectorAll('#invites tr')].find(r => r.textContent.includes('to revoke')).dataset.invite",
+    );
+    let id = id.as_str().unwrap().to_string();
+    browser.click(&format!("#invites tr[data-invite='{id}'] button"));
+    wait_for("the invite to be revoked", || {
+        let invites = alice.json(&["invite", "list"]);
+        let still = invites
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == id.as_str() && i["revoked"] != true);
+        (!still).then_some(())
+    });
+
+    // A pipe shows with its progress while it is open.
+    let _bob_end = pipe_end(&bob, &["pipe", "--accept"]);
+    let mut alice_end = pipe_end(&alice, &["pipe", "bob"]);
+    let stdin = alice_end.0.stdin.as_mut().unwrap();
+    stdin.write_all(b"hello\n").unwrap();
+    stdin.flush().unwrap();
+    browser.wait_text("#transfers li[data-kind='pipe']", "with bob: 6 B sent");
     browser.screenshot();
 
     // A wrong token gets nothing: the page says so and shows no data.
@@ -216,6 +243,20 @@ fn the_page_is_off_by_default_and_beyond_loopback_only_when_the_config_says_so()
     let (addr, url) = web_info(&alice);
     assert!(addr.starts_with("0.0.0.0:"), "{addr}");
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+}
+
+/// `weft ARGS` on `node` in the background, its stdin open for the test to write.
+fn pipe_end(node: &TestNode, args: &[&str]) -> Background {
+    let child = Command::new(weft_bin())
+        .arg("--data-dir")
+        .arg(&node.dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Background(child)
 }
 
 /// One HTTP/1.1 request to `addr` with `headers`; the status and the body.

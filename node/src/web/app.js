@@ -352,6 +352,27 @@ async function refreshWork() {
     : [el("li", { class: "muted" }, "no queues here")]));
 }
 
+function bytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(1) : n) + " " + units[i];
+}
+
+async function refreshTransfers() {
+  const transfers = await api("GET", "/v1/transfers");
+  $("transfers").replaceChildren(...(transfers.length ? transfers.map((t) => {
+    const since = new Date(t.since_ms).toLocaleTimeString();
+    if (t.kind === "pipe") {
+      return el("li", { data: { kind: "pipe", peer: t.peer } }, el("b", {}, "pipe"), " with " + who(t.peer) + ": " +
+        bytes(t.sent) + " sent, " + bytes(t.received) + " received, open since " + since);
+    }
+    const from = t.sources.length ? " from " + t.sources.map(who).join(", ") : "";
+    return el("li", { data: { kind: "fetch" } }, el("b", {}, "fetch"), " " + t.blob.slice(0, 12) + "…" + from + ": " +
+      bytes(t.done) + " of " + bytes(t.size) + " ", el("progress", { max: t.size || 1, value: t.done }));
+  }) : [el("li", { class: "muted" }, "no transfer running")]));
+}
+
 // Polls `refresh` every `ms` until the token is refused.
 function every(ms, refresh) {
   const tick = () => refresh().then(() => setTimeout(tick, ms), (e) => {
@@ -387,6 +408,7 @@ async function start() {
   every(5000, refreshInvites);
   every(10000, refreshDoctor);
   every(10000, refreshWork);
+  every(2000, refreshTransfers);
 }
 
 document.addEventListener("DOMContentLoaded", start);
