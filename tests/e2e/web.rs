@@ -9,14 +9,18 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use serde_json::{Value, json};
 
+use crate::operate::{free_addr, scrape, value};
 use crate::support::{
     Background, PATIENCE, TestNode, member, received_from, root, wait_for, wait_peers, weft_bin,
 };
 
-/// A node that serves its page on a free loopback port and founded a mesh.
-fn web_founder(root: &std::path::Path, name: &str) -> TestNode {
+/// A node that serves its page on a free loopback port (and takes `flags`) and founded a
+/// mesh.
+fn web_founder(root: &std::path::Path, name: &str, flags: &[&str]) -> TestNode {
     let mut node = TestNode::init(root, name);
-    node.start_with(&["--web", "127.0.0.1:0"]);
+    let mut all = vec!["--web", "127.0.0.1:0"];
+    all.extend_from_slice(flags);
+    node.start_with(&all);
     node.json(&["mesh", "create", "--name", "home"]);
     node
 }
@@ -41,7 +45,7 @@ fn token_of(url: &str) -> String {
 fn the_page_sends_receives_and_invites_in_a_real_browser() {
     let mut browser = Browser::start();
     let root = root();
-    let alice = web_founder(root.path(), "alice");
+    let alice = web_founder(root.path(), "alice", &[]);
     let bob = member(root.path(), &alice, "bob");
     wait_peers(&alice, 1);
     let (_, url) = web_info(&alice);
@@ -82,6 +86,31 @@ fn the_page_sends_receives_and_invites_in_a_real_browser() {
     // A message sent from bob's CLI appears on the page without a reload.
     bob.ok(&["send", "alice", "hi from bob's terminal"]);
     browser.wait_text("#messages", "hi from bob's terminal");
+
+    // A topic joined on the page: a member's message on it appears live, and the page's
+    // reaches the member.
+    let _bob_news = bob.background(&["subscribe", "news"]);
+    browser.type_into("#topic-name", "news");
+    browser.click("#topic-join button");
+    browser.wait_text("#conversation-title", "# news");
+    wait_for("bob and alice to share the topic", || {
+        let both = [&alice, &bob]
+            .iter()
+            .all(|n| n.status()["topics"][0]["peers"] == 1);
+        both.then_some(())
+    });
+    bob.ok(&["publish", "news", "news from bob"]);
+    browser.wait_text("#messages", "news from bob");
+    browser.type_into("#send-text", "news from the page");
+    browser.click("#send-button");
+    wait_for("bob to receive the page's topic message", || {
+        let seen = bob.json(&["inbox", "--topic", "news"]);
+        let arrived = seen.as_array().unwrap().iter();
+        arrived
+            .map(|m| &m["text"])
+            .any(|t| t == "news from the page")
+            .then_some(())
+    });
 
     // An invite created on the page, shown as text and QR code, is redeemed by `weft join`.
     browser.select("#invite-uses", "1");
@@ -147,7 +176,8 @@ fn the_page_sends_receives_and_invites_in_a_real_browser() {
 #[test]
 fn the_page_api_refuses_calls_without_the_token_or_from_another_host_or_origin() {
     let root = root();
-    let alice = web_founder(root.path(), "alice");
+    let metrics = free_addr();
+    let alice = web_founder(root.path(), "alice", &["--metrics", &metrics]);
     let (addr, url) = web_info(&alice);
     let token = token_of(&url);
     let host = format!("Host: {addr}");
@@ -192,6 +222,18 @@ fn the_page_api_refuses_calls_without_the_token_or_from_another_host_or_origin()
         http(&addr, "GET", "/v1/status", &[&host, &bearer, &own]).0,
         200
     );
+
+    // Every refusal is counted, by reason.
+    let refused = |reason| {
+        value(
+            &scrape(&metrics),
+            "weft_messages_rejected_total",
+            &[("kind", "web"), ("reason", reason)],
+        )
+    };
+    assert_eq!(refused("token"), 2.0);
+    assert_eq!(refused("host"), 4.0);
+    assert_eq!(refused("origin"), 1.0);
 
     // Rotation: the running node takes the new token at once; the old one opens nothing.
     let (_, rotated) = {
