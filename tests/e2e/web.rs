@@ -45,7 +45,7 @@ fn token_of(url: &str) -> String {
 fn the_page_sends_receives_and_invites_in_a_real_browser() {
     let mut browser = Browser::start();
     let root = root();
-    let alice = web_founder(root.path(), "alice", &[]);
+    let mut alice = web_founder(root.path(), "alice", &[]);
     let bob = member(root.path(), &alice, "bob");
     wait_peers(&alice, 1);
     let (_, url) = web_info(&alice);
@@ -171,6 +171,12 @@ fn the_page_sends_receives_and_invites_in_a_real_browser() {
     browser.eval("sessionStorage.clear()");
     browser.open(url.split('#').next().unwrap());
     browser.wait_text("#error", "no access token");
+
+    // With the page open and following events, the node still stops cleanly.
+    browser.open(&url);
+    browser.wait_text("#live", "live");
+    alice.stop();
+    browser.wait_text("#live", "offline");
 }
 
 #[test]

@@ -52,6 +52,14 @@ impl Guard {
                 format!("[::1]:{port}"),
             ]);
         }
+        // On port 80 a browser names the host without the port.
+        if port == 80 {
+            let bare: Vec<String> = hosts
+                .iter()
+                .filter_map(|h| h.strip_suffix(":80").map(str::to_string))
+                .collect();
+            hosts.extend(bare);
+        }
         Guard {
             hosts: hosts.into(),
             any_ip_port: addr.ip().is_unspecified().then_some(port),
@@ -213,6 +221,20 @@ mod tests {
             ok(&[host, (header::AUTHORIZATION, token.as_str())], "/v1"),
             Some(Refusal::Token),
             "the scheme is part of it"
+        );
+    }
+
+    #[test]
+    fn on_port_80_the_host_may_come_without_its_port() {
+        let (g, _) = guard("127.0.0.1:80");
+        let refusal = |host| g.refusal(&headers(&[(header::HOST, host)]), "/");
+        assert_eq!(refusal("localhost"), None);
+        assert_eq!(refusal("127.0.0.1:80"), None);
+        assert_eq!(refusal("evil.example"), Some(Refusal::Host));
+        let (g, _) = guard("127.0.0.1:7480");
+        assert_eq!(
+            g.refusal(&headers(&[(header::HOST, "localhost")]), "/"),
+            Some(Refusal::Host)
         );
     }
 

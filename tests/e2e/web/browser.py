@@ -15,7 +15,13 @@ import json
 import sys
 
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    ElementNotInteractableException,
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -31,19 +37,35 @@ def browser(chromium, chromedriver):
     return webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
 
 
+# The page redraws its lists as news comes in: an element found a moment ago may be gone.
+TRANSIENT = (NoSuchElementException, StaleElementReferenceException,
+             ElementNotInteractableException, ElementClickInterceptedException)
+
+
 def run(driver, command, patience):
-    wait = WebDriverWait(driver, patience, poll_frequency=0.05)
+    wait = WebDriverWait(driver, patience, poll_frequency=0.05, ignored_exceptions=TRANSIENT)
     find = lambda css: driver.find_element(By.CSS_SELECTOR, css)
+
+    def click(css):
+        element = find(css)
+        if not (element.is_displayed() and element.is_enabled()):
+            return False
+        element.click()
+        return True
+
+    def type_into(css, text):
+        element = find(css)
+        element.clear()
+        element.send_keys(text)
+        return True
     do = command["do"]
     if do == "open":
         driver.get(command["url"])
     elif do == "click":
-        wait.until(lambda d: find(command["css"]).is_enabled() and find(command["css"]).is_displayed())
-        find(command["css"]).click()
+        wait.until(lambda d: click(command["css"]), message=f"{command['css']} to click")
     elif do == "type":
-        element = find(command["css"])
-        element.clear()
-        element.send_keys(command["text"])
+        wait.until(lambda d: type_into(command["css"], command["text"]),
+                   message=f"{command['css']} to type into")
     elif do == "select":
         driver.execute_script(
             "const s = document.querySelector(arguments[0]); s.value = arguments[1];",
@@ -58,7 +80,8 @@ def run(driver, command, patience):
                    message=f"{command['css']} to show {command['text']!r}")
         return content(driver)
     elif do == "wait_visible":
-        wait.until(lambda d: find(command["css"]).is_displayed(), message=f"{command['css']} to show")
+        wait.until(lambda d: find(command["css"]).is_displayed(),
+                   message=f"{command['css']} to show")
     elif do == "eval":
         return driver.execute_script(command["js"])
     elif do == "wait_js":
