@@ -55,5 +55,12 @@ async fn qr(body: Bytes) -> Result<impl IntoResponse, Failure> {
         .min_dimensions(240, 240)
         .quiet_zone(true)
         .build();
-    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg))
+    // An image, never a document: nothing in it may run or load.
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'none'"),
+        ],
+        svg,
+    ))
 }
