@@ -41,7 +41,8 @@ pub struct Node {
 impl Node {
     /// Starts a node on `config.data_dir`: opens the store (failing at once if another
     /// process has it), binds the listeners, starts the event loop and serves the API on a
-    /// Unix socket readable by the owner only. Returns once all of that is up.
+    /// Unix socket readable by the owner only (and, when asked, on the web page's TCP
+    /// address behind its token). Returns once all of that is up.
     pub async fn start(config: Config) -> Result<Node, NodeError> {
         prepare_data_dir(&config.data_dir)?;
         let store = Store::open(&config.data_dir)?;
