@@ -37,12 +37,24 @@
 //! | POST | `/v1/queues/{queue}/dead/{id}/retry` | | `{"retried": true}` |
 //! | GET | `/v1/queues/{queue}/work` | `?concurrency=&prefetch=&max_deliver=`, with `Upgrade: weft-worker` | 101, then `WorkRequest` frames to the program and `HandlerReply` frames back (`Ok`: done) |
 //! | PUT | `/v1/queues/{queue}/policy` | `QueuePolicyRequest` | `{"changed": true}` |
+//! | GET | `/v1/transfers` | | `[Transfer]`: the fetches and pipes running here, with progress |
+//! | GET | `/v1/doctor` | | `[DoctorCheck]`: what `weft doctor` prints |
+//! | GET | `/v1/web` | | `WebInfo`: the web page's address and URL (404 when it is off) |
+//! | POST | `/v1/web/token` | | `WebInfo` with a new token; the old one opens nothing more |
+//! | POST | `/v1/qr` | the text | its QR code, `image/svg+xml` |
 //!
 //! Errors answer with a 4xx/5xx status and `{"error": "one line"}`.
+//!
+//! With `weft node --web ADDR` the same routes are also served on ADDR (TCP) for the web page,
+//! behind the checks of [`crate::web::guard`]: a `Bearer` token on every call, Host and
+//! Origin checked.
 
 pub mod client;
+pub mod doctor;
 pub mod media;
 pub mod queues;
 pub mod server;
 pub mod services;
+pub mod transfers;
 mod upgrade;
+pub mod web;

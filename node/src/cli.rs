@@ -10,7 +10,7 @@ mod chat;
 mod command;
 mod doctor;
 mod local;
-mod media;
+pub(crate) mod media;
 mod mesh;
 mod messages;
 mod names;
@@ -20,6 +20,7 @@ mod peer_arg;
 mod peers;
 mod queues;
 mod services;
+mod web;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +66,16 @@ pub enum Command {
     /// Check, in order, what this node needs to talk to its mesh, and say what to fix.
     /// Exit code 0 only when nothing failed.
     Doctor,
+    /// Print the URL of this node's web page with its access token, and open it when
+    /// there is a display. The node serves the page with `weft node --web 127.0.0.1:7480`.
+    Web {
+        /// Make a new token first: the old URL opens nothing from now on.
+        #[arg(long)]
+        rotate: bool,
+        /// Only print the URL, even when there is a display.
+        #[arg(long)]
+        print: bool,
+    },
     /// Show the configuration a node would run with.
     Config {
         /// What to do.
@@ -539,6 +550,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
             Ok(())
         }
+        Command::Web { rotate, print } => web::web(&client()?, rotate, print, json).await,
         Command::Id => peers::id(&client()?, json).await,
         Command::Dial { addr } => peers::dial(&client()?, &addr, json).await,
         Command::Peers => peers::peers(&client()?, json).await,

@@ -27,6 +27,10 @@ pub struct Config {
     pub limits: Limits,
     /// Where to serve Prometheus metrics (`/metrics`), if anywhere.
     pub metrics: Option<std::net::SocketAddr>,
+    /// Where to serve the local web page, if anywhere.
+    pub web: Option<std::net::SocketAddr>,
+    /// Whether the web page may be served on an address other than loopback.
+    pub web_allow_remote: bool,
 }
 
 /// How much a node keeps, and for how long.
@@ -155,6 +159,8 @@ impl Config {
             listen_is_default,
             limits: Limits::default(),
             metrics: None,
+            web: None,
+            web_allow_remote: false,
         }
     }
 

@@ -10,6 +10,8 @@
 //!   [`network::NodeHandle`] that talks to it.
 //! - [`api`]: the local HTTP API on a Unix socket, and its typed client.
 //! - [`node`]: [`node::Node`], which starts and stops all of the above together.
+//! - [`web`]: the node's local web page (`weft node --web ADDR`), on the API's routes.
+//! - [`doctor`]: the checks `weft doctor` and the web page show.
 //! - [`cli`]: the `weft` command line, a thin client of the API.
 //! - [`demo`]: `weft demo`, a throwaway three-node mesh on loopback.
 
@@ -22,6 +24,7 @@ pub mod config;
 pub mod core;
 pub mod delivery;
 pub mod demo;
+pub mod doctor;
 pub mod mesh;
 pub mod metrics;
 pub mod metrics_server;
@@ -30,3 +33,4 @@ pub mod node;
 pub mod ping;
 pub mod pipe;
 pub mod store;
+pub mod web;

@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `weft_messages_sent_total` | counter | `kind` (direct, topic) |
 //! | `weft_messages_received_total` | counter | `kind` |
-//! | `weft_messages_rejected_total` | counter | `kind` (what was refused: direct, topic, acl, sync, join, mailbox, connection, blob, pipe, relay, storage), `reason` |
+//! | `weft_messages_rejected_total` | counter | `kind` (what was refused: direct, topic, acl, sync, join, mailbox, connection, blob, pipe, relay, storage, web: the web page's refusals by `host`, `origin` or `token`), `reason` |
 //! | `weft_delivery_latency_seconds` | histogram | | send to the recipient's durable acknowledgement |
 //! | `weft_outbox_depth_messages` | gauge | |
 //! | `weft_mailbox_held_messages`, `weft_mailbox_held_bytes` | gauge | |

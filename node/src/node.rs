@@ -33,16 +33,26 @@ pub struct Node {
     media: Media,
     /// The `/metrics` server, when asked for.
     exporter: Option<JoinHandle<()>>,
+    /// The web page's server, when asked for.
+    web: Option<JoinHandle<()>>,
     api_shutdown: watch::Sender<bool>,
 }
 
 impl Node {
     /// Starts a node on `config.data_dir`: opens the store (failing at once if another
     /// process has it), binds the listeners, starts the event loop and serves the API on a
-    /// Unix socket readable by the owner only. Returns once all of that is up.
+    /// Unix socket readable by the owner only (and, when asked, on the web page's TCP
+    /// address behind its token). Returns once all of that is up.
     pub async fn start(config: Config) -> Result<Node, NodeError> {
         prepare_data_dir(&config.data_dir)?;
         let store = Store::open(&config.data_dir)?;
+        // Before anything listens: a refused address stops the start with nothing to undo.
+        let web = match config.web {
+            Some(addr) => {
+                Some(crate::web::bind(addr, config.web_allow_remote, &config.data_dir).await?)
+            }
+            None => None,
+        };
         let identity = store
             .identity
             .load()?
@@ -85,6 +95,7 @@ impl Node {
             pipes: Pipes::start(control.clone(), &shared)?,
             control,
             door: shared.door.clone(),
+            transfers: Default::default(),
         };
 
         let exporter = match config.metrics {
@@ -103,7 +114,18 @@ impl Node {
         let api_socket = config.api_socket();
         let listener = bind_api(&api_socket)?;
         let (api_shutdown, shutdown_rx) = watch::channel(false);
-        let router = api::server::router(handle.clone(), store, shutdown_rx.clone(), media.clone());
+        let router = api::server::router(handle.clone(), store, shutdown_rx.clone(), media.clone())
+            .merge(api::doctor::routes(handle.clone(), config.data_dir.clone()))
+            .merge(api::web::routes(web.as_ref().map(|(_, door)| door.clone())));
+        let web = web.map(|(listener, door)| {
+            crate::web::serve(
+                listener,
+                &door,
+                router.clone(),
+                shared.metrics.clone(),
+                shutdown_rx.clone(),
+            )
+        });
         let api = tokio::spawn(async move {
             let mut shutdown = shutdown_rx;
             let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
@@ -123,6 +145,7 @@ impl Node {
             api,
             media,
             exporter,
+            web,
             api_shutdown,
         })
     }
@@ -146,6 +169,9 @@ impl Node {
     pub async fn stop(self) -> Result<(), NodeError> {
         let _ = self.api_shutdown.send(true);
         let _ = self.api.await;
+        if let Some(web) = self.web {
+            let _ = web.await;
+        }
         self.media.stop();
         if let Some(exporter) = &self.exporter {
             exporter.abort();

@@ -521,6 +521,17 @@ pub struct QueuePolicyRequest {
     pub work: Vec<String>,
 }
 
+/// `GET /v1/web` and the answer to `POST /v1/web/token`: where the node's web page is, and
+/// the URL that opens it (the access token in its fragment, so it never reaches a server log
+/// or a Referer header).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebInfo {
+    /// The address the page is served on, `IP:PORT`.
+    pub addr: String,
+    /// `http://IP:PORT/#token=…`.
+    pub url: String,
+}
+
 /// The body of every error answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
@@ -613,6 +624,7 @@ mod tests {
             round_trip(&CreateInviteRequest { role: crate::mesh::Role::Guest, ttl_secs: n, uses: 3, note: Some(addr.clone()) });
             round_trip(&InviteInfo { id: addr.clone(), role: crate::mesh::Role::Member, uses_left: 1, expires: n, note: None, revoked: false, key: Some(addr.clone()) });
             round_trip(&MemberInfo { peer_id: addr.clone(), role: crate::mesh::Role::Admin, name: None, display_name: Some(addr.clone()), added_by: addr.clone(), added_at: n, connected: true });
+            round_trip(&WebInfo { addr: addr.clone(), url: format!("http://{addr}/#token={n:x}") });
         }
     }
 

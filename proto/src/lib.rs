@@ -18,7 +18,7 @@
 //! - [`queue`]: the frames of `/weft/queue/1` (work items pulled by workers from producers).
 //! - [`blob`]: blob ids, manifests (the BLAKE3 tree over chunks) and the frames of `/weft/blob/1`.
 //! - [`media`]: the local API bodies for blobs (share, fetch, progress) and pipes.
-//! - [`operate`]: the local API bodies for operating a node (`weft ping`).
+//! - [`operate`]: the local API bodies for operating a node (`weft ping`, `weft doctor`).
 //! - [`api`]: the JSON bodies of the local HTTP API and its event stream.
 
 /// Defines a named 32-byte value (a key or an id): a byte string on the wire (serde

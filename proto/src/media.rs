@@ -78,3 +78,53 @@ pub enum FetchEvent {
         error: String,
     },
 }
+
+/// `GET /v1/transfers` answers a list of these: the fetches and pipes running at this node
+/// now, with their progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Transfer {
+    /// A blob being fetched.
+    Fetch {
+        /// The blob.
+        blob: BlobId,
+        /// The members it is fetched from (empty until the manifest is known).
+        sources: Vec<String>,
+        /// Bytes here so far.
+        done: u64,
+        /// Its size (0 until the manifest is known).
+        size: u64,
+        /// When the fetch started, milliseconds since the Unix epoch.
+        since_ms: u64,
+    },
+    /// An open pipe.
+    Pipe {
+        /// The member at the other end.
+        peer: String,
+        /// Bytes sent to it so far.
+        sent: u64,
+        /// Bytes received from it so far.
+        received: u64,
+        /// When the pipe opened, milliseconds since the Unix epoch.
+        since_ms: u64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn transfers_round_trip(id in any::<[u8; 32]>(), peer in "[a-zA-Z0-9]{1,52}", a in any::<u64>(), b in any::<u64>()) {
+            for t in [
+                Transfer::Fetch { blob: BlobId(id), sources: vec![peer.clone()], done: a, size: b, since_ms: a },
+                Transfer::Pipe { peer: peer.clone(), sent: a, received: b, since_ms: b },
+            ] {
+                let json = serde_json::to_string(&t).unwrap();
+                prop_assert_eq!(serde_json::from_str::<Transfer>(&json).unwrap(), t);
+            }
+        }
+    }
+}

@@ -1,4 +1,4 @@
-//! The local API's bodies for operating a node: `weft ping`.
+//! The local API's bodies for operating a node: `weft ping` and `weft doctor`.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,4 +39,47 @@ pub enum PingEvent {
         /// Why.
         error: String,
     },
+}
+
+/// A doctor check's verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Nothing to do.
+    Ok,
+    /// Works, but worth a look.
+    Warn,
+    /// Broken: the node cannot do its job until this is fixed.
+    Fail,
+}
+
+/// `GET /v1/doctor` answers a list of these (`weft doctor` and the web page show them): one
+/// check of what a node needs to talk to its mesh.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoctorCheck {
+    /// What was checked: `data dir`, `identity`, `node`, `listeners`, `mesh`, ...
+    pub check: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What was found, one line.
+    pub detail: String,
+    /// For a problem: what to do, one line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn doctor_checks_round_trip(detail in ".{0,80}", fix in proptest::option::of(".{0,80}"), v in 0u8..3) {
+            let verdict = [Verdict::Ok, Verdict::Warn, Verdict::Fail][usize::from(v)];
+            let check = DoctorCheck { check: "mesh".into(), verdict, detail, fix };
+            let json = serde_json::to_string(&check).unwrap();
+            prop_assert_eq!(serde_json::from_str::<DoctorCheck>(&json).unwrap(), check);
+        }
+    }
 }

@@ -31,4 +31,5 @@ mod services;
 mod stranger;
 mod support;
 mod tampering;
+mod web;
 mod work_doors;

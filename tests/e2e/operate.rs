@@ -10,13 +10,13 @@ use prometheus_parse::{Scrape, Value};
 use crate::support::{TestNode, connected_pair, invite, root, wait_for, weft_bin};
 
 /// A free loopback port for a metrics listener.
-fn free_addr() -> String {
+pub(crate) fn free_addr() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().to_string()
 }
 
 /// GETs `/metrics` from `addr` and parses it.
-fn scrape(addr: &str) -> Scrape {
+pub(crate) fn scrape(addr: &str) -> Scrape {
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(stream, "GET /metrics HTTP/1.0\r\nHost: weft\r\n\r\n").unwrap();
     let mut response = String::new();
@@ -31,7 +31,7 @@ fn scrape(addr: &str) -> Scrape {
 
 /// The value of `name` with labels `labels` (a counter, gauge or untyped sample), 0 when
 /// absent.
-fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     scrape
         .samples
         .iter()

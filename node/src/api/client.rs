@@ -24,12 +24,12 @@ use weft_proto::api::{
     AddMemberRequest, ApiError, CreateInviteRequest, CreateMeshRequest, DialRequest, DialResponse,
     Event, IdResponse, InboxQuery, InviteInfo, JoinMeshRequest, MemberInfo, MeshInfo, Message,
     NameRequest, PeerInfo, PublishRequest, PublishResponse, QueuePolicyRequest, SendRequest,
-    SendResponse, ServicePolicyRequest, SetRoleRequest, Status, TopicPolicyRequest,
+    SendResponse, ServicePolicyRequest, SetRoleRequest, Status, TopicPolicyRequest, WebInfo,
 };
 
 use weft_proto::media::{FetchEvent, FetchRequest, ShareRequest, ShareResponse};
 use weft_proto::mesh::Role;
-use weft_proto::operate::{PingEvent, PingRequest};
+use weft_proto::operate::{DoctorCheck, PingEvent, PingRequest};
 
 use super::media::{PIPE_PEER_HEADER, PIPE_UPGRADE};
 
@@ -262,6 +262,24 @@ impl Client {
     /// The mesh's members.
     pub async fn members(&self) -> Result<Vec<MemberInfo>, ClientError> {
         self.get("/v1/members").await
+    }
+
+    /// The node's checks of what it needs to talk to its mesh (`weft doctor`).
+    pub async fn doctor(&self) -> Result<Vec<DoctorCheck>, ClientError> {
+        self.get("/v1/doctor").await
+    }
+
+    /// Where the node's web page is, and the URL that opens it.
+    pub async fn web(&self) -> Result<WebInfo, ClientError> {
+        self.get("/v1/web").await
+    }
+
+    /// Replaces the web page's token (the old one opens nothing more); the new URL.
+    pub async fn web_rotate(&self) -> Result<WebInfo, ClientError> {
+        Ok(self
+            .request::<(), _>(Method::POST, "/v1/web/token", None)
+            .await?
+            .1)
     }
 
     /// Every event from now on (only messages on `topic`, if given), until the node stops.

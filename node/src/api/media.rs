@@ -19,13 +19,15 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::compat::FuturesAsyncReadCompatExt;
-use weft_proto::media::{FetchRequest, ShareRequest, ShareResponse};
+use weft_proto::media::{FetchRequest, ShareRequest, ShareResponse, Transfer};
 use weft_proto::operate::{PingEvent, PingRequest};
 
 use super::server::{ApiState, Failure, bad_request, parse_peer};
 use crate::blob::Blobs;
 use crate::mesh::door::Door;
 use crate::pipe::{Pipe, Pipes};
+
+use super::transfers::{Counted, Transfers, now_ms};
 
 /// The `Upgrade` token of a pipe.
 pub const PIPE_UPGRADE: &str = "weft-pipe";
@@ -47,6 +49,8 @@ pub struct Media {
     pub pipes: Pipes,
     /// Who is a member (fetch sources are connected members).
     pub door: Door,
+    /// The fetches and pipes running now.
+    pub transfers: Transfers,
 }
 
 impl Media {
@@ -64,6 +68,7 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/v1/blobs/fetch", post(fetch))
         .route("/v1/pipe", get(pipe))
         .route("/v1/ping", post(ping))
+        .route("/v1/transfers", get(transfers))
 }
 
 async fn share(
@@ -102,20 +107,33 @@ async fn fetch(
     };
     let (tx, rx) = mpsc::channel(64);
     let blobs = s.media.blobs.clone();
+    let running = s.media.transfers.start(Transfer::Fetch {
+        blob: request.blob,
+        sources: vec![],
+        done: 0,
+        size: 0,
+        since_ms: now_ms(),
+    });
     let task = tokio::spawn(async move { blobs.fetch_to(request.blob, sources, &out, tx).await });
     // The fetch stops when the caller hangs up; what arrived stays for the next one.
-    json_lines(rx, task)
+    json_lines(rx, task, move |event| running.fetched(event))
 }
 
-/// A response of one JSON object per line, one per event `task` sends on `rx`; `task`
-/// stops when the caller hangs up.
+async fn transfers(State(s): State<ApiState>) -> Json<Vec<Transfer>> {
+    Json(s.media.transfers.list())
+}
+
+/// A response of one JSON object per line, one per event `task` sends on `rx` (each shown
+/// to `watch` first); `task` stops when the caller hangs up.
 fn json_lines<T: serde::Serialize + Send + 'static>(
     rx: mpsc::Receiver<T>,
     task: tokio::task::JoinHandle<()>,
+    watch: impl Fn(&T) + Send + Sync + 'static,
 ) -> Result<Response, Failure> {
     let guard = AbortOnDrop(task);
     let lines = ReceiverStream::new(rx).map(move |event| {
         let _ = &guard;
+        watch(&event);
         let mut line = serde_json::to_string(&event).unwrap_or_default();
         line.push('\n');
         Ok::<_, Infallible>(line)
@@ -156,7 +174,7 @@ async fn ping(
         interval,
         tx,
     ));
-    json_lines(rx, task)
+    json_lines(rx, task, |_| {})
 }
 
 /// Aborts a task when dropped.
@@ -204,9 +222,10 @@ async fn pipe(
     .map_err(|e| Failure(StatusCode::BAD_GATEWAY, e))?;
     let peer = pipe.peer.to_string();
     let on_upgrade = hyper::upgrade::on(&mut request);
+    let transfers = s.media.transfers.clone();
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => splice(TokioIo::new(upgraded), pipe).await,
+            Ok(upgraded) => splice(TokioIo::new(upgraded), pipe, &transfers).await,
             Err(e) => tracing::warn!(error = %e, "a pipe's caller went away before it opened"),
         }
     });
@@ -219,9 +238,20 @@ async fn pipe(
         .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
-/// Copies both ways between the caller's connection and the pipe until both halves ended.
-async fn splice(mut caller: TokioIo<hyper::upgrade::Upgraded>, pipe: Pipe) {
+/// Copies both ways between the caller's connection and the pipe until both halves ended,
+/// counting both ways in `transfers` meanwhile.
+async fn splice(caller: TokioIo<hyper::upgrade::Upgraded>, pipe: Pipe, transfers: &Transfers) {
     let Pipe { peer, stream, .. } = pipe;
+    let running = transfers.start(Transfer::Pipe {
+        peer: peer.to_string(),
+        sent: 0,
+        received: 0,
+        since_ms: now_ms(),
+    });
+    let mut caller = Counted {
+        io: caller,
+        running,
+    };
     let mut stream = stream.compat();
     let copied = tokio::io::copy_bidirectional_with_sizes(
         &mut caller,

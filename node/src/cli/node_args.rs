@@ -111,6 +111,12 @@ settings! {
     listen: Vec<Addr> = vec![], "listen";
     /// Serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9464) [default: off]
     metrics: MetricsAddr = MetricsAddr(None), "metrics";
+    /// Serve the local web page on http://ADDR/ (e.g. 127.0.0.1:7480); `weft web` prints
+    /// its URL with the access token [default: off]
+    web: MetricsAddr = MetricsAddr(None), "web";
+    /// Let --web serve on an address other than loopback, so others on the network reach
+    /// the page (its token still guards every call) [default: false]
+    web_allow_remote: bool = false, "web-allow-remote";
     /// As a mailbox: most messages held for one member [default: 10000]
     mailbox_max_messages: usize = MailboxLimits::default().max_messages, "mailbox-max-messages";
     /// As a mailbox: most bytes held for one member [default: 67108864]
@@ -169,7 +175,8 @@ impl std::str::FromStr for Addr {
     }
 }
 
-/// Where to serve metrics (`ADDRESS:PORT`), or nowhere (`off`).
+/// Where to serve an HTTP door, metrics or the web page (`ADDRESS:PORT`), or nowhere
+/// (`off`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MetricsAddr(pub Option<SocketAddr>);
 
@@ -220,6 +227,12 @@ impl ShowValue for u64 {
         // TOML integers are i64: a larger value (no limit anyone means) is written as the
         // largest.
         toml::Value::Integer(i64::try_from(*self).unwrap_or(i64::MAX))
+    }
+}
+
+impl ShowValue for bool {
+    fn show(&self) -> toml::Value {
+        toml::Value::Boolean(*self)
     }
 }
 
@@ -297,6 +310,8 @@ impl Settings {
         let listen = self.listen.0.iter().map(|a| a.0.clone()).collect();
         let mut config = Config::new(data_dir, listen);
         config.metrics = self.metrics.0.0;
+        config.web = self.web.0.0;
+        config.web_allow_remote = self.web_allow_remote.0;
         config.limits = Limits {
             mailbox: MailboxLimits {
                 max_messages: self.mailbox_max_messages.0,
