@@ -116,7 +116,7 @@ fn the_page_sends_receives_and_invites_in_a_real_browser() {
     browser.select("#invite-uses", "1");
     browser.type_into("#invite-note", "for carol");
     browser.click("#invite-button");
-    let key = browser.wait_text("#invite-key", "weft1");
+    let key = browser.wait_text("#invite-key", "WEFT2");
     browser.wait_js(
         "const img = document.getElementById('invite-qr'); return img.complete && img.naturalWidth > 0",
     );
