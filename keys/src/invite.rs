@@ -190,11 +190,13 @@ impl Invite {
     /// Parses and checks an invite string: prefix, size, checksum and layout. Whitespace
     /// anywhere in it is ignored, and case does not matter.
     pub fn decode(text: &str) -> Result<Invite, InviteError> {
-        let text: String = text
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
+        // It holds the secret: wiped when dropped, like the decoded bytes.
+        let text: zeroize::Zeroizing<String> = zeroize::Zeroizing::new(
+            text.chars()
+                .filter(|c| !c.is_whitespace())
+                .map(|c| c.to_ascii_uppercase())
+                .collect(),
+        );
         if text.len() > MAX_INVITE_CHARS {
             return Err(InviteError::TooLong(text.len()));
         }
@@ -282,6 +284,9 @@ fn read_reach(r: &mut Reader<'_>) -> Result<Reach, InviteError> {
         HOST_IP6 => Host::Ip(IpAddr::V6(Ipv6Addr::from(r.array::<16>()?))),
         HOST_DNS => {
             let [len] = r.array()?;
+            if usize::from(len) > MAX_DNS_BYTES {
+                return Err(InviteError::TooMuch);
+            }
             let name = r.take(usize::from(len))?;
             let name = std::str::from_utf8(name)
                 .ok()

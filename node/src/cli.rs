@@ -423,12 +423,6 @@ pub enum MembersCommand {
         /// Its new name.
         name: Option<String>,
     },
-    /// Set this node's own display name, shown beside the name the admins gave it; no NAME
-    /// takes it away.
-    DisplayName {
-        /// The display name.
-        name: Option<String>,
-    },
 }
 
 /// `weft topic ...`.
@@ -550,7 +544,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
             Ok(())
         }
-        Command::Web { rotate, print } => web::web(&client()?, rotate, print, json).await,
+        Command::Web { rotate, print } => {
+            let dir = data_dir()?;
+            web::web(&Client::for_data_dir(&dir), &dir, rotate, print, json).await
+        }
         Command::Id => peers::id(&client()?, json).await,
         Command::Dial { addr } => peers::dial(&client()?, &addr, json).await,
         Command::Peers => peers::peers(&client()?, json).await,

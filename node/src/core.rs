@@ -49,6 +49,7 @@ pub mod forwards;
 mod gossip;
 pub mod holding;
 pub mod io;
+pub mod links;
 pub mod mailbox;
 mod membership;
 pub mod mesh;
@@ -168,6 +169,8 @@ pub struct Core {
     queues: Queues,
     commit: Commit,
     timers: Timers,
+    /// What members said they are connected to.
+    reports: links::Reports,
     out: VecDeque<Output>,
 }
 
@@ -253,6 +256,7 @@ impl Core {
                 prune: now.at,
                 sweep: now.at,
             },
+            reports: links::Reports::default(),
             out: VecDeque::new(),
         };
         for write in forget {
@@ -489,6 +493,7 @@ impl Core {
         if now.at >= self.timers.resync {
             self.timers.resync = now.at + RESYNC_EVERY;
             self.resync(now);
+            self.prune_links(now);
         }
         if now.at >= self.timers.prune {
             self.timers.prune = now.at + PRUNE_EVERY.min(self.me.retention / 2);

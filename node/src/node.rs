@@ -93,6 +93,11 @@ impl Node {
         let media = Media {
             blobs: Blobs::start(&config.data_dir, store.clone(), control.clone(), &shared)?,
             pipes: Pipes::start(control.clone(), &shared)?,
+            echo: crate::ping::echo::start(
+                control.clone(),
+                shared.door.clone(),
+                shared.tally.clone(),
+            )?,
             control,
             door: shared.door.clone(),
             transfers: Default::default(),

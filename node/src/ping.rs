@@ -1,16 +1,21 @@
-//! `weft ping`: round trips to a member over the standard libp2p ping protocol
-//! (`/ipfs/ping/1.0.0`: 32 random bytes, echoed), on the connection the node already has,
-//! so the time is the mesh's path to that member, direct or relayed.
+//! `weft ping`: round trips to a member over `/weft/ping/1` (32 random bytes, echoed, as the
+//! standard `/ipfs/ping/1.0.0` does), on the connection the node already has, so the time
+//! is the mesh's path to that member, direct or relayed. Not the standard protocol itself:
+//! a libp2p node keeps one inbound ping stream per connection, so a user's pings and the
+//! keep-alive pings every connection carries would each cut the other off. The standard
+//! protocol stays as it is, for the keep-alive and for other implementations.
 
 use std::time::{Duration, Instant};
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{PeerId, StreamProtocol};
 use tokio::sync::mpsc;
+
+pub mod echo;
 use weft_proto::operate::PingEvent;
 
-/// The standard ping protocol.
-const PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/ping/1.0.0");
+/// weft's echo protocol for `weft ping` (see [`echo`] for the side that answers).
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/ping/1");
 
 /// The size of a ping payload.
 const PAYLOAD: usize = 32;

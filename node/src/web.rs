@@ -7,8 +7,10 @@
 //! - [`token`]: the access token, its file and its rotation.
 //! - [`guard`]: the checks in front of every request.
 //! - [`assets`]: the page's HTML, script and style sheet.
+//! - [`capped`]: the listener, at most 64 connections at once.
 
 pub mod assets;
+pub mod capped;
 pub mod guard;
 pub mod token;
 
@@ -89,9 +91,10 @@ pub fn serve(
     tracing::info!(%addr, "serving the web page; `weft web` prints its URL");
     tokio::spawn(async move {
         let mut shutdown = shutdown;
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        });
+        let serve =
+            axum::serve(capped::Capped::new(listener), app).with_graceful_shutdown(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            });
         if let Err(e) = serve.await {
             tracing::error!(error = %e, %addr, "web page server failed");
         }

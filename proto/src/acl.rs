@@ -9,7 +9,7 @@
 //!          | { "RevokeInvite": { invite: bytes(16) } }
 //!          | { "ServicePolicy": { service, offer: [Principal], call: [Principal] } }
 //!          | { "QueuePolicy": { queue, push: [Principal], work: [Principal] } }
-//!          | { "Name": { member, name? } } | { "DisplayName": { name? } }
+//!          | { "Name": { member, name? } }
 //! Principal = { "Role": role } | { "Key": bytes(32) }
 //! ```
 //!
@@ -132,12 +132,6 @@ pub enum OpKind {
         /// Its new name.
         name: Option<String>,
     },
-    /// The author's own display name, shown beside the name the admins gave it (any
-    /// member may set its own; commands never take it for the member), or none.
-    DisplayName {
-        /// The display name.
-        name: Option<String>,
-    },
 }
 
 impl OpKind {
@@ -239,9 +233,7 @@ impl SignedOp {
                 check_name(founder.as_deref())
             }
             OpKind::Add { name, .. } => check_name(name.as_deref()),
-            OpKind::Name { name, .. } | OpKind::DisplayName { name } => {
-                check_new_member_name(name.as_deref())
-            }
+            OpKind::Name { name, .. } => check_new_member_name(name.as_deref()),
             OpKind::TopicPolicy { publishers, .. } if publishers.len() > MAX_POLICY_ENTRIES => {
                 invalid("too many publishers in a topic policy")
             }

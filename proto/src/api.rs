@@ -453,9 +453,6 @@ pub struct MemberInfo {
     /// Its name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// The display name it gave itself, shown beside its name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
     /// The PeerId of the admin that admitted it.
     pub added_by: String,
     /// The height of its admission in the ACL log (how many ops deep it is): admissions
@@ -465,8 +462,19 @@ pub struct MemberInfo {
     pub connected: bool,
 }
 
-/// `PUT /v1/members/{peer}/name`: name a member (admins), and `PUT /v1/display-name`: this
-/// node's own display name. `None` takes the name away.
+/// `GET /v1/links`: a connection between two members, as this node knows of it (its own,
+/// and those members reported in their last sync answers).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkInfo {
+    /// One end's PeerId.
+    pub a: String,
+    /// The other end's PeerId.
+    pub b: String,
+    /// Whether it goes through a relay.
+    pub relayed: bool,
+}
+
+/// `PUT /v1/members/{peer}/name`: name a member (admins). `None` takes the name away.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NameRequest {
     /// The name, at most [`crate::acl::MAX_MEMBER_NAME_BYTES`].
@@ -623,7 +631,7 @@ mod tests {
             round_trip(&TopicPolicyRequest { publish: vec![addr.clone(), "admin".into()] });
             round_trip(&CreateInviteRequest { role: crate::mesh::Role::Guest, ttl_secs: n, uses: 3, note: Some(addr.clone()) });
             round_trip(&InviteInfo { id: addr.clone(), role: crate::mesh::Role::Member, uses_left: 1, expires: n, note: None, revoked: false, key: Some(addr.clone()) });
-            round_trip(&MemberInfo { peer_id: addr.clone(), role: crate::mesh::Role::Admin, name: None, display_name: Some(addr.clone()), added_by: addr.clone(), added_at: n, connected: true });
+            round_trip(&MemberInfo { peer_id: addr.clone(), role: crate::mesh::Role::Admin, name: None, added_by: addr.clone(), added_at: n, connected: true });
             round_trip(&WebInfo { addr: addr.clone(), url: format!("http://{addr}/#token={n:x}") });
         }
     }

@@ -145,6 +145,19 @@ pub struct PeerAddrs {
     pub card: Option<SealCard>,
 }
 
+/// Most links in one sync answer (a node holds far fewer connections).
+pub const MAX_SYNC_LINKS: usize = 256;
+
+/// A member the answerer is connected to now, and how.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// The member's PeerId, as bytes.
+    #[serde(with = "crate::codec::byte_vec")]
+    pub peer: Vec<u8>,
+    /// Whether the connection goes through a relay.
+    pub relayed: bool,
+}
+
 /// The answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncResponse {
@@ -166,6 +179,10 @@ pub enum SyncResponse {
         /// (0: not told), so the asker can tell how far apart their clocks are.
         #[serde(default)]
         now_us: u64,
+        /// The members the answerer is connected to now, at most [`MAX_SYNC_LINKS`]: how
+        /// members draw the mesh.
+        #[serde(default)]
+        links: Vec<Link>,
     },
     /// No answer, and why.
     Refused {

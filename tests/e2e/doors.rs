@@ -347,6 +347,7 @@ fn a_stranger_is_not_asked_not_answered_and_not_remembered() {
         messages: vec![],
         more: false,
         now_us: 0,
+        links: vec![],
     });
     let alice: PeerId = a.peer_id.parse().unwrap();
     stranger.dial(&a.addr());
@@ -459,6 +460,7 @@ fn a_removed_admin_and_a_flooding_member_change_nothing() {
         messages: vec![],
         more: false,
         now_us: 0,
+        links: vec![],
     });
     let acl_topic = format!("weft/{mesh_id}/acl");
     let _ = eve.commands.try_send(Do::Subscribe(acl_topic.clone()));
@@ -639,6 +641,7 @@ fn catch_up_refuses_what_gossip_would() {
         messages,
         more: false,
         now_us: 0,
+        links: vec![],
     });
     let alice: PeerId = a.peer_id.parse().unwrap();
     eve.dial(&a.addr());

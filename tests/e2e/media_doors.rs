@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use futures::{AsyncWriteExt, StreamExt};
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::{PeerId, Stream, StreamProtocol, identity};
 use weft_proto::blob::{BlobReply, BlobRequest, CHUNK_BYTES, Manifest, Want};
 use weft_proto::codec::{from_cbor, to_cbor};
@@ -15,6 +15,7 @@ use crate::support::{PATIENCE, founder, member, root, wait_for, wait_peers};
 
 const BLOB: StreamProtocol = StreamProtocol::new("/weft/blob/1");
 const PIPE: StreamProtocol = StreamProtocol::new("/weft/pipe/1");
+const PING: StreamProtocol = StreamProtocol::new("/weft/ping/1");
 
 /// The honest manifest of the file at `path`, and its chunks.
 fn manifest_of(path: &Path) -> (Manifest, Vec<Vec<u8>>) {
@@ -124,7 +125,7 @@ fn a_tampering_source_is_dropped_and_the_file_completes_from_an_honest_one() {
 }
 
 #[test]
-fn a_stranger_gets_no_blob_and_no_pipe() {
+fn a_stranger_gets_no_blob_no_pipe_and_no_ping() {
     let root = root();
     let a = founder(root.path(), "a");
     let mesh = a.status()["mesh"].as_str().unwrap().to_string();
@@ -164,6 +165,13 @@ fn a_stranger_gets_no_blob_and_no_pipe() {
             write_frame(&mut stream, &open).await.unwrap();
             let pipe_answer: PipeAnswer =
                 from_cbor(&read_frame(&mut stream).await.unwrap()).unwrap();
+            // A ping is not echoed: the stream ends without a byte back.
+            let mut stream = control.open_stream(target, PING).await.unwrap();
+            let _ = stream.write_all(&[7u8; 32]).await;
+            let _ = stream.flush().await;
+            let mut echo = Vec::new();
+            let _ = stream.read_to_end(&mut echo).await;
+            assert!(echo.is_empty(), "a stranger's ping was echoed");
             (blob_answer, pipe_answer)
         };
         tokio::time::timeout(PATIENCE, ask).await.expect("answers")
@@ -178,7 +186,8 @@ fn a_stranger_gets_no_blob_and_no_pipe() {
     );
     let rejected = wait_for("both refusals counted", || {
         let r = a.status()["rejected"].clone();
-        (r["blob_not_member"] == 1 && r["pipe_not_member"] == 1).then_some(r)
+        let ping = r["ping_not_member"] == 1;
+        (r["blob_not_member"] == 1 && r["pipe_not_member"] == 1 && ping).then_some(r)
     });
-    println!("media doors: a stranger got neither blob nor pipe ({rejected})");
+    println!("media doors: a stranger got no blob, no pipe and no ping ({rejected})");
 }

@@ -128,6 +128,12 @@ fn the_page_sends_receives_and_invites_in_a_real_browser() {
     let carol_row = format!("#members tr[data-peer='{}']", carol.peer_id);
     browser.wait_text(&carol_row, "online");
     browser.wait_text("#doctor", "member of");
+    // The picture also draws the link between bob and carol, which only they hold: they
+    // report it when they sync with alice.
+    browser.wait_js(&format!(
+        "return [...document.querySelectorAll('#mesh-picture line.far')].some(l => l.dataset.link.includes('{}') && l.dataset.link.includes('{}'))",
+        bob.peer_id, carol.peer_id
+    ));
 
     // An admin revokes an invite from the page.
     browser.type_into("#invite-note", "to revoke");
@@ -430,4 +436,44 @@ impl Drop for Browser {
         let _ = writeln!(self.stdin, "{}", json!({"do": "quit"}));
         let _ = self.child.wait();
     }
+}
+
+/// How many descriptors process `pid` holds open.
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn idle_connections_to_the_page_cannot_use_up_the_nodes_descriptors() {
+    let root = root();
+    let alice = web_founder(root.path(), "alice", &[]);
+    let (addr, url) = web_info(&alice);
+    let bearer = format!("Authorization: Bearer {}", token_of(&url));
+    let host = format!("Host: {addr}");
+    let before = open_files(alice.pid());
+    // A local user opens more connections than the page serves, and says nothing. (Twice the
+    // cap, within what the kernel's backlog of 128 takes beyond it.)
+    let many = 2 * weft_node::web::capped::MAX_CONNECTIONS;
+    let idle: Vec<TcpStream> = (0..many)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    // The node accepts them up to its cap; let it take all it will.
+    let held = wait_for("the node to accept what it will", || {
+        let now = open_files(alice.pid());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        (open_files(alice.pid()) == now).then_some(now)
+    });
+    assert!(
+        held - before <= weft_node::web::capped::MAX_CONNECTIONS + 8,
+        "the node holds {} more descriptors for {many} idle connections",
+        held - before
+    );
+    // The node itself goes on (its local API), and once they leave the page serves again.
+    alice.ok(&["status"]);
+    drop(idle);
+    wait_for("the page to serve again", || {
+        (http(&addr, "GET", "/v1/status", &[&host, &bearer]).0 == 200).then_some(())
+    });
 }

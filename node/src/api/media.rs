@@ -51,13 +51,16 @@ pub struct Media {
     pub door: Door,
     /// The fetches and pipes running now.
     pub transfers: Transfers,
+    /// The task answering members' pings.
+    pub echo: tokio::task::AbortHandle,
 }
 
 impl Media {
-    /// Stops serving blobs and pipes (the node is stopping).
+    /// Stops serving blobs, pipes and pings (the node is stopping).
     pub fn stop(&self) {
         self.blobs.stop();
         self.pipes.stop();
+        self.echo.abort();
     }
 }
 

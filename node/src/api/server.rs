@@ -73,7 +73,7 @@ pub fn router(
         .route("/v1/members/{peer}", axum::routing::delete(member_remove))
         .route("/v1/members/{peer}/role", put(member_role))
         .route("/v1/members/{peer}/name", put(member_name))
-        .route("/v1/display-name", put(display_name))
+        .route("/v1/links", get(links))
         .route("/v1/topics/{topic}/policy", put(topic_policy))
         .route("/v1/join", post(join))
         .merge(super::media::routes())
@@ -335,13 +335,6 @@ async fn member_name(
     ))
 }
 
-async fn display_name(
-    State(s): State<ApiState>,
-    Json(req): Json<NameRequest>,
-) -> Result<impl IntoResponse, Failure> {
-    Ok(Json(s.handle.display_name(req.name).await?))
-}
-
 async fn topic_policy(
     State(s): State<ApiState>,
     Path(topic): Path<String>,
@@ -362,6 +355,10 @@ pub(super) async fn set_policy(s: &ApiState, policy: Policy) -> Result<Response,
 
 async fn members(State(s): State<ApiState>) -> Result<impl IntoResponse, Failure> {
     Ok(Json(s.handle.members().await?))
+}
+
+async fn links(State(s): State<ApiState>) -> Result<impl IntoResponse, Failure> {
+    Ok(Json(s.handle.links().await?))
 }
 
 #[derive(Deserialize)]

@@ -181,9 +181,6 @@ pub async fn members(
                 .member_name(&peer.resolve(client).await?.to_string(), name)
                 .await?,
         )),
-        Some(MembersCommand::DisplayName { name }) => {
-            Some(("set the display name of", client.display_name(name).await?))
-        }
     };
     if let Some((done, member)) = changed {
         if json {
@@ -215,12 +212,9 @@ pub async fn members(
         .iter()
         .map(|m| {
             [
-                match (&m.name, &m.display_name) {
-                    (Some(n), Some(d)) => format!("{} “{}”", printable(n), printable(d)),
-                    (Some(n), None) => printable(n).into_owned(),
-                    (None, Some(d)) => format!("- “{}”", printable(d)),
-                    (None, None) => "-".into(),
-                },
+                m.name
+                    .as_deref()
+                    .map_or("-".into(), |n| printable(n).into_owned()),
                 m.peer_id.clone(),
                 m.role.to_string(),
                 if m.connected { "yes" } else { "no" }.to_string(),

@@ -115,7 +115,6 @@ mod tests {
             peer_id: PeerId::random().to_string(),
             role: Role::Member,
             name: name.map(str::to_string),
-            display_name: None,
             added_by: String::new(),
             added_at: 0,
             connected: false,
@@ -157,13 +156,6 @@ mod tests {
             "a name that is another's PeerId end names neither"
         );
         assert!(find("12D3KooW", &members).is_err(), "too little to tell");
-        let mut posing = members.clone();
-        posing[3].display_name = Some("alice".into());
-        assert_eq!(
-            find("alice", &posing).unwrap(),
-            id(0),
-            "a display name a member gave itself never names it"
-        );
         assert!("bo\u{1b}b".parse::<PeerArg>().is_err());
     }
 }

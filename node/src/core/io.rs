@@ -17,7 +17,7 @@ use weft_proto::mesh::{MemberKey, MeshId};
 use weft_proto::queue::{Lease, ProducerFrame, QueueName, WorkerFrame};
 use weft_proto::seal::{Content, SEALED_VERSION, SealedMessage, SealingKey};
 use weft_proto::service::{Call, CallId, ProviderFrame, Refusal, ServiceName};
-use weft_proto::sync::{Logged, PeerAddrs, SyncRequest, SyncResponse};
+use weft_proto::sync::{Link, Logged, PeerAddrs, SyncRequest, SyncResponse};
 
 use super::peers::Path;
 use super::topics::Wanted;
@@ -320,6 +320,8 @@ pub struct Synced {
     /// How far the answerer's clock is ahead of this node's, in microseconds (negative:
     /// behind), when it said its time.
     pub skew_us: Option<i64>,
+    /// The members the answerer is connected to.
+    pub links: Vec<Link>,
 }
 
 impl Synced {
@@ -337,11 +339,13 @@ impl Synced {
                 messages,
                 more,
                 now_us,
+                links,
             } => Ok(Synced {
                 ops,
                 peers,
                 messages,
                 more,
+                links,
                 // Their clock at the midpoint of the exchange, against ours.
                 skew_us: (now_us > 0)
                     .then(|| now_us as i64 - (asked_us / 2 + answered_us / 2) as i64),

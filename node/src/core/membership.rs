@@ -415,7 +415,6 @@ impl Core {
                     peer_id: peer.to_string(),
                     role: m.role,
                     name: m.name.clone(),
-                    display_name: m.display.clone(),
                     added_by: peer_of(&m.added_by)
                         .map(|p| p.to_string())
                         .unwrap_or_default(),

@@ -142,6 +142,7 @@ impl Core {
                 messages: Vec::new(),
                 more,
                 now_us: now.unix_us,
+                links: Vec::new(),
             };
             return (response, Vec::new());
         }
@@ -154,6 +155,7 @@ impl Core {
             messages: Vec::new(),
             more,
             now_us: now.unix_us,
+            links: self.own_links(),
         };
         (response, self.topics.wanted(&request.topics))
     }
@@ -228,6 +230,7 @@ impl Core {
             return;
         }
         self.meet_members(synced.peers, now);
+        self.heard_links(peer, synced.links, now);
         self.take_logged(peer, synced.messages, now);
         if let Some(after) = next {
             self.sync_with(peer, after);

@@ -53,8 +53,6 @@ pub struct Member {
     pub role: Role,
     /// Its name, if one was given.
     pub name: Option<String>,
-    /// The display name it gave itself, if any.
-    pub display: Option<String>,
     /// The admin that admitted it (its own key for the founder).
     pub added_by: MemberKey,
     /// The height of its admission in the log (its depth in the op DAG).
@@ -145,7 +143,6 @@ impl Acl {
                 self.members.entry(author).or_insert(Member {
                     role: Role::Admin,
                     name: founder.clone(),
-                    display: None,
                     added_by: author,
                     added_at: at,
                 });
@@ -155,7 +152,6 @@ impl Acl {
                     self.members.entry(*member).or_insert(Member {
                         role: *role,
                         name: name.clone(),
-                        display: None,
                         added_by: author,
                         added_at: at,
                     });
@@ -175,11 +171,6 @@ impl Acl {
             OpKind::Name { member, name } => {
                 if let Some(m) = self.members.get_mut(member) {
                     m.name = name.clone();
-                }
-            }
-            OpKind::DisplayName { name } => {
-                if let Some(m) = self.members.get_mut(&author) {
-                    m.display = name.clone();
                 }
             }
             OpKind::TopicPolicy { .. }
@@ -504,9 +495,6 @@ impl<'a> Resolver<'a> {
         let author = &op.body.author;
         if let OpKind::Found { .. } = op.body.kind {
             return MeshId::of_founder(author) == op.body.mesh;
-        }
-        if let OpKind::DisplayName { .. } = op.body.kind {
-            return self.role_at(author, i).is_some();
         }
         if self.role_at(author, i) != Some(Role::Admin) {
             return false;

@@ -22,10 +22,6 @@ use weft_proto::mesh::{MemberKey, MeshId, Role};
 use super::acl::Acl;
 use super::bits::Bits;
 
-/// Most display names a member gives itself over the life of a mesh: each is an op in the
-/// log for good.
-pub const MAX_DISPLAY_NAMES: usize = 8;
-
 /// Most ops a mesh's log holds. At a few hundred bytes each that is a few MiB; a mesh admits
 /// a few thousand members over its life within it.
 pub const MAX_LOG_OPS: usize = 10_000;
@@ -254,19 +250,9 @@ impl Log {
         if !missing.is_empty() {
             return Err(Refused::MissingParents(missing));
         }
-        // Cheap before the signature: every op but the founding one and a member's own
-        // display name takes an admin, so an author never made admin anywhere in the log (a
-        // guest flooding it) is refused here; and a member sets its display name at most
-        // MAX_DISPLAY_NAMES times, so no member fills the log with them.
-        let author = &op.body.author;
-        let allowed = match op.body.kind {
-            OpKind::Found { .. } => true,
-            OpKind::DisplayName { .. } => {
-                self.ever_member(author) && self.display_names_of(author) < MAX_DISPLAY_NAMES
-            }
-            _ => self.ever_admin(author),
-        };
-        if !allowed {
+        // Cheap before the signature: every op but the founding one takes an admin, so an
+        // author never made admin anywhere in the log (a guest flooding it) is refused here.
+        if !self.ever_admin(&op.body.author) && !matches!(op.body.kind, OpKind::Found { .. }) {
             return Err(Refused::NotAllowed);
         }
         if !removed_too && self.removed_for_good(&op.body.author) {
@@ -320,22 +306,6 @@ impl Log {
             OpKind::Add { role, .. } | OpKind::SetRole { role, .. } => *role == Role::Admin,
             _ => false,
         })
-    }
-
-    /// Whether some op of the log admits `key` (or founds the mesh as `key`).
-    fn ever_member(&self, key: &MemberKey) -> bool {
-        self.ever_admin(key)
-            || self
-                .role_ops(key)
-                .any(|i| matches!(self.op(i).body.kind, OpKind::Add { .. }))
-    }
-
-    /// How many display names `key` gave itself in this log.
-    fn display_names_of(&self, key: &MemberKey) -> usize {
-        (0..self.entries.len() as u32)
-            .map(|i| &self.op(i).body)
-            .filter(|b| b.author == *key && matches!(b.kind, OpKind::DisplayName { .. }))
-            .count()
     }
 
     /// Adds an entry for `op` at the end and indexes it; undone by [`Log::pop`].

@@ -141,6 +141,10 @@ impl Gate {
             && !door.check(what, &peer)
         {
             self.tally.add_kind(what, &format!("{what}_not_member"));
+            tracing::info!(
+                peer = %crate::core::short(&peer),
+                "refused input from peer: a {what} stream from a non-member (a member admitted a moment ago is let in once its admission reaches this node)"
+            );
             return None;
         }
         let mut open = self.open.lock().ok()?;

@@ -138,6 +138,7 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<InviteInfo, NodeError>>,
     },
     Members(oneshot::Sender<Result<Vec<MemberInfo>, NodeError>>),
+    Links(oneshot::Sender<Vec<weft_proto::api::LinkInfo>>),
     Join {
         invite: Box<weft_keys::invite::Invite>,
         bootstrap: PeerId,
@@ -160,10 +161,6 @@ pub(crate) enum Command {
     },
     MemberName {
         peer: PeerId,
-        name: Option<String>,
-        reply: oneshot::Sender<Result<MemberInfo, NodeError>>,
-    },
-    DisplayName {
         name: Option<String>,
         reply: oneshot::Sender<Result<MemberInfo, NodeError>>,
     },
@@ -333,6 +330,11 @@ impl NodeHandle {
         self.ask(Command::Members).await?
     }
 
+    /// Every connection between members this node knows of.
+    pub async fn links(&self) -> Result<Vec<weft_proto::api::LinkInfo>, NodeError> {
+        self.ask(Command::Links).await
+    }
+
     /// Tells a node in no mesh that it is about to join `mesh` (its new connections speak
     /// that mesh's Noise prologue), or that it gave up (`None`).
     pub async fn joining(&self, mesh: Option<weft_proto::mesh::MeshId>) -> Result<(), NodeError> {
@@ -402,12 +404,6 @@ impl NodeHandle {
         name: Option<String>,
     ) -> Result<MemberInfo, NodeError> {
         self.ask(|reply| Command::MemberName { peer, name, reply })
-            .await?
-    }
-
-    /// Sets this node's own display name; `None` takes it away.
-    pub async fn display_name(&self, name: Option<String>) -> Result<MemberInfo, NodeError> {
-        self.ask(|reply| Command::DisplayName { name, reply })
             .await?
     }
 

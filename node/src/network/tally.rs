@@ -55,6 +55,7 @@ fn kind_of(reason: &str) -> &'static str {
     match reason.split('_').next().unwrap_or(reason) {
         "blob" => "blob",
         "pipe" => "pipe",
+        "ping" => "ping",
         "relay" => "relay",
         "acl" => "acl",
         "sync" => "sync",

@@ -25,12 +25,18 @@ pub struct InviteRecord {
     pub note: Option<String>,
     /// Redemptions left.
     pub uses_left: u32,
-    /// The role a newcomer gets.
+    /// The role a newcomer gets. (A record from before invites were version 2 has none,
+    /// and reads as a guest's; it has no expiry either, so it admits no one.)
+    #[serde(default = "old_record_role")]
     pub role: Role,
-    /// When it stops working, Unix seconds. A record from before invites were version 2 has
-    /// none, and reads as expired.
+    /// When it stops working, Unix seconds (0 in a record from before version 2: expired).
     #[serde(default)]
     pub expires: u64,
+}
+
+/// The role read from an invite record from before version 2.
+fn old_record_role() -> Role {
+    Role::Guest
 }
 
 /// The `mesh`, `acl` and `invites` trees.

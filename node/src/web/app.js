@@ -11,6 +11,7 @@ const state = {
   mesh: null,        // MeshInfo, or null when in no mesh
   members: [],       // [MemberInfo]
   peers: [],         // [PeerInfo]
+  links: [],         // [LinkInfo]: connections between members, as far as this node knows
   current: null,     // {kind: "dm"|"topic", key, title}
   shown: new Map(),  // message id -> its <li>, for delivery states
   states: new Map(), // message id -> delivery state heard before the message was shown
@@ -250,12 +251,14 @@ async function refreshStatus() {
 }
 
 async function refreshMembers() {
-  const [members, peers] = await Promise.all([
+  const [members, peers, links] = await Promise.all([
     state.mesh ? api("GET", "/v1/members") : Promise.resolve([]),
     api("GET", "/v1/peers"),
+    state.mesh ? api("GET", "/v1/links") : Promise.resolve([]),
   ]);
   state.members = members;
   state.peers = peers;
+  state.links = links;
   renderConversations();
   renderMembers();
   renderMesh();
@@ -275,22 +278,43 @@ function renderMembers() {
   }));
 }
 
+// Members on a circle, this node in the middle; an edge for every connection between
+// members this node knows of (its own, and those the others reported when they last synced
+// with it), relayed ones dashed.
 function renderMesh() {
   const picture = $("mesh-picture");
   const w = 400, h = 300, cx = w / 2, cy = h / 2, r = 110;
-  const others = state.members.filter((m) => !state.me || m.peer_id !== state.me.peer_id);
-  const edges = [], nodes = [];
-  nodes.push(svg("circle", { cx, cy, r: 18, class: "self" }), svg("text", { x: cx, y: cy + 32 }, (state.me && state.me.name) || "me"));
+  const me = state.me ? state.me.peer_id : null;
+  const others = state.members.filter((m) => m.peer_id !== me);
+  const at = new Map();
+  if (me) at.set(me, { x: cx, y: cy });
   others.forEach((m, i) => {
     const angle = (2 * Math.PI * i) / Math.max(others.length, 1) - Math.PI / 2;
-    const x = cx + r * Math.cos(angle), y = cy + r * Math.sin(angle);
-    const peer = state.peers.find((p) => p.peer_id === m.peer_id);
-    if (peer) {
-      edges.push(svg("line", { x1: cx, y1: cy, x2: x, y2: y, class: "edge " + peer.path, "data-peer": m.peer_id }));
-      if (peer.rtt_ms != null) edges.push(svg("text", { x: (cx + x) / 2 + 22, y: (cy + y) / 2 - 4, class: "rtt" }, peer.rtt_ms.toFixed(1) + " ms"));
-    }
-    nodes.push(svg("circle", { cx: x, cy: y, r: 14, class: peer ? "up" : "" }), svg("text", { x, y: y + 27 }, m.name || shortPeer(m.peer_id)));
+    at.set(m.peer_id, { x: cx + r * Math.cos(angle), y: cy + r * Math.sin(angle) });
   });
+  const edges = [];
+  for (const link of state.links || []) {
+    const a = at.get(link.a), b = at.get(link.b);
+    if (!a || !b) continue;
+    const mine = link.a === me || link.b === me;
+    const other = link.a === me ? link.b : link.a;
+    edges.push(svg("line", {
+      x1: a.x, y1: a.y, x2: b.x, y2: b.y,
+      class: "edge " + (link.relayed ? "relayed" : "direct") + (mine ? "" : " far"),
+      "data-link": link.a + " " + link.b,
+      "data-peer": mine ? other : "",
+    }));
+    const peer = mine && state.peers.find((p) => p.peer_id === other);
+    if (peer && peer.rtt_ms != null) {
+      edges.push(svg("text", { x: (a.x + b.x) / 2 + 22, y: (a.y + b.y) / 2 - 4, class: "rtt" }, peer.rtt_ms.toFixed(1) + " ms"));
+    }
+  }
+  const nodes = [svg("circle", { cx, cy, r: 18, class: "self" }), svg("text", { x: cx, y: cy + 32 }, (state.me && state.me.name) || "me")];
+  for (const m of others) {
+    const p = at.get(m.peer_id);
+    const up = m.connected;
+    nodes.push(svg("circle", { cx: p.x, cy: p.y, r: 14, class: up ? "up" : "" }), svg("text", { x: p.x, y: p.y + 27 }, m.name || shortPeer(m.peer_id)));
+  }
   picture.replaceChildren(...edges, ...nodes);
 }
 

@@ -190,6 +190,8 @@ impl State {
             }
             Update::Transfer { blob, transfer } => self.transfer(blob, transfer),
             Update::Note(note) => {
+                // A note may carry a peer's words (a refusal): never raw to the terminal.
+                let note = crate::cli::output::printable(&note).into_owned();
                 let line = format!("* {note}");
                 match self.open.clone() {
                     Some(conv) => self.push(&conv, Entry::Note(note)),
@@ -589,7 +591,6 @@ mod tests {
             peer_id: peer.into(),
             role: Role::Member,
             name: Some(name.into()),
-            display_name: None,
             added_by: ME.into(),
             added_at: 1,
             connected,

@@ -348,7 +348,6 @@ mod tests {
                 peer_id: BOB.into(),
                 role: Role::Admin,
                 name: Some("bob".into()),
-                display_name: None,
                 added_by: BOB.into(),
                 added_at: 0,
                 connected: true,

@@ -313,3 +313,29 @@ fn a_node_down_while_more_than_a_page_was_issued_catches_up_page_by_page() {
         "the returning node did not get every page at once"
     );
 }
+
+#[test]
+fn members_learn_who_is_connected_to_whom() {
+    // Three members connected to each other: node 0 knows of the connection between 1 and
+    // 2 only from what they report when it syncs with them.
+    let mut sim = Sim::mesh(0x11e5, 3, 0, 1, Faults::steady(20));
+    sim.run(RESYNC_MS);
+    let links = |sim: &Sim| -> Vec<(String, String)> {
+        sim.nodes[0]
+            .core()
+            .links(sim.now())
+            .into_iter()
+            .map(|l| (l.a, l.b))
+            .collect()
+    };
+    let (one, two) = (sim.nodes[1].peer.to_string(), sim.nodes[2].peer.to_string());
+    let between = |l: &Vec<(String, String)>| {
+        l.iter()
+            .any(|(a, b)| (a == &one && b == &two) || (a == &two && b == &one))
+    };
+    assert!(
+        sim.run_until(3 * RESYNC_MS, |s| between(&links(s))),
+        "node 0 never heard that 1 and 2 are connected: {:?}",
+        links(&sim)
+    );
+}

@@ -90,6 +90,9 @@ impl EventLoop {
             Command::Members(reply) => {
                 let _ = reply.send(core.members());
             }
+            Command::Links(reply) => {
+                let _ = reply.send(core.links(now));
+            }
             Command::Join {
                 invite,
                 bootstrap,
@@ -127,11 +130,6 @@ impl EventLoop {
             }
             Command::MemberName { peer, name, reply } => {
                 let result = core.member_name(peer, name, now);
-                self.local
-                    .reply_durably(reply, result, || self.core.ticket());
-            }
-            Command::DisplayName { name, reply } => {
-                let result = core.display_name(name, now);
                 self.local
                     .reply_durably(reply, result, || self.core.ticket());
             }
