@@ -6,6 +6,7 @@
 //! - [`sign`]: signatures under a domain-separation context, verified strictly.
 //! - [`invite`]: invite keys (`WEFT2…`): short, checksummed, with a one-time secret.
 //! - [`acl`]: signing and checking ACL ops.
+//! - [`display`]: signing and checking members' display-name cards.
 //! - [`seal`]: sealed boxes for mailboxes (Noise X with snow) and the cards that publish
 //!   members' sealing keys.
 //! - [`topic`]: signing and checking topic messages.
@@ -14,6 +15,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod acl;
+pub mod display;
 pub mod identity;
 pub mod invite;
 pub mod seal;

@@ -20,6 +20,7 @@
 //! | DELETE | `/v1/members/{peer}` | | `MemberInfo` (removed) |
 //! | PUT | `/v1/members/{peer}/role` | `SetRoleRequest` | `MemberInfo` |
 //! | PUT | `/v1/members/{peer}/name` | `NameRequest` | `MemberInfo` |
+//! | PUT | `/v1/display-name` | `NameRequest` | `MemberInfo` (this node) |
 //! | GET | `/v1/links` | | `[LinkInfo]`: connections between members, as far as known |
 //! | PUT | `/v1/topics/{topic}/policy` | `TopicPolicyRequest` | `{"changed": true}` |
 //! | POST | `/v1/join` | `JoinMeshRequest` | `MeshInfo` once admitted |

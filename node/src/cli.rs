@@ -423,6 +423,12 @@ pub enum MembersCommand {
         /// Its new name.
         name: Option<String>,
     },
+    /// Give yourself a display name (any member may), shown quoted beside the name the
+    /// admins gave you; no NAME takes it back. Commands never take a member by it.
+    DisplayName {
+        /// The name you call yourself.
+        name: Option<String>,
+    },
 }
 
 /// `weft topic ...`.

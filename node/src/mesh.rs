@@ -5,6 +5,7 @@
 //! - [`acl`]: [`acl::Acl`], the log's deterministic resolution (causal authority,
 //!   seniority, demotions voiding concurrent ops).
 //! - [`addresses`]: [`addresses::Addresses`], where members can be reached (members only).
+//! - [`display_names`]: [`display_names::DisplayNames`], what members call themselves.
 //! - [`bits`]: the bit sets that hold each op's causal past.
 //! - [`membership`]: [`membership::Membership`], this node's mesh without IO: log, members,
 //!   cards, issued invites, redemption.
@@ -14,6 +15,7 @@
 pub mod acl;
 pub mod addresses;
 pub mod bits;
+pub mod display_names;
 pub mod door;
 pub mod invite_reach;
 pub mod join;

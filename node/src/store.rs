@@ -6,8 +6,8 @@
 //! - [`history`]: every message sent and received, ordered by time (tree `history`).
 //! - [`outbox`]: direct messages waiting for their recipient's acknowledgement (tree `outbox`).
 //! - [`topics`]: topics this node subscribes to (tree `topics`).
-//! - [`mesh`]: the mesh, its ACL log, issued invites and members' sealing-key cards (trees
-//!   `mesh`, `acl`, `invites`, `cards`).
+//! - [`mesh`]: the mesh, its ACL log, issued invites and members' sealing-key and
+//!   display-name cards (trees `mesh`, `acl`, `invites`, `cards`, `names`).
 //! - [`mailbox`]: sealed boxes held for members (trees `mailbox`, `mailbox_ids`).
 //! - [`queues`]: work items this node holds as their producer, and the last acknowledged
 //!   (trees `queue_items`, `queue_bodies`, `queue_done`).
@@ -161,6 +161,7 @@ impl Store {
                 acl: db.open_tree("acl")?,
                 invites: db.open_tree("invites")?,
                 cards: db.open_tree("cards")?,
+                names: db.open_tree("names")?,
             },
             mailbox: mailbox::MailboxTrees {
                 boxes: db.open_tree("mailbox")?,

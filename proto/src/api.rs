@@ -450,9 +450,12 @@ pub struct MemberInfo {
     pub peer_id: String,
     /// Its role.
     pub role: crate::mesh::Role,
-    /// Its name.
+    /// Its name, as the admins gave it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The name it calls itself (its own word: shown beside it, never taken for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     /// The PeerId of the admin that admitted it.
     pub added_by: String,
     /// The height of its admission in the ACL log (how many ops deep it is): admissions
@@ -474,7 +477,8 @@ pub struct LinkInfo {
     pub relayed: bool,
 }
 
-/// `PUT /v1/members/{peer}/name`: name a member (admins). `None` takes the name away.
+/// `PUT /v1/members/{peer}/name`: name a member (admins); `PUT /v1/display-name`: the name
+/// this node calls itself. `None` takes the name away.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NameRequest {
     /// The name, at most [`crate::acl::MAX_MEMBER_NAME_BYTES`].
@@ -631,7 +635,7 @@ mod tests {
             round_trip(&TopicPolicyRequest { publish: vec![addr.clone(), "admin".into()] });
             round_trip(&CreateInviteRequest { role: crate::mesh::Role::Guest, ttl_secs: n, uses: 3, note: Some(addr.clone()) });
             round_trip(&InviteInfo { id: addr.clone(), role: crate::mesh::Role::Member, uses_left: 1, expires: n, note: None, revoked: false, key: Some(addr.clone()) });
-            round_trip(&MemberInfo { peer_id: addr.clone(), role: crate::mesh::Role::Admin, name: None, added_by: addr.clone(), added_at: n, connected: true });
+            round_trip(&MemberInfo { peer_id: addr.clone(), role: crate::mesh::Role::Admin, name: None, display_name: Some("Bobby".into()), added_by: addr.clone(), added_at: n, connected: true });
             round_trip(&WebInfo { addr: addr.clone(), url: format!("http://{addr}/#token={n:x}") });
         }
     }

@@ -176,6 +176,7 @@ pub mod byte_vec {
 mod tests {
     use super::*;
     use crate::acl::{OP_VERSION, OpBody, OpId, OpKind, Principal, SignedOp};
+    use crate::display::NameCard;
     use crate::join::{JOIN_VERSION, JoinRequest};
     use crate::mesh::{MemberKey, MeshId, Role};
     use crate::seal::{SealCard, SealingKey};
@@ -353,9 +354,10 @@ mod tests {
                     topic: "news".parse().unwrap(),
                     marks: vec![Mark { publisher: MemberKey(key), next }],
                 }],
+                name: Some(Box::new(NameCard { name: Some("Bobby".into()), at: next, sig: [8; 64] })),
             };
             prop_assert_eq!(from_cbor::<SyncRequest>(&to_cbor(&sync).unwrap()).unwrap(), sync);
-            let addrs = PeerAddrs { peer, addrs: vec!["/ip4/127.0.0.1/tcp/1".into()], card: None };
+            let addrs = PeerAddrs { peer, addrs: vec!["/ip4/127.0.0.1/tcp/1".into()], card: None, name: None };
             prop_assert_eq!(from_cbor::<PeerAddrs>(&to_cbor(&addrs).unwrap()).unwrap(), addrs);
             let op = op(key, key, key, sig.try_into().unwrap());
             prop_assert_eq!(from_cbor::<SignedOp>(&to_cbor(&op).unwrap()).unwrap(), op);
@@ -424,6 +426,7 @@ mod tests {
             after: Some(OpId([6; 32])),
             card: None,
             topics: vec![],
+            name: None,
         };
         assert_eq!(field(&sync, "after"), Value::Bytes(vec![6; 32]));
         assert_eq!(field(&sync, "mesh"), Value::Bytes(vec![4; 20]));

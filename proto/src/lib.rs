@@ -13,6 +13,7 @@
 //! - [`sync`]: the frames of `/weft/sync/1` (bringing the ACL log up to date).
 //! - [`mailbox`]: the frames of `/weft/mailbox/1` (holding sealed boxes for members).
 //! - [`pipe`]: the frames that open `/weft/pipe/1` (live byte streams between members).
+//! - [`display`]: the cards in which members give their own display names.
 //! - [`seal`]: sealing cards and the plaintext of a sealed box a mailbox holds.
 //! - [`service`]: the frames of `/weft/service/1` (calls and replies) and providers' records.
 //! - [`queue`]: the frames of `/weft/queue/1` (work items pulled by workers from producers).
@@ -55,6 +56,7 @@ pub mod acl;
 pub mod api;
 pub mod blob;
 pub mod codec;
+pub mod display;
 pub mod dm;
 pub mod id;
 pub mod join;

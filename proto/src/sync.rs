@@ -5,11 +5,12 @@
 //! ```text
 //! asker -> answerer    SyncRequest  { v: 3, mesh: bytes(20), heads: [bytes(32)], known: [bytes(32)],
 //!                                     after: bytes(32)?, card: SealCard?,
-//!                                     topics: [TopicMarks] }                    <= 512 KiB
+//!                                     topics: [TopicMarks], name: NameCard? }   <= 512 KiB
 //! answerer -> asker    SyncResponse = { "Ops": { ops: [SignedOp], peers: [PeerAddrs],
 //!                                                messages: [Logged], more: bool, now_us: u64 } }
 //!                                   | { "Refused": { reason: string } }         <= 4 MiB
-//! PeerAddrs  = { peer: bytes (PeerId), addrs: [multiaddr string], card: SealCard? }
+//! PeerAddrs  = { peer: bytes (PeerId), addrs: [multiaddr string], card: SealCard?,
+//!                name: NameCard? }
 //!                                                                  at most 8 addrs each
 //! TopicMarks = { topic: string, marks: [{ publisher: bytes(32), next: u64 }] }
 //! Logged     = { publisher: bytes(32), message: TopicMessage }
@@ -23,8 +24,9 @@
 //!
 //! `peers` lists where the answerer knows other members to be reachable, and their sealing
 //! keys, so a newcomer finds every member, and can seal messages to it, without being told.
-//! `card` in the request is the asker's own sealing key (see [`crate::seal`]); every card is
-//! verified against its member's key before it is stored.
+//! `card` in the request is the asker's own sealing key (see [`crate::seal`]), `name` the
+//! name it calls itself (see [`crate::display`]); every card is verified against its
+//! member's key before it is stored.
 //!
 //! The ACL log is summarised, not listed, so a sync's size does not grow with the log: `heads`
 //! are the asker's heads (the ops no other op it holds names as seen, at most [`MAX_HEADS`]),
@@ -44,6 +46,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::acl::{OpId, SignedOp};
+use crate::display::NameCard;
 use crate::mesh::{MemberKey, MeshId};
 use crate::seal::SealCard;
 use crate::topic::{TopicMessage, TopicName};
@@ -104,6 +107,10 @@ pub struct SyncRequest {
     /// How far the asker has each topic it follows, at most [`MAX_SYNC_TOPICS`].
     #[serde(default)]
     pub topics: Vec<TopicMarks>,
+    /// The name the asker calls itself (boxed: most requests carry none, and requests
+    /// travel inside enums).
+    #[serde(default)]
+    pub name: Option<Box<NameCard>>,
 }
 
 /// How far the asker has one topic: per publisher, the next sequence number it lacks.
@@ -143,6 +150,9 @@ pub struct PeerAddrs {
     pub addrs: Vec<String>,
     /// Its sealing-key card, when the answerer has it.
     pub card: Option<SealCard>,
+    /// The name it calls itself, when the answerer has its card.
+    #[serde(default)]
+    pub name: Option<NameCard>,
 }
 
 /// Most links in one sync answer (a node holds far fewer connections).

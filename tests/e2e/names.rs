@@ -1,6 +1,7 @@
 //! Members by name: every command that takes a member takes its name (given at admission)
 //! or a unique part of its PeerId; a name two members share is refused with both listed,
-//! and a name with control characters is refused at admission.
+//! and a name with control characters is refused at admission. Members give themselves
+//! display names, shown beside the admins' names and never taken for a member.
 
 use libp2p::identity::Keypair;
 
@@ -8,6 +9,14 @@ use crate::support::*;
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Whether `node` lists a member whose `field` is `value`.
+fn lists(node: &TestNode, field: &str, value: &str) -> bool {
+    let members = node.json(&["members"]);
+    members
+        .as_array()
+        .is_some_and(|all| all.iter().any(|m| m[field] == value))
 }
 
 #[test]
@@ -68,15 +77,7 @@ fn members_are_named_by_name_or_part_of_their_peer_id() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 
     alice.ok(&["members", "remove", "bob"]);
-    let members = alice.json(&["members"]);
-    assert!(
-        members
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|m| m["name"] != "bob"),
-        "{members}"
-    );
+    assert!(!lists(alice, "name", "bob"));
     println!("names: sent, pinged and removed by name and by part of a PeerId");
 }
 
@@ -122,13 +123,8 @@ fn admins_rename_members_and_members_rename_nobody() {
     let (alice, bob, carol) = (&nodes[0], &nodes[1], &nodes[2]);
     alice.ok(&["members", "name", "bob", "robert"]);
     // Every member hears of it, and commands take the new name.
-    crate::support::wait_for("carol to know robert", || {
-        let members = carol.json(&["members"]);
-        members
-            .as_array()?
-            .iter()
-            .any(|m| m["name"] == "robert")
-            .then_some(())
+    wait_for("carol to know robert", || {
+        lists(carol, "name", "robert").then_some(())
     });
     let sent = carol.ok(&["send", "robert", "hi robert"]);
     assert!(
@@ -143,4 +139,47 @@ fn admins_rename_members_and_members_rename_nobody() {
     // Names are checked like admissions.
     let out = alice.weft(&["members", "name", "carol", "bad\u{7}name"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn members_give_themselves_display_names_shown_beside_the_admins_names() {
+    let root = root();
+    let mut nodes = mesh(root.path(), &["alice", "bob", "carol"]);
+    // A clean join raises no alarm: a newcomer's first sync with a member that had not yet
+    // heard of its admission waits for it instead of being refused.
+    for node in &nodes {
+        assert_eq!(
+            node.status()["rejected"]["sync_not_member"]
+                .as_u64()
+                .unwrap_or(0),
+            0,
+            "{}",
+            node.status()["rejected"]
+        );
+    }
+    let (alice, bob, carol) = (&nodes[0], &nodes[1], &nodes[2]);
+    let said = bob.ok(&["members", "display-name", "Bob Tables"]);
+    assert!(said.contains("bob \"Bob Tables\""), "{said}");
+    for node in [alice, carol] {
+        wait_for("the display name to reach every member", || {
+            lists(node, "display_name", "Bob Tables").then_some(())
+        });
+    }
+    let listed = carol.ok(&["members"]);
+    assert!(listed.contains("bob \"Bob Tables\""), "{listed}");
+    // It is bob's own word: no command takes him by it, and it may not pass for a PeerId.
+    let out = carol.weft(&["send", "Bob Tables", "hi"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = carol.weft(&["members", "display-name", &bob.peer_id[..20]]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // Kept across a restart.
+    nodes[0].stop();
+    nodes[0].start();
+    let (alice, bob) = (&nodes[0], &nodes[1]);
+    assert!(lists(alice, "display_name", "Bob Tables"));
+    // Taken back, it goes from every list.
+    bob.ok(&["members", "display-name"]);
+    wait_for("the display name to be taken back", || {
+        (!lists(alice, "display_name", "Bob Tables")).then_some(())
+    });
 }

@@ -206,6 +206,14 @@ impl Client {
             .1)
     }
 
+    /// Sets the name this node calls itself; `None` takes it back.
+    pub async fn display_name(&self, name: Option<String>) -> Result<MemberInfo, ClientError> {
+        Ok(self
+            .request(Method::PUT, "/v1/display-name", Some(&NameRequest { name }))
+            .await?
+            .1)
+    }
+
     /// Changes a member's role (admins only).
     pub async fn member_role(&self, peer: &str, role: Role) -> Result<MemberInfo, ClientError> {
         let path = format!("/v1/members/{peer}/role");

@@ -73,6 +73,7 @@ pub fn router(
         .route("/v1/members/{peer}", axum::routing::delete(member_remove))
         .route("/v1/members/{peer}/role", put(member_role))
         .route("/v1/members/{peer}/name", put(member_name))
+        .route("/v1/display-name", put(display_name))
         .route("/v1/links", get(links))
         .route("/v1/topics/{topic}/policy", put(topic_policy))
         .route("/v1/join", post(join))
@@ -333,6 +334,13 @@ async fn member_name(
     Ok(Json(
         s.handle.member_name(parse_peer(&peer)?, req.name).await?,
     ))
+}
+
+async fn display_name(
+    State(s): State<ApiState>,
+    Json(req): Json<NameRequest>,
+) -> Result<impl IntoResponse, Failure> {
+    Ok(Json(s.handle.display_name(req.name).await?))
 }
 
 async fn topic_policy(

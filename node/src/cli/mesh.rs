@@ -6,6 +6,7 @@ use weft_proto::api::{AddMemberRequest, CreateInviteRequest};
 use weft_proto::mesh::Role;
 
 use super::MembersCommand;
+use super::names::shown_name;
 use super::output::{datetime, print_json, printable, short_peer};
 use crate::api::client::Client;
 
@@ -181,18 +182,16 @@ pub async fn members(
                 .member_name(&peer.resolve(client).await?.to_string(), name)
                 .await?,
         )),
+        Some(MembersCommand::DisplayName { name }) => {
+            Some(("you are now", client.display_name(name).await?))
+        }
     };
     if let Some((done, member)) = changed {
         if json {
             return print_json(&member);
         }
-        match &member.name {
-            Some(name) => println!(
-                "{done} {} {} ({})",
-                printable(name),
-                member.peer_id,
-                member.role
-            ),
+        match shown_name(member.name.as_deref(), member.display_name.as_deref()) {
+            Some(name) => println!("{done} {name} {} ({})", member.peer_id, member.role),
             None => println!("{done} {} ({})", member.peer_id, member.role),
         }
         return Ok(());
@@ -212,9 +211,8 @@ pub async fn members(
         .iter()
         .map(|m| {
             [
-                m.name
-                    .as_deref()
-                    .map_or("-".into(), |n| printable(n).into_owned()),
+                shown_name(m.name.as_deref(), m.display_name.as_deref())
+                    .unwrap_or_else(|| "-".into()),
                 m.peer_id.clone(),
                 m.role.to_string(),
                 if m.connected { "yes" } else { "no" }.to_string(),

@@ -115,6 +115,7 @@ mod tests {
             peer_id: PeerId::random().to_string(),
             role: Role::Member,
             name: name.map(str::to_string),
+            display_name: None,
             added_by: String::new(),
             added_at: 0,
             connected: false,

@@ -4,6 +4,7 @@
 //! the same functions between hundreds of in-memory nodes.
 
 use weft_proto::acl::{OpId, SignedOp};
+use weft_proto::display::NameCard;
 use weft_proto::seal::SealCard;
 use weft_proto::sync::{
     MAX_HEADS, MAX_KNOWN, MAX_SYNC_OP_BYTES, MAX_SYNC_OPS, SYNC_VERSION, SyncRequest, TopicMarks,
@@ -11,14 +12,20 @@ use weft_proto::sync::{
 
 use crate::mesh::log::Log;
 
+/// What a node tells a member it asks, beside its log's summary.
+#[derive(Debug, Default)]
+pub struct Told {
+    /// Its sealing-key card.
+    pub card: Option<SealCard>,
+    /// How far it has each topic it follows.
+    pub topics: Vec<TopicMarks>,
+    /// The name it calls itself.
+    pub name: Option<Box<NameCard>>,
+}
+
 /// A request summarising `log` (its heads and a few known ops), paging on after op `after`,
-/// with this node's `card` and topic marks when the answerer is a member.
-pub fn request(
-    log: &Log,
-    after: Option<OpId>,
-    card: Option<SealCard>,
-    topics: Vec<TopicMarks>,
-) -> SyncRequest {
+/// with what this node tells the answerer (nothing when the answerer is not a member).
+pub fn request(log: &Log, after: Option<OpId>, told: Told) -> SyncRequest {
     let (heads, known) = log.summary(MAX_HEADS, MAX_KNOWN);
     SyncRequest {
         v: SYNC_VERSION,
@@ -26,8 +33,9 @@ pub fn request(
         heads,
         known,
         after,
-        card,
-        topics,
+        card: told.card,
+        topics: told.topics,
+        name: told.name,
     }
 }
 

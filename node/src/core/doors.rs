@@ -39,6 +39,15 @@ pub const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 /// it has the whole log; this is the backstop, long enough to page through a long log.
 pub const JOINER_RECONNECT_AFTER: Duration = Duration::from_secs(30);
 
+/// How long a request stream (sync, mailbox) from a peer that is no member waits, unread,
+/// for the peer's admission to reach this node before it is refused: a newcomer asks the
+/// members it meets before its admin's gossip has reached them all.
+pub const ADMISSION_WAIT: Duration = Duration::from_secs(5);
+
+/// Most such streams waiting at once (of one protocol), one per peer; more are refused at
+/// once.
+pub const MAX_WAITING: usize = 8;
+
 /// How long a member that was just removed stays connected, to hear of its removal (the
 /// revoking op, by sync) before the wall closes.
 pub const REMOVAL_LINGER: Duration = Duration::from_secs(5);

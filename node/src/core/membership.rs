@@ -415,6 +415,7 @@ impl Core {
                     peer_id: peer.to_string(),
                     role: m.role,
                     name: m.name.clone(),
+                    display_name: mesh.display_name(key).map(str::to_string),
                     added_by: peer_of(&m.added_by)
                         .map(|p| p.to_string())
                         .unwrap_or_default(),

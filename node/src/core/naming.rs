@@ -1,15 +1,20 @@
 //! Names: an admin gives a member the name commands take it by, with an ACL op, signed and
 //! checked like an admission (length-capped, no hidden or control characters, nothing a
-//! PeerId could be taken for).
+//! PeerId could be taken for); and each member gives itself a display name, shown beside
+//! it, in a card it signs (see [`weft_proto::display`]) that travels with sync.
 
 use libp2p::PeerId;
+use weft_keys::display::name_card;
 use weft_proto::acl::OpKind;
 use weft_proto::api::MemberInfo;
+use weft_proto::display::NameCard;
+use weft_proto::mesh::MemberKey;
 
 use super::Core;
 use super::io::Now;
-use super::membership::{check_member_name, ed25519_key};
+use super::membership::{check_member_name, ed25519_key, not_in_mesh};
 use crate::network::NodeError;
+use crate::store::write::Write;
 
 impl Core {
     /// Names member `peer` (admins only); `None` takes its name away.
@@ -25,5 +30,33 @@ impl Core {
         self.member_info(&peer)?;
         self.append_op(OpKind::Name { member: key, name }, now)?;
         self.member_info(&peer)
+    }
+
+    /// Sets the name this node calls itself (`None` takes it back), and tells the members
+    /// it is connected to at once (the others hear it at their next sync).
+    pub fn display_name(
+        &mut self,
+        name: Option<String>,
+        now: Now,
+    ) -> Result<MemberInfo, NodeError> {
+        check_member_name(name.as_deref())?;
+        let mesh = self.mesh.get().ok_or_else(not_in_mesh)?;
+        let previous = mesh.name_card(&self.me.key).map_or(0, |card| card.at);
+        let at = now.secs().max(previous.saturating_add(1));
+        let card = name_card(&self.me.identity, &mesh.id(), name, at);
+        self.learn_name(self.me.key, card);
+        self.resync(now);
+        self.member_info(&self.me.peer)
+    }
+
+    /// Takes `card` as what `member` calls itself (verified, the latest) and stores it when
+    /// it is taken.
+    pub(super) fn learn_name(&mut self, member: MemberKey, card: NameCard) {
+        if let Some(mesh) = self.mesh.get_mut()
+            && mesh.learn_name(member, card.clone())
+        {
+            self.commit
+                .write(Write::PutNameCard(member, Box::new(card)));
+        }
     }
 }

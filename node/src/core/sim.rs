@@ -212,6 +212,11 @@ enum Due {
         ok: bool,
         epoch: u64,
     },
+    AdmissionWait {
+        node: usize,
+        peer: PeerId,
+        epoch: u64,
+    },
 }
 
 /// The simulated nodes, their network and their clock.
@@ -693,6 +698,7 @@ impl Sim {
                 }
             }
             Due::Arrive { from, to, frame } => self.arrive(from, to, *frame),
+            Due::AdmissionWait { node, peer, epoch } => self.admission_waited(node, peer, epoch),
             Due::Flushed { node, epoch } => self.flushed(node, epoch),
             Due::DialFailed { node, peer, epoch } => {
                 if self.nodes[node].epoch == epoch {

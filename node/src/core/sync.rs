@@ -63,12 +63,16 @@ impl Core {
         if self.asks.is_syncing(&peer) {
             return;
         }
-        let (card, topics) = if member {
-            (Some(self.me.card), self.topics.marks())
+        let told = if member {
+            acl_sync::Told {
+                card: Some(self.me.card),
+                topics: self.topics.marks(),
+                name: mesh.name_card(&self.me.key).cloned().map(Box::new),
+            }
         } else {
-            (None, Vec::new())
+            acl_sync::Told::default()
         };
-        let request = acl_sync::request(mesh.log(), after, card, topics);
+        let request = acl_sync::request(mesh.log(), after, told);
         let id = self.asks.ask(Purpose::Sync { peer, after });
         self.out.push_back(Output::Ask {
             id,
@@ -146,8 +150,13 @@ impl Core {
             };
             return (response, Vec::new());
         }
-        if let (Some(card), Some(key)) = (request.card, key_of(&peer)) {
-            self.learn_card(key, card);
+        if let Some(key) = key_of(&peer) {
+            if let Some(card) = request.card {
+                self.learn_card(key, card);
+            }
+            if let Some(card) = request.name.clone() {
+                self.learn_name(key, *card);
+            }
         }
         let response = SyncResponse::Ops {
             ops,
@@ -160,7 +169,8 @@ impl Core {
         (response, self.topics.wanted(&request.topics))
     }
 
-    /// Where the members but `asker` are, as far as this node knows, with their cards.
+    /// Where the members but `asker` are, as far as this node knows, with their cards
+    /// (sealing keys and display names).
     fn member_addresses(&self, asker: &PeerId) -> Vec<PeerAddrs> {
         let Some(mesh) = self.mesh.get() else {
             return Vec::new();
@@ -188,6 +198,7 @@ impl Core {
                     peer: p.to_bytes(),
                     addrs,
                     card,
+                    name: mesh.name_card(key).cloned(),
                 })
             })
             .take(MAX_SYNC_PEERS)
@@ -262,7 +273,8 @@ impl Core {
     }
 
     /// Remembers where other members say members are (as hearsay: it never pushes out a
-    /// member's own word), learns their cards, and dials those this node is not connected
+    /// member's own word), learns their cards (each checked against its member's key), and
+    /// dials those this node is not connected
     /// to, so members find each other without being told addresses.
     fn meet_members(&mut self, peers: Vec<PeerAddrs>, now: Now) {
         let mut seen = HashSet::new();
@@ -273,8 +285,13 @@ impl Core {
             if peer == self.me.peer || !self.admits(&peer) || !seen.insert(peer) {
                 continue;
             }
-            if let (Some(card), Some(member)) = (entry.card, key_of(&peer)) {
-                self.learn_card(member, card);
+            if let Some(member) = key_of(&peer) {
+                if let Some(card) = entry.card {
+                    self.learn_card(member, card);
+                }
+                if let Some(card) = entry.name {
+                    self.learn_name(member, card);
+                }
             }
             let addrs: Vec<Multiaddr> = entry.addrs.iter().filter_map(|a| a.parse().ok()).collect();
             self.remember_heard(peer, &addrs);

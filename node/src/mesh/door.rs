@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use libp2p::PeerId;
 use prometheus_client::metrics::counter::Counter;
@@ -16,6 +17,8 @@ use crate::metrics::DecisionLabels;
 #[derive(Clone, Default)]
 pub struct Door {
     members: Arc<RwLock<HashSet<PeerId>>>,
+    /// Woken whenever the members change.
+    changed: Arc<tokio::sync::Notify>,
     decisions: Family<DecisionLabels, Counter>,
 }
 
@@ -24,6 +27,7 @@ impl Door {
     pub fn counting(decisions: Family<DecisionLabels, Counter>) -> Door {
         Door {
             members: Arc::default(),
+            changed: Arc::default(),
             decisions,
         }
     }
@@ -48,11 +52,29 @@ impl Door {
             .is_ok_and(|members| members.contains(peer))
     }
 
+    /// Whether `peer` is a member, or becomes one within `within` (uncounted).
+    pub async fn admits_within(&self, peer: &PeerId, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            // Registered before the check, so a change in between is not missed.
+            changed.as_mut().enable();
+            if self.admits(peer) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.admits(peer);
+            }
+        }
+    }
+
     /// Replaces the members.
     pub(crate) fn set(&self, members: impl Iterator<Item = PeerId>) {
         if let Ok(mut current) = self.members.write() {
             current.clear();
             current.extend(members);
         }
+        self.changed.notify_waiters();
     }
 }

@@ -11,11 +11,13 @@ use weft_keys::acl::sign_op;
 use weft_keys::invite::{Invite, verify_proof};
 use weft_keys::seal::verify_card;
 use weft_proto::acl::{OP_VERSION, OpBody, OpKind, SignedOp, check_new_member_name};
+use weft_proto::display::NameCard;
 use weft_proto::join::{JOIN_VERSION, JoinRequest, MAX_JOIN_OPS_BYTES, Refusal};
 use weft_proto::mesh::{MemberKey, MeshId, Role};
 use weft_proto::seal::{SealCard, SealingKey};
 
 use super::acl::Acl;
+use super::display_names::DisplayNames;
 use super::log::{Admitted, Batch, Log, Refused};
 use crate::store::mesh::InviteRecord;
 
@@ -51,6 +53,8 @@ pub struct Membership {
     peers: HashMap<PeerId, MemberKey>,
     /// Members' verified sealing-key cards.
     cards: HashMap<MemberKey, SealCard>,
+    /// What members call themselves.
+    names: DisplayNames,
     /// Invites this node issued, by id.
     invites: BTreeMap<[u8; 16], InviteRecord>,
 }
@@ -66,6 +70,7 @@ impl Membership {
             log,
             peers: HashMap::new(),
             cards: HashMap::new(),
+            names: DisplayNames::default(),
             invites: invites.into_iter().collect(),
         };
         membership.index();
@@ -194,6 +199,23 @@ impl Membership {
     /// `member`'s sealing-key card, if known.
     pub fn card(&self, member: &MemberKey) -> Option<SealCard> {
         self.cards.get(member).copied()
+    }
+
+    /// Takes `card` as what member `member` calls itself, when it is a member and the card
+    /// holds and is later than the one held (see [`DisplayNames::learn`]). Returns whether
+    /// it was taken.
+    pub fn learn_name(&mut self, member: MemberKey, card: NameCard) -> bool {
+        self.acl().member(&member).is_some() && self.names.learn(&self.log.mesh(), member, card)
+    }
+
+    /// What `member` calls itself, if it said.
+    pub fn display_name(&self, member: &MemberKey) -> Option<&str> {
+        self.names.name(member)
+    }
+
+    /// `member`'s display-name card, if known.
+    pub fn name_card(&self, member: &MemberKey) -> Option<&NameCard> {
+        self.names.card(member)
     }
 
     /// The invites this node issued.

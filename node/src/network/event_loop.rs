@@ -493,7 +493,7 @@ pub(crate) fn load(store: &Store) -> Result<Loaded, crate::store::StoreError> {
 }
 
 /// The mesh as stored: the log (its ops admitted again in the order they were first), the
-/// cards and the invites. An op the log no longer admits is skipped, with a warning.
+/// cards (sealing keys and display names) and the invites. An op the log no longer admits is skipped, with a warning.
 fn load_mesh(store: &Store) -> Result<Option<Membership>, crate::store::StoreError> {
     let Some(id) = store.mesh.id()? else {
         return Ok(None);
@@ -505,9 +505,9 @@ fn load_mesh(store: &Store) -> Result<Option<Membership>, crate::store::StoreErr
             tracing::warn!(error = %e, "a stored ACL op no longer holds; skipped");
         }
     }
-    Ok(Some(Membership::new(
-        log,
-        store.mesh.cards()?,
-        store.mesh.invites()?,
-    )))
+    let mut membership = Membership::new(log, store.mesh.cards()?, store.mesh.invites()?);
+    for (member, card) in store.mesh.name_cards()? {
+        membership.learn_name(member, card);
+    }
+    Ok(Some(membership))
 }

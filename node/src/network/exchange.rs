@@ -2,8 +2,13 @@
 //! `/weft/sync/1` and `/weft/mailbox/1` share. The answering side ([`Server`]) hands each
 //! request to the event loop as an [`Asked`] and writes whatever the loop answers; the
 //! asking side is one call ([`ask`]).
+//!
+//! A stream from a peer the door does not let in is never read. It may wait, unread, for
+//! the peer's admission to reach this node ([`ADMISSION_WAIT`], at most [`MAX_WAITING`]
+//! streams, one per peer): a newcomer asks the members it meets before its admin's gossip
+//! has reached them all. Past the wait, or the cap, it is refused, counted and logged.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +23,7 @@ use weft_proto::codec::{from_cbor, to_cbor};
 use super::frame::{read_frame, write_frame};
 use super::tally::Tally;
 use super::tasks::Spawner;
+use crate::core::doors::{ADMISSION_WAIT, MAX_WAITING};
 use crate::mesh::door::Door;
 
 /// How long either side waits for the other.
@@ -111,6 +117,7 @@ where
                 who: self.who.clone(),
                 tally: self.tally.clone(),
                 open: Arc::default(),
+                waiting: Arc::default(),
             };
             tasks.spawn(
                 self.rules.kind,
@@ -121,11 +128,28 @@ where
 }
 
 /// What a server lets in: whom, and how many streams at once.
+#[derive(Clone)]
 struct Gate {
     who: Who,
     tally: Tally,
     /// Streams being served, per peer.
     open: Arc<Mutex<HashMap<PeerId, usize>>>,
+    /// Peers with a stream waiting for their admission.
+    waiting: Arc<Mutex<HashSet<PeerId>>>,
+}
+
+/// A peer's place among those waiting for their admission; given back when dropped.
+struct Waiting {
+    peer: PeerId,
+    waiting: Arc<Mutex<HashSet<PeerId>>>,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.remove(&self.peer);
+        }
+    }
 }
 
 /// A stream's place among those served; given back when dropped.
@@ -135,6 +159,32 @@ struct Slot {
 }
 
 impl Gate {
+    /// Whether the door lets `peer` in now (uncounted).
+    fn lets_in(&self, peer: &PeerId) -> bool {
+        self.who.as_ref().is_none_or(|door| door.admits(peer))
+    }
+
+    /// A place to wait for `peer`'s admission, unless one of its streams waits already or
+    /// [`MAX_WAITING`] do.
+    fn wait(&self, peer: PeerId) -> Option<Waiting> {
+        let mut waiting = self.waiting.lock().ok()?;
+        if waiting.len() >= MAX_WAITING || !waiting.insert(peer) {
+            return None;
+        }
+        Some(Waiting {
+            peer,
+            waiting: self.waiting.clone(),
+        })
+    }
+
+    /// Whether `peer` is let in within [`ADMISSION_WAIT`].
+    async fn admitted(&self, peer: &PeerId) -> bool {
+        match &self.who {
+            None => true,
+            Some(door) => door.admits_within(peer, ADMISSION_WAIT).await,
+        }
+    }
+
     /// A slot for a stream from `peer`, or why not (counted).
     fn admit(&self, peer: PeerId, what: &str) -> Option<Slot> {
         if let Some(door) = &self.who
@@ -143,7 +193,7 @@ impl Gate {
             self.tally.add_kind(what, &format!("{what}_not_member"));
             tracing::info!(
                 peer = %crate::core::short(&peer),
-                "refused input from peer: a {what} stream from a non-member (a member admitted a moment ago is let in once its admission reaches this node)"
+                "refused input from peer: a {what} stream from a non-member"
             );
             return None;
         }
@@ -176,7 +226,8 @@ impl Drop for Slot {
 }
 
 /// Serves inbound streams until the node stops: one task per stream, within the gate's
-/// caps; a stream past them, or from a peer the gate does not let in, is dropped unread.
+/// caps; a stream past them, or from a peer the gate does not let in (after waiting for its
+/// admission, when there was room to), is dropped unread.
 async fn accept<Req, Resp>(
     mut incoming: IncomingStreams,
     requests: mpsc::Sender<Asked<Req, Resp>>,
@@ -188,14 +239,28 @@ async fn accept<Req, Resp>(
     Resp: Serialize + Send + 'static,
 {
     while let Some((peer, stream)) = incoming.next().await {
-        let Some(slot) = gate.admit(peer, rules.kind) else {
-            drop(stream);
+        let waiting = if gate.lets_in(&peer) {
+            None
+        } else {
+            gate.wait(peer)
+        };
+        let Some(waiting) = waiting else {
+            if let Some(slot) = gate.admit(peer, rules.kind) {
+                tasks.spawn(
+                    rules.kind,
+                    serve(peer, stream, requests.clone(), rules, slot),
+                );
+            }
             continue;
         };
-        tasks.spawn(
-            rules.kind,
-            serve(peer, stream, requests.clone(), rules, slot),
-        );
+        let (gate, requests) = (gate.clone(), requests.clone());
+        tasks.spawn(rules.kind, async move {
+            gate.admitted(&peer).await;
+            drop(waiting);
+            if let Some(slot) = gate.admit(peer, rules.kind) {
+                serve(peer, stream, requests, rules, slot).await;
+            }
+        });
     }
 }
 

@@ -164,6 +164,10 @@ pub(crate) enum Command {
         name: Option<String>,
         reply: oneshot::Sender<Result<MemberInfo, NodeError>>,
     },
+    DisplayName {
+        name: Option<String>,
+        reply: oneshot::Sender<Result<MemberInfo, NodeError>>,
+    },
     Policy {
         policy: Policy,
         reply: oneshot::Sender<Result<(), NodeError>>,
@@ -404,6 +408,13 @@ impl NodeHandle {
         name: Option<String>,
     ) -> Result<MemberInfo, NodeError> {
         self.ask(|reply| Command::MemberName { peer, name, reply })
+            .await?
+    }
+
+    /// Sets the name this node calls itself, shown beside it to every member; `None` takes
+    /// it back.
+    pub async fn display_name(&self, name: Option<String>) -> Result<MemberInfo, NodeError> {
+        self.ask(|reply| Command::DisplayName { name, reply })
             .await?
     }
 

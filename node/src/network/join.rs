@@ -105,7 +105,7 @@ pub async fn redeem(
         if !more {
             break;
         }
-        let request = crate::core::acl_sync::request(&log, after, None, Vec::new());
+        let request = crate::core::acl_sync::request(&log, after, Default::default());
         let synced = super::sync::request(control.clone(), issuer, request)
             .await
             .map_err(|reason| NodeError::Dial {

@@ -8,9 +8,12 @@
 //! - `invites`: invite id (16 bytes) -> JSON [`InviteRecord`] (holds the secret: the data dir
 //!   is 0700).
 //! - `cards`: member key (32 bytes) -> CBOR `SealCard` (verified before it is stored).
+//! - `names`: member key (32 bytes) -> CBOR `NameCard`, the latest display name the member
+//!   gave (verified before it is stored).
 
 use serde::{Deserialize, Serialize};
 use weft_proto::acl::SignedOp;
+use weft_proto::display::NameCard;
 use weft_proto::mesh::{MemberKey, MeshId, Role};
 use weft_proto::seal::SealCard;
 
@@ -46,6 +49,7 @@ pub struct MeshTrees {
     pub(super) acl: sled::Tree,
     pub(super) invites: sled::Tree,
     pub(super) cards: sled::Tree,
+    pub(super) names: sled::Tree,
 }
 
 impl MeshTrees {
@@ -145,31 +149,56 @@ impl MeshTrees {
 
     /// Stores `member`'s verified sealing-key card.
     pub fn put_card(&self, member: &MemberKey, card: &SealCard) -> Result<(), StoreError> {
-        let bytes = weft_proto::codec::to_cbor(card).map_err(|e| StoreError::Corrupt {
-            tree: "cards",
-            detail: e.to_string(),
-        })?;
-        self.cards.insert(member.0, bytes)?;
-        Ok(())
+        put_by_member(&self.cards, "cards", member, card)
     }
 
     /// Every stored card, by member key.
     pub fn cards(&self) -> Result<Vec<(MemberKey, SealCard)>, StoreError> {
-        let corrupt = |detail: String| StoreError::Corrupt {
-            tree: "cards",
-            detail,
-        };
-        let mut out = Vec::new();
-        for entry in self.cards.iter() {
-            let (key, value) = entry?;
-            let member = MemberKey(
-                key.as_ref()
-                    .try_into()
-                    .map_err(|_| corrupt("member key is not 32 bytes".into()))?,
-            );
-            let card = weft_proto::codec::from_cbor(&value).map_err(|e| corrupt(e.to_string()))?;
-            out.push((member, card));
-        }
-        Ok(out)
+        by_member(&self.cards, "cards")
     }
+
+    /// Stores `member`'s verified display-name card.
+    pub fn put_name_card(&self, member: &MemberKey, card: &NameCard) -> Result<(), StoreError> {
+        put_by_member(&self.names, "names", member, card)
+    }
+
+    /// Every stored display-name card, by member key.
+    pub fn name_cards(&self) -> Result<Vec<(MemberKey, NameCard)>, StoreError> {
+        by_member(&self.names, "names")
+    }
+}
+
+/// Stores `value` as CBOR under `member` in `tree` (named `name`).
+fn put_by_member<T: Serialize>(
+    tree: &sled::Tree,
+    name: &'static str,
+    member: &MemberKey,
+    value: &T,
+) -> Result<(), StoreError> {
+    let bytes = weft_proto::codec::to_cbor(value).map_err(|e| StoreError::Corrupt {
+        tree: name,
+        detail: e.to_string(),
+    })?;
+    tree.insert(member.0, bytes)?;
+    Ok(())
+}
+
+/// Every CBOR value in `tree` (named `name`), by member key.
+fn by_member<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    name: &'static str,
+) -> Result<Vec<(MemberKey, T)>, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt { tree: name, detail };
+    let mut out = Vec::new();
+    for entry in tree.iter() {
+        let (key, value) = entry?;
+        let member = MemberKey(
+            key.as_ref()
+                .try_into()
+                .map_err(|_| corrupt("member key is not 32 bytes".into()))?,
+        );
+        let value = weft_proto::codec::from_cbor(&value).map_err(|e| corrupt(e.to_string()))?;
+        out.push((member, value));
+    }
+    Ok(out)
 }

@@ -15,6 +15,7 @@ use weft_proto::api::{DeliveryState, Message};
 use weft_proto::mesh::{MemberKey, MeshId};
 use weft_proto::queue::ItemId;
 
+use weft_proto::display::NameCard;
 use weft_proto::seal::SealCard;
 use weft_proto::topic::{TopicMessage, TopicName};
 
@@ -40,6 +41,8 @@ pub enum Write {
     SetState(MessageId, DeliveryState),
     /// Remember a member's verified sealing-key card.
     PutCard(MemberKey, SealCard),
+    /// Store a member's verified display-name card.
+    PutNameCard(MemberKey, Box<NameCard>),
     /// Hold a sealed box for a member (recipient key, arrival, box id, the box).
     HoldBox(MemberKey, u64, [u8; 32], Box<HeldBox>),
     /// Drop a member's held box (recipient key, box id).
@@ -98,6 +101,7 @@ impl Store {
                 }
                 Write::SetState(id, state) => self.history.set_state(id, *state)?,
                 Write::PutCard(member, card) => self.mesh.put_card(member, card)?,
+                Write::PutNameCard(member, card) => self.mesh.put_name_card(member, card)?,
                 Write::HoldBox(to, at, id, held) => self.mailbox.hold(to, *at, id, held)?,
                 Write::ReleaseBox(to, id) => self.mailbox.release(to, id)?,
                 Write::LogTopic(publisher, message) => self.topics_log.add(publisher, message)?,

@@ -76,6 +76,12 @@ function who(peerId) {
   return (m && m.name) || shortPeer(peerId);
 }
 
+// A member's names: the admins' name, and in quotes the one it calls itself (its own word).
+function names(m) {
+  const own = m.display_name && m.display_name !== m.name ? "\u201c" + m.display_name + "\u201d" : "";
+  return [m.name || (own ? "" : shortPeer(m.peer_id)), own].filter(Boolean).join(" ");
+}
+
 const time = (tsUs) => new Date(tsUs / 1000).toLocaleTimeString();
 
 // ---- conversations
@@ -270,7 +276,7 @@ function renderMembers() {
     const peer = state.peers.find((p) => p.peer_id === m.peer_id);
     const presence = self ? "this node" : m.connected ? "online" : "offline";
     return el("tr", { data: { peer: m.peer_id } },
-      el("td", { title: m.peer_id }, m.name || shortPeer(m.peer_id)),
+      el("td", { title: m.peer_id }, names(m)),
       el("td", {}, m.role),
       el("td", { class: self || m.connected ? "up" : "down" }, presence),
       el("td", {}, peer ? peer.path : ""),

@@ -591,6 +591,7 @@ mod tests {
             peer_id: peer.into(),
             role: Role::Member,
             name: Some(name.into()),
+            display_name: None,
             added_by: ME.into(),
             added_at: 1,
             connected,

@@ -90,10 +90,11 @@ fn roster(frame: &mut Frame, area: Rect, state: &State) {
                 Presence::Away => ("○", Color::DarkGray),
             };
             let me = m.info.peer_id == state.me();
-            let name = match &m.info.name {
-                Some(name) => text::printable(name).into_owned(),
-                None => "-".into(),
-            };
+            let name = crate::cli::names::shown_name(
+                m.info.name.as_deref(),
+                m.info.display_name.as_deref(),
+            )
+            .unwrap_or_else(|| "-".into());
             let first = Line::from(vec![
                 Span::styled(format!("{dot} "), Style::new().fg(colour)),
                 Span::styled(name, Style::new().add_modifier(Modifier::BOLD)),
@@ -348,6 +349,7 @@ mod tests {
                 peer_id: BOB.into(),
                 role: Role::Admin,
                 name: Some("bob".into()),
+                display_name: Some("Bobby".into()),
                 added_by: BOB.into(),
                 added_at: 0,
                 connected: true,
@@ -358,7 +360,7 @@ mod tests {
         state.apply(Update::Event(Event::Message(message(1, false, "hi there"))));
         let (text, _) = screen(&state, 100, 20);
         assert!(text.contains("@bob (1)"), "{text}");
-        assert!(text.contains("bob …BobBob22"), "{text}");
+        assert!(text.contains("bob \"Bobby\" …BobBob22"), "{text}");
         assert!(text.contains("admin · online direct"), "{text}");
         state.cycle(true);
         state.apply(Update::Own(message(2, true, "hello bob")));

@@ -15,7 +15,7 @@ use weft_proto::sync::MAX_SYNC_OPS;
 use super::Rng;
 use super::*;
 use crate::core::RESYNC_EVERY;
-use crate::core::doors::STRANGER_GRACE;
+use crate::core::doors::{ADMISSION_WAIT, STRANGER_GRACE};
 
 /// Long enough for an op to cross any mesh here many times over, at any loss drawn.
 pub(super) const SETTLE: u64 = 300_000;
@@ -176,7 +176,7 @@ fn a_stranger_is_cut_off_after_its_grace_and_nothing_it_says_is_believed() {
     assert!(sim.is_connected(4, 0), "a stranger may connect, to join");
     let mesh = sim.nodes[0].core().membership().unwrap().id();
     let log = crate::mesh::log::Log::new(mesh);
-    let sync = crate::core::acl_sync::request(&log, None, None, Vec::new());
+    let sync = crate::core::acl_sync::request(&log, None, Default::default());
     let (id, request) = (io::AskId(1), io::Request::Sync(sync));
     sim.send(4, 0, Frame::Request { id, request });
     let fetch = shell::mailbox_request(weft_proto::mailbox::Op::Fetch { max_bytes: 1 << 20 });
@@ -196,7 +196,8 @@ fn a_stranger_is_cut_off_after_its_grace_and_nothing_it_says_is_believed() {
             message,
         },
     );
-    sim.run(100);
+    // Its requests wait, unread, for an admission that never comes.
+    sim.run(ADMISSION_WAIT.as_millis() as u64 + 100);
     assert_eq!(
         sim.refused(0, "sync_not_member"),
         1,
@@ -338,4 +339,66 @@ fn members_learn_who_is_connected_to_whom() {
         "node 0 never heard that 1 and 2 are connected: {:?}",
         links(&sim)
     );
+}
+
+#[test]
+fn a_newcomer_is_answered_by_a_member_that_hears_of_its_admission_while_it_asks() {
+    // Node 1 is cut off from the founder while the newcomer joins and asks it to sync: the
+    // request waits at node 1's door until the admission arrives, once the cut heals.
+    let mut sim = Sim::mesh(0xadd, 2, 1, 1, Faults::steady(10));
+    sim.link(2, 0);
+    sim.link(2, 1);
+    sim.run(1000);
+    sim.partition(&[1]);
+    sim.heal_pair(1, 2);
+    let invite = sim.invite(0);
+    sim.join(2, 0, &invite);
+    let newcomer = sim.nodes[2].peer;
+    let asking = sim.run_until(RESYNC_MS, |s| {
+        s.join_outcome(2) == Some(Ok(())) && s.is_connected(2, 1)
+    });
+    assert!(asking, "the newcomer never reached node 1");
+    sim.run(100);
+    assert!(!sim.nodes[1].admits(&newcomer));
+    sim.heal_pair(0, 1);
+    sim.dial(1, sim.nodes[0].peer);
+    let answered = sim.run_until(RESYNC_MS, |s| {
+        s.nodes[1].admits(&newcomer) && s.agreed([0, 1, 2])
+    });
+    assert!(answered, "node 1 never heard of the admission");
+    sim.run(ADMISSION_WAIT.as_millis() as u64);
+    assert_eq!(
+        sim.refused(1, "sync_not_member"),
+        0,
+        "the newcomer's sync was refused"
+    );
+}
+
+#[test]
+fn a_display_name_reaches_every_member_and_a_later_one_replaces_it() {
+    let mut sim = Sim::mesh(0xd15, 3, 0, 1, Faults::steady(20));
+    sim.run(RESYNC_MS);
+    let shown = |sim: &Sim, node: usize, of: usize| -> Option<String> {
+        let peer = sim.nodes[of].peer.to_string();
+        let members = sim.nodes[node].core().members().unwrap();
+        members
+            .into_iter()
+            .find(|m| m.peer_id == peer)?
+            .display_name
+    };
+    for name in ["Bobby", "Robert"] {
+        let set = sim.command(1, |core, now| core.display_name(Some(name.into()), now));
+        assert_eq!(set.unwrap().display_name.as_deref(), Some(name));
+        let heard = sim.run_until(3 * RESYNC_MS, |s| {
+            (0..3).all(|i| shown(s, i, 1).as_deref() == Some(name))
+        });
+        assert!(heard, "not every member shows {name}");
+    }
+    let refused = sim.command(2, |core, now| {
+        core.display_name(Some("12D3KooWfake".into()), now)
+    });
+    assert!(refused.is_err(), "a name taken for a PeerId");
+    let cleared = sim.command(1, |core, now| core.display_name(None, now));
+    assert_eq!(cleared.unwrap().display_name, None);
+    assert!(sim.run_until(3 * RESYNC_MS, |s| (0..3).all(|i| shown(s, i, 1).is_none())));
 }

@@ -2,8 +2,8 @@
 //! the simulated network. Connections come up when a dial reaches a node that lets it in;
 //! gossip floods members' connections, each hop judged by its node before it forwards;
 //! `/weft/dm/1` sessions carry messages and acknowledgements; requests pass their doors
-//! (sync for members and members just removed, mailbox for members, join for anyone) and
-//! time out; a batch of writes is applied to the node's store when its flush ends.
+//! (sync for members and members just removed, mailbox for members, join for anyone; one
+//! from anyone else waits a while for its asker's admission) and time out; a batch of writes is applied to the node's store when its flush ends.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -17,6 +17,7 @@ use weft_proto::mesh::MeshId;
 use weft_proto::sync::SyncResponse;
 
 use super::{Due, EXCHANGE_TIMEOUT_MS, Sim, address};
+use crate::core::doors::{ADMISSION_WAIT, MAX_WAITING};
 use weft_proto::service::{Call, ProviderFrame};
 
 use super::calls::Handler;
@@ -130,6 +131,8 @@ pub(super) struct Shell {
     pub(super) walled: BTreeSet<PeerId>,
     /// Dials under way.
     pub(super) dialling: BTreeSet<PeerId>,
+    /// Requests from peers the doors do not let in (yet), waiting for their admission.
+    waiting: BTreeMap<PeerId, (usize, AskId, Request)>,
     /// Where each answer to a peer's request goes: the asker and its request.
     replies: HashMap<AskedId, (usize, AskId)>,
     last_asked: u64,
@@ -169,6 +172,15 @@ impl Shell {
         self.members.contains(peer)
     }
 
+    /// Whether `request`'s door lets `peer` in.
+    fn lets_in(&self, peer: &PeerId, request: &Request) -> bool {
+        match request {
+            Request::Join(_) => true,
+            Request::Sync(_) => self.sync_door.contains(peer),
+            Request::Mailbox(_) => self.members.contains(peer),
+        }
+    }
+
     /// The connection to node `other` dropped: every session with it ends. True when this
     /// node had a session carrying messages to it.
     pub(super) fn sessions_end(&mut self, other: usize) -> bool {
@@ -200,6 +212,46 @@ impl Shell {
 }
 
 impl Sim {
+    /// Hands `node`'s core node `from`'s request `id`, past its door.
+    fn asked(&mut self, node: usize, from: usize, id: AskId, request: Request) {
+        let peer = self.nodes[from].peer;
+        let shell = &mut self.nodes[node].shell;
+        shell.last_asked += 1;
+        let asked = AskedId(shell.last_asked);
+        shell.replies.insert(asked, (from, id));
+        let input = Input::Asked {
+            id: asked,
+            peer,
+            request,
+        };
+        self.input(node, input);
+    }
+
+    /// Refuses node `from`'s request `id` at `node`'s door, counted: dropped unread, so the
+    /// asker sees the stream close.
+    fn refuse_request(&mut self, node: usize, from: usize, id: AskId, request: &Request) {
+        let kind = match request {
+            Request::Sync(_) => "sync",
+            _ => "mailbox",
+        };
+        let refused = &mut self.nodes[node].app.refused;
+        let reason = format!("{kind}_not_member");
+        *refused.entry((kind.to_string(), reason)).or_default() += 1;
+        let response = Err("the stream was refused".to_string());
+        self.send(node, from, Frame::Response { id, response });
+    }
+
+    /// The wait of `peer`'s request at `node` for its admission is over: refused, unless it
+    /// was let in meanwhile.
+    pub(super) fn admission_waited(&mut self, node: usize, peer: PeerId, epoch: u64) {
+        if self.nodes[node].epoch != epoch {
+            return;
+        }
+        if let Some((from, id, request)) = self.nodes[node].shell.waiting.remove(&peer) {
+            self.refuse_request(node, from, id, &request);
+        }
+    }
+
     /// Carries out everything `node`'s core decided, and starts its next flush when none
     /// runs.
     pub(super) fn carry_out(&mut self, node: usize) {
@@ -317,6 +369,18 @@ impl Sim {
                 let shell = &mut self.nodes[node].shell;
                 shell.sync_door = members.iter().chain(&leaving).copied().collect();
                 shell.members = members.into_iter().collect();
+                let admitted: Vec<PeerId> = shell
+                    .waiting
+                    .iter()
+                    .filter(|(peer, (_, _, request))| shell.lets_in(peer, request))
+                    .map(|(peer, _)| *peer)
+                    .collect();
+                for peer in admitted {
+                    if let Some((from, id, request)) = self.nodes[node].shell.waiting.remove(&peer)
+                    {
+                        self.asked(node, from, id, request);
+                    }
+                }
             }
             Output::Send { peer, message } => self.send_direct(node, peer, message),
             Output::Ack { session, ack } => {
@@ -592,35 +656,22 @@ impl Sim {
                 self.input(to, Input::Gossip(gossip));
             }
             Frame::Request { id, request } => {
-                let shell = &self.nodes[to].shell;
-                let open = match &request {
-                    Request::Join(_) => true,
-                    Request::Sync(_) => shell.sync_door.contains(&from_peer),
-                    Request::Mailbox(_) => shell.members.contains(&from_peer),
-                };
-                if !open {
-                    let kind = match &request {
-                        Request::Sync(_) => "sync",
-                        _ => "mailbox",
-                    };
-                    let refused = &mut self.nodes[to].app.refused;
-                    let reason = format!("{kind}_not_member");
-                    *refused.entry((kind.to_string(), reason)).or_default() += 1;
-                    // Dropped unread: the asker sees the stream close.
-                    let response = Err("the stream was refused".to_string());
-                    self.send(to, from, Frame::Response { id, response });
+                if self.nodes[to].shell.lets_in(&from_peer, &request) {
+                    self.asked(to, from, id, request);
                     return;
                 }
+                // Unread, it waits a while for the asker's admission, as the exchange's gate
+                // has it, when there is room to.
                 let shell = &mut self.nodes[to].shell;
-                shell.last_asked += 1;
-                let asked = AskedId(shell.last_asked);
-                shell.replies.insert(asked, (from, id));
-                let input = Input::Asked {
-                    id: asked,
-                    peer: from_peer,
-                    request,
-                };
-                self.input(to, input);
+                if shell.waiting.len() < MAX_WAITING && !shell.waiting.contains_key(&from_peer) {
+                    shell.waiting.insert(from_peer, (from, id, request));
+                    let wait = ADMISSION_WAIT.as_millis() as u64;
+                    let (epoch, at) = (self.nodes[to].epoch, self.ms + wait);
+                    let (node, peer) = (to, from_peer);
+                    self.at(at, Due::AdmissionWait { node, peer, epoch });
+                } else {
+                    self.refuse_request(to, from, id, &request);
+                }
             }
             Frame::Response { id, response } => {
                 if !self.nodes[to].shell.asks.contains(&id) {

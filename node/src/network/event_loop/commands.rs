@@ -133,6 +133,11 @@ impl EventLoop {
                 self.local
                     .reply_durably(reply, result, || self.core.ticket());
             }
+            Command::DisplayName { name, reply } => {
+                let result = core.display_name(name, now);
+                self.local
+                    .reply_durably(reply, result, || self.core.ticket());
+            }
             Command::Policy { policy, reply } => {
                 let result = core.policy(policy, now);
                 self.local
