@@ -14,7 +14,8 @@
 //! cost, durable outbox throughput, messages held by a mailbox collected on return, topic
 //! catch-up).
 //!
-//! `bench work` measures services and queues instead, beside ZeroMQ (see `work.rs`).
+//! `bench work` measures services and queues instead, beside ZeroMQ (see `work.rs`);
+//! `bench offline` only the delivery to members who were away.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -41,8 +42,10 @@ const TOPIC_MESSAGES: usize = 2000;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let dir = tempfile::Builder::new().prefix("weft-bench-").tempdir()?;
-    if std::env::args().nth(1).as_deref() == Some("work") {
-        return work::run(dir.path()).await;
+    match std::env::args().nth(1).as_deref() {
+        Some("work") => return work::run(dir.path()).await,
+        Some("offline") => return offline::run(&dir.path().join("offline")).await,
+        _ => {}
     }
     println!(
         "weft loopback benchmark ({} round trips per row, TCP + Noise + Yamux)\n",

@@ -79,7 +79,7 @@ use weft_proto::topic::TopicName;
 
 use weft_proto::api::Event;
 use weft_proto::dm::AckOutcome;
-use weft_proto::mailbox::MailboxResponse;
+use weft_proto::mailbox::{MailboxResponse, Outcome};
 
 use self::asks::{Asks, Purpose};
 use self::collect::Step;
@@ -401,11 +401,9 @@ impl Core {
                 };
                 self.on_synced(peer, after, synced, now);
             }
-            Purpose::Deposit {
-                id,
-                to,
-                mailbox: at,
-            } => self.on_deposited(id, to, at, mailbox(answer), now),
+            Purpose::Deposit { mailbox: at, items } => {
+                self.on_deposited(at, items, mailbox(answer), now)
+            }
             Purpose::Fetch { mailbox: at } => self.on_fetched(at, mailbox(answer), now),
             Purpose::Release { mailbox: at, more } => {
                 let step = match (mailbox(answer), more) {
@@ -422,7 +420,11 @@ impl Core {
             }
             Purpose::Forward { peer, to, id } => {
                 let how = match answer {
-                    Ok(Answer::Mailbox(MailboxResponse::Held { .. })) => Forwarded::Held,
+                    Ok(Answer::Mailbox(MailboxResponse::Deposited { outcomes }))
+                        if matches!(outcomes[..], [Outcome::Held { .. }]) =>
+                    {
+                        Forwarded::Held
+                    }
                     Ok(_) => Forwarded::Refused,
                     Err(_) => Forwarded::Failed,
                 };

@@ -13,6 +13,7 @@
 //! - [`service_stream`]: `/weft/service/1`, calls and replies pipelined on one stream per
 //!   caller and provider.
 //! - [`mesh_noise`]: Noise with the mesh id in the handshake prologue.
+//! - [`permits`]: [`permits::Permits`], how many exchanges talk at once, in all and per peer.
 //! - [`machine`]: how loaded this machine is (CPU, memory), for providers' load.
 //! - [`swarm`]: transports (TCP + Noise + Yamux, QUIC) and listening.
 //! - [`handle`]: [`NodeHandle`], the commands it sends, and [`NodeError`].
@@ -35,6 +36,7 @@ pub mod join;
 pub mod machine;
 pub mod mailbox;
 pub mod mesh_noise;
+pub mod permits;
 pub mod queue_stream;
 pub mod service_stream;
 pub mod session_stream;

@@ -2,22 +2,27 @@
 //! own. One request and one response per stream, each a frame (see [`crate::codec`]).
 //!
 //! ```text
-//! asker -> node   MailboxRequest  { v: 1, op: Op }                             <= 81 KiB
-//! Op = { "Deposit": { to: bytes(32), expires: u64, sealed: bytes } }
+//! asker -> node   MailboxRequest  { v: 2, op: Op }                             <= 1.06 MiB
+//! Op = { "Deposit": { boxes: [Boxed] } }                  <= 64 boxes, 1 MiB of them
 //!    | { "Fetch": { max_bytes: u32 } }
 //!    | { "Release": { ids: [bytes(32)] } }                                     <= 256 ids
-//! node -> asker   MailboxResponse = { "Held": { id: bytes(32) } }
+//! node -> asker   MailboxResponse = { "Deposited": { outcomes: [Outcome] } }
 //!                                 | { "Items": { items: [Held], more: bool } }
 //!                                 | { "Released": { count: u32 } }
 //!                                 | { "Refused": { reason: string } }         <= 4.1 MiB
-//! Held = { id: bytes(32), sealed: bytes }
+//! Boxed   = { to: bytes(32), expires: u64, sealed: bytes }
+//! Outcome = { "Held": { id: bytes(32) } } | { "Refused": { reason: string } }
+//! Held    = { id: bytes(32), sealed: bytes }
 //! ```
 //!
-//! - `Deposit` asks the node to hold `sealed` (a box from `weft_keys::seal`, at most
-//!   [`crate::seal::MAX_SEALED_BYTES`]) for the member whose [`MemberKey`] is `to`, until
-//!   `expires` (Unix seconds). A node holds boxes for itself from any member, and for others
-//!   only when its role is mailbox, within its quota per recipient. `Held` comes only once the
-//!   box is on disk; its `id` is BLAKE3 of the box.
+//! - `Deposit` asks the node to hold each box (`sealed`, a box from `weft_keys::seal`, at
+//!   most [`crate::seal::MAX_SEALED_BYTES`]) for the member whose [`MemberKey`] is `to`,
+//!   until `expires` (Unix seconds); at most [`MAX_DEPOSIT_BOXES`] boxes and
+//!   [`MAX_DEPOSIT_BYTES`] of them in one request, so a burst of messages for an absent
+//!   member costs one exchange and one flush per batch, not per message. A node holds boxes
+//!   for itself from any member, and for others only when its role is mailbox, within its
+//!   quota per recipient. `Deposited` comes only once every box held is on disk, with one
+//!   outcome per box in order: `Held` (its `id` is BLAKE3 of the box) or why not.
 //! - `Fetch` returns boxes held for the asker (the authenticated peer), oldest first, at most
 //!   `max_bytes` of them (capped at [`MAX_FETCH_BYTES`]) and at most [`MAX_RELEASE_IDS`]
 //!   (so one release can name them all); `more` says whether others wait.
@@ -29,10 +34,19 @@ use crate::mesh::MemberKey;
 use crate::seal::MAX_SEALED_BYTES;
 
 /// The body version.
-pub const MAILBOX_VERSION: u8 = 1;
+pub const MAILBOX_VERSION: u8 = 2;
 
-/// Largest request frame: a deposit of the largest box, with room for its envelope.
-pub const MAX_MAILBOX_REQUEST_BYTES: usize = MAX_SEALED_BYTES + 1024;
+/// Most boxes one deposit carries.
+pub const MAX_DEPOSIT_BOXES: usize = 64;
+
+/// Most bytes of boxes one deposit carries (the largest box fits many times over).
+pub const MAX_DEPOSIT_BYTES: usize = 1024 * 1024;
+
+/// Largest request frame: a deposit of the most bytes of boxes, with room for their
+/// envelopes.
+pub const MAX_MAILBOX_REQUEST_BYTES: usize = MAX_DEPOSIT_BYTES + 64 * 1024;
+
+const _: () = assert!(MAX_SEALED_BYTES <= MAX_DEPOSIT_BYTES);
 
 /// Most bytes of boxes one fetch returns.
 pub const MAX_FETCH_BYTES: usize = 4 * 1024 * 1024;
@@ -55,15 +69,10 @@ pub struct MailboxRequest {
 /// What a request asks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
-    /// Hold a box for a member.
+    /// Hold boxes for members.
     Deposit {
-        /// The recipient's member key.
-        to: MemberKey,
-        /// When the box may be dropped, Unix seconds.
-        expires: u64,
-        /// The box.
-        #[serde(with = "crate::codec::byte_vec")]
-        sealed: Vec<u8>,
+        /// The boxes, at most [`MAX_DEPOSIT_BOXES`] and [`MAX_DEPOSIT_BYTES`] of them.
+        boxes: Vec<Boxed>,
     },
     /// Hand over boxes held for the asker.
     Fetch {
@@ -75,6 +84,34 @@ pub enum Op {
         /// Their ids.
         #[serde(with = "crate::codec::byte_arrays")]
         ids: Vec<[u8; 32]>,
+    },
+}
+
+/// A box to hold for a member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Boxed {
+    /// The recipient's member key.
+    pub to: MemberKey,
+    /// When the box may be dropped, Unix seconds.
+    pub expires: u64,
+    /// The box.
+    #[serde(with = "crate::codec::byte_vec")]
+    pub sealed: Vec<u8>,
+}
+
+/// What became of one deposited box.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// It is on disk.
+    Held {
+        /// Its id.
+        #[serde(with = "crate::codec::byte_array")]
+        id: [u8; 32],
+    },
+    /// It is not held, and why in one line (a full quota, an expired box, ...).
+    Refused {
+        /// Why.
+        reason: String,
     },
 }
 
@@ -92,11 +129,10 @@ pub struct Held {
 /// An answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MailboxResponse {
-    /// The box is on disk.
-    Held {
-        /// Its id.
-        #[serde(with = "crate::codec::byte_array")]
-        id: [u8; 32],
+    /// What became of each box of a deposit, in order.
+    Deposited {
+        /// One outcome per box.
+        outcomes: Vec<Outcome>,
     },
     /// Boxes for the asker.
     Items {
@@ -138,7 +174,7 @@ mod tests {
             more in any::<bool>(),
         ) {
             for op in [
-                Op::Deposit { to: MemberKey(to), expires, sealed: sealed.clone() },
+                Op::Deposit { boxes: vec![Boxed { to: MemberKey(to), expires, sealed: sealed.clone() }] },
                 Op::Fetch { max_bytes: 1024 },
                 Op::Release { ids: ids.clone() },
             ] {
@@ -147,7 +183,12 @@ mod tests {
                 prop_assert_eq!(back, request);
             }
             for response in [
-                MailboxResponse::Held { id: box_id(&sealed) },
+                MailboxResponse::Deposited {
+                    outcomes: vec![
+                        Outcome::Held { id: box_id(&sealed) },
+                        Outcome::Refused { reason: "full".into() },
+                    ],
+                },
                 MailboxResponse::Items {
                     items: vec![Held { id: box_id(&sealed), sealed: sealed.clone() }],
                     more,

@@ -15,7 +15,9 @@ use weft::keys::Identity;
 use weft::proto::acl::{OP_VERSION, OpBody, OpId, OpKind, SignedOp};
 use weft::proto::codec::{from_cbor, to_cbor};
 use weft::proto::join::{JOIN_VERSION, JoinRequest, JoinResponse};
-use weft::proto::mailbox::{MAILBOX_VERSION, MailboxRequest, MailboxResponse, Op as MailboxOp};
+use weft::proto::mailbox::{
+    Boxed, MAILBOX_VERSION, MailboxRequest, MailboxResponse, Op as MailboxOp, Outcome,
+};
 use weft::proto::mesh::{MemberKey, MeshId, Role};
 use weft::proto::sync::{Logged, SYNC_VERSION, SyncRequest, SyncResponse};
 use weft::proto::topic::TopicMessage;
@@ -212,9 +214,11 @@ impl Hostile {
         let request = MailboxRequest {
             v: MAILBOX_VERSION,
             op: MailboxOp::Deposit {
-                to,
-                expires: u64::MAX,
-                sealed,
+                boxes: vec![Boxed {
+                    to,
+                    expires: u64::MAX,
+                    sealed,
+                }],
             },
         };
         write_frame(&mut stream, &request).await.unwrap();
@@ -697,7 +701,7 @@ fn one_depositor_cannot_fill_every_recipients_mailbox_quota() {
     });
     let mailbox: PeerId = m.peer_id.parse().unwrap();
     eve.dial(&m.addr());
-    let held = |r: &MailboxResponse| matches!(r, MailboxResponse::Held { .. });
+    let held = |r: &MailboxResponse| matches!(r, MailboxResponse::Deposited { outcomes } if matches!(outcomes[..], [Outcome::Held { .. }]));
     rt.block_on(async {
         eve.wait("eve to connect", |s| {
             matches!(s, Seen::Connected(p) if *p == mailbox).then_some(())

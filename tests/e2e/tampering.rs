@@ -10,7 +10,7 @@ use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
 use tokio::sync::mpsc;
 use weft::proto::codec::{from_cbor, to_cbor};
-use weft::proto::mailbox::{Held, MailboxRequest, MailboxResponse, Op, box_id};
+use weft::proto::mailbox::{Held, MailboxRequest, MailboxResponse, Op, Outcome, box_id};
 
 use crate::bare;
 use crate::support::{founder, member, received_from, root, wait_for, wait_peers};
@@ -43,10 +43,16 @@ async fn write_response(stream: &mut Stream, response: &MailboxResponse) {
 fn answer(seen: &Mutex<Seen>, op: Op) -> MailboxResponse {
     let mut seen = seen.lock().unwrap();
     match op {
-        Op::Deposit { sealed, .. } => {
-            let id = box_id(&sealed);
-            seen.deposits.push(sealed);
-            MailboxResponse::Held { id }
+        Op::Deposit { boxes } => {
+            let outcomes = boxes
+                .into_iter()
+                .map(|boxed| {
+                    let id = box_id(&boxed.sealed);
+                    seen.deposits.push(boxed.sealed);
+                    Outcome::Held { id }
+                })
+                .collect();
+            MailboxResponse::Deposited { outcomes }
         }
         Op::Fetch { .. } => {
             // Only bob is sent anything: alice fetched when nothing was deposited yet.

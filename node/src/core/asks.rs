@@ -21,14 +21,13 @@ pub enum Purpose {
         /// Where the page starts.
         after: Option<OpId>,
     },
-    /// Depositing outbox message `id` for `to` with `mailbox`.
+    /// Depositing outbox messages with `mailbox`: each message and its recipient, in the
+    /// order of the boxes.
     Deposit {
-        /// The message.
-        id: MessageId,
-        /// Its recipient.
-        to: PeerId,
         /// The mailbox.
         mailbox: PeerId,
+        /// The messages and their recipients.
+        items: Vec<(MessageId, PeerId)>,
     },
     /// Fetching a page of this node's boxes from `mailbox`.
     Fetch {

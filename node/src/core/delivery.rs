@@ -22,8 +22,10 @@ use crate::delivery::outbox::Outbox;
 /// given up and they are retried.
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// At most this many deposits are under way at once.
-pub const MAX_DEPOSITING: usize = 64;
+/// At most this many messages are being deposited at once: a few full deposits (see
+/// [`weft_proto::mailbox::MAX_DEPOSIT_BOXES`]), so one is sealed while another is on the
+/// wire and a third being flushed by the mailbox.
+pub const MAX_DEPOSITING: usize = 256;
 
 /// How long deposits pause after one failed or was refused.
 pub const DEPOSIT_RETRY: Duration = Duration::from_secs(5);
@@ -273,6 +275,12 @@ impl<P: Ord + Clone> Deliveries<P> {
     /// A deposit of `id` started.
     pub fn depositing(&mut self, id: MessageId) {
         self.depositing.insert(id);
+    }
+
+    /// Whether so few deposits are under way that more should start now rather than on the
+    /// next tick: at most half of [`MAX_DEPOSITING`].
+    pub fn wants_deposits(&self) -> bool {
+        self.depositing.len() <= MAX_DEPOSITING / 2
     }
 
     /// The deposit of `id` ended as `how`. False when `id` settled meanwhile (nothing to

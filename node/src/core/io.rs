@@ -12,7 +12,7 @@ use weft_proto::acl::SignedOp;
 use weft_proto::api::Event;
 use weft_proto::dm::{DirectMessage, DmAck};
 use weft_proto::join::{JoinRequest, JoinResponse};
-use weft_proto::mailbox::{MailboxRequest, MailboxResponse, Op};
+use weft_proto::mailbox::{Boxed, MailboxRequest, MailboxResponse, Op, Outcome};
 use weft_proto::mesh::{MemberKey, MeshId};
 use weft_proto::queue::{Lease, ProducerFrame, QueueName, WorkerFrame};
 use weft_proto::seal::{Content, SEALED_VERSION, SealedMessage, SealingKey};
@@ -374,14 +374,14 @@ pub struct Sealing {
 }
 
 impl Sealing {
-    /// The deposit that hands the sealed box over: `message` reads the outbox message it
-    /// carries (`None` when it left the outbox meanwhile: then there is nothing to deposit),
-    /// and `seal` seals a plaintext to a sealing key for a mesh (`weft_keys::seal::seal`).
-    pub fn deposit<E: std::fmt::Display>(
+    /// The sealed box to deposit: `message` reads the outbox message it carries (`None`
+    /// when it left the outbox meanwhile: then there is nothing to deposit), and `seal`
+    /// seals a plaintext to a sealing key for a mesh (`weft_keys::seal::seal`).
+    pub fn seal<E: std::fmt::Display>(
         self,
         message: impl FnOnce(Outgoing) -> Result<Option<DirectMessage>, E>,
         seal: impl FnOnce(&SealingKey, &MeshId, &[u8]) -> Result<Vec<u8>, SealError>,
-    ) -> Result<Option<Op>, String> {
+    ) -> Result<Option<Boxed>, String> {
         let content = match self.content {
             Sealed::Direct(outgoing) => match message(outgoing).map_err(|e| e.to_string())? {
                 Some(message) => Content::Direct(message),
@@ -399,12 +399,54 @@ impl Sealing {
         .encode()
         .map_err(|e| e.to_string())?;
         let sealed = seal(&self.card, &self.mesh, &plain).map_err(|e| e.to_string())?;
-        Ok(Some(Op::Deposit {
+        Ok(Some(Boxed {
             to: self.to,
             expires: self.expires,
             sealed,
         }))
     }
+}
+
+/// Seals each of `sealings` (see [`Sealing::seal`]): the boxes to deposit, and for each
+/// sealing in order why it is not among them (`None` when it is); `None` when none is.
+pub fn seal_all<E: std::fmt::Display>(
+    sealings: Vec<Sealing>,
+    mut message: impl FnMut(Outgoing) -> Result<Option<DirectMessage>, E>,
+    mut seal: impl FnMut(&SealingKey, &MeshId, &[u8]) -> Result<Vec<u8>, SealError>,
+) -> Option<(Vec<Boxed>, Vec<Option<String>>)> {
+    let mut boxes = Vec::with_capacity(sealings.len());
+    let mut unsent = Vec::with_capacity(sealings.len());
+    for sealing in sealings {
+        unsent.push(match sealing.seal(&mut message, &mut seal) {
+            Ok(Some(boxed)) => {
+                boxes.push(boxed);
+                None
+            }
+            Ok(None) => Some("the message left the outbox".to_string()),
+            Err(e) => Some(e),
+        });
+    }
+    (!boxes.is_empty()).then_some((boxes, unsent))
+}
+
+/// `response` to a deposit of the boxes [`seal_all`] made, as the outcomes of every
+/// sealing asked for: those in `unsent` refused with why. Any other answer stands as it is.
+pub fn with_unsent(response: MailboxResponse, unsent: Vec<Option<String>>) -> MailboxResponse {
+    let MailboxResponse::Deposited { outcomes } = response else {
+        return response;
+    };
+    if outcomes.len() != unsent.iter().filter(|u| u.is_none()).count() {
+        return MailboxResponse::Deposited { outcomes };
+    }
+    let mut sent = outcomes.into_iter();
+    let outcomes = unsent
+        .into_iter()
+        .filter_map(|why| match why {
+            None => sent.next(),
+            Some(reason) => Some(Outcome::Refused { reason }),
+        })
+        .collect();
+    MailboxResponse::Deposited { outcomes }
 }
 
 /// What a sealed box carries.
@@ -580,15 +622,19 @@ pub enum Output {
         /// What to ask.
         ask: Ask,
     },
-    /// Seal `sealing` and deposit it with `peer`; the answer comes back as
-    /// [`Input::Answered`] (an error too when the message left the outbox meanwhile).
+    /// Seal each of `sealings` and deposit the boxes with `peer`, in one request or a few
+    /// (within [`MAX_DEPOSIT_BYTES`] each); the answer comes back as [`Input::Answered`]: a
+    /// [`MailboxResponse::Deposited`] with one outcome per sealing, in order (a box whose
+    /// message left the outbox meanwhile refused here), or an error.
+    ///
+    /// [`MAX_DEPOSIT_BYTES`]: weft_proto::mailbox::MAX_DEPOSIT_BYTES
     Deposit {
         /// The request.
         id: AskId,
         /// The mailbox, or the recipient itself.
         peer: PeerId,
-        /// What to seal.
-        sealing: Sealing,
+        /// What to seal, at most [`weft_proto::mailbox::MAX_DEPOSIT_BOXES`].
+        sealings: Vec<Sealing>,
     },
     /// Hand `peer` a box this node holds for it: read its sealed bytes from the store and
     /// deposit them with `peer`; the answer comes back as [`Input::Answered`].

@@ -21,7 +21,8 @@
 use libp2p::PeerId;
 use weft_proto::api::MailboxStatus;
 use weft_proto::mailbox::{
-    MAILBOX_VERSION, MAX_FETCH_BYTES, MAX_RELEASE_IDS, MailboxRequest, MailboxResponse, Op, box_id,
+    Boxed, MAILBOX_VERSION, MAX_DEPOSIT_BOXES, MAX_DEPOSIT_BYTES, MAX_FETCH_BYTES, MAX_RELEASE_IDS,
+    MailboxRequest, MailboxResponse, Op, Outcome, box_id,
 };
 use weft_proto::mesh::{MemberKey, Role};
 use weft_proto::seal::SealCard;
@@ -32,7 +33,6 @@ use super::commit::Durable;
 use super::forwards::{Forwarded, Forwards};
 use super::holding::{self, Deposit, Holding};
 use super::io::{AskedId, Now, Output, Response};
-use super::sealed::Kept;
 use super::{Core, short};
 use crate::config::MailboxLimits;
 use crate::mesh::membership::{key_of, peer_of};
@@ -141,11 +141,7 @@ impl Core {
             return;
         }
         match request.op {
-            Op::Deposit {
-                to,
-                expires,
-                sealed,
-            } => self.take_deposit(asked, peer, to, expires, sealed, now),
+            Op::Deposit { boxes } => self.take_deposit(asked, peer, boxes, now),
             Op::Fetch { max_bytes } => self.hand_over(asked, key, max_bytes as usize, now),
             Op::Release { ids } => {
                 let count = self.release_boxes(key, &ids);
@@ -165,46 +161,72 @@ impl Core {
         });
     }
 
-    /// A box deposited by `peer` for `to`: for this node, opened now (the answer waits for
-    /// what it carried to be on disk); for another member, held within the quota when this
-    /// node is a mailbox, and handed on at once when the recipient is connected.
-    fn take_deposit(
-        &mut self,
-        asked: AskedId,
-        peer: PeerId,
-        to: MemberKey,
-        expires: u64,
-        sealed: Vec<u8>,
-        now: Now,
-    ) {
-        if let Err(refusal) = holding::check(sealed.len(), expires, now.secs()) {
-            self.refuse_deposit(asked, &peer, refusal);
-            return;
-        }
-        let id = box_id(&sealed);
-        if to == self.me.key {
-            let due = match self.take_box(peer, &sealed, now) {
-                Ok(due) => due,
-                Err(Kept) => {
-                    self.answer(asked, refused("the sender's sealing key is not known here"));
-                    return;
-                }
-            };
-            let receipts = self.receipts(due.into_iter().collect(), now);
-            let response = Response::Mailbox(MailboxResponse::Held { id });
-            self.commit.after(Durable::then(Output::Answer {
-                id: asked,
-                response,
-            }));
-            for receipt in receipts {
-                self.commit.after(Durable::then(receipt));
-            }
+    /// Boxes deposited by `peer`: each held (see [`Self::hold`]) or refused, and one answer
+    /// with every outcome once all that was held is on disk. A request over the caps is
+    /// refused whole.
+    fn take_deposit(&mut self, asked: AskedId, peer: PeerId, boxes: Vec<Boxed>, now: Now) {
+        let bytes: usize = boxes.iter().map(|b| b.sealed.len()).sum();
+        if boxes.len() > MAX_DEPOSIT_BOXES || bytes > MAX_DEPOSIT_BYTES {
+            let why = format!(
+                "a deposit carries at most {MAX_DEPOSIT_BOXES} boxes and {MAX_DEPOSIT_BYTES} bytes"
+            );
+            self.reject("mailbox", &peer, "oversize", &why);
+            self.answer(asked, refused(why));
             return;
         }
         let Some(from) = key_of(&peer) else {
             self.answer(asked, refused("the depositor has no ed25519 key"));
             return;
         };
+        let outcomes = boxes
+            .into_iter()
+            .map(|boxed| match self.hold(peer, from, boxed, now) {
+                Ok(id) => Outcome::Held { id },
+                Err(reason) => Outcome::Refused { reason },
+            })
+            .collect();
+        let response = Response::Mailbox(MailboxResponse::Deposited { outcomes });
+        self.commit.after(Durable::then(Output::Answer {
+            id: asked,
+            response,
+        }));
+    }
+
+    /// A box `peer` (whose key is `from`) deposited: for this node, opened now (what it
+    /// carried is written, and its receipts go once that is on disk); for another member,
+    /// held within the quota when this node is a mailbox, and handed on at once when the
+    /// recipient is connected. Its id, or why it is not held.
+    fn hold(
+        &mut self,
+        peer: PeerId,
+        from: MemberKey,
+        boxed: Boxed,
+        now: Now,
+    ) -> Result<[u8; 32], String> {
+        let Boxed {
+            to,
+            expires,
+            sealed,
+        } = boxed;
+        let refuse = |core: &mut Core, refusal: holding::Refusal| {
+            if let Some(reason) = refusal.counted() {
+                core.reject("mailbox", &peer, reason, &refusal);
+            }
+            Err(refusal.to_string())
+        };
+        if let Err(refusal) = holding::check(sealed.len(), expires, now.secs()) {
+            return refuse(self, refusal);
+        }
+        let id = box_id(&sealed);
+        if to == self.me.key {
+            let Ok(due) = self.take_box(peer, &sealed, now) else {
+                return Err("the sender's sealing key is not known here".into());
+            };
+            for receipt in self.receipts(due.into_iter().collect(), now) {
+                self.commit.after(Durable::then(receipt));
+            }
+            return Ok(id);
+        }
         let recipient = peer_of(&to).filter(|p| self.admits(p));
         let deposit = Deposit {
             to,
@@ -224,20 +246,9 @@ impl Core {
         );
         let info = match held {
             Ok(Some(info)) => info,
-            Ok(None) => {
-                // Held already, though its write may still be on its way to disk.
-                let response = Response::Mailbox(MailboxResponse::Held { id });
-                let answer = Output::Answer {
-                    id: asked,
-                    response,
-                };
-                self.commit.after(Durable::then(answer));
-                return;
-            }
-            Err(refusal) => {
-                self.refuse_deposit(asked, &peer, refusal);
-                return;
-            }
+            // Held already, though its write may still be on its way to disk.
+            Ok(None) => return Ok(id),
+            Err(refusal) => return refuse(self, refusal),
         };
         self.commit.write(Write::HoldBox(
             to,
@@ -249,25 +260,12 @@ impl Core {
                 sealed,
             }),
         ));
-        let response = Response::Mailbox(MailboxResponse::Held { id });
-        self.commit.after(Durable::then(Output::Answer {
-            id: asked,
-            response,
-        }));
         // The recipient is here: hand it over now rather than on its next fetch.
         if let Some(recipient) = recipient.filter(|r| self.peers.is_connected(r)) {
             let forward = self.forward(recipient, info);
             self.commit.after(Durable::then(forward));
         }
-    }
-
-    /// Answers a deposit from `peer` with `refusal`, counting it when it is the depositor's
-    /// doing.
-    fn refuse_deposit(&mut self, asked: AskedId, peer: &PeerId, refusal: holding::Refusal) {
-        if let Some(reason) = refusal.counted() {
-            self.reject("mailbox", peer, reason, &refusal);
-        }
-        self.answer(asked, refused(refusal.to_string()));
+        Ok(id)
     }
 
     /// Hands `to` its boxes, up to `max_bytes`, read from the store by the shell once the

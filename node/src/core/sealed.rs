@@ -11,7 +11,9 @@ use weft_keys::seal::open;
 use weft_proto::MessageId;
 use weft_proto::api::{DeliveryState, Event};
 use weft_proto::dm::AckOutcome;
-use weft_proto::mailbox::{MAX_FETCH_BYTES, MAX_RELEASE_IDS, MailboxResponse, Op, box_id};
+use weft_proto::mailbox::{
+    MAX_DEPOSIT_BOXES, MAX_FETCH_BYTES, MAX_RELEASE_IDS, MailboxResponse, Op, Outcome, box_id,
+};
 use weft_proto::mesh::Role;
 use weft_proto::seal::{Content, MAX_RECEIPTS, SealedMessage};
 
@@ -29,6 +31,9 @@ pub(super) struct Kept;
 
 /// A direct message taken out of a box, to receipt to its sender once it is on disk.
 pub(super) type ToReceipt = (PeerId, MessageId);
+
+/// A message being deposited: its id and recipient, and how to seal it.
+type Depositing = ((MessageId, PeerId), Sealing);
 
 impl Core {
     /// Opens a box that arrived for this node (fetched, forwarded or deposited by `via`) and
@@ -150,27 +155,39 @@ impl Core {
             .map(|(peer, sealing)| Output::Deposit {
                 id: self.asks.ask(Purpose::Receipt),
                 peer,
-                sealing,
+                sealings: vec![sealing],
             })
             .collect()
     }
 
-    /// Deposits outbox messages for members who are not connected with a connected mailbox.
+    /// Deposits outbox messages for members who are not connected with a connected
+    /// mailbox, up to [`MAX_DEPOSIT_BOXES`] in each request.
     pub(super) fn deposit_for_absent(&mut self, now: Now) {
         if self.mesh.get().is_none() {
             return;
         }
+        let mut by_mailbox: BTreeMap<PeerId, Vec<Depositing>> = BTreeMap::new();
         for (to, id) in self.delivery.to_deposit(now.at) {
             let Some(mailbox) = self.mailboxes_except(&to).first().copied() else {
                 continue;
             };
             if let Some(sealing) = self.sealing(to, id) {
                 self.delivery.depositing(id);
-                let ask = self.asks.ask(Purpose::Deposit { id, to, mailbox });
+                by_mailbox
+                    .entry(mailbox)
+                    .or_default()
+                    .push(((id, to), sealing));
+            }
+        }
+        for (mailbox, mut waiting) in by_mailbox {
+            while !waiting.is_empty() {
+                let rest = waiting.split_off(waiting.len().min(MAX_DEPOSIT_BOXES));
+                let (items, sealings) = std::mem::replace(&mut waiting, rest).into_iter().unzip();
+                let id = self.asks.ask(Purpose::Deposit { mailbox, items });
                 self.out.push_back(Output::Deposit {
-                    id: ask,
+                    id,
                     peer: mailbox,
-                    sealing,
+                    sealings,
                 });
             }
         }
@@ -232,45 +249,67 @@ impl Core {
         }
     }
 
-    /// A deposit of outbox message `id` for `to` at `mailbox` ended as `result`.
+    /// A deposit of outbox messages `items` (each with its recipient) at `mailbox` ended as
+    /// `result`. While few deposits remain under way, the next start at once.
     pub(super) fn on_deposited(
         &mut self,
-        id: MessageId,
-        to: PeerId,
         mailbox: PeerId,
+        items: Vec<(MessageId, PeerId)>,
         result: Result<MailboxResponse, String>,
         now: Now,
     ) {
-        let how = match &result {
-            Ok(MailboxResponse::Held { .. }) => Deposit::Held,
-            _ => Deposit::Failed,
-        };
-        if !self.delivery.deposited(id, how, now.at) {
-            return; // Settled meanwhile.
-        }
-        match result {
-            Ok(MailboxResponse::Held { .. }) => {
-                tracing::info!(id = %id.short(), mailbox = %short(&mailbox), "a mailbox holds a message");
-                self.commit.write(Write::MarkHeld(id));
-                self.commit.write(Write::SetState(id, DeliveryState::Held));
-                self.out.push_back(Output::Event(Event::Held {
-                    id,
-                    to: to.to_string(),
-                    mailbox: mailbox.to_string(),
-                }));
-                let delivery = Delivery::Held { mailbox };
-                self.out.push_back(Output::Delivery { id, delivery });
+        let outcomes: Vec<Option<Outcome>> = match result {
+            Ok(MailboxResponse::Deposited { outcomes }) if outcomes.len() == items.len() => {
+                outcomes.into_iter().map(Some).collect()
             }
             Ok(MailboxResponse::Refused { reason }) => {
-                tracing::warn!(id = %id.short(), mailbox = %short(&mailbox), %reason, "a mailbox refused a message");
-                let delivery = Delivery::NotHeld { mailbox, reason };
-                self.out.push_back(Output::Delivery { id, delivery });
+                vec![Some(Outcome::Refused { reason }); items.len()]
             }
             Ok(other) => {
                 let what = format!("answer to a deposit: {other:?}");
                 self.reject("mailbox", &mailbox, "invalid", &what);
+                vec![None; items.len()]
             }
-            Err(e) => tracing::debug!(id = %id.short(), error = %e, "deposit failed"),
+            Err(e) => {
+                tracing::debug!(mailbox = %short(&mailbox), error = %e, "deposit failed");
+                vec![None; items.len()]
+            }
+        };
+        let mut held = 0;
+        for ((id, to), outcome) in items.into_iter().zip(outcomes) {
+            let how = match outcome {
+                Some(Outcome::Held { .. }) => Deposit::Held,
+                _ => Deposit::Failed,
+            };
+            if !self.delivery.deposited(id, how, now.at) {
+                continue; // Settled meanwhile.
+            }
+            match outcome {
+                Some(Outcome::Held { .. }) => {
+                    held += 1;
+                    self.commit.write(Write::MarkHeld(id));
+                    self.commit.write(Write::SetState(id, DeliveryState::Held));
+                    self.out.push_back(Output::Event(Event::Held {
+                        id,
+                        to: to.to_string(),
+                        mailbox: mailbox.to_string(),
+                    }));
+                    let delivery = Delivery::Held { mailbox };
+                    self.out.push_back(Output::Delivery { id, delivery });
+                }
+                Some(Outcome::Refused { reason }) => {
+                    tracing::warn!(id = %id.short(), mailbox = %short(&mailbox), %reason, "a mailbox refused a message");
+                    let delivery = Delivery::NotHeld { mailbox, reason };
+                    self.out.push_back(Output::Delivery { id, delivery });
+                }
+                None => {}
+            }
+        }
+        if held > 0 {
+            tracing::info!(mailbox = %short(&mailbox), held, "a mailbox holds messages");
+        }
+        if self.delivery.wants_deposits() {
+            self.deposit_for_absent(now);
         }
     }
 

@@ -85,6 +85,10 @@ pub struct Traffic {
     pub messages: u64,
     /// Bytes of their bodies.
     pub bytes: u64,
+    /// Mailbox deposit requests among them.
+    pub deposits: u64,
+    /// Boxes those deposits carried.
+    pub boxes: u64,
 }
 
 /// What a node's application saw.
@@ -243,6 +247,21 @@ pub struct Sim {
     pub sent: Vec<Traffic>,
     /// Nodes stopped (as by SIGSTOP), with the inputs waiting for them.
     frozen: BTreeMap<usize, Vec<Input>>,
+}
+
+/// How many boxes `frame` deposits, when it is a deposit request.
+fn deposited_boxes(frame: &Frame) -> Option<usize> {
+    match frame {
+        Frame::Request {
+            request:
+                io::Request::Mailbox(weft_proto::mailbox::MailboxRequest {
+                    op: weft_proto::mailbox::Op::Deposit { boxes },
+                    ..
+                }),
+            ..
+        } => Some(boxes.len()),
+        _ => None,
+    }
 }
 
 /// The limits every simulated node keeps.
@@ -658,6 +677,8 @@ impl Sim {
         self.sent.iter().fold(Traffic::default(), |a, t| Traffic {
             messages: a.messages + t.messages,
             bytes: a.bytes + t.bytes,
+            deposits: a.deposits + t.deposits,
+            boxes: a.boxes + t.boxes,
         })
     }
 
@@ -707,9 +728,8 @@ impl Sim {
                 }
             }
             Due::Timeout { node, id, epoch } => {
-                if self.nodes[node].epoch == epoch && self.nodes[node].shell.asks.remove(&id) {
-                    let answer = Err("no answer within 10 s".to_string());
-                    self.input(node, Input::Answered { id, answer });
+                if self.nodes[node].epoch == epoch && self.nodes[node].shell.asks.contains(&id) {
+                    self.answered(node, id, Err("no answer within 10 s".to_string()));
                 }
             }
             Due::Joining {
@@ -797,6 +817,10 @@ impl Sim {
         let sent = &mut self.sent[from];
         sent.messages += 1;
         sent.bytes += frame.bytes() as u64;
+        if let Some(boxes) = deposited_boxes(&frame) {
+            sent.deposits += 1;
+            sent.boxes += boxes as u64;
+        }
         if self.rng.chance(self.faults.loss) || self.lost_on_purpose(from, to, &frame) {
             return;
         }
@@ -810,16 +834,7 @@ impl Sim {
         let Some((count, lose)) = self.losing.get_mut(&(from, to)) else {
             return false;
         };
-        let deposit = matches!(
-            frame,
-            Frame::Request {
-                request: io::Request::Mailbox(weft_proto::mailbox::MailboxRequest {
-                    op: weft_proto::mailbox::Op::Deposit { .. },
-                    ..
-                }),
-                ..
-            }
-        );
+        let deposit = deposited_boxes(frame).is_some();
         if *count == 0 || (*lose == Lose::Deposits && !deposit) {
             return false;
         }

@@ -307,8 +307,8 @@ impl EventLoop {
                     self.exchanges.answer_fetch(id, boxes, more, &tasks)
                 }
                 Output::Ask { id, peer, ask } => self.exchanges.ask(id, peer, ask, &tasks),
-                Output::Deposit { id, peer, sealing } => {
-                    self.exchanges.deposit(id, peer, sealing, &tasks)
+                Output::Deposit { id, peer, sealings } => {
+                    self.exchanges.deposit(id, peer, sealings, &tasks)
                 }
                 Output::Forward { id, peer, held } => {
                     self.exchanges.forward(id, peer, held, &tasks)

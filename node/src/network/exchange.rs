@@ -70,6 +70,11 @@ pub const MAX_STREAMS: usize = 64;
 /// Most streams of one protocol served at once for one peer.
 pub const MAX_STREAMS_PER_PEER: usize = 4;
 
+/// Most requests of one protocol a node asks one peer at once: fewer than the streams the
+/// peer serves one peer at once (the last of a finished exchange may not be given back
+/// there yet when the next opens), so none is refused for that cap.
+pub const MAX_ASKS_PER_PEER: usize = MAX_STREAMS_PER_PEER - 1;
+
 /// Who a server reads requests from, before it reads a byte of them: `None` for anyone
 /// (a joiner is no member yet), or the peers a door lets in.
 pub type Who = Option<Door>;

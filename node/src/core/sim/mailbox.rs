@@ -11,6 +11,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use weft_proto::MessageId;
 use weft_proto::acl::OpKind;
+use weft_proto::mailbox::MAX_DEPOSIT_BOXES;
 use weft_proto::mesh::Role;
 
 use super::Rng;
@@ -109,6 +110,64 @@ fn messages_for_a_member_that_is_down_are_held_collected_and_receipted() {
         40,
         "the sender did not hear of every delivery"
     );
+}
+
+/// Runs `sim` in steps of 10 simulated ms until `done` holds (for at most [`SETTLE`]): the
+/// simulated ms it took.
+fn time_until(sim: &mut Sim, done: impl Fn(&Sim) -> bool) -> u64 {
+    let start = sim.ms;
+    while !done(sim) && sim.ms - start < SETTLE {
+        sim.run(10);
+    }
+    assert!(done(sim), "not done within {SETTLE} ms");
+    sim.ms - start
+}
+
+#[test]
+fn a_burst_for_an_absent_member_is_held_in_batches_and_collected_without_pauses() {
+    // Simulated time, not a machine's: with 10 ms links and a 100 ms tick, a pause of
+    // seconds, or deposits one box per exchange paced by a tick, would show as seconds here.
+    const N: usize = 500;
+    let mut sim = three(0xb0c5, Faults::steady(10), limits());
+    sim.crash(R);
+    sim.run(1000);
+    sim.reset_traffic();
+    for n in 0..N {
+        sim.dm(S, R, &format!("burst {n}")).unwrap();
+    }
+    let held = time_until(&mut sim, |s| {
+        s.nodes[M].core().holding().total().messages == N
+    });
+    let sent = sim.sent[S];
+    assert_eq!(sent.boxes, N as u64, "a box deposited twice");
+    let batches = N.div_ceil(MAX_DEPOSIT_BOXES) as u64;
+    assert!(
+        sent.deposits <= batches + 1,
+        "{} deposit exchanges for {N} boxes",
+        sent.deposits
+    );
+    assert_eq!(
+        sim.refused(M, "mailbox_stream_cap"),
+        0,
+        "more streams than served"
+    );
+    assert!(held <= 500, "all held after {held} simulated ms");
+
+    sim.restart(R);
+    let collected = time_until(&mut sim, |s| {
+        s.nodes[S].core().outbox_len() == 0 && s.nodes[M].core().holding().is_empty()
+    });
+    assert_eq!(shown_once(&sim).len(), N);
+    assert_eq!(
+        sim.refused(M, "mailbox_stream_cap"),
+        0,
+        "more streams than served"
+    );
+    assert!(
+        collected <= 2000,
+        "collected after {collected} simulated ms"
+    );
+    println!("sim: {N} messages held after {held} ms, collected after {collected} ms");
 }
 
 proptest! {

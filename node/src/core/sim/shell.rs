@@ -5,26 +5,27 @@
 //! (sync for members and members just removed, mailbox for members, join for anyone; one
 //! from anyone else waits a while for its asker's admission) and time out; a batch of writes is applied to the node's store when its flush ends.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use libp2p::PeerId;
 use weft_keys::Identity;
 use weft_keys::seal::{SealKey, seal_with_entropy};
 use weft_proto::dm::{DirectMessage, DmAck};
 use weft_proto::join::{JoinRequest, JoinResponse};
-use weft_proto::mailbox::{MailboxRequest, MailboxResponse, Op};
+use weft_proto::mailbox::{Boxed, MailboxRequest, MailboxResponse, Op};
 use weft_proto::mesh::MeshId;
 use weft_proto::sync::SyncResponse;
 
 use super::{Due, EXCHANGE_TIMEOUT_MS, Sim, address};
 use crate::core::doors::{ADMISSION_WAIT, MAX_WAITING};
+use crate::network::exchange::{MAX_ASKS_PER_PEER, MAX_STREAMS_PER_PEER};
 use weft_proto::service::{Call, ProviderFrame};
 
 use super::calls::Handler;
 use super::pulls::Worker;
 use crate::core::io::{
     Answer, Ask, AskId, AskedId, Gossip, HandlerId, Input, Output, Request, Response, SessionId,
-    Synced, Verdict, WorkerId,
+    Synced, Verdict, WorkerId, seal_all, with_unsent,
 };
 use crate::core::peers::Path;
 use crate::store::outbox::Outgoing;
@@ -138,6 +139,18 @@ pub(super) struct Shell {
     last_asked: u64,
     /// This node's requests under way.
     pub(super) asks: BTreeSet<AskId>,
+    /// Of this node's deposits under way, why each box not sent was not.
+    unsent: HashMap<AskId, Vec<Option<String>>>,
+    /// This node's mailbox requests talking, by peer (at most `MAX_ASKS_PER_PEER` each, as
+    /// the event loop's permits have it), which peer each is with, and those waiting for
+    /// their turn.
+    talking: HashMap<usize, usize>,
+    talking_with: HashMap<AskId, usize>,
+    turns: BTreeMap<usize, VecDeque<(AskId, Request)>>,
+    /// The mailbox requests this node is serving, by asker (at most
+    /// `MAX_STREAMS_PER_PEER` each, as the exchange's gate has it), and whose each is.
+    serving: HashMap<usize, usize>,
+    serving_for: HashMap<AskedId, usize>,
     /// The session carrying messages to each peer, and the sessions from peers.
     outbound: BTreeMap<usize, SessionId>,
     inbound: BTreeMap<SessionId, usize>,
@@ -219,6 +232,10 @@ impl Sim {
         shell.last_asked += 1;
         let asked = AskedId(shell.last_asked);
         shell.replies.insert(asked, (from, id));
+        if let Request::Mailbox(_) = request {
+            *shell.serving.entry(from).or_default() += 1;
+            shell.serving_for.insert(asked, from);
+        }
         let input = Input::Asked {
             id: asked,
             peer,
@@ -427,30 +444,34 @@ impl Sim {
                 };
                 self.ask(node, id, peer, request);
             }
-            Output::Deposit { id, peer, sealing } => {
+            Output::Deposit { id, peer, sealings } => {
                 let n = &self.nodes[node];
                 let key = SealKey::of(&Identity::from_secret(&n.secret));
-                let entropy = self.rng.bytes();
-                let outbox = &self.nodes[node].store.outbox;
-                let op = sealing.deposit(
+                let (outbox, rng) = (&self.nodes[node].store.outbox, &mut self.rng);
+                let sealed = seal_all(
+                    sealings,
                     |outgoing| outbox.message(outgoing),
-                    |card, mesh, plain| seal_with_entropy(&key, card, mesh, plain, entropy),
+                    |card, mesh, plain| seal_with_entropy(&key, card, mesh, plain, rng.bytes()),
                 );
-                match op {
-                    Ok(Some(op)) => self.ask(node, id, peer, Request::Mailbox(mailbox_request(op))),
-                    Ok(None) => self.answered(node, id, Err("nothing left to deposit".into())),
-                    Err(e) => self.answered(node, id, Err(e)),
+                match sealed {
+                    Some((boxes, unsent)) => {
+                        self.nodes[node].shell.unsent.insert(id, unsent);
+                        let op = Op::Deposit { boxes };
+                        self.ask(node, id, peer, Request::Mailbox(mailbox_request(op)));
+                    }
+                    None => self.answered(node, id, Err("nothing left to deposit".into())),
                 }
             }
             Output::Forward { id, peer, held } => {
                 let items = self.nodes[node].store.mailbox.sealed(&[held]);
                 match items.expect("the mailbox").into_iter().next() {
                     Some(item) => {
-                        let op = Op::Deposit {
+                        let boxed = Boxed {
                             to: held.to,
                             expires: held.expires,
                             sealed: item.sealed,
                         };
+                        let op = Op::Deposit { boxes: vec![boxed] };
                         self.ask(node, id, peer, Request::Mailbox(mailbox_request(op)));
                     }
                     None => self.answered(node, id, Err("the box is gone".into())),
@@ -582,6 +603,16 @@ impl Sim {
             self.answered(node, id, Err("not connected".into()));
             return;
         };
+        let shell = &mut self.nodes[node].shell;
+        if let Request::Mailbox(_) = request {
+            let talking = shell.talking.entry(to).or_default();
+            if *talking >= MAX_ASKS_PER_PEER {
+                shell.turns.entry(to).or_default().push_back((id, request));
+                return;
+            }
+            *talking += 1;
+            shell.talking_with.insert(id, to);
+        }
         self.nodes[node].shell.asks.insert(id);
         let epoch = self.nodes[node].epoch;
         self.at(
@@ -591,14 +622,39 @@ impl Sim {
         self.send(node, to, Frame::Request { id, request });
     }
 
-    /// `node`'s request `id` ended as `answer`.
-    fn answered(&mut self, node: usize, id: AskId, answer: Result<Answer, String>) {
-        self.nodes[node].shell.asks.remove(&id);
+    /// `node`'s request `id` ended as `answer` (a deposit's, with the boxes it could not
+    /// seal refused).
+    pub(super) fn answered(&mut self, node: usize, id: AskId, answer: Result<Answer, String>) {
+        let shell = &mut self.nodes[node].shell;
+        shell.asks.remove(&id);
+        let answer = match (shell.unsent.remove(&id), answer) {
+            (Some(unsent), Ok(Answer::Mailbox(response))) => {
+                Ok(Answer::Mailbox(with_unsent(response, unsent)))
+            }
+            (_, answer) => answer,
+        };
+        // Its turn with the peer passes to the next waiting.
+        let next = shell.talking_with.remove(&id).and_then(|to| {
+            if let Some(talking) = shell.talking.get_mut(&to) {
+                *talking -= 1;
+            }
+            Some((to, shell.turns.get_mut(&to)?.pop_front()?))
+        });
         self.input(node, Input::Answered { id, answer });
+        if let Some((to, (id, request))) = next {
+            let peer = self.nodes[to].peer;
+            self.ask(node, id, peer, request);
+        }
     }
 
     /// `node` answers the request it knows as `id`.
     fn answer(&mut self, node: usize, id: AskedId, response: Result<Response, String>) {
+        let shell = &mut self.nodes[node].shell;
+        if let Some(asker) = shell.serving_for.remove(&id)
+            && let Some(serving) = shell.serving.get_mut(&asker)
+        {
+            *serving -= 1;
+        }
         if let Some((asker, ask)) = self.nodes[node].shell.replies.remove(&id) {
             let frame = match response {
                 Ok(Response::Join(response)) => Frame::Joined(response),
@@ -657,6 +713,17 @@ impl Sim {
             }
             Frame::Request { id, request } => {
                 if self.nodes[to].shell.lets_in(&from_peer, &request) {
+                    let serving = self.nodes[to].shell.serving.get(&from).copied();
+                    if let Request::Mailbox(_) = request
+                        && serving.unwrap_or(0) >= MAX_STREAMS_PER_PEER
+                    {
+                        let refused = &mut self.nodes[to].app.refused;
+                        let key = ("mailbox".to_string(), "mailbox_stream_cap".to_string());
+                        *refused.entry(key).or_default() += 1;
+                        let response = Err("the stream was refused".to_string());
+                        self.send(to, from, Frame::Response { id, response });
+                        return;
+                    }
                     self.asked(to, from, id, request);
                     return;
                 }

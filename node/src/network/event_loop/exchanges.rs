@@ -6,26 +6,31 @@
 //! loop, sealing first what is to be deposited, and what they bring comes back on
 //! [`Exchanges::next`].
 //!
-//! Mailbox exchanges hold one of a few permits while they talk: a burst (ten thousand
-//! receipts, say) must not open more streams on a connection than the multiplexer allows,
-//! or other protocols there (gossip) would lose theirs. They are joined when the node
-//! stops, so a receipt or release started by the last flush still goes out.
+//! Mailbox exchanges hold one of a few permits while they talk, and one of fewer for their
+//! peer: a burst (ten thousand receipts, say) must not open more streams on a connection
+//! than the multiplexer allows, or other protocols there (gossip) would lose theirs, nor
+//! more than the peer serves one peer at once, or it drops the rest unread. They are
+//! joined when the node stops, so a receipt or release started by the last flush still
+//! goes out.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use libp2p::PeerId;
 use libp2p_stream::Control;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use weft_keys::seal::{SealKey, seal};
 use weft_proto::join::{JoinRequest, JoinResponse};
-use weft_proto::mailbox::{MailboxRequest, MailboxResponse, Op};
+use weft_proto::mailbox::{Boxed, MailboxRequest, MailboxResponse, Op};
 use weft_proto::sync::{SyncRequest, SyncResponse};
 
 use super::Shared;
-use crate::core::io::{Answer, Ask, AskId, AskedId, Input, Request, Response, Sealing};
+use crate::core::io::{
+    Answer, Ask, AskId, AskedId, Input, Request, Response, Sealing, seal_all, with_unsent,
+};
 use crate::core::topics::Wanted;
-use crate::network::exchange::Server;
+use crate::network::exchange::{MAX_ASKS_PER_PEER, Server};
+use crate::network::permits::Permits;
 use crate::network::tasks::Spawner;
 use crate::network::{join, mailbox, sync};
 use crate::store::mailbox::BoxInfo;
@@ -57,7 +62,7 @@ pub(super) struct Exchanges {
     mailboxes: Server<MailboxRequest, MailboxResponse>,
     replies: HashMap<AskedId, Reply>,
     last: u64,
-    permits: Arc<Semaphore>,
+    permits: Permits,
     answered_tx: mpsc::Sender<Answered>,
     /// What this node's requests brought.
     answered: mpsc::Receiver<Answered>,
@@ -104,7 +109,7 @@ impl Exchanges {
             mailboxes,
             replies: HashMap::new(),
             last: 0,
-            permits: Arc::new(Semaphore::new(MAX_MAILBOX_EXCHANGES)),
+            permits: Permits::new(MAX_MAILBOX_EXCHANGES, MAX_ASKS_PER_PEER),
             answered_tx,
             answered,
         })
@@ -227,55 +232,76 @@ impl Exchanges {
                 let synced = sync::request(control, peer, request).await;
                 let _ = answered.send((id, synced.map(Answer::Sync))).await;
             }),
-            Ask::Mailbox(op) => self.mailbox(id, peer, tasks, move || Ok(Some(op))),
+            Ask::Mailbox(op) => self.mailbox(id, peer, tasks, move || Ok(Some(op)), mailbox::ask),
         }
     }
 
-    /// Seals `sealing` (reading the outbox message it carries, when it is on disk) and
-    /// deposits it with `peer`.
-    pub(super) fn deposit(&self, id: AskId, peer: PeerId, sealing: Sealing, tasks: &Spawner) {
+    /// Seals each of `sealings` (reading the outbox message it carries, when it is on disk)
+    /// and deposits the boxes with `peer`: one outcome per sealing comes back, a sealing
+    /// whose message left the outbox meanwhile refused here.
+    pub(super) fn deposit(&self, id: AskId, peer: PeerId, sealings: Vec<Sealing>, tasks: &Spawner) {
         let (key, outbox) = (self.seal.clone(), self.store.outbox.clone());
-        self.mailbox(id, peer, tasks, move || {
-            sealing.deposit(
+        let make = move || {
+            Ok(seal_all(
+                sealings,
                 |outgoing| outbox.message(outgoing),
                 |card, mesh, plain| seal(&key, card, mesh, plain),
-            )
-        });
+            ))
+        };
+        self.mailbox(
+            id,
+            peer,
+            tasks,
+            make,
+            |control, peer, (boxes, unsent)| async move {
+                let response = mailbox::deposit(control, peer, boxes).await?;
+                Ok(with_unsent(response, unsent))
+            },
+        );
     }
 
     /// Hands `peer` the box `held` that this node holds for it, read from the store.
     pub(super) fn forward(&self, id: AskId, peer: PeerId, held: BoxInfo, tasks: &Spawner) {
         let store = self.store.mailbox.clone();
-        self.mailbox(id, peer, tasks, move || {
+        let make = move || {
             let items = store.sealed(&[held]).map_err(|e| e.to_string())?;
-            Ok(items.into_iter().next().map(|item| Op::Deposit {
-                to: held.to,
-                expires: held.expires,
-                sealed: item.sealed,
+            Ok(items.into_iter().next().map(|item| {
+                let boxed = Boxed {
+                    to: held.to,
+                    expires: held.expires,
+                    sealed: item.sealed,
+                };
+                Op::Deposit { boxes: vec![boxed] }
             }))
-        });
+        };
+        self.mailbox(id, peer, tasks, make, mailbox::ask);
     }
 
-    /// Runs the mailbox request `op` makes (on the blocking pool: it may seal or read the
-    /// store) with `peer`, holding a permit while it makes it and talks; `Ok(None)` from
-    /// `op`: nothing to ask (the message left the outbox, the box is gone).
-    fn mailbox(
+    /// Runs a mailbox request with `peer`: `make` makes what to send (on the blocking pool:
+    /// it may seal or read the store; `Ok(None)`: nothing to send, the message left the
+    /// outbox or the box is gone), and `talk` sends it and reads the answer. Both hold
+    /// permits ([`Permits`]) meanwhile.
+    fn mailbox<T, Talk>(
         &self,
         id: AskId,
         peer: PeerId,
         tasks: &Spawner,
-        op: impl FnOnce() -> Result<Option<Op>, String> + Send + 'static,
-    ) {
+        make: impl FnOnce() -> Result<Option<T>, String> + Send + 'static,
+        talk: impl FnOnce(Control, PeerId, T) -> Talk + Send + 'static,
+    ) where
+        T: Send + 'static,
+        Talk: Future<Output = Result<MailboxResponse, String>> + Send,
+    {
         let (control, answered) = (self.control.clone(), self.answered_tx.clone());
-        let permits = self.permits.clone();
+        let permits = self.permits.to(peer);
         tasks.spawn_joined("mailbox exchange", async move {
-            // The permit first: what waits for one holds no box in memory.
-            let Ok(_permit) = permits.acquire_owned().await else {
+            // The permits first: what waits for them holds no box in memory.
+            let Some(_permits) = permits.acquire().await else {
                 return;
             };
-            let made = tokio::task::spawn_blocking(op).await;
+            let made = tokio::task::spawn_blocking(make).await;
             let result = match made.map_err(|e| e.to_string()).and_then(|r| r) {
-                Ok(Some(op)) => mailbox::ask(control, peer, op).await.map(Answer::Mailbox),
+                Ok(Some(what)) => talk(control, peer, what).await.map(Answer::Mailbox),
                 Ok(None) => Err("nothing left to deposit".into()),
                 Err(e) => Err(e),
             };
