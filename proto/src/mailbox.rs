@@ -2,8 +2,8 @@
 //! own. One request and one response per stream, each a frame (see [`crate::codec`]).
 //!
 //! ```text
-//! asker -> node   MailboxRequest  { v: 2, op: Op }                             <= 1.06 MiB
-//! Op = { "Deposit": { boxes: [Boxed] } }                  <= 64 boxes, 1 MiB of them
+//! asker -> node   MailboxRequest  { v: 2, op: Op }                             <= 320 KiB
+//! Op = { "Deposit": { boxes: [Boxed] } }                  <= 64 boxes, 256 KiB of them
 //!    | { "Fetch": { max_bytes: u32 } }
 //!    | { "Release": { ids: [bytes(32)] } }                                     <= 256 ids
 //! node -> asker   MailboxResponse = { "Deposited": { outcomes: [Outcome] } }
@@ -39,8 +39,10 @@ pub const MAILBOX_VERSION: u8 = 2;
 /// Most boxes one deposit carries.
 pub const MAX_DEPOSIT_BOXES: usize = 64;
 
-/// Most bytes of boxes one deposit carries (the largest box fits many times over).
-pub const MAX_DEPOSIT_BYTES: usize = 1024 * 1024;
+/// Most bytes of boxes one deposit carries: 64 boxes of short messages, or three of the
+/// largest; small, since a mailbox holds every request it serves in memory until the boxes
+/// are on disk.
+pub const MAX_DEPOSIT_BYTES: usize = 256 * 1024;
 
 /// Largest request frame: a deposit of the most bytes of boxes, with room for their
 /// envelopes.

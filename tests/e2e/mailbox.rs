@@ -2,7 +2,9 @@
 //! member and reaches its recipient when it comes back, even when the sender is offline by
 //! then; the sender's receipt travels back the same way.
 
-use crate::support::{TestNode, founder, invite, member, received_from, root, wait_for};
+use crate::support::{
+    TestNode, founder, invite, member, received_from, root, wait_for, wait_until,
+};
 
 /// A running node admitted to `founder`'s mesh as a mailbox, started with `flags`.
 pub fn mailbox(root: &std::path::Path, founder: &TestNode, name: &str, flags: &[&str]) -> TestNode {
@@ -53,10 +55,17 @@ fn a_message_for_an_offline_member_waits_in_a_mailbox() {
     // can tell her; it clears her outbox.
     b.stop();
     a.start();
-    wait_for("alice's receipt", || {
+    let receipt = wait_until(|| {
         let sent = a.json(&["inbox", "--from", &b.peer_id]);
         (sent[0]["state"] == "delivered").then_some(())
     });
+    assert!(
+        receipt.is_some(),
+        "no receipt reached alice\n--- alice\n{}\n--- mailbox\n{}\n--- bob\n{}",
+        a.log(),
+        m.log(),
+        b.log()
+    );
     assert_eq!(a.status()["outbox"], 0);
     assert_eq!(a.status()["peers"], 1, "alice reached only the mailbox");
     wait_for("the mailbox to be empty", || {

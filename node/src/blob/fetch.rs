@@ -415,16 +415,10 @@ async fn read_reply(stream: &mut Stream, max: usize) -> Result<BlobReply, String
     }
 }
 
-/// Most characters of a source's reason shown or logged.
-const MAX_REASON_CHARS: usize = 200;
-
 async fn drop_source(events: &mpsc::Sender<FetchEvent>, peer: &PeerId, reason: String) {
     // The reason may hold a peer's words (its refusal): escaped and cut short before it
     // reaches a log, a terminal or a page.
-    let reason: String = crate::cli::output::printable(&reason)
-        .chars()
-        .take(MAX_REASON_CHARS)
-        .collect();
+    let reason = crate::cli::output::peer_words(&reason);
     tracing::info!(peer = %short(peer), "blob source dropped: {reason}");
     let _ = events
         .send(FetchEvent::SourceDropped {

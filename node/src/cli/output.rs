@@ -11,6 +11,15 @@ pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Most characters of a peer's words (a refusal's reason, say) shown or logged.
+const MAX_PEER_WORDS: usize = 200;
+
+/// A peer's words (a refusal's reason, say) as they may reach a log, a terminal or a page:
+/// made [`printable`] and cut to at most 200 characters.
+pub fn peer_words(text: &str) -> String {
+    printable(text).chars().take(MAX_PEER_WORDS).collect()
+}
+
 /// `text` from a peer, safe for a terminal: control characters (escape sequences that
 /// would move the cursor, recolour or retitle the terminal, or fake lines of output) and
 /// invisible or direction-changing ones are written out as `\u{1b}`, `\n` and the like.

@@ -12,7 +12,7 @@ use weft_proto::acl::SignedOp;
 use weft_proto::api::Event;
 use weft_proto::dm::{DirectMessage, DmAck};
 use weft_proto::join::{JoinRequest, JoinResponse};
-use weft_proto::mailbox::{Boxed, MailboxRequest, MailboxResponse, Op, Outcome};
+use weft_proto::mailbox::{Boxed, MailboxRequest, MailboxResponse, Op, Outcome, box_id};
 use weft_proto::mesh::{MemberKey, MeshId};
 use weft_proto::queue::{Lease, ProducerFrame, QueueName, WorkerFrame};
 use weft_proto::seal::{Content, SEALED_VERSION, SealedMessage, SealingKey};
@@ -407,46 +407,58 @@ impl Sealing {
     }
 }
 
-/// Seals each of `sealings` (see [`Sealing::seal`]): the boxes to deposit, and for each
-/// sealing in order why it is not among them (`None` when it is); `None` when none is.
+/// What [`seal_all`] made of each sealing, in order: the id of its box, among those to
+/// deposit, or why it has none.
+pub type Sent = Vec<Result<[u8; 32], String>>;
+
+/// Seals each of `sealings` (see [`Sealing::seal`]): the boxes to deposit, and what became
+/// of each sealing; `None` when no box was made.
 pub fn seal_all<E: std::fmt::Display>(
     sealings: Vec<Sealing>,
     mut message: impl FnMut(Outgoing) -> Result<Option<DirectMessage>, E>,
     mut seal: impl FnMut(&SealingKey, &MeshId, &[u8]) -> Result<Vec<u8>, SealError>,
-) -> Option<(Vec<Boxed>, Vec<Option<String>>)> {
+) -> Option<(Vec<Boxed>, Sent)> {
     let mut boxes = Vec::with_capacity(sealings.len());
-    let mut unsent = Vec::with_capacity(sealings.len());
+    let mut sent = Vec::with_capacity(sealings.len());
     for sealing in sealings {
-        unsent.push(match sealing.seal(&mut message, &mut seal) {
+        sent.push(match sealing.seal(&mut message, &mut seal) {
             Ok(Some(boxed)) => {
+                let id = box_id(&boxed.sealed);
                 boxes.push(boxed);
-                None
+                Ok(id)
             }
-            Ok(None) => Some("the message left the outbox".to_string()),
-            Err(e) => Some(e),
+            Ok(None) => Err("the message left the outbox".to_string()),
+            Err(e) => Err(e),
         });
     }
-    (!boxes.is_empty()).then_some((boxes, unsent))
+    (!boxes.is_empty()).then_some((boxes, sent))
 }
 
 /// `response` to a deposit of the boxes [`seal_all`] made, as the outcomes of every
-/// sealing asked for: those in `unsent` refused with why. Any other answer stands as it is.
-pub fn with_unsent(response: MailboxResponse, unsent: Vec<Option<String>>) -> MailboxResponse {
+/// sealing asked for (those without a box refused with why). A `Deposited` answer must
+/// give one outcome per box sent, each `Held` naming the box it answers for; one that does
+/// not is an error. Any other answer stands as it is.
+pub fn with_unsent(response: MailboxResponse, sent: Sent) -> Result<MailboxResponse, String> {
     let MailboxResponse::Deposited { outcomes } = response else {
-        return response;
+        return Ok(response);
     };
-    if outcomes.len() != unsent.iter().filter(|u| u.is_none()).count() {
-        return MailboxResponse::Deposited { outcomes };
+    let boxes: Vec<&[u8; 32]> = sent.iter().filter_map(|s| s.as_ref().ok()).collect();
+    let answers_for = |(outcome, id): (&Outcome, &&[u8; 32])| match outcome {
+        Outcome::Held { id: held } => held == *id,
+        Outcome::Refused { .. } => true,
+    };
+    if outcomes.len() != boxes.len() || !outcomes.iter().zip(&boxes).all(answers_for) {
+        return Err("a deposit answered with outcomes that are not the boxes sent".into());
     }
-    let mut sent = outcomes.into_iter();
-    let outcomes = unsent
+    let mut answered = outcomes.into_iter();
+    let outcomes = sent
         .into_iter()
-        .filter_map(|why| match why {
-            None => sent.next(),
-            Some(reason) => Some(Outcome::Refused { reason }),
+        .filter_map(|sent| match sent {
+            Ok(_) => answered.next(),
+            Err(reason) => Some(Outcome::Refused { reason }),
         })
         .collect();
-    MailboxResponse::Deposited { outcomes }
+    Ok(MailboxResponse::Deposited { outcomes })
 }
 
 /// What a sealed box carries.
@@ -781,4 +793,38 @@ pub enum Observation {
         /// The queue.
         queue: QueueName,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deposits_outcomes_are_matched_to_the_boxes_sent_or_refused() {
+        let (a, b) = ([1; 32], [2; 32]);
+        let sent: Sent = vec![Ok(a), Err("the message left the outbox".into()), Ok(b)];
+        let held = |id| Outcome::Held { id };
+        let answer = |outcomes| MailboxResponse::Deposited { outcomes };
+        let merged = with_unsent(answer(vec![held(a), held(b)]), sent.clone()).unwrap();
+        let expected = vec![
+            held(a),
+            Outcome::Refused {
+                reason: "the message left the outbox".into(),
+            },
+            held(b),
+        ];
+        assert_eq!(merged, answer(expected));
+        assert!(
+            with_unsent(answer(vec![held(a)]), sent.clone()).is_err(),
+            "one outcome short"
+        );
+        assert!(
+            with_unsent(answer(vec![held(b), held(a)]), sent.clone()).is_err(),
+            "outcomes naming other boxes"
+        );
+        let refused = MailboxResponse::Refused {
+            reason: "full".into(),
+        };
+        assert_eq!(with_unsent(refused.clone(), sent).unwrap(), refused);
+    }
 }

@@ -33,6 +33,7 @@ use super::commit::Durable;
 use super::forwards::{Forwarded, Forwards};
 use super::holding::{self, Deposit, Holding};
 use super::io::{AskedId, Now, Output, Response};
+use super::sealed::ToReceipt;
 use super::{Core, short};
 use crate::config::MailboxLimits;
 use crate::mesh::membership::{key_of, peer_of};
@@ -178,9 +179,10 @@ impl Core {
             self.answer(asked, refused("the depositor has no ed25519 key"));
             return;
         };
+        let mut due = Vec::new();
         let outcomes = boxes
             .into_iter()
-            .map(|boxed| match self.hold(peer, from, boxed, now) {
+            .map(|boxed| match self.hold(peer, from, boxed, &mut due, now) {
                 Ok(id) => Outcome::Held { id },
                 Err(reason) => Outcome::Refused { reason },
             })
@@ -190,10 +192,14 @@ impl Core {
             id: asked,
             response,
         }));
+        // One receipt per sender for the whole deposit.
+        for receipt in self.receipts(due, now) {
+            self.commit.after(Durable::then(receipt));
+        }
     }
 
     /// A box `peer` (whose key is `from`) deposited: for this node, opened now (what it
-    /// carried is written, and its receipts go once that is on disk); for another member,
+    /// carried is written, and the receipt it calls for added to `due`); for another member,
     /// held within the quota when this node is a mailbox, and handed on at once when the
     /// recipient is connected. Its id, or why it is not held.
     fn hold(
@@ -201,6 +207,7 @@ impl Core {
         peer: PeerId,
         from: MemberKey,
         boxed: Boxed,
+        due: &mut Vec<ToReceipt>,
         now: Now,
     ) -> Result<[u8; 32], String> {
         let Boxed {
@@ -219,12 +226,10 @@ impl Core {
         }
         let id = box_id(&sealed);
         if to == self.me.key {
-            let Ok(due) = self.take_box(peer, &sealed, now) else {
+            let Ok(receipt) = self.take_box(peer, &sealed, now) else {
                 return Err("the sender's sealing key is not known here".into());
             };
-            for receipt in self.receipts(due.into_iter().collect(), now) {
-                self.commit.after(Durable::then(receipt));
-            }
+            due.extend(receipt);
             return Ok(id);
         }
         let recipient = peer_of(&to).filter(|p| self.admits(p));

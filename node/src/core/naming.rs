@@ -7,7 +7,7 @@ use libp2p::PeerId;
 use weft_keys::display::name_card;
 use weft_proto::acl::OpKind;
 use weft_proto::api::MemberInfo;
-use weft_proto::display::NameCard;
+use weft_proto::display::{NameCard, check_display_name};
 use weft_proto::mesh::MemberKey;
 
 use super::Core;
@@ -39,24 +39,31 @@ impl Core {
         name: Option<String>,
         now: Now,
     ) -> Result<MemberInfo, NodeError> {
-        check_member_name(name.as_deref())?;
+        check_display_name(name.as_deref()).map_err(|e| NodeError::Invalid(e.to_string()))?;
         let mesh = self.mesh.get().ok_or_else(not_in_mesh)?;
         let previous = mesh.name_card(&self.me.key).map_or(0, |card| card.at);
         let at = now.secs().max(previous.saturating_add(1));
         let card = name_card(&self.me.identity, &mesh.id(), name, at);
-        self.learn_name(self.me.key, card);
+        if !self.learn_name(self.me.key, card, now) {
+            return Err(NodeError::Invalid(
+                "this node's display-name card was not taken (is its clock a day behind the last one it made?)".into(),
+            ));
+        }
         self.resync(now);
         self.member_info(&self.me.peer)
     }
 
     /// Takes `card` as what `member` calls itself (verified, the latest) and stores it when
-    /// it is taken.
-    pub(super) fn learn_name(&mut self, member: MemberKey, card: NameCard) {
-        if let Some(mesh) = self.mesh.get_mut()
-            && mesh.learn_name(member, card.clone())
-        {
+    /// it is taken; whether it was.
+    pub(super) fn learn_name(&mut self, member: MemberKey, card: NameCard, now: Now) -> bool {
+        let taken = self
+            .mesh
+            .get_mut()
+            .is_some_and(|mesh| mesh.learn_name(member, card.clone(), now.secs()));
+        if taken {
             self.commit
                 .write(Write::PutNameCard(member, Box::new(card)));
         }
+        taken
     }
 }

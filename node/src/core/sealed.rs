@@ -23,6 +23,7 @@ use super::commit::Durable;
 use super::delivery::{Deposit, Ending};
 use super::io::{Ask, Delivery, Now, Output, Sealed, Sealing};
 use super::{Core, short};
+use crate::cli::output::peer_words;
 use crate::store::write::Write;
 
 /// A box kept at its mailbox: it could not be attributed to its sender yet.
@@ -258,34 +259,40 @@ impl Core {
         result: Result<MailboxResponse, String>,
         now: Now,
     ) {
-        let outcomes: Vec<Option<Outcome>> = match result {
+        // A mailbox's words are cut short and escaped before they are kept or logged.
+        let outcomes: Vec<Option<Result<(), String>>> = match result {
             Ok(MailboxResponse::Deposited { outcomes }) if outcomes.len() == items.len() => {
-                outcomes.into_iter().map(Some).collect()
+                let outcome = |o| match o {
+                    Outcome::Held { .. } => Ok(()),
+                    Outcome::Refused { reason } => Err(peer_words(&reason)),
+                };
+                outcomes.into_iter().map(|o| Some(outcome(o))).collect()
             }
             Ok(MailboxResponse::Refused { reason }) => {
-                vec![Some(Outcome::Refused { reason }); items.len()]
+                vec![Some(Err(peer_words(&reason))); items.len()]
             }
-            Ok(other) => {
-                let what = format!("answer to a deposit: {other:?}");
+            Ok(_) => {
+                let what = "an answer to a deposit that is none, or not one outcome per box";
                 self.reject("mailbox", &mailbox, "invalid", &what);
                 vec![None; items.len()]
             }
             Err(e) => {
-                tracing::debug!(mailbox = %short(&mailbox), error = %e, "deposit failed");
+                let error = peer_words(&e);
+                tracing::debug!(mailbox = %short(&mailbox), %error, "deposit failed");
                 vec![None; items.len()]
             }
         };
-        let mut held = 0;
+        let (mut held, mut refused) = (0, None);
         for ((id, to), outcome) in items.into_iter().zip(outcomes) {
             let how = match outcome {
-                Some(Outcome::Held { .. }) => Deposit::Held,
+                Some(Ok(())) => Deposit::Held,
                 _ => Deposit::Failed,
             };
             if !self.delivery.deposited(id, how, now.at) {
                 continue; // Settled meanwhile.
             }
             match outcome {
-                Some(Outcome::Held { .. }) => {
+                Some(Ok(())) => {
                     held += 1;
                     self.commit.write(Write::MarkHeld(id));
                     self.commit.write(Write::SetState(id, DeliveryState::Held));
@@ -297,8 +304,8 @@ impl Core {
                     let delivery = Delivery::Held { mailbox };
                     self.out.push_back(Output::Delivery { id, delivery });
                 }
-                Some(Outcome::Refused { reason }) => {
-                    tracing::warn!(id = %id.short(), mailbox = %short(&mailbox), %reason, "a mailbox refused a message");
+                Some(Err(reason)) => {
+                    refused = Some(reason.clone());
                     let delivery = Delivery::NotHeld { mailbox, reason };
                     self.out.push_back(Output::Delivery { id, delivery });
                 }
@@ -307,6 +314,9 @@ impl Core {
         }
         if held > 0 {
             tracing::info!(mailbox = %short(&mailbox), held, "a mailbox holds messages");
+        }
+        if let Some(reason) = refused {
+            tracing::warn!(mailbox = %short(&mailbox), %reason, "a mailbox refused messages");
         }
         if self.delivery.wants_deposits() {
             self.deposit_for_absent(now);

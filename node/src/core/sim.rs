@@ -219,6 +219,7 @@ enum Due {
     AdmissionWait {
         node: usize,
         peer: PeerId,
+        sync: bool,
         epoch: u64,
     },
 }
@@ -719,7 +720,12 @@ impl Sim {
                 }
             }
             Due::Arrive { from, to, frame } => self.arrive(from, to, *frame),
-            Due::AdmissionWait { node, peer, epoch } => self.admission_waited(node, peer, epoch),
+            Due::AdmissionWait {
+                node,
+                peer,
+                sync,
+                epoch,
+            } => self.admission_waited(node, peer, sync, epoch),
             Due::Flushed { node, epoch } => self.flushed(node, epoch),
             Due::DialFailed { node, peer, epoch } => {
                 if self.nodes[node].epoch == epoch {

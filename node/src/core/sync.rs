@@ -155,7 +155,7 @@ impl Core {
                 self.learn_card(key, card);
             }
             if let Some(card) = request.name.clone() {
-                self.learn_name(key, *card);
+                self.learn_name(key, *card, now);
             }
         }
         let response = SyncResponse::Ops {
@@ -290,7 +290,7 @@ impl Core {
                     self.learn_card(member, card);
                 }
                 if let Some(card) = entry.name {
-                    self.learn_name(member, card);
+                    self.learn_name(member, card, now);
                 }
             }
             let addrs: Vec<Multiaddr> = entry.addrs.iter().filter_map(|a| a.parse().ok()).collect();

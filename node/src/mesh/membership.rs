@@ -202,10 +202,11 @@ impl Membership {
     }
 
     /// Takes `card` as what member `member` calls itself, when it is a member and the card
-    /// holds and is later than the one held (see [`DisplayNames::learn`]). Returns whether
-    /// it was taken.
-    pub fn learn_name(&mut self, member: MemberKey, card: NameCard) -> bool {
-        self.acl().member(&member).is_some() && self.names.learn(&self.log.mesh(), member, card)
+    /// holds and is later than the one held (see [`DisplayNames::learn`]; `now` in Unix
+    /// seconds). Returns whether it was taken.
+    pub fn learn_name(&mut self, member: MemberKey, card: NameCard, now: u64) -> bool {
+        self.acl().member(&member).is_some()
+            && self.names.learn(&self.log.mesh(), member, card, now)
     }
 
     /// What `member` calls itself, if it said.

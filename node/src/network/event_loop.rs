@@ -50,8 +50,9 @@ use crate::store::Store;
 /// How often timers (redial, retry pauses, acknowledgement timeouts) are checked.
 const TICK: Duration = Duration::from_millis(100);
 
-/// How long a stopping node lets started mailbox exchanges finish.
-const EXCHANGE_GRACE: Duration = Duration::from_secs(3);
+/// How long a stopping node lets started mailbox exchanges finish: as long as one may take
+/// (a receipt a member leaves with a mailbox as it goes is the only word its sender gets).
+const EXCHANGE_GRACE: Duration = crate::network::exchange::TIMEOUT;
 
 /// How long a stopping node waits for its connections to close.
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
@@ -506,8 +507,11 @@ fn load_mesh(store: &Store) -> Result<Option<Membership>, crate::store::StoreErr
         }
     }
     let mut membership = Membership::new(log, store.mesh.cards()?, store.mesh.invites()?);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     for (member, card) in store.mesh.name_cards()? {
-        membership.learn_name(member, card);
+        membership.learn_name(member, card, now);
     }
     Ok(Some(membership))
 }

@@ -27,7 +27,7 @@ use crate::core::doors::{ADMISSION_WAIT, MAX_WAITING};
 use crate::mesh::door::Door;
 
 /// How long either side waits for the other.
-const TIMEOUT: Duration = Duration::from_secs(10);
+pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A request for the event loop to answer.
 #[derive(Debug)]
@@ -280,8 +280,11 @@ async fn serve<Req, Resp>(
     Resp: Serialize,
 {
     let read = read_frame(&mut stream, rules.what, rules.max_request);
+    // The frame's bytes go as soon as they are decoded: only the request waits for its
+    // answer (a deposit's, after a flush).
+    let read = async { read.await.map(|r| r.map(|body| from_cbor::<Req>(&body))) };
     let response = match tokio::time::timeout(TIMEOUT, read).await {
-        Ok(Ok(Ok(body))) => match from_cbor::<Req>(&body) {
+        Ok(Ok(Ok(decoded))) => match decoded {
             Ok(request) => {
                 let (reply, answer) = oneshot::channel();
                 let asked = Asked {

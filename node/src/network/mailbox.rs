@@ -8,6 +8,7 @@ use weft_proto::mailbox::{
     Boxed, MAILBOX_VERSION, MAX_DEPOSIT_BOXES, MAX_DEPOSIT_BYTES, MAX_MAILBOX_REQUEST_BYTES,
     MAX_MAILBOX_RESPONSE_BYTES, MailboxRequest, MailboxResponse, Op, Outcome,
 };
+use weft_proto::queue::clip_reason;
 
 use super::exchange::{self, Asked, Rules};
 
@@ -63,6 +64,8 @@ pub async fn deposit(
                 continue;
             }
             Ok(MailboxResponse::Refused { reason }) => {
+                // Copied to each box: cut short first.
+                let reason = clip_reason(&reason);
                 outcomes.extend((0..n).map(|_| Outcome::Refused {
                     reason: reason.clone(),
                 }));
@@ -70,10 +73,11 @@ pub async fn deposit(
             }
             Ok(other) if first && count == 1 => return Ok(other),
             Err(e) if first => return Err(e),
-            Ok(other) => format!("an answer to a deposit that is none: {other:?}"),
+            Ok(_) => "an answer to a deposit that is none, or not one outcome per box".into(),
             Err(e) => e,
         };
         let left = n + requests.by_ref().map(|r| r.len()).sum::<usize>();
+        let why = clip_reason(&why);
         outcomes.extend((0..left).map(|_| Outcome::Refused {
             reason: why.clone(),
         }));

@@ -79,7 +79,7 @@ function who(peerId) {
 // A member's names: the admins' name, and in quotes the one it calls itself (its own word).
 function names(m) {
   const own = m.display_name && m.display_name !== m.name ? "\u201c" + m.display_name + "\u201d" : "";
-  return [m.name || (own ? "" : shortPeer(m.peer_id)), own].filter(Boolean).join(" ");
+  return [m.name || shortPeer(m.peer_id), own].filter(Boolean).join(" ");
 }
 
 const time = (tsUs) => new Date(tsUs / 1000).toLocaleTimeString();

@@ -24,8 +24,8 @@ use weft_proto::service::{Call, ProviderFrame};
 use super::calls::Handler;
 use super::pulls::Worker;
 use crate::core::io::{
-    Answer, Ask, AskId, AskedId, Gossip, HandlerId, Input, Output, Request, Response, SessionId,
-    Synced, Verdict, WorkerId, seal_all, with_unsent,
+    Answer, Ask, AskId, AskedId, Gossip, HandlerId, Input, Output, Request, Response, Sent,
+    SessionId, Synced, Verdict, WorkerId, seal_all, with_unsent,
 };
 use crate::core::peers::Path;
 use crate::store::outbox::Outgoing;
@@ -132,15 +132,16 @@ pub(super) struct Shell {
     pub(super) walled: BTreeSet<PeerId>,
     /// Dials under way.
     pub(super) dialling: BTreeSet<PeerId>,
-    /// Requests from peers the doors do not let in (yet), waiting for their admission.
-    waiting: BTreeMap<PeerId, (usize, AskId, Request)>,
+    /// Requests from peers the doors do not let in (yet), waiting for their admission: one
+    /// per peer and protocol (sync or not), as the exchange's gates have it.
+    waiting: BTreeMap<(PeerId, bool), (usize, AskId, Request)>,
     /// Where each answer to a peer's request goes: the asker and its request.
     replies: HashMap<AskedId, (usize, AskId)>,
     last_asked: u64,
     /// This node's requests under way.
     pub(super) asks: BTreeSet<AskId>,
-    /// Of this node's deposits under way, why each box not sent was not.
-    unsent: HashMap<AskId, Vec<Option<String>>>,
+    /// Of this node's deposits under way, what became of each sealing.
+    sent: HashMap<AskId, Sent>,
     /// This node's mailbox requests talking, by peer (at most `MAX_ASKS_PER_PEER` each, as
     /// the event loop's permits have it), which peer each is with, and those waiting for
     /// their turn.
@@ -258,15 +259,33 @@ impl Sim {
         self.send(node, from, Frame::Response { id, response });
     }
 
-    /// The wait of `peer`'s request at `node` for its admission is over: refused, unless it
-    /// was let in meanwhile.
-    pub(super) fn admission_waited(&mut self, node: usize, peer: PeerId, epoch: u64) {
+    /// The wait of `peer`'s request (a sync, or not) at `node` for its admission is over:
+    /// refused, unless it was let in meanwhile.
+    pub(super) fn admission_waited(&mut self, node: usize, peer: PeerId, sync: bool, epoch: u64) {
         if self.nodes[node].epoch != epoch {
             return;
         }
-        if let Some((from, id, request)) = self.nodes[node].shell.waiting.remove(&peer) {
+        if let Some((from, id, request)) = self.nodes[node].shell.waiting.remove(&(peer, sync)) {
             self.refuse_request(node, from, id, &request);
         }
+    }
+
+    /// Serves node `from`'s request `id` at `node`, past its door: handed to the core, unless
+    /// `node` serves `from` as many mailbox requests as it serves one peer at once (then
+    /// dropped unread, counted).
+    fn serve_request(&mut self, node: usize, from: usize, id: AskId, request: Request) {
+        let serving = self.nodes[node].shell.serving.get(&from).copied();
+        if let Request::Mailbox(_) = request
+            && serving.unwrap_or(0) >= MAX_STREAMS_PER_PEER
+        {
+            let refused = &mut self.nodes[node].app.refused;
+            let key = ("mailbox".to_string(), "mailbox_stream_cap".to_string());
+            *refused.entry(key).or_default() += 1;
+            let response = Err("the stream was refused".to_string());
+            self.send(node, from, Frame::Response { id, response });
+            return;
+        }
+        self.asked(node, from, id, request);
     }
 
     /// Carries out everything `node`'s core decided, and starts its next flush when none
@@ -386,16 +405,15 @@ impl Sim {
                 let shell = &mut self.nodes[node].shell;
                 shell.sync_door = members.iter().chain(&leaving).copied().collect();
                 shell.members = members.into_iter().collect();
-                let admitted: Vec<PeerId> = shell
+                let admitted: Vec<(PeerId, bool)> = shell
                     .waiting
                     .iter()
-                    .filter(|(peer, (_, _, request))| shell.lets_in(peer, request))
-                    .map(|(peer, _)| *peer)
+                    .filter(|((peer, _), (_, _, request))| shell.lets_in(peer, request))
+                    .map(|(key, _)| *key)
                     .collect();
-                for peer in admitted {
-                    if let Some((from, id, request)) = self.nodes[node].shell.waiting.remove(&peer)
-                    {
-                        self.asked(node, from, id, request);
+                for key in admitted {
+                    if let Some((from, id, request)) = self.nodes[node].shell.waiting.remove(&key) {
+                        self.serve_request(node, from, id, request);
                     }
                 }
             }
@@ -454,8 +472,8 @@ impl Sim {
                     |card, mesh, plain| seal_with_entropy(&key, card, mesh, plain, rng.bytes()),
                 );
                 match sealed {
-                    Some((boxes, unsent)) => {
-                        self.nodes[node].shell.unsent.insert(id, unsent);
+                    Some((boxes, sent)) => {
+                        self.nodes[node].shell.sent.insert(id, sent);
                         let op = Op::Deposit { boxes };
                         self.ask(node, id, peer, Request::Mailbox(mailbox_request(op)));
                     }
@@ -627,9 +645,9 @@ impl Sim {
     pub(super) fn answered(&mut self, node: usize, id: AskId, answer: Result<Answer, String>) {
         let shell = &mut self.nodes[node].shell;
         shell.asks.remove(&id);
-        let answer = match (shell.unsent.remove(&id), answer) {
-            (Some(unsent), Ok(Answer::Mailbox(response))) => {
-                Ok(Answer::Mailbox(with_unsent(response, unsent)))
+        let answer = match (shell.sent.remove(&id), answer) {
+            (Some(sent), Ok(Answer::Mailbox(response))) => {
+                with_unsent(response, sent).map(Answer::Mailbox)
             }
             (_, answer) => answer,
         };
@@ -713,29 +731,28 @@ impl Sim {
             }
             Frame::Request { id, request } => {
                 if self.nodes[to].shell.lets_in(&from_peer, &request) {
-                    let serving = self.nodes[to].shell.serving.get(&from).copied();
-                    if let Request::Mailbox(_) = request
-                        && serving.unwrap_or(0) >= MAX_STREAMS_PER_PEER
-                    {
-                        let refused = &mut self.nodes[to].app.refused;
-                        let key = ("mailbox".to_string(), "mailbox_stream_cap".to_string());
-                        *refused.entry(key).or_default() += 1;
-                        let response = Err("the stream was refused".to_string());
-                        self.send(to, from, Frame::Response { id, response });
-                        return;
-                    }
-                    self.asked(to, from, id, request);
+                    self.serve_request(to, from, id, request);
                     return;
                 }
                 // Unread, it waits a while for the asker's admission, as the exchange's gate
-                // has it, when there is room to.
+                // (one per protocol) has it, when there is room to.
+                let sync = matches!(request, Request::Sync(_));
                 let shell = &mut self.nodes[to].shell;
-                if shell.waiting.len() < MAX_WAITING && !shell.waiting.contains_key(&from_peer) {
-                    shell.waiting.insert(from_peer, (from, id, request));
+                let of_kind = shell.waiting.keys().filter(|(_, s)| *s == sync).count();
+                if of_kind < MAX_WAITING && !shell.waiting.contains_key(&(from_peer, sync)) {
+                    shell.waiting.insert((from_peer, sync), (from, id, request));
                     let wait = ADMISSION_WAIT.as_millis() as u64;
                     let (epoch, at) = (self.nodes[to].epoch, self.ms + wait);
                     let (node, peer) = (to, from_peer);
-                    self.at(at, Due::AdmissionWait { node, peer, epoch });
+                    self.at(
+                        at,
+                        Due::AdmissionWait {
+                            node,
+                            peer,
+                            sync,
+                            epoch,
+                        },
+                    );
                 } else {
                     self.refuse_request(to, from, id, &request);
                 }

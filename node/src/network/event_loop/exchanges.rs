@@ -253,9 +253,8 @@ impl Exchanges {
             peer,
             tasks,
             make,
-            |control, peer, (boxes, unsent)| async move {
-                let response = mailbox::deposit(control, peer, boxes).await?;
-                Ok(with_unsent(response, unsent))
+            |control, peer, (boxes, sent)| async move {
+                with_unsent(mailbox::deposit(control, peer, boxes).await?, sent)
             },
         );
     }
