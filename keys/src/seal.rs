@@ -165,7 +165,12 @@ fn seal_from(
     payload.extend_from_slice(&(plaintext.len() as u32).to_be_bytes());
     payload.extend_from_slice(first);
     let mut out = Vec::with_capacity(plaintext.len() + 256);
-    let mut buf = Zeroizing::new(vec![0u8; NOISE_MAX]);
+    // As large as the largest message: a short plaintext's one handshake message, else a
+    // whole Noise message.
+    let mut buf = Zeroizing::new(vec![
+        0u8;
+        NOISE_MAX.min(4 + plaintext.len() + HANDSHAKE_OVERHEAD)
+    ]);
     let len = handshake.write_message(&payload, &mut buf).map_err(noise)?;
     push_frame(&mut out, &buf[..len]);
     let mut transport = handshake.into_transport_mode().map_err(noise)?;
@@ -202,7 +207,10 @@ pub fn open(me: &SealKey, mesh: &MeshId, sealed: &[u8]) -> Result<Opened, SealEr
     let mut handshake = builder(me, &prologue, None)?
         .build_responder()
         .map_err(noise)?;
-    let mut buf = vec![0u8; NOISE_MAX];
+    // As large as the largest frame (a payload is never longer than its frame), and wiped
+    // when done: it held the plaintext.
+    let largest = Frames(sealed).filter_map(Result::ok).map(<[u8]>::len).max();
+    let mut buf = Zeroizing::new(vec![0u8; largest.unwrap_or(0)]);
     let len = handshake
         .read_message(first, &mut buf)
         .map_err(|_| SealError::Tampered)?;
