@@ -15,7 +15,9 @@ use std::collections::HashSet;
 
 use libp2p::{Multiaddr, PeerId};
 use weft_proto::acl::{OpId, SignedOp};
+use weft_proto::display::NameCard;
 use weft_proto::mesh::MemberKey;
+use weft_proto::seal::SealCard;
 use weft_proto::sync::{Logged, MAX_SYNC_OPS, PeerAddrs, SyncRequest, SyncResponse};
 
 use super::asks::Purpose;
@@ -150,14 +152,7 @@ impl Core {
             };
             return (response, Vec::new());
         }
-        if let Some(key) = key_of(&peer) {
-            if let Some(card) = request.card {
-                self.learn_card(key, card);
-            }
-            if let Some(card) = request.name.clone() {
-                self.learn_name(key, *card, now);
-            }
-        }
+        self.learn_cards(&peer, request.card, request.name.map(|n| *n), now);
         let response = SyncResponse::Ops {
             ops,
             peers: self.member_addresses(&peer),
@@ -285,19 +280,32 @@ impl Core {
             if peer == self.me.peer || !self.admits(&peer) || !seen.insert(peer) {
                 continue;
             }
-            if let Some(member) = key_of(&peer) {
-                if let Some(card) = entry.card {
-                    self.learn_card(member, card);
-                }
-                if let Some(card) = entry.name {
-                    self.learn_name(member, card, now);
-                }
-            }
+            self.learn_cards(&peer, entry.card, entry.name, now);
             let addrs: Vec<Multiaddr> = entry.addrs.iter().filter_map(|a| a.parse().ok()).collect();
             self.remember_heard(peer, &addrs);
             if !self.peers.is_connected(&peer) {
                 self.peers.dial_soon(peer, now.at);
             }
+        }
+    }
+
+    /// Takes what member `peer`'s cards say, as a sync told them: its sealing key and its
+    /// display name (each checked against its key).
+    fn learn_cards(
+        &mut self,
+        peer: &PeerId,
+        card: Option<SealCard>,
+        name: Option<NameCard>,
+        now: Now,
+    ) {
+        let Some(member) = key_of(peer) else {
+            return;
+        };
+        if let Some(card) = card {
+            self.learn_card(member, card);
+        }
+        if let Some(name) = name {
+            self.learn_name(member, name, now);
         }
     }
 
