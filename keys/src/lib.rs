@@ -6,6 +6,7 @@
 //! - [`sign`]: signatures under a domain-separation context, verified strictly.
 //! - [`invite`]: invite keys (`WEFT2…`): short, checksummed, with a one-time secret.
 //! - [`acl`]: signing and checking ACL ops.
+//! - [`curve`]: the CURVE server key of a node's local ZeroMQ endpoints.
 //! - [`display`]: signing and checking members' display-name cards.
 //! - [`seal`]: sealed boxes for mailboxes (Noise X with snow) and the cards that publish
 //!   members' sealing keys.
@@ -15,6 +16,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod acl;
+pub mod curve;
 pub mod display;
 pub mod identity;
 pub mod invite;

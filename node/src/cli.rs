@@ -21,6 +21,7 @@ mod peers;
 mod queues;
 mod services;
 mod web;
+mod zmq;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -252,6 +253,13 @@ pub enum Command {
         #[command(subcommand)]
         command: QueueCommand,
     },
+    /// The CURVE keys of the node's local ZeroMQ TCP endpoints (`weft node --zmq
+    /// KIND=tcp://127.0.0.1:PORT`): its server key, and the client keys it lets in.
+    Zmq {
+        /// What to do.
+        #[command(subcommand)]
+        command: ZmqCommand,
+    },
     /// A live byte stream with a member: stdin goes to the other end, what it sends comes
     /// out on stdout (e.g. `ffmpeg … | weft pipe PEER`).
     Pipe {
@@ -305,6 +313,26 @@ pub enum ServiceCommand {
         #[arg(long, num_args = 0.., value_name = "ROLE|PEER")]
         call: Vec<String>,
     },
+}
+
+/// `weft zmq ...`. They change files in the data dir, so they work whether or not the node
+/// runs; a running node reads the allowed keys at each handshake.
+#[derive(Debug, Subcommand)]
+pub enum ZmqCommand {
+    /// Print the node's CURVE server key (Z85), which clients set as their server key.
+    Key,
+    /// Let a client's CURVE public key (Z85, 40 characters; quote it for the shell) in.
+    Allow {
+        /// The client's public key.
+        key: String,
+    },
+    /// Stop letting a client's key in (its open connections stay until they close).
+    Deny {
+        /// The client's public key.
+        key: String,
+    },
+    /// List the client keys let in.
+    Allowed,
 }
 
 /// `weft queue ...`.
@@ -678,6 +706,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => services::call(&client()?, &name, body, timeout, json).await,
         Command::Services => services::services(&client()?, json).await,
         Command::Queue { command } => queue(&client()?, command, json).await,
+        Command::Zmq { command } => zmq::zmq(&data_dir()?, command, json),
     }
 }
 

@@ -31,6 +31,8 @@ pub struct Config {
     pub web: Option<std::net::SocketAddr>,
     /// Whether the web page may be served on an address other than loopback.
     pub web_allow_remote: bool,
+    /// The local ZeroMQ endpoints to open.
+    pub zmq: Vec<crate::zmq::Spec>,
 }
 
 /// How much a node keeps, and for how long.
@@ -161,6 +163,7 @@ impl Config {
             metrics: None,
             web: None,
             web_allow_remote: false,
+            zmq: Vec::new(),
         }
     }
 

@@ -11,6 +11,8 @@
 //! - [`api`]: the local HTTP API on a Unix socket, and its typed client.
 //! - [`node`]: [`node::Node`], which starts and stops all of the above together.
 //! - [`web`]: the node's local web page (`weft node --web ADDR`), on the API's routes.
+//! - [`zmq`]: local ZeroMQ endpoints (`weft node --zmq ...`) that carry ZeroMQ programs'
+//!   messages onto the mesh.
 //! - [`doctor`]: the checks `weft doctor` and the web page show.
 //! - [`cli`]: the `weft` command line, a thin client of the API.
 //! - [`demo`]: `weft demo`, a throwaway three-node mesh on loopback.
@@ -34,3 +36,4 @@ pub mod ping;
 pub mod pipe;
 pub mod store;
 pub mod web;
+pub mod zmq;

@@ -24,11 +24,14 @@
 //! | `weft_service_in_flight` | gauge | `name` | calls running and waiting here |
 //! | `weft_queue_depth` | gauge | `queue`, `state` (pending, in_flight, dead) | items held here |
 //! | `weft_queue_redeliveries_total`, `weft_queue_dead_letters_total` | counter | `name` | |
+//! | `weft_zmq_messages_total` | counter | `endpoint` (`pub`, `call/NAME`, ...), `direction` (in, out) | messages between local ZeroMQ programs and the mesh |
+//! | `weft_zmq_refused_total` | counter | `endpoint` (or `curve`), `reason` | what the ZeroMQ endpoints refused local programs |
 //!
 //! The libp2p metrics (connections, bandwidth by protocol and transport, identify, ping,
 //! gossipsub, relay, DCUtR) are registered under the `libp2p_` prefix.
 
 mod work;
+pub mod zmq;
 
 use std::sync::Arc;
 
@@ -102,6 +105,8 @@ pub struct Metrics {
     pub store_bytes: Gauge,
     /// Services and queues.
     pub work: work::WorkMetrics,
+    /// The ZeroMQ endpoints.
+    pub zmq: zmq::ZmqMetrics,
     /// The libp2p metrics.
     pub libp2p: Arc<libp2p::metrics::Metrics>,
 }
@@ -127,6 +132,7 @@ impl Metrics {
             peers: Gauge::default(),
             store_bytes: Gauge::default(),
             work: work::WorkMetrics::new(weft),
+            zmq: zmq::ZmqMetrics::new(weft),
             libp2p,
         };
         weft.register("messages_sent", "Messages this node sent", m.sent.clone());

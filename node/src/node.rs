@@ -35,6 +35,8 @@ pub struct Node {
     exporter: Option<JoinHandle<()>>,
     /// The web page's server, when asked for.
     web: Option<JoinHandle<()>>,
+    /// The local ZeroMQ endpoints, when asked for.
+    zmq: Option<crate::zmq::Zmq>,
     api_shutdown: watch::Sender<bool>,
 }
 
@@ -59,6 +61,7 @@ impl Node {
             .ok_or_else(|| NodeError::NotInitialised(config.data_dir.display().to_string()))?;
         let name = store.identity.name()?;
         let keypair = keypair(&identity)?;
+        let curve = weft_keys::curve::CurveServerKey::of(&identity);
 
         let mut registry = prometheus_client::registry::Registry::default();
         let shared = network::event_loop::Shared::new(Metrics::new(&mut registry));
@@ -90,6 +93,20 @@ impl Node {
             config.limits,
         )?;
         let event_loop = tokio::spawn(event_loop.run());
+        let zmq = match crate::zmq::start(
+            &config.zmq,
+            &config.data_dir,
+            &curve,
+            &handle,
+            &shared.metrics.zmq,
+        ) {
+            Ok(zmq) => zmq,
+            Err(e) => {
+                let _ = handle.shutdown().await;
+                let _ = event_loop.await;
+                return Err(e);
+            }
+        };
         let media = Media {
             blobs: Blobs::start(&config.data_dir, store.clone(), control.clone(), &shared)?,
             pipes: Pipes::start(control.clone(), &shared)?,
@@ -151,6 +168,7 @@ impl Node {
             media,
             exporter,
             web,
+            zmq,
             api_shutdown,
         })
     }
@@ -178,6 +196,9 @@ impl Node {
             let _ = web.await;
         }
         self.media.stop();
+        if let Some(zmq) = self.zmq {
+            zmq.stop();
+        }
         if let Some(exporter) = &self.exporter {
             exporter.abort();
         }

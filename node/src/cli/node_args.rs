@@ -117,6 +117,11 @@ settings! {
     /// Let --web serve on an address other than loopback, so others on the network reach
     /// the page (its token still guards every call) [default: false]
     web_allow_remote: bool = false, "web-allow-remote";
+    /// Open a local ZeroMQ endpoint for existing ZeroMQ programs: KIND[/NAME][=ENDPOINT],
+    /// e.g. `pub`, `sub/weather`, `call/hello`, `offer/hello`, `queue/jobs`, `work/jobs`,
+    /// at ipc://DATA_DIR/zmq/KIND[/NAME] or at the ENDPOINT given (ipc://PATH, or
+    /// tcp://127.0.0.1:PORT with CURVE); repeat for more [default: none]
+    zmq: Vec<crate::zmq::Spec> = vec![], "zmq";
     /// As a mailbox: most messages held for one member [default: 10000]
     mailbox_max_messages: usize = MailboxLimits::default().max_messages, "mailbox-max-messages";
     /// As a mailbox: most bytes held for one member [default: 67108864]
@@ -204,7 +209,7 @@ macro_rules! deserialize_from_str {
         }
     )* };
 }
-deserialize_from_str!(Age, Addr, MetricsAddr);
+deserialize_from_str!(Age, Addr, MetricsAddr, crate::zmq::Spec);
 
 /// A setting's value as the config file writes it.
 fn show<T: ShowValue>(value: &T) -> toml::Value {
@@ -270,6 +275,16 @@ impl ShowValue for Vec<Addr> {
     }
 }
 
+impl ShowValue for Vec<crate::zmq::Spec> {
+    fn show(&self) -> toml::Value {
+        toml::Value::Array(
+            self.iter()
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        )
+    }
+}
+
 impl ShowValue for MetricsAddr {
     fn show(&self) -> toml::Value {
         toml::Value::String(self.0.map_or("off".into(), |a| a.to_string()))
@@ -312,6 +327,7 @@ impl Settings {
         config.metrics = self.metrics.0.0;
         config.web = self.web.0.0;
         config.web_allow_remote = self.web_allow_remote.0;
+        config.zmq = self.zmq.0.clone();
         config.limits = Limits {
             mailbox: MailboxLimits {
                 max_messages: self.mailbox_max_messages.0,

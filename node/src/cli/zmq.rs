@@ -1,0 +1,67 @@
+//! `weft zmq`: the CURVE keys of the node's local ZeroMQ TCP endpoints, kept in
+//! `DATA_DIR/zmq` (see [`crate::zmq::curve`]).
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::ZmqCommand;
+use super::output::print_json;
+use crate::zmq::curve;
+
+/// `weft zmq key|allow|deny|allowed`.
+pub fn zmq(data_dir: &Path, command: ZmqCommand, json: bool) -> anyhow::Result<()> {
+    let dir = data_dir.join("zmq");
+    let set = |key: &str, allow: bool| -> anyhow::Result<()> {
+        let key = curve::parse_key(key).map_err(anyhow::Error::msg)?;
+        let changed = curve::set_allowed(&dir, &key, allow).map_err(anyhow::Error::msg)?;
+        let shown = curve::z85(&key);
+        if json {
+            return print_json(
+                &serde_json::json!({ "key": shown, "allowed": allow, "changed": changed }),
+            );
+        }
+        match (allow, changed) {
+            (true, true) => println!("{shown} may connect to the tcp endpoints"),
+            (true, false) => println!("{shown} was already allowed"),
+            (false, true) => {
+                println!("{shown} is no longer let in (open connections stay until they close)")
+            }
+            (false, false) => println!("{shown} was not allowed"),
+        }
+        Ok(())
+    };
+    match command {
+        ZmqCommand::Key => {
+            let path = dir.join(curve::SERVER_KEY_FILE);
+            let key = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "no server key in {}: start the node with a ZeroMQ endpoint (`weft node --zmq ...`) once; it writes its key there",
+                    dir.display()
+                )
+            })?;
+            let key = key.trim();
+            if json {
+                return print_json(&serde_json::json!({ "server_key": key }));
+            }
+            println!("{key}");
+            Ok(())
+        }
+        ZmqCommand::Allow { key } => set(&key, true),
+        ZmqCommand::Deny { key } => set(&key, false),
+        ZmqCommand::Allowed => {
+            let keys: Vec<String> = curve::allowed(&dir)
+                .map_err(anyhow::Error::msg)?
+                .iter()
+                .map(curve::z85)
+                .collect();
+            if json {
+                return print_json(&keys);
+            }
+            for key in keys {
+                println!("{key}");
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Local ZeroMQ endpoints: existing ZeroMQ programs join the mesh by changing only their
+//! endpoint string. Each endpoint (`weft node --zmq KIND[/NAME][=ENDPOINT]`) binds the
+//! libzmq socket that matches what the program connects with and carries its messages
+//! through the node's handle, so the ACL applies exactly as through the API:
+//!
+//! | the program's socket | endpoint | weft binds | module |
+//! |---|---|---|---|
+//! | PUB | `pub`, `pub/TOPIC` | SUB | [`topics`] |
+//! | SUB | `sub`, `sub/TOPIC` | XPUB | [`topics`] |
+//! | REQ, DEALER | `call/NAME` | ROUTER | [`calls`] |
+//! | REP, ROUTER | `offer/NAME` | DEALER | [`calls`] |
+//! | PUSH | `queue/NAME` | PULL | [`queues`] |
+//! | PULL | `work/NAME` | PUSH | [`queues`] |
+//!
+//! ipc endpoints are Unix sockets in the data dir, owner only. TCP endpoints bind loopback
+//! only and require CURVE, with the clients let in by [`curve`]'s ZAP handler.
+
+pub mod calls;
+pub mod curve;
+mod presence;
+pub mod queues;
+pub mod socket;
+pub mod spec;
+pub mod topics;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use tokio::task::JoinHandle;
+
+use crate::metrics::zmq::ZmqMetrics;
+use crate::network::{NodeError, NodeHandle};
+use socket::Socket;
+pub use spec::{Kind, Spec, Transport};
+
+/// The most bytes one frame from a program may have; a longer one closes its connection
+/// (libzmq's `ZMQ_MAXMSGSIZE`). Frames over the mesh's own caps but under this are refused
+/// one by one.
+const MAX_FRAME_BYTES: i64 = 4 * 1024 * 1024;
+
+/// The most messages an endpoint reads ahead of what it has carried.
+const RECEIVE_QUEUE: i32 = 16;
+
+/// One endpoint as its task sees it: its name, the node, and where its counts go.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// `pub`, `call/NAME`, ...: in logs and metrics.
+    pub name: String,
+    /// The node.
+    pub handle: NodeHandle,
+    metrics: ZmqMetrics,
+}
+
+impl Endpoint {
+    /// One message carried in `direction` (`in` from the program, `out` to it).
+    pub fn passed(&self, direction: &str) {
+        self.metrics.passed(&self.name, direction);
+    }
+
+    /// A message refused for `reason`: logged in one line and counted.
+    pub fn refused(&self, reason: &str, why: &dyn std::fmt::Display) {
+        tracing::warn!(endpoint = %self.name, reason, "zmq: refused: {why}");
+        self.metrics.refused(&self.name, reason);
+    }
+
+    /// The socket itself failed: the endpoint stops, saying why.
+    pub fn broken(&self, e: zmq::Error) {
+        tracing::error!(endpoint = %self.name, "zmq: the endpoint stopped: {e}");
+    }
+}
+
+/// The running endpoints. Dropping them closes them.
+pub struct Zmq {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Zmq {
+    /// Closes every endpoint.
+    pub fn stop(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Binds `specs` for the node on `data_dir` and starts carrying them. A spec that cannot
+/// be served (libzmq without CURVE for a TCP endpoint, a path too long, an address in use)
+/// stops the start with one line saying why.
+pub fn start(
+    specs: &[Spec],
+    data_dir: &Path,
+    server: &weft_keys::curve::CurveServerKey,
+    handle: &NodeHandle,
+    metrics: &ZmqMetrics,
+) -> Result<Option<Zmq>, NodeError> {
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    let refuse = |e: String| NodeError::Invalid(format!("zmq: {e}"));
+    // Programs connect from wherever they run: endpoints are named by absolute paths.
+    let data_dir = &std::path::absolute(data_dir).map_err(|e| refuse(e.to_string()))?;
+    let dir = data_dir.join("zmq");
+    curve::private_dir(&dir).map_err(refuse)?;
+    let context = zmq::Context::new();
+    let door = |name: &str| Endpoint {
+        name: name.to_string(),
+        handle: handle.clone(),
+        metrics: metrics.clone(),
+    };
+    let mut tasks = Vec::new();
+    let tcp = specs
+        .iter()
+        .any(|s| matches!(s.transport(data_dir), Transport::Tcp(_)));
+    if tcp {
+        if zmq::has("curve") != Some(true) {
+            return Err(refuse(
+                "a tcp endpoint needs CURVE, and this libzmq was built without it (install a libzmq built with libsodium, or use ipc endpoints)".into(),
+            ));
+        }
+        // Before any TCP endpoint binds: without a handler, libzmq lets every client in.
+        let zap = context
+            .socket(zmq::REP)
+            .and_then(|s| s.bind(curve::ZAP_ENDPOINT).map(|()| s))
+            .map_err(|e| refuse(format!("cannot start the ZAP handler: {e}")))?;
+        let zap = Socket::new(zap).map_err(|e| refuse(e.to_string()))?;
+        tasks.push(tokio::spawn(curve::serve(zap, dir.clone(), door("curve"))));
+    }
+    // For `weft zmq key`, which runs without the store (the node holds its lock).
+    let key = curve::z85(&server.public());
+    std::fs::write(dir.join(curve::SERVER_KEY_FILE), format!("{key}\n"))
+        .map_err(|e| refuse(format!("cannot write the server key: {e}")))?;
+    if tcp {
+        tracing::info!(server_key = %key, "zmq: tcp endpoints serve CURVE with this server key");
+    }
+    for spec in specs {
+        let transport = spec.transport(data_dir);
+        transport.check().map_err(refuse)?;
+        let bound = bind(&context, spec, &transport, server)
+            .map_err(|e| refuse(format!("{}: {e}", transport.endpoint())))?;
+        let name = spec.kind.path();
+        tasks.push(serve(&context, spec, bound, door(&name)).map_err(refuse)?);
+        tracing::info!(endpoint = %name, at = %transport.endpoint(), "zmq: endpoint open");
+    }
+    Ok(Some(Zmq { tasks }))
+}
+
+/// The libzmq socket type weft binds for a program connecting to `kind`.
+fn socket_type(kind: &Kind) -> zmq::SocketType {
+    match kind {
+        Kind::Pub(_) => zmq::SUB,
+        Kind::Sub(_) => zmq::XPUB,
+        Kind::Call(_) => zmq::ROUTER,
+        Kind::Offer(_) => zmq::DEALER,
+        Kind::Queue(_) => zmq::PULL,
+        Kind::Work(_) => zmq::PUSH,
+    }
+}
+
+/// Binds `spec`'s socket at `transport`: ipc owner only, tcp behind CURVE.
+fn bind(
+    context: &zmq::Context,
+    spec: &Spec,
+    transport: &Transport,
+    server: &weft_keys::curve::CurveServerKey,
+) -> Result<zmq::Socket, String> {
+    let socket = context
+        .socket(socket_type(&spec.kind))
+        .map_err(|e| e.to_string())?;
+    let set = |r: zmq::Result<()>| r.map_err(|e| e.to_string());
+    set(socket.set_linger(0))?;
+    set(socket.set_maxmsgsize(MAX_FRAME_BYTES))?;
+    set(socket.set_rcvhwm(RECEIVE_QUEUE))?;
+    match &spec.kind {
+        Kind::Pub(_) => set(socket.set_subscribe(b""))?,
+        // One item in weft's queue: the program's own socket is the back-pressure.
+        Kind::Work(_) => set(socket.set_sndhwm(1))?,
+        _ => {}
+    }
+    match transport {
+        Transport::Ipc(path) => {
+            if let Some(parent) = path.parent() {
+                curve::private_dir(parent)?;
+            }
+            // A socket file left by a killed node: the store's lock says no other node
+            // uses this data dir.
+            if path.exists() {
+                std::fs::remove_file(path)
+                    .map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
+            }
+            set(socket.bind(&transport.endpoint()))?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| e.to_string())?;
+        }
+        Transport::Tcp(_) => {
+            set(socket.set_curve_server(true))?;
+            set(socket.set_curve_secretkey(server.secret()))?;
+            set(socket.set_zap_domain(curve::DOMAIN))?;
+            set(socket.bind(&transport.endpoint()))?;
+        }
+    }
+    Ok(socket)
+}
+
+/// Starts the task that carries `spec`'s messages on `socket`.
+fn serve(
+    context: &zmq::Context,
+    spec: &Spec,
+    socket: zmq::Socket,
+    door: Endpoint,
+) -> Result<JoinHandle<()>, String> {
+    let watch = |socket: &zmq::Socket| presence::Presence::watch(context, socket);
+    let task = match &spec.kind {
+        Kind::Pub(topic) => tokio::spawn(topics::publish(wrap(socket)?, topic.clone(), door)),
+        Kind::Sub(topic) => tokio::spawn(topics::subscribe(wrap(socket)?, topic.clone(), door)),
+        Kind::Call(service) => tokio::spawn(calls::call(wrap(socket)?, service.clone(), door)),
+        Kind::Offer(service) => {
+            let presence = watch(&socket)?;
+            tokio::spawn(calls::offer(wrap(socket)?, presence, service.clone(), door))
+        }
+        Kind::Queue(queue) => tokio::spawn(queues::push(wrap(socket)?, queue.clone(), door)),
+        Kind::Work(queue) => {
+            let presence = watch(&socket)?;
+            tokio::spawn(queues::work(wrap(socket)?, presence, queue.clone(), door))
+        }
+    };
+    Ok(task)
+}
+
+fn wrap(socket: zmq::Socket) -> Result<Socket, String> {
+    Socket::new(socket).map_err(|e| e.to_string())
+}

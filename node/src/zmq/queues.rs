@@ -1,0 +1,113 @@
+//! `queue/NAME` and `work/NAME`: a program's PUSH pushes items on weft queue NAME, and a
+//! program's PULL works it.
+//!
+//! - `queue/NAME`: the next message is read only once the previous one is on disk, so the
+//!   program's high-water mark holds it back when the mesh is slower than it.
+//! - `work/NAME`: while a program is connected, this node works the queue and hands each
+//!   item to the programs (round-robin, as a PUSH does). An item counts as done once a
+//!   program's socket has taken it: ZeroMQ's PULL tells no one when the program reads or
+//!   finishes, so an item still in the buffers of a program that is killed is lost. When
+//!   the last program leaves, the items not yet taken go back to the producers.
+
+use weft_proto::queue::{DEFAULT_MAX_DELIVER, QueueName};
+
+use super::Endpoint;
+use super::presence::Presence;
+use super::socket::Socket;
+use crate::core::queues::working::WorkOpts;
+use crate::network::NodeError;
+use crate::network::handle::{WorkItem, Working};
+
+/// Items this node takes at once for its programs.
+const CREDIT: u32 = 4;
+
+/// Pushes what the programs' PUSH sends (weft's PULL is on `socket`) on `queue`, one
+/// message at a time. Runs until the node or the socket stops.
+pub async fn push(mut socket: Socket, queue: QueueName, door: Endpoint) {
+    loop {
+        let frames = match socket.recv().await {
+            Ok(frames) => frames,
+            Err(e) => return door.broken(e),
+        };
+        let Ok([body]) = <[Vec<u8>; 1]>::try_from(frames) else {
+            door.refused("frames", &"a queue item is one frame");
+            continue;
+        };
+        match door.handle.push(queue.clone(), body, None).await {
+            Ok(_) => door.passed("in"),
+            Err(NodeError::Shutdown) => return,
+            Err(e @ NodeError::Forbidden(_)) => door.refused("forbidden", &e),
+            Err(e @ NodeError::TooLarge(_)) => door.refused("too-large", &e),
+            Err(e) => door.refused("failed", &e),
+        }
+    }
+}
+
+/// Works `queue` while programs are connected to `socket` (weft's PUSH), handing them its
+/// items. Runs until the node or the socket stops.
+pub async fn work(mut socket: Socket, mut presence: Presence, queue: QueueName, door: Endpoint) {
+    let mut working: Option<Working> = None;
+    // An item the programs' queues could not take yet.
+    let mut waiting: Option<WorkItem> = None;
+    loop {
+        tokio::select! {
+            change = presence.changed() => {
+                if let Err(e) = change {
+                    return door.broken(e);
+                }
+                match (presence.connected(), &working) {
+                    (0, Some(w)) => {
+                        // What it holds, the item waiting too, goes back to the producers.
+                        let _ = door.handle.stop_work(w.worker).await;
+                        working = None;
+                        waiting = None;
+                    }
+                    (1.., None) => working = start(&door, &queue).await,
+                    _ => {}
+                }
+            }
+            item = next(&mut working), if waiting.is_none() => match item {
+                Some(item) => waiting = Some(item),
+                None => working = None,
+            },
+            ready = socket.ready(zmq::POLLOUT), if waiting.is_some() => {
+                if let Err(e) = ready {
+                    return door.broken(e);
+                }
+                let Some(item) = waiting.take() else { continue };
+                match socket.try_send(std::slice::from_ref(&item.body)) {
+                    Ok(()) => {
+                        door.passed("out");
+                        let _ = door.handle.worked(item.run, Ok(())).await;
+                    }
+                    Err(zmq::Error::EAGAIN) => waiting = Some(item),
+                    Err(e) => return door.broken(e),
+                }
+            }
+        }
+    }
+}
+
+/// The next item for the programs, or never while the queue is not worked.
+async fn next(working: &mut Option<Working>) -> Option<WorkItem> {
+    match working {
+        Some(working) => working.items.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Works `queue` from this node, saying so if it may not.
+async fn start(door: &Endpoint, queue: &QueueName) -> Option<Working> {
+    let opts = WorkOpts {
+        concurrency: CREDIT,
+        prefetch: CREDIT,
+        max_deliver: DEFAULT_MAX_DELIVER,
+    };
+    match door.handle.work(queue.clone(), opts).await {
+        Ok(working) => Some(working),
+        Err(e) => {
+            door.refused("work", &format!("cannot work `{queue}`: {e}"));
+            None
+        }
+    }
+}

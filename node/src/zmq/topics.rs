@@ -1,0 +1,189 @@
+//! `pub` and `sub`: a program's PUB publishes on weft topics, a program's SUB receives them.
+//! weft topics carry text, so a body must be UTF-8 (a binary one is refused and counted).
+//!
+//! - `pub`: each message is `[topic, body]`, ZeroMQ's envelope convention.
+//! - `pub/TOPIC`: each message is one frame, published on TOPIC whatever it starts with
+//!   (as the guide's weather server writes them).
+//! - `sub`: the program gets `[topic, body]`. It subscribes by prefix, as ZeroMQ does; a
+//!   prefix that is a whole topic name also subscribes this node to that topic in the
+//!   mesh (a shorter one matches the topics this node is subscribed to).
+//! - `sub/TOPIC`: this node subscribes to TOPIC; the program gets each message as one frame
+//!   and its prefix filters match the message's start.
+
+use tokio::sync::broadcast::error::RecvError;
+use weft_proto::api::Event;
+use weft_proto::topic::TopicName;
+
+use super::Endpoint;
+use super::socket::{Frames, Socket};
+use crate::network::NodeError;
+
+/// Publishes what the program's PUB sends (weft's SUB is on `socket`), on `fixed` or on
+/// each message's first frame. Runs until the node or the socket stops.
+pub async fn publish(mut socket: Socket, fixed: Option<TopicName>, door: Endpoint) {
+    loop {
+        let frames = match socket.recv().await {
+            Ok(frames) => frames,
+            Err(e) => return door.broken(e),
+        };
+        let (topic, text) = match read(frames, fixed.as_ref()) {
+            Ok(read) => read,
+            Err((reason, why)) => {
+                door.refused(reason, &why);
+                continue;
+            }
+        };
+        match door.handle.publish(topic, text).await {
+            Ok(_) => door.passed("in"),
+            Err(NodeError::Shutdown) => return,
+            Err(e) => door.refused(refusal(&e), &e),
+        }
+    }
+}
+
+/// The topic and text of one PUB message.
+fn read(
+    frames: Frames,
+    fixed: Option<&TopicName>,
+) -> Result<(TopicName, String), (&'static str, String)> {
+    let (topic, body) = match (fixed, <[Vec<u8>; 2]>::try_from(frames)) {
+        (None, Ok([topic, body])) => {
+            let topic = String::from_utf8(topic)
+                .map_err(|_| ("topic", "the topic frame is not UTF-8".to_string()))?;
+            let topic = topic
+                .parse::<TopicName>()
+                .map_err(|e| ("topic", format!("`{}`: {e}", topic.escape_debug())))?;
+            (topic, body)
+        }
+        (Some(topic), Err(frames)) if frames.len() == 1 => {
+            let body = frames.into_iter().next().unwrap_or_default();
+            (topic.clone(), body)
+        }
+        (None, Err(frames)) => {
+            return Err((
+                "frames",
+                format!(
+                    "a message of {} frames; `pub` takes [topic, body]",
+                    frames.len()
+                ),
+            ));
+        }
+        (Some(topic), _) => {
+            return Err((
+                "frames",
+                format!("`pub/{topic}` takes messages of one frame"),
+            ));
+        }
+    };
+    let text = String::from_utf8(body).map_err(|_| {
+        (
+            "body",
+            "weft topics carry text; the body is not UTF-8".to_string(),
+        )
+    })?;
+    Ok((topic, text))
+}
+
+/// The reason label of a refusal by the node.
+fn refusal(e: &NodeError) -> &'static str {
+    match e {
+        NodeError::Forbidden(_) => "forbidden",
+        NodeError::TooLarge(_) => "too-large",
+        NodeError::Invalid(_) => "invalid",
+        _ => "failed",
+    }
+}
+
+/// Hands the program's SUB (weft's XPUB is on `socket`) the topic messages this node
+/// receives: those of `fixed` as one frame, or all as `[topic, body]`. Runs until the node
+/// or the socket stops.
+pub async fn subscribe(mut socket: Socket, fixed: Option<TopicName>, door: Endpoint) {
+    let mut events = door.handle.events();
+    if let Some(topic) = &fixed {
+        join(&door, topic.clone()).await;
+    }
+    loop {
+        tokio::select! {
+            frames = socket.recv() => match frames {
+                Ok(frames) => {
+                    if fixed.is_none() {
+                        subscription(&door, &frames).await;
+                    }
+                }
+                Err(e) => return door.broken(e),
+            },
+            event = events.recv() => match event {
+                Ok(Event::Message(m)) => {
+                    let Some(topic) = m.topic else { continue };
+                    let frames = match &fixed {
+                        None => vec![topic.to_string().into_bytes(), m.text.into_bytes()],
+                        Some(only) if *only == topic => vec![m.text.into_bytes()],
+                        Some(_) => continue,
+                    };
+                    // An XPUB never waits: a subscriber past its high-water mark misses
+                    // messages, as with any ZeroMQ PUB.
+                    match socket.try_send(&frames) {
+                        Ok(()) => door.passed("out"),
+                        Err(e) => door.refused("send", &e),
+                    }
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => door.refused(
+                    "lagged",
+                    &format!("fell behind the node's events; {missed} were skipped"),
+                ),
+                Err(RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+/// A subscription message from a program's SUB: `[1, prefix...]` subscribes. A prefix that
+/// is a whole topic name subscribes this node to that topic.
+async fn subscription(door: &Endpoint, frames: &Frames) {
+    let [frame] = frames.as_slice() else { return };
+    let Some((&1, prefix)) = frame.split_first() else {
+        return;
+    };
+    if let Some(topic) = std::str::from_utf8(prefix)
+        .ok()
+        .and_then(|p| p.parse::<TopicName>().ok())
+    {
+        join(door, topic).await;
+    }
+}
+
+/// Subscribes this node to `topic`, saying so if it may not.
+async fn join(door: &Endpoint, topic: TopicName) {
+    if let Err(e) = door.handle.subscribe(topic, true).await {
+        door.refused(refusal(&e), &e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pub_messages_read_as_the_endpoint_says() {
+        let weather: TopicName = "weather".parse().unwrap();
+        let two = vec![b"news".to_vec(), b"hello".to_vec()];
+        assert_eq!(
+            read(two.clone(), None).unwrap(),
+            ("news".parse().unwrap(), "hello".to_string())
+        );
+        assert_eq!(
+            read(vec![b"10001 23 45".to_vec()], Some(&weather)).unwrap(),
+            (weather.clone(), "10001 23 45".to_string())
+        );
+        for (frames, fixed, reason) in [
+            (vec![b"x".to_vec()], None, "frames"),
+            (two.clone(), Some(&weather), "frames"),
+            (vec![vec![0xff], b"x".to_vec()], None, "topic"),
+            (vec![b"Not A Topic".to_vec(), b"x".to_vec()], None, "topic"),
+            (vec![b"news".to_vec(), vec![0xff, 0xfe]], None, "body"),
+        ] {
+            assert_eq!(read(frames, fixed).unwrap_err().0, reason);
+        }
+    }
+}
