@@ -48,6 +48,7 @@ pub mod doors;
 pub mod forwards;
 mod gossip;
 pub mod holding;
+pub mod in_order;
 pub mod io;
 pub mod links;
 pub mod mailbox;
@@ -171,6 +172,8 @@ pub struct Core {
     timers: Timers,
     /// What members said they are connected to.
     reports: links::Reports,
+    /// Topic messages heard by local listeners in each publisher's order.
+    in_order: in_order::InOrder,
     out: VecDeque<Output>,
 }
 
@@ -257,6 +260,7 @@ impl Core {
                 sweep: now.at,
             },
             reports: links::Reports::default(),
+            in_order: in_order::InOrder::default(),
             out: VecDeque::new(),
         };
         for write in forget {
@@ -465,13 +469,35 @@ impl Core {
                         self.out.push_back(Output::Event(Event::Message(*message)));
                     }
                 }
+                Durable::Published {
+                    message,
+                    topic,
+                    publisher,
+                    seq,
+                } => {
+                    if !known.contains(&message.id) {
+                        let heard = self
+                            .in_order
+                            .arrived(topic, publisher, seq, *message, now.at);
+                        self.hear(heard);
+                    }
+                }
                 Durable::Then(output) => self.out.push_back(*output),
                 Durable::Collected { mailbox, step } => self.collected(mailbox, step, now),
             }
         }
     }
 
+    /// Local listeners hear `messages`, in this order.
+    fn hear(&mut self, messages: Vec<weft_proto::api::Message>) {
+        for message in messages {
+            self.out.push_back(Output::Event(Event::Message(message)));
+        }
+    }
+
     fn on_tick(&mut self, now: Now) {
+        let due = self.in_order.due(now.at);
+        self.hear(due);
         for peer in self.delivery.unreachable_peers() {
             self.peers.dial_soon(peer, now.at);
         }

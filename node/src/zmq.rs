@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 
 use crate::metrics::zmq::ZmqMetrics;
 use crate::network::{NodeError, NodeHandle};
+use presence::Presence;
 use socket::Socket;
 pub use spec::{Kind, Spec, Transport};
 
@@ -38,8 +39,14 @@ pub use spec::{Kind, Spec, Transport};
 /// one by one.
 const MAX_FRAME_BYTES: i64 = 4 * 1024 * 1024;
 
-/// The most messages an endpoint reads ahead of what it has carried.
-const RECEIVE_QUEUE: i32 = 16;
+/// The most messages an endpoint reads ahead of what it has carried (libzmq's default).
+const RECEIVE_QUEUE: i32 = 1000;
+
+/// The most items a `queue` endpoint reads ahead of what is on disk. libzmq drops what a
+/// receiver at its high-water mark had not read yet when the sender's connection closes,
+/// so a PUSH program that sends a burst and exits would lose its tail if this were small;
+/// past it, the program's sends wait (the back-pressure).
+const QUEUE_READ_AHEAD: i32 = 10_000;
 
 /// One endpoint as its task sees it: its name, the node, and where its counts go.
 #[derive(Clone)]
@@ -110,7 +117,7 @@ pub fn start(
     let mut tasks = Vec::new();
     let tcp = specs
         .iter()
-        .any(|s| matches!(s.transport(data_dir), Transport::Tcp(_)));
+        .any(|s| !s.connect && matches!(s.transport(data_dir), Transport::Tcp(_)));
     if tcp {
         if zmq::has("curve") != Some(true) {
             return Err(refuse(
@@ -135,16 +142,22 @@ pub fn start(
     for spec in specs {
         let transport = spec.transport(data_dir);
         transport.check().map_err(refuse)?;
-        let bound = bind(&context, spec, &transport, server)
+        let bound = open(&context, spec, &transport, server)
             .map_err(|e| refuse(format!("{}: {e}", transport.endpoint())))?;
         let name = spec.kind.path();
-        tasks.push(serve(&context, spec, bound, door(&name)).map_err(refuse)?);
-        tracing::info!(endpoint = %name, at = %transport.endpoint(), "zmq: endpoint open");
+        let (socket, presence) = bound;
+        tasks.push(serve(spec, socket, presence, door(&name)).map_err(refuse)?);
+        let how = if spec.connect {
+            "connected to"
+        } else {
+            "bound at"
+        };
+        tracing::info!(endpoint = %name, "zmq: endpoint {name} {how} {}", transport.endpoint());
     }
     Ok(Some(Zmq { tasks }))
 }
 
-/// The libzmq socket type weft binds for a program connecting to `kind`.
+/// The libzmq socket type weft opens for a program's socket on `kind`.
 fn socket_type(kind: &Kind) -> zmq::SocketType {
     match kind {
         Kind::Pub(_) => zmq::SUB,
@@ -156,13 +169,15 @@ fn socket_type(kind: &Kind) -> zmq::SocketType {
     }
 }
 
-/// Binds `spec`'s socket at `transport`: ipc owner only, tcp behind CURVE.
-fn bind(
+/// Opens `spec`'s socket at `transport`: connected to a program bound there, or bound
+/// there (ipc owner only, tcp behind CURVE); with its [`Presence`] when the endpoint hands
+/// work to programs, watching from before the first connection.
+fn open(
     context: &zmq::Context,
     spec: &Spec,
     transport: &Transport,
     server: &weft_keys::curve::CurveServerKey,
-) -> Result<zmq::Socket, String> {
+) -> Result<(zmq::Socket, Option<Presence>), String> {
     let socket = context
         .socket(socket_type(&spec.kind))
         .map_err(|e| e.to_string())?;
@@ -172,9 +187,19 @@ fn bind(
     set(socket.set_rcvhwm(RECEIVE_QUEUE))?;
     match &spec.kind {
         Kind::Pub(_) => set(socket.set_subscribe(b""))?,
+        Kind::Queue(_) => set(socket.set_rcvhwm(QUEUE_READ_AHEAD))?,
         // One item in weft's queue: the program's own socket is the back-pressure.
         Kind::Work(_) => set(socket.set_sndhwm(1))?,
         _ => {}
+    }
+    let presence = match &spec.kind {
+        Kind::Offer(_) | Kind::Work(_) => Some(Presence::watch(context, &socket)?),
+        _ => None,
+    };
+    if spec.connect {
+        // The program's own door: weft is its client, as any ZeroMQ peer would be.
+        set(socket.connect(&transport.endpoint()))?;
+        return Ok((socket, presence));
     }
     match transport {
         Transport::Ipc(path) => {
@@ -198,29 +223,30 @@ fn bind(
             set(socket.bind(&transport.endpoint()))?;
         }
     }
-    Ok(socket)
+    Ok((socket, presence))
 }
 
 /// Starts the task that carries `spec`'s messages on `socket`.
 fn serve(
-    context: &zmq::Context,
     spec: &Spec,
     socket: zmq::Socket,
+    presence: Option<Presence>,
     door: Endpoint,
 ) -> Result<JoinHandle<()>, String> {
-    let watch = |socket: &zmq::Socket| presence::Presence::watch(context, socket);
+    let watched = || presence.ok_or_else(|| "no presence watch".to_string());
     let task = match &spec.kind {
         Kind::Pub(topic) => tokio::spawn(topics::publish(wrap(socket)?, topic.clone(), door)),
         Kind::Sub(topic) => tokio::spawn(topics::subscribe(wrap(socket)?, topic.clone(), door)),
         Kind::Call(service) => tokio::spawn(calls::call(wrap(socket)?, service.clone(), door)),
-        Kind::Offer(service) => {
-            let presence = watch(&socket)?;
-            tokio::spawn(calls::offer(wrap(socket)?, presence, service.clone(), door))
-        }
+        Kind::Offer(service) => tokio::spawn(calls::offer(
+            wrap(socket)?,
+            watched()?,
+            service.clone(),
+            door,
+        )),
         Kind::Queue(queue) => tokio::spawn(queues::push(wrap(socket)?, queue.clone(), door)),
         Kind::Work(queue) => {
-            let presence = watch(&socket)?;
-            tokio::spawn(queues::work(wrap(socket)?, presence, queue.clone(), door))
+            tokio::spawn(queues::work(wrap(socket)?, watched()?, queue.clone(), door))
         }
     };
     Ok(task)

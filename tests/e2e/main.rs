@@ -33,3 +33,4 @@ mod support;
 mod tampering;
 mod web;
 mod work_doors;
+mod zmq;

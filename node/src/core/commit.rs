@@ -38,6 +38,19 @@ pub enum Durable {
     /// Local listeners hear of a message that went to history, when the writer found it
     /// new.
     Received(Box<Message>),
+    /// Local listeners hear of `publisher`'s topic message `seq` on `topic`, which went to
+    /// history, when the writer found it new: in the publisher's order
+    /// ([`super::in_order`]).
+    Published {
+        /// The message.
+        message: Box<Message>,
+        /// Its topic.
+        topic: weft_proto::topic::TopicName,
+        /// Its publisher's key.
+        publisher: weft_proto::mesh::MemberKey,
+        /// Its number in the publisher's run.
+        seq: u64,
+    },
     /// A local caller's answer may go.
     Release(Ticket),
     /// Carry this out (an answer to a peer, an exchange to start).

@@ -203,13 +203,19 @@ impl Core {
         if self.commit.holds_message(&record.id) {
             return Taken::Seen;
         }
+        let (topic, seq) = (message.topic.clone(), message.seq);
         // Logged either way: a message first seen before the log existed joins it.
         self.commit.write(Write::LogTopic(key, Box::new(message)));
         // Whether history holds it already the writer tells, and only news reaches
         // listeners; it is forwarded all the same (gossipsub's own cache keeps replays rare).
         let record = Box::new(record);
         self.commit.write(Write::InsertHistory(record.clone()));
-        self.commit.after(Durable::Received(record));
+        self.commit.after(Durable::Published {
+            message: record,
+            topic,
+            publisher: key,
+            seq,
+        });
         Taken::Stored
     }
 }

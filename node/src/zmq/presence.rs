@@ -31,7 +31,9 @@ impl Presence {
             "inproc://weft-presence-{}",
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let events = zmq::SocketEvent::ACCEPTED as i32 | zmq::SocketEvent::DISCONNECTED as i32;
+        let events = zmq::SocketEvent::ACCEPTED as i32
+            | zmq::SocketEvent::CONNECTED as i32
+            | zmq::SocketEvent::DISCONNECTED as i32;
         socket.monitor(&at, events).map_err(|e| e.to_string())?;
         let monitor = context.socket(zmq::PAIR).map_err(|e| e.to_string())?;
         monitor.set_linger(0).map_err(|e| e.to_string())?;
@@ -57,7 +59,9 @@ impl Presence {
                 continue;
             };
             let code = u16::from_le_bytes([code[0], code[1]]);
-            if code == zmq::SocketEvent::ACCEPTED as u16 {
+            if code == zmq::SocketEvent::ACCEPTED as u16
+                || code == zmq::SocketEvent::CONNECTED as u16
+            {
                 self.connected += 1;
                 return Ok(Change::Came);
             }

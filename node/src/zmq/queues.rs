@@ -1,8 +1,9 @@
 //! `queue/NAME` and `work/NAME`: a program's PUSH pushes items on weft queue NAME, and a
 //! program's PULL works it.
 //!
-//! - `queue/NAME`: the next message is read only once the previous one is on disk, so the
-//!   program's high-water mark holds it back when the mesh is slower than it.
+//! - `queue/NAME`: items are pushed one at a time, each once the one before it is on disk;
+//!   libzmq reads up to 10,000 ahead (why so many: `QUEUE_READ_AHEAD` in `zmq.rs`),
+//!   and past that the program's high-water mark holds it back.
 //! - `work/NAME`: while a program is connected, this node works the queue and hands each
 //!   item to the programs (round-robin, as a PUSH does). An item counts as done once a
 //!   program's socket has taken it: ZeroMQ's PULL tells no one when the program reads or

@@ -1,7 +1,10 @@
 //! [`Spec`]: one ZeroMQ endpoint as `--zmq` and the config file name it: what it maps onto
-//! the mesh (`pub`, `sub/TOPIC`, `call/NAME`, ...) and, after `=`, where it listens
-//! (`ipc://PATH` or `tcp://127.0.0.1:PORT`); without `=`, an ipc socket at
-//! `DATA_DIR/zmq/KIND[/NAME]`.
+//! the mesh (`pub`, `sub/TOPIC`, `call/NAME`, ...) and where:
+//!
+//! - nothing more: weft binds an ipc socket at `DATA_DIR/zmq/KIND[/NAME]`;
+//! - `=ENDPOINT`: weft binds there (`ipc://PATH`, or `tcp://127.0.0.1:PORT` with CURVE);
+//! - `@ENDPOINT`: weft connects to a program that binds there (`ipc://PATH` or a loopback
+//!   `tcp://`), as a ZeroMQ server such as the guide's `hwserver` does.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -65,6 +68,8 @@ pub struct Spec {
     pub kind: Kind,
     /// Where it listens, if not the default ipc path.
     pub at: Option<Transport>,
+    /// Whether weft connects to a program bound at `at` instead of binding.
+    pub connect: bool,
 }
 
 /// The longest path an ipc endpoint can have (a Unix socket address holds 107 bytes).
@@ -104,9 +109,13 @@ impl std::str::FromStr for Spec {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Spec, String> {
-        let (what, at) = match s.split_once('=') {
-            Some((what, at)) => (what, Some(parse_transport(at)?)),
-            None => (s, None),
+        let (what, at, connect) = match s.find(['=', '@']) {
+            Some(i) => (
+                &s[..i],
+                Some(parse_transport(&s[i + 1..])?),
+                &s[i..=i] == "@",
+            ),
+            None => (s, None, false),
         };
         let (kind, name) = match what.split_once('/') {
             Some((kind, name)) => (kind, Some(name)),
@@ -132,7 +141,7 @@ impl std::str::FromStr for Spec {
                 ));
             }
         };
-        Ok(Spec { kind, at })
+        Ok(Spec { kind, at, connect })
     }
 }
 
@@ -164,7 +173,12 @@ impl fmt::Display for Spec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.kind.path())?;
         match &self.at {
-            Some(at) => write!(f, "={}", at.endpoint()),
+            Some(at) => write!(
+                f,
+                "{}{}",
+                if self.connect { '@' } else { '=' },
+                at.endpoint()
+            ),
             None => Ok(()),
         }
     }
@@ -188,6 +202,8 @@ mod tests {
             "call/hello=tcp://127.0.0.1:5555",
             "sub=tcp://[::1]:5556",
             "offer/hello=ipc:///run/hello.sock",
+            "offer/hello@ipc:///tmp/hello.sock",
+            "pub/weather@tcp://127.0.0.1:5556",
         ] {
             assert_eq!(s.parse::<Spec>().unwrap().to_string(), s);
         }
@@ -212,6 +228,7 @@ mod tests {
             ("call/x=tcp://192.168.1.2:5555", "127.0.0.1"),
             ("call/x=udp://127.0.0.1:5555", "neither"),
             ("call/x=ipc://", "no path"),
+            ("pub@tcp://10.0.0.1:5556", "127.0.0.1"),
         ] {
             let e = s.parse::<Spec>().unwrap_err();
             assert!(e.contains(says), "{s}: {e}");

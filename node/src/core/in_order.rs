@@ -1,0 +1,220 @@
+//! [`InOrder`]: local listeners hear each publisher's topic messages in the order it
+//! published them. Gossip does not keep that order on its own (gossipsub shares one queue
+//! among all the connections to a peer, so two connections interleave), and a lost message
+//! comes later by catch-up. A message that arrives after a gap is stored at once but heard
+//! only when the gap fills, or after [`HOLD`] if it does not: then what was held is heard in
+//! order and the missing one when it comes.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use weft_proto::api::Message;
+use weft_proto::mesh::MemberKey;
+use weft_proto::topic::TopicName;
+
+/// Longest a message waits for the gap before it.
+pub const HOLD: Duration = Duration::from_secs(1);
+
+/// Most messages held behind gaps, all publishers together; past that the oldest run is
+/// heard at once.
+pub const MAX_HELD: usize = 4096;
+
+/// One publisher's run on one topic.
+type Run = (TopicName, MemberKey);
+
+/// The next number each run is heard from, and what waits behind a gap.
+#[derive(Debug, Default)]
+pub struct InOrder {
+    next: BTreeMap<Run, u64>,
+    held: BTreeMap<Run, BTreeMap<u64, (Message, Instant)>>,
+    count: usize,
+}
+
+impl InOrder {
+    /// `publisher`'s message `seq` on `topic`, stored and new: what listeners hear now, in
+    /// order (it, and what it unblocked; nothing while a gap is before it).
+    pub fn arrived(
+        &mut self,
+        topic: TopicName,
+        publisher: MemberKey,
+        seq: u64,
+        message: Message,
+        now: Instant,
+    ) -> Vec<Message> {
+        let run = (topic, publisher);
+        let next = *self.next.entry(run.clone()).or_insert(seq);
+        if seq > next {
+            self.held
+                .entry(run)
+                .or_default()
+                .insert(seq, (message, now + HOLD));
+            self.count += 1;
+            if self.count > MAX_HELD {
+                return self.release_oldest();
+            }
+            return Vec::new();
+        }
+        // In order, or an old one come late (heard as it comes: its run went on without it).
+        let mut heard = vec![message];
+        if seq == next {
+            self.next.insert(run.clone(), seq + 1);
+            heard.extend(self.unblocked(&run));
+        }
+        heard
+    }
+
+    /// What waited past [`HOLD`] at `now`: each such run's held messages, in order.
+    pub fn due(&mut self, now: Instant) -> Vec<Message> {
+        let late: Vec<Run> = self
+            .held
+            .iter()
+            .filter(|(_, held)| held.values().any(|(_, until)| *until <= now))
+            .map(|(run, _)| run.clone())
+            .collect();
+        late.iter().flat_map(|run| self.release(run)).collect()
+    }
+
+    /// The held messages of `run` that follow on its next number now.
+    fn unblocked(&mut self, run: &Run) -> Vec<Message> {
+        let mut heard = Vec::new();
+        let Some(held) = self.held.get_mut(run) else {
+            return heard;
+        };
+        let mut next = self.next.get(run).copied().unwrap_or_default();
+        while let Some((message, _)) = held.remove(&next) {
+            heard.push(message);
+            self.count -= 1;
+            next += 1;
+        }
+        if held.is_empty() {
+            self.held.remove(run);
+        }
+        self.next.insert(run.clone(), next);
+        heard
+    }
+
+    /// Every held message of `run`, in order; its run goes on after the last.
+    fn release(&mut self, run: &Run) -> Vec<Message> {
+        let Some(held) = self.held.remove(run) else {
+            return Vec::new();
+        };
+        self.count -= held.len();
+        if let Some(last) = held.keys().next_back() {
+            self.next.insert(run.clone(), last + 1);
+        }
+        held.into_values().map(|(message, _)| message).collect()
+    }
+
+    /// The run holding the message that has waited longest.
+    fn release_oldest(&mut self) -> Vec<Message> {
+        let oldest = self
+            .held
+            .iter()
+            .filter_map(|(run, held)| {
+                held.values()
+                    .map(|(_, until)| *until)
+                    .min()
+                    .map(|u| (u, run))
+            })
+            .min_by_key(|(until, _)| *until)
+            .map(|(_, run)| run.clone());
+        oldest.map(|run| self.release(&run)).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weft_proto::MessageId;
+    use weft_proto::api::{Direction, Kind};
+
+    use super::*;
+
+    fn message(seq: u64) -> Message {
+        Message {
+            id: MessageId([seq as u8; 32]),
+            kind: Kind::Topic,
+            direction: Direction::In,
+            from: String::new(),
+            to: None,
+            topic: None,
+            ts: seq,
+            text: seq.to_string(),
+            state: None,
+        }
+    }
+
+    fn texts(heard: Vec<Message>) -> Vec<u64> {
+        heard.iter().map(|m| m.ts).collect()
+    }
+
+    #[test]
+    fn a_swapped_pair_is_heard_in_order() {
+        let (topic, key, t0) = (
+            "news".parse::<TopicName>().unwrap(),
+            MemberKey([1; 32]),
+            Instant::now(),
+        );
+        let mut order = InOrder::default();
+        let mut arrive = |seq| texts(order.arrived(topic.clone(), key, seq, message(seq), t0));
+        assert_eq!(arrive(1), [1]);
+        assert_eq!(arrive(3), Vec::<u64>::new());
+        assert_eq!(arrive(4), Vec::<u64>::new());
+        assert_eq!(arrive(2), [2, 3, 4]);
+        assert_eq!(arrive(5), [5]);
+    }
+
+    #[test]
+    fn a_gap_that_does_not_fill_holds_for_a_second_only() {
+        let (topic, key, t0) = (
+            "news".parse::<TopicName>().unwrap(),
+            MemberKey([1; 32]),
+            Instant::now(),
+        );
+        let other = MemberKey([2; 32]);
+        let mut order = InOrder::default();
+        order.arrived(topic.clone(), key, 1, message(1), t0);
+        assert!(
+            order
+                .arrived(topic.clone(), key, 3, message(3), t0)
+                .is_empty()
+        );
+        // Another publisher's run is not held up.
+        assert_eq!(
+            texts(order.arrived(topic.clone(), other, 7, message(7), t0)),
+            [7]
+        );
+        assert!(order.due(t0 + HOLD / 2).is_empty());
+        assert_eq!(texts(order.due(t0 + HOLD)), [3]);
+        // The lost one, come at last by catch-up, is heard; the run went on past it.
+        assert_eq!(
+            texts(order.arrived(topic.clone(), key, 2, message(2), t0 + HOLD)),
+            [2]
+        );
+        assert_eq!(
+            texts(order.arrived(topic, key, 4, message(4), t0 + HOLD)),
+            [4]
+        );
+    }
+
+    #[test]
+    fn what_is_held_is_bounded() {
+        let (topic, t0) = ("news".parse::<TopicName>().unwrap(), Instant::now());
+        let mut order = InOrder::default();
+        let mut heard = 0;
+        for publisher in 0..=(MAX_HELD / 10) as u16 {
+            let mut key = MemberKey([0; 32]);
+            key.0[..2].copy_from_slice(&publisher.to_le_bytes());
+            heard += order.arrived(topic.clone(), key, 1, message(1), t0).len();
+            for seq in 3..13 {
+                heard += order
+                    .arrived(topic.clone(), key, seq, message(seq), t0)
+                    .len();
+            }
+        }
+        assert!(order.count <= MAX_HELD);
+        assert!(
+            heard > (MAX_HELD / 10) + 1,
+            "a run was released when the cap was passed"
+        );
+    }
+}
