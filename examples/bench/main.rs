@@ -15,7 +15,8 @@
 //! catch-up).
 //!
 //! `bench work` measures services and queues instead, beside ZeroMQ (see `work.rs`);
-//! `bench offline` only the delivery to members who were away.
+//! `bench offline` only the delivery to members who were away; `bench zmq` ZeroMQ programs
+//! through weft's endpoints beside the same programs talking directly (see `endpoints.rs`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -32,6 +33,7 @@ use weft::{Config, Node, SendRequest};
 use weft_node::mesh::join::admit;
 
 mod baseline;
+mod endpoints;
 mod offline;
 mod work;
 
@@ -45,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
     match std::env::args().nth(1).as_deref() {
         Some("work") => return work::run(dir.path()).await,
         Some("offline") => return offline::run(&dir.path().join("offline")).await,
+        Some("zmq") => return endpoints::run(dir.path()).await,
         _ => {}
     }
     println!(
