@@ -475,12 +475,13 @@ impl Core {
                     publisher,
                     seq,
                 } => {
-                    if !known.contains(&message.id) {
-                        let heard = self
-                            .in_order
-                            .arrived(topic, publisher, seq, *message, now.at);
-                        self.hear(heard);
-                    }
+                    let heard = if known.contains(&message.id) {
+                        self.in_order.passed(topic, publisher, seq, now.at)
+                    } else {
+                        self.in_order
+                            .arrived(topic, publisher, seq, *message, now.at)
+                    };
+                    self.hear(heard);
                 }
                 Durable::Then(output) => self.out.push_back(*output),
                 Durable::Collected { mailbox, step } => self.collected(mailbox, step, now),

@@ -23,9 +23,12 @@ pub mod socket;
 pub mod spec;
 pub mod topics;
 
-use std::os::unix::fs::PermissionsExt;
+use std::future::Future;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
+use std::pin::Pin;
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::metrics::zmq::ZmqMetrics;
@@ -76,6 +79,25 @@ impl Endpoint {
     }
 }
 
+/// The next of what `from` hands over, or never while there is nothing to take from (an
+/// offer or a queue's work not under way).
+async fn next<T>(from: Option<&mut tokio::sync::mpsc::Receiver<T>>) -> Option<T> {
+    match from {
+        Some(from) => from.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The reason label of a refusal by the node, for metrics.
+fn reason(e: &NodeError) -> &'static str {
+    match e {
+        NodeError::Forbidden(_) => "forbidden",
+        NodeError::TooLarge(_) => "too-large",
+        NodeError::Invalid(_) => "invalid",
+        _ => "failed",
+    }
+}
+
 /// The running endpoints. Dropping them closes them.
 pub struct Zmq {
     tasks: Vec<JoinHandle<()>>,
@@ -84,9 +106,31 @@ pub struct Zmq {
 impl Zmq {
     /// Closes every endpoint.
     pub fn stop(self) {
-        for task in self.tasks {
+        drop(self);
+    }
+}
+
+impl Drop for Zmq {
+    fn drop(&mut self) {
+        // The ZAP handler, started first, goes last.
+        for task in self.tasks.iter().rev() {
             task.abort();
         }
+    }
+}
+
+/// An endpoint's task, not yet spawned.
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs a TCP endpoint only while the ZAP handler runs: with none, libzmq would let every
+/// CURVE client in.
+async fn while_zap_runs(task: Task, mut zap: watch::Receiver<()>, door: Endpoint) {
+    tokio::select! {
+        () = task => {}
+        _ = zap.changed() => tracing::error!(
+            endpoint = %door.name,
+            "zmq: the ZAP handler stopped, so this tcp endpoint closed"
+        ),
     }
 }
 
@@ -114,7 +158,8 @@ pub fn start(
         handle: handle.clone(),
         metrics: metrics.clone(),
     };
-    let mut tasks = Vec::new();
+    let mut zmq = Zmq { tasks: Vec::new() };
+    let mut zap_runs = None;
     let tcp = specs
         .iter()
         .any(|s| !s.connect && matches!(s.transport(data_dir), Transport::Tcp(_)));
@@ -130,7 +175,13 @@ pub fn start(
             .and_then(|s| s.bind(curve::ZAP_ENDPOINT).map(|()| s))
             .map_err(|e| refuse(format!("cannot start the ZAP handler: {e}")))?;
         let zap = Socket::new(zap).map_err(|e| refuse(e.to_string()))?;
-        tasks.push(tokio::spawn(curve::serve(zap, dir.clone(), door("curve"))));
+        let (running, runs) = watch::channel(());
+        zap_runs = Some(runs);
+        let serving = curve::serve(zap, dir.clone(), door("curve"));
+        zmq.tasks.push(tokio::spawn(async move {
+            serving.await;
+            drop(running);
+        }));
     }
     // For `weft zmq key`, which runs without the store (the node holds its lock).
     let key = curve::z85(&server.public());
@@ -139,14 +190,25 @@ pub fn start(
     if tcp {
         tracing::info!(server_key = %key, "zmq: tcp endpoints serve CURVE with this server key");
     }
+    let mut places = std::collections::HashSet::new();
     for spec in specs {
         let transport = spec.transport(data_dir);
         transport.check().map_err(refuse)?;
+        if !places.insert(transport.endpoint()) {
+            return Err(refuse(format!("two endpoints at {}", transport.endpoint())));
+        }
         let bound = open(&context, spec, &transport, server)
             .map_err(|e| refuse(format!("{}: {e}", transport.endpoint())))?;
         let name = spec.kind.path();
         let (socket, presence) = bound;
-        tasks.push(serve(spec, socket, presence, door(&name)).map_err(refuse)?);
+        let task = serve(spec, socket, presence, door(&name)).map_err(refuse)?;
+        let task = match (&transport, &zap_runs) {
+            (Transport::Tcp(_), Some(runs)) if !spec.connect => {
+                Box::pin(while_zap_runs(task, runs.clone(), door(&name)))
+            }
+            _ => task,
+        };
+        zmq.tasks.push(tokio::spawn(task));
         let how = if spec.connect {
             "connected to"
         } else {
@@ -154,7 +216,7 @@ pub fn start(
         };
         tracing::info!(endpoint = %name, "zmq: endpoint {name} {how} {}", transport.endpoint());
     }
-    Ok(Some(Zmq { tasks }))
+    Ok(Some(zmq))
 }
 
 /// The libzmq socket type weft opens for a program's socket on `kind`.
@@ -206,9 +268,11 @@ fn open(
             if let Some(parent) = path.parent() {
                 curve::private_dir(parent)?;
             }
-            // A socket file left by a killed node: the store's lock says no other node
-            // uses this data dir.
-            if path.exists() {
+            // A socket left by a killed node is replaced; anything else there is not ours.
+            if let Ok(meta) = std::fs::symlink_metadata(path) {
+                if !meta.file_type().is_socket() {
+                    return Err(format!("{} exists and is not a socket", path.display()));
+                }
                 std::fs::remove_file(path)
                     .map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
             }
@@ -226,30 +290,23 @@ fn open(
     Ok((socket, presence))
 }
 
-/// Starts the task that carries `spec`'s messages on `socket`.
+/// The task that carries `spec`'s messages on `socket`.
 fn serve(
     spec: &Spec,
     socket: zmq::Socket,
     presence: Option<Presence>,
     door: Endpoint,
-) -> Result<JoinHandle<()>, String> {
+) -> Result<Task, String> {
     let watched = || presence.ok_or_else(|| "no presence watch".to_string());
-    let task = match &spec.kind {
-        Kind::Pub(topic) => tokio::spawn(topics::publish(wrap(socket)?, topic.clone(), door)),
-        Kind::Sub(topic) => tokio::spawn(topics::subscribe(wrap(socket)?, topic.clone(), door)),
-        Kind::Call(service) => tokio::spawn(calls::call(wrap(socket)?, service.clone(), door)),
-        Kind::Offer(service) => tokio::spawn(calls::offer(
-            wrap(socket)?,
-            watched()?,
-            service.clone(),
-            door,
-        )),
-        Kind::Queue(queue) => tokio::spawn(queues::push(wrap(socket)?, queue.clone(), door)),
-        Kind::Work(queue) => {
-            tokio::spawn(queues::work(wrap(socket)?, watched()?, queue.clone(), door))
-        }
-    };
-    Ok(task)
+    let socket = wrap(socket)?;
+    Ok(match &spec.kind {
+        Kind::Pub(topic) => Box::pin(topics::publish(socket, topic.clone(), door)),
+        Kind::Sub(topic) => Box::pin(topics::subscribe(socket, topic.clone(), door)),
+        Kind::Call(service) => Box::pin(calls::call(socket, service.clone(), door)),
+        Kind::Offer(service) => Box::pin(calls::offer(socket, watched()?, service.clone(), door)),
+        Kind::Queue(queue) => Box::pin(queues::push(socket, queue.clone(), door)),
+        Kind::Work(queue) => Box::pin(queues::work(socket, watched()?, queue.clone(), door)),
+    })
 }
 
 fn wrap(socket: zmq::Socket) -> Result<Socket, String> {

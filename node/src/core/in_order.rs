@@ -15,19 +15,27 @@ use weft_proto::topic::TopicName;
 /// Longest a message waits for the gap before it.
 pub const HOLD: Duration = Duration::from_secs(1);
 
-/// Most messages held behind gaps, all publishers together; past that the oldest run is
-/// heard at once.
+/// Most messages held behind gaps, all publishers together; past that (or past
+/// [`MAX_HELD_BYTES`] of text) the run waiting longest is heard at once.
 pub const MAX_HELD: usize = 4096;
+
+/// Most bytes of text held behind gaps, all publishers together.
+pub const MAX_HELD_BYTES: usize = 8 * 1024 * 1024;
 
 /// One publisher's run on one topic.
 type Run = (TopicName, MemberKey);
+
+/// A number behind a gap: its message to hear (none when it was heard already), and until
+/// when it waits.
+type Waiting = (Option<Message>, Instant);
 
 /// The next number each run is heard from, and what waits behind a gap.
 #[derive(Debug, Default)]
 pub struct InOrder {
     next: BTreeMap<Run, u64>,
-    held: BTreeMap<Run, BTreeMap<u64, (Message, Instant)>>,
+    held: BTreeMap<Run, BTreeMap<u64, Waiting>>,
     count: usize,
+    bytes: usize,
 }
 
 impl InOrder {
@@ -41,26 +49,19 @@ impl InOrder {
         message: Message,
         now: Instant,
     ) -> Vec<Message> {
-        let run = (topic, publisher);
-        let next = *self.next.entry(run.clone()).or_insert(seq);
-        if seq > next {
-            self.held
-                .entry(run)
-                .or_default()
-                .insert(seq, (message, now + HOLD));
-            self.count += 1;
-            if self.count > MAX_HELD {
-                return self.release_oldest();
-            }
-            return Vec::new();
-        }
-        // In order, or an old one come late (heard as it comes: its run went on without it).
-        let mut heard = vec![message];
-        if seq == next {
-            self.next.insert(run.clone(), seq + 1);
-            heard.extend(self.unblocked(&run));
-        }
-        heard
+        self.take((topic, publisher), seq, Some(message), now)
+    }
+
+    /// `publisher`'s message `seq` on `topic` was heard already (history held it): its run
+    /// goes on past it, and what it unblocked is heard now.
+    pub fn passed(
+        &mut self,
+        topic: TopicName,
+        publisher: MemberKey,
+        seq: u64,
+        now: Instant,
+    ) -> Vec<Message> {
+        self.take((topic, publisher), seq, None, now)
     }
 
     /// What waited past [`HOLD`] at `now`: each such run's held messages, in order.
@@ -74,6 +75,39 @@ impl InOrder {
         late.iter().flat_map(|run| self.release(run)).collect()
     }
 
+    fn take(&mut self, run: Run, seq: u64, message: Option<Message>, now: Instant) -> Vec<Message> {
+        let next = *self.next.entry(run.clone()).or_insert(seq);
+        if seq > next {
+            let size = message.as_ref().map_or(0, |m| m.text.len());
+            let held = self.held.entry(run).or_default();
+            // A number seen twice (a publisher that signed two messages with it): the first
+            // is heard now rather than lost.
+            let displaced = match held.insert(seq, (message, now + HOLD)) {
+                Some((displaced, _)) => displaced,
+                None => {
+                    self.count += 1;
+                    None
+                }
+            };
+            self.bytes += size;
+            let mut heard: Vec<Message> = displaced.into_iter().collect();
+            if let Some(m) = &heard.first() {
+                self.bytes -= m.text.len();
+            }
+            if self.count > MAX_HELD || self.bytes > MAX_HELD_BYTES {
+                heard.extend(self.release_oldest());
+            }
+            return heard;
+        }
+        // In order, or an old one come late (heard as it comes: its run went on without it).
+        let mut heard: Vec<Message> = message.into_iter().collect();
+        if seq == next {
+            self.next.insert(run.clone(), seq.saturating_add(1));
+            heard.extend(self.unblocked(&run));
+        }
+        heard
+    }
+
     /// The held messages of `run` that follow on its next number now.
     fn unblocked(&mut self, run: &Run) -> Vec<Message> {
         let mut heard = Vec::new();
@@ -82,9 +116,12 @@ impl InOrder {
         };
         let mut next = self.next.get(run).copied().unwrap_or_default();
         while let Some((message, _)) = held.remove(&next) {
-            heard.push(message);
             self.count -= 1;
-            next += 1;
+            if let Some(message) = message {
+                self.bytes -= message.text.len();
+                heard.push(message);
+            }
+            next = next.saturating_add(1);
         }
         if held.is_empty() {
             self.held.remove(run);
@@ -100,9 +137,11 @@ impl InOrder {
         };
         self.count -= held.len();
         if let Some(last) = held.keys().next_back() {
-            self.next.insert(run.clone(), last + 1);
+            self.next.insert(run.clone(), last.saturating_add(1));
         }
-        held.into_values().map(|(message, _)| message).collect()
+        let heard: Vec<Message> = held.into_values().filter_map(|(m, _)| m).collect();
+        self.bytes -= heard.iter().map(|m| m.text.len()).sum::<usize>();
+        heard
     }
 
     /// The run holding the message that has waited longest.
@@ -193,6 +232,41 @@ mod tests {
         assert_eq!(
             texts(order.arrived(topic, key, 4, message(4), t0 + HOLD)),
             [4]
+        );
+    }
+
+    #[test]
+    fn a_message_heard_already_moves_its_run_on() {
+        let (topic, key, t0) = (
+            "news".parse::<TopicName>().unwrap(),
+            MemberKey([1; 32]),
+            Instant::now(),
+        );
+        let mut order = InOrder::default();
+        order.arrived(topic.clone(), key, 1, message(1), t0);
+        assert!(
+            order
+                .arrived(topic.clone(), key, 3, message(3), t0)
+                .is_empty()
+        );
+        assert_eq!(texts(order.passed(topic.clone(), key, 2, t0)), [3]);
+        // A number signed twice: neither message is lost, and nothing stays counted.
+        assert!(
+            order
+                .arrived(topic.clone(), key, 6, message(6), t0)
+                .is_empty()
+        );
+        assert_eq!(
+            texts(order.arrived(topic.clone(), key, 6, message(60), t0)),
+            [6]
+        );
+        assert_eq!(order.count, 1);
+        assert_eq!(texts(order.due(t0 + HOLD)), [60]);
+        assert_eq!((order.count, order.bytes), (0, 0));
+        // The last number there is does not overflow.
+        assert_eq!(
+            texts(order.arrived(topic, MemberKey([2; 32]), u64::MAX, message(9), t0)),
+            [9]
         );
     }
 

@@ -79,7 +79,16 @@ pub async fn call(mut socket: Socket, service: ServiceName, door: Endpoint) {
     let (done, mut replies) = mpsc::channel::<Frames>(MAX_CALLS);
     loop {
         tokio::select! {
-            frames = socket.recv() => {
+            // Replies first: each frees a place for the next request.
+            biased;
+            Some(frames) = replies.recv() => {
+                // A ROUTER drops a reply whose program has gone.
+                match socket.try_send(&frames) {
+                    Ok(()) => door.passed("out"),
+                    Err(e) => door.refused("send", &e),
+                }
+            }
+            frames = socket.recv(), if permits.available_permits() > 0 => {
                 let frames = match frames {
                     Ok(frames) => frames,
                     Err(e) => return door.broken(e),
@@ -93,7 +102,9 @@ pub async fn call(mut socket: Socket, service: ServiceName, door: Endpoint) {
                         continue;
                     }
                 };
-                let Ok(permit) = permits.clone().acquire_owned().await else { return };
+                // Never waits: the branch runs only while a permit is free, so replies
+                // keep draining.
+                let Ok(permit) = permits.clone().try_acquire_owned() else { continue };
                 door.passed("in");
                 let (door, service, done) = (door.clone(), service.clone(), done.clone());
                 tokio::spawn(async move {
@@ -102,16 +113,11 @@ pub async fn call(mut socket: Socket, service: ServiceName, door: Endpoint) {
                         door.refused("forbidden", &format!("the policy of `{service}` does not let this node call it"));
                     }
                     envelope.push(reply(&service, end));
-                    let _ = done.send(envelope).await;
+                    // Freed before the reply queues: when the loop takes the reply, the
+                    // next request may be read.
                     drop(permit);
+                    let _ = done.send(envelope).await;
                 });
-            }
-            Some(frames) = replies.recv() => {
-                // A ROUTER drops a reply whose program has gone.
-                match socket.try_send(&frames) {
-                    Ok(()) => door.passed("out"),
-                    Err(e) => door.refused("send", &e),
-                }
             }
         }
     }
@@ -151,7 +157,7 @@ pub async fn offer(
                     offered = offer_to(&door, &service).await;
                 }
             }
-            request = next(&mut offered), if waiting.is_none() => match request {
+            request = super::next(offered.as_mut().map(|o| &mut o.requests)), if waiting.is_none() => match request {
                 Some(request) => waiting = Some(request),
                 None => offered = None,
             },
@@ -185,14 +191,6 @@ pub async fn offer(
                 }
             }
         }
-    }
-}
-
-/// The next call for the programs, or never while nothing is offered.
-async fn next(offered: &mut Option<Offered>) -> Option<ServeRequest> {
-    match offered {
-        Some(offered) => offered.requests.recv().await,
-        None => std::future::pending().await,
     }
 }
 

@@ -22,7 +22,7 @@ pub const ALLOWED_FILE: &str = "allowed";
 /// The file the node writes its server key to at start, for `weft zmq key`.
 pub const SERVER_KEY_FILE: &str = "server.key";
 
-/// The most keys the allowed file is read for (a longer file is refused whole).
+/// The most keys the allowed file is read for (those past it are not let in).
 const MAX_ALLOWED: usize = 10_000;
 
 /// A Z85-encoded CURVE public key, checked.

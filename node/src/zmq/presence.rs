@@ -2,6 +2,7 @@
 //! monitor. An endpoint that hands work to programs (`offer`, `work`) takes work from the
 //! mesh only while one is there, and gives back what a program that left was handed.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::socket::Socket;
@@ -21,7 +22,8 @@ pub enum Change {
 /// The connections to one endpoint.
 pub struct Presence {
     monitor: Socket,
-    connected: usize,
+    /// The descriptors of the connections open now (libzmq names each by it).
+    open: BTreeSet<u32>,
 }
 
 impl Presence {
@@ -41,32 +43,35 @@ impl Presence {
         let monitor = Socket::new(monitor).map_err(|e| e.to_string())?;
         Ok(Presence {
             monitor,
-            connected: 0,
+            open: BTreeSet::new(),
         })
     }
 
     /// How many programs are connected.
     pub fn connected(&self) -> usize {
-        self.connected
+        self.open.len()
     }
 
     /// The next change.
     pub async fn changed(&mut self) -> Result<Change, zmq::Error> {
         loop {
             let event = self.monitor.recv().await?;
-            // `[event (u16, little-endian), value (u32)], [endpoint]`
-            let Some(code) = event.first().and_then(|f| f.get(..2)) else {
+            // `[event (u16, little-endian), value (u32: the descriptor)], [endpoint]`
+            let Some(&[c0, c1, v0, v1, v2, v3]) = event.first().map(Vec::as_slice) else {
                 continue;
             };
-            let code = u16::from_le_bytes([code[0], code[1]]);
+            let (code, fd) = (
+                u16::from_le_bytes([c0, c1]),
+                u32::from_le_bytes([v0, v1, v2, v3]),
+            );
             if code == zmq::SocketEvent::ACCEPTED as u16
                 || code == zmq::SocketEvent::CONNECTED as u16
             {
-                self.connected += 1;
+                self.open.insert(fd);
                 return Ok(Change::Came);
             }
-            if code == zmq::SocketEvent::DISCONNECTED as u16 {
-                self.connected = self.connected.saturating_sub(1);
+            // Only a connection that was counted leaves.
+            if code == zmq::SocketEvent::DISCONNECTED as u16 && self.open.remove(&fd) {
                 return Ok(Change::Left);
             }
         }

@@ -37,9 +37,7 @@ pub async fn push(mut socket: Socket, queue: QueueName, door: Endpoint) {
         match door.handle.push(queue.clone(), body, None).await {
             Ok(_) => door.passed("in"),
             Err(NodeError::Shutdown) => return,
-            Err(e @ NodeError::Forbidden(_)) => door.refused("forbidden", &e),
-            Err(e @ NodeError::TooLarge(_)) => door.refused("too-large", &e),
-            Err(e) => door.refused("failed", &e),
+            Err(e) => door.refused(super::reason(&e), &e),
         }
     }
 }
@@ -67,7 +65,7 @@ pub async fn work(mut socket: Socket, mut presence: Presence, queue: QueueName, 
                     _ => {}
                 }
             }
-            item = next(&mut working), if waiting.is_none() => match item {
+            item = super::next(working.as_mut().map(|w| &mut w.items)), if waiting.is_none() => match item {
                 Some(item) => waiting = Some(item),
                 None => working = None,
             },
@@ -86,14 +84,6 @@ pub async fn work(mut socket: Socket, mut presence: Presence, queue: QueueName, 
                 }
             }
         }
-    }
-}
-
-/// The next item for the programs, or never while the queue is not worked.
-async fn next(working: &mut Option<Working>) -> Option<WorkItem> {
-    match working {
-        Some(working) => working.items.recv().await,
-        None => std::future::pending().await,
     }
 }
 

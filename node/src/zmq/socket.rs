@@ -39,16 +39,14 @@ impl Socket {
         Ok(Socket { signal, socket })
     }
 
-    /// The libzmq socket, for options.
-    pub fn inner(&self) -> &zmq::Socket {
-        &self.socket
-    }
-
     /// Waits until the socket can do any of `what` (`zmq::POLLIN`, `zmq::POLLOUT`): what
     /// it can do now.
     pub async fn ready(&mut self, what: zmq::PollEvents) -> Result<zmq::PollEvents, zmq::Error> {
         loop {
-            let now = self.socket.get_events()?;
+            let now = match self.socket.get_events() {
+                Err(zmq::Error::EINTR) => continue,
+                other => other?,
+            };
             if now.intersects(what) {
                 return Ok(now);
             }

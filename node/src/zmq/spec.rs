@@ -3,8 +3,8 @@
 //!
 //! - nothing more: weft binds an ipc socket at `DATA_DIR/zmq/KIND[/NAME]`;
 //! - `=ENDPOINT`: weft binds there (`ipc://PATH`, or `tcp://127.0.0.1:PORT` with CURVE);
-//! - `@ENDPOINT`: weft connects to a program that binds there (`ipc://PATH` or a loopback
-//!   `tcp://`), as a ZeroMQ server such as the guide's `hwserver` does.
+//! - `@ipc://PATH`: weft connects to a program that binds there, as a ZeroMQ server such as
+//!   the guide's `hwserver` does (over ipc only: another user could take a TCP port first).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -76,11 +76,16 @@ pub struct Spec {
 const MAX_IPC_PATH: usize = 107;
 
 impl Spec {
-    /// Where it listens for a node on `data_dir`.
+    /// Where it listens for a node on `data_dir` (an absolute `data_dir`; a relative ipc
+    /// path is taken from the working directory: programs connect from wherever they run).
     pub fn transport(&self, data_dir: &Path) -> Transport {
-        self.at
-            .clone()
-            .unwrap_or_else(|| Transport::Ipc(data_dir.join("zmq").join(self.kind.path())))
+        match &self.at {
+            Some(Transport::Ipc(path)) => {
+                Transport::Ipc(std::path::absolute(path).unwrap_or_else(|_| path.clone()))
+            }
+            Some(tcp) => tcp.clone(),
+            None => Transport::Ipc(data_dir.join("zmq").join(self.kind.path())),
+        }
     }
 }
 
@@ -117,6 +122,11 @@ impl std::str::FromStr for Spec {
             ),
             None => (s, None, false),
         };
+        if connect && matches!(at, Some(Transport::Tcp(_))) {
+            return Err(format!(
+                "`{s}`: weft connects to a program only over ipc (another user could take a TCP port before the program binds it); bind the program at ipc://PATH"
+            ));
+        }
         let (kind, name) = match what.split_once('/') {
             Some((kind, name)) => (kind, Some(name)),
             None => (what, None),
@@ -203,7 +213,6 @@ mod tests {
             "sub=tcp://[::1]:5556",
             "offer/hello=ipc:///run/hello.sock",
             "offer/hello@ipc:///tmp/hello.sock",
-            "pub/weather@tcp://127.0.0.1:5556",
         ] {
             assert_eq!(s.parse::<Spec>().unwrap().to_string(), s);
         }
@@ -229,6 +238,7 @@ mod tests {
             ("call/x=udp://127.0.0.1:5555", "neither"),
             ("call/x=ipc://", "no path"),
             ("pub@tcp://10.0.0.1:5556", "127.0.0.1"),
+            ("pub@tcp://127.0.0.1:5556", "only over ipc"),
         ] {
             let e = s.parse::<Spec>().unwrap_err();
             assert!(e.contains(says), "{s}: {e}");

@@ -36,7 +36,7 @@ pub async fn publish(mut socket: Socket, fixed: Option<TopicName>, door: Endpoin
         match door.handle.publish(topic, text).await {
             Ok(_) => door.passed("in"),
             Err(NodeError::Shutdown) => return,
-            Err(e) => door.refused(refusal(&e), &e),
+            Err(e) => door.refused(super::reason(&e), &e),
         }
     }
 }
@@ -82,16 +82,6 @@ fn read(
         )
     })?;
     Ok((topic, text))
-}
-
-/// The reason label of a refusal by the node.
-fn refusal(e: &NodeError) -> &'static str {
-    match e {
-        NodeError::Forbidden(_) => "forbidden",
-        NodeError::TooLarge(_) => "too-large",
-        NodeError::Invalid(_) => "invalid",
-        _ => "failed",
-    }
 }
 
 /// Hands the program's SUB (weft's XPUB is on `socket`) the topic messages this node
@@ -156,7 +146,7 @@ async fn subscription(door: &Endpoint, frames: &Frames) {
 /// Subscribes this node to `topic`, saying so if it may not.
 async fn join(door: &Endpoint, topic: TopicName) {
     if let Err(e) = door.handle.subscribe(topic, true).await {
-        door.refused(refusal(&e), &e);
+        door.refused(super::reason(&e), &e);
     }
 }
 
