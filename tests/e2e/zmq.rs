@@ -2,7 +2,8 @@
 //! guide's examples in examples/zmq/) connect to real nodes' `--zmq` endpoints and talk
 //! across the mesh: PUB to SUBs on two other nodes, REQ to a REP that dies while a second
 //! takes over, PUSH to two PULL workers, a guest's PUB refused, hostile frames refused
-//! without harm, and CURVE on a TCP endpoint.
+//! without harm, a service's policy refusing a REQ in one frame, and CURVE on a TCP
+//! endpoint.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -381,7 +382,7 @@ fn a_guests_pub_is_refused_and_nothing_reaches_the_mesh() {
 fn hostile_frames_are_refused_and_harm_nothing() {
     let root = root();
     let metrics = free_addr();
-    let (mut a, _b, _server) = with_echo(
+    let (mut a, b, _server) = with_echo(
         root.path(),
         &["pub", "call/echo", "queue/jobs"],
         &["--metrics", &metrics],
@@ -431,6 +432,17 @@ fn hostile_frames_are_refused_and_harm_nothing() {
     assert_eq!(
         client.until(|l| l.get("final").is_some())["errors"],
         serde_json::json!([])
+    );
+    // A service's policy that leaves this node out: the REQ hears why, in one frame.
+    a.ok(&["service", "policy", "echo", "--call", &b.peer_id]);
+    let refused = wait_for("the policy to refuse a's calls", || {
+        let once = Program::peer(root.path(), &["once", &ipc(&a, "call/echo"), "hi"]);
+        let reply = once.until(|l| l.get("reply").is_some())["reply"].clone();
+        reply.as_str()?.contains("policy").then_some(reply)
+    });
+    assert!(
+        refused.as_str().unwrap().starts_with("weft-error: "),
+        "{refused}"
     );
     let pushed = Program::peer(root.path(), &["push", &ipc(&a, "queue/jobs"), "3"]);
     pushed.until(|l| l.get("pushed").is_some());

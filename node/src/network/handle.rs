@@ -278,14 +278,30 @@ impl NodeHandle {
         .await?
     }
 
-    /// Publishes on `topic`; returns the message id and how many connected peers subscribe.
+    /// Publishes on `topic`; returns (once it is on disk) the message id and how many
+    /// connected peers subscribe.
     pub async fn publish(
         &self,
         topic: TopicName,
         text: String,
     ) -> Result<(MessageId, usize), NodeError> {
-        self.ask(|reply| Command::Publish { topic, text, reply })
+        self.publish_queued(topic, text)
             .await?
+            .await
+            .map_err(|_| NodeError::Shutdown)?
+    }
+
+    /// Publishes on `topic` as [`publish`](Self::publish) does, but returns once the node
+    /// has the message in hand: how it went comes on the receiver, so a caller can keep many
+    /// under way, published in the order it handed them over.
+    pub async fn publish_queued(
+        &self,
+        topic: TopicName,
+        text: String,
+    ) -> Result<oneshot::Receiver<Result<(MessageId, usize), NodeError>>, NodeError> {
+        let (reply, published) = oneshot::channel();
+        self.tell(Command::Publish { topic, text, reply }).await?;
+        Ok(published)
     }
 
     /// Joins (`subscribe`) or leaves a topic; returns whether anything changed.

@@ -73,7 +73,7 @@ fn reply(service: &ServiceName, end: Result<CallEnd, NodeError>) -> Vec<u8> {
 }
 
 /// Calls `service` for each request from the programs on `socket` (weft's ROUTER), up to
-/// [`MAX_CALLS`] at once, and sends each its reply. Runs until the node or the socket stops.
+/// 256 at once, and sends each its reply. Runs until the node or the socket stops.
 pub async fn call(mut socket: Socket, service: ServiceName, door: Endpoint) {
     let permits = Arc::new(Semaphore::new(MAX_CALLS));
     let (done, mut replies) = mpsc::channel::<Frames>(MAX_CALLS);

@@ -10,7 +10,12 @@
 //! - `sub/TOPIC`: this node subscribes to TOPIC; the program gets each message as one frame
 //!   and its prefix filters match the message's start.
 
-use tokio::sync::broadcast::error::RecvError;
+use std::collections::VecDeque;
+
+use tokio::sync::broadcast::error::RecvError as Lagging;
+use tokio::sync::oneshot;
+use tokio::sync::oneshot::error::RecvError;
+use weft_proto::MessageId;
 use weft_proto::api::Event;
 use weft_proto::topic::TopicName;
 
@@ -19,25 +24,52 @@ use super::socket::{Frames, Socket};
 use crate::network::NodeError;
 
 /// Publishes what the program's PUB sends (weft's SUB is on `socket`), on `fixed` or on
-/// each message's first frame. Runs until the node or the socket stops.
+/// each message's first frame, in order, up to 256 under way (so that many go
+/// to disk in one flush). Runs until the node or the socket stops.
 pub async fn publish(mut socket: Socket, fixed: Option<TopicName>, door: Endpoint) {
+    let mut under_way: VecDeque<Published> = VecDeque::new();
     loop {
-        let frames = match socket.recv().await {
-            Ok(frames) => frames,
-            Err(e) => return door.broken(e),
-        };
-        let (topic, text) = match read(frames, fixed.as_ref()) {
-            Ok(read) => read,
-            Err((reason, why)) => {
-                door.refused(reason, &why);
-                continue;
+        tokio::select! {
+            // What is done first: it makes room.
+            biased;
+            done = first(&mut under_way), if !under_way.is_empty() => {
+                under_way.pop_front();
+                match done {
+                    Ok(Ok(_)) => door.passed("in"),
+                    Ok(Err(e)) => door.refused(super::reason(&e), &e),
+                    Err(_) => return,
+                }
             }
-        };
-        match door.handle.publish(topic, text).await {
-            Ok(_) => door.passed("in"),
-            Err(NodeError::Shutdown) => return,
-            Err(e) => door.refused(super::reason(&e), &e),
+            frames = socket.recv(), if under_way.len() < PUBLISHING => {
+                let frames = match frames {
+                    Ok(frames) => frames,
+                    Err(e) => return door.broken(e),
+                };
+                match read(frames, fixed.as_ref()) {
+                    Ok((topic, text)) => match door.handle.publish_queued(topic, text).await {
+                        Ok(published) => under_way.push_back(published),
+                        Err(_) => return,
+                    },
+                    Err((reason, why)) => door.refused(reason, &why),
+                }
+            }
         }
+    }
+}
+
+/// Messages a `pub` endpoint has under way at once.
+const PUBLISHING: usize = 256;
+
+/// How one publish went, when it is on disk.
+type Published = oneshot::Receiver<Result<(MessageId, usize), NodeError>>;
+
+/// The outcome of the oldest publish under way.
+async fn first(
+    under_way: &mut VecDeque<Published>,
+) -> Result<Result<(MessageId, usize), NodeError>, RecvError> {
+    match under_way.front_mut() {
+        Some(published) => published.await,
+        None => std::future::pending().await,
     }
 }
 
@@ -118,11 +150,11 @@ pub async fn subscribe(mut socket: Socket, fixed: Option<TopicName>, door: Endpo
                     }
                 }
                 Ok(_) => {}
-                Err(RecvError::Lagged(missed)) => door.refused(
+                Err(Lagging::Lagged(missed)) => door.refused(
                     "lagged",
                     &format!("fell behind the node's events; {missed} were skipped"),
                 ),
-                Err(RecvError::Closed) => return,
+                Err(Lagging::Closed) => return,
             },
         }
     }

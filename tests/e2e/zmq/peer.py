@@ -7,6 +7,7 @@ lines on stdout; every wait is bounded.
                                                    publish COUNT messages "TAG i"
     peer.py rep ENDPOINT TAG                       answer each request with "TAG:request"
     peer.py req ENDPOINT                           call until a line arrives on stdin
+    peer.py once ENDPOINT BODY                     call once and print the reply
     peer.py push ENDPOINT COUNT                    push COUNT items "item i"
     peer.py pull ENDPOINT                          print each item
     peer.py hostile PUB CALL QUEUE                 send what no endpoint should take
@@ -98,6 +99,13 @@ def req(endpoint):
         if done % 50 == 0:
             say(done=done, by=by, errors=errors)
     say(done=done, by=by, errors=errors, final=True)
+
+
+def once(endpoint, body):
+    socket = zmq.Context().socket(zmq.REQ)
+    socket.connect(endpoint)
+    socket.send(body.encode())
+    say(reply=socket.recv().decode())
 
 
 def push(endpoint, count):
