@@ -60,11 +60,18 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     }
     println!("\nthrough weft, as a multiple of direct:");
     for (weft, reference) in through.iter().zip(&direct) {
+        let latency = if reference.p50.is_zero() {
+            String::new()
+        } else {
+            format!(
+                "p50 {:.1}×  p99 {:.1}×  ",
+                ratio(weft.p50, reference.p50),
+                ratio(weft.p99, reference.p99)
+            )
+        };
         println!(
-            "  {:<34} p50 {:.1}×  p99 {:.1}×  rate {:.2}×",
+            "  {:<34} {latency}rate {:.2}×",
             weft.name,
-            ratio(weft.p50, reference.p50),
-            ratio(weft.p99, reference.p99),
             weft.per_sec / reference.per_sec
         );
     }

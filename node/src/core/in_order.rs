@@ -186,88 +186,54 @@ mod tests {
         heard.iter().map(|m| m.ts).collect()
     }
 
+    fn news() -> TopicName {
+        "news".parse().unwrap()
+    }
+
+    /// What listeners hear when publisher `key`'s message `seq` arrives at `at`.
+    fn arrive(order: &mut InOrder, key: u8, seq: u64, at: Instant) -> Vec<u64> {
+        texts(order.arrived(news(), MemberKey([key; 32]), seq, message(seq), at))
+    }
+
     #[test]
     fn a_swapped_pair_is_heard_in_order() {
-        let (topic, key, t0) = (
-            "news".parse::<TopicName>().unwrap(),
-            MemberKey([1; 32]),
-            Instant::now(),
-        );
-        let mut order = InOrder::default();
-        let mut arrive = |seq| texts(order.arrived(topic.clone(), key, seq, message(seq), t0));
-        assert_eq!(arrive(1), [1]);
-        assert_eq!(arrive(3), Vec::<u64>::new());
-        assert_eq!(arrive(4), Vec::<u64>::new());
-        assert_eq!(arrive(2), [2, 3, 4]);
-        assert_eq!(arrive(5), [5]);
+        let (mut order, t0) = (InOrder::default(), Instant::now());
+        assert_eq!(arrive(&mut order, 1, 1, t0), [1]);
+        assert!(arrive(&mut order, 1, 3, t0).is_empty());
+        assert!(arrive(&mut order, 1, 4, t0).is_empty());
+        assert_eq!(arrive(&mut order, 1, 2, t0), [2, 3, 4]);
+        assert_eq!(arrive(&mut order, 1, 5, t0), [5]);
     }
 
     #[test]
     fn a_gap_that_does_not_fill_holds_for_a_second_only() {
-        let (topic, key, t0) = (
-            "news".parse::<TopicName>().unwrap(),
-            MemberKey([1; 32]),
-            Instant::now(),
-        );
-        let other = MemberKey([2; 32]);
-        let mut order = InOrder::default();
-        order.arrived(topic.clone(), key, 1, message(1), t0);
-        assert!(
-            order
-                .arrived(topic.clone(), key, 3, message(3), t0)
-                .is_empty()
-        );
+        let (mut order, t0) = (InOrder::default(), Instant::now());
+        arrive(&mut order, 1, 1, t0);
+        assert!(arrive(&mut order, 1, 3, t0).is_empty());
         // Another publisher's run is not held up.
-        assert_eq!(
-            texts(order.arrived(topic.clone(), other, 7, message(7), t0)),
-            [7]
-        );
+        assert_eq!(arrive(&mut order, 2, 7, t0), [7]);
         assert!(order.due(t0 + HOLD / 2).is_empty());
         assert_eq!(texts(order.due(t0 + HOLD)), [3]);
         // The lost one, come at last by catch-up, is heard; the run went on past it.
-        assert_eq!(
-            texts(order.arrived(topic.clone(), key, 2, message(2), t0 + HOLD)),
-            [2]
-        );
-        assert_eq!(
-            texts(order.arrived(topic, key, 4, message(4), t0 + HOLD)),
-            [4]
-        );
+        assert_eq!(arrive(&mut order, 1, 2, t0 + HOLD), [2]);
+        assert_eq!(arrive(&mut order, 1, 4, t0 + HOLD), [4]);
     }
 
     #[test]
     fn a_message_heard_already_moves_its_run_on() {
-        let (topic, key, t0) = (
-            "news".parse::<TopicName>().unwrap(),
-            MemberKey([1; 32]),
-            Instant::now(),
-        );
-        let mut order = InOrder::default();
-        order.arrived(topic.clone(), key, 1, message(1), t0);
-        assert!(
-            order
-                .arrived(topic.clone(), key, 3, message(3), t0)
-                .is_empty()
-        );
-        assert_eq!(texts(order.passed(topic.clone(), key, 2, t0)), [3]);
+        let (mut order, t0) = (InOrder::default(), Instant::now());
+        let key = MemberKey([1; 32]);
+        arrive(&mut order, 1, 1, t0);
+        assert!(arrive(&mut order, 1, 3, t0).is_empty());
+        assert_eq!(texts(order.passed(news(), key, 2, t0)), [3]);
         // A number signed twice: neither message is lost, and nothing stays counted.
-        assert!(
-            order
-                .arrived(topic.clone(), key, 6, message(6), t0)
-                .is_empty()
-        );
-        assert_eq!(
-            texts(order.arrived(topic.clone(), key, 6, message(60), t0)),
-            [6]
-        );
+        assert!(arrive(&mut order, 1, 6, t0).is_empty());
+        assert_eq!(texts(order.arrived(news(), key, 6, message(60), t0)), [6]);
         assert_eq!(order.count, 1);
         assert_eq!(texts(order.due(t0 + HOLD)), [60]);
         assert_eq!((order.count, order.bytes), (0, 0));
         // The last number there is does not overflow.
-        assert_eq!(
-            texts(order.arrived(topic, MemberKey([2; 32]), u64::MAX, message(9), t0)),
-            [9]
-        );
+        assert_eq!(arrive(&mut order, 2, u64::MAX, t0), [u64::MAX]);
     }
 
     #[test]
