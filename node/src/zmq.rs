@@ -11,10 +11,12 @@
 //! | REP, ROUTER | `offer/NAME` | DEALER | [`calls`] |
 //! | PUSH | `queue/NAME` | PULL | [`queues`] |
 //! | PULL | `work/NAME` | PUSH | [`queues`] |
+//! | DEALER (acknowledging) | `work-ack/NAME` | ROUTER | [`acked`] |
 //!
 //! ipc endpoints are Unix sockets in the data dir, owner only. TCP endpoints bind loopback
 //! only and require CURVE, with the clients let in by [`curve`]'s ZAP handler.
 
+pub mod acked;
 pub mod calls;
 pub mod curve;
 mod presence;
@@ -228,6 +230,7 @@ fn socket_type(kind: &Kind) -> zmq::SocketType {
         Kind::Offer(_) => zmq::DEALER,
         Kind::Queue(_) => zmq::PULL,
         Kind::Work(_) => zmq::PUSH,
+        Kind::WorkAck(_) => zmq::ROUTER,
     }
 }
 
@@ -252,10 +255,14 @@ fn open(
         Kind::Queue(_) => set(socket.set_rcvhwm(QUEUE_READ_AHEAD))?,
         // One item in weft's queue: the program's own socket is the back-pressure.
         Kind::Work(_) => set(socket.set_sndhwm(1))?,
+        // A send to a program that is gone fails, so its item goes to another.
+        Kind::WorkAck(_) => set(socket.set_router_mandatory(true))?,
         _ => {}
     }
     let presence = match &spec.kind {
-        Kind::Offer(_) | Kind::Work(_) => Some(Presence::watch(context, &socket)?),
+        Kind::Offer(_) | Kind::Work(_) | Kind::WorkAck(_) => {
+            Some(Presence::watch(context, &socket)?)
+        }
         _ => None,
     };
     if spec.connect {
@@ -306,6 +313,7 @@ fn serve(
         Kind::Offer(service) => Box::pin(calls::offer(socket, watched()?, service.clone(), door)),
         Kind::Queue(queue) => Box::pin(queues::push(socket, queue.clone(), door)),
         Kind::Work(queue) => Box::pin(queues::work(socket, watched()?, queue.clone(), door)),
+        Kind::WorkAck(queue) => Box::pin(acked::work(socket, watched()?, queue.clone(), door)),
     })
 }
 

@@ -348,6 +348,58 @@ fn push_and_two_pull_workers_share_items_each_once() {
 }
 
 #[test]
+fn acknowledging_workers_end_each_item_and_send_failures_back() {
+    let root = root();
+    let nodes = zmq_mesh(
+        root.path(),
+        &[
+            ("a", "", &["queue/jobs"]),
+            ("b", "member", &["work-ack/jobs"]),
+            ("c", "member", &["work-ack/jobs"]),
+        ],
+    );
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let workers: Vec<Program> = [b, c]
+        .iter()
+        .map(|node| Program::peer(root.path(), &["acker", &ipc(node, "work-ack/jobs")]))
+        .collect();
+    for w in &workers {
+        w.until(|l| l.get("working").is_some());
+    }
+    let count = 500;
+    let pusher = Program::peer(
+        root.path(),
+        &["push", &ipc(a, "queue/jobs"), &count.to_string()],
+    );
+    pusher.until(|l| l.get("pushed").is_some());
+    let status = wait_for("every item acknowledged at a", || {
+        let status = a.json(&["queue", "status", "jobs"]);
+        let status = status.as_array().map_or(&status, |s| &s[0]).clone();
+        (status["done"].as_u64() == Some(count)).then_some(status)
+    });
+    assert_eq!(status["dead"], 0, "{status}");
+    let (mut done, mut failed) = (BTreeMap::<String, u32>::new(), BTreeSet::new());
+    for w in &workers {
+        while let Ok(line) = w.lines.try_recv() {
+            if let Some(item) = line["item"].as_str() {
+                *done.entry(item.to_string()).or_default() += 1;
+            }
+            if let Some(item) = line["failed"].as_str() {
+                failed.insert(item.to_string());
+            }
+        }
+    }
+    assert_eq!(done.len(), count as usize, "every item acknowledged");
+    assert!(done.values().all(|n| *n == 1), "none acknowledged twice");
+    assert_eq!(
+        failed.len(),
+        5,
+        "items 0, 100, ... failed once and came back"
+    );
+    assert!(status["redeliveries"].as_u64() >= Some(5), "{status}");
+}
+
+#[test]
 fn a_guests_pub_is_refused_and_nothing_reaches_the_mesh() {
     let root = root();
     let metrics = free_addr();

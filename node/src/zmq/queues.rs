@@ -19,8 +19,12 @@ use crate::core::queues::working::WorkOpts;
 use crate::network::NodeError;
 use crate::network::handle::{WorkItem, Working};
 
-/// Items this node takes at once for its programs.
-const CREDIT: u32 = 4;
+/// How this node works a queue for its PULL programs: a few items at a time.
+const OPTS: WorkOpts = WorkOpts {
+    concurrency: 4,
+    prefetch: 4,
+    max_deliver: DEFAULT_MAX_DELIVER,
+};
 
 /// Pushes what the programs' PUSH sends (weft's PULL is on `socket`) on `queue`, one
 /// message at a time. Runs until the node or the socket stops.
@@ -61,7 +65,7 @@ pub async fn work(mut socket: Socket, mut presence: Presence, queue: QueueName, 
                         working = None;
                         waiting = None;
                     }
-                    (1.., None) => working = start(&door, &queue).await,
+                    (1.., None) => working = start(&door, &queue, OPTS).await,
                     _ => {}
                 }
             }
@@ -87,13 +91,8 @@ pub async fn work(mut socket: Socket, mut presence: Presence, queue: QueueName, 
     }
 }
 
-/// Works `queue` from this node, saying so if it may not.
-async fn start(door: &Endpoint, queue: &QueueName) -> Option<Working> {
-    let opts = WorkOpts {
-        concurrency: CREDIT,
-        prefetch: CREDIT,
-        max_deliver: DEFAULT_MAX_DELIVER,
-    };
+/// Works `queue` from this node with `opts`, saying so if it may not.
+pub(super) async fn start(door: &Endpoint, queue: &QueueName, opts: WorkOpts) -> Option<Working> {
     match door.handle.work(queue.clone(), opts).await {
         Ok(working) => Some(working),
         Err(e) => {

@@ -31,6 +31,8 @@ pub enum Kind {
     Queue(QueueName),
     /// A PULL works the queue.
     Work(QueueName),
+    /// A DEALER works the queue and acknowledges each item.
+    WorkAck(QueueName),
 }
 
 impl Kind {
@@ -44,6 +46,7 @@ impl Kind {
             Kind::Offer(name) => ("offer", Some(name.to_string())),
             Kind::Queue(name) => ("queue", Some(name.to_string())),
             Kind::Work(name) => ("work", Some(name.to_string())),
+            Kind::WorkAck(name) => ("work-ack", Some(name.to_string())),
         };
         match name {
             Some(name) => format!("{kind}/{name}"),
@@ -145,9 +148,10 @@ impl std::str::FromStr for Spec {
             "offer" => Kind::Offer(named()?.parse().map_err(|e| bad(&e))?),
             "queue" => Kind::Queue(named()?.parse().map_err(|e| bad(&e))?),
             "work" => Kind::Work(named()?.parse().map_err(|e| bad(&e))?),
+            "work-ack" => Kind::WorkAck(named()?.parse().map_err(|e| bad(&e))?),
             other => {
                 return Err(format!(
-                    "`{s}`: `{other}` is not an endpoint kind (pub, sub, call, offer, queue, work)"
+                    "`{s}`: `{other}` is not an endpoint kind (pub, sub, call, offer, queue, work, work-ack)"
                 ));
             }
         };
@@ -209,6 +213,7 @@ mod tests {
             "offer/hello",
             "queue/jobs",
             "work/jobs",
+            "work-ack/jobs",
             "call/hello=tcp://127.0.0.1:5555",
             "sub=tcp://[::1]:5556",
             "offer/hello=ipc:///run/hello.sock",

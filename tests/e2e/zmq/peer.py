@@ -10,6 +10,9 @@ lines on stdout; every wait is bounded.
     peer.py once ENDPOINT BODY                     call once and print the reply
     peer.py push ENDPOINT COUNT                    push COUNT items "item i"
     peer.py pull ENDPOINT                          print each item
+    peer.py acker ENDPOINT                         work-ack: ask for two items at a time, fail
+                                                   items "item N" with N % 100 == 0 once
+                                                   each, acknowledge the rest
     peer.py hostile PUB CALL QUEUE                 send what no endpoint should take
     peer.py curve ENDPOINT SERVER_KEY              call over CURVE, with one new key, once
                                                    for each line on stdin
@@ -126,6 +129,25 @@ def pull(endpoint):
     say(working=True)
     while True:
         say(item=socket.recv().decode())
+
+
+def acker(endpoint):
+    socket = zmq.Context().socket(zmq.DEALER)
+    socket.connect(endpoint)
+    socket.send(b"ready")
+    socket.send(b"ready")
+    say(working=True)
+    failed = set()
+    while True:
+        run, body = socket.recv_multipart()
+        item = body.decode()
+        if int(item.split()[1]) % 100 == 0 and item not in failed:
+            failed.add(item)
+            socket.send_multipart([run, b"failed on purpose"])
+            say(failed=item)
+        else:
+            socket.send_multipart([run])
+            say(item=item)
 
 
 def hostile(pub_endpoint, call_endpoint, queue_endpoint):
