@@ -63,13 +63,8 @@ pub async fn work(mut socket: Socket, mut presence: Presence, queue: QueueName, 
                 if let Err(e) = change {
                     return door.broken(e);
                 }
-                match (presence.connected(), &working) {
-                    (0, Some(w)) => {
-                        let _ = door.handle.stop_work(w.worker).await;
-                        (working, waiting, programs) = (None, None, Programs::default());
-                    }
-                    (1.., None) => working = super::queues::start(&door, &queue, OPTS).await,
-                    _ => {}
+                if super::queues::follow(presence.connected(), &mut working, &door, &queue, OPTS).await {
+                    (waiting, programs) = (None, Programs::default());
                 }
             }
             item = super::next(working.as_mut().map(|w| &mut w.items)), if waiting.is_none() => match item {

@@ -58,15 +58,8 @@ pub async fn work(mut socket: Socket, mut presence: Presence, queue: QueueName, 
                 if let Err(e) = change {
                     return door.broken(e);
                 }
-                match (presence.connected(), &working) {
-                    (0, Some(w)) => {
-                        // What it holds, the item waiting too, goes back to the producers.
-                        let _ = door.handle.stop_work(w.worker).await;
-                        working = None;
-                        waiting = None;
-                    }
-                    (1.., None) => working = start(&door, &queue, OPTS).await,
-                    _ => {}
+                if follow(presence.connected(), &mut working, &door, &queue, OPTS).await {
+                    waiting = None;
                 }
             }
             item = super::next(working.as_mut().map(|w| &mut w.items)), if waiting.is_none() => match item {
@@ -91,8 +84,32 @@ pub async fn work(mut socket: Socket, mut presence: Presence, queue: QueueName, 
     }
 }
 
+/// Starts working `queue` with `opts` when the first program came, and stops when the last
+/// left (`connected` programs now): true when it stopped (what this node held, the item
+/// waiting too, went back to the producers).
+pub(super) async fn follow(
+    connected: usize,
+    working: &mut Option<Working>,
+    door: &Endpoint,
+    queue: &QueueName,
+    opts: WorkOpts,
+) -> bool {
+    match (connected, &*working) {
+        (0, Some(w)) => {
+            let _ = door.handle.stop_work(w.worker).await;
+            *working = None;
+            true
+        }
+        (1.., None) => {
+            *working = start(door, queue, opts).await;
+            false
+        }
+        _ => false,
+    }
+}
+
 /// Works `queue` from this node with `opts`, saying so if it may not.
-pub(super) async fn start(door: &Endpoint, queue: &QueueName, opts: WorkOpts) -> Option<Working> {
+async fn start(door: &Endpoint, queue: &QueueName, opts: WorkOpts) -> Option<Working> {
     match door.handle.work(queue.clone(), opts).await {
         Ok(working) => Some(working),
         Err(e) => {
