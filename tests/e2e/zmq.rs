@@ -284,42 +284,56 @@ fn a_req_client_calls_a_rep_server_across_the_mesh_and_survives_it_dying() {
     );
 }
 
-#[test]
-fn push_and_two_pull_workers_share_items_each_once() {
-    let root = root();
+/// Nodes `a`, `b` and `c` in one mesh: two programs (`peer.py MODE`) work queue `jobs` on
+/// `b` and `c` through endpoint `KIND/jobs`, and a PUSH on `a` has pushed `count` items.
+fn pool(root: &Path, kind: &str, mode: &str, count: u64) -> (Vec<TestNode>, Vec<Program>) {
+    let endpoint = format!("{kind}/jobs");
     let nodes = zmq_mesh(
-        root.path(),
+        root,
         &[
             ("a", "", &["queue/jobs"]),
-            ("b", "member", &["work/jobs"]),
-            ("c", "member", &["work/jobs"]),
+            ("b", "member", &[&endpoint]),
+            ("c", "member", &[&endpoint]),
         ],
     );
-    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
-    let workers: Vec<Program> = [b, c]
+    let workers: Vec<Program> = nodes[1..]
         .iter()
-        .map(|node| Program::peer(root.path(), &["pull", &ipc(node, "work/jobs")]))
+        .map(|node| Program::peer(root, &[mode, &ipc(node, &endpoint)]))
         .collect();
     for w in &workers {
         w.until(|l| l.get("working").is_some());
     }
-    let count = 1000;
     let pusher = Program::peer(
-        root.path(),
-        &["push", &ipc(a, "queue/jobs"), &count.to_string()],
+        root,
+        &["push", &ipc(&nodes[0], "queue/jobs"), &count.to_string()],
     );
     pusher.until(|l| l.get("pushed").is_some());
+    (nodes, workers)
+}
+
+/// `node`'s status of queue `jobs`.
+fn jobs(node: &TestNode) -> Value {
+    let status = node.json(&["queue", "status", "jobs"]);
+    status.as_array().map_or(&status, |s| &s[0]).clone()
+}
+
+#[test]
+fn push_and_two_pull_workers_share_items_each_once() {
+    let root = root();
+    let count = 1000;
+    let (nodes, workers) = pool(root.path(), "work", "pull", count);
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
     let mut seen: Vec<BTreeSet<String>> = vec![BTreeSet::new(), BTreeSet::new()];
     let mut duplicates = Vec::new();
     let deadline = Instant::now() + PATIENCE;
-    while seen.iter().map(BTreeSet::len).sum::<usize>() + duplicates.len() < count {
+    while seen.iter().map(BTreeSet::len).sum::<usize>() + duplicates.len() < count as usize {
         assert!(
             Instant::now() < deadline,
             "items missing: {} seen; a: {}, b: {}, c: {}",
             seen.iter().map(BTreeSet::len).sum::<usize>(),
-            a.json(&["queue", "status", "jobs"]),
-            b.json(&["queue", "status", "jobs"]),
-            c.json(&["queue", "status", "jobs"])
+            jobs(a),
+            jobs(b),
+            jobs(c)
         );
         for (w, worker) in workers.iter().enumerate() {
             while let Ok(line) = worker.lines.try_recv() {
@@ -350,31 +364,11 @@ fn push_and_two_pull_workers_share_items_each_once() {
 #[test]
 fn acknowledging_workers_end_each_item_and_send_failures_back() {
     let root = root();
-    let nodes = zmq_mesh(
-        root.path(),
-        &[
-            ("a", "", &["queue/jobs"]),
-            ("b", "member", &["work-ack/jobs"]),
-            ("c", "member", &["work-ack/jobs"]),
-        ],
-    );
-    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
-    let workers: Vec<Program> = [b, c]
-        .iter()
-        .map(|node| Program::peer(root.path(), &["acker", &ipc(node, "work-ack/jobs")]))
-        .collect();
-    for w in &workers {
-        w.until(|l| l.get("working").is_some());
-    }
     let count = 500;
-    let pusher = Program::peer(
-        root.path(),
-        &["push", &ipc(a, "queue/jobs"), &count.to_string()],
-    );
-    pusher.until(|l| l.get("pushed").is_some());
+    let (nodes, workers) = pool(root.path(), "work-ack", "acker", count);
+    let a = &nodes[0];
     let status = wait_for("every item acknowledged at a", || {
-        let status = a.json(&["queue", "status", "jobs"]);
-        let status = status.as_array().map_or(&status, |s| &s[0]).clone();
+        let status = jobs(a);
         (status["done"].as_u64() == Some(count)).then_some(status)
     });
     assert_eq!(status["dead"], 0, "{status}");
@@ -499,9 +493,7 @@ fn hostile_frames_are_refused_and_harm_nothing() {
     let pushed = Program::peer(root.path(), &["push", &ipc(&a, "queue/jobs"), "3"]);
     pushed.until(|l| l.get("pushed").is_some());
     wait_for("the good items to be held", || {
-        let status = a.json(&["queue", "status", "jobs"]);
-        let pending = status.as_array().map_or(&status, |s| &s[0])["pending"].as_u64();
-        (pending == Some(3)).then_some(())
+        (jobs(&a)["pending"].as_u64() == Some(3)).then_some(())
     });
 }
 
