@@ -16,7 +16,9 @@
 //!
 //! `bench work` measures services and queues instead, beside ZeroMQ (see `work.rs`);
 //! `bench offline` only the delivery to members who were away; `bench zmq` ZeroMQ programs
-//! through weft's endpoints beside the same programs talking directly (see `endpoints.rs`).
+//! through weft's endpoints beside the same programs talking directly (see `endpoints.rs`);
+//! `bench mesh [N]` an idle mesh of N `weft node` processes, then delivery across it (see
+//! `mesh.rs`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,6 +36,7 @@ use weft_node::mesh::join::admit;
 
 mod baseline;
 mod endpoints;
+mod mesh;
 mod offline;
 mod work;
 
@@ -47,6 +50,13 @@ async fn main() -> anyhow::Result<()> {
     match std::env::args().nth(1).as_deref() {
         Some("work") => return work::run(dir.path()).await,
         Some("offline") => return offline::run(&dir.path().join("offline")).await,
+        Some("mesh") => {
+            let n = match std::env::args().nth(2) {
+                Some(n) => n.parse().context("bench mesh N: N is a number of nodes")?,
+                None => 100,
+            };
+            return mesh::run(dir.path(), n).await;
+        }
         Some("zmq") => return endpoints::run(dir.path()).await,
         _ => {}
     }
@@ -361,13 +371,19 @@ fn idle_process(bin: &PathBuf, dir: &std::path::Path) -> anyhow::Result<(Duratio
     )?;
     let startup = t.elapsed();
     std::thread::sleep(Duration::from_secs(2));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
+    let rss = rss_mib(child.id())?;
+    child.kill()?;
+    child.wait()?;
+    Ok((startup, rss))
+}
+
+/// The resident memory of process `pid`, in MiB.
+fn rss_mib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let rss_kib: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .context("VmRSS")?;
-    child.kill()?;
-    child.wait()?;
-    Ok((startup, rss_kib / 1024.0))
+    Ok(rss_kib / 1024.0)
 }

@@ -47,6 +47,9 @@ pub struct Limits {
     pub relay: Option<RelayLimits>,
     /// Whether members on the local network are found by mDNS.
     pub mdns: Mdns,
+    /// The most connections to members kept while idle (at least 4); a quarter of them
+    /// are members this node dials by itself, the rest come and go on demand.
+    pub connections: usize,
 }
 
 /// When to find members on the local network by mDNS. mDNS multicasts on every interface,
@@ -91,6 +94,7 @@ impl Default for Limits {
             history_retention: Duration::from_secs(365 * 24 * 3600),
             relay: Some(RelayLimits::default()),
             mdns: Mdns::Auto,
+            connections: 32,
         }
     }
 }

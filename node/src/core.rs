@@ -12,6 +12,8 @@
 //! - [`doors`]: who may stay connected: strangers for their grace, members just removed for
 //!   the moment they need to hear of it, and when the wall closes.
 //! - [`peers`]: who is connected, over which path, and whom to dial again when.
+//! - [`keep`]: whom this node keeps connected: a few standing members, the rest on demand,
+//!   within a cap.
 //! - [`delivery`]: direct messages from queued to settled: what goes on the wire next, who
 //!   stopped acknowledging, what expired, what waits for a mailbox.
 //! - [`topics`]: the topics followed: which messages are taken, how far each publisher's
@@ -20,6 +22,8 @@
 //!   their recipients ([`forwards`]), and this node's collections from mailboxes
 //!   ([`collect`]).
 //! - [`acl_sync`]: the ACL log between members: what a sync asks, what its answer holds.
+//! - [`directory`]: where members are, as sync answers carry it: only what changed since
+//!   the asker's last sync.
 //! - [`asks`]: this node's requests to peers under way, and what each is for.
 //! - [`services`]: request/reply to named services: who offers what ([`services::catalogue`]),
 //!   this node's calls ([`services::calls`]) and the calls it serves ([`services::serving`]).
@@ -44,12 +48,14 @@ pub mod commit;
 mod connections;
 pub mod delivery;
 mod direct;
+pub mod directory;
 pub mod doors;
 pub mod forwards;
 mod gossip;
 pub mod holding;
 pub mod in_order;
 pub mod io;
+pub mod keep;
 pub mod links;
 pub mod mailbox;
 mod membership;
@@ -111,6 +117,9 @@ pub use self::mesh::acl_topic;
 /// How often connected members are synced with again.
 pub const RESYNC_EVERY: Duration = Duration::from_secs(10);
 
+/// How often the standing members are topped up when fewer are connected.
+const TOP_UP_EVERY: Duration = Duration::from_secs(1);
+
 /// How often history is pruned to its retention, at most.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -162,6 +171,7 @@ pub struct Core {
     mesh: Mesh,
     doors: Doors,
     peers: Peers<PeerId, Multiaddr>,
+    keep: keep::Keep<PeerId>,
     delivery: Deliveries<PeerId>,
     topics: Topics,
     mailbox: Mailbox,
@@ -172,6 +182,8 @@ pub struct Core {
     timers: Timers,
     /// What members said they are connected to.
     reports: links::Reports,
+    /// Where members are, as this node last sent it, and how far others brought it.
+    directory: directory::Directory,
     /// Topic messages heard by local listeners in each publisher's order.
     in_order: in_order::InOrder,
     out: VecDeque<Output>,
@@ -195,14 +207,15 @@ struct Me {
 /// When the periodic work is next due.
 struct Timers {
     resync: Instant,
+    top_up: Instant,
     prune: Instant,
     sweep: Instant,
 }
 
 impl Core {
     /// The core of the node `setup` describes, from what the store held at start: stored
-    /// topics followed again, the outbox queued again, and every remembered member to be
-    /// dialled.
+    /// topics followed again, the outbox queued again, and a few remembered members (the
+    /// standing ones, at random) to be dialled.
     pub fn new(setup: Setup, loaded: Loaded, now: Now) -> Core {
         let Setup {
             identity,
@@ -242,6 +255,7 @@ impl Core {
             mesh,
             doors: Doors::default(),
             peers: Peers::default(),
+            keep: keep::Keep::new(limits.connections, seed.rotate_left(48) ^ 0x6b65_6570),
             delivery,
             topics: Topics::new(loaded.topics, loaded.marks),
             mailbox: Mailbox::new(limits.mailbox, loaded.held),
@@ -256,10 +270,14 @@ impl Core {
             commit: Commit::default(),
             timers: Timers {
                 resync: now.at + RESYNC_EVERY,
+                top_up: now.at,
                 prune: now.at,
                 sweep: now.at,
             },
             reports: links::Reports::default(),
+            // Another run's marks must not count: the start time tells runs apart even
+            // when the seed repeats.
+            directory: directory::Directory::new(seed.rotate_left(16) ^ now.unix_us),
             in_order: in_order::InOrder::default(),
             out: VecDeque::new(),
         };
@@ -273,19 +291,26 @@ impl Core {
             core.follow_topics_of_mesh();
         }
         let known: Vec<PeerId> = core.mesh.addresses().peers().copied().collect();
-        for peer in known {
+        for &peer in &known {
             core.tell_addresses(peer);
+        }
+        let standing = core.keep.standing();
+        for peer in core.keep.pick(known, standing) {
             core.peers.dial_soon(peer, now.at);
         }
         for peer in core.delivery.unreachable_peers() {
             core.peers.dial_soon(peer, now.at);
         }
+        core.keep_mailboxes(now);
         core.open_doors();
         core
     }
 
     /// Decides on `input` at `now`; what to do comes out of [`Core::poll`].
     pub fn handle(&mut self, input: Input, now: Now) {
+        if let Some(peer) = input.in_use().filter(|p| self.peers.is_connected(p)) {
+            self.keep.used(peer, now.at);
+        }
         match input {
             Input::Connected { peer, path } => self.on_connected(peer, path, now),
             Input::Disconnected { peer } => self.on_disconnected(peer, now),
@@ -502,6 +527,10 @@ impl Core {
         for peer in self.delivery.unreachable_peers() {
             self.peers.dial_soon(peer, now.at);
         }
+        if now.at >= self.timers.top_up {
+            self.timers.top_up = now.at + TOP_UP_EVERY;
+            self.top_up(now);
+        }
         for peer in self.peers.due(now.at) {
             self.dial_known(peer);
         }
@@ -522,6 +551,8 @@ impl Core {
         if now.at >= self.timers.resync {
             self.timers.resync = now.at + RESYNC_EVERY;
             self.resync(now);
+            self.keep_mailboxes(now);
+            self.trim(now);
             self.prune_links(now);
         }
         if now.at >= self.timers.prune {

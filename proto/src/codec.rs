@@ -180,7 +180,9 @@ mod tests {
     use crate::join::{JOIN_VERSION, JoinRequest};
     use crate::mesh::{MemberKey, MeshId, Role};
     use crate::seal::{SealCard, SealingKey};
-    use crate::sync::{Logged, Mark, PeerAddrs, SYNC_VERSION, SyncRequest, TopicMarks};
+    use crate::sync::{
+        DirectoryMark, Logged, Mark, PeerAddrs, SYNC_VERSION, SyncRequest, TopicMarks,
+    };
     use crate::topic::{TopicMessage, TopicName};
     use ciborium::Value;
     use proptest::prelude::*;
@@ -355,6 +357,7 @@ mod tests {
                     marks: vec![Mark { publisher: MemberKey(key), next }],
                 }],
                 name: Some(Box::new(NameCard { name: Some("Bobby".into()), at: next, sig: [8; 64] })),
+                directory: Some(DirectoryMark { run: next, upto: next / 2 }),
             };
             prop_assert_eq!(from_cbor::<SyncRequest>(&to_cbor(&sync).unwrap()).unwrap(), sync);
             let addrs = PeerAddrs { peer, addrs: vec!["/ip4/127.0.0.1/tcp/1".into()], card: None, name: None };
@@ -427,6 +430,7 @@ mod tests {
             card: None,
             topics: vec![],
             name: None,
+            directory: None,
         };
         assert_eq!(field(&sync, "after"), Value::Bytes(vec![6; 32]));
         assert_eq!(field(&sync, "mesh"), Value::Bytes(vec![4; 20]));

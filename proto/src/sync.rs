@@ -5,9 +5,11 @@
 //! ```text
 //! asker -> answerer    SyncRequest  { v: 3, mesh: bytes(20), heads: [bytes(32)], known: [bytes(32)],
 //!                                     after: bytes(32)?, card: SealCard?,
-//!                                     topics: [TopicMarks], name: NameCard? }   <= 512 KiB
+//!                                     topics: [TopicMarks], name: NameCard?,
+//!                                     directory: DirectoryMark? }               <= 512 KiB
 //! answerer -> asker    SyncResponse = { "Ops": { ops: [SignedOp], peers: [PeerAddrs],
-//!                                                messages: [Logged], more: bool, now_us: u64 } }
+//!                                                messages: [Logged], more: bool, now_us: u64,
+//!                                                links: [Link], directory: DirectoryMark? } }
 //!                                   | { "Refused": { reason: string } }         <= 4 MiB
 //! PeerAddrs  = { peer: bytes (PeerId), addrs: [multiaddr string], card: SealCard?,
 //!                name: NameCard? }
@@ -24,6 +26,11 @@
 //!
 //! `peers` lists where the answerer knows other members to be reachable, and their sealing
 //! keys, so a newcomer finds every member, and can seal messages to it, without being told.
+//! It holds only what changed since the `directory` mark the asker hands back (the one the
+//! same answerer's last answer carried, `{ run: u64, upto: u64 }`), so an idle sync does
+//! not grow with the mesh; no mark, or one of an earlier run of the answerer, gets the whole
+//! directory (at most [`MAX_SYNC_PEERS`] entries, oldest change first; the mark says where
+//! it stopped, and the next sync goes on from there).
 //! `card` in the request is the asker's own sealing key (see [`crate::seal`]), `name` the
 //! name it calls itself (see [`crate::display`]); every card is verified against its
 //! member's key before it is stored.
@@ -111,6 +118,21 @@ pub struct SyncRequest {
     /// travel inside enums).
     #[serde(default)]
     pub name: Option<Box<NameCard>>,
+    /// How far the answerer's member directory reached the asker at their last sync (the
+    /// mark its answer carried): only entries changed since are sent. `None` asks for
+    /// everything.
+    #[serde(default)]
+    pub directory: Option<DirectoryMark>,
+}
+
+/// How far an answerer's member directory (the `peers` of its answers) reached an asker:
+/// the answerer's run (it numbers changes afresh when it restarts) and the last change sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryMark {
+    /// The answerer's run, drawn at random when it starts.
+    pub run: u64,
+    /// The last change to its directory the asker was sent.
+    pub upto: u64,
 }
 
 /// How far the asker has one topic: per publisher, the next sequence number it lacks.
@@ -155,6 +177,9 @@ pub struct PeerAddrs {
     pub name: Option<NameCard>,
 }
 
+/// Most members' entries in one sync answer.
+pub const MAX_SYNC_PEERS: usize = 256;
+
 /// Most links in one sync answer (a node holds far fewer connections).
 pub const MAX_SYNC_LINKS: usize = 256;
 
@@ -193,6 +218,10 @@ pub enum SyncResponse {
         /// members draw the mesh.
         #[serde(default)]
         links: Vec<Link>,
+        /// How far `peers` brought the asker, to hand back in its next request (`None`:
+        /// `peers` is the whole directory).
+        #[serde(default)]
+        directory: Option<DirectoryMark>,
     },
     /// No answer, and why.
     Refused {

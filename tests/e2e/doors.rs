@@ -300,6 +300,7 @@ fn everything(mesh: MeshId) -> SyncRequest {
         card: None,
         topics: vec![],
         name: None,
+        directory: None,
     }
 }
 
@@ -354,6 +355,7 @@ fn a_stranger_is_not_asked_not_answered_and_not_remembered() {
         more: false,
         now_us: 0,
         links: vec![],
+        directory: None,
     });
     let alice: PeerId = a.peer_id.parse().unwrap();
     stranger.dial(&a.addr());
@@ -466,6 +468,7 @@ fn a_removed_admin_and_a_flooding_member_change_nothing() {
         more: false,
         now_us: 0,
         links: vec![],
+        directory: None,
     });
     let acl_topic = format!("weft/{mesh_id}/acl");
     let _ = eve.commands.try_send(Do::Subscribe(acl_topic.clone()));
@@ -647,6 +650,7 @@ fn catch_up_refuses_what_gossip_would() {
         more: false,
         now_us: 0,
         links: vec![],
+        directory: None,
     });
     let alice: PeerId = a.peer_id.parse().unwrap();
     eve.dial(&a.addr());

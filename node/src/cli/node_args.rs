@@ -148,6 +148,10 @@ settings! {
     /// addresses on every interface): auto runs it only when listening on every interface
     /// [default: auto]
     mdns: crate::config::Mdns = crate::config::Mdns::Auto, "mdns";
+    /// The most connections to other members kept while idle (at least 4): a quarter are
+    /// members this node dials by itself, the rest are dialled on demand (a message, a
+    /// call, a transfer) and closed after a minute unused [default: 32]
+    connections: usize = Limits::default().connections, "connections";
     /// Log filter, e.g. `info` or `info,weft_node=debug` (RUST_LOG wins over the file)
     /// [default: info]
     log_level: String = "info".to_string(), "log-level";
@@ -343,6 +347,7 @@ impl Settings {
                 max_circuit_bytes: self.relay_max_circuit_bytes.0,
             }),
             mdns: self.mdns.0,
+            connections: self.connections.0,
         };
         config
     }

@@ -7,7 +7,8 @@ use weft_proto::acl::{OpId, SignedOp};
 use weft_proto::display::NameCard;
 use weft_proto::seal::SealCard;
 use weft_proto::sync::{
-    MAX_HEADS, MAX_KNOWN, MAX_SYNC_OP_BYTES, MAX_SYNC_OPS, SYNC_VERSION, SyncRequest, TopicMarks,
+    DirectoryMark, MAX_HEADS, MAX_KNOWN, MAX_SYNC_OP_BYTES, MAX_SYNC_OPS, SYNC_VERSION,
+    SyncRequest, TopicMarks,
 };
 
 use crate::mesh::log::Log;
@@ -21,6 +22,8 @@ pub struct Told {
     pub topics: Vec<TopicMarks>,
     /// The name it calls itself.
     pub name: Option<Box<NameCard>>,
+    /// How far the answerer's member directory reached it last time.
+    pub directory: Option<DirectoryMark>,
 }
 
 /// A request summarising `log` (its heads and a few known ops), paging on after op `after`,
@@ -36,6 +39,7 @@ pub fn request(log: &Log, after: Option<OpId>, told: Told) -> SyncRequest {
         card: told.card,
         topics: told.topics,
         name: told.name,
+        directory: told.directory,
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use libp2p::{Multiaddr, PeerId};
 use weft_proto::api::{Event, Removed};
+use weft_proto::mesh::Role;
 
 use super::doors::{Due, Screened, address_of};
 use super::io::{Now, Output};
@@ -32,6 +33,7 @@ impl Core {
             return;
         }
         tracing::info!(peer = %short(&peer), addr = %remote, "connected");
+        self.keep.used(peer, now.at);
         self.delivery.connected(&peer);
         self.screen(peer, dialled, &remote, now);
         self.start_sync(peer);
@@ -42,9 +44,14 @@ impl Core {
     }
 
     /// The last connection to `peer` closed: a member this node knows where to find is
-    /// dialled again, after a backoff; a stranger never is.
+    /// dialled again, after a backoff, while fewer than the standing members are connected
+    /// (messages waiting for it dial it too); a stranger never is.
     pub(super) fn on_disconnected(&mut self, peer: PeerId, now: Now) {
-        let redial = self.admits(&peer) && self.mesh.addresses().knows(&peer);
+        self.keep.gone(&peer);
+        let members = self.connected_members().saturating_sub(1);
+        let redial = self.admits(&peer)
+            && self.mesh.addresses().knows(&peer)
+            && (members < self.keep.standing() || self.is_mailbox(&peer));
         self.peers.disconnected(&peer, redial, now.at);
         self.mailbox.disconnected(&peer);
         if self.doors.disconnected(&peer) {
@@ -58,6 +65,68 @@ impl Core {
         self.out.push_back(Output::Event(Event::PeerDisconnected {
             peer_id: peer.to_string(),
         }));
+    }
+
+    /// Whether `peer` is a mailbox: mailboxes stay connected (deposits and collections go
+    /// to those connected), on top of the standing members.
+    fn is_mailbox(&self, peer: &PeerId) -> bool {
+        self.mesh.role_of(peer) == Some(Role::Mailbox)
+    }
+
+    /// Dials the mailboxes this node knows where to find that are not connected (at start
+    /// and every resync round: a mesh has a few).
+    pub(super) fn keep_mailboxes(&mut self, now: Now) {
+        let mailboxes: Vec<PeerId> = (self.mesh.addresses().peers())
+            .filter(|p| **p != self.me.peer && self.is_mailbox(p))
+            .filter(|p| !self.peers.is_connected(p) && !self.peers.is_scheduled(p))
+            .copied()
+            .collect();
+        for peer in mailboxes {
+            self.peers.dial_soon(peer, now.at);
+        }
+    }
+
+    /// How many members are connected.
+    fn connected_members(&self) -> usize {
+        self.peers.ids().filter(|p| self.admits(p)).count()
+    }
+
+    /// Dials members at random while fewer than the standing ones are connected or being
+    /// dialled for the first time: those this node knows where to find, that are not
+    /// connected and not already scheduled.
+    pub(super) fn top_up(&mut self, now: Now) {
+        let wanted = (self.keep).wanted(self.connected_members(), self.peers.first_dials());
+        if wanted == 0 || self.mesh.removed().is_some() {
+            return;
+        }
+        let candidates: Vec<PeerId> = (self.mesh.addresses().peers())
+            .filter(|p| **p != self.me.peer && self.admits(p))
+            .filter(|p| !self.peers.is_connected(p) && !self.peers.is_scheduled(p))
+            .copied()
+            .collect();
+        for peer in self.keep.pick(candidates, wanted) {
+            self.peers.dial_soon(peer, now.at);
+        }
+    }
+
+    /// Closes the connections over the cap that have gone unused for a while: none that
+    /// carries a message not settled or a call under way.
+    pub(super) fn trim(&mut self, now: Now) {
+        let connected: Vec<PeerId> = self.peers.ids().copied().collect();
+        let (delivery, services) = (&self.delivery, &self.services);
+        let busy = |p: &PeerId| delivery.holds_for(p) || services.calling(p) || self.is_mailbox(p);
+        for peer in self.keep.surplus(&connected, now.at, busy) {
+            tracing::debug!(peer = %short(&peer), "closing an idle connection over the cap");
+            self.out.push_back(Output::Disconnect(peer));
+        }
+    }
+
+    /// Dials `peer` on demand before something goes to it (a call, a work frame), unless
+    /// it is connected or a dial of it is scheduled already.
+    pub(super) fn reach(&mut self, peer: PeerId) {
+        if !self.peers.is_connected(&peer) && !self.peers.is_scheduled(&peer) {
+            self.dial_known(peer);
+        }
     }
 
     /// Dials a remembered member at its remembered addresses.
@@ -106,9 +175,10 @@ impl Core {
         }
     }
 
-    /// Members found on the local network are dialled; anyone else is ignored. Anyone on
-    /// the network can announce a member's PeerId: hearsay, not its word.
-    pub(super) fn on_discovered(&mut self, found: Vec<(PeerId, Multiaddr)>, _now: Now) {
+    /// Members found on the local network are remembered, and dialled while fewer than the
+    /// standing ones are connected; anyone else is ignored. Anyone on the network can
+    /// announce a member's PeerId: hearsay, not its word.
+    pub(super) fn on_discovered(&mut self, found: Vec<(PeerId, Multiaddr)>, now: Now) {
         let mut members: BTreeMap<PeerId, Vec<Multiaddr>> = BTreeMap::new();
         for (peer, addr) in found {
             if peer != self.me.peer && self.admits(&peer) && !self.peers.is_connected(&peer) {
@@ -118,8 +188,8 @@ impl Core {
         for (peer, addrs) in members {
             tracing::info!(peer = %short(&peer), "found a member on the local network");
             self.remember_heard(peer, &addrs);
-            self.dial_known(peer);
         }
+        self.top_up(now);
     }
 
     /// A connection to `peer` at `remote` is up: the doors say whether it stays, and how.
@@ -178,6 +248,7 @@ impl Core {
             self.commit.write(write);
         }
         self.peers.forget(&peer);
+        self.directory.forget(&peer);
         self.services.catalogue.forget(&peer);
         self.reject_outbox_to(peer, now);
         if self.mesh.removed().is_some() {
@@ -251,4 +322,14 @@ impl Core {
             .unwrap_or_default();
         Some(Removed { by, at })
     }
+}
+
+/// Whether something may go to `peer` now: it is connected, or this node knows where to
+/// find it and no dial of it is failing (it is then dialled on demand, see [`Core::reach`]).
+pub(super) fn reachable(
+    peers: &super::peers::Peers<PeerId, Multiaddr>,
+    addresses: &crate::mesh::addresses::Addresses,
+    peer: &PeerId,
+) -> bool {
+    peers.is_connected(peer) || (addresses.knows(peer) && !peers.is_scheduled(peer))
 }

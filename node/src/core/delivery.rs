@@ -308,6 +308,11 @@ impl<P: Ord + Clone> Deliveries<P> {
         self.outbox.disconnected(peer);
     }
 
+    /// Whether any message to `peer` is not settled yet.
+    pub fn holds_for(&self, peer: &P) -> bool {
+        !self.outbox.of(peer).is_empty()
+    }
+
     /// Recipients with messages waiting that are not connected (they need dialling).
     pub fn unreachable_peers(&self) -> Vec<P> {
         self.outbox.unreachable_peers()

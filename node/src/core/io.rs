@@ -17,7 +17,7 @@ use weft_proto::mesh::{MemberKey, MeshId};
 use weft_proto::queue::{Lease, ProducerFrame, QueueName, WorkerFrame};
 use weft_proto::seal::{Content, SEALED_VERSION, SealedMessage, SealingKey};
 use weft_proto::service::{Call, CallId, ProviderFrame, Refusal, ServiceName};
-use weft_proto::sync::{Link, Logged, PeerAddrs, SyncRequest, SyncResponse};
+use weft_proto::sync::{DirectoryMark, Link, Logged, PeerAddrs, SyncRequest, SyncResponse};
 
 use super::peers::Path;
 use super::topics::Wanted;
@@ -240,6 +240,26 @@ pub enum Input {
     Tick,
 }
 
+impl Input {
+    /// The peer whose connection this input shows in use (a direct message, an
+    /// acknowledgement, a request other than sync, a call, a work item), so it is not
+    /// closed as idle.
+    pub fn in_use(&self) -> Option<PeerId> {
+        match self {
+            Input::Direct { peer, .. }
+            | Input::Acked { peer, .. }
+            | Input::ServiceCall { peer, .. }
+            | Input::ServiceFrame { peer, .. }
+            | Input::WorkerFrame { peer, .. }
+            | Input::ProducerFrame { peer, .. } => Some(*peer),
+            Input::Asked { peer, request, .. } if !matches!(request, Request::Sync(_)) => {
+                Some(*peer)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A gossip message as gossipsub hands it over.
 #[derive(Debug)]
 pub struct Gossip {
@@ -291,8 +311,8 @@ pub enum Response {
 /// A request of this node's to a peer.
 #[derive(Debug)]
 pub enum Ask {
-    /// `/weft/sync/1`.
-    Sync(SyncRequest),
+    /// `/weft/sync/1` (boxed: the request is the largest of them).
+    Sync(Box<SyncRequest>),
     /// `/weft/mailbox/1`.
     Mailbox(Op),
 }
@@ -322,6 +342,8 @@ pub struct Synced {
     pub skew_us: Option<i64>,
     /// The members the answerer is connected to.
     pub links: Vec<Link>,
+    /// How far `peers` brought this node in the answerer's directory.
+    pub directory: Option<DirectoryMark>,
 }
 
 impl Synced {
@@ -340,12 +362,14 @@ impl Synced {
                 more,
                 now_us,
                 links,
+                directory,
             } => Ok(Synced {
                 ops,
                 peers,
                 messages,
                 more,
                 links,
+                directory,
                 // Their clock at the midpoint of the exchange, against ours.
                 skew_us: (now_us > 0)
                     .then(|| now_us as i64 - (asked_us / 2 + answered_us / 2) as i64),

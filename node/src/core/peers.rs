@@ -109,6 +109,16 @@ impl<P: Ord + Clone, A> Peers<P, A> {
         self.redial.dial_now(peer, now);
     }
 
+    /// Whether a dial of `peer` is scheduled.
+    pub fn is_scheduled(&self, peer: &P) -> bool {
+        self.redial.is_scheduled(peer)
+    }
+
+    /// How many first dials are scheduled or under way.
+    pub fn first_dials(&self) -> usize {
+        self.redial.first_dials()
+    }
+
     /// Stops redialling `peer` (it was removed from the mesh).
     pub fn forget(&mut self, peer: &P) {
         self.redial.forget(peer);

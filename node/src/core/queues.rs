@@ -18,6 +18,7 @@ use weft_proto::queue::{
 
 use self::held::Held;
 use self::working::{WorkOpts, Working};
+use super::connections::reachable;
 use super::io::{Now, Observation, Output, RunId, SessionId, WorkerId};
 use super::rng::Rng;
 use super::{Core, short};
@@ -314,11 +315,11 @@ impl Core {
                 .filter(|(_, p)| acl.is_some_and(|acl| acl.can_push(&p.key, &queue)))
                 .filter_map(|(peer, p)| p.holding(&queue).map(|pending| (*peer, pending)))
                 .collect();
-            let peers = &self.peers;
+            let (peers, addresses) = (&self.peers, self.mesh.addresses());
             let effects = self
                 .queues
                 .working
-                .producers(&queue, holders, |p| peers.is_connected(p));
+                .producers(&queue, holders, |p| reachable(peers, addresses, p));
             self.working_effects(effects);
         }
     }
@@ -362,6 +363,9 @@ impl Core {
     /// Carries out what the worker side decided.
     fn working_effects(&mut self, effects: Vec<working::Effect>) {
         for effect in effects {
+            if let working::Effect::Send(peer, _) = &effect {
+                self.reach(*peer);
+            }
             self.out.push_back(match effect {
                 working::Effect::Send(peer, frame) => Output::ToProducer { peer, frame },
                 working::Effect::Run {

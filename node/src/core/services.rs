@@ -30,6 +30,7 @@ use weft_proto::service::{
 use self::calls::Calls;
 use self::catalogue::Catalogue;
 use self::serving::{Answered, OfferOpts, Serve, Serving, Taken};
+use super::connections::reachable;
 use super::io::{CallEnd, HandlerId, Now, Observation, Output, ServeId, SessionId, Verdict};
 use super::rng::Rng;
 use super::{Core, short};
@@ -78,6 +79,11 @@ impl Services {
             announced: false,
         }
     }
+
+    /// Whether a call of this node's is under way at `provider`.
+    pub(super) fn calling(&self, provider: &PeerId) -> bool {
+        self.calls.outstanding(provider) > 0
+    }
 }
 
 impl Services {
@@ -112,12 +118,12 @@ impl Core {
                 "the policy of service `{service}` does not let this node call it"
             )));
         }
-        let peers = &self.peers;
+        let (peers, addresses) = (&self.peers, self.mesh.addresses());
         let services = &mut self.services;
         let provider = services.catalogue.choose(
             &service,
             now.at,
-            |p| peers.is_connected(p),
+            |p| reachable(peers, addresses, p),
             |p| services.calls.outstanding(p),
             &Default::default(),
             &mut services.rng,
@@ -143,6 +149,7 @@ impl Core {
         self.services
             .calls
             .start(id, service, body, deadline, provider, now.at);
+        self.reach(provider);
         self.out.push_back(Output::CallOut {
             peer: provider,
             call,
@@ -230,7 +237,7 @@ impl Core {
         }
         for (peer, provider) in self.services.catalogue.providers() {
             for offer in &provider.offers {
-                let healthy = self.peers.is_connected(peer)
+                let healthy = reachable(&self.peers, self.mesh.addresses(), peer)
                     && self
                         .services
                         .catalogue
@@ -449,12 +456,12 @@ impl Core {
             calling.tried.clone(),
             calling.deadline,
         );
-        let peers = &self.peers;
+        let (peers, addresses) = (&self.peers, self.mesh.addresses());
         let services = &mut self.services;
         let next = services.catalogue.choose(
             &service,
             now.at,
-            |p| peers.is_connected(p),
+            |p| reachable(peers, addresses, p),
             |p| services.calls.outstanding(p),
             &tried,
             &mut services.rng,
@@ -479,6 +486,7 @@ impl Core {
             body: calling.body.clone(),
             budget_ms: budget.as_millis().min(u128::from(u32::MAX)) as u32,
         };
+        self.reach(provider);
         self.out.push_back(Output::CallOut {
             peer: provider,
             call,

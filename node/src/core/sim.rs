@@ -231,6 +231,9 @@ pub struct Sim {
     index: BTreeMap<PeerId, usize>,
     /// Which pairs of nodes can reach each other at all.
     links: BTreeSet<(usize, usize)>,
+    /// Whether any node can reach any other (the links then say only who knows whom at
+    /// start).
+    open: bool,
     cut: BTreeSet<(usize, usize)>,
     connections: BTreeSet<(usize, usize)>,
     /// How many connections came up between each pair.
@@ -276,6 +279,7 @@ pub fn limits() -> Limits {
         history_retention: Duration::from_secs(365 * 24 * 3600),
         relay: None,
         mdns: Mdns::Off,
+        connections: Limits::default().connections,
     }
 }
 
@@ -304,6 +308,7 @@ impl Sim {
             nodes,
             index,
             links: BTreeSet::new(),
+            open: false,
             cut: BTreeSet::new(),
             connections: BTreeSet::new(),
             established: BTreeMap::new(),
@@ -456,6 +461,12 @@ impl Sim {
         }
     }
 
+    /// Lets any node reach any other, as on one network: the links say only who knows
+    /// where whom is at start.
+    pub fn open_network(&mut self) {
+        self.open = true;
+    }
+
     /// Heals the cut between `a` and `b` only.
     pub fn heal_pair(&mut self, a: usize, b: usize) {
         self.cut.remove(&(a.min(b), a.max(b)));
@@ -467,15 +478,6 @@ impl Sim {
             .get(&(a.min(b), a.max(b)))
             .copied()
             .unwrap_or(0)
-    }
-
-    /// How many connections came up between `node` and anyone so far.
-    pub fn connections_of(&self, node: usize) -> u32 {
-        self.established
-            .iter()
-            .filter(|((a, b), _)| *a == node || *b == node)
-            .map(|(_, n)| n)
-            .sum()
     }
 
     /// Loses the next `count` frames `from` sends `to`.
@@ -496,7 +498,7 @@ impl Sim {
     /// Whether `a` and `b` can reach each other now.
     fn reachable(&self, a: usize, b: usize) -> bool {
         let pair = (a.min(b), a.max(b));
-        self.links.contains(&pair)
+        (self.open || self.links.contains(&pair))
             && !self.cut.contains(&pair)
             && self.nodes[a].is_up()
             && self.nodes[b].is_up()
@@ -802,6 +804,11 @@ impl Sim {
     }
 
     /// The nodes `node` is connected to.
+    /// How many nodes `node` is connected to now.
+    pub fn links_of(&self, node: usize) -> usize {
+        self.connected_to(node).count()
+    }
+
     fn connected_to(&self, node: usize) -> impl Iterator<Item = usize> + '_ {
         self.connections.iter().filter_map(move |&(a, b)| match () {
             _ if a == node => Some(b),
@@ -929,6 +936,8 @@ mod mailbox;
 mod membership;
 #[cfg(test)]
 mod queues;
+#[cfg(test)]
+mod scale;
 #[cfg(test)]
 mod services;
 #[cfg(test)]

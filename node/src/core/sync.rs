@@ -18,7 +18,9 @@ use weft_proto::acl::{OpId, SignedOp};
 use weft_proto::display::NameCard;
 use weft_proto::mesh::MemberKey;
 use weft_proto::seal::SealCard;
-use weft_proto::sync::{Logged, MAX_SYNC_OPS, PeerAddrs, SyncRequest, SyncResponse};
+use weft_proto::sync::{
+    Logged, MAX_SYNC_OPS, MAX_SYNC_PEERS, PeerAddrs, SyncRequest, SyncResponse,
+};
 
 use super::asks::Purpose;
 use super::io::{Ask, AskedId, Now, Output, Response, Synced, Verdict};
@@ -26,20 +28,20 @@ use super::{Core, acl_sync, short};
 use crate::mesh::log::{Admitted, Refused};
 use crate::mesh::membership::key_of;
 
-/// Most members' addresses in one sync answer.
-const MAX_SYNC_PEERS: usize = 256;
-
 impl Core {
-    /// Syncs again with every connected member not being synced with already.
+    /// Syncs again with a few connected members (at random, [`keep::SYNC_ROUND`] of them):
+    /// what one lacks reaches it from some member within a few rounds, and the cost of a
+    /// round does not grow with the mesh.
+    ///
+    /// [`keep::SYNC_ROUND`]: super::keep::SYNC_ROUND
     pub(super) fn resync(&mut self, _now: Now) {
-        let mut members: Vec<PeerId> = self
+        let members: Vec<PeerId> = self
             .peers
             .ids()
             .filter(|p| self.admits(p))
             .copied()
             .collect();
-        members.sort();
-        for peer in members {
+        for peer in self.keep.sync_round(members) {
             self.start_sync(peer);
         }
     }
@@ -70,6 +72,7 @@ impl Core {
                 card: Some(self.me.card),
                 topics: self.topics.marks(),
                 name: mesh.name_card(&self.me.key).cloned().map(Box::new),
+                directory: self.directory.mark(&peer),
             }
         } else {
             acl_sync::Told::default()
@@ -79,7 +82,7 @@ impl Core {
         self.out.push_back(Output::Ask {
             id,
             peer,
-            ask: Ask::Sync(request),
+            ask: Ask::Sync(Box::new(request)),
         });
     }
 
@@ -149,24 +152,30 @@ impl Core {
                 more,
                 now_us: now.unix_us,
                 links: Vec::new(),
+                directory: None,
             };
             return (response, Vec::new());
         }
         self.learn_cards(&peer, request.card, request.name.map(|n| *n), now);
+        let directory = self.member_addresses(&peer);
+        let (peers, directory) =
+            self.directory
+                .changes(directory, request.directory, MAX_SYNC_PEERS);
         let response = SyncResponse::Ops {
             ops,
-            peers: self.member_addresses(&peer),
+            peers,
             messages: Vec::new(),
             more,
             now_us: now.unix_us,
             links: self.own_links(),
+            directory: Some(directory),
         };
         (response, self.topics.wanted(&request.topics))
     }
 
     /// Where the members but `asker` are, as far as this node knows, with their cards
-    /// (sealing keys and display names).
-    fn member_addresses(&self, asker: &PeerId) -> Vec<PeerAddrs> {
+    /// (sealing keys and display names): the whole directory, by member.
+    fn member_addresses(&self, asker: &PeerId) -> Vec<(PeerId, PeerAddrs)> {
         let Some(mesh) = self.mesh.get() else {
             return Vec::new();
         };
@@ -189,14 +198,14 @@ impl Core {
                         .collect();
                     (addrs, mesh.card(key))
                 };
-                (!addrs.is_empty()).then(|| PeerAddrs {
+                let entry = PeerAddrs {
                     peer: p.to_bytes(),
                     addrs,
                     card,
                     name: mesh.name_card(key).cloned(),
-                })
+                };
+                (!entry.addrs.is_empty()).then_some((*p, entry))
             })
-            .take(MAX_SYNC_PEERS)
             .collect()
     }
 
@@ -236,6 +245,9 @@ impl Core {
             return;
         }
         self.meet_members(synced.peers, now);
+        if let Some(mark) = synced.directory {
+            self.directory.reached(peer, mark);
+        }
         self.heard_links(peer, synced.links, now);
         self.take_logged(peer, synced.messages, now);
         if let Some(after) = next {
@@ -268,9 +280,9 @@ impl Core {
     }
 
     /// Remembers where other members say members are (as hearsay: it never pushes out a
-    /// member's own word), learns their cards (each checked against its member's key), and
-    /// dials those this node is not connected
-    /// to, so members find each other without being told addresses.
+    /// member's own word) and learns their cards (each checked against its member's key),
+    /// so members find each other without being told addresses; the standing members are
+    /// drawn from them.
     fn meet_members(&mut self, peers: Vec<PeerAddrs>, now: Now) {
         let mut seen = HashSet::new();
         for entry in peers.into_iter().take(MAX_SYNC_PEERS) {
@@ -283,10 +295,8 @@ impl Core {
             self.learn_cards(&peer, entry.card, entry.name, now);
             let addrs: Vec<Multiaddr> = entry.addrs.iter().filter_map(|a| a.parse().ok()).collect();
             self.remember_heard(peer, &addrs);
-            if !self.peers.is_connected(&peer) {
-                self.peers.dial_soon(peer, now.at);
-            }
         }
+        self.top_up(now);
     }
 
     /// Takes what member `peer`'s cards say, as a sync told them: its sealing key and its

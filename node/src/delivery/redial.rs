@@ -48,6 +48,19 @@ impl<P: Ord + Clone> Redial<P> {
         self.due.entry(peer).or_insert((now, 0));
     }
 
+    /// Whether `peer` is scheduled (a first dial, or again after a backoff).
+    pub fn is_scheduled(&self, peer: &P) -> bool {
+        self.due.contains_key(peer)
+    }
+
+    /// How many first dials are scheduled or under way (none of them failed yet).
+    pub fn first_dials(&self) -> usize {
+        self.due
+            .values()
+            .filter(|(_, attempt)| *attempt == 0)
+            .count()
+    }
+
     /// Peers whose dial is due at `now`. Each stays scheduled (at a later time) until
     /// [`Redial::connected`] or another [`Redial::lost`].
     pub fn due(&mut self, now: Instant) -> Vec<P> {

@@ -80,13 +80,17 @@ proptest! {
         let others: Vec<usize> = (0..12).filter(|&i| i != victim).collect();
         let settled = sim.run_until(SETTLE, |s| nobody_admits(s, victim) && s.agreed(others.clone()));
         prop_assert!(settled, "seed {seed}: the revocation did not reach every node");
-        // Refused everywhere: let in once by each node (to hear of its removal), then walled
-        // off for good.
+        // Refused everywhere: let in at most once by each node that knows (to hear of its
+        // removal; it dials only a few members, so some let it in later than others), then
+        // walled off for good.
+        let known: Vec<u32> = (0..12).map(|i| sim.established(victim, i)).collect();
         let out = sim.run_until(SETTLE, |s| shut_out(s, victim));
         prop_assert!(out, "seed {seed}: the removed node still connects");
-        let established = sim.connections_of(victim);
         sim.run(3 * RESYNC_MS);
-        prop_assert_eq!(sim.connections_of(victim), established, "seed {}: let in again", seed);
+        for &i in &others {
+            let since = sim.established(victim, i) - known[i];
+            prop_assert!(since <= 1, "seed {}: node {} let it in {} times", seed, i, since);
+        }
         prop_assert!(nobody_admits(&sim, victim));
     }
 

@@ -457,7 +457,7 @@ impl Sim {
             }
             Output::Ask { id, peer, ask } => {
                 let request = match ask {
-                    Ask::Sync(request) => Request::Sync(request),
+                    Ask::Sync(request) => Request::Sync(*request),
                     Ask::Mailbox(op) => Request::Mailbox(mailbox_request(op)),
                 };
                 self.ask(node, id, peer, request);

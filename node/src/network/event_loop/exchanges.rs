@@ -229,7 +229,7 @@ impl Exchanges {
         let (control, answered) = (self.control.clone(), self.answered_tx.clone());
         match ask {
             Ask::Sync(request) => tasks.spawn("sync", async move {
-                let synced = sync::request(control, peer, request).await;
+                let synced = sync::request(control, peer, *request).await;
                 let _ = answered.send((id, synced.map(Answer::Sync))).await;
             }),
             Ask::Mailbox(op) => self.mailbox(id, peer, tasks, move || Ok(Some(op)), mailbox::ask),

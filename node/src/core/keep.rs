@@ -1,0 +1,112 @@
+//! Whom this node keeps connected, so that its idle cost does not grow with the mesh: a few
+//! standing members drawn at random (gossip needs only its mesh degree, anti-entropy a few
+//! peers per round), everyone else on demand (a direct message, a call or a transfer
+//! dials its member), and, when more than the cap are connected, the surplus that has been
+//! idle for a while closed.
+//!
+//! As bookkeeping without IO: the core asks how many members to dial, which, whom to sync
+//! with this round, and which connections to close; the core's `connections` glue carries
+//! it out.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::rng::Rng;
+
+/// The fewest connections a node may be told to keep.
+pub const MIN_CAP: usize = 4;
+
+/// How long a connection must go unused before it may be closed as surplus.
+pub const IDLE: Duration = Duration::from_secs(60);
+
+/// How many connected members each anti-entropy round syncs with.
+pub const SYNC_ROUND: usize = 3;
+
+/// The connections kept, to peers of type `P`.
+#[derive(Debug)]
+pub struct Keep<P> {
+    cap: usize,
+    standing: usize,
+    /// When each connected peer was last used (or connected).
+    used: BTreeMap<P, Instant>,
+    rng: Rng,
+}
+
+impl<P: Ord + Clone> Keep<P> {
+    /// Keeping at most `cap` connections when idle (at least [`MIN_CAP`]), a quarter of
+    /// them standing; chance drawn from `seed`.
+    pub fn new(cap: usize, seed: u64) -> Keep<P> {
+        let cap = cap.max(MIN_CAP);
+        Keep {
+            cap,
+            standing: cap / 4,
+            used: BTreeMap::new(),
+            rng: Rng::new(seed),
+        }
+    }
+
+    /// The most connections kept while idle.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// How many members this node dials by itself and keeps dialling when they go.
+    pub fn standing(&self) -> usize {
+        self.standing
+    }
+
+    /// `peer` connected, or something went to or came from it, at `now`.
+    pub fn used(&mut self, peer: P, now: Instant) {
+        self.used.insert(peer, now);
+    }
+
+    /// `peer`'s last connection closed.
+    pub fn gone(&mut self, peer: &P) {
+        self.used.remove(peer);
+    }
+
+    /// How many more members to dial, with `connected` members connected and `dialling`
+    /// dials under way.
+    pub fn wanted(&self, connected: usize, dialling: usize) -> usize {
+        self.standing.saturating_sub(connected + dialling)
+    }
+
+    /// Up to `n` of `candidates`, drawn at random.
+    pub fn pick(&mut self, mut candidates: Vec<P>, n: usize) -> Vec<P> {
+        let n = n.min(candidates.len());
+        for i in 0..n {
+            let j = self.rng.range(i as u64, candidates.len() as u64 - 1) as usize;
+            candidates.swap(i, j);
+        }
+        candidates.truncate(n);
+        candidates
+    }
+
+    /// The connected members to sync with this round: [`SYNC_ROUND`] of them at random.
+    pub fn sync_round(&mut self, connected: Vec<P>) -> Vec<P> {
+        self.pick(connected, SYNC_ROUND)
+    }
+
+    /// Which of the `connected` members to close at `now`: none while at most the cap are
+    /// connected; else as many as are over it, among those unused for [`IDLE`] that
+    /// `busy` does not hold, the longest unused first.
+    pub fn surplus(&self, connected: &[P], now: Instant, busy: impl Fn(&P) -> bool) -> Vec<P> {
+        let over = connected.len().saturating_sub(self.cap);
+        if over == 0 {
+            return Vec::new();
+        }
+        let mut idle: Vec<(Instant, &P)> = connected
+            .iter()
+            .filter_map(|p| self.used.get(p).map(|at| (*at, p)))
+            .filter(|(at, p)| now.saturating_duration_since(*at) >= IDLE && !busy(p))
+            .collect();
+        idle.sort();
+        idle.into_iter()
+            .take(over)
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,102 @@
+//! A mesh far larger than any node's connections: every member knows where forty others are
+//! at start (more than its cap) and learns the rest by sync, on a network where any member
+//! can reach any other. Each keeps within its cap of connections, yet an ACL change and a
+//! topic message reach everyone, a direct message between two members that were not
+//! connected gets through (dialled on demand), and idle sync traffic per node stays what it
+//! is in a small mesh.
+//!
+//! CI runs 300 members; the thousand-member run takes about ten minutes unoptimized, so it
+//! is run by hand (the figures are in docs/BENCHMARKS.md):
+//!
+//! ```sh
+//! cargo test --release -p weft-node --lib core::sim::scale -- --ignored --nocapture
+//! ```
+
+use weft_proto::acl::OpKind;
+
+use super::membership::{RESYNC_MS, SETTLE};
+use super::*;
+use crate::core::keep::SYNC_ROUND;
+
+#[test]
+fn three_hundred_members_keep_few_connections_and_still_agree_and_deliver() {
+    keeps_few_connections(300, 0x300);
+}
+
+#[test]
+#[ignore = "ten minutes unoptimized: run by hand with --release --ignored"]
+fn a_thousand_members_keep_few_connections_and_still_agree_and_deliver() {
+    keeps_few_connections(1000, 0x1000);
+}
+
+/// `n` members (the founder, and one it revokes) on an open network, each knowing forty.
+fn keeps_few_connections(n: usize, seed: u64) {
+    let victim = n / 2 + 1;
+    let cap = limits().connections;
+    let faults = Faults {
+        loss: 10,
+        min_ms: 5,
+        max_ms: 80,
+    };
+    let mut sim = Sim::mesh(seed, n, 0, 40, faults);
+    sim.open_network();
+    sim.run(5_000);
+    assert!(sim.publish(0, "to everyone"));
+    let member = sim.nodes[victim].key();
+    assert!(
+        sim.issue(0, OpKind::Revoke { member }),
+        "the founder revokes"
+    );
+    let others: Vec<usize> = (0..n).filter(|&i| i != victim).collect();
+    let victim_peer = sim.nodes[victim].peer;
+    let settled = sim.run_until(SETTLE, |s| {
+        s.agreed(others.clone())
+            && others.iter().all(|&i| !s.nodes[i].admits(&victim_peer))
+            && others[1..]
+                .iter()
+                .all(|&i| !s.nodes[i].app.shown.is_empty())
+    });
+    let heard = (others[1..].iter())
+        .filter(|&&i| !sim.nodes[i].app.shown.is_empty())
+        .count();
+    assert!(
+        settled,
+        "not settled: {heard} of {} heard the message",
+        n - 2
+    );
+    // Idle for three resync rounds: every node within its cap.
+    sim.run(3 * RESYNC_MS);
+    let links: Vec<usize> = (0..n).map(|i| sim.links_of(i)).collect();
+    let max = links.iter().copied().max().unwrap_or(0);
+    let mean = links.iter().sum::<usize>() as f64 / n as f64;
+    assert!(
+        max <= cap,
+        "a node holds {max} connections, over its cap of {cap}"
+    );
+    // A direct message between two members that are not connected: dialled on demand.
+    let (a, b) = (1..n)
+        .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+        .find(|&(a, b)| !sim.is_connected(a, b) && a != victim && b != victim)
+        .expect("two members not connected");
+    let (id, _) = sim.dm(a, b, "across the mesh").expect("a member sends");
+    let delivered = sim.run_until(60_000, |s| {
+        (s.nodes[a].app.deliveries.iter())
+            .any(|(m, d)| *m == id && matches!(d, io::Delivery::Delivered { .. }))
+    });
+    assert!(
+        delivered,
+        "the direct message from {a} to {b} was not delivered"
+    );
+    // Idle traffic over a minute, once the directory settled (two minutes on).
+    sim.run(12 * RESYNC_MS);
+    sim.reset_traffic();
+    sim.run(6 * RESYNC_MS);
+    let idle = sim.traffic();
+    let per_node = |x: u64| x as f64 / n as f64;
+    println!(
+        "sim: {n} members, cap {cap}: connections per node {mean:.1} mean, {max} max; idle: \
+         {:.1} messages and {:.0} bytes per node per minute ({SYNC_ROUND} syncs per round)",
+        per_node(idle.messages),
+        per_node(idle.bytes),
+    );
+}
