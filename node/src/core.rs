@@ -275,9 +275,7 @@ impl Core {
                 sweep: now.at,
             },
             reports: links::Reports::default(),
-            // Another run's marks must not count: the start time tells runs apart even
-            // when the seed repeats.
-            directory: directory::Directory::new(seed.rotate_left(16) ^ now.unix_us),
+            directory: directory::Directory::new(directory::run(seed, now.unix_us)),
             in_order: in_order::InOrder::default(),
             out: VecDeque::new(),
         };
@@ -294,8 +292,7 @@ impl Core {
         for &peer in &known {
             core.tell_addresses(peer);
         }
-        let standing = core.keep.standing();
-        for peer in core.keep.pick(known, standing) {
+        for peer in core.keep.pick_standing(known) {
             core.peers.dial_soon(peer, now.at);
         }
         for peer in core.delivery.unreachable_peers() {
@@ -315,9 +312,10 @@ impl Core {
             Input::Connected { peer, path } => self.on_connected(peer, path, now),
             Input::Disconnected { peer } => self.on_disconnected(peer, now),
             Input::DialFailed { peer } => {
-                if self.peers.dial_failed(peer, now.at) {
+                if let Some(failed) = self.peers.dial_failed(peer, now.at) {
                     tracing::debug!(peer = %short(&peer), "dial failed; trying again later");
                     self.unreachable(peer, now);
+                    self.dial_failed(peer, failed);
                 }
             }
             Input::Identified {
@@ -551,6 +549,7 @@ impl Core {
         if now.at >= self.timers.resync {
             self.timers.resync = now.at + RESYNC_EVERY;
             self.resync(now);
+            self.directory.expire(now.at);
             self.keep_mailboxes(now);
             self.trim(now);
             self.prune_links(now);

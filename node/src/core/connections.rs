@@ -17,6 +17,10 @@ use crate::mesh::membership::peer_of;
 use crate::network::NodeError;
 use crate::store::write::Write;
 
+/// Failed dials in a row after which a member nothing waits for is no longer redialled
+/// (about a minute and a half of backoff); it may be picked again later.
+pub const GIVE_UP_AFTER: u32 = 8;
+
 /// Most addresses taken from one identify message.
 const MAX_IDENTIFY_ADDRS: usize = 8;
 
@@ -43,15 +47,14 @@ impl Core {
         }));
     }
 
-    /// The last connection to `peer` closed: a member this node knows where to find is
-    /// dialled again, after a backoff, while fewer than the standing members are connected
-    /// (messages waiting for it dial it too); a stranger never is.
+    /// The last connection to `peer` closed: a standing member or a mailbox is dialled
+    /// again, after a backoff (messages waiting for a member dial it too); a stranger never
+    /// is.
     pub(super) fn on_disconnected(&mut self, peer: PeerId, now: Now) {
         self.keep.gone(&peer);
-        let members = self.connected_members().saturating_sub(1);
         let redial = self.admits(&peer)
             && self.mesh.addresses().knows(&peer)
-            && (members < self.keep.standing() || self.is_mailbox(&peer));
+            && (self.keep.is_standing(&peer) || self.is_mailbox(&peer));
         self.peers.disconnected(&peer, redial, now.at);
         self.mailbox.disconnected(&peer);
         if self.doors.disconnected(&peer) {
@@ -76,6 +79,9 @@ impl Core {
     /// Dials the mailboxes this node knows where to find that are not connected (at start
     /// and every resync round: a mesh has a few).
     pub(super) fn keep_mailboxes(&mut self, now: Now) {
+        if self.mesh.removed().is_some() {
+            return;
+        }
         let mailboxes: Vec<PeerId> = (self.mesh.addresses().peers())
             .filter(|p| **p != self.me.peer && self.is_mailbox(p))
             .filter(|p| !self.peers.is_connected(p) && !self.peers.is_scheduled(p))
@@ -86,36 +92,57 @@ impl Core {
         }
     }
 
-    /// How many members are connected.
-    fn connected_members(&self) -> usize {
-        self.peers.ids().filter(|p| self.admits(p)).count()
-    }
-
-    /// Dials members at random while fewer than the standing ones are connected or being
-    /// dialled for the first time: those this node knows where to find, that are not
-    /// connected and not already scheduled.
+    /// Picks standing members at random while fewer than the standing ones are picked:
+    /// among the members this node knows where to find, or is connected to, that are not
+    /// being redialled after a failure. Those not connected are dialled.
     pub(super) fn top_up(&mut self, now: Now) {
-        let wanted = (self.keep).wanted(self.connected_members(), self.peers.first_dials());
-        if wanted == 0 || self.mesh.removed().is_some() {
+        if self.keep.wanted() == 0 || self.mesh.removed().is_some() {
             return;
         }
-        let candidates: Vec<PeerId> = (self.mesh.addresses().peers())
-            .filter(|p| **p != self.me.peer && self.admits(p))
-            .filter(|p| !self.peers.is_connected(p) && !self.peers.is_scheduled(p))
+        let (peers, me) = (&self.peers, self.me.peer);
+        let known = self
+            .mesh
+            .addresses()
+            .peers()
+            .filter(|p| !peers.is_scheduled(p));
+        let connected = peers.ids().filter(|p| !self.mesh.addresses().knows(p));
+        let candidates: Vec<PeerId> = known
+            .chain(connected)
+            .filter(|p| **p != me && self.admits(p) && !self.keep.is_standing(p))
             .copied()
             .collect();
-        for peer in self.keep.pick(candidates, wanted) {
-            self.peers.dial_soon(peer, now.at);
+        for peer in self.keep.pick_standing(candidates) {
+            if !self.peers.is_connected(&peer) {
+                self.peers.dial_soon(peer, now.at);
+            }
         }
     }
 
-    /// Closes the connections over the cap that have gone unused for a while: none that
-    /// carries a message not settled or a call under way.
+    /// A dial of `peer` failed `failed` times in a row: a standing member is replaced by
+    /// another pick (it is still redialled, after a backoff), and a member nothing waits
+    /// for (no message to it, not a mailbox) is no longer redialled after
+    /// [`GIVE_UP_AFTER`] failures, so members that cannot be reached cost little.
+    pub(super) fn dial_failed(&mut self, peer: PeerId, failed: u32) {
+        self.keep.unpick(&peer);
+        if failed >= GIVE_UP_AFTER && !self.delivery.holds_for(&peer) && !self.is_mailbox(&peer) {
+            self.peers.forget(&peer);
+        }
+    }
+
+    /// Closes the connections to members over the cap that have gone unused for a while:
+    /// none to a standing member or a mailbox, or that carries a message not settled or a
+    /// call under way. A mailbox closes none (its members come to it).
     pub(super) fn trim(&mut self, now: Now) {
-        let connected: Vec<PeerId> = self.peers.ids().copied().collect();
+        if self.is_mailbox(&self.me.peer) {
+            return;
+        }
+        let members: Vec<PeerId> = (self.peers.ids())
+            .filter(|p| self.admits(p))
+            .copied()
+            .collect();
         let (delivery, services) = (&self.delivery, &self.services);
         let busy = |p: &PeerId| delivery.holds_for(p) || services.calling(p) || self.is_mailbox(p);
-        for peer in self.keep.surplus(&connected, now.at, busy) {
+        for peer in self.keep.surplus(&members, now.at, busy) {
             tracing::debug!(peer = %short(&peer), "closing an idle connection over the cap");
             self.out.push_back(Output::Disconnect(peer));
         }
@@ -124,7 +151,8 @@ impl Core {
     /// Dials `peer` on demand before something goes to it (a call, a work frame), unless
     /// it is connected or a dial of it is scheduled already.
     pub(super) fn reach(&mut self, peer: PeerId) {
-        if !self.peers.is_connected(&peer) && !self.peers.is_scheduled(&peer) {
+        let removed = self.mesh.removed().is_some();
+        if !removed && !self.peers.is_connected(&peer) && !self.peers.is_scheduled(&peer) {
             self.dial_known(peer);
         }
     }
@@ -248,6 +276,7 @@ impl Core {
             self.commit.write(write);
         }
         self.peers.forget(&peer);
+        self.keep.unpick(&peer);
         self.directory.forget(&peer);
         self.services.catalogue.forget(&peer);
         self.reject_outbox_to(peer, now);

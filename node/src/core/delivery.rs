@@ -246,15 +246,17 @@ impl<P: Ord + Clone> Deliveries<P> {
             .collect()
     }
 
-    /// Messages to deposit now: waiting for recipients that are not connected, not held and
-    /// not being deposited, as many as there is room for; none while deposits pause.
-    pub fn to_deposit(&self, now: Instant) -> Vec<(P, MessageId)> {
+    /// Messages to deposit now: waiting for recipients that are not connected and `absent`
+    /// (not still being dialled for the first time), not held and not being deposited, as
+    /// many as there is room for; none while deposits pause.
+    pub fn to_deposit(&self, now: Instant, absent: impl Fn(&P) -> bool) -> Vec<(P, MessageId)> {
         if self.deposits_paused_until.is_some_and(|t| t > now) {
             return Vec::new();
         }
         let room = MAX_DEPOSITING.saturating_sub(self.depositing.len());
         self.outbox
             .waiting_unreachable()
+            .filter(|(p, _)| absent(p))
             .filter(|(_, id)| !self.held.contains(*id) && !self.depositing.contains(*id))
             .take(room)
             .map(|(p, id)| (p.clone(), *id))

@@ -8,15 +8,23 @@
 //! changed after it. A lost answer leaves the asker's mark where it was, so the change comes
 //! again; an answerer that restarted has a new run, and sends everything again. An answer
 //! holds at most its cap of entries, oldest change first; the mark then says where it
-//! stopped, and the next sync goes on from there.
+//! stopped, and the next sync goes on from there. An asker keeps a mark only when it took
+//! every entry the answer brought (it may not yet admit a member whose entry came), and
+//! every [`REFRESH`] it forgets its oldest mark: the whole directory comes again from that
+//! answerer, so what a member slipped in as hearsay does not outlive the honest members'
+//! word for good, at the cost of one whole directory per node per [`REFRESH`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use weft_proto::sync::{DirectoryMark, PeerAddrs};
 
 /// Most answerers' marks remembered (one per member synced with).
 const MAX_MARKS: usize = 4096;
+
+/// How often an asker forgets its oldest mark, to have the whole directory again.
+pub const REFRESH: Duration = Duration::from_secs(600);
 
 /// This node's directory as it last sent it, and how far each answerer brought this node.
 #[derive(Debug)]
@@ -27,8 +35,10 @@ pub struct Directory {
     clock: u64,
     /// Per member, a fingerprint of its entry and the change that made it so.
     entries: HashMap<PeerId, (blake3::Hash, u64)>,
-    /// Per answerer, how far its directory reached this node.
-    marks: HashMap<PeerId, DirectoryMark>,
+    /// Per answerer, how far its directory reached this node, since when.
+    marks: HashMap<PeerId, (DirectoryMark, Instant)>,
+    /// When the oldest mark was last forgotten.
+    refreshed: Option<Instant>,
 }
 
 impl Directory {
@@ -39,16 +49,18 @@ impl Directory {
             clock: 0,
             entries: HashMap::new(),
             marks: HashMap::new(),
+            refreshed: None,
         }
     }
 
-    /// What of `current` (every entry this node would send, keyed by member) an asker at
-    /// `since` lacks, oldest change first and at most `max` of them, with the mark to hand
-    /// back next time. Changes since the last call are numbered first; members no longer in
-    /// `current` are forgotten.
+    /// What of `current` (every entry this node would send, keyed by member) `asker` at
+    /// `since` lacks (never its own entry), oldest change first and at most `max` of them,
+    /// with the mark to hand back next time. Changes since the last call are numbered
+    /// first; members no longer in `current` are forgotten.
     pub fn changes(
         &mut self,
         current: Vec<(PeerId, PeerAddrs)>,
+        asker: &PeerId,
         since: Option<DirectoryMark>,
         max: usize,
     ) -> (Vec<PeerAddrs>, DirectoryMark) {
@@ -65,7 +77,7 @@ impl Directory {
                 }
             };
             kept.insert(peer, (print, version));
-            if version > from {
+            if version > from && peer != *asker {
                 changed.insert(version, entry);
             }
         }
@@ -93,21 +105,54 @@ impl Directory {
 
     /// How far `answerer`'s directory reached this node, to hand back to it.
     pub fn mark(&self, answerer: &PeerId) -> Option<DirectoryMark> {
-        self.marks.get(answerer).copied()
+        self.marks.get(answerer).map(|(mark, _)| *mark)
     }
 
-    /// `answerer`'s answer brought this node to `mark`.
-    pub fn reached(&mut self, answerer: PeerId, mark: DirectoryMark) {
+    /// Forgets the oldest mark (counted from the whole directory it builds on) once per
+    /// [`REFRESH`]: the next sync with its answerer brings the whole directory again.
+    pub fn expire(&mut self, now: Instant) {
+        let last = *self.refreshed.get_or_insert(now);
+        if now.saturating_duration_since(last) < REFRESH {
+            return;
+        }
+        self.refreshed = Some(now);
+        let oldest = (self.marks.iter())
+            .min_by_key(|(_, (_, at))| *at)
+            .map(|(p, _)| *p);
+        if let Some(oldest) = oldest {
+            self.marks.remove(&oldest);
+        }
+    }
+
+    /// `answerer`'s answer brought this node to `mark` at `now`. A mark keeps the age of
+    /// the whole directory it builds on, so the refresh comes however often they sync.
+    pub fn reached(&mut self, answerer: PeerId, mark: DirectoryMark, now: Instant) {
         if self.marks.len() >= MAX_MARKS && !self.marks.contains_key(&answerer) {
             self.marks.clear();
         }
-        self.marks.insert(answerer, mark);
+        let since = match self.marks.get(&answerer) {
+            Some((old, at)) if old.run == mark.run => *at,
+            _ => now,
+        };
+        self.marks.insert(answerer, (mark, since));
     }
 
     /// Forgets how far `answerer` brought this node (it was removed).
     pub fn forget(&mut self, answerer: &PeerId) {
         self.marks.remove(answerer);
     }
+}
+
+/// The number of a run started at `unix_us` by a core seeded with `seed`: another run's
+/// marks must not count, so the start time tells runs apart even when the seed repeats, and
+/// it is hashed so that it says nothing of the seed (which also draws the standing members).
+pub fn run(seed: u64, unix_us: u64) -> u64 {
+    let mut hasher = blake3::Hasher::new_derive_key("weft/v1/directory-run");
+    hasher.update(&seed.to_le_bytes());
+    hasher.update(&unix_us.to_le_bytes());
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&hasher.finalize().as_bytes()[..8]);
+    u64::from_le_bytes(out)
 }
 
 /// What an entry says, in 32 bytes: its addresses and its cards' signatures (a card that

@@ -1,14 +1,16 @@
 //! Whom this node keeps connected, so that its idle cost does not grow with the mesh: a few
 //! standing members drawn at random (gossip needs only its mesh degree, anti-entropy a few
 //! peers per round), everyone else on demand (a direct message, a call or a transfer
-//! dials its member), and, when more than the cap are connected, the surplus that has been
-//! idle for a while closed.
+//! dials its member), and, when more members than the cap are connected, the surplus that
+//! has been idle for a while closed. Standing members are this node's own picks: members
+//! connecting to it do not take their place (so a few members that all connect to it
+//! cannot be all it hears), and they are never closed as surplus.
 //!
 //! As bookkeeping without IO: the core asks how many members to dial, which, whom to sync
 //! with this round, and which connections to close; the core's `connections` glue carries
 //! it out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use super::rng::Rng;
@@ -27,6 +29,8 @@ pub const SYNC_ROUND: usize = 3;
 pub struct Keep<P> {
     cap: usize,
     standing: usize,
+    /// The standing members picked: connected, being dialled, or redialled after they went.
+    picked: BTreeSet<P>,
     /// When each connected peer was last used (or connected).
     used: BTreeMap<P, Instant>,
     rng: Rng,
@@ -40,6 +44,7 @@ impl<P: Ord + Clone> Keep<P> {
         Keep {
             cap,
             standing: cap / 4,
+            picked: BTreeSet::new(),
             used: BTreeMap::new(),
             rng: Rng::new(seed),
         }
@@ -65,10 +70,27 @@ impl<P: Ord + Clone> Keep<P> {
         self.used.remove(peer);
     }
 
-    /// How many more members to dial, with `connected` members connected and `dialling`
-    /// dials under way.
-    pub fn wanted(&self, connected: usize, dialling: usize) -> usize {
-        self.standing.saturating_sub(connected + dialling)
+    /// How many more standing members to pick.
+    pub fn wanted(&self) -> usize {
+        self.standing.saturating_sub(self.picked.len())
+    }
+
+    /// Picks up to [`Keep::wanted`] of `candidates` at random as standing members (to dial).
+    pub fn pick_standing(&mut self, candidates: Vec<P>) -> Vec<P> {
+        let picked = self.pick(candidates, self.wanted());
+        self.picked.extend(picked.iter().cloned());
+        picked
+    }
+
+    /// Whether `peer` is a standing member (kept, and redialled when it goes).
+    pub fn is_standing(&self, peer: &P) -> bool {
+        self.picked.contains(peer)
+    }
+
+    /// `peer` is no standing member any more (its dial failed, or it left the mesh):
+    /// another is picked in its place.
+    pub fn unpick(&mut self, peer: &P) {
+        self.picked.remove(peer);
     }
 
     /// Up to `n` of `candidates`, drawn at random.
@@ -88,8 +110,8 @@ impl<P: Ord + Clone> Keep<P> {
     }
 
     /// Which of the `connected` members to close at `now`: none while at most the cap are
-    /// connected; else as many as are over it, among those unused for [`IDLE`] that
-    /// `busy` does not hold, the longest unused first.
+    /// connected; else as many as are over it, among those unused for [`IDLE`] that are
+    /// not standing and that `busy` does not hold, the longest unused first.
     pub fn surplus(&self, connected: &[P], now: Instant, busy: impl Fn(&P) -> bool) -> Vec<P> {
         let over = connected.len().saturating_sub(self.cap);
         if over == 0 {
@@ -97,6 +119,7 @@ impl<P: Ord + Clone> Keep<P> {
         }
         let mut idle: Vec<(Instant, &P)> = connected
             .iter()
+            .filter(|p| !self.picked.contains(p))
             .filter_map(|p| self.used.get(p).map(|at| (*at, p)))
             .filter(|(at, p)| now.saturating_duration_since(*at) >= IDLE && !busy(p))
             .collect();

@@ -93,13 +93,12 @@ impl<P: Ord + Clone, A> Peers<P, A> {
     }
 
     /// A dial of `peer` failed (or could not start): tried again after a backoff, unless it
-    /// is connected after all. True when a redial is scheduled.
-    pub fn dial_failed(&mut self, peer: P, now: Instant) -> bool {
+    /// is connected after all. How many dials failed in a row, when a redial is scheduled.
+    pub fn dial_failed(&mut self, peer: P, now: Instant) -> Option<u32> {
         if self.connected.contains_key(&peer) {
-            return false;
+            return None;
         }
-        self.redial.lost(peer, now);
-        true
+        Some(self.redial.lost(peer, now))
     }
 
     /// Dials `peer` at the next chance it is not connected, unless it is scheduled already
@@ -114,9 +113,9 @@ impl<P: Ord + Clone, A> Peers<P, A> {
         self.redial.is_scheduled(peer)
     }
 
-    /// How many first dials are scheduled or under way.
-    pub fn first_dials(&self) -> usize {
-        self.redial.first_dials()
+    /// Whether `peer`'s first dial is scheduled or under way (none failed yet).
+    pub fn is_first_dial(&self, peer: &P) -> bool {
+        self.redial.is_first_dial(peer)
     }
 
     /// Stops redialling `peer` (it was removed from the mesh).

@@ -168,7 +168,9 @@ impl Core {
             return;
         }
         let mut by_mailbox: BTreeMap<PeerId, Vec<Depositing>> = BTreeMap::new();
-        for (to, id) in self.delivery.to_deposit(now.at) {
+        let peers = &self.peers;
+        let due = (self.delivery).to_deposit(now.at, |p| !peers.is_first_dial(p));
+        for (to, id) in due {
             let Some(mailbox) = self.mailboxes_except(&to).first().copied() else {
                 continue;
             };

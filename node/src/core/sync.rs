@@ -157,10 +157,9 @@ impl Core {
             return (response, Vec::new());
         }
         self.learn_cards(&peer, request.card, request.name.map(|n| *n), now);
-        let directory = self.member_addresses(&peer);
+        let directory = self.member_addresses();
         let (peers, directory) =
-            self.directory
-                .changes(directory, request.directory, MAX_SYNC_PEERS);
+            (self.directory).changes(directory, &peer, request.directory, MAX_SYNC_PEERS);
         let response = SyncResponse::Ops {
             ops,
             peers,
@@ -173,14 +172,13 @@ impl Core {
         (response, self.topics.wanted(&request.topics))
     }
 
-    /// Where the members but `asker` are, as far as this node knows, with their cards
+    /// Where the members are (this node too), as far as this node knows, with their cards
     /// (sealing keys and display names): the whole directory, by member.
-    fn member_addresses(&self, asker: &PeerId) -> Vec<(PeerId, PeerAddrs)> {
+    fn member_addresses(&self) -> Vec<(PeerId, PeerAddrs)> {
         let Some(mesh) = self.mesh.get() else {
             return Vec::new();
         };
-        let mut members: Vec<(&PeerId, &MemberKey)> =
-            mesh.peers().filter(|(p, _)| *p != asker).collect();
+        let mut members: Vec<(&PeerId, &MemberKey)> = mesh.peers().collect();
         members.sort();
         members
             .into_iter()
@@ -244,9 +242,9 @@ impl Core {
         if !self.admits(&peer) {
             return;
         }
-        self.meet_members(synced.peers, now);
-        if let Some(mark) = synced.directory {
-            self.directory.reached(peer, mark);
+        let took_all = self.meet_members(synced.peers, now);
+        if let Some(mark) = synced.directory.filter(|_| took_all) {
+            self.directory.reached(peer, mark, now.at);
         }
         self.heard_links(peer, synced.links, now);
         self.take_logged(peer, synced.messages, now);
@@ -282,13 +280,20 @@ impl Core {
     /// Remembers where other members say members are (as hearsay: it never pushes out a
     /// member's own word) and learns their cards (each checked against its member's key),
     /// so members find each other without being told addresses; the standing members are
-    /// drawn from them.
-    fn meet_members(&mut self, peers: Vec<PeerAddrs>, now: Now) {
+    /// drawn from them. False when an entry was left (about someone this node does not
+    /// admit, perhaps not yet): the answerer's mark is then not kept.
+    fn meet_members(&mut self, peers: Vec<PeerAddrs>, now: Now) -> bool {
         let mut seen = HashSet::new();
+        let mut took_all = peers.len() <= MAX_SYNC_PEERS;
         for entry in peers.into_iter().take(MAX_SYNC_PEERS) {
             let Ok(peer) = PeerId::from_bytes(&entry.peer) else {
                 continue;
             };
+            if peer != self.me.peer && !self.admits(&peer) {
+                // Perhaps a member whose admission has not reached this node yet: the
+                // answerer must send it again.
+                took_all = false;
+            }
             if peer == self.me.peer || !self.admits(&peer) || !seen.insert(peer) {
                 continue;
             }
@@ -297,6 +302,7 @@ impl Core {
             self.remember_heard(peer, &addrs);
         }
         self.top_up(now);
+        took_all
     }
 
     /// Takes what member `peer`'s cards say, as a sync told them: its sealing key and its

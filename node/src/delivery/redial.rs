@@ -37,10 +37,12 @@ impl<P: Ord + Clone> Redial<P> {
     }
 
     /// `peer` was lost or a dial failed: schedule the next attempt after the next backoff.
-    pub fn lost(&mut self, peer: P, now: Instant) {
+    /// Returns how many attempts failed in a row.
+    pub fn lost(&mut self, peer: P, now: Instant) -> u32 {
         let attempt = self.due.get(&peer).map_or(1, |(_, a)| a + 1);
         self.due
             .insert(peer, (now + backoff::delay(attempt), attempt));
+        attempt
     }
 
     /// Schedule a first dial of `peer` right away (at start-up).
@@ -53,12 +55,9 @@ impl<P: Ord + Clone> Redial<P> {
         self.due.contains_key(peer)
     }
 
-    /// How many first dials are scheduled or under way (none of them failed yet).
-    pub fn first_dials(&self) -> usize {
-        self.due
-            .values()
-            .filter(|(_, attempt)| *attempt == 0)
-            .count()
+    /// Whether `peer`'s first dial is scheduled or under way (none failed yet).
+    pub fn is_first_dial(&self, peer: &P) -> bool {
+        matches!(self.due.get(peer), Some((_, 0)))
     }
 
     /// Peers whose dial is due at `now`. Each stays scheduled (at a later time) until

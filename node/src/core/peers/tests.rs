@@ -47,7 +47,7 @@ fn a_lost_member_is_redialled_with_backoff_until_it_connects() {
     peers.disconnected(&"a", true, t0);
     assert!(peers.due(t0).is_empty(), "after a backoff, not at once");
     assert_eq!(peers.due(t0 + backoff::BASE), vec!["a"]);
-    assert!(peers.dial_failed("a", t0 + backoff::BASE));
+    assert!(peers.dial_failed("a", t0 + backoff::BASE).is_some());
     assert!(
         peers.due(t0 + backoff::BASE * 2).is_empty(),
         "a second failure waits longer"
@@ -56,7 +56,7 @@ fn a_lost_member_is_redialled_with_backoff_until_it_connects() {
     peers.connected("a", path("x", false), 1);
     assert!(peers.due(later).is_empty(), "connected: no redial");
     assert!(
-        !peers.dial_failed("a", later),
+        peers.dial_failed("a", later).is_none(),
         "a failed dial of a connected peer"
     );
     assert!(peers.due(later).is_empty());
