@@ -13,7 +13,8 @@
 //!   the moment they need to hear of it, and when the wall closes.
 //! - [`peers`]: who is connected, over which path, and whom to dial again when.
 //! - [`keep`]: whom this node keeps connected: a few standing members, the rest on demand,
-//!   within a cap.
+//!   within a cap; [`followers`]: who follows which topics, so a few followers of each
+//!   topic this node follows stay connected.
 //! - [`delivery`]: direct messages from queued to settled: what goes on the wire next, who
 //!   stopped acknowledging, what expired, what waits for a mailbox.
 //! - [`topics`]: the topics followed: which messages are taken, how far each publisher's
@@ -50,6 +51,7 @@ pub mod delivery;
 mod direct;
 pub mod directory;
 pub mod doors;
+pub mod followers;
 pub mod forwards;
 mod gossip;
 pub mod holding;
@@ -172,6 +174,7 @@ pub struct Core {
     doors: Doors,
     peers: Peers<PeerId, Multiaddr>,
     keep: keep::Keep<PeerId>,
+    followers: followers::Followers,
     delivery: Deliveries<PeerId>,
     topics: Topics,
     mailbox: Mailbox,
@@ -255,6 +258,7 @@ impl Core {
             mesh,
             doors: Doors::default(),
             peers: Peers::default(),
+            followers: followers::Followers::default(),
             keep: keep::Keep::new(limits.connections, seed.rotate_left(48) ^ 0x6b65_6570),
             delivery,
             topics: Topics::new(loaded.topics, loaded.marks),

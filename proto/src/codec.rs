@@ -360,7 +360,7 @@ mod tests {
                 directory: Some(DirectoryMark { run: next, upto: next / 2 }),
             };
             prop_assert_eq!(from_cbor::<SyncRequest>(&to_cbor(&sync).unwrap()).unwrap(), sync);
-            let addrs = PeerAddrs { peer, addrs: vec!["/ip4/127.0.0.1/tcp/1".into()], card: None, name: None };
+            let addrs = PeerAddrs { peer, addrs: vec!["/ip4/127.0.0.1/tcp/1".into()], card: None, name: None, topics: vec!["news".parse().unwrap()] };
             prop_assert_eq!(from_cbor::<PeerAddrs>(&to_cbor(&addrs).unwrap()).unwrap(), addrs);
             let op = op(key, key, key, sig.try_into().unwrap());
             prop_assert_eq!(from_cbor::<SignedOp>(&to_cbor(&op).unwrap()).unwrap(), op);

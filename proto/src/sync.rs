@@ -12,7 +12,7 @@
 //!                                                links: [Link], directory: DirectoryMark? } }
 //!                                   | { "Refused": { reason: string } }         <= 4 MiB
 //! PeerAddrs  = { peer: bytes (PeerId), addrs: [multiaddr string], card: SealCard?,
-//!                name: NameCard? }
+//!                name: NameCard?, topics: [string] }
 //!                                                                  at most 8 addrs each
 //! TopicMarks = { topic: string, marks: [{ publisher: bytes(32), next: u64 }] }
 //! Logged     = { publisher: bytes(32), message: TopicMessage }
@@ -175,7 +175,15 @@ pub struct PeerAddrs {
     /// The name it calls itself, when the answerer has its card.
     #[serde(default)]
     pub name: Option<NameCard>,
+    /// The topics it follows, as far as the answerer knows, at most
+    /// [`MAX_FOLLOWED_TOPICS`]: members keep a few connections to followers of each topic
+    /// they follow.
+    #[serde(default)]
+    pub topics: Vec<TopicName>,
 }
+
+/// Most topics a directory entry names.
+pub const MAX_FOLLOWED_TOPICS: usize = 32;
 
 /// Most members' entries in one sync answer.
 pub const MAX_SYNC_PEERS: usize = 256;

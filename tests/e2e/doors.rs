@@ -350,6 +350,7 @@ fn a_stranger_is_not_asked_not_answered_and_not_remembered() {
             addrs: vec![trap_addr.to_string()],
             card: None,
             name: None,
+            topics: vec![],
         }],
         messages: vec![],
         more: false,

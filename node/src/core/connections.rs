@@ -2,13 +2,15 @@
 //! wall), and this node's own removal: what [`super::doors`] and [`super::peers`] decide,
 //! turned into outputs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use libp2p::{Multiaddr, PeerId};
 use weft_proto::api::{Event, Removed};
 use weft_proto::mesh::Role;
+use weft_proto::topic::TopicName;
 
 use super::doors::{Due, Screened, address_of};
+use super::followers::TOPIC_LINKS;
 use super::io::{Now, Output};
 use super::peers::Path;
 use super::{Core, short};
@@ -116,6 +118,45 @@ impl Core {
                 self.peers.dial_soon(peer, now.at);
             }
         }
+        self.follow_topics_through(now);
+    }
+
+    /// For each topic this node follows, dials followers of it (at random, among those it
+    /// knows where to find and is not redialling) while fewer than [`TOPIC_LINKS`] of them
+    /// are connected: gossip and catch-up run only between connected followers, so a topic
+    /// few members follow would otherwise not reach them.
+    fn follow_topics_through(&mut self, now: Now) {
+        let topics: Vec<TopicName> = self.topics.followed().cloned().collect();
+        for topic in topics {
+            let followers: Vec<PeerId> = (self.followers.of_topic(&topic))
+                .filter(|p| **p != self.me.peer && self.admits(p))
+                .copied()
+                .collect();
+            let connected = followers.iter().filter(|p| self.peers.is_connected(p));
+            let wanted = TOPIC_LINKS.saturating_sub(connected.count());
+            let candidates: Vec<PeerId> = (followers.into_iter())
+                .filter(|p| !self.peers.is_connected(p) && !self.peers.is_scheduled(p))
+                .filter(|p| self.mesh.addresses().knows(p))
+                .collect();
+            for peer in self.keep.pick(candidates, wanted) {
+                self.peers.dial_soon(peer, now.at);
+            }
+        }
+    }
+
+    /// The connected members that carry this node's topics: per topic it follows, the first
+    /// [`TOPIC_LINKS`] connected followers (they are not closed as surplus).
+    fn topic_links(&self) -> BTreeSet<PeerId> {
+        let mut links = BTreeSet::new();
+        for topic in self.topics.followed() {
+            let mut connected: Vec<PeerId> = (self.followers.of_topic(topic))
+                .filter(|p| self.peers.is_connected(p))
+                .copied()
+                .collect();
+            connected.sort();
+            links.extend(connected.into_iter().take(TOPIC_LINKS));
+        }
+        links
     }
 
     /// A dial of `peer` failed `failed` times in a row: a standing member is replaced by
@@ -130,8 +171,9 @@ impl Core {
     }
 
     /// Closes the connections to members over the cap that have gone unused for a while:
-    /// none to a standing member or a mailbox, or that carries a message not settled or a
-    /// call under way. A mailbox closes none (its members come to it).
+    /// none to a standing member, a mailbox or a follower that carries one of this node's
+    /// topics, or that carries a message not settled or a call under way. A mailbox closes
+    /// none (its members come to it).
     pub(super) fn trim(&mut self, now: Now) {
         if self.is_mailbox(&self.me.peer) {
             return;
@@ -140,8 +182,10 @@ impl Core {
             .filter(|p| self.admits(p))
             .copied()
             .collect();
-        let (delivery, services) = (&self.delivery, &self.services);
-        let busy = |p: &PeerId| delivery.holds_for(p) || services.calling(p) || self.is_mailbox(p);
+        let (delivery, services, topics) = (&self.delivery, &self.services, self.topic_links());
+        let busy = |p: &PeerId| {
+            delivery.holds_for(p) || services.calling(p) || self.is_mailbox(p) || topics.contains(p)
+        };
         for peer in self.keep.surplus(&members, now.at, busy) {
             tracing::debug!(peer = %short(&peer), "closing an idle connection over the cap");
             self.out.push_back(Output::Disconnect(peer));
@@ -277,6 +321,7 @@ impl Core {
         }
         self.peers.forget(&peer);
         self.keep.unpick(&peer);
+        self.followers.forget(&peer);
         self.directory.forget(&peer);
         self.services.catalogue.forget(&peer);
         self.reject_outbox_to(peer, now);

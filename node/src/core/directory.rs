@@ -155,8 +155,8 @@ pub fn run(seed: u64, unix_us: u64) -> u64 {
     u64::from_le_bytes(out)
 }
 
-/// What an entry says, in 32 bytes: its addresses and its cards' signatures (a card that
-/// changed is signed anew).
+/// What an entry says, in 32 bytes: its addresses, its cards' signatures (a card that
+/// changed is signed anew) and its topics.
 fn fingerprint(entry: &PeerAddrs) -> blake3::Hash {
     let mut hasher = blake3::Hasher::new();
     hasher.update(&entry.peer);
@@ -171,6 +171,11 @@ fn fingerprint(entry: &PeerAddrs) -> blake3::Hash {
     if let Some(name) = &entry.name {
         hasher.update(&[2]);
         hasher.update(&name.sig);
+    }
+    for topic in &entry.topics {
+        hasher.update(&[3]);
+        hasher.update(&(topic.as_str().len() as u64).to_le_bytes());
+        hasher.update(topic.as_str().as_bytes());
     }
     hasher.finalize()
 }

@@ -157,6 +157,8 @@ impl Core {
             return (response, Vec::new());
         }
         self.learn_cards(&peer, request.card, request.name.map(|n| *n), now);
+        let followed = request.topics.iter().map(|marks| marks.topic.clone());
+        self.followers.said(peer, followed);
         let directory = self.member_addresses();
         let (peers, directory) =
             (self.directory).changes(directory, &peer, request.directory, MAX_SYNC_PEERS);
@@ -196,11 +198,17 @@ impl Core {
                         .collect();
                     (addrs, mesh.card(key))
                 };
+                let topics = if *p == self.me.peer {
+                    self.topics.followed().cloned().collect()
+                } else {
+                    self.followers.topics_of(p)
+                };
                 let entry = PeerAddrs {
                     peer: p.to_bytes(),
                     addrs,
                     card,
                     name: mesh.name_card(key).cloned(),
+                    topics,
                 };
                 (!entry.addrs.is_empty()).then_some((*p, entry))
             })
@@ -297,6 +305,7 @@ impl Core {
             if peer == self.me.peer || !self.admits(&peer) || !seen.insert(peer) {
                 continue;
             }
+            self.followers.heard(peer, entry.topics);
             self.learn_cards(&peer, entry.card, entry.name, now);
             let addrs: Vec<Multiaddr> = entry.addrs.iter().filter_map(|a| a.parse().ok()).collect();
             self.remember_heard(peer, &addrs);

@@ -12,6 +12,7 @@ fn entry(peer: PeerId, addr: &str) -> (PeerId, PeerAddrs) {
         addrs,
         card: None,
         name: None,
+        topics: Vec::new(),
     };
     (peer, entry)
 }

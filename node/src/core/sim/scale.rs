@@ -13,6 +13,7 @@
 //! ```
 
 use weft_proto::acl::OpKind;
+use weft_proto::topic::TopicName;
 
 use super::membership::{RESYNC_MS, SETTLE};
 use super::*;
@@ -98,5 +99,34 @@ fn keeps_few_connections(n: usize, seed: u64) {
          {:.1} messages and {:.0} bytes per node per minute ({SYNC_ROUND} syncs per round)",
         per_node(idle.messages),
         per_node(idle.bytes),
+    );
+}
+
+#[test]
+fn a_topic_few_members_follow_reaches_them_in_a_larger_mesh() {
+    let n = 60;
+    let rare: TopicName = "rare".parse().expect("a topic");
+    let (publisher, readers) = (5, [30, 55]);
+    let mut sim = Sim::mesh(0x60, n, 0, 6, Faults::steady(10));
+    sim.open_network();
+    for i in [publisher, readers[0], readers[1]] {
+        let followed = sim.command(i, |core, _| core.subscribe(rare.clone(), true));
+        assert!(followed.is_ok(), "node {i} follows the topic");
+    }
+    // Who follows what travels with sync.
+    sim.run(6 * RESYNC_MS);
+    let text = "for the few";
+    let published = sim.command(publisher, |core, now| {
+        core.publish(rare.clone(), text.into(), now)
+    });
+    assert!(published.is_ok(), "the publisher publishes");
+    let heard = sim.run_until(6 * RESYNC_MS, |s| {
+        (readers.iter()).all(|&i| s.nodes[i].texts().iter().any(|(_, t)| t == text))
+    });
+    let connected = (readers.iter()).filter(|&&r| sim.is_connected(publisher, r));
+    assert!(
+        heard,
+        "the followers did not all hear it ({} of 2 connected to the publisher)",
+        connected.count()
     );
 }
