@@ -5,6 +5,7 @@
 //! Exit codes: 0 ok, 1 error (one line on stderr), 2 usage, 75 a message queued but not
 //! delivered yet ([`StillQueued`]).
 
+mod bench;
 mod blob_arg;
 mod chat;
 mod command;
@@ -246,6 +247,13 @@ pub enum Command {
     /// List the services offered in the mesh: each provider, active or standby, healthy
     /// or not, calls in flight, served, errors, mean and p99 service time.
     Services,
+    /// Load-test the mesh through the real paths: round trips (min, p50, p99, max),
+    /// throughput and failures, with a live progress line; exit 1 if a call failed.
+    Bench {
+        /// What to load.
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Push work items, work a queue, and look after it (items are held by the node they
     /// were pushed to until a worker acknowledges them).
     Queue {
@@ -272,6 +280,28 @@ pub enum Command {
         /// With --accept: only from this member (name or PeerId).
         #[arg(long, value_name = "PEER", requires = "accept")]
         from: Option<PeerArg>,
+    },
+}
+
+/// What `weft bench` loads.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Call SERVICE again and again (as `weft call` does), several calls under way at once.
+    Call {
+        /// The service.
+        service: String,
+        /// Bytes in each request.
+        #[arg(long, default_value_t = 64, value_name = "BYTES")]
+        size: usize,
+        /// Calls kept under way at once (1 to 1024).
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        in_flight: usize,
+        /// How long to keep calling, in seconds.
+        #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+        duration: f64,
+        /// Stop after this many calls.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
     },
 }
 
@@ -705,6 +735,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             timeout,
         } => services::call(&client()?, &name, body, timeout, json).await,
         Command::Services => services::services(&client()?, json).await,
+        Command::Bench {
+            command:
+                BenchCommand::Call {
+                    service,
+                    size,
+                    in_flight,
+                    duration,
+                    count,
+                },
+        } => {
+            let duration =
+                std::time::Duration::from_secs_f64(duration.clamp(0.0, 365.0 * 24.0 * 3600.0));
+            let load = bench::Load {
+                size,
+                in_flight,
+                duration,
+                count,
+            };
+            bench::call(&client()?, &service, load, json).await
+        }
         Command::Queue { command } => queue(&client()?, command, json).await,
         Command::Zmq { command } => zmq::zmq(&data_dir()?, command, json),
     }

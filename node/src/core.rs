@@ -258,7 +258,7 @@ impl Core {
             mesh,
             doors: Doors::default(),
             peers: Peers::default(),
-            followers: followers::Followers::default(),
+            followers: followers::Followers::new(limits.connections / 2),
             keep: keep::Keep::new(limits.connections, seed.rotate_left(48) ^ 0x6b65_6570),
             delivery,
             topics: Topics::new(loaded.topics, loaded.marks),
@@ -553,7 +553,8 @@ impl Core {
         if now.at >= self.timers.resync {
             self.timers.resync = now.at + RESYNC_EVERY;
             self.resync(now);
-            self.directory.expire(now.at);
+            let peers = &self.peers;
+            self.directory.expire(now.at, |p| peers.is_connected(p));
             self.keep_mailboxes(now);
             self.trim(now);
             self.prune_links(now);

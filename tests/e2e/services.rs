@@ -297,3 +297,58 @@ fn a_service_policy_refuses_a_guest_provider_and_an_unlisted_caller_and_says_so(
     assert_eq!(a.ok(&["call", "echo", "hello"]).trim(), "hello");
     println!("service policy: guest provider refused, then named; unlisted caller refused");
 }
+
+#[test]
+fn weft_bench_call_reports_round_trips_throughput_and_failures() {
+    let root = root();
+    let nodes = mesh(root.path(), &["a", "b"]);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let _b = offer(b, "echo", &["--concurrency", "4"], "cat");
+    wait_healthy(a, "echo", &[b]);
+    let args = [
+        "bench",
+        "call",
+        "echo",
+        "--count",
+        "200",
+        "--in-flight",
+        "4",
+    ];
+    let report = a.json(&[&args[..], &["--size", "100"]].concat());
+    assert_eq!(report["calls"], 200, "{report}");
+    assert_eq!(report["failures"], 0, "{report}");
+    assert_eq!(
+        (report["size"].as_u64(), report["in_flight"].as_u64()),
+        (Some(100), Some(4))
+    );
+    let ms = |k: &str| {
+        report[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k} in {report}"))
+    };
+    assert!(
+        ms("min_ms") > 0.0 && ms("min_ms") <= ms("p50_ms"),
+        "{report}"
+    );
+    assert!(
+        ms("p50_ms") <= ms("p99_ms") && ms("p99_ms") <= ms("max_ms"),
+        "{report}"
+    );
+    assert!(ms("calls_per_sec") > 0.0, "{report}");
+    // Real calls: the provider served them.
+    wait_served(a, "echo", &[b], [200]);
+    // The table for people says the same.
+    let table = a.ok(&["bench", "call", "echo", "--count", "10"]);
+    assert!(table.contains("10 calls of 64 B to `echo`"), "{table}");
+    assert!(table.contains("p50") && table.contains("p99"), "{table}");
+    // A service nobody offers: every call fails, the reason is said, the exit status is 1.
+    let out = a.weft(&["--json", "bench", "call", "nobody", "--count", "5"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["calls"].as_u64(), report["failures"].as_u64()),
+        (Some(0), Some(5))
+    );
+    let reasons = report["reasons"].to_string();
+    assert!(reasons.contains("no provider of `nobody`"), "{reasons}");
+}

@@ -10,7 +10,6 @@ use weft_proto::mesh::Role;
 use weft_proto::topic::TopicName;
 
 use super::doors::{Due, Screened, address_of};
-use super::followers::TOPIC_LINKS;
 use super::io::{Now, Output};
 use super::peers::Path;
 use super::{Core, short};
@@ -57,6 +56,11 @@ impl Core {
         let redial = self.admits(&peer)
             && self.mesh.addresses().knows(&peer)
             && (self.keep.is_standing(&peer) || self.is_mailbox(&peer));
+        if !redial {
+            // Its place goes to another pick.
+            self.keep.unpick(&peer);
+        }
+        self.followers.unpick(&peer);
         self.peers.disconnected(&peer, redial, now.at);
         self.mailbox.disconnected(&peer);
         if self.doors.disconnected(&peer) {
@@ -96,67 +100,68 @@ impl Core {
 
     /// Picks standing members at random while fewer than the standing ones are picked:
     /// among the members this node knows where to find, or is connected to, that are not
-    /// being redialled after a failure. Those not connected are dialled.
+    /// being redialled after a failure. Those not connected are dialled. Then the same for
+    /// the followers of each topic this node follows.
     pub(super) fn top_up(&mut self, now: Now) {
-        if self.keep.wanted() == 0 || self.mesh.removed().is_some() {
+        if self.mesh.removed().is_some() {
             return;
         }
-        let (peers, me) = (&self.peers, self.me.peer);
-        let known = self
-            .mesh
-            .addresses()
-            .peers()
-            .filter(|p| !peers.is_scheduled(p));
-        let connected = peers.ids().filter(|p| !self.mesh.addresses().knows(p));
-        let candidates: Vec<PeerId> = known
-            .chain(connected)
-            .filter(|p| **p != me && self.admits(p) && !self.keep.is_standing(p))
-            .copied()
-            .collect();
-        for peer in self.keep.pick_standing(candidates) {
-            if !self.peers.is_connected(&peer) {
-                self.peers.dial_soon(peer, now.at);
+        if self.keep.wanted() > 0 {
+            let (peers, me) = (&self.peers, self.me.peer);
+            let known = self
+                .mesh
+                .addresses()
+                .peers()
+                .filter(|p| !peers.is_scheduled(p));
+            let connected = peers.ids().filter(|p| !self.mesh.addresses().knows(p));
+            let candidates: Vec<PeerId> = known
+                .chain(connected)
+                .filter(|p| **p != me && self.admits(p) && !self.keep.is_standing(p))
+                .copied()
+                .collect();
+            for peer in self.keep.pick_standing(candidates) {
+                self.dial_unless_connected(peer, now);
             }
         }
         self.follow_topics_through(now);
     }
 
-    /// For each topic this node follows, dials followers of it (at random, among those it
-    /// knows where to find and is not redialling) while fewer than [`TOPIC_LINKS`] of them
-    /// are connected: gossip and catch-up run only between connected followers, so a topic
-    /// few members follow would otherwise not reach them.
+    /// For each topic this node follows, picks followers of it at random (among those it is
+    /// connected to or knows where to find and is not redialling) while fewer than
+    /// [`super::followers::TOPIC_LINKS`] are picked, and dials those not connected: gossip
+    /// and catch-up run only between connected followers, so a topic few members follow
+    /// would otherwise not reach them.
     fn follow_topics_through(&mut self, now: Now) {
-        let topics: Vec<TopicName> = self.topics.followed().cloned().collect();
+        let followed: BTreeSet<&TopicName> = self.topics.followed().collect();
+        self.followers.keep_topics(&followed);
+        let topics: Vec<TopicName> = followed.into_iter().cloned().collect();
         for topic in topics {
-            let followers: Vec<PeerId> = (self.followers.of_topic(&topic))
+            let wanted = self.followers.wanted(&topic);
+            if wanted == 0 {
+                continue;
+            }
+            let candidates: Vec<PeerId> = (self.followers.of_topic(&topic))
                 .filter(|p| **p != self.me.peer && self.admits(p))
+                .filter(|p| !self.followers.carries(&topic, p))
+                .filter(|p| {
+                    self.peers.is_connected(p)
+                        || (self.mesh.addresses().knows(p) && !self.peers.is_scheduled(p))
+                })
                 .copied()
                 .collect();
-            let connected = followers.iter().filter(|p| self.peers.is_connected(p));
-            let wanted = TOPIC_LINKS.saturating_sub(connected.count());
-            let candidates: Vec<PeerId> = (followers.into_iter())
-                .filter(|p| !self.peers.is_connected(p) && !self.peers.is_scheduled(p))
-                .filter(|p| self.mesh.addresses().knows(p))
-                .collect();
-            for peer in self.keep.pick(candidates, wanted) {
-                self.peers.dial_soon(peer, now.at);
+            let picked = self.keep.pick(candidates, wanted);
+            self.followers.pick(&topic, &picked);
+            for peer in picked {
+                self.dial_unless_connected(peer, now);
             }
         }
     }
 
-    /// The connected members that carry this node's topics: per topic it follows, the first
-    /// [`TOPIC_LINKS`] connected followers (they are not closed as surplus).
-    fn topic_links(&self) -> BTreeSet<PeerId> {
-        let mut links = BTreeSet::new();
-        for topic in self.topics.followed() {
-            let mut connected: Vec<PeerId> = (self.followers.of_topic(topic))
-                .filter(|p| self.peers.is_connected(p))
-                .copied()
-                .collect();
-            connected.sort();
-            links.extend(connected.into_iter().take(TOPIC_LINKS));
+    /// Dials `peer` at the next tick unless it is connected.
+    fn dial_unless_connected(&mut self, peer: PeerId, now: Now) {
+        if !self.peers.is_connected(&peer) {
+            self.peers.dial_soon(peer, now.at);
         }
-        links
     }
 
     /// A dial of `peer` failed `failed` times in a row: a standing member is replaced by
@@ -165,6 +170,7 @@ impl Core {
     /// [`GIVE_UP_AFTER`] failures, so members that cannot be reached cost little.
     pub(super) fn dial_failed(&mut self, peer: PeerId, failed: u32) {
         self.keep.unpick(&peer);
+        self.followers.unpick(&peer);
         if failed >= GIVE_UP_AFTER && !self.delivery.holds_for(&peer) && !self.is_mailbox(&peer) {
             self.peers.forget(&peer);
         }
@@ -182,9 +188,12 @@ impl Core {
             .filter(|p| self.admits(p))
             .copied()
             .collect();
-        let (delivery, services, topics) = (&self.delivery, &self.services, self.topic_links());
+        let (delivery, services, followers) = (&self.delivery, &self.services, &self.followers);
         let busy = |p: &PeerId| {
-            delivery.holds_for(p) || services.calling(p) || self.is_mailbox(p) || topics.contains(p)
+            delivery.holds_for(p)
+                || services.calling(p)
+                || self.is_mailbox(p)
+                || followers.is_picked(p)
         };
         for peer in self.keep.surplus(&members, now.at, busy) {
             tracing::debug!(peer = %short(&peer), "closing an idle connection over the cap");
@@ -201,8 +210,12 @@ impl Core {
         }
     }
 
-    /// Dials a remembered member at its remembered addresses.
+    /// Dials a remembered member at its remembered addresses (none once this node was
+    /// removed).
     pub(super) fn dial_known(&mut self, peer: PeerId) {
+        if self.mesh.removed().is_some() {
+            return;
+        }
         let addrs = self.mesh.addresses().of(&peer);
         self.out.push_back(Output::Dial { peer, addrs });
     }

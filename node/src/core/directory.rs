@@ -36,7 +36,7 @@ pub struct Directory {
     /// Per member, a fingerprint of its entry and the change that made it so.
     entries: HashMap<PeerId, (blake3::Hash, u64)>,
     /// Per answerer, how far its directory reached this node, since when.
-    marks: HashMap<PeerId, (DirectoryMark, Instant)>,
+    marks: BTreeMap<PeerId, (DirectoryMark, Instant)>,
     /// When the oldest mark was last forgotten.
     refreshed: Option<Instant>,
 }
@@ -48,7 +48,7 @@ impl Directory {
             run,
             clock: 0,
             entries: HashMap::new(),
-            marks: HashMap::new(),
+            marks: BTreeMap::new(),
             refreshed: None,
         }
     }
@@ -108,15 +108,17 @@ impl Directory {
         self.marks.get(answerer).map(|(mark, _)| *mark)
     }
 
-    /// Forgets the oldest mark (counted from the whole directory it builds on) once per
-    /// [`REFRESH`]: the next sync with its answerer brings the whole directory again.
-    pub fn expire(&mut self, now: Instant) {
+    /// Forgets the oldest mark of an answerer still `connected` (counted from the whole
+    /// directory it builds on) once per [`REFRESH`]: the next sync with it brings the whole
+    /// directory again.
+    pub fn expire(&mut self, now: Instant, connected: impl Fn(&PeerId) -> bool) {
         let last = *self.refreshed.get_or_insert(now);
         if now.saturating_duration_since(last) < REFRESH {
             return;
         }
         self.refreshed = Some(now);
         let oldest = (self.marks.iter())
+            .filter(|(p, _)| connected(p))
             .min_by_key(|(_, (_, at))| *at)
             .map(|(p, _)| *p);
         if let Some(oldest) = oldest {

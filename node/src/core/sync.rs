@@ -19,7 +19,7 @@ use weft_proto::display::NameCard;
 use weft_proto::mesh::MemberKey;
 use weft_proto::seal::SealCard;
 use weft_proto::sync::{
-    Logged, MAX_SYNC_OPS, MAX_SYNC_PEERS, PeerAddrs, SyncRequest, SyncResponse,
+    Logged, MAX_FOLLOWED_TOPICS, MAX_SYNC_OPS, MAX_SYNC_PEERS, PeerAddrs, SyncRequest, SyncResponse,
 };
 
 use super::asks::Purpose;
@@ -199,9 +199,12 @@ impl Core {
                     (addrs, mesh.card(key))
                 };
                 let topics = if *p == self.me.peer {
-                    self.topics.followed().cloned().collect()
+                    let mut mine: Vec<_> = self.topics.followed().cloned().collect();
+                    mine.sort();
+                    mine.truncate(MAX_FOLLOWED_TOPICS);
+                    mine
                 } else {
-                    self.followers.topics_of(p)
+                    self.followers.said_by(p)
                 };
                 let entry = PeerAddrs {
                     peer: p.to_bytes(),

@@ -107,13 +107,21 @@ fn marks_are_kept_per_answerer_bounded_and_refreshed() {
     dir.reached(a, mark, t0);
     assert_eq!(dir.mark(&a), Some(mark));
     let b = PeerId::random();
-    dir.expire(t0);
+    dir.expire(t0, |_| true);
     dir.reached(b, mark, t0 + REFRESH / 4);
     let later = DirectoryMark { run: 3, upto: 12 };
     dir.reached(a, later, t0 + REFRESH / 2);
-    dir.expire(t0 + REFRESH / 2);
+    dir.expire(t0 + REFRESH / 2, |_| true);
     assert_eq!(dir.mark(&a), Some(later), "not yet");
-    dir.expire(t0 + REFRESH);
+    dir.expire(t0 + REFRESH, |p| *p != a);
+    assert_eq!(
+        dir.mark(&a),
+        Some(later),
+        "only answerers still connected are refreshed"
+    );
+    assert_eq!(dir.mark(&b), None, "the oldest connected one is");
+    dir.reached(b, mark, t0 + REFRESH);
+    dir.expire(t0 + REFRESH * 2, |_| true);
     let why = "a mark ages from the whole directory it builds on";
     assert_eq!(dir.mark(&a), None, "{why}");
     assert_eq!(dir.mark(&b), Some(mark), "one mark forgotten per refresh");
