@@ -423,10 +423,13 @@ fn service_and_queue_metrics_count_calls_service_times_and_dead_letters() {
     }
     a.ok(&["queue", "push", "jobs", "bad"]);
     a.ok(&["queue", "push", "jobs", "good"]);
-    let after = wait_for("the dead letter counted", || {
+    // The counter counts the moment an item dies; the depth gauge is read from the queue's
+    // status at each scrape, which shows the dead item once it is on disk: wait for both.
+    let dead_depth = [("queue", "jobs"), ("state", "dead")];
+    let after = wait_for("the dead letter counted and shown", || {
         let s = scrape(&metrics);
         let dead = value(&s, "weft_queue_dead_letters_total", &[("name", "jobs")]);
-        (dead == 1.0).then_some(s)
+        (dead == 1.0 && value(&s, "weft_queue_depth", &dead_depth) == 1.0).then_some(s)
     });
     let replied = [("service", "echo"), ("outcome", "replied")];
     assert!(value(&after, "weft_service_calls_total", &replied) >= 3.0);
@@ -442,6 +445,5 @@ fn service_and_queue_metrics_count_calls_service_times_and_dead_letters() {
         value(&after, "weft_queue_redeliveries_total", &[("name", "jobs")]),
         1.0
     );
-    let dead = [("queue", "jobs"), ("state", "dead")];
-    assert_eq!(value(&after, "weft_queue_depth", &dead), 1.0);
+    assert_eq!(value(&after, "weft_queue_depth", &dead_depth), 1.0);
 }
