@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use weft_proto::api::{Event, Removed};
 use weft_proto::mesh::Role;
@@ -21,6 +22,10 @@ use crate::store::write::Write;
 /// Failed dials in a row after which a member nothing waits for is no longer redialled
 /// (about a minute and a half of backoff); it may be picked again later.
 pub const GIVE_UP_AFTER: u32 = 8;
+
+/// The dial attempt from which a member's relayed addresses are dialled too: after a
+/// first dial, or a redial after a lost connection, of its direct addresses failed.
+pub const RELAYED_FROM_ATTEMPT: u32 = 2;
 
 /// Most addresses taken from one identify message.
 const MAX_IDENTIFY_ADDRS: usize = 8;
@@ -211,12 +216,20 @@ impl Core {
     }
 
     /// Dials a remembered member at its remembered addresses (none once this node was
-    /// removed).
+    /// removed). Its direct addresses only, when it has any, until a dial of them failed
+    /// after a lost connection ([`RELAYED_FROM_ATTEMPT`]): libp2p dials every address at
+    /// once, and each relayed one connects this node to that relay too, a connection
+    /// nothing needs when the member is reachable directly.
     pub(super) fn dial_known(&mut self, peer: PeerId) {
         if self.mesh.removed().is_some() {
             return;
         }
-        let addrs = self.mesh.addresses().of(&peer);
+        let mut addrs = self.mesh.addresses().of(&peer);
+        let relayed = |a: &Multiaddr| a.iter().any(|p| matches!(p, Protocol::P2pCircuit));
+        let direct = addrs.iter().any(|a| !relayed(a));
+        if direct && self.peers.attempt(&peer) < RELAYED_FROM_ATTEMPT {
+            addrs.retain(|a| !relayed(a));
+        }
         self.out.push_back(Output::Dial { peer, addrs });
     }
 

@@ -118,6 +118,11 @@ impl<P: Ord + Clone, A> Peers<P, A> {
         self.redial.is_first_dial(peer)
     }
 
+    /// The dial attempt `peer` is at (see [`Redial::attempt`]).
+    pub fn attempt(&self, peer: &P) -> u32 {
+        self.redial.attempt(peer)
+    }
+
     /// Stops redialling `peer` (it was removed from the mesh).
     pub fn forget(&mut self, peer: &P) {
         self.redial.forget(peer);

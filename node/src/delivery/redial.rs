@@ -60,6 +60,12 @@ impl<P: Ord + Clone> Redial<P> {
         matches!(self.due.get(peer), Some((_, 0)))
     }
 
+    /// The attempt `peer` is at: 0 for a first dial, 1 after its connection was lost or
+    /// its first dial failed, more after more failures; 0 when it is not scheduled.
+    pub fn attempt(&self, peer: &P) -> u32 {
+        self.due.get(peer).map_or(0, |(_, attempt)| *attempt)
+    }
+
     /// Peers whose dial is due at `now`. Each stays scheduled (at a later time) until
     /// [`Redial::connected`] or another [`Redial::lost`].
     pub fn due(&mut self, now: Instant) -> Vec<P> {
