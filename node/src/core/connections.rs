@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use weft_proto::api::{Event, Removed};
 use weft_proto::mesh::Role;
@@ -14,7 +13,7 @@ use super::doors::{Due, Screened, address_of};
 use super::io::{Now, Output};
 use super::peers::Path;
 use super::{Core, short};
-use crate::mesh::addresses::MAX_HEARD;
+use crate::mesh::addresses::{MAX_HEARD, is_relayed};
 use crate::mesh::membership::peer_of;
 use crate::network::NodeError;
 use crate::store::write::Write;
@@ -225,10 +224,9 @@ impl Core {
             return;
         }
         let mut addrs = self.mesh.addresses().of(&peer);
-        let relayed = |a: &Multiaddr| a.iter().any(|p| matches!(p, Protocol::P2pCircuit));
-        let direct = addrs.iter().any(|a| !relayed(a));
+        let direct = addrs.iter().any(|a| !is_relayed(a));
         if direct && self.peers.attempt(&peer) < RELAYED_FROM_ATTEMPT {
-            addrs.retain(|a| !relayed(a));
+            addrs.retain(|a| !is_relayed(a));
         }
         self.out.push_back(Output::Dial { peer, addrs });
     }

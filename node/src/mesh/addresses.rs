@@ -99,6 +99,11 @@ fn changed(member: PeerId, before: &KnownAddrs, now: &KnownAddrs) -> Option<Writ
     (before != now).then(|| Write::PutPeer(member, now.clone()))
 }
 
+/// Whether `addr` goes through a relay.
+pub fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
 /// `addr` without its final `/p2p/<peer>` (a relayed address keeps its relay's).
 pub fn without_p2p(addr: &Multiaddr) -> Multiaddr {
     let mut addr = addr.clone();

@@ -14,6 +14,7 @@ use weft_proto::api::{RelayLimitsInfo, RelayStatus};
 use super::EventLoop;
 use crate::config::RelayLimits;
 use crate::core::short;
+pub(super) use crate::mesh::addresses::is_relayed;
 
 /// Most relays this node holds a slot on at once.
 pub(super) const MAX_RELAYS: usize = 2;
@@ -327,9 +328,4 @@ fn is_loopback(addr: &Multiaddr) -> bool {
         Protocol::Ip6(ip) => ip.is_loopback(),
         _ => false,
     })
-}
-
-/// Whether `addr` goes through a relay.
-pub(super) fn is_relayed(addr: &Multiaddr) -> bool {
-    addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
 }
