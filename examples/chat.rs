@@ -58,6 +58,7 @@ async fn handle_line(node: &Client, room: &mut String, line: &str) -> anyhow::Re
                 text: text.to_string(),
                 wait: true,
                 timeout_ms: Some(10_000),
+                bench: false,
             })
             .await?;
         println!("* {:?} ({})", answer.state, answer.id.short());

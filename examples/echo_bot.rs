@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
                 text: reply,
                 wait: false,
                 timeout_ms: None,
+                bench: false,
             })
             .await?;
         eprintln!("echoed {} to {}", answer.id.short(), message.from);

@@ -255,6 +255,7 @@ async fn api_round_trips(from: &Node, to: PeerId, n: usize) -> anyhow::Result<Fi
                 text: "x".repeat(64),
                 wait: true,
                 timeout_ms: Some(10_000),
+                bench: false,
             })
             .await?;
         anyhow::ensure!(answer.latency_ms.is_some(), "not acknowledged");

@@ -321,6 +321,7 @@ async fn direct_messages(nodes: &[Node]) -> anyhow::Result<()> {
             text: format!("direct {k}"),
             wait: true,
             timeout_ms: Some(DM_TIMEOUT.as_millis() as u64),
+            bench: false,
         };
         let t = Instant::now();
         // The node answers once its timeout passed; this bound is the backstop.

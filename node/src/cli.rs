@@ -26,6 +26,7 @@ mod zmq;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use libp2p::{Multiaddr, PeerId};
@@ -290,19 +291,64 @@ pub enum BenchCommand {
     Call {
         /// The service.
         service: String,
-        /// Bytes in each request.
-        #[arg(long, default_value_t = 64, value_name = "BYTES")]
-        size: usize,
-        /// Calls kept under way at once (1 to 1024).
-        #[arg(long, default_value_t = 1, value_name = "N")]
-        in_flight: usize,
-        /// How long to keep calling, in seconds.
-        #[arg(long, default_value_t = 10.0, value_name = "SECS")]
-        duration: f64,
-        /// Stop after this many calls.
-        #[arg(long, value_name = "N")]
-        count: Option<u64>,
+        /// How much, for how long.
+        #[command(flatten)]
+        load: LoadArgs,
     },
+    /// Send PEER benchmark direct messages (durable, through the outbox), each timed until
+    /// PEER acknowledged it; stored in no history. PEER must run with `--bench-dm on`.
+    Dm {
+        /// The member (name or PeerId).
+        peer: PeerArg,
+        /// How much, for how long.
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Gossip benchmark messages on TOPIC (stored nowhere), or with --receive count those
+    /// that arrive here: lost, duplicated, one-way latency.
+    Topic {
+        /// The topic (--receive follows it, as `weft subscribe` does).
+        topic: String,
+        /// How much, for how long (with --receive: --count and --duration only).
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Publish at most this many messages per second [default: as fast as they go].
+        #[arg(long, value_name = "PER_SEC", conflicts_with = "receive")]
+        rate: Option<f64>,
+        /// Receive instead of publish: start this on the receiving members first.
+        #[arg(long)]
+        receive: bool,
+    },
+}
+
+/// How much `weft bench` sends, and for how long.
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// Bytes in each request or message.
+    #[arg(long, default_value_t = 64, value_name = "BYTES")]
+    size: usize,
+    /// Requests kept under way at once (1 to 1024).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    in_flight: usize,
+    /// How long to keep going, in seconds.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    duration: f64,
+    /// Stop after this many.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+}
+
+impl LoadArgs {
+    /// The load, sent at most `rate` per second when given.
+    fn load(&self, rate: Option<f64>) -> bench::Load {
+        bench::Load {
+            size: self.size,
+            in_flight: self.in_flight,
+            duration: Duration::from_secs_f64(self.duration.clamp(0.0, 365.0 * 24.0 * 3600.0)),
+            count: self.count,
+            rate,
+        }
+    }
 }
 
 /// `weft service ...`.
@@ -735,28 +781,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             timeout,
         } => services::call(&client()?, &name, body, timeout, json).await,
         Command::Services => services::services(&client()?, json).await,
-        Command::Bench {
-            command:
-                BenchCommand::Call {
-                    service,
-                    size,
-                    in_flight,
-                    duration,
-                    count,
-                },
-        } => {
-            let duration =
-                std::time::Duration::from_secs_f64(duration.clamp(0.0, 365.0 * 24.0 * 3600.0));
-            let load = bench::Load {
-                size,
-                in_flight,
-                duration,
-                count,
-            };
-            bench::call(&client()?, &service, load, json).await
-        }
+        Command::Bench { command } => bench(&client()?, command, json).await,
         Command::Queue { command } => queue(&client()?, command, json).await,
         Command::Zmq { command } => zmq::zmq(&data_dir()?, command, json),
+    }
+}
+
+/// Runs a `weft bench` command.
+async fn bench(client: &Client, command: BenchCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Call { service, load } => {
+            bench::call(client, &service, load.load(None), json).await
+        }
+        BenchCommand::Dm { peer, load } => {
+            let peer = peer.resolve(client).await?;
+            bench::dm(client, peer, load.load(None), json).await
+        }
+        BenchCommand::Topic {
+            topic,
+            load,
+            receive: true,
+            ..
+        } => {
+            let until = bench::Until {
+                count: load.count,
+                duration: load.load(None).duration,
+            };
+            bench::receive(client, &topic, until, json).await
+        }
+        BenchCommand::Topic {
+            topic, load, rate, ..
+        } => bench::topic(client, &topic, load.load(rate), json).await,
     }
 }
 

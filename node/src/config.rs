@@ -50,6 +50,10 @@ pub struct Limits {
     /// The most connections to members kept while idle (at least 4); a quarter of them
     /// are members this node dials by itself, the rest come and go on demand.
     pub connections: usize,
+    /// Whether members may run `weft bench dm` against this node (default no; guests never
+    /// may): it then acknowledges their benchmark messages after its next flush, storing
+    /// nothing.
+    pub bench_dm: bool,
 }
 
 /// When to find members on the local network by mDNS. mDNS multicasts on every interface,
@@ -95,6 +99,7 @@ impl Default for Limits {
             relay: Some(RelayLimits::default()),
             mdns: Mdns::Auto,
             connections: 32,
+            bench_dm: false,
         }
     }
 }

@@ -36,7 +36,8 @@
 //! (connections, dials, the doors carried out, this node's removal), `membership` (the
 //! mesh's commands, redeeming invites, ACL ops), `sync` (`/weft/sync/1` both ways and topic
 //! catch-up), `direct` (`/weft/dm/1` both ways), `gossip` (topics), `sealed` (depositing,
-//! collecting and opening sealed boxes) and the mailbox side in `mailbox`.
+//! collecting and opening sealed boxes), the mailbox side in `mailbox`, and benchmark
+//! traffic in `bench`.
 //!
 //! [`Input`]: io::Input
 //! [`Output`]: io::Output
@@ -44,6 +45,7 @@
 
 pub mod acl_sync;
 pub mod asks;
+mod bench;
 pub mod collect;
 pub mod commit;
 mod connections;
@@ -189,6 +191,8 @@ pub struct Core {
     directory: directory::Directory,
     /// Topic messages heard by local listeners in each publisher's order.
     in_order: in_order::InOrder,
+    /// What this node does with benchmark traffic.
+    bench: bench::Bench,
     out: VecDeque<Output>,
 }
 
@@ -234,7 +238,13 @@ impl Core {
         let card = seal.card(&identity);
         let (mesh, forget) = Mesh::load(loaded.mesh, loaded.removed, loaded.peers);
         let mut delivery = Deliveries::new(MAX_DM_IN_FLIGHT);
+        let mut forget = forget;
         for entry in loaded.outbox {
+            if entry.message.bench {
+                // Whoever waited for a benchmark message went with the last run.
+                forget.push(Write::RemoveOutbox(entry.message.id));
+                continue;
+            }
             match entry.to.parse::<PeerId>() {
                 Ok(to) => delivery.restore(to, entry.message.id, entry.message.ts, entry.held),
                 Err(e) => {
@@ -281,6 +291,7 @@ impl Core {
             reports: links::Reports::default(),
             directory: directory::Directory::new(directory::run(seed, now.unix_us)),
             in_order: in_order::InOrder::default(),
+            bench: bench::Bench::new(limits.bench_dm),
             out: VecDeque::new(),
         };
         for write in forget {

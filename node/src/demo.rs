@@ -141,6 +141,7 @@ async fn exercise(
                     text: format!("hello {} #{n} from {}", to.name, from.name),
                     wait: true,
                     timeout_ms: Some(10_000),
+                    bench: false,
                 })
                 .await?;
             anyhow::ensure!(

@@ -88,6 +88,11 @@ pub struct SendRequest {
     /// With `wait`: how long to wait for the acknowledgement, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// A benchmark message (`weft bench dm`): it travels as a direct message does, through
+    /// the outbox, but neither side keeps it in history, no mailbox holds it, and only a
+    /// recipient that takes benchmark messages acknowledges it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bench: bool,
 }
 
 fn yes() -> bool {
@@ -127,6 +132,10 @@ pub enum Waiting {
 pub struct PublishRequest {
     /// The text, at most [`crate::limits::MAX_TEXT_BYTES`].
     pub text: String,
+    /// A benchmark message (`weft bench topic`): gossiped as any, but stored nowhere; only
+    /// event streams that ask for benchmark events hear of it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bench: bool,
 }
 
 /// The answer to [`PublishRequest`].
@@ -371,6 +380,20 @@ pub enum Event {
         /// The peer.
         peer_id: String,
     },
+    /// A benchmark message arrived on a followed topic (`weft bench topic`); only on
+    /// streams that ask for them (`GET /v1/events?bench=true`).
+    Bench {
+        /// The topic.
+        topic: TopicName,
+        /// The publisher.
+        from: String,
+        /// Its number among the publisher's benchmark messages on the topic, from 1.
+        seq: u64,
+        /// The publisher's clock when it was published, microseconds since the Unix epoch.
+        ts: u64,
+        /// Bytes of text it carried.
+        bytes: usize,
+    },
     /// This stream fell behind and skipped events; query the history to catch up.
     Lagged {
         /// How many events were skipped.
@@ -594,12 +617,15 @@ mod tests {
             round_trip(&Event::PeerConnected { peer_id: m.from.clone() });
             round_trip(&Event::PeerDisconnected { peer_id: m.from.clone() });
             round_trip(&Event::Lagged { missed });
+            if let Some(topic) = m.topic.clone() {
+                round_trip(&Event::Bench { topic, from: m.from.clone(), seq: missed, ts: m.ts, bytes: m.text.len() });
+            }
         }
 
         #[test]
         fn requests_round_trip(to in "[a-zA-Z0-9]{1,52}", text in ".{0,100}", wait in any::<bool>(), limit in proptest::option::of(0usize..100)) {
-            round_trip(&SendRequest { to: to.clone(), text: text.clone(), wait, timeout_ms: Some(5) });
-            round_trip(&PublishRequest { text: text.clone() });
+            round_trip(&SendRequest { to: to.clone(), text: text.clone(), wait, timeout_ms: Some(5), bench: wait });
+            round_trip(&PublishRequest { text: text.clone(), bench: wait });
             round_trip(&DialRequest { addr: to.clone() });
             round_trip(&DialResponse { peer_id: to.clone() });
             round_trip(&InboxQuery { from: Some(to.clone()), topic: None, limit });

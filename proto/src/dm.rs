@@ -3,14 +3,17 @@
 //! Each request and each response is one frame (see [`crate::codec`]) whose body is a CBOR map:
 //!
 //! ```text
-//! DirectMessage { v: 1, id: bytes(32), ts: u64, text: string }    request,  <= MAX_DM_FRAME_BYTES
+//! DirectMessage { v: 1, id: bytes(32), ts: u64, text: string, ?bench: true }
+//!                                                                  request,  <= MAX_DM_FRAME_BYTES
 //! DmAck         { v: 1, id: bytes(32), outcome: Outcome }          response
 //! Outcome       = "Stored" | "Duplicate" | { "Rejected": { reason: string } }
 //! ```
 //!
 //! `id` is `MessageId::derive(Direct, [sender peer id bytes, recipient peer id bytes,
 //! ts as u64 BE, text])`; the receiver recomputes it from the authenticated sender and refuses
-//! a mismatch. `ts` is the sender's hybrid logical clock in microseconds since the Unix epoch.
+//! a mismatch. A benchmark message (`weft bench dm`, `bench: true`) takes its id under the
+//! `BenchDirect` context instead: its recipient acknowledges it after its next flush but
+//! stores nothing, and only when it takes benchmark messages from the sender. `ts` is the sender's hybrid logical clock in microseconds since the Unix epoch.
 //! The receiver answers only after the message is flushed to disk, so `Stored` and
 //! `Duplicate` both mean "durably held".
 
@@ -34,26 +37,41 @@ pub struct DirectMessage {
     pub ts: u64,
     /// The message, UTF-8, at most [`MAX_TEXT_BYTES`].
     pub text: String,
+    /// A benchmark message, never stored (absent on the wire when false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bench: bool,
 }
 
 impl DirectMessage {
     /// Builds a message from `from` to `to` (peer id bytes) and computes its id.
     pub fn new(from: &[u8], to: &[u8], ts: u64, text: String) -> DirectMessage {
-        let id = Self::id_for(from, to, ts, &text);
+        Self::build(from, to, ts, text, false)
+    }
+
+    /// Builds a benchmark message (see the module docs) and computes its id.
+    pub fn bench(from: &[u8], to: &[u8], ts: u64, text: String) -> DirectMessage {
+        Self::build(from, to, ts, text, true)
+    }
+
+    fn build(from: &[u8], to: &[u8], ts: u64, text: String, bench: bool) -> DirectMessage {
+        let id = Self::id_for(from, to, ts, &text, bench);
         DirectMessage {
             v: DM_VERSION,
             id,
             ts,
             text,
+            bench,
         }
     }
 
     /// The id a message with these fields must carry.
-    pub fn id_for(from: &[u8], to: &[u8], ts: u64, text: &str) -> MessageId {
-        MessageId::derive(
-            IdContext::Direct,
-            &[from, to, &ts.to_be_bytes(), text.as_bytes()],
-        )
+    pub fn id_for(from: &[u8], to: &[u8], ts: u64, text: &str, bench: bool) -> MessageId {
+        let context = if bench {
+            IdContext::BenchDirect
+        } else {
+            IdContext::Direct
+        };
+        MessageId::derive(context, &[from, to, &ts.to_be_bytes(), text.as_bytes()])
     }
 
     /// Checks version, size and that the id matches the content and the authenticated
@@ -63,7 +81,7 @@ impl DirectMessage {
             return Err(DecodeError::Version(self.v));
         }
         check_text(&self.text)?;
-        if Self::id_for(from, to, self.ts, &self.text) != self.id {
+        if Self::id_for(from, to, self.ts, &self.text, self.bench) != self.id {
             return Err(DecodeError::Invalid(
                 "message id does not match its content".into(),
             ));
@@ -189,6 +207,18 @@ mod tests {
             let m = DirectMessage::new(b"alice", b"bob", ts, text);
             prop_assert!(m.validate(b"mallory", b"bob").is_err());
             prop_assert!(m.validate(b"alice", b"carol").is_err());
+        }
+
+        #[test]
+        fn a_bench_flag_cannot_be_set_or_cleared_on_the_way(ts in any::<u64>(), text in text()) {
+            let mut m = DirectMessage::new(b"alice", b"bob", ts, text.clone());
+            m.bench = true;
+            prop_assert!(m.validate(b"alice", b"bob").is_err());
+            let mut b = DirectMessage::bench(b"alice", b"bob", ts, text);
+            prop_assert!(b.validate(b"alice", b"bob").is_ok());
+            prop_assert_ne!(b.id, m.id);
+            b.bench = false;
+            prop_assert!(b.validate(b"alice", b"bob").is_err());
         }
     }
 

@@ -15,6 +15,11 @@ pub enum IdContext {
     Direct,
     /// A message published on a topic.
     Topic,
+    /// A benchmark direct message (`weft bench dm`): never stored, so it can never share
+    /// an id with one that is.
+    BenchDirect,
+    /// A benchmark topic message (`weft bench topic`), likewise.
+    BenchTopic,
 }
 
 impl IdContext {
@@ -22,6 +27,8 @@ impl IdContext {
         match self {
             IdContext::Direct => "weft/v1/message-id/direct",
             IdContext::Topic => "weft/v1/message-id/topic",
+            IdContext::BenchDirect => "weft/v1/message-id/bench-direct",
+            IdContext::BenchTopic => "weft/v1/message-id/bench-topic",
         }
     }
 }

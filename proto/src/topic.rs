@@ -4,8 +4,8 @@
 //! gossipsub message is a CBOR map (no length prefix; gossipsub frames it):
 //!
 //! ```text
-//! TopicMessage { v: 2, topic: string, seq: u64, ts: u64, text: string, sig: bytes(64) }
-//!                                                                  <= MAX_TOPIC_PAYLOAD_BYTES
+//! TopicMessage { v: 2, topic: string, seq: u64, ts: u64, text: string, sig: bytes(64),
+//!                ?bench: true }                                   <= MAX_TOPIC_PAYLOAD_BYTES
 //! ```
 //!
 //! `seq` counts the publisher's messages on the topic from 1, so a receiver sees gaps and
@@ -15,6 +15,11 @@
 //! the receiver still knows who wrote it. Gossipsub signs every message too (StrictSign).
 //! The message id is `MessageId::derive(Topic, [source peer id bytes, topic, ts as u64 BE,
 //! text])`.
+//!
+//! A benchmark message (`weft bench topic`, `bench: true`) travels the same gossip but is
+//! never stored, logged for catch-up or handed on in a sync answer; its `seq` counts the
+//! publisher's benchmark messages on the topic since it started, its signature covers the
+//! flag, and its id is taken under the `BenchTopic` context.
 
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +66,9 @@ pub struct TopicMessage {
     /// The publisher's signature over [`TopicMessage::signed_bytes`].
     #[serde(with = "crate::codec::byte_array")]
     pub sig: [u8; 64],
+    /// A benchmark message, never stored (absent on the wire when false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bench: bool,
 }
 
 impl TopicMessage {
@@ -73,18 +81,38 @@ impl TopicMessage {
             ts,
             text,
             sig: [0; 64],
+            bench: false,
         }
     }
 
-    /// What the publisher signs: the mesh and every field but the signature, as CBOR.
+    /// A new, not yet signed, benchmark message (see the module docs).
+    pub fn bench(topic: TopicName, seq: u64, ts: u64, text: String) -> TopicMessage {
+        TopicMessage {
+            bench: true,
+            ..TopicMessage::new(topic, seq, ts, text)
+        }
+    }
+
+    /// What the publisher signs: the mesh and every field but the signature, as CBOR (the
+    /// bench flag only when set, so other messages sign as they always did).
     pub fn signed_bytes(&self, mesh: &MeshId) -> Result<Vec<u8>, DecodeError> {
-        to_cbor(&(mesh, self.v, &self.topic, self.seq, self.ts, &self.text))
+        let fields = (mesh, self.v, &self.topic, self.seq, self.ts, &self.text);
+        if self.bench {
+            to_cbor(&(fields, "bench"))
+        } else {
+            to_cbor(&fields)
+        }
     }
 
     /// The id of this message as published by `source` (peer id bytes).
     pub fn id(&self, source: &[u8]) -> MessageId {
+        let context = if self.bench {
+            IdContext::BenchTopic
+        } else {
+            IdContext::Topic
+        };
         MessageId::derive(
-            IdContext::Topic,
+            context,
             &[
                 source,
                 self.topic.as_str().as_bytes(),

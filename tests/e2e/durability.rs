@@ -85,6 +85,7 @@ fn receiver_killed_mid_stream_loses_nothing_acknowledged() {
                     text: format!("stream {n}"),
                     wait: false,
                     timeout_ms: None,
+                    bench: false,
                 })
                 .await
                 .unwrap();

@@ -2,6 +2,7 @@
 //! through the CLI (and, where a test needs to watch events, the API client).
 
 mod bare;
+mod bench;
 mod blobs;
 mod catch_up;
 mod chat;

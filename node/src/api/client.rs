@@ -119,7 +119,28 @@ impl Client {
 
     /// Publishes on `topic`.
     pub async fn publish(&self, topic: &str, text: &str) -> Result<PublishResponse, ClientError> {
-        let body = PublishRequest { text: text.into() };
+        self.publish_as(topic, text, false).await
+    }
+
+    /// Gossips a benchmark message on `topic` (`weft bench topic`): stored nowhere.
+    pub async fn publish_bench(
+        &self,
+        topic: &str,
+        text: &str,
+    ) -> Result<PublishResponse, ClientError> {
+        self.publish_as(topic, text, true).await
+    }
+
+    async fn publish_as(
+        &self,
+        topic: &str,
+        text: &str,
+        bench: bool,
+    ) -> Result<PublishResponse, ClientError> {
+        let body = PublishRequest {
+            text: text.into(),
+            bench,
+        };
         let path = format!("/v1/topics/{topic}/messages");
         Ok(self.request(Method::POST, &path, Some(&body)).await?.1)
     }
@@ -291,7 +312,24 @@ impl Client {
             Some(t) => format!("/v1/events?topic={t}"),
             None => "/v1/events".to_string(),
         };
-        let response = self.send_request::<()>(Method::GET, &path, None).await?;
+        self.events_at(&path).await
+    }
+
+    /// The benchmark messages arriving on `topic` (`weft bench topic --receive`), as
+    /// [`Event::Bench`] lines (and [`Event::Lagged`] when this stream fell behind).
+    pub async fn bench_events(
+        &self,
+        topic: &str,
+    ) -> Result<impl Stream<Item = Result<Event, ClientError>> + use<>, ClientError> {
+        self.events_at(&format!("/v1/events?topic={topic}&bench=true"))
+            .await
+    }
+
+    async fn events_at(
+        &self,
+        path: &str,
+    ) -> Result<impl Stream<Item = Result<Event, ClientError>> + use<>, ClientError> {
+        let response = self.send_request::<()>(Method::GET, path, None).await?;
         let status = response.status();
         if !status.is_success() {
             let body = collect(response.into_body()).await?;

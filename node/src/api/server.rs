@@ -160,7 +160,11 @@ async fn send(
     Json(req): Json<SendRequest>,
 ) -> Result<Response, Failure> {
     let to = parse_peer(&req.to)?;
-    let queued = s.handle.send(to, req.text, req.wait).await?;
+    let queued = if req.bench {
+        s.handle.send_bench(to, req.text, req.wait).await?
+    } else {
+        s.handle.send(to, req.text, req.wait).await?
+    };
     let queued_answer = |id, waiting| {
         (
             StatusCode::ACCEPTED,
@@ -238,7 +242,11 @@ async fn publish(
     Json(req): Json<PublishRequest>,
 ) -> Result<impl IntoResponse, Failure> {
     let topic = parse_topic(&topic)?;
-    let (id, peers) = s.handle.publish(topic, req.text).await?;
+    let (id, peers) = if req.bench {
+        s.handle.publish_bench(topic, req.text).await?
+    } else {
+        s.handle.publish(topic, req.text).await?
+    };
     Ok(Json(PublishResponse { id, peers }))
 }
 
@@ -369,9 +377,14 @@ async fn links(State(s): State<ApiState>) -> Result<impl IntoResponse, Failure> 
     Ok(Json(s.handle.links().await?))
 }
 
+/// `GET /v1/events?topic=T&bench=true`: which events a stream carries.
 #[derive(Deserialize)]
 struct EventFilter {
+    /// Only messages on this topic.
     topic: Option<String>,
+    /// Benchmark messages only (`weft bench topic --receive`); never otherwise.
+    #[serde(default)]
+    bench: bool,
 }
 
 async fn events(
@@ -379,6 +392,7 @@ async fn events(
     Query(filter): Query<EventFilter>,
 ) -> Result<Response, Failure> {
     let topic = filter.topic.as_deref().map(parse_topic).transpose()?;
+    let bench = filter.bench;
     let mut shutdown = s.shutdown.clone();
     let stopped = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
@@ -386,7 +400,7 @@ async fn events(
     let lines = BroadcastStream::new(s.handle.events())
         .filter_map(move |item| {
             let line = match item {
-                Ok(event) if wanted(&event, topic.as_ref()) => Some(event),
+                Ok(event) if wanted(&event, topic.as_ref(), bench) => Some(event),
                 Ok(_) => None,
                 Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Event::Lagged { missed }),
             }
@@ -404,12 +418,15 @@ async fn events(
         .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
-/// With a topic filter, only messages on that topic pass.
-fn wanted(event: &Event, topic: Option<&TopicName>) -> bool {
+/// With a topic filter, only messages on that topic pass; benchmark messages pass only
+/// where asked for, and then alone.
+fn wanted(event: &Event, topic: Option<&TopicName>, bench: bool) -> bool {
     match (topic, event) {
+        (_, Event::Lagged { .. }) => true,
+        (_, Event::Bench { topic: on, .. }) => bench && topic.is_none_or(|t| t == on),
+        _ if bench => false,
         (None, _) => true,
         (Some(t), Event::Message(m)) => m.topic.as_ref() == Some(t),
-        (Some(_), Event::Lagged { .. }) => true,
         (Some(_), _) => false,
     }
 }

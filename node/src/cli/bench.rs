@@ -1,100 +1,194 @@
 //! `weft bench`: a load test a member points at its own mesh, in the spirit of `nats bench`
-//! and ZeroMQ's `local_lat`/`remote_lat`. `weft bench call SERVICE` calls a service through
-//! the real path (this node's API, the mesh, a provider's handler), keeping `--in-flight`
-//! calls under way for `--duration` or `--count` calls, with a live progress line on a
-//! terminal and a final table of round trips (min, p50, p99, max), throughput and failures
-//! (`--json` too). The service's own policy decides who may call it.
+//! and ZeroMQ's `local_lat`/`remote_lat`. Each kind goes through the real path, from this
+//! node's API on:
+//!
+//! - `weft bench call SERVICE`: calls through the mesh to a provider's handler; the
+//!   service's own policy decides who may call it.
+//! - `weft bench dm PEER`: durable direct messages through the outbox and `/weft/dm/1`,
+//!   each timed until the recipient's acknowledgement; kept in no history, and only a
+//!   member that runs with `--bench-dm on` takes them (guests never send them).
+//! - `weft bench topic TOPIC`: gossips messages on TOPIC, at `--rate` when given, stored
+//!   nowhere; `weft bench topic TOPIC --receive` on the receiving members counts what
+//!   arrives, what was lost and how long it took ([`receive`]).
+//!
+//! A sender keeps `--in-flight` requests under way for `--duration` or `--count` requests,
+//! with a live progress line on a terminal and a final table of round trips (min, p50, p99,
+//! max), throughput and failures (`--json` too).
+
+mod receive;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
+use libp2p::PeerId;
 use serde::Serialize;
+use weft_proto::api::{DeliveryState, SendRequest};
 
 use super::output::{peer_words, print_json, table};
 use crate::api::client::Client;
 
+pub use receive::{Until, receive};
+
 /// How often the live progress line is redrawn.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
-/// How long one call may wait for its reply.
-const CALL_TIMEOUT_MS: u64 = 30_000;
+/// How long one request may wait for its answer.
+const TIMEOUT_MS: u64 = 30_000;
 
 /// Most different failure reasons kept for the report.
 const MAX_REASONS: usize = 8;
 
-/// Most calls under way at once.
+/// Most requests under way at once.
 pub const MAX_IN_FLIGHT: usize = 1024;
 
-/// Most bytes in one request (the service layer's own cap applies too).
+/// Most bytes in one call's request (the service layer's own cap applies too).
 pub const MAX_SIZE: usize = 1024 * 1024;
 
-/// How a `weft bench call` runs.
+/// How a `weft bench` sender runs.
 #[derive(Debug, Clone, Copy)]
 pub struct Load {
     /// Bytes in each request.
     pub size: usize,
-    /// Calls kept under way at once.
+    /// Requests kept under way at once.
     pub in_flight: usize,
-    /// How long to keep calling.
+    /// How long to keep sending.
     pub duration: Duration,
-    /// Stop after this many calls, when given.
+    /// Stop after this many requests, when given.
     pub count: Option<u64>,
+    /// Start at most this many requests per second, when given.
+    pub rate: Option<f64>,
 }
 
-/// What a run measured.
+/// What a sender measured.
 #[derive(Debug, Serialize)]
 struct Report {
-    service: String,
+    /// `call`, `dm` or `topic`.
+    kind: &'static str,
+    /// The service, member or topic loaded.
+    target: String,
     size: usize,
     in_flight: usize,
-    calls: u64,
+    /// Requests answered.
+    count: u64,
     failures: u64,
     seconds: f64,
-    calls_per_sec: f64,
+    per_sec: f64,
     min_ms: Option<f64>,
     p50_ms: Option<f64>,
     p99_ms: Option<f64>,
     max_ms: Option<f64>,
-    /// Each failure reason, with how many calls failed so.
+    /// Each failure reason, with how many requests failed so.
     reasons: BTreeMap<String, u64>,
 }
 
-/// `weft bench call SERVICE`: exit 0 when at least one call was answered and none failed,
-/// 1 otherwise (the table or JSON says why).
+/// `weft bench call SERVICE`.
 pub async fn call(client: &Client, service: &str, load: Load, json: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(load.size <= MAX_SIZE, "--size is at most {MAX_SIZE} bytes");
+    let body = vec![b'x'; load.size];
+    run("call", service, load, json, || {
+        let (client, body) = (client.clone(), body.clone());
+        async move {
+            client.call(service, body, TIMEOUT_MS).await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// `weft bench dm PEER`: each message timed until `peer` acknowledged it.
+pub async fn dm(client: &Client, peer: PeerId, load: Load, json: bool) -> anyhow::Result<()> {
+    let text = text_of(load.size)?;
+    run("dm", &peer.to_string(), load, json, || {
+        let request = SendRequest {
+            to: peer.to_string(),
+            text: text.clone(),
+            wait: true,
+            timeout_ms: Some(TIMEOUT_MS),
+            bench: true,
+        };
+        let client = client.clone();
+        async move {
+            let answer = client.send(&request).await?;
+            match answer.state {
+                DeliveryState::Delivered => Ok(()),
+                state => anyhow::bail!("not acknowledged in {TIMEOUT_MS} ms (still {state:?})"),
+            }
+        }
+    })
+    .await
+}
+
+/// `weft bench topic TOPIC`: each message timed until this node gossiped it.
+pub async fn topic(client: &Client, topic: &str, load: Load, json: bool) -> anyhow::Result<()> {
+    let text = text_of(load.size)?;
+    run("topic", topic, load, json, || {
+        let (client, text) = (client.clone(), text.clone());
+        async move {
+            client.publish_bench(topic, &text).await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// A message text of `size` bytes, within the message cap.
+fn text_of(size: usize) -> anyhow::Result<String> {
+    let max = weft_proto::limits::MAX_TEXT_BYTES;
+    anyhow::ensure!((1..=max).contains(&size), "--size is 1 to {max} bytes");
+    Ok("x".repeat(size))
+}
+
+/// Keeps `load.in_flight` requests (each from `request`) under way, paced by
+/// `load.rate`, until `load` says stop; prints the report. Exit 0 when at least one request
+/// was answered and none failed, 1 otherwise (the table or JSON says why).
+async fn run<F, Fut>(
+    kind: &'static str,
+    target: &str,
+    load: Load,
+    json: bool,
+    request: F,
+) -> anyhow::Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
     anyhow::ensure!(
         (1..=MAX_IN_FLIGHT).contains(&load.in_flight),
         "--in-flight is 1 to {MAX_IN_FLIGHT}"
     );
-    anyhow::ensure!(load.size <= MAX_SIZE, "--size is at most {MAX_SIZE} bytes");
-    let body = vec![b'x'; load.size];
+    anyhow::ensure!(
+        load.rate.is_none_or(|r| r.is_finite() && r > 0.0),
+        "--rate is a positive number of messages per second"
+    );
     let progress = Progress::new(json);
     let started = Instant::now();
     let deadline = started + load.duration;
+    let gap = load.rate.map(|r| Duration::from_secs_f64(1.0 / r));
     let mut times: Vec<Duration> = Vec::new();
     let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-    let (mut started_calls, mut failures) = (0u64, 0u64);
+    let (mut sent, mut failures) = (0u64, 0u64);
     let mut under_way = FuturesUnordered::new();
     let more = |n: u64| Instant::now() < deadline && load.count.is_none_or(|c| n < c);
     loop {
-        while under_way.len() < load.in_flight && more(started_calls) {
-            started_calls += 1;
-            let (client, body) = (client.clone(), body.clone());
-            under_way.push(async move {
-                let at = Instant::now();
-                let result = client.call(service, body, CALL_TIMEOUT_MS).await;
-                (at.elapsed(), result)
-            });
+        while under_way.len() < load.in_flight && more(sent) {
+            if let Some(gap) = gap {
+                tokio::time::sleep_until((started + gap.mul_f64(sent as f64)).into()).await;
+            }
+            let at = Instant::now();
+            let answer = request();
+            sent += 1;
+            under_way.push(async move { (answer.await, at.elapsed()) });
         }
-        let Some((took, result)) = under_way.next().await else {
+        let Some((result, took)) = under_way.next().await else {
             break;
         };
         match result {
-            Ok(_) => times.push(took),
+            Ok(()) => times.push(took),
             Err(e) => {
                 failures += 1;
                 let reason = peer_words(&e.to_string());
@@ -106,65 +200,70 @@ pub async fn call(client: &Client, service: &str, load: Load, json: bool) -> any
         progress.show(times.len() as u64, failures, started.elapsed());
     }
     progress.finish();
-    let report = Report::of(service, load, times, failures, reasons, started.elapsed());
+    let mut report = Report {
+        kind,
+        target: target.to_string(),
+        size: load.size,
+        in_flight: load.in_flight,
+        count: times.len() as u64,
+        failures,
+        seconds: started.elapsed().as_secs_f64(),
+        per_sec: 0.0,
+        min_ms: None,
+        p50_ms: None,
+        p99_ms: None,
+        max_ms: None,
+        reasons,
+    };
+    report.per_sec = report.count as f64 / report.seconds.max(f64::EPSILON);
+    [report.min_ms, report.p50_ms, report.p99_ms, report.max_ms] = quantiles(times);
     if json {
         print_json(&report)?;
     } else {
         report.print();
     }
     anyhow::ensure!(
-        report.calls > 0 && report.failures == 0,
-        "{} of {} calls failed",
+        report.count > 0 && report.failures == 0,
+        "{} of {} failed",
         report.failures,
-        report.calls + report.failures
+        report.count + report.failures
     );
     Ok(())
 }
 
-impl Report {
-    fn of(
-        service: &str,
-        load: Load,
-        mut times: Vec<Duration>,
-        failures: u64,
-        reasons: BTreeMap<String, u64>,
-        took: Duration,
-    ) -> Report {
-        times.sort();
-        let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
-        let at = |q: f64| times.get(((times.len() as f64 - 1.0) * q).round() as usize);
-        let seconds = took.as_secs_f64();
-        Report {
-            service: service.to_string(),
-            size: load.size,
-            in_flight: load.in_flight,
-            calls: times.len() as u64,
-            failures,
-            seconds,
-            calls_per_sec: times.len() as f64 / seconds.max(f64::EPSILON),
-            min_ms: times.first().map(ms),
-            p50_ms: at(0.5).map(ms),
-            p99_ms: at(0.99).map(ms),
-            max_ms: times.last().map(ms),
-            reasons,
-        }
-    }
+/// Min, p50, p99 and max of `times`, in milliseconds.
+fn quantiles(mut times: Vec<Duration>) -> [Option<f64>; 4] {
+    times.sort();
+    let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+    let at = |q: f64| times.get(((times.len() as f64 - 1.0) * q).round() as usize);
+    [times.first(), at(0.5), at(0.99), times.last()].map(|t| t.map(ms))
+}
 
+/// Prints the min/p50/p99/max row of `quantiles`.
+fn print_quantiles(quantiles: [Option<f64>; 4]) {
+    let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3} ms"));
+    let header = ["min", "p50", "p99", "max"].map(String::from);
+    table(&header, &[quantiles.map(show)]);
+}
+
+impl Report {
     fn print(&self) {
-        let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3} ms"));
+        let (what, to) = match self.kind {
+            "call" => ("calls", "to"),
+            "dm" => ("messages", "to"),
+            _ => ("messages", "on"),
+        };
         println!(
-            "{} calls of {} B to `{}`, {} in flight, in {:.2} s: {:.0} calls/s, {} failed",
-            self.calls,
+            "{} {what} of {} B {to} `{}`, {} in flight, in {:.2} s: {:.0} {what}/s, {} failed",
+            self.count,
             self.size,
-            self.service,
+            self.target,
             self.in_flight,
             self.seconds,
-            self.calls_per_sec,
+            self.per_sec,
             self.failures
         );
-        let header = ["min", "p50", "p99", "max"].map(String::from);
-        let row = [self.min_ms, self.p50_ms, self.p99_ms, self.max_ms].map(show);
-        table(&header, &[row]);
+        print_quantiles([self.min_ms, self.p50_ms, self.p99_ms, self.max_ms]);
         for (reason, n) in &self.reasons {
             println!("failed {n}x: {reason}");
         }
@@ -186,7 +285,7 @@ impl Progress {
         Progress(Some((bar, std::cell::Cell::new(Instant::now()))))
     }
 
-    fn show(&self, calls: u64, failures: u64, elapsed: Duration) {
+    fn show(&self, done: u64, failures: u64, elapsed: Duration) {
         let Some((bar, last)) = &self.0 else {
             return;
         };
@@ -194,9 +293,9 @@ impl Progress {
             return;
         }
         last.set(Instant::now());
-        let rate = calls as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
+        let rate = done as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
         bar.set_message(format!(
-            "{calls} calls, {rate:.0}/s, {failures} failed, {:.1} s",
+            "{done} done, {rate:.0}/s, {failures} failed, {:.1} s",
             elapsed.as_secs_f64()
         ));
         bar.tick();

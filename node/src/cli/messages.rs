@@ -29,6 +29,7 @@ pub async fn send(
             text,
             wait,
             timeout_ms: Some(timeout_secs.saturating_mul(1000)),
+            bench: false,
         })
         .await?;
     match (json, offer) {

@@ -152,6 +152,9 @@ settings! {
     /// members this node dials by itself, the rest are dialled on demand (a message, a
     /// call, a transfer) and closed after a minute unused [default: 32]
     connections: usize = Limits::default().connections, "connections";
+    /// Let members run `weft bench dm` against this node (guests never may): their
+    /// benchmark messages are acknowledged after a flush and stored nowhere [default: off]
+    bench_dm: Switch = Switch::Off, "bench-dm";
     /// Log filter, e.g. `info` or `info,weft_node=debug` (RUST_LOG wins over the file)
     /// [default: info]
     log_level: String = "info".to_string(), "log-level";
@@ -348,6 +351,7 @@ impl Settings {
             }),
             mdns: self.mdns.0,
             connections: self.connections.0,
+            bench_dm: self.bench_dm.0 == Switch::On,
         };
         config
     }

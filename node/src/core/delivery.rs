@@ -95,6 +95,8 @@ pub struct Deliveries<P> {
     depositing: HashSet<MessageId>,
     /// No deposits before this (after a failure).
     deposits_paused_until: Option<Instant>,
+    /// Benchmark messages: never deposited, never in history.
+    bench: HashSet<MessageId>,
 }
 
 impl<P: Ord + Clone> Deliveries<P> {
@@ -107,6 +109,7 @@ impl<P: Ord + Clone> Deliveries<P> {
             held: HashSet::new(),
             depositing: HashSet::new(),
             deposits_paused_until: None,
+            bench: HashSet::new(),
         }
     }
 
@@ -114,6 +117,17 @@ impl<P: Ord + Clone> Deliveries<P> {
     pub fn queue(&mut self, to: P, id: MessageId, written: u64, now: Instant) {
         self.outbox.enqueue(to, id, written);
         self.queued_at.insert(id, now);
+    }
+
+    /// Message `id`, queued in this run, is a benchmark message: no mailbox holds it.
+    pub fn mark_bench(&mut self, id: MessageId) {
+        self.bench.insert(id);
+    }
+
+    /// Whether `id` was a benchmark message, which it no longer is to this tracker (call
+    /// once it settled).
+    pub fn forget_bench(&mut self, id: &MessageId) -> bool {
+        self.bench.remove(id)
     }
 
     /// A message found in the outbox on disk at start; `held` when a mailbox holds it.
@@ -210,6 +224,7 @@ impl<P: Ord + Clone> Deliveries<P> {
             self.held.remove(&id);
             self.depositing.remove(&id);
             self.queued_at.remove(&id);
+            self.bench.remove(&id);
         }
     }
 
@@ -257,7 +272,11 @@ impl<P: Ord + Clone> Deliveries<P> {
         self.outbox
             .waiting_unreachable()
             .filter(|(p, _)| absent(p))
-            .filter(|(_, id)| !self.held.contains(*id) && !self.depositing.contains(*id))
+            .filter(|(_, id)| {
+                !self.held.contains(*id)
+                    && !self.depositing.contains(*id)
+                    && !self.bench.contains(*id)
+            })
             .take(room)
             .map(|(p, id)| (p.clone(), *id))
             .collect()

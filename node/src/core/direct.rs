@@ -26,6 +26,18 @@ impl Core {
     /// Queues a new direct message for `to` in the outbox and history; the caller hears
     /// back once that is on disk (the shell holds its answer until then).
     pub fn send(&mut self, to: PeerId, text: String, now: Now) -> Result<MessageId, NodeError> {
+        self.queue_direct(to, text, false, now)
+    }
+
+    /// Queues a direct message for `to` in the outbox, and in history unless it is a
+    /// benchmark message (`bench`).
+    pub(super) fn queue_direct(
+        &mut self,
+        to: PeerId,
+        text: String,
+        bench: bool,
+        now: Now,
+    ) -> Result<MessageId, NodeError> {
         check_text(&text).map_err(text_refused)?;
         if to == self.me.peer {
             return Err(NodeError::Invalid(
@@ -44,9 +56,14 @@ impl Core {
             });
         }
         let ts = self.me.clock.tick(now.unix_us);
-        let message = DirectMessage::new(&self.me.peer.to_bytes(), &to.to_bytes(), ts, text);
+        let (from, to_bytes) = (self.me.peer.to_bytes(), to.to_bytes());
+        let message = if bench {
+            DirectMessage::bench(&from, &to_bytes, ts, text)
+        } else {
+            DirectMessage::new(&from, &to_bytes, ts, text)
+        };
         let id = message.id;
-        let record = Message {
+        let record = (!bench).then(|| Message {
             id,
             kind: Kind::Direct,
             direction: Direction::Out,
@@ -56,13 +73,16 @@ impl Core {
             ts,
             text: message.text.clone(),
             state: Some(DeliveryState::Queued),
-        };
+        });
         self.commit.write(Write::PutOutbox(OutboxEntry {
             to: to.to_string(),
             message,
             held: false,
         }));
-        self.commit.write(Write::InsertHistory(Box::new(record)));
+        match record {
+            Some(record) => self.commit.write(Write::InsertHistory(Box::new(record))),
+            None => self.delivery.mark_bench(id),
+        }
         self.delivery.queue(to, id, ts, now.at);
         // On the wire at once when its recipient is connected: the session reads it from
         // here while its write is still on its way to disk.
@@ -90,6 +110,9 @@ impl Core {
         now: Now,
     ) {
         let id = message.id;
+        if message.bench {
+            return self.take_bench_dm(peer, session, message, now);
+        }
         match self.take_direct(peer, message, now) {
             Err(reason) => {
                 let ack = DmAck::new(id, AckOutcome::Rejected { reason });
@@ -120,6 +143,11 @@ impl Core {
         if let Err(e) = message.validate(&peer.to_bytes(), &self.me.peer.to_bytes()) {
             self.reject("direct", &peer, e.reason(), &e);
             return Err(e.to_string());
+        }
+        if message.bench {
+            let why = "a benchmark message out of a sealed box (they travel only on /weft/dm/1)";
+            self.reject("direct", &peer, "bench", &why);
+            return Err(why.to_string());
         }
         if message.ts < self.oldest_kept(now) {
             let why = "a direct message older than history keeps";
@@ -213,21 +241,30 @@ impl Core {
 
     /// Records that message `id` to `peer` left the outbox as `settled`, and tells whoever
     /// waits.
+    /// A benchmark message is in no history and no event says it settled: only its caller
+    /// hears.
     pub(super) fn settled(&mut self, peer: PeerId, id: MessageId, settled: Settled) {
+        let bench = self.delivery.forget_bench(&id);
         // History first, then the outbox: a crash in between resends, and the recipient
         // answers `Duplicate`.
-        self.commit.write(Write::SetState(id, settled.state()));
+        if !bench {
+            self.commit.write(Write::SetState(id, settled.state()));
+        }
         self.commit.write(Write::RemoveOutbox(id));
         let delivery = match settled {
             Settled::Delivered { latency } => {
                 let latency = latency.unwrap_or_default();
-                self.out.push_back(Output::Event(Event::Delivered {
-                    id,
-                    to: peer.to_string(),
-                    latency_ms: latency.as_secs_f64() * 1000.0,
-                }));
+                if !bench {
+                    self.out.push_back(Output::Event(Event::Delivered {
+                        id,
+                        to: peer.to_string(),
+                        latency_ms: latency.as_secs_f64() * 1000.0,
+                    }));
+                }
                 Delivery::Delivered { latency }
             }
+            // A refused benchmark run would log each message; its caller counts them.
+            Settled::Refused { reason } if bench => Delivery::Rejected { reason },
             Settled::Refused { reason } => {
                 tracing::warn!(peer = %short(&peer), id = %id.short(), %reason, "recipient refused a message");
                 Delivery::Rejected { reason }

@@ -68,27 +68,10 @@ impl Core {
         now: Now,
     ) -> Result<MessageId, NodeError> {
         check_text(&text).map_err(text_refused)?;
-        let mesh = self.mesh.id().ok_or_else(not_in_mesh)?;
-        if let Some(e) = self.removed_error() {
-            return Err(e);
-        }
-        if !self.mesh.may_publish(&self.me.peer, &topic) {
-            return Err(NodeError::Forbidden(format!(
-                "this node may not publish on `{topic}` (guests never publish; see the topic's policy)"
-            )));
-        }
+        self.may_publish(&topic)?;
         let ts = self.me.clock.tick(now.unix_us);
         let seq = self.topics.next_seq(&topic, &self.me.key);
-        let unsigned = TopicMessage::new(topic.clone(), seq, ts, text);
-        let message = sign_topic(&self.me.identity, &mesh, unsigned)
-            .map_err(|e| NodeError::Invalid(e.to_string()))?;
-        let data = message
-            .encode()
-            .map_err(|e| NodeError::Invalid(e.to_string()))?;
-        self.out.push_back(Output::Publish {
-            topic: topic.gossip_topic(&mesh.to_string()),
-            data,
-        });
+        let message = self.gossip_out(TopicMessage::new(topic.clone(), seq, ts, text))?;
         let id = message.id(&self.me.peer.to_bytes());
         self.topics.record(&topic, self.me.key, seq);
         self.commit
@@ -106,6 +89,37 @@ impl Core {
         };
         self.commit.write(Write::InsertHistory(Box::new(record)));
         Ok(id)
+    }
+
+    /// Whether this node may publish on `topic` now: in a mesh, not removed from it, and
+    /// allowed by the topic's policy.
+    pub(super) fn may_publish(&self, topic: &TopicName) -> Result<(), NodeError> {
+        self.mesh.id().ok_or_else(not_in_mesh)?;
+        if let Some(e) = self.removed_error() {
+            return Err(e);
+        }
+        if !self.mesh.may_publish(&self.me.peer, topic) {
+            return Err(NodeError::Forbidden(format!(
+                "this node may not publish on `{topic}` (guests never publish; see the topic's policy)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Signs `unsigned` for this node's mesh and gossips it.
+    pub(super) fn gossip_out(&mut self, unsigned: TopicMessage) -> Result<TopicMessage, NodeError> {
+        let mesh = self.mesh.id().ok_or_else(not_in_mesh)?;
+        let gossip = unsigned.topic.gossip_topic(&mesh.to_string());
+        let message = sign_topic(&self.me.identity, &mesh, unsigned)
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let data = message
+            .encode()
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        self.out.push_back(Output::Publish {
+            topic: gossip,
+            data,
+        });
+        Ok(message)
     }
 
     /// Judges a gossip message: an ACL op, or a topic message taken when new.
@@ -156,6 +170,9 @@ impl Core {
             let why = "payload topic differs from the gossip topic";
             self.reject("topic", via, "invalid", &why);
             return Verdict::Reject;
+        }
+        if decoded.bench {
+            return self.take_bench_topic(source, decoded);
         }
         match self.take_topic(source, decoded, now) {
             Taken::Stored => Verdict::Accept,

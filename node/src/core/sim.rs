@@ -280,6 +280,7 @@ pub fn limits() -> Limits {
         relay: None,
         mdns: Mdns::Off,
         connections: Limits::default().connections,
+        bench_dm: false,
     }
 }
 

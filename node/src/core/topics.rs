@@ -28,6 +28,34 @@ use weft_proto::topic::{TopicMessage, TopicName};
 use crate::delivery::marks::Marks;
 use crate::mesh::membership::Membership;
 
+/// Decides a benchmark message `publisher` signed (it says), heard by gossip, on the terms
+/// of any topic message; no mark moves, since it is never stored. The publisher's key when
+/// it is taken.
+pub fn take_bench(
+    mesh: &Membership,
+    publisher: &PeerId,
+    message: &TopicMessage,
+) -> Result<MemberKey, Refusal> {
+    judge(mesh, publisher, message)
+}
+
+/// Whether `message` keeps the rules, its publisher is a member that may publish on its
+/// topic, and the signature holds: the publisher's key then.
+fn judge(
+    mesh: &Membership,
+    publisher: &PeerId,
+    message: &TopicMessage,
+) -> Result<MemberKey, Refusal> {
+    message.check()?;
+    let not_allowed = || Refusal::NotAllowed(message.topic.clone());
+    let (key, _) = mesh.member(publisher).ok_or_else(not_allowed)?;
+    if !mesh.acl().can_publish(&key, &message.topic) {
+        return Err(not_allowed());
+    }
+    verify_topic(&key, &mesh.id(), message).map_err(Refusal::Signature)?;
+    Ok(key)
+}
+
 /// The followed topics and the marks of their runs.
 #[derive(Debug, Default)]
 pub struct Topics {
@@ -73,6 +101,9 @@ pub enum Refusal {
     /// Its publisher did not sign it for this mesh.
     #[error("not signed by its publisher: {0}")]
     Signature(SignatureError),
+    /// A benchmark message where only stored ones belong (a sync answer, history).
+    #[error("a benchmark message, which is never stored or handed on")]
+    Bench,
 }
 
 impl Refusal {
@@ -82,6 +113,7 @@ impl Refusal {
             Refusal::Invalid(e) => e.reason(),
             Refusal::NotAllowed(_) => "acl",
             Refusal::Signature(_) => "signature",
+            Refusal::Bench => "bench",
         }
     }
 }
@@ -142,13 +174,10 @@ impl Topics {
         message: &TopicMessage,
         oldest_kept: u64,
     ) -> Result<(Take, MemberKey), Refusal> {
-        message.check()?;
-        let not_allowed = || Refusal::NotAllowed(message.topic.clone());
-        let (key, _) = mesh.member(publisher).ok_or_else(not_allowed)?;
-        if !mesh.acl().can_publish(&key, &message.topic) {
-            return Err(not_allowed());
+        if message.bench {
+            return Err(Refusal::Bench);
         }
-        verify_topic(&key, &mesh.id(), message).map_err(Refusal::Signature)?;
+        let key = judge(mesh, publisher, message)?;
         self.marks.record(&message.topic, key, message.seq);
         let take = if message.ts < oldest_kept {
             Take::Stale

@@ -44,6 +44,7 @@ pub async fn act(
             text: offer.to_text(),
             wait: true,
             timeout_ms: Some(10_000),
+            bench: false,
         })
         .await?;
     say(format!(

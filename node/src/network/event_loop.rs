@@ -356,6 +356,7 @@ impl EventLoop {
                 Kind::Direct => "direct",
                 Kind::Topic => "topic",
             }),
+            Event::Bench { .. } => metrics.received("bench_topic"),
             Event::Delivered { latency_ms, .. } => {
                 metrics.delivery_latency.observe(latency_ms / 1000.0)
             }

@@ -111,11 +111,13 @@ pub(crate) enum Command {
         to: PeerId,
         text: String,
         wait: bool,
+        bench: bool,
         reply: oneshot::Sender<Result<Queued, NodeError>>,
     },
     Publish {
         topic: TopicName,
         text: String,
+        bench: bool,
         reply: oneshot::Sender<Result<(MessageId, usize), NodeError>>,
     },
     Subscribe {
@@ -269,10 +271,33 @@ impl NodeHandle {
     /// Queues a direct message durably; with `wait`, the returned [`Queued`] carries a
     /// receiver for its delivery.
     pub async fn send(&self, to: PeerId, text: String, wait: bool) -> Result<Queued, NodeError> {
+        self.send_as(to, text, wait, false).await
+    }
+
+    /// Queues a benchmark direct message (`weft bench dm`) as [`send`](Self::send) does;
+    /// it is kept in no history, and only a recipient that takes benchmark messages
+    /// acknowledges it.
+    pub async fn send_bench(
+        &self,
+        to: PeerId,
+        text: String,
+        wait: bool,
+    ) -> Result<Queued, NodeError> {
+        self.send_as(to, text, wait, true).await
+    }
+
+    async fn send_as(
+        &self,
+        to: PeerId,
+        text: String,
+        wait: bool,
+        bench: bool,
+    ) -> Result<Queued, NodeError> {
         self.ask(|reply| Command::Send {
             to,
             text,
             wait,
+            bench,
             reply,
         })
         .await?
@@ -285,10 +310,34 @@ impl NodeHandle {
         topic: TopicName,
         text: String,
     ) -> Result<(MessageId, usize), NodeError> {
-        self.publish_queued(topic, text)
-            .await?
-            .await
-            .map_err(|_| NodeError::Shutdown)?
+        self.publish_as(topic, text, false).await
+    }
+
+    /// Gossips a benchmark message on `topic` (`weft bench topic`) as
+    /// [`publish`](Self::publish) does; it is stored nowhere.
+    pub async fn publish_bench(
+        &self,
+        topic: TopicName,
+        text: String,
+    ) -> Result<(MessageId, usize), NodeError> {
+        self.publish_as(topic, text, true).await
+    }
+
+    async fn publish_as(
+        &self,
+        topic: TopicName,
+        text: String,
+        bench: bool,
+    ) -> Result<(MessageId, usize), NodeError> {
+        let (reply, published) = oneshot::channel();
+        let command = Command::Publish {
+            topic,
+            text,
+            bench,
+            reply,
+        };
+        self.tell(command).await?;
+        published.await.map_err(|_| NodeError::Shutdown)?
     }
 
     /// Publishes on `topic` as [`publish`](Self::publish) does, but returns once the node
@@ -300,7 +349,14 @@ impl NodeHandle {
         text: String,
     ) -> Result<oneshot::Receiver<Result<(MessageId, usize), NodeError>>, NodeError> {
         let (reply, published) = oneshot::channel();
-        self.tell(Command::Publish { topic, text, reply }).await?;
+        let bench = false;
+        let command = Command::Publish {
+            topic,
+            text,
+            bench,
+            reply,
+        };
+        self.tell(command).await?;
         Ok(published)
     }
 

@@ -384,6 +384,7 @@ async fn say(client: &Client, me: &str, conv: Conv, text: String) -> anyhow::Res
                 text: text.clone(),
                 wait: false,
                 timeout_ms: None,
+                bench: false,
             };
             let answer = client.send(&request).await?;
             Message {

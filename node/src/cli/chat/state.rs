@@ -345,6 +345,8 @@ impl State {
             Event::Lagged { missed } => {
                 vec![format!("* fell behind by {missed} events; catching up")]
             }
+            // Only on streams that ask for benchmark messages, which chat never does.
+            Event::Bench { .. } => Vec::new(),
         }
     }
 

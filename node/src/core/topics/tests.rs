@@ -173,3 +173,31 @@ fn an_answer_takes_each_run_in_order_and_stops_at_its_cap() {
             .all(|w| w[0].message.seq < w[1].message.seq)
     );
 }
+
+#[test]
+fn a_benchmark_message_is_judged_like_any_but_never_taken_for_history() {
+    let m = mesh();
+    let mut topics = Topics::new([chat()], []);
+    let bench = |by: &Identity| {
+        let message = TopicMessage::bench(chat(), 1, 100, "b1".into());
+        sign_topic(by, &m.mesh.id(), message).unwrap()
+    };
+    let message = bench(&m.member);
+    assert_eq!(
+        take_bench(&m.mesh, &peer(&m.member), &message).unwrap(),
+        m.member.member_key()
+    );
+    // Handed on in a sync answer, it is refused, and no mark moves.
+    let refused = topics.take(&m.mesh, &peer(&m.member), &message, 50);
+    assert!(matches!(refused, Err(Refusal::Bench)));
+    assert_eq!(topics.next_seq(&chat(), &m.member.member_key()), 1);
+    // The flag is signed: cleared on the way, the signature no longer holds.
+    let mut cleared = message.clone();
+    cleared.bench = false;
+    let refused = topics.take(&m.mesh, &peer(&m.member), &cleared, 50);
+    assert!(matches!(refused, Err(Refusal::Signature(_))));
+    // A guest never publishes, benchmark or not.
+    let guest = bench(&m.guest);
+    let refused = take_bench(&m.mesh, &peer(&m.guest), &guest);
+    assert!(matches!(refused, Err(Refusal::NotAllowed(_))));
+}

@@ -32,10 +32,17 @@ impl EventLoop {
                 to,
                 text,
                 wait,
+                bench,
                 reply,
-            } => match core.send(to, text, now) {
+            } => match if bench {
+                core.send_bench(to, text, now)
+            } else {
+                core.send(to, text, now)
+            } {
                 Ok(id) => {
-                    self.shared.metrics.sent("direct");
+                    self.shared
+                        .metrics
+                        .sent(if bench { "bench_dm" } else { "direct" });
                     let delivery = wait.then(|| self.local.wait(id));
                     let queued = Queued { id, delivery };
                     self.local
@@ -45,11 +52,22 @@ impl EventLoop {
                     let _ = reply.send(Err(e));
                 }
             },
-            Command::Publish { topic, text, reply } => {
+            Command::Publish {
+                topic,
+                text,
+                bench,
+                reply,
+            } => {
                 let subscribers = self.subscribers(&topic);
-                let result = self.core.publish(topic, text, now);
+                let result = if bench {
+                    self.core.publish_bench(topic, text, now)
+                } else {
+                    self.core.publish(topic, text, now)
+                };
                 if result.is_ok() {
-                    self.shared.metrics.sent("topic");
+                    self.shared
+                        .metrics
+                        .sent(if bench { "bench_topic" } else { "topic" });
                 }
                 let result = result.map(|id| (id, subscribers));
                 self.local
