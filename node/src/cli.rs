@@ -581,10 +581,15 @@ pub enum InviteCommand {
 /// Runs the CLI: parses `std::env::args`, runs the command, returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // A node (and the demo, which runs three) works on every core; any other command is one
+    // client of a node, and starting worker threads would be most of what it costs.
+    let runtime = match &cli.command {
+        Command::Node(_) | Command::Demo => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    }
+    .enable_all()
+    .build();
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
