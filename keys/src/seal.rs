@@ -16,6 +16,10 @@
 //! hash (so it is separate from the signing key yet needs no storage of its own) and is
 //! published as a [`SealCard`] signed by the identity.
 
+mod dh;
+
+use std::sync::Arc;
+
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use weft_proto::mesh::{MemberKey, MeshId};
 use weft_proto::seal::{MAX_SEALED_BYTES, SealCard, SealingKey};
@@ -54,9 +58,11 @@ pub enum SealError {
     Noise(String),
 }
 
-/// A member's X25519 key pair for sealed boxes. The secret zeroizes on drop.
+/// A member's X25519 key pair for sealed boxes, with the static-static result it computed
+/// with each member it sealed to or opened from (so it computes each once). The secret and
+/// the results zeroize on drop.
 pub struct SealKey {
-    secret: Zeroizing<[u8; 32]>,
+    statics: Arc<dh::Statics>,
     public: SealingKey,
 }
 
@@ -67,8 +73,11 @@ impl SealKey {
             "weft/v1/seal-key",
             identity.secret_bytes().as_ref(),
         ));
-        let public = SealingKey(MontgomeryPoint::mul_base_clamped(*secret).to_bytes());
-        SealKey { secret, public }
+        let public = MontgomeryPoint::mul_base_clamped(*secret).to_bytes();
+        SealKey {
+            statics: Arc::new(dh::Statics::new(secret, public)),
+            public: SealingKey(public),
+        }
     }
 
     /// The public half.
@@ -104,20 +113,22 @@ fn noise(e: snow::Error) -> SealError {
     SealError::Noise(e.to_string())
 }
 
-/// A Noise X builder with `key` as the local static key and the mesh's `prologue`; its
-/// randomness (the ephemeral key) from `entropy` when given, else from the system.
+/// A Noise X builder with `key` as the local static key and the mesh's `prologue`, doing
+/// its X25519 work through `handshake`; its randomness (the ephemeral key) from `entropy`
+/// when given, else from the system.
 fn builder<'a>(
     key: &'a SealKey,
     prologue: &'a [u8],
+    handshake: &dh::Handshake,
     entropy: Option<[u8; 32]>,
 ) -> Result<snow::Builder<'a>, SealError> {
     let params = PATTERN.parse().map_err(noise)?;
-    let builder = match entropy {
-        None => snow::Builder::new(params),
-        Some(entropy) => snow::Builder::with_resolver(params, Box::new(Seeded(entropy))),
+    let resolver = Resolver {
+        handshake: handshake.clone(),
+        entropy,
     };
-    builder
-        .local_private_key(key.secret.as_ref())
+    snow::Builder::with_resolver(params, Box::new(resolver))
+        .local_private_key(key.statics.secret())
         .and_then(|b| b.prologue(prologue))
         .map_err(noise)
 }
@@ -156,7 +167,8 @@ fn seal_from(
         return Err(SealError::TooLarge);
     }
     let prologue = prologue(mesh);
-    let mut handshake = builder(from, &prologue, entropy)?
+    let work = dh::Handshake::new(from.statics.clone());
+    let mut handshake = builder(from, &prologue, &work, entropy)?
         .remote_public_key(&to.0)
         .and_then(|b| b.build_initiator())
         .map_err(noise)?;
@@ -183,6 +195,7 @@ fn seal_from(
     if out.len() > MAX_SEALED_BYTES {
         return Err(SealError::TooLarge);
     }
+    work.keep(&to.0);
     Ok(out)
 }
 
@@ -204,7 +217,8 @@ pub fn open(me: &SealKey, mesh: &MeshId, sealed: &[u8]) -> Result<Opened, SealEr
     let mut frames = Frames(sealed);
     let first = frames.next().ok_or(SealError::Malformed("empty"))??;
     let prologue = prologue(mesh);
-    let mut handshake = builder(me, &prologue, None)?
+    let work = dh::Handshake::new(me.statics.clone());
+    let mut handshake = builder(me, &prologue, &work, None)?
         .build_responder()
         .map_err(noise)?;
     // As large as the largest frame (a payload is never longer than its frame), and wiped
@@ -242,11 +256,16 @@ pub fn open(me: &SealKey, mesh: &MeshId, sealed: &[u8]) -> Result<Opened, SealEr
     if plaintext.len() != total {
         return Err(SealError::Malformed("chunks do not add up"));
     }
+    work.keep(&from.0);
     Ok(Opened { from, plaintext })
 }
 
-/// Snow's default primitives, with randomness expanded from a seed (BLAKE3's XOF).
-struct Seeded([u8; 32]);
+/// Snow's default primitives but X25519, which is [`dh`]'s; randomness from the system,
+/// or expanded from a seed (BLAKE3's XOF) when given one.
+struct Resolver {
+    handshake: dh::Handshake,
+    entropy: Option<[u8; 32]>,
+}
 
 /// Bytes expanded from a seed.
 struct Expanded(blake3::OutputReader);
@@ -258,15 +277,18 @@ impl snow::types::Random for Expanded {
     }
 }
 
-impl snow::resolvers::CryptoResolver for Seeded {
+impl snow::resolvers::CryptoResolver for Resolver {
     fn resolve_rng(&self) -> Option<Box<dyn snow::types::Random>> {
+        let Some(entropy) = self.entropy else {
+            return snow::resolvers::DefaultResolver.resolve_rng();
+        };
         let mut hasher = blake3::Hasher::new_derive_key("weft/v1/seal-entropy");
-        hasher.update(&self.0);
+        hasher.update(&entropy);
         Some(Box::new(Expanded(hasher.finalize_xof())))
     }
 
     fn resolve_dh(&self, choice: &snow::params::DHChoice) -> Option<Box<dyn snow::types::Dh>> {
-        snow::resolvers::DefaultResolver.resolve_dh(choice)
+        matches!(choice, snow::params::DHChoice::Curve25519).then(|| self.handshake.dh())
     }
 
     fn resolve_hash(
@@ -373,6 +395,37 @@ mod tests {
             seal(&a, &b.public(), &mesh(1), b"hi").unwrap(),
             "the system's randomness otherwise"
         );
+    }
+
+    #[test]
+    fn kept_static_results_make_the_same_boxes_and_open_them() {
+        let (alice, a, bob, b) = keys();
+        let (fresh_a, fresh_b) = (SealKey::of(&alice), SealKey::of(&bob));
+        for n in 0..3u8 {
+            // `a` keeps DH(a, b) from the first box on; a fresh key computes it each time.
+            let kept = seal_with_entropy(&a, &b.public(), &mesh(1), b"hi", [n; 32]).unwrap();
+            let fresh = SealKey::of(&alice);
+            let computed =
+                seal_with_entropy(&fresh, &b.public(), &mesh(1), b"hi", [n; 32]).unwrap();
+            assert_eq!(kept, computed, "box {n}");
+            assert_eq!(open(&b, &mesh(1), &kept).unwrap().plaintext, b"hi");
+            assert_eq!(open(&fresh_b, &mesh(1), &kept).unwrap().from, a.public());
+        }
+        // And the other way, with what b kept from opening.
+        let back = seal(&b, &a.public(), &mesh(1), b"ho").unwrap();
+        assert_eq!(open(&a, &mesh(1), &back).unwrap().plaintext, b"ho");
+        assert_eq!(open(&fresh_a, &mesh(1), &back).unwrap().from, b.public());
+    }
+
+    #[test]
+    fn a_box_that_does_not_open_keeps_nothing_and_breaks_nothing() {
+        let (_, a, _, b) = keys();
+        let mut sealed = seal(&a, &b.public(), &mesh(1), b"hi").unwrap();
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        assert_eq!(open(&b, &mesh(1), &sealed), Err(SealError::Tampered));
+        let good = seal(&a, &b.public(), &mesh(1), b"hi").unwrap();
+        assert_eq!(open(&b, &mesh(1), &good).unwrap().plaintext, b"hi");
     }
 
     #[test]
