@@ -36,6 +36,7 @@ use weft_node::mesh::join::admit;
 
 mod baseline;
 mod endpoints;
+mod floor;
 mod mesh;
 mod offline;
 mod work;
@@ -74,6 +75,16 @@ async fn main() -> anyhow::Result<()> {
         base.parallel
     );
 
+    println!(
+        "\nthe floor of a durable round trip (the recipient's flush, and the wire both ways):"
+    );
+    let sync = floor::fdatasync(&dir.path().join("floor"), ROUND_TRIPS)?;
+    let echo = floor::stream_echo(ROUND_TRIPS).await?;
+    println!("  {:<28} {}", "fdatasync 4 KiB", sync);
+    println!("  {:<28} {}", "64 B echo on an open stream", echo);
+    let floor = sync.p50 + echo.p50;
+    println!("  {:<28} {:.3} ms", "sum of the p50s", ms(floor));
+
     // b founds a mesh; a and c join it by invite (over TCP) and then find each other.
     let a = start(&dir.path().join("a")).await?;
     let b = start(&dir.path().join("b")).await?;
@@ -87,9 +98,13 @@ async fn main() -> anyhow::Result<()> {
     println!("\nweft direct message, send to durable acknowledgement (in-process handle):");
     let mut serial_1k = None;
     let mut parallel_1k = None;
+    let mut serial_64 = None;
     for size in [64, 1024] {
         let serial = dm_round_trips(&a, b.peer_id, size, 1).await?;
         let parallel = dm_round_trips(&a, b.peer_id, size, IN_FLIGHT).await?;
+        if size == 64 {
+            serial_64 = Some(serial.p50);
+        }
         println!("  {:<28} {}", format!("{size} B one at a time"), serial);
         println!(
             "  {:<28} {}",
@@ -111,9 +126,20 @@ async fn main() -> anyhow::Result<()> {
         parallel_1k.per_sec / base.parallel.per_sec,
     );
 
+    let serial_64 = serial_64.context("64 B row")?;
+    println!(
+        "  ratio to the floor (64 B one at a time): p50 {:.2}x ({:.3} ms over it)",
+        serial_64.as_secs_f64() / floor.as_secs_f64(),
+        ms(serial_64.saturating_sub(floor))
+    );
+
     println!("\nweft direct message through the local API (HTTP over the Unix socket):");
     let api = api_round_trips(&a, b.peer_id, 200).await?;
     println!("  {:<28} {}", "64 B one at a time", api);
+    println!(
+        "  over the in-process handle: p50 +{:.3} ms",
+        ms(api.p50.saturating_sub(serial_64))
+    );
 
     println!("\ntopic fan-out, one publisher, two subscribers:");
     let topic = topic_fanout(&a, &[&b, &c]).await?;
