@@ -34,6 +34,7 @@ use weft_proto::operate::{DoctorCheck, PingEvent, PingRequest};
 use super::media::{PIPE_PEER_HEADER, PIPE_UPGRADE};
 
 mod handler;
+mod pool;
 mod queues;
 mod services;
 
@@ -72,10 +73,12 @@ pub enum ClientError {
     Decode(String),
 }
 
-/// A client of one node's API socket. Cheap to clone; each call opens its own connection.
+/// A client of one node's API socket. Cheap to clone; clones share the connections kept
+/// open between requests (a stream of events or a pipe has its own).
 #[derive(Clone, Debug)]
 pub struct Client {
     socket: PathBuf,
+    pool: pool::Pool,
 }
 
 impl Client {
@@ -83,6 +86,7 @@ impl Client {
     pub fn for_data_dir(data_dir: impl AsRef<Path>) -> Client {
         Client {
             socket: api_socket(data_dir.as_ref()),
+            pool: pool::Pool::default(),
         }
     }
 
@@ -435,7 +439,6 @@ impl Client {
 
     /// POSTs `body` as raw bytes to `path`: the answer's bytes, or the node's error.
     pub(super) async fn post_bytes(&self, path: &str, body: Vec<u8>) -> Result<Bytes, ClientError> {
-        let mut sender = self.connect(false).await?;
         let request = Request::builder()
             .method(Method::POST)
             .uri(path)
@@ -443,16 +446,35 @@ impl Client {
             .header("content-type", "application/octet-stream")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| ClientError::Io(e.to_string()))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| ClientError::Io(e.to_string()))?;
-        let status = response.status();
-        let bytes = collect(response.into_body()).await?;
+        let (status, bytes) = self.answered(request).await?;
         if !status.is_success() {
             return Err(api_error(status, &bytes));
         }
         Ok(bytes)
+    }
+
+    /// Sends `request` on a kept connection, or a new one, and reads its answer whole; the
+    /// connection is kept for the next request.
+    async fn answered(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let (sender, response) = match self.pool.send(request).await {
+            pool::Sent::Answered(sender, response) => (sender, response),
+            pool::Sent::Failed(e) => return Err(ClientError::Io(e.to_string())),
+            pool::Sent::NotTaken(request) => {
+                let mut sender = self.connect(false).await?;
+                let response = sender
+                    .send_request(request)
+                    .await
+                    .map_err(|e| ClientError::Io(e.to_string()))?;
+                (sender, response)
+            }
+        };
+        let status = response.status();
+        let bytes = collect(response.into_body()).await?;
+        self.pool.keep(sender);
+        Ok((status, bytes))
     }
 
     async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClientError> {
@@ -465,9 +487,7 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<(StatusCode, R), ClientError> {
-        let response = self.send_request(method, path, body).await?;
-        let status = response.status();
-        let bytes = collect(response.into_body()).await?;
+        let (status, bytes) = self.answered(build(method, path, body)?).await?;
         if !status.is_success() {
             return Err(api_error(status, &bytes));
         }
@@ -483,19 +503,8 @@ impl Client {
         body: Option<&B>,
     ) -> Result<hyper::Response<Incoming>, ClientError> {
         let mut sender = self.connect(false).await?;
-        let bytes = match body {
-            Some(b) => serde_json::to_vec(b).map_err(|e| ClientError::Decode(e.to_string()))?,
-            None => Vec::new(),
-        };
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "weft")
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(bytes)))
-            .map_err(|e| ClientError::Io(e.to_string()))?;
         sender
-            .send_request(request)
+            .send_request(build(method, path, body)?)
             .await
             .map_err(|e| ClientError::Io(e.to_string()))
     }
@@ -534,6 +543,25 @@ impl Client {
         }
         Ok(sender)
     }
+}
+
+/// A request with `body` as JSON.
+fn build<B: Serialize>(
+    method: Method,
+    path: &str,
+    body: Option<&B>,
+) -> Result<Request<Full<Bytes>>, ClientError> {
+    let bytes = match body {
+        Some(b) => serde_json::to_vec(b).map_err(|e| ClientError::Decode(e.to_string()))?,
+        None => Vec::new(),
+    };
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "weft")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(bytes)))
+        .map_err(|e| ClientError::Io(e.to_string()))
 }
 
 async fn collect(body: Incoming) -> Result<Bytes, ClientError> {
