@@ -28,17 +28,18 @@ struct Exporter {
     store: Store,
 }
 
-/// Binds `addr` and serves `/metrics` until aborted.
+/// Binds `addr` and serves `/metrics` until aborted; the address bound (port 0 picks
+/// one).
 pub async fn serve(
     addr: SocketAddr,
     registry: Registry,
     metrics: Metrics,
     handle: NodeHandle,
     store: Store,
-) -> Result<JoinHandle<()>, NodeError> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| NodeError::Listen(format!("metrics on {addr}"), e.to_string()))?;
+) -> Result<(JoinHandle<()>, SocketAddr), NodeError> {
+    let failed = |e: std::io::Error| NodeError::Listen(format!("metrics on {addr}"), e.to_string());
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(failed)?;
+    let addr = listener.local_addr().map_err(failed)?;
     let exporter = Exporter {
         registry: Arc::new(registry),
         metrics,
@@ -49,11 +50,12 @@ pub async fn serve(
         .route("/metrics", get(scrape))
         .with_state(exporter);
     tracing::info!(%addr, "serving Prometheus metrics on /metrics");
-    Ok(tokio::spawn(async move {
+    let serving = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "metrics server failed");
         }
-    }))
+    });
+    Ok((serving, addr))
 }
 
 async fn scrape(State(e): State<Exporter>) -> impl IntoResponse {

@@ -28,6 +28,9 @@ pub struct Node {
     pub listen_addrs: Vec<Multiaddr>,
     /// The local API socket.
     pub api_socket: PathBuf,
+    /// Where it serves Prometheus metrics, when asked to (the port bound, when asked for
+    /// port 0).
+    pub metrics_addr: Option<std::net::SocketAddr>,
     event_loop: JoinHandle<Result<(), NodeError>>,
     api: JoinHandle<()>,
     media: Media,
@@ -120,18 +123,19 @@ impl Node {
             transfers: Default::default(),
         };
 
-        let exporter = match config.metrics {
-            Some(addr) => Some(
-                crate::metrics_server::serve(
+        let (exporter, metrics_addr) = match config.metrics {
+            Some(addr) => {
+                let (serving, bound) = crate::metrics_server::serve(
                     addr,
                     registry,
                     shared.metrics.clone(),
                     handle.clone(),
                     store.clone(),
                 )
-                .await?,
-            ),
-            None => None,
+                .await?;
+                (Some(serving), Some(bound))
+            }
+            None => (None, None),
         };
         let api_socket = config.api_socket();
         let listener = bind_api(&api_socket)?;
@@ -163,6 +167,7 @@ impl Node {
             peer_id,
             listen_addrs,
             api_socket,
+            metrics_addr,
             event_loop,
             api,
             media,

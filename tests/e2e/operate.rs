@@ -9,7 +9,7 @@ use prometheus_parse::{Scrape, Value};
 
 use crate::support::{TestNode, connected_pair, invite, root, wait_for, weft_bin};
 
-/// A free loopback port for a metrics listener.
+/// A free loopback port for a listener the node cannot report back (a ZeroMQ endpoint).
 pub(crate) fn free_addr() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().to_string()
@@ -48,9 +48,9 @@ pub(crate) fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64
 #[test]
 fn metrics_move_with_messages_refusals_and_transfers() {
     let root = root();
-    let metrics = free_addr();
     let mut a = TestNode::init(root.path(), "a");
-    a.start_with(&["--metrics", &metrics]);
+    a.start_with(&["--metrics", "127.0.0.1:0"]);
+    let metrics = a.metrics();
     a.json(&["mesh", "create"]);
     let key = invite(&a, &[]);
     let mut b = TestNode::init(root.path(), "b");
@@ -384,9 +384,9 @@ fn completions_are_printed_for_each_shell() {
 #[test]
 fn service_and_queue_metrics_count_calls_service_times_and_dead_letters() {
     let root = root();
-    let metrics = free_addr();
     let mut a = TestNode::init(root.path(), "a");
-    a.start_with(&["--metrics", &metrics]);
+    a.start_with(&["--metrics", "127.0.0.1:0"]);
+    let metrics = a.metrics();
     a.json(&["mesh", "create"]);
     let key = invite(&a, &[]);
     let mut b = TestNode::init(root.path(), "b");

@@ -34,6 +34,8 @@ pub struct TestNode {
     port: u16,
     /// The QUIC address of the running node (a new port at every start).
     quic: Option<String>,
+    /// Where the running node serves metrics, when started with `--metrics`.
+    metrics: Option<String>,
     child: Option<Child>,
     /// The IPv4 address it listens on.
     host: String,
@@ -71,6 +73,7 @@ impl TestNode {
             peer_id: v["peer_id"].as_str().unwrap().into(),
             port: 0,
             quic: None,
+            metrics: None,
             child: None,
             host: "127.0.0.1".into(),
             netns: None,
@@ -161,6 +164,7 @@ impl TestNode {
             .and_then(|p| p.parse().ok())
             .expect("tcp port in the address");
         self.quic = addrs.into_iter().find(|a| a.contains("/quic-v1"));
+        self.metrics = v["metrics"].as_str().map(String::from);
         self.child = Some(child);
         self
     }
@@ -225,6 +229,12 @@ impl TestNode {
     /// The node's dialable QUIC address while it runs.
     pub fn quic_addr(&self) -> String {
         self.quic.clone().expect("the node runs")
+    }
+
+    /// Where the running node serves metrics (start it with `--metrics 127.0.0.1:0`: the
+    /// node binds a free port and says which, so no other process can take it meanwhile).
+    pub fn metrics(&self) -> String {
+        self.metrics.clone().expect("the node runs with --metrics")
     }
 
     /// The typed API client.

@@ -9,7 +9,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::operate::{free_addr, scrape, value};
+use crate::operate::{scrape, value};
 use crate::support::{
     Background, PATIENCE, TestNode, member, received_from, root, wait_for, wait_peers, weft_bin,
 };
@@ -188,8 +188,8 @@ fn the_page_sends_receives_and_invites_in_a_real_browser() {
 #[test]
 fn the_page_api_refuses_calls_without_the_token_or_from_another_host_or_origin() {
     let root = root();
-    let metrics = free_addr();
-    let alice = web_founder(root.path(), "alice", &["--metrics", &metrics]);
+    let alice = web_founder(root.path(), "alice", &["--metrics", "127.0.0.1:0"]);
+    let metrics = alice.metrics();
     let (addr, url) = web_info(&alice);
     let token = token_of(&url);
     let host = format!("Host: {addr}");

@@ -396,11 +396,16 @@ fn acknowledging_workers_end_each_item_and_send_failures_back() {
 #[test]
 fn a_guests_pub_is_refused_and_nothing_reaches_the_mesh() {
     let root = root();
-    let metrics = free_addr();
     let founder = start(root.path(), "a", &[], &[]);
     founder.json(&["mesh", "create", "--name", "home"]);
     let _following = founder.background(&["subscribe", "news"]);
-    let guest = start(root.path(), "guest", &["pub"], &["--metrics", &metrics]);
+    let guest = start(
+        root.path(),
+        "guest",
+        &["pub"],
+        &["--metrics", "127.0.0.1:0"],
+    );
+    let metrics = guest.metrics();
     guest.ok(&["join", &invite(&founder, &["--role", "guest"])]);
     wait_peers(&guest, 1);
     let ready = root.path().join("never").display().to_string();
@@ -427,12 +432,12 @@ fn a_guests_pub_is_refused_and_nothing_reaches_the_mesh() {
 #[test]
 fn hostile_frames_are_refused_and_harm_nothing() {
     let root = root();
-    let metrics = free_addr();
     let (mut a, b, _server) = with_echo(
         root.path(),
         &["pub", "call/echo", "queue/jobs"],
-        &["--metrics", &metrics],
+        &["--metrics", "127.0.0.1:0"],
     );
+    let metrics = a.metrics();
     let hostile = Program::peer(
         root.path(),
         &[

@@ -1,7 +1,9 @@
 //! The mesh's processes: one `weft node` per data dir, listening on 127.0.0.1 only, with
-//! mDNS off and metrics on a loopback port, logging to `node.log` in its data dir. [`Nodes`]
+//! mDNS off and metrics on a loopback port it picks and reports, logging to `node.log` in
+//! its data dir. [`Nodes`]
 //! stops them all (SIGTERM, then SIGKILL) when asked or dropped, so an error stops them too.
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -61,8 +63,8 @@ impl Nodes {
     /// every one serves its API.
     pub async fn start(bin: &Path, root: &Path, n: usize) -> anyhow::Result<Nodes> {
         let mut nodes = Nodes(Vec::with_capacity(n));
-        for (i, metrics) in free_ports(n)?.into_iter().enumerate() {
-            nodes.0.push(spawn(bin, root, format!("n{i:03}"), metrics)?);
+        for i in 0..n {
+            nodes.0.push(spawn(bin, root, format!("n{i:03}"))?);
         }
         let ready = super::poll::until_all(&nodes, START_DEADLINE, |node| async move {
             node.client.status().await.is_ok()
@@ -135,24 +137,41 @@ fn running(node: &mut Node) -> bool {
     matches!(node.child.try_wait(), Ok(None))
 }
 
-/// Inits the data dir `root/name` and spawns a node on it, its stderr to its log.
-fn spawn(bin: &Path, root: &Path, name: String, metrics: SocketAddr) -> anyhow::Result<Node> {
+/// Inits the data dir `root/name` and spawns a node on it, its stderr to its log; returns
+/// once the node said where it serves metrics.
+fn spawn(bin: &Path, root: &Path, name: String) -> anyhow::Result<Node> {
     let dir = root.join(&name);
     let peer = match weft_node::node::init(&dir, None)? {
         Init::Created(peer) | Init::Exists(peer) => peer,
     };
     let log = std::fs::File::create(dir.join(LOG))?;
-    let child = Command::new(bin)
+    let mut child = Command::new(bin)
         .arg("--data-dir")
         .arg(&dir)
-        .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--mdns", "off"])
-        .arg("--metrics")
-        .arg(metrics.to_string())
+        .args([
+            "--json",
+            "node",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--mdns",
+            "off",
+        ])
+        .args(["--metrics", "127.0.0.1:0"])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
         .with_context(|| format!("spawning {} for {name}", bin.display()))?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        BufReader::new(out).read_line(&mut line)?;
+    }
+    let started: serde_json::Value =
+        serde_json::from_str(&line).with_context(|| format!("{name} did not start: {line:?}"))?;
+    let metrics: SocketAddr = started["metrics"]
+        .as_str()
+        .context("no metrics address in the start line")?
+        .parse()?;
     Ok(Node {
         peer_id: peer.to_string(),
         client: Client::for_data_dir(&dir),
@@ -161,17 +180,4 @@ fn spawn(bin: &Path, root: &Path, name: String, metrics: SocketAddr) -> anyhow::
         dir,
         child,
     })
-}
-
-/// `n` distinct free loopback ports for the metrics listeners: all bound at once (so no
-/// two are the same), then released for the nodes to take.
-fn free_ports(n: usize) -> anyhow::Result<Vec<SocketAddr>> {
-    let held = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let ports = held
-        .iter()
-        .map(|listener| listener.local_addr())
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ports)
 }

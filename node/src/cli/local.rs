@@ -50,11 +50,13 @@ pub async fn node(config: Config, json: bool) -> anyhow::Result<()> {
         .iter()
         .map(|a| a.clone().with(suffix.clone()).to_string())
         .collect();
+    let metrics = node.metrics_addr.map(|a| a.to_string());
     if json {
         print_json(&serde_json::json!({
             "peer_id": node.peer_id.to_string(),
             "addrs": addrs,
             "api_socket": node.api_socket.display().to_string(),
+            "metrics": metrics,
         }))?;
     } else {
         // A closed stdout (the reader went away) must not take the node down: write, don't
@@ -66,6 +68,9 @@ pub async fn node(config: Config, json: bool) -> anyhow::Result<()> {
             let _ = writeln!(out, "listening on {addr}");
         }
         let _ = writeln!(out, "local API on {}", node.api_socket.display());
+        if let Some(metrics) = metrics {
+            let _ = writeln!(out, "metrics on http://{metrics}/metrics");
+        }
     }
     Ok(node.run_until(stop_signal()).await?)
 }
