@@ -22,8 +22,12 @@ use zeroize::Zeroizing;
 /// for each new one.
 const MAX_REMEMBERED: usize = 4096;
 
+/// A shared secret on the heap (moving it, in a vector or a map, moves only the pointer,
+/// so no copy is left behind unwiped), and zeroized when dropped.
+type Secret = Box<Zeroizing<[u8; 32]>>;
+
 /// A shared secret, by the public key it was computed with.
-type Shared = ([u8; 32], Zeroizing<[u8; 32]>);
+type Shared = ([u8; 32], Secret);
 
 /// What one box's static key computed, shared by the box's DH objects and its sealer or
 /// opener.
@@ -33,7 +37,7 @@ type Computed = Arc<Mutex<Vec<Shared>>>;
 pub(super) struct Statics {
     secret: Zeroizing<[u8; 32]>,
     public: [u8; 32],
-    shared: Mutex<HashMap<[u8; 32], Zeroizing<[u8; 32]>>>,
+    shared: Mutex<HashMap<[u8; 32], Secret>>,
 }
 
 impl Statics {
@@ -52,10 +56,14 @@ impl Statics {
     }
 
     fn get(&self, remote: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
-        self.shared.lock().ok()?.get(remote).cloned()
+        self.shared
+            .lock()
+            .ok()?
+            .get(remote)
+            .map(|s| Zeroizing::new(***s))
     }
 
-    fn keep(&self, remote: [u8; 32], shared: Zeroizing<[u8; 32]>) {
+    fn keep(&self, remote: [u8; 32], shared: Secret) {
         let Ok(mut kept) = self.shared.lock() else {
             return;
         };
@@ -179,7 +187,7 @@ impl snow::types::Dh for Dh {
                 );
                 if self.is_static {
                     if let Ok(mut computed) = self.computed.lock() {
-                        computed.push((remote, shared.clone()));
+                        computed.push((remote, Box::new(shared.clone())));
                     }
                 }
                 shared

@@ -397,7 +397,11 @@ async fn events(
     let stopped = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
-    let lines = BroadcastStream::new(s.handle.events())
+    let events = match bench {
+        true => s.handle.bench_events(),
+        false => s.handle.events(),
+    };
+    let lines = BroadcastStream::new(events)
         .filter_map(move |item| {
             let line = match item {
                 Ok(event) if wanted(&event, topic.as_ref(), bench) => Some(event),

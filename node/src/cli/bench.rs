@@ -78,12 +78,42 @@ struct Report {
     failures: u64,
     seconds: f64,
     per_sec: f64,
+    /// Round trips of the requests answered.
+    #[serde(flatten)]
+    times: Quantiles,
+    /// Each failure reason, with how many requests failed so.
+    reasons: BTreeMap<String, u64>,
+}
+
+/// Min, p50, p99 and max of some times, in milliseconds (none when there were none).
+#[derive(Debug, Serialize)]
+struct Quantiles {
     min_ms: Option<f64>,
     p50_ms: Option<f64>,
     p99_ms: Option<f64>,
     max_ms: Option<f64>,
-    /// Each failure reason, with how many requests failed so.
-    reasons: BTreeMap<String, u64>,
+}
+
+impl Quantiles {
+    fn of(mut times: Vec<Duration>) -> Quantiles {
+        times.sort();
+        let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+        let at = |q: f64| times.get(((times.len() as f64 - 1.0) * q).round() as usize);
+        Quantiles {
+            min_ms: times.first().map(ms),
+            p50_ms: at(0.5).map(ms),
+            p99_ms: at(0.99).map(ms),
+            max_ms: times.last().map(ms),
+        }
+    }
+
+    /// Prints them as a table row under min, p50, p99, max.
+    fn print(&self) {
+        let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3} ms"));
+        let header = ["min", "p50", "p99", "max"].map(String::from);
+        let row = [self.min_ms, self.p50_ms, self.p99_ms, self.max_ms].map(show);
+        table(&header, &[row]);
+    }
 }
 
 /// `weft bench call SERVICE`.
@@ -200,23 +230,19 @@ where
         progress.show(times.len() as u64, failures, started.elapsed());
     }
     progress.finish();
-    let mut report = Report {
+    let seconds = started.elapsed().as_secs_f64();
+    let report = Report {
         kind,
         target: target.to_string(),
         size: load.size,
         in_flight: load.in_flight,
         count: times.len() as u64,
         failures,
-        seconds: started.elapsed().as_secs_f64(),
-        per_sec: 0.0,
-        min_ms: None,
-        p50_ms: None,
-        p99_ms: None,
-        max_ms: None,
+        seconds,
+        per_sec: times.len() as f64 / seconds.max(f64::EPSILON),
+        times: Quantiles::of(times),
         reasons,
     };
-    report.per_sec = report.count as f64 / report.seconds.max(f64::EPSILON);
-    [report.min_ms, report.p50_ms, report.p99_ms, report.max_ms] = quantiles(times);
     if json {
         print_json(&report)?;
     } else {
@@ -229,21 +255,6 @@ where
         report.count + report.failures
     );
     Ok(())
-}
-
-/// Min, p50, p99 and max of `times`, in milliseconds.
-fn quantiles(mut times: Vec<Duration>) -> [Option<f64>; 4] {
-    times.sort();
-    let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
-    let at = |q: f64| times.get(((times.len() as f64 - 1.0) * q).round() as usize);
-    [times.first(), at(0.5), at(0.99), times.last()].map(|t| t.map(ms))
-}
-
-/// Prints the min/p50/p99/max row of `quantiles`.
-fn print_quantiles(quantiles: [Option<f64>; 4]) {
-    let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3} ms"));
-    let header = ["min", "p50", "p99", "max"].map(String::from);
-    table(&header, &[quantiles.map(show)]);
 }
 
 impl Report {
@@ -263,7 +274,7 @@ impl Report {
             self.per_sec,
             self.failures
         );
-        print_quantiles([self.min_ms, self.p50_ms, self.p99_ms, self.max_ms]);
+        self.times.print();
         for (reason, n) in &self.reasons {
             println!("failed {n}x: {reason}");
         }

@@ -21,6 +21,17 @@ use super::topics::take_bench;
 use crate::network::NodeError;
 use crate::network::handle::text_refused;
 
+/// How long a benchmark direct message waits for its recipient (its caller waits 30 s):
+/// one to a member that is away would otherwise wait out the mailbox TTL, days, and then
+/// go out ahead of messages that matter.
+const BENCH_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How far a benchmark topic message's clock may be from this node's, either way. Never
+/// stored, such a message cannot be known again by its id as a stored one is; gossipsub's
+/// duplicate cache (a minute) catches a replay only while it lasts, so an older one is
+/// dropped unforwarded instead.
+const BENCH_FRESH: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// What this node does with benchmark traffic.
 #[derive(Debug, Default)]
 pub(super) struct Bench {
@@ -75,6 +86,14 @@ impl Core {
         Ok(message.id(&self.me.peer.to_bytes()))
     }
 
+    /// Benchmark direct messages older than [`BENCH_TTL`] leave the outbox (on the sweep).
+    pub(super) fn expire_bench(&mut self, now: Now) {
+        let cutoff = now.unix_us.saturating_sub(BENCH_TTL.as_micros() as u64);
+        for (to, id, settled) in self.delivery.expire_bench(cutoff, now.at) {
+            self.settled(to, id, settled);
+        }
+    }
+
     /// A benchmark direct message from `peer` on inbound session `session`: acknowledged
     /// after the next flush when this node takes them from `peer`, refused at once
     /// otherwise.
@@ -93,6 +112,13 @@ impl Core {
                 return self
                     .commit
                     .after(Durable::then(Output::Ack { session, ack }));
+            }
+            // A member benchmarking a node whose owner did not allow it is not hostile, and
+            // a line per message would flood the log: counted, and the sender is told why.
+            Err((reason @ "bench_off", why)) => {
+                tracing::debug!(peer = %super::short(&peer), "{why}");
+                self.count("bench", reason);
+                why
             }
             Err((reason, why)) => {
                 self.reject("bench", &peer, reason, &why);
@@ -130,12 +156,21 @@ impl Core {
     }
 
     /// A benchmark message `source` gossiped on a followed topic: local listeners that ask
-    /// for benchmark events hear of it when it is allowed and signed, and gossipsub forwards
-    /// it then.
-    pub(super) fn take_bench_topic(&mut self, source: PeerId, message: TopicMessage) -> Verdict {
+    /// for benchmark events hear of it when it is allowed, signed and fresh (within
+    /// [`BENCH_FRESH`]), and gossipsub forwards it then.
+    pub(super) fn take_bench_topic(
+        &mut self,
+        source: PeerId,
+        message: TopicMessage,
+        now: Now,
+    ) -> Verdict {
         let Some(mesh) = self.mesh.get() else {
             return Verdict::Ignore;
         };
+        let fresh = BENCH_FRESH.as_micros() as u64;
+        if message.ts.abs_diff(now.unix_us) > fresh {
+            return Verdict::Ignore;
+        }
         if let Err(refusal) = take_bench(mesh, &source, &message) {
             self.reject("topic", &source, refusal.reason(), &refusal);
             return Verdict::Reject;

@@ -248,6 +248,23 @@ impl<P: Ord + Clone> Deliveries<P> {
             .collect()
     }
 
+    /// Every benchmark message written before `cutoff` (microseconds since the epoch)
+    /// settles as expired.
+    pub fn expire_bench(&mut self, cutoff: u64, now: Instant) -> Vec<(P, MessageId, Settled)> {
+        let due: Vec<(P, MessageId)> = self
+            .outbox
+            .written_before(cutoff)
+            .into_iter()
+            .filter(|(_, id)| self.bench.contains(id))
+            .collect();
+        due.into_iter()
+            .filter_map(|(peer, id)| {
+                let settled = self.settle(&peer, id, Ending::Expired, now)?;
+                Some((peer, id, settled))
+            })
+            .collect()
+    }
+
     /// `peer` was removed from the mesh: everything for it settles as refused.
     pub fn removed(&mut self, peer: &P, now: Instant) -> Vec<(MessageId, Settled)> {
         self.outbox

@@ -269,6 +269,9 @@ impl Core {
                 tracing::warn!(peer = %short(&peer), id = %id.short(), %reason, "recipient refused a message");
                 Delivery::Rejected { reason }
             }
+            Settled::Expired if bench => Delivery::Rejected {
+                reason: "a benchmark message not acknowledged within its lifetime".to_string(),
+            },
             Settled::Expired => {
                 tracing::warn!(peer = %short(&peer), id = %id.short(), "a message expired undelivered");
                 let reason = "its lifetime ran out before the recipient got it".to_string();

@@ -172,7 +172,7 @@ impl Core {
             return Verdict::Reject;
         }
         if decoded.bench {
-            return self.take_bench_topic(source, decoded);
+            return self.take_bench_topic(source, decoded, now);
         }
         match self.take_topic(source, decoded, now) {
             Taken::Stored => Verdict::Accept,

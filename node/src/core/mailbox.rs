@@ -380,6 +380,7 @@ impl Core {
         for (to, id, settled) in self.delivery.expire(now.secs(), ttl, now.at) {
             self.settled(to, id, settled);
         }
+        self.expire_bench(now);
         for held in self.mailbox.holding.expired(now.secs()) {
             self.drop_box(&held.to, &held.id);
         }

@@ -115,6 +115,7 @@ impl EventLoop {
     ) -> Result<(NodeHandle, EventLoop), NodeError> {
         let (command_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let (bench, _) = broadcast::channel(EVENT_CAPACITY);
         let loaded = load(&store)?;
         if limits.relay.is_some() {
             // A relay's reservations carry its addresses.
@@ -138,13 +139,13 @@ impl EventLoop {
             limits,
             seed: u64::from_le_bytes(seed),
         };
-        let handle = NodeHandle::new(command_tx, events.clone());
+        let handle = NodeHandle::new(command_tx, events.clone(), bench.clone());
         let mut event_loop = EventLoop {
             swarm,
             core: Core::new(setup, loaded, now()),
             flush: Flush::new(store),
             shared,
-            local: Local::new(commands, events),
+            local: Local::new(commands, events, bench),
             sessions,
             services,
             exchanges,
@@ -356,7 +357,13 @@ impl EventLoop {
                 Kind::Direct => "direct",
                 Kind::Topic => "topic",
             }),
-            Event::Bench { .. } => metrics.received("bench_topic"),
+            Event::Bench { .. } => {
+                metrics.received("bench_topic");
+                // On their own channel: no one but a benchmark's receiver waits for them,
+                // and they must not crowd out what everyone else listens to.
+                let _ = self.local.bench.send(event);
+                return;
+            }
             Event::Delivered { latency_ms, .. } => {
                 metrics.delivery_latency.observe(latency_ms / 1000.0)
             }

@@ -229,11 +229,20 @@ pub struct ServeRequest {
 pub struct NodeHandle {
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Event>,
+    bench: broadcast::Sender<Event>,
 }
 
 impl NodeHandle {
-    pub(crate) fn new(commands: mpsc::Sender<Command>, events: broadcast::Sender<Event>) -> Self {
-        NodeHandle { commands, events }
+    pub(crate) fn new(
+        commands: mpsc::Sender<Command>,
+        events: broadcast::Sender<Event>,
+        bench: broadcast::Sender<Event>,
+    ) -> Self {
+        NodeHandle {
+            commands,
+            events,
+            bench,
+        }
     }
 
     async fn ask<T>(
@@ -329,15 +338,10 @@ impl NodeHandle {
         text: String,
         bench: bool,
     ) -> Result<(MessageId, usize), NodeError> {
-        let (reply, published) = oneshot::channel();
-        let command = Command::Publish {
-            topic,
-            text,
-            bench,
-            reply,
-        };
-        self.tell(command).await?;
-        published.await.map_err(|_| NodeError::Shutdown)?
+        self.queue_publish(topic, text, bench)
+            .await?
+            .await
+            .map_err(|_| NodeError::Shutdown)?
     }
 
     /// Publishes on `topic` as [`publish`](Self::publish) does, but returns once the node
@@ -348,8 +352,16 @@ impl NodeHandle {
         topic: TopicName,
         text: String,
     ) -> Result<oneshot::Receiver<Result<(MessageId, usize), NodeError>>, NodeError> {
+        self.queue_publish(topic, text, false).await
+    }
+
+    async fn queue_publish(
+        &self,
+        topic: TopicName,
+        text: String,
+        bench: bool,
+    ) -> Result<oneshot::Receiver<Result<(MessageId, usize), NodeError>>, NodeError> {
         let (reply, published) = oneshot::channel();
-        let bench = false;
         let command = Command::Publish {
             topic,
             text,
@@ -556,9 +568,14 @@ impl NodeHandle {
         self.commands.closed().await
     }
 
-    /// A receiver of every event from now on.
+    /// A receiver of every event from now on, but benchmark messages.
     pub fn events(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    /// A receiver of the benchmark messages heard from now on ([`Event::Bench`]).
+    pub fn bench_events(&self) -> broadcast::Receiver<Event> {
+        self.bench.subscribe()
     }
 }
 

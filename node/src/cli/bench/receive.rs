@@ -12,7 +12,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use weft_proto::api::Event;
 
-use super::{print_quantiles, quantiles};
+use super::Quantiles;
 use crate::api::client::Client;
 use crate::cli::output::print_json;
 
@@ -34,10 +34,9 @@ struct Received {
     /// From the first message to the last.
     seconds: f64,
     per_sec: f64,
-    min_ms: Option<f64>,
-    p50_ms: Option<f64>,
-    p99_ms: Option<f64>,
-    max_ms: Option<f64>,
+    /// One-way latencies.
+    #[serde(flatten)]
+    times: Quantiles,
 }
 
 /// When a receiver stops.
@@ -84,7 +83,7 @@ pub async fn receive(client: &Client, topic: &str, until: Until, json: bool) -> 
         }
     }
     let seconds = span.map_or(0.0, |(first, last)| (last - first).as_secs_f64());
-    let mut report = Received {
+    let report = Received {
         topic: topic.to_string(),
         received: times.len() as u64,
         publishers: seen.len(),
@@ -93,12 +92,8 @@ pub async fn receive(client: &Client, topic: &str, until: Until, json: bool) -> 
         lagged,
         seconds,
         per_sec: times.len() as f64 / seconds.max(f64::EPSILON),
-        min_ms: None,
-        p50_ms: None,
-        p99_ms: None,
-        max_ms: None,
+        times: Quantiles::of(times),
     };
-    [report.min_ms, report.p50_ms, report.p99_ms, report.max_ms] = quantiles(times);
     if json {
         print_json(&report)?;
     } else {
@@ -113,7 +108,7 @@ pub async fn receive(client: &Client, topic: &str, until: Until, json: bool) -> 
             report.duplicates,
             report.lagged
         );
-        print_quantiles([report.min_ms, report.p50_ms, report.p99_ms, report.max_ms]);
+        report.times.print();
     }
     anyhow::ensure!(report.received > 0, "no benchmark message arrived");
     anyhow::ensure!(

@@ -431,3 +431,35 @@ fn delivery_is_exactly_once_across_loss_and_crashes() {
         );
     }
 }
+
+#[test]
+fn benchmark_messages_are_never_deposited_and_expire_on_their_own_clock() {
+    let t = Instant::now();
+    let mut d = Deliveries::new(8);
+    d.queue("b", id(1), 1_000_000, t);
+    d.queue("b", id(2), 1_000_000, t);
+    d.mark_bench(id(2));
+    d.disconnected(&"b");
+    let deposits: Vec<_> = d
+        .to_deposit(t, |_| true)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(
+        deposits,
+        vec![id(1)],
+        "only the real message goes to a mailbox"
+    );
+    // Written at second 1: past a cutoff at second 2, only the benchmark message goes.
+    let expired: Vec<_> = d
+        .expire_bench(2_000_000, t)
+        .into_iter()
+        .map(|(_, m, _)| m)
+        .collect();
+    assert_eq!(expired, vec![id(2)]);
+    assert!(
+        d.forget_bench(&id(2)),
+        "the caller learns it was a benchmark message"
+    );
+    assert_eq!(d.len(), 1, "the real message still waits");
+}

@@ -25,6 +25,8 @@ pub(super) struct Local {
     pub(super) commands: mpsc::Receiver<Command>,
     /// Events for local listeners.
     pub(super) events: broadcast::Sender<Event>,
+    /// Benchmark messages heard ([`Event::Bench`]), for `weft bench topic --receive`.
+    pub(super) bench: broadcast::Sender<Event>,
     /// Callers waiting for a delivery.
     waiters: HashMap<MessageId, oneshot::Sender<Delivery>>,
     /// Callers waiting for a dial.
@@ -40,14 +42,16 @@ pub(super) struct Local {
 }
 
 impl Local {
-    /// Serving `commands`, telling listeners on `events`.
+    /// Serving `commands`, telling listeners on `events` (benchmark messages on `bench`).
     pub(super) fn new(
         commands: mpsc::Receiver<Command>,
         events: broadcast::Sender<Event>,
+        bench: broadcast::Sender<Event>,
     ) -> Local {
         Local {
             commands,
             events,
+            bench,
             waiters: HashMap::new(),
             dials: HashMap::new(),
             tickets: HashMap::new(),
