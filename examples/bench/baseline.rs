@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::request_response::{self, Codec, ProtocolSupport};
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, StreamProtocol, Swarm, noise, tcp, yamux};
 use tokio::sync::{mpsc, oneshot};
 
@@ -77,7 +77,10 @@ impl Codec for Framed {
     }
 }
 
-fn swarm() -> anyhow::Result<Swarm<request_response::Behaviour<Framed>>> {
+/// A swarm on weft's TCP transport (TCP with no delay, Noise, Yamux) with `behaviour`.
+pub fn swarm_with<B: NetworkBehaviour>(
+    behaviour: impl FnOnce(&libp2p::identity::Keypair) -> B,
+) -> anyhow::Result<Swarm<B>> {
     Ok(libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -85,14 +88,18 @@ fn swarm() -> anyhow::Result<Swarm<request_response::Behaviour<Framed>>> {
             noise::Config::new,
             yamux::Config::default,
         )?
-        .with_behaviour(|_| {
-            request_response::Behaviour::new(
-                [(PROTOCOL, ProtocolSupport::Full)],
-                request_response::Config::default().with_max_concurrent_streams(128),
-            )
-        })?
+        .with_behaviour(behaviour)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build())
+}
+
+fn swarm() -> anyhow::Result<Swarm<request_response::Behaviour<Framed>>> {
+    swarm_with(|_| {
+        request_response::Behaviour::new(
+            [(PROTOCOL, ProtocolSupport::Full)],
+            request_response::Config::default().with_max_concurrent_streams(128),
+        )
+    })
 }
 
 type Job = (Vec<u8>, oneshot::Sender<()>);

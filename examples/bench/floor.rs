@@ -7,11 +7,11 @@
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, StreamProtocol, Swarm, noise, tcp, yamux};
+use libp2p::{Multiaddr, StreamProtocol, Swarm};
 
 use crate::Figures;
 
@@ -39,16 +39,7 @@ pub fn fdatasync(dir: &Path, n: usize) -> anyhow::Result<Figures> {
 }
 
 fn swarm() -> anyhow::Result<Swarm<libp2p_stream::Behaviour>> {
-    Ok(libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )?
-        .with_behaviour(|_| libp2p_stream::Behaviour::new())?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build())
+    crate::baseline::swarm_with(|_| libp2p_stream::Behaviour::new())
 }
 
 /// `n` round trips of 64 bytes, one at a time, on one stream opened before the first.

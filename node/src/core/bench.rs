@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use libp2p::PeerId;
 use weft_proto::MessageId;
 use weft_proto::api::Event;
-use weft_proto::dm::{AckOutcome, DirectMessage, DmAck, check_text};
+use weft_proto::dm::{AckOutcome, DirectMessage, DmAck};
 use weft_proto::mesh::Role;
 use weft_proto::topic::{TopicMessage, TopicName};
 
@@ -19,7 +19,6 @@ use super::commit::Durable;
 use super::io::{Now, Output, SessionId, Verdict};
 use super::topics::take_bench;
 use crate::network::NodeError;
-use crate::network::handle::text_refused;
 
 /// How long a benchmark direct message waits for its recipient (its caller waits 30 s):
 /// one to a member that is away would otherwise wait out the mailbox TTL, days, and then
@@ -76,9 +75,7 @@ impl Core {
         text: String,
         now: Now,
     ) -> Result<MessageId, NodeError> {
-        check_text(&text).map_err(text_refused)?;
-        self.may_publish(&topic)?;
-        let ts = self.me.clock.tick(now.unix_us);
+        let ts = self.publishable(&topic, &text, now)?;
         let seq = self.bench.published.entry(topic.clone()).or_default();
         *seq += 1;
         let seq = *seq;

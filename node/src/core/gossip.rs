@@ -67,9 +67,7 @@ impl Core {
         text: String,
         now: Now,
     ) -> Result<MessageId, NodeError> {
-        check_text(&text).map_err(text_refused)?;
-        self.may_publish(&topic)?;
-        let ts = self.me.clock.tick(now.unix_us);
+        let ts = self.publishable(&topic, &text, now)?;
         let seq = self.topics.next_seq(&topic, &self.me.key);
         let message = self.gossip_out(TopicMessage::new(topic.clone(), seq, ts, text))?;
         let id = message.id(&self.me.peer.to_bytes());
@@ -91,9 +89,15 @@ impl Core {
         Ok(id)
     }
 
-    /// Whether this node may publish on `topic` now: in a mesh, not removed from it, and
-    /// allowed by the topic's policy.
-    pub(super) fn may_publish(&self, topic: &TopicName) -> Result<(), NodeError> {
+    /// Whether this node may publish `text` on `topic` now (a valid text; in a mesh, not
+    /// removed from it, and allowed by the topic's policy): the message's time then.
+    pub(super) fn publishable(
+        &mut self,
+        topic: &TopicName,
+        text: &str,
+        now: Now,
+    ) -> Result<u64, NodeError> {
+        check_text(text).map_err(text_refused)?;
         self.mesh.id().ok_or_else(not_in_mesh)?;
         if let Some(e) = self.removed_error() {
             return Err(e);
@@ -103,7 +107,7 @@ impl Core {
                 "this node may not publish on `{topic}` (guests never publish; see the topic's policy)"
             )));
         }
-        Ok(())
+        Ok(self.me.clock.tick(now.unix_us))
     }
 
     /// Signs `unsigned` for this node's mesh and gossips it.
