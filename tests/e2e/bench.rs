@@ -24,20 +24,6 @@ fn history(node: &TestNode) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// Asserts the min ≤ p50 ≤ p99 ≤ max of a bench report.
-fn ordered(report: &Value) {
-    let ms = |k: &str| {
-        report[k]
-            .as_f64()
-            .unwrap_or_else(|| panic!("{k} in {report}"))
-    };
-    assert!(
-        ms("min_ms") <= ms("p50_ms") && ms("p50_ms") <= ms("p99_ms"),
-        "{report}"
-    );
-    assert!(ms("p99_ms") <= ms("max_ms"), "{report}");
-}
-
 #[test]
 fn weft_bench_dm_reaches_only_members_that_take_it_and_stores_nothing() {
     let root = root();
@@ -64,14 +50,7 @@ fn weft_bench_dm_reaches_only_members_that_take_it_and_stores_nothing() {
     assert!(table.contains("5 messages of 100 B to"), "{table}");
 
     // c runs with the default: every message is refused, with why, and counted there.
-    let out = a.weft(&["--json", "bench", "dm", "c", "--count", "5"]);
-    assert_eq!(out.status.code(), Some(1));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        (report["count"].as_u64(), report["failures"].as_u64()),
-        (Some(0), Some(5))
-    );
-    let reasons = report["reasons"].to_string();
+    let reasons = bench_failing(&a, &["bench", "dm", "c", "--count", "5"], 5);
     assert!(reasons.contains("--bench-dm off"), "{reasons}");
     assert_eq!(c.status()["rejected"]["bench_off"], 5);
 

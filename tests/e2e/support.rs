@@ -428,3 +428,33 @@ pub fn root() -> tempfile::TempDir {
         .tempdir_in("/tmp")
         .unwrap()
 }
+
+/// Asserts the min ≤ p50 ≤ p99 ≤ max of a `weft bench` report.
+pub fn ordered(report: &Value) {
+    let ms = |k: &str| {
+        report[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k} in {report}"))
+    };
+    assert!(
+        ms("min_ms") <= ms("p50_ms") && ms("p50_ms") <= ms("p99_ms"),
+        "{report}"
+    );
+    assert!(ms("p99_ms") <= ms("max_ms"), "{report}");
+}
+
+/// Runs `weft --json ARGS` (a `weft bench` run in which every one of `n` requests fails):
+/// asserts exit status 1, no request answered and `n` failed; the failure reasons.
+pub fn bench_failing(node: &TestNode, args: &[&str], n: u64) -> String {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = node.weft(&all);
+    assert_eq!(out.status.code(), Some(1), "{} weft {args:?}", node.name);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["count"].as_u64(), report["failures"].as_u64()),
+        (Some(0), Some(n)),
+        "{report}"
+    );
+    report["reasons"].to_string()
+}
