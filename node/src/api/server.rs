@@ -404,7 +404,7 @@ async fn events(
     let lines = BroadcastStream::new(events)
         .filter_map(move |item| {
             let line = match item {
-                Ok(event) if wanted(&event, topic.as_ref(), bench) => Some(event),
+                Ok(event) if wanted(&event, topic.as_ref()) => Some(event),
                 Ok(_) => None,
                 Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Event::Lagged { missed }),
             }
@@ -422,15 +422,13 @@ async fn events(
         .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
-/// With a topic filter, only messages on that topic pass; benchmark messages pass only
-/// where asked for, and then alone.
-fn wanted(event: &Event, topic: Option<&TopicName>, bench: bool) -> bool {
+/// With a topic filter, only messages on that topic pass (benchmark messages come on
+/// their own channel, to the streams that asked for them).
+fn wanted(event: &Event, topic: Option<&TopicName>) -> bool {
     match (topic, event) {
-        (_, Event::Lagged { .. }) => true,
-        (_, Event::Bench { topic: on, .. }) => bench && topic.is_none_or(|t| t == on),
-        _ if bench => false,
-        (None, _) => true,
+        (None, _) | (_, Event::Lagged { .. }) => true,
         (Some(t), Event::Message(m)) => m.topic.as_ref() == Some(t),
+        (Some(t), Event::Bench { topic: on, .. }) => t == on,
         (Some(_), _) => false,
     }
 }
