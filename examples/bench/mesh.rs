@@ -8,11 +8,12 @@
 //! Node 0 founds the mesh and issues one invite of N-1 uses, which the others redeem a few
 //! at a time; the bench waits until every node lists all N members. After the mesh settled,
 //! it measures a minute of idleness: CPU and resident memory per node, connections per
-//! node, bytes on the wire per node per minute (libp2p's bandwidth counters, scraped from
-//! each node's `--metrics`) and the machine's load average. Then delivery: five publishers
-//! spread over the mesh publish ten messages each on a topic every node follows, timed
-//! until all fifty are in every node's history; and twenty direct messages between seeded
-//! random pairs, each timed to its recipient's acknowledgement.
+//! node (and how many are inbound, relayed, or younger than the minute), bytes on the wire
+//! per node per minute (libp2p's bandwidth counters, scraped from each node's `--metrics`)
+//! and the machine's load average. Then delivery: five publishers spread over the mesh
+//! publish ten messages each on a topic every node follows, timed until all fifty are in
+//! every node's history; and twenty direct messages between seeded random pairs, each
+//! timed to its recipient's acknowledgement.
 //!
 //! Each node logs to `node.log` in its data dir under the bench's temporary directory,
 //! which is removed at exit: a node that fails is quoted in the error.
@@ -29,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
-use weft::proto::api::{CreateInviteRequest, DeliveryState};
+use weft::proto::api::{CreateInviteRequest, DeliveryState, PeerInfo};
 use weft::proto::mesh::Role;
 use weft::{InboxQuery, SendRequest};
 
@@ -216,8 +217,9 @@ async fn idle(nodes: &[Node]) -> anyhow::Result<()> {
     }
     tokio::time::sleep(IDLE_WINDOW).await;
     let load = sample::load_average()?;
-    let (mut cpu, mut rss, mut links, mut sent, mut received) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut cpu, mut rss, mut sent, mut received) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut links = Links::default();
     for (node, earlier) in nodes.iter().zip(&before) {
         let rates = Counters::read(node).await?.rates_since(earlier);
         cpu.push(rates.cpu_percent);
@@ -225,11 +227,7 @@ async fn idle(nodes: &[Node]) -> anyhow::Result<()> {
         received.push(rates.received_per_min);
         rss.push(rss_mib(node.pid())?);
         let peers = node.client.peers().await;
-        links.push(
-            peers
-                .with_context(|| format!("{}'s peers", node.name))?
-                .len() as f64,
-        );
+        links.count(&peers.with_context(|| format!("{}'s peers", node.name))?);
     }
     println!(
         "idle        {} s; load average at its end {load}",
@@ -237,10 +235,44 @@ async fn idle(nodes: &[Node]) -> anyhow::Result<()> {
     );
     row("CPU % per node", &cpu);
     row("RSS MiB per node", &rss);
-    row("connections per node", &links);
+    links.print();
     row("bytes sent per node/min", &sent);
     row("bytes received per node/min", &received);
     Ok(())
+}
+
+/// Connections per node, and how many of them are inbound, relayed, or younger than the
+/// idle window (connections that churn: closed and dialled again).
+#[derive(Default)]
+struct Links {
+    all: Vec<f64>,
+    inbound: Vec<f64>,
+    relayed: Vec<f64>,
+    young: Vec<f64>,
+}
+
+impl Links {
+    /// Counts one node's `peers`.
+    fn count(&mut self, peers: &[PeerInfo]) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let with = |f: &dyn Fn(&PeerInfo) -> bool| peers.iter().filter(|p| f(p)).count() as f64;
+        self.all.push(peers.len() as f64);
+        self.inbound.push(with(&|p| p.direction == "inbound"));
+        self.relayed.push(with(&|p| p.path == "relayed"));
+        self.young.push(with(&|p| {
+            now.saturating_sub(p.connected_since) < IDLE_WINDOW.as_secs()
+        }));
+    }
+
+    /// Prints a row for each.
+    fn print(&self) {
+        row("connections per node", &self.all);
+        row("  of them inbound", &self.inbound);
+        row("  of them relayed", &self.relayed);
+        row("  of them under a minute old", &self.young);
+    }
 }
 
 /// Prints the mean and the largest of `values`.

@@ -563,11 +563,12 @@ impl Core {
         }
         if now.at >= self.timers.resync {
             self.timers.resync = now.at + RESYNC_EVERY;
-            self.resync(now);
+            // Trimmed first: a sync opened to a member being closed would dial it again.
+            let closing = self.trim(now);
+            self.resync(&closing);
             let peers = &self.peers;
             self.directory.expire(now.at, |p| peers.is_connected(p));
             self.keep_mailboxes(now);
-            self.trim(now);
             self.prune_links(now);
         }
         if now.at >= self.timers.prune {

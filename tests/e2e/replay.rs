@@ -14,7 +14,7 @@ use weft::proto::mesh::MeshId;
 use weft::proto::topic::TopicMessage;
 
 use crate::bare;
-use crate::support::{PATIENCE, TestNode, founder, root};
+use crate::support::{PATIENCE, TestNode, founder, member, root, wait_peers};
 
 /// Connects the bare member `swarm` to `node` (after the connection to an earlier run of
 /// it has closed) and returns once the node's subscription to the topic is known.
@@ -92,10 +92,7 @@ fn a_replayed_topic_message_is_delivered_once() {
     let secret = keypair.clone().try_into_ed25519().unwrap().secret();
     let identity = Identity::from_secret_slice(secret.as_ref()).unwrap();
     let mesh_id: MeshId = mesh.parse().unwrap();
-    let now_us = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as u64;
+    let now_us = unix_us();
     let message = |text: &str, seq: u64| {
         let unsigned = TopicMessage::new("news".parse().unwrap(), seq, now_us + seq, text.into());
         sign_topic(&identity, &mesh_id, unsigned)
@@ -136,4 +133,86 @@ fn a_replayed_topic_message_is_delivered_once() {
     });
     assert_eq!(delivered, ["after"], "what alice's application was given");
     assert_eq!(texts_from(&a, &member), ["once", "after"]);
+}
+
+/// The first benchmark message on `news` that `node`'s benchmark event stream reports,
+/// by its number, while `swarm` is driven; `None` if none came within [`PATIENCE`].
+async fn first_bench(
+    events: &mut (impl futures::Stream<Item = Result<Event, weft::ClientError>> + Unpin),
+    swarm: &mut Swarm<gossipsub::Behaviour>,
+) -> Option<u64> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(Event::Bench { seq, .. })) => return Some(seq),
+                Some(Ok(_)) => {}
+                other => panic!("events ended: {other:?}"),
+            },
+            _ = swarm.select_next_some() => {}
+            _ = tokio::time::sleep_until(deadline) => return None,
+        }
+    }
+}
+
+#[test]
+fn a_stale_bench_topic_message_is_neither_believed_nor_forwarded() {
+    // Never stored, a benchmark message cannot be recognised by its id once gossipsub's
+    // duplicate cache forgot it: one whose clock is 30 s off either way is dropped
+    // unforwarded, so a member cannot replay (or pre-date) one into a later benchmark.
+    let root = root();
+    let a = founder(root.path(), "alice");
+    let b = member(root.path(), &a, "bob");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for node in [&a, &b] {
+        rt.block_on(node.client().subscribe("news", true)).unwrap();
+    }
+    let mesh = a.status()["mesh"].as_str().unwrap().to_string();
+    let keypair = Keypair::generate_ed25519();
+    a.ok(&["members", "add", &keypair.public().to_peer_id().to_string()]);
+    wait_peers(&b, 1);
+
+    let topic = gossipsub::IdentTopic::new(format!("weft/{mesh}/t/news"));
+    let secret = keypair.clone().try_into_ed25519().unwrap().secret();
+    let identity = Identity::from_secret_slice(secret.as_ref()).unwrap();
+    let mesh_id: MeshId = mesh.parse().unwrap();
+    let off = Duration::from_secs(30).as_micros() as u64;
+    let bench = |seq: u64, ts: u64| {
+        let unsigned = TopicMessage::bench("news".parse().unwrap(), seq, ts, "x".into());
+        sign_topic(&identity, &mesh_id, unsigned)
+            .unwrap()
+            .encode()
+            .unwrap()
+    };
+    let _runtime = rt.enter();
+    let mut swarm = bare::swarm(keypair, &mesh, bare::gossip);
+    swarm.behaviour_mut().subscribe(&topic).unwrap();
+    let (first_at_alice, first_at_bob) = rt.block_on(async {
+        let mut at_a = Box::pin(a.client().bench_events("news").await.unwrap());
+        let mut at_b = Box::pin(b.client().bench_events("news").await.unwrap());
+        connect(&mut swarm, &a).await;
+        let now_us = unix_us();
+        // Sent in order on one connection (alice forwards in the order she accepts): the
+        // first either node reports is the first one believed.
+        for (seq, ts) in [(1, now_us - off), (2, now_us + off), (3, now_us)] {
+            swarm
+                .behaviour_mut()
+                .publish(topic.clone(), bench(seq, ts))
+                .unwrap();
+        }
+        (
+            first_bench(&mut at_a, &mut swarm).await,
+            first_bench(&mut at_b, &mut swarm).await,
+        )
+    });
+    assert_eq!(first_at_alice, Some(3), "what alice believed first");
+    assert_eq!(first_at_bob, Some(3), "what alice forwarded to bob first");
+}
+
+/// This machine's clock, in microseconds since the Unix epoch.
+fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
 }

@@ -13,7 +13,7 @@ use super::doors::{Due, Screened, address_of};
 use super::io::{Now, Output};
 use super::peers::Path;
 use super::{Core, short};
-use crate::mesh::addresses::{MAX_HEARD, is_relayed};
+use crate::mesh::addresses::{MAX_HEARD, is_relayed, one_of_each_first};
 use crate::mesh::membership::peer_of;
 use crate::network::NodeError;
 use crate::store::write::Write;
@@ -53,17 +53,18 @@ impl Core {
     }
 
     /// The last connection to `peer` closed: a standing member or a mailbox is dialled
-    /// again, after a backoff (messages waiting for a member dial it too); a stranger never
-    /// is.
+    /// again, after a backoff (messages waiting for a member dial it too; until then it
+    /// counts as unreachable); a stranger never is. A standing member's place goes to a
+    /// new pick at random all the same (which may be the same member in a small mesh): a
+    /// member over its cap closes idle connections others dialled, and kept standing it
+    /// would be redialled and closed again every minute, so its standing links go where
+    /// there is room.
     pub(super) fn on_disconnected(&mut self, peer: PeerId, now: Now) {
         self.keep.gone(&peer);
         let redial = self.admits(&peer)
             && self.mesh.addresses().knows(&peer)
             && (self.keep.is_standing(&peer) || self.is_mailbox(&peer));
-        if !redial {
-            // Its place goes to another pick.
-            self.keep.unpick(&peer);
-        }
+        self.keep.unpick(&peer);
         self.followers.unpick(&peer);
         self.peers.disconnected(&peer, redial, now.at);
         self.mailbox.disconnected(&peer);
@@ -183,10 +184,10 @@ impl Core {
     /// Closes the connections to members over the cap that have gone unused for a while:
     /// none to a standing member, a mailbox or a follower that carries one of this node's
     /// topics, or that carries a message not settled or a call under way. A mailbox closes
-    /// none (its members come to it).
-    pub(super) fn trim(&mut self, now: Now) {
+    /// none (its members come to it). Returns the members it closes.
+    pub(super) fn trim(&mut self, now: Now) -> Vec<PeerId> {
         if self.is_mailbox(&self.me.peer) {
-            return;
+            return Vec::new();
         }
         let members: Vec<PeerId> = (self.peers.ids())
             .filter(|p| self.admits(p))
@@ -199,10 +200,12 @@ impl Core {
                 || self.is_mailbox(p)
                 || followers.is_picked(p)
         };
-        for peer in self.keep.surplus(&members, now.at, busy) {
-            tracing::debug!(peer = %short(&peer), "closing an idle connection over the cap");
-            self.out.push_back(Output::Disconnect(peer));
+        let surplus = self.keep.surplus(&members, now.at, busy);
+        for peer in &surplus {
+            tracing::debug!(peer = %short(peer), "closing an idle connection over the cap");
+            self.out.push_back(Output::Disconnect(*peer));
         }
+        surplus
     }
 
     /// Dials `peer` on demand before something goes to it (a call, a work frame), unless
@@ -236,6 +239,7 @@ impl Core {
     /// inbound. Relayed ones are kept: they are how members who cannot reach `peer`
     /// directly reach it through a relay.
     pub(super) fn on_identified(&mut self, peer: PeerId, mut addrs: Vec<Multiaddr>) {
+        one_of_each_first(&mut addrs);
         addrs.truncate(MAX_IDENTIFY_ADDRS);
         self.remember_own(peer, &addrs);
     }
@@ -255,8 +259,10 @@ impl Core {
     /// Takes `addrs` as what someone else says of member `peer` (hearsay: it never pushes
     /// out a member's own word).
     pub(super) fn remember_heard(&mut self, peer: PeerId, addrs: &[Multiaddr]) {
-        let addrs = &addrs[..addrs.len().min(MAX_HEARD)];
-        if let Some(write) = self.mesh.addresses_mut().heard(peer, addrs) {
+        let mut addrs = addrs.to_vec();
+        one_of_each_first(&mut addrs);
+        addrs.truncate(MAX_HEARD);
+        if let Some(write) = self.mesh.addresses_mut().heard(peer, &addrs) {
             self.commit.write(write);
             self.tell_addresses(peer);
         }

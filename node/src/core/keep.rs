@@ -4,7 +4,9 @@
 //! dials its member), and, when more members than the cap are connected, the surplus that
 //! has been idle for a while closed. Standing members are this node's own picks: members
 //! connecting to it do not take their place (so a few members that all connect to it
-//! cannot be all it hears), and they are never closed as surplus.
+//! cannot be all it hears), and they are never closed as surplus. A standing member that
+//! goes (a member over its cap closed the connection, or it left) is replaced by a new
+//! pick, so members many picked shed links to members with room.
 //!
 //! As bookkeeping without IO: the core asks how many members to dial, which, whom to sync
 //! with this round, and which connections to close; the core's `connections` glue carries
@@ -29,7 +31,7 @@ pub const SYNC_ROUND: usize = 3;
 pub struct Keep<P> {
     cap: usize,
     standing: usize,
-    /// The standing members picked: connected, being dialled, or redialled after they went.
+    /// The standing members picked: connected, or being dialled.
     picked: BTreeSet<P>,
     /// When each connected peer was last used (or connected).
     used: BTreeMap<P, Instant>,
@@ -82,7 +84,7 @@ impl<P: Ord + Clone> Keep<P> {
         picked
     }
 
-    /// Whether `peer` is a standing member (kept, and redialled when it goes).
+    /// Whether `peer` is a standing member (kept while connected).
     pub fn is_standing(&self, peer: &P) -> bool {
         self.picked.contains(peer)
     }

@@ -344,20 +344,35 @@ impl Sim {
         faults: Faults,
         limits: Limits,
     ) -> Sim {
+        Sim::mesh_linked(seed, members, strangers, faults, limits, |sim, total| {
+            for a in 0..total {
+                sim.link(a, (a + 1) % total);
+            }
+            for a in 0..total {
+                while sim.degree(a) < degree.min(total - 1) {
+                    let b = sim.rng.range(0, total as u64 - 1) as usize;
+                    sim.link(a, b);
+                }
+            }
+        })
+    }
+
+    /// [`Sim::mesh_keeping`], where `links` (given the sim and its number of nodes) says
+    /// who knows where whom is at start.
+    pub fn mesh_linked(
+        seed: u64,
+        members: usize,
+        strangers: usize,
+        faults: Faults,
+        limits: Limits,
+        links: impl FnOnce(&mut Sim, usize),
+    ) -> Sim {
         let total = members + strangers;
         let mut sim = Sim::new(seed, total, faults);
         for node in &mut sim.nodes {
             node.limits = limits;
         }
-        for a in 0..total {
-            sim.link(a, (a + 1) % total);
-        }
-        for a in 0..total {
-            while sim.degree(a) < degree.min(total - 1) {
-                let b = sim.rng.range(0, total as u64 - 1) as usize;
-                sim.link(a, b);
-            }
-        }
+        links(&mut sim, total);
         let founder = Identity::from_secret(&sim.nodes[0].secret);
         let id = MeshId::of_founder(&founder.member_key());
         let mut founding = Membership::new(Log::new(id), [], []);
@@ -471,6 +486,11 @@ impl Sim {
     /// Heals the cut between `a` and `b` only.
     pub fn heal_pair(&mut self, a: usize, b: usize) {
         self.cut.remove(&(a.min(b), a.max(b)));
+    }
+
+    /// How many connections came up between any two nodes so far.
+    pub fn opened(&self) -> u32 {
+        self.established.values().sum()
     }
 
     /// How many connections came up between `a` and `b` so far.

@@ -33,12 +33,14 @@ impl Core {
     /// what one lacks reaches it from some member within a few rounds, and the cost of a
     /// round does not grow with the mesh.
     ///
+    /// None with a member in `closing`.
+    ///
     /// [`keep::SYNC_ROUND`]: super::keep::SYNC_ROUND
-    pub(super) fn resync(&mut self, _now: Now) {
+    pub(super) fn resync(&mut self, closing: &[PeerId]) {
         let members: Vec<PeerId> = self
             .peers
             .ids()
-            .filter(|p| self.admits(p))
+            .filter(|p| self.admits(p) && !closing.contains(p))
             .copied()
             .collect();
         for peer in self.keep.sync_round(members) {

@@ -56,6 +56,7 @@ impl Addresses {
             known.heard.retain(|a| *a != addr);
             known.own.insert(0, addr);
         }
+        one_of_each_first(&mut known.own);
         known.own.truncate(MAX_OWN);
         changed(member, &before, known)
     }
@@ -70,6 +71,7 @@ impl Addresses {
                 known.heard.insert(0, addr);
             }
         }
+        one_of_each_first(&mut known.heard);
         known.heard.truncate(MAX_HEARD);
         changed(member, &before, known)
     }
@@ -102,6 +104,21 @@ fn changed(member: PeerId, before: &KnownAddrs, now: &KnownAddrs) -> Option<Writ
 /// Whether `addr` goes through a relay.
 pub fn is_relayed(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+/// Moves the first direct address and the first relayed one of `addrs` to the front (in
+/// their order), the rest after them as they were: where a list is cut short, a member's
+/// book keeps a direct address to dial first and a relayed one for when that fails (cut
+/// in order, a member holding slots on a few relays would be left with relayed addresses
+/// only, and each dial of one connects to that relay as well).
+pub fn one_of_each_first(addrs: &mut [Multiaddr]) {
+    let direct = addrs.iter().position(|a| !is_relayed(a));
+    let relayed = addrs.iter().position(is_relayed);
+    let mut firsts: Vec<usize> = [direct, relayed].into_iter().flatten().collect();
+    firsts.sort_unstable();
+    for (to, from) in firsts.into_iter().enumerate() {
+        addrs[to..=from].rotate_right(1);
+    }
 }
 
 /// `addr` without its final `/p2p/<peer>` (a relayed address keeps its relay's).
@@ -140,6 +157,38 @@ mod tests {
         assert_eq!(book.of(&bob).len(), 5);
         assert!(matches!(book.forget(&bob), Some(Write::ForgetPeer(p)) if p == bob));
         assert!(!book.knows(&bob));
+    }
+
+    #[test]
+    fn a_cut_list_keeps_a_direct_and_a_relayed_address() {
+        let relayed = |port: u16| -> Multiaddr {
+            let relay = PeerId::random();
+            format!("/ip4/10.0.0.9/tcp/{port}/p2p/{relay}/p2p-circuit")
+                .parse()
+                .unwrap()
+        };
+        let mut book = Addresses::default();
+        let bob = PeerId::random();
+        // As identify lists them: the newest relay slots first, more than the book keeps.
+        let mut said: Vec<Multiaddr> = (1..=MAX_OWN as u16 + 2).map(relayed).collect();
+        said.extend([addr(1), addr(2)]);
+        book.own(bob, &said);
+        let known = book.of(&bob);
+        assert_eq!(known.len(), MAX_OWN);
+        assert_eq!(known[..2], [said[0].clone(), addr(1)], "one of each, first");
+        // Hearsay too: two direct addresses heard do not push out the relayed one, nor a
+        // relayed one heard later the direct ones.
+        let carol = PeerId::random();
+        let hop = relayed(9);
+        book.heard(carol, &[addr(2), addr(3), hop.clone()]);
+        assert_eq!(book.of(&carol), [hop.clone(), addr(3)]);
+        book.heard(carol, &[relayed(10)]);
+        assert!(book.of(&carol).iter().any(|a| !is_relayed(a)));
+
+        let other = relayed(11);
+        let mut mixed = vec![hop.clone(), other.clone(), addr(4), addr(5)];
+        one_of_each_first(&mut mixed);
+        assert_eq!(mixed, [hop, addr(4), other, addr(5)]);
     }
 
     #[test]

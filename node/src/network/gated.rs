@@ -12,6 +12,10 @@
 //! Requests to handlers are routed by connection, as the swarm routes them: the relay
 //! server names the circuit's source as the peer of a request to the destination's
 //! connection.
+//!
+//! The addresses the inner behaviours offer for a dial (identify's cache) leave out
+//! relayed ones while a direct one is known: dialling them all at once would connect this
+//! node to every relay the peer holds a slot on.
 
 use std::collections::{HashMap, HashSet};
 use std::task::{Context, Poll};
@@ -26,6 +30,7 @@ use libp2p::swarm::{
     THandlerOutEvent, ToSwarm, dummy,
 };
 
+use crate::mesh::addresses::is_relayed;
 use crate::mesh::door::Door;
 
 /// `B`, for members only.
@@ -115,8 +120,16 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
         addrs: &[Multiaddr],
         role: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
-        self.inner
-            .handle_pending_outbound_connection(connection, peer, addrs, role)
+        let mut found = self
+            .inner
+            .handle_pending_outbound_connection(connection, peer, addrs, role)?;
+        // Identify's cache holds a member's relayed addresses too, and libp2p dials every
+        // address at once: each relayed one would connect this node to that relay as well.
+        // They are left to the core, which gives them itself once direct dials failed.
+        if addrs.iter().chain(&found).any(|a| !is_relayed(a)) {
+            found.retain(|a| !is_relayed(a));
+        }
+        Ok(found)
     }
 
     fn handle_established_outbound_connection(

@@ -103,6 +103,41 @@ fn keeps_few_connections(n: usize, seed: u64) {
 }
 
 #[test]
+fn members_many_picked_shed_links_to_members_with_room_and_the_churn_stops() {
+    // Everyone knows where only the first few are at start, as joiners know the members
+    // an early invite listed: each of those is picked by nearly everyone, far over its cap.
+    // Each closes what it holds over the cap; a member whose standing link was closed picks
+    // another at random (it used to dial the same one again, which closed it again a
+    // minute later, for good).
+    let (n, hubs) = (80, 6);
+    let cap = limits().connections;
+    let mut sim = Sim::mesh_linked(0x5ed, n, 0, Faults::steady(10), limits(), |sim, total| {
+        for a in 0..total {
+            for hub in 0..hubs {
+                sim.link(a, hub);
+            }
+        }
+    });
+    sim.open_network();
+    sim.run(30 * RESYNC_MS);
+    let before = sim.opened();
+    sim.run(6 * RESYNC_MS);
+    let opened = sim.opened() - before;
+    let max = (0..n).map(|i| sim.links_of(i)).max().unwrap_or(0);
+    println!(
+        "sim: {n} members, {hubs} known to all at start: {max} connections at most, {opened} opened in the idle minute"
+    );
+    assert!(
+        max <= cap,
+        "a node holds {max} connections, over its cap of {cap}"
+    );
+    assert!(
+        opened < hubs as u32,
+        "{opened} connections opened in an idle minute: links still churn"
+    );
+}
+
+#[test]
 fn a_topic_few_members_follow_reaches_them_in_a_larger_mesh() {
     let n = 60;
     let rare: TopicName = "rare".parse().expect("a topic");

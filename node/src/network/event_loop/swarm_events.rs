@@ -51,7 +51,9 @@ impl EventLoop {
                 error,
             } => {
                 self.local.dialled(connection_id, Err(one_line(&error)));
-                if let Some(peer) = peer_id {
+                // A dial beside a connection that stands (hole punching, a duplicate) is no
+                // news to the core: the member is reachable, and is not to be replaced.
+                if let Some(peer) = peer_id.filter(|p| !self.swarm.is_connected(p)) {
                     tracing::debug!(peer = %short(&peer), error = %one_line(&error), "dial failed");
                     self.input(Input::DialFailed { peer });
                 }
