@@ -228,6 +228,7 @@ async fn idle(nodes: &[Node]) -> anyhow::Result<()> {
         rss.push(rss_mib(node.pid())?);
         let peers = node.client.peers().await;
         links.count(&peers.with_context(|| format!("{}'s peers", node.name))?);
+        links.tcp.push(sample::tcp_connections(node.pid())? as f64);
     }
     println!(
         "idle        {} s; load average at its end {load}",
@@ -241,14 +242,16 @@ async fn idle(nodes: &[Node]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Connections per node, and how many of them are inbound, relayed, or younger than the
-/// idle window (connections that churn: closed and dialled again).
+/// Members connected per node, and how many of them are inbound, relayed, or younger than
+/// the idle window (connections that churn: closed and dialled again); and TCP connections.
 #[derive(Default)]
 struct Links {
     all: Vec<f64>,
     inbound: Vec<f64>,
     relayed: Vec<f64>,
     young: Vec<f64>,
+    /// TCP connections (a member may have more than one).
+    tcp: Vec<f64>,
 }
 
 impl Links {
@@ -272,6 +275,7 @@ impl Links {
         row("  of them inbound", &self.inbound);
         row("  of them relayed", &self.relayed);
         row("  of them under a minute old", &self.young);
+        row("TCP connections per node", &self.tcp);
     }
 }
 

@@ -658,6 +658,16 @@ impl Core {
         Some(topic.gossip_topic(&self.mesh.id()?.to_string()))
     }
 
+    /// The gossipsub topics a follower of `topic` subscribes to in this node's mesh (its
+    /// messages', and its benchmark messages'), when it is in one.
+    fn gossip_topics(&self, topic: &TopicName) -> Vec<String> {
+        let Some(mesh) = self.mesh.id() else {
+            return Vec::new();
+        };
+        let mesh = mesh.to_string();
+        vec![topic.gossip_topic(&mesh), topic.bench_gossip_topic(&mesh)]
+    }
+
     /// The node's status, as far as the core knows it: the shell adds the topics' peers,
     /// the refusals counted and relaying.
     pub fn status(&self, now: Now) -> Status {

@@ -43,10 +43,22 @@ impl TopicName {
         format!("weft/{namespace}/t/{}", self.0)
     }
 
-    /// The topic name inside a gossipsub topic string of `namespace`, if it is one.
-    pub fn from_gossip_topic(namespace: &str, gossip: &str) -> Option<TopicName> {
-        let prefix = format!("weft/{namespace}/t/");
-        gossip.strip_prefix(&prefix)?.parse().ok()
+    /// The gossipsub topic string of this topic's benchmark messages under `namespace`:
+    /// their own, so that only nodes that know them subscribe to it and hear them.
+    pub fn bench_gossip_topic(&self, namespace: &str) -> String {
+        format!("weft/{namespace}/b/{}", self.0)
+    }
+
+    /// The topic name inside a gossipsub topic string of `namespace`, and whether that is
+    /// the topic's benchmark gossip topic, if it is either.
+    pub fn from_gossip_topic(namespace: &str, gossip: &str) -> Option<(TopicName, bool)> {
+        let rest = gossip.strip_prefix(&format!("weft/{namespace}/"))?;
+        let (bench, name) = match rest.split_at_checked(2)? {
+            ("t/", name) => (false, name),
+            ("b/", name) => (true, name),
+            _ => return None,
+        };
+        Some((name.parse().ok()?, bench))
     }
 }
 
@@ -166,7 +178,8 @@ mod tests {
         #[test]
         fn gossip_topic_round_trips(name in "[A-Za-z0-9._-]{1,64}", ns in "[a-z0-9]{1,16}") {
             let t: TopicName = name.parse().unwrap();
-            prop_assert_eq!(TopicName::from_gossip_topic(&ns, &t.gossip_topic(&ns)), Some(t));
+            prop_assert_eq!(TopicName::from_gossip_topic(&ns, &t.gossip_topic(&ns)), Some((t.clone(), false)));
+            prop_assert_eq!(TopicName::from_gossip_topic(&ns, &t.bench_gossip_topic(&ns)), Some((t, true)));
         }
 
         #[test]

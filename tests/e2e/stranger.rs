@@ -10,7 +10,7 @@ use libp2p::{Multiaddr, gossipsub};
 use weft::proto::topic::TopicMessage;
 
 use crate::bare;
-use crate::support::{TestNode, founder, member, root, wait_for};
+use crate::support::{TestNode, root, two_following};
 
 /// How long the bare stranger keeps trying; strangers are given 5 seconds to join.
 const ATTEMPT: Duration = Duration::from_secs(12);
@@ -22,15 +22,8 @@ fn stderr(out: &std::process::Output) -> String {
 #[test]
 fn a_stranger_gets_nothing_and_is_disconnected() {
     let root = root();
-    let a = founder(root.path(), "alice");
-    let b = member(root.path(), &a, "bob");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    for node in [&a, &b] {
-        rt.block_on(node.client().subscribe("news", true)).unwrap();
-    }
-    wait_for("bob and alice to share the topic", || {
-        (b.status()["topics"][0]["peers"] == 1).then_some(())
-    });
+    let (a, b) = two_following(root.path(), "news", &rt);
     let mesh = a.status()["mesh"].as_str().unwrap().to_string();
 
     // Over TCP a node in no mesh cannot even complete a handshake: the Noise prologue names

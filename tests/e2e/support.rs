@@ -360,6 +360,24 @@ pub fn member(root: &Path, founder: &TestNode, name: &str) -> TestNode {
     node
 }
 
+/// alice (a founder) and bob (a member), both following `topic`, once each knows the other
+/// follows it.
+pub fn two_following(
+    root: &Path,
+    topic: &str,
+    rt: &tokio::runtime::Runtime,
+) -> (TestNode, TestNode) {
+    let a = founder(root, "alice");
+    let b = member(root, &a, "bob");
+    for node in [&a, &b] {
+        rt.block_on(node.client().subscribe(topic, true)).unwrap();
+    }
+    wait_for("bob and alice to share the topic", || {
+        (b.status()["topics"][0]["peers"] == 1).then_some(())
+    });
+    (a, b)
+}
+
 /// A mesh of `names.len()` members, every pair connected.
 pub fn mesh(root: &Path, names: &[&str]) -> Vec<TestNode> {
     let founder = founder(root, names[0]);

@@ -35,7 +35,7 @@ impl Core {
         let mut topics: Vec<String> = self
             .topics
             .followed()
-            .filter_map(|t| self.gossip_topic(t))
+            .flat_map(|t| self.gossip_topics(t))
             .collect();
         topics.sort();
         self.out.extend(topics.into_iter().map(Output::Subscribe));
@@ -44,14 +44,14 @@ impl Core {
     /// Follows `topic` (`subscribe`) or leaves it; whether anything changed. The caller
     /// hears back once that is on disk.
     pub fn subscribe(&mut self, topic: TopicName, subscribe: bool) -> Result<bool, NodeError> {
-        let gossip = self.gossip_topic(&topic);
+        let gossip = self.gossip_topics(&topic);
         if subscribe {
-            self.out.extend(gossip.map(Output::Subscribe));
+            self.out.extend(gossip.into_iter().map(Output::Subscribe));
             let new = self.topics.follow(topic.clone());
             self.commit.write(Write::Follow(topic));
             Ok(new)
         } else {
-            self.out.extend(gossip.map(Output::Unsubscribe));
+            self.out.extend(gossip.into_iter().map(Output::Unsubscribe));
             let followed = self.topics.unfollow(&topic);
             self.commit.write(Write::Unfollow(topic));
             Ok(followed)
@@ -110,10 +110,14 @@ impl Core {
         Ok(self.me.clock.tick(now.unix_us))
     }
 
-    /// Signs `unsigned` for this node's mesh and gossips it.
+    /// Signs `unsigned` for this node's mesh and gossips it (a benchmark message on its
+    /// topic's benchmark gossip topic).
     pub(super) fn gossip_out(&mut self, unsigned: TopicMessage) -> Result<TopicMessage, NodeError> {
         let mesh = self.mesh.id().ok_or_else(not_in_mesh)?;
-        let gossip = unsigned.topic.gossip_topic(&mesh.to_string());
+        let gossip = match unsigned.bench {
+            true => unsigned.topic.bench_gossip_topic(&mesh.to_string()),
+            false => unsigned.topic.gossip_topic(&mesh.to_string()),
+        };
         let message = sign_topic(&self.me.identity, &mesh, unsigned)
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         let data = message
@@ -159,7 +163,7 @@ impl Core {
             return Verdict::Reject;
         };
         let namespace = mesh.map(|m| m.to_string()).unwrap_or_default();
-        let Some(name) = TopicName::from_gossip_topic(&namespace, topic) else {
+        let Some((name, bench)) = TopicName::from_gossip_topic(&namespace, topic) else {
             self.reject("topic", via, "invalid", &format!("unknown topic {topic}"));
             return Verdict::Reject;
         };
@@ -172,6 +176,14 @@ impl Core {
         };
         if decoded.topic != name {
             let why = "payload topic differs from the gossip topic";
+            self.reject("topic", via, "invalid", &why);
+            return Verdict::Reject;
+        }
+        if decoded.bench != bench {
+            // Nodes that know no benchmark messages must never be sent one on a topic
+            // they follow, and a stored message never travels as a benchmark.
+            let why =
+                "a benchmark message off its topic's benchmark gossip topic, or another on it";
             self.reject("topic", via, "invalid", &why);
             return Verdict::Reject;
         }
