@@ -544,9 +544,7 @@ impl Core {
             self.timers.top_up = now.at + TOP_UP_EVERY;
             self.top_up(now);
         }
-        for peer in self.peers.due(now.at) {
-            self.dial_known(peer);
-        }
+        self.dial_due(now);
         self.expire_sessions(now);
         self.expire_doors(now);
         // On the tick, not after every input: it walks the messages waiting for absent

@@ -43,6 +43,7 @@ impl Core {
         }
         tracing::info!(peer = %short(&peer), addr = %remote, "connected");
         self.keep.used(peer, now.at);
+        self.keep.take_lost(&peer);
         self.delivery.connected(&peer);
         self.screen(peer, dialled, &remote, now);
         self.start_sync(peer);
@@ -52,19 +53,22 @@ impl Core {
         }));
     }
 
-    /// The last connection to `peer` closed: a standing member or a mailbox is dialled
-    /// again, after a backoff (messages waiting for a member dial it too; until then it
-    /// counts as unreachable); a stranger never is. A standing member's place goes to a
-    /// new pick at random all the same (which may be the same member in a small mesh): a
-    /// member over its cap closes idle connections others dialled, and kept standing it
-    /// would be redialled and closed again every minute, so its standing links go where
-    /// there is room.
+    /// The last connection to `peer` closed: a mailbox is dialled again, after a backoff
+    /// (messages waiting for a member dial it too); a stranger never is. A standing
+    /// member's place goes to a new pick at random (which may be the same member in a
+    /// small mesh): a member over its cap closes idle connections others dialled, and
+    /// redialled it would close it again a minute later, every minute, so its standing
+    /// links go where there is room. Until its first redial would have come it counts as
+    /// unreachable (it may have failed); it is dialled then only if something wants it
+    /// ([`Core::dial_due`]).
     pub(super) fn on_disconnected(&mut self, peer: PeerId, now: Now) {
         self.keep.gone(&peer);
-        let redial = self.admits(&peer)
-            && self.mesh.addresses().knows(&peer)
-            && (self.keep.is_standing(&peer) || self.is_mailbox(&peer));
-        self.keep.unpick(&peer);
+        let known = self.admits(&peer) && self.mesh.addresses().knows(&peer);
+        let standing = self.keep.is_standing(&peer);
+        let redial = known && (standing || self.is_mailbox(&peer));
+        if standing {
+            self.keep.lose(peer);
+        }
         self.followers.unpick(&peer);
         self.peers.disconnected(&peer, redial, now.at);
         self.mailbox.disconnected(&peer);
@@ -159,6 +163,27 @@ impl Core {
             for peer in picked {
                 self.dial_unless_connected(peer, now);
             }
+        }
+    }
+
+    /// Dials the members whose (re)dial is due, but a standing member lost since only if
+    /// something wants it now: picked again, a mailbox, a message or a call waiting for it,
+    /// or a follower picked to carry a topic. One nothing wants is forgotten, so it counts
+    /// as reachable again (dialled on demand).
+    pub(super) fn dial_due(&mut self, now: Now) {
+        for peer in self.peers.due(now.at) {
+            let wanted = |core: &Core| {
+                core.keep.is_standing(&peer)
+                    || core.is_mailbox(&peer)
+                    || core.delivery.holds_for(&peer)
+                    || core.services.calling(&peer)
+                    || core.followers.is_picked(&peer)
+            };
+            if self.keep.take_lost(&peer) && !wanted(self) {
+                self.peers.forget(&peer);
+                continue;
+            }
+            self.dial_known(peer);
         }
     }
 

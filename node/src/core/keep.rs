@@ -6,7 +6,9 @@
 //! connecting to it do not take their place (so a few members that all connect to it
 //! cannot be all it hears), and they are never closed as surplus. A standing member that
 //! goes (a member over its cap closed the connection, or it left) is replaced by a new
-//! pick, so members many picked shed links to members with room.
+//! pick, so members many picked shed links to members with room; it counts as unreachable
+//! until the first redial would have come, and is not dialled then unless something wants
+//! it.
 //!
 //! As bookkeeping without IO: the core asks how many members to dial, which, whom to sync
 //! with this round, and which connections to close; the core's `connections` glue carries
@@ -35,6 +37,10 @@ pub struct Keep<P> {
     picked: BTreeSet<P>,
     /// When each connected peer was last used (or connected).
     used: BTreeMap<P, Instant>,
+    /// Standing members lost and not picked again: scheduled as a redial would be (so
+    /// they count as unreachable until the first backoff ends), but not dialled then
+    /// unless something wants them.
+    lost: BTreeSet<P>,
     rng: Rng,
 }
 
@@ -48,6 +54,7 @@ impl<P: Ord + Clone> Keep<P> {
             standing: cap / 4,
             picked: BTreeSet::new(),
             used: BTreeMap::new(),
+            lost: BTreeSet::new(),
             rng: Rng::new(seed),
         }
     }
@@ -93,6 +100,19 @@ impl<P: Ord + Clone> Keep<P> {
     /// another is picked in its place.
     pub fn unpick(&mut self, peer: &P) {
         self.picked.remove(peer);
+    }
+
+    /// Standing member `peer` went: another is picked in its place, and it is marked lost
+    /// (see [`Keep::take_lost`]).
+    pub fn lose(&mut self, peer: P) {
+        self.picked.remove(&peer);
+        self.lost.insert(peer);
+    }
+
+    /// Whether `peer` was a standing member lost since (and forgets it): when its redial
+    /// comes due, it is dialled only if something else wants it.
+    pub fn take_lost(&mut self, peer: &P) -> bool {
+        self.lost.remove(peer)
     }
 
     /// Up to `n` of `candidates`, drawn at random.
