@@ -651,19 +651,23 @@ impl Core {
         self.topics.followed()
     }
 
-    /// The gossipsub topic of `topic` in this node's mesh, when it is in one.
-    pub fn gossip_topic(&self, topic: &TopicName) -> Option<String> {
-        Some(topic.gossip_topic(&self.mesh.id()?.to_string()))
+    /// The gossipsub topic of `topic` in this node's mesh (of its benchmark messages when
+    /// `bench`), when it is in one.
+    pub fn gossip_topic(&self, topic: &TopicName, bench: bool) -> Option<String> {
+        let mesh = self.mesh.id()?.to_string();
+        Some(match bench {
+            true => topic.bench_gossip_topic(&mesh),
+            false => topic.gossip_topic(&mesh),
+        })
     }
 
     /// The gossipsub topics a follower of `topic` subscribes to in this node's mesh (its
     /// messages', and its benchmark messages'), when it is in one.
     fn gossip_topics(&self, topic: &TopicName) -> Vec<String> {
-        let Some(mesh) = self.mesh.id() else {
-            return Vec::new();
-        };
-        let mesh = mesh.to_string();
-        vec![topic.gossip_topic(&mesh), topic.bench_gossip_topic(&mesh)]
+        [false, true]
+            .into_iter()
+            .filter_map(|bench| self.gossip_topic(topic, bench))
+            .collect()
     }
 
     /// The node's status, as far as the core knows it: the shell adds the topics' peers,

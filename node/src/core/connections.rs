@@ -66,8 +66,10 @@ impl Core {
         let known = self.admits(&peer) && self.mesh.addresses().knows(&peer);
         let standing = self.keep.is_standing(&peer);
         let redial = known && (standing || self.is_mailbox(&peer));
-        if standing {
+        if standing && redial {
             self.keep.lose(peer);
+        } else {
+            self.keep.unpick(&peer);
         }
         self.followers.unpick(&peer);
         self.peers.disconnected(&peer, redial, now.at);
@@ -103,7 +105,7 @@ impl Core {
             .copied()
             .collect();
         for peer in mailboxes {
-            self.peers.dial_soon(peer, now.at);
+            self.dial_soon(peer, now);
         }
     }
 
@@ -190,8 +192,15 @@ impl Core {
     /// Dials `peer` at the next tick unless it is connected.
     fn dial_unless_connected(&mut self, peer: PeerId, now: Now) {
         if !self.peers.is_connected(&peer) {
-            self.peers.dial_soon(peer, now.at);
+            self.dial_soon(peer, now);
         }
+    }
+
+    /// Dials `peer` at the next tick (or when its backoff ends): wanted again, a standing
+    /// member lost before is dialled then after all.
+    pub(super) fn dial_soon(&mut self, peer: PeerId, now: Now) {
+        self.keep.take_lost(&peer);
+        self.peers.dial_soon(peer, now.at);
     }
 
     /// A dial of `peer` failed `failed` times in a row: a standing member is replaced by
@@ -236,6 +245,8 @@ impl Core {
     /// Dials `peer` on demand before something goes to it (a call, a work frame), unless
     /// it is connected or a dial of it is scheduled already.
     pub(super) fn reach(&mut self, peer: PeerId) {
+        // Wanted: a standing member lost a moment ago is dialled when its backoff ends.
+        self.keep.take_lost(&peer);
         let removed = self.mesh.removed().is_some();
         if !removed && !self.peers.is_connected(&peer) && !self.peers.is_scheduled(&peer) {
             self.dial_known(peer);
@@ -252,7 +263,7 @@ impl Core {
             return;
         }
         let mut addrs = self.mesh.addresses().of(&peer);
-        let direct = addrs.iter().any(|a| !is_relayed(a));
+        let direct = self.mesh.addresses().has_own_direct(&peer);
         if direct && self.peers.attempt(&peer) < RELAYED_FROM_ATTEMPT {
             addrs.retain(|a| !is_relayed(a));
         }
@@ -284,10 +295,8 @@ impl Core {
     /// Takes `addrs` as what someone else says of member `peer` (hearsay: it never pushes
     /// out a member's own word).
     pub(super) fn remember_heard(&mut self, peer: PeerId, addrs: &[Multiaddr]) {
-        let mut addrs = addrs.to_vec();
-        one_of_each_first(&mut addrs);
-        addrs.truncate(MAX_HEARD);
-        if let Some(write) = self.mesh.addresses_mut().heard(peer, &addrs) {
+        let addrs = &addrs[..addrs.len().min(MAX_HEARD)];
+        if let Some(write) = self.mesh.addresses_mut().heard(peer, addrs) {
             self.commit.write(write);
             self.tell_addresses(peer);
         }
@@ -424,6 +433,7 @@ impl Core {
         tracing::warn!(%by, "this node was removed from its mesh; it no longer connects to it");
         self.open_doors();
         self.peers.forget_all();
+        self.keep.forget_lost();
         let peers: Vec<PeerId> = self.peers.ids().copied().collect();
         for peer in peers {
             self.out.push_back(Output::Disconnect(peer));

@@ -100,6 +100,7 @@ impl<P: Ord + Clone> Keep<P> {
     /// another is picked in its place.
     pub fn unpick(&mut self, peer: &P) {
         self.picked.remove(peer);
+        self.lost.remove(peer);
     }
 
     /// Standing member `peer` went: another is picked in its place, and it is marked lost
@@ -107,6 +108,11 @@ impl<P: Ord + Clone> Keep<P> {
     pub fn lose(&mut self, peer: P) {
         self.picked.remove(&peer);
         self.lost.insert(peer);
+    }
+
+    /// Forgets every lost member (this node was removed from its mesh).
+    pub fn forget_lost(&mut self) {
+        self.lost.clear();
     }
 
     /// Whether `peer` was a standing member lost since (and forgets it): when its redial

@@ -259,7 +259,7 @@ impl Core {
                 self.remember_own(peer, &[addr]);
             }
             self.out.push_back(Output::Disconnect(peer));
-            self.peers.dial_soon(peer, now.at);
+            self.dial_soon(peer, now);
         }
         self.mesh_info()
             .ok_or_else(|| NodeError::Invalid("mesh state lost".into()))

@@ -603,7 +603,7 @@ impl Sim {
     pub fn gossip_raw(&mut self, node: usize, data: Vec<u8>) {
         let topic = self.nodes[node]
             .core()
-            .gossip_topic(&topic())
+            .gossip_topic(&topic(), false)
             .expect("in a mesh");
         self.output(node, io::Output::Publish { topic, data });
     }

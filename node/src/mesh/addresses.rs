@@ -71,7 +71,6 @@ impl Addresses {
                 known.heard.insert(0, addr);
             }
         }
-        one_of_each_first(&mut known.heard);
         known.heard.truncate(MAX_HEARD);
         changed(member, &before, known)
     }
@@ -84,6 +83,14 @@ impl Addresses {
     /// Where `peer` can be reached, its own addresses first.
     pub fn of(&self, peer: &PeerId) -> Vec<Multiaddr> {
         self.book.get(peer).map(KnownAddrs::all).unwrap_or_default()
+    }
+
+    /// Whether `peer` itself (or a connection this node made to it) gave a direct address:
+    /// hearsay alone never holds back its relayed addresses.
+    pub fn has_own_direct(&self, peer: &PeerId) -> bool {
+        self.book
+            .get(peer)
+            .is_some_and(|k| k.own.iter().any(|a| !is_relayed(a)))
     }
 
     /// Whether the book knows where `peer` is.
@@ -107,10 +114,11 @@ pub fn is_relayed(addr: &Multiaddr) -> bool {
 }
 
 /// Moves the first direct address and the first relayed one of `addrs` to the front (in
-/// their order), the rest after them as they were: where a list is cut short, a member's
-/// book keeps a direct address to dial first and a relayed one for when that fails (cut
-/// in order, a member holding slots on a few relays would be left with relayed addresses
-/// only, and each dial of one connects to that relay as well).
+/// their order), the rest after them as they were: where a member's own list is cut short,
+/// the book keeps a direct address to dial first and a relayed one for when that fails
+/// (cut in order, a member holding slots on a few relays would be left with relayed
+/// addresses only, and each dial of one connects to that relay as well). Hearsay is kept
+/// as told, newest first: reordered, one made-up direct address would stay for good.
 pub fn one_of_each_first(addrs: &mut [Multiaddr]) {
     let direct = addrs.iter().position(|a| !is_relayed(a));
     let relayed = addrs.iter().position(is_relayed);
@@ -176,15 +184,13 @@ mod tests {
         let known = book.of(&bob);
         assert_eq!(known.len(), MAX_OWN);
         assert_eq!(known[..2], [said[0].clone(), addr(1)], "one of each, first");
-        // Hearsay too: two direct addresses heard do not push out the relayed one, nor a
-        // relayed one heard later the direct ones.
-        let carol = PeerId::random();
+        assert!(book.has_own_direct(&bob));
         let hop = relayed(9);
-        book.heard(carol, &[addr(2), addr(3), hop.clone()]);
-        assert_eq!(book.of(&carol), [hop.clone(), addr(3)]);
-        book.heard(carol, &[relayed(10)]);
-        assert!(book.of(&carol).iter().any(|a| !is_relayed(a)));
-
+        // Hearsay is kept as told, newest first, and never counts as the member's own.
+        let carol = PeerId::random();
+        book.heard(carol, &[addr(2), hop.clone()]);
+        assert_eq!(book.of(&carol), [hop.clone(), addr(2)]);
+        assert!(!book.has_own_direct(&carol));
         let other = relayed(11);
         let mut mixed = vec![hop.clone(), other.clone(), addr(4), addr(5)];
         one_of_each_first(&mut mixed);

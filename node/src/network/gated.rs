@@ -14,8 +14,8 @@
 //! connection.
 //!
 //! The addresses the inner behaviours offer for a dial (identify's cache) leave out
-//! relayed ones while a direct one is known: dialling them all at once would connect this
-//! node to every relay the peer holds a slot on.
+//! relayed ones while they hold a direct one: dialling them all at once would connect
+//! this node to every relay the peer holds a slot on.
 
 use std::collections::{HashMap, HashSet};
 use std::task::{Context, Poll};
@@ -125,8 +125,10 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
             .handle_pending_outbound_connection(connection, peer, addrs, role)?;
         // Identify's cache holds a member's relayed addresses too, and libp2p dials every
         // address at once: each relayed one would connect this node to that relay as well.
-        // They are left to the core, which gives them itself once direct dials failed.
-        if addrs.iter().chain(&found).any(|a| !is_relayed(a)) {
+        // They are left out while the cache (the member's own word, pruned of addresses
+        // that failed) holds a direct one; the core gives them itself once direct dials
+        // failed.
+        if found.iter().any(|a| !is_relayed(a)) {
             found.retain(|a| !is_relayed(a));
         }
         Ok(found)

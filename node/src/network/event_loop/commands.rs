@@ -58,7 +58,7 @@ impl EventLoop {
                 bench,
                 reply,
             } => {
-                let subscribers = self.subscribers(&topic);
+                let subscribers = self.subscribers(&topic, bench);
                 let result = if bench {
                     self.core.publish_bench(topic, text, now)
                 } else {
@@ -211,7 +211,7 @@ impl EventLoop {
         let mut status = self.core.status(now());
         let gossipsub = self.swarm.behaviour().gossipsub();
         for topic in &mut status.topics {
-            let Some(name) = self.core.gossip_topic(&topic.name) else {
+            let Some(name) = self.core.gossip_topic(&topic.name, false) else {
                 continue;
             };
             let hash = libp2p::gossipsub::IdentTopic::new(name).hash();
@@ -225,9 +225,10 @@ impl EventLoop {
         status
     }
 
-    /// How many connected peers subscribe to `topic`.
-    fn subscribers(&self, topic: &weft_proto::topic::TopicName) -> usize {
-        let Some(name) = self.core.gossip_topic(topic) else {
+    /// How many connected peers subscribe to `topic` (to its benchmark messages when
+    /// `bench`).
+    fn subscribers(&self, topic: &weft_proto::topic::TopicName, bench: bool) -> usize {
+        let Some(name) = self.core.gossip_topic(topic, bench) else {
             return 0;
         };
         let hash = libp2p::gossipsub::IdentTopic::new(name).hash();
