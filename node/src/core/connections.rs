@@ -263,7 +263,7 @@ impl Core {
             return;
         }
         let mut addrs = self.mesh.addresses().of(&peer);
-        let direct = self.mesh.addresses().has_own_direct(&peer);
+        let direct = addrs.iter().any(|a| !is_relayed(a));
         if direct && self.peers.attempt(&peer) < RELAYED_FROM_ATTEMPT {
             addrs.retain(|a| !is_relayed(a));
         }
@@ -295,8 +295,12 @@ impl Core {
     /// Takes `addrs` as what someone else says of member `peer` (hearsay: it never pushes
     /// out a member's own word).
     pub(super) fn remember_heard(&mut self, peer: PeerId, addrs: &[Multiaddr]) {
-        let addrs = &addrs[..addrs.len().min(MAX_HEARD)];
-        if let Some(write) = self.mesh.addresses_mut().heard(peer, addrs) {
+        // One of each kind first: a member known only by hearsay (most of a large mesh)
+        // would otherwise often be known by its circuits only.
+        let mut addrs = addrs.to_vec();
+        one_of_each_first(&mut addrs);
+        addrs.truncate(MAX_HEARD);
+        if let Some(write) = self.mesh.addresses_mut().heard(peer, &addrs) {
             self.commit.write(write);
             self.tell_addresses(peer);
         }

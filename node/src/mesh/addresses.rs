@@ -85,14 +85,6 @@ impl Addresses {
         self.book.get(peer).map(KnownAddrs::all).unwrap_or_default()
     }
 
-    /// Whether `peer` itself (or a connection this node made to it) gave a direct address:
-    /// hearsay alone never holds back its relayed addresses.
-    pub fn has_own_direct(&self, peer: &PeerId) -> bool {
-        self.book
-            .get(peer)
-            .is_some_and(|k| k.own.iter().any(|a| !is_relayed(a)))
-    }
-
     /// Whether the book knows where `peer` is.
     pub fn knows(&self, peer: &PeerId) -> bool {
         self.book.get(peer).is_some_and(|k| !k.all().is_empty())
@@ -117,8 +109,9 @@ pub fn is_relayed(addr: &Multiaddr) -> bool {
 /// their order), the rest after them as they were: where a member's own list is cut short,
 /// the book keeps a direct address to dial first and a relayed one for when that fails
 /// (cut in order, a member holding slots on a few relays would be left with relayed
-/// addresses only, and each dial of one connects to that relay as well). Hearsay is kept
-/// as told, newest first: reordered, one made-up direct address would stay for good.
+/// addresses only, and each dial of one connects to that relay as well). What is heard is
+/// ordered so before it is taken; once in the book, hearsay is kept newest first, so that
+/// a made-up direct address does not stay ahead of what is heard later.
 pub fn one_of_each_first(addrs: &mut [Multiaddr]) {
     let direct = addrs.iter().position(|a| !is_relayed(a));
     let relayed = addrs.iter().position(is_relayed);
@@ -184,13 +177,13 @@ mod tests {
         let known = book.of(&bob);
         assert_eq!(known.len(), MAX_OWN);
         assert_eq!(known[..2], [said[0].clone(), addr(1)], "one of each, first");
-        assert!(book.has_own_direct(&bob));
         let hop = relayed(9);
-        // Hearsay is kept as told, newest first, and never counts as the member's own.
+        // Hearsay is kept as told, newest first: a direct address heard once does not
+        // stay ahead of what is heard later.
         let carol = PeerId::random();
-        book.heard(carol, &[addr(2), hop.clone()]);
-        assert_eq!(book.of(&carol), [hop.clone(), addr(2)]);
-        assert!(!book.has_own_direct(&carol));
+        book.heard(carol, &[addr(2)]);
+        book.heard(carol, &[hop.clone(), relayed(10)]);
+        assert!(book.of(&carol).iter().all(is_relayed));
         let other = relayed(11);
         let mut mixed = vec![hop.clone(), other.clone(), addr(4), addr(5)];
         one_of_each_first(&mut mixed);
