@@ -174,19 +174,23 @@ impl Core {
     /// as reachable again (dialled on demand).
     pub(super) fn dial_due(&mut self, now: Now) {
         for peer in self.peers.due(now.at) {
-            let wanted = |core: &Core| {
-                core.keep.is_standing(&peer)
-                    || core.is_mailbox(&peer)
-                    || core.delivery.holds_for(&peer)
-                    || core.services.calling(&peer)
-                    || core.followers.is_picked(&peer)
-            };
-            if self.keep.take_lost(&peer) && !wanted(self) {
+            let wanted = self.keep.is_standing(&peer) || self.needs(&peer);
+            if self.keep.take_lost(&peer) && !wanted {
                 self.peers.forget(&peer);
                 continue;
             }
             self.dial_known(peer);
         }
+    }
+
+    /// Whether something needs `peer` connected besides a standing pick: it is a mailbox,
+    /// a message to it is not settled, a call to it is under way, or it is a follower
+    /// picked to carry one of this node's topics.
+    fn needs(&self, peer: &PeerId) -> bool {
+        self.is_mailbox(peer)
+            || self.delivery.holds_for(peer)
+            || self.services.calling(peer)
+            || self.followers.is_picked(peer)
     }
 
     /// Dials `peer` at the next tick unless it is connected.
@@ -227,14 +231,7 @@ impl Core {
             .filter(|p| self.admits(p))
             .copied()
             .collect();
-        let (delivery, services, followers) = (&self.delivery, &self.services, &self.followers);
-        let busy = |p: &PeerId| {
-            delivery.holds_for(p)
-                || services.calling(p)
-                || self.is_mailbox(p)
-                || followers.is_picked(p)
-        };
-        let surplus = self.keep.surplus(&members, now.at, busy);
+        let surplus = self.keep.surplus(&members, now.at, |p| self.needs(p));
         for peer in &surplus {
             tracing::debug!(peer = %short(peer), "closing an idle connection over the cap");
             self.out.push_back(Output::Disconnect(*peer));
