@@ -26,6 +26,7 @@ mod netns;
 mod operate;
 mod pipes;
 mod queues;
+mod reachability;
 mod relay;
 mod replay;
 mod services;

@@ -16,8 +16,15 @@
 //! The addresses the inner behaviours offer for a dial (identify's cache) leave out
 //! relayed ones while they hold a direct one: dialling them all at once would connect
 //! this node to every relay the peer holds a slot on.
+//!
+//! A dial of the inner behaviours to a member this node already reaches directly is
+//! AutoNAT's dial-back (DCUtR dials only members reached through a relay, the relay client
+//! only relays it is not connected to): the probe is answered as soon as it connects, and
+//! the connection is closed then. Kept, each probe would leave one more connection open
+//! for good, and past the cap of connections per peer the next dial-back would fail and
+//! the member would take itself for unreachable.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::task::{Context, Poll};
 
 use either::Either;
@@ -26,8 +33,8 @@ use libp2p::core::transport::PortUse;
 use libp2p::core::{Endpoint, Multiaddr};
 use libp2p::swarm::behaviour::{ConnectionClosed, ConnectionEstablished, FromSwarm};
 use libp2p::swarm::{
-    ConnectionDenied, ConnectionId, NetworkBehaviour, NotifyHandler, THandler, THandlerInEvent,
-    THandlerOutEvent, ToSwarm, dummy,
+    CloseConnection, ConnectionDenied, ConnectionId, NetworkBehaviour, NotifyHandler, THandler,
+    THandlerInEvent, THandlerOutEvent, ToSwarm, dummy,
 };
 
 use crate::mesh::addresses::is_relayed;
@@ -39,8 +46,14 @@ pub struct Gated<B> {
     door: Door,
     /// Connections the inner behaviour runs on, and whose they are.
     enabled: HashMap<ConnectionId, PeerId>,
+    /// Those of them that are direct (not through a relay).
+    direct: HashSet<ConnectionId>,
     /// Dials the inner behaviour started: it hears how they end, whoever answers.
     dialled: HashSet<ConnectionId>,
+    /// Dial-backs connected, to close once the inner behaviour has heard of them.
+    dial_backs: HashSet<ConnectionId>,
+    /// Dial-backs the inner behaviour has heard of, to close.
+    closing: VecDeque<(PeerId, ConnectionId)>,
 }
 
 impl<B> Gated<B> {
@@ -50,7 +63,10 @@ impl<B> Gated<B> {
             inner,
             door,
             enabled: HashMap::new(),
+            direct: HashSet::new(),
             dialled: HashSet::new(),
+            dial_backs: HashSet::new(),
+            closing: VecDeque::new(),
         }
     }
 
@@ -79,6 +95,27 @@ impl<B> Gated<B> {
     /// Whether a new connection to `peer` gets the inner behaviour.
     fn admits(&mut self, peer: &PeerId, connection: ConnectionId) -> bool {
         self.dialled.remove(&connection) || self.door.check("connection", peer)
+    }
+
+    /// Gives `connection` to `peer` the inner behaviour.
+    fn enable(&mut self, connection: ConnectionId, peer: PeerId, relayed: bool) {
+        self.enabled.insert(connection, peer);
+        if !relayed {
+            self.direct.insert(connection);
+        }
+    }
+
+    /// A connection that never came up, or was denied after this let it in.
+    fn forget(&mut self, connection: ConnectionId) {
+        self.dialled.remove(&connection);
+        self.enabled.remove(&connection);
+        self.direct.remove(&connection);
+        self.dial_backs.remove(&connection);
+    }
+
+    /// Whether this node reaches `peer` directly already.
+    fn reaches_directly(&self, peer: &PeerId) -> bool {
+        self.connections_of(peer).any(|c| self.direct.contains(&c))
     }
 }
 
@@ -109,7 +146,7 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
         let handler = self
             .inner
             .handle_established_inbound_connection(connection, peer, local, remote)?;
-        self.enabled.insert(connection, peer);
+        self.enable(connection, peer, is_relayed(local) || is_relayed(remote));
         Ok(Either::Left(handler))
     }
 
@@ -142,13 +179,17 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
         role: Endpoint,
         port_use: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
+        let dial_back = self.dialled.contains(&connection) && self.reaches_directly(&peer);
         if !self.admits(&peer, connection) {
             return Ok(Either::Right(dummy::ConnectionHandler));
         }
         let handler = self
             .inner
             .handle_established_outbound_connection(connection, peer, addr, role, port_use)?;
-        self.enabled.insert(connection, peer);
+        self.enable(connection, peer, is_relayed(addr));
+        if dial_back {
+            self.dial_backs.insert(connection);
+        }
         Ok(Either::Left(handler))
     }
 
@@ -165,8 +206,13 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
                         ..e
                     },
                 ));
+                if self.dial_backs.remove(&e.connection_id) {
+                    self.closing.push_back((e.peer_id, e.connection_id));
+                }
             }
             FromSwarm::ConnectionClosed(e) => {
+                self.direct.remove(&e.connection_id);
+                self.dial_backs.remove(&e.connection_id);
                 if self.enabled.remove(&e.connection_id).is_none() {
                     return;
                 }
@@ -184,12 +230,11 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
             }
             FromSwarm::DialFailure(e) => {
                 // A later behaviour may deny a connection this one let in.
-                self.dialled.remove(&e.connection_id);
-                self.enabled.remove(&e.connection_id);
+                self.forget(e.connection_id);
                 self.inner.on_swarm_event(event);
             }
             FromSwarm::ListenFailure(e) => {
-                self.enabled.remove(&e.connection_id);
+                self.forget(e.connection_id);
                 self.inner.on_swarm_event(event);
             }
             other => self.inner.on_swarm_event(other),
@@ -214,6 +259,13 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        if let Some((peer_id, connection)) = self.closing.pop_front() {
+            tracing::debug!(peer = %crate::core::short(&peer_id), "closing a dial-back");
+            return Poll::Ready(ToSwarm::CloseConnection {
+                peer_id,
+                connection: CloseConnection::One(connection),
+            });
+        }
         loop {
             let event = match self.inner.poll(cx) {
                 Poll::Ready(event) => event,
