@@ -2,7 +2,11 @@
 //! `fdatasync` of 4 KiB (in the directory the nodes keep their databases in) and one echo
 //! of 64 bytes on a libp2p stream that is already open (TCP + Noise + Yamux, no disk). A
 //! durable round trip needs at least one of each: the recipient's flush, and the message
-//! there and its acknowledgement back.
+//! there and its acknowledgement back. When sender and recipient share a disk, as in the
+//! bench, the sender's flush of the message runs at the same moment as the recipient's
+//! and the disk takes them one after the other: the floor on one disk is a pair of
+//! flushes, with the acknowledgement's way back after them (the message's way there
+//! overlaps the sender's flush).
 
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -35,6 +39,50 @@ pub fn fdatasync(dir: &Path, n: usize) -> anyhow::Result<Figures> {
     }
     let wall = start.elapsed();
     std::fs::remove_file(&path)?;
+    Ok(Figures::from(samples, wall))
+}
+
+/// `n` pairs of 4 KiB writes, each followed by `fdatasync`, on two files in `dir` from two
+/// threads started at once: a sender's flush and its recipient's on one disk, as when both
+/// nodes run on this machine. Each pair is timed from the first write to the end of the
+/// later flush (the disk takes them one after the other).
+pub fn fdatasync_pair(dir: &Path, n: usize) -> anyhow::Result<Figures> {
+    std::fs::create_dir_all(dir)?;
+    let (mine, theirs) = (dir.join("mine.bench"), dir.join("theirs.bench"));
+    let start_together = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let (their_times, times) = std::sync::mpsc::channel();
+    let other = {
+        let (path, start_together) = (theirs.clone(), start_together.clone());
+        std::thread::spawn(move || -> std::io::Result<()> {
+            let file = std::fs::File::create(&path)?;
+            for _ in 0..n {
+                start_together.wait();
+                let t = Instant::now();
+                file.write_all_at(&[0xa5u8; 4096], 0)?;
+                file.sync_data()?;
+                let _ = their_times.send((t, Instant::now()));
+            }
+            Ok(())
+        })
+    };
+    let file = std::fs::File::create(&mine)?;
+    let mut samples = Vec::with_capacity(n);
+    let start = Instant::now();
+    for _ in 0..n {
+        start_together.wait();
+        let t = Instant::now();
+        file.write_all_at(&[0x5au8; 4096], 0)?;
+        file.sync_data()?;
+        let done = Instant::now();
+        let (their_start, their_done) = times.recv()?;
+        samples.push(done.max(their_done) - t.min(their_start));
+    }
+    let wall = start.elapsed();
+    other
+        .join()
+        .map_err(|_| anyhow::anyhow!("the other flush panicked"))??;
+    std::fs::remove_file(&mine)?;
+    std::fs::remove_file(&theirs)?;
     Ok(Figures::from(samples, wall))
 }
 
