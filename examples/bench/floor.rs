@@ -50,7 +50,7 @@ pub fn fdatasync_pair(dir: &Path, n: usize) -> anyhow::Result<Figures> {
     std::fs::create_dir_all(dir)?;
     let (mine, theirs) = (dir.join("mine.bench"), dir.join("theirs.bench"));
     let start_together = std::sync::Arc::new(std::sync::Barrier::new(2));
-    let (their_times, times) = std::sync::mpsc::channel();
+    let (their_times, times) = std::sync::mpsc::sync_channel(1);
     let other = {
         let (path, start_together) = (theirs.clone(), start_together.clone());
         std::thread::spawn(move || -> std::io::Result<()> {
