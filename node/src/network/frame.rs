@@ -10,6 +10,10 @@ use weft_proto::codec::{check_frame_len, frame};
 /// The most a frame's buffer starts with.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// How many bytes of frames a writer gathers before it writes them to the stream (a larger
+/// frame goes to the stream directly).
+const WRITE_BUFFER: usize = 64 * 1024;
+
 /// Reads one frame: an I/O error, or the body, or the reason it was refused (too large,
 /// decided from the header alone, before the body is read).
 pub async fn read_frame<T: AsyncRead + Unpin>(
@@ -45,14 +49,16 @@ pub fn received<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stre
 }
 
 /// Writes every item from `items` as a frame, encoded by `encode`; items already waiting
-/// are written together and flushed once. Ends (closing the writer) when `items` does, or
-/// with why the stream broke.
+/// are written together, as one write to the stream (one Yamux frame, one Noise message,
+/// rather than one each), and flushed once. Ends (closing the writer) when `items` does,
+/// or with why the stream broke.
 pub async fn write_all<T, W: AsyncWrite + Unpin>(
-    mut writer: W,
+    writer: W,
     mut items: impl futures::Stream<Item = T> + Unpin,
     encode: impl Fn(T) -> Result<Vec<u8>, DecodeError>,
 ) -> String {
     use futures::{FutureExt, StreamExt};
+    let mut writer = futures::io::BufWriter::with_capacity(WRITE_BUFFER, writer);
     while let Some(first) = items.next().await {
         let mut next = Some(first);
         while let Some(item) = next {
