@@ -24,6 +24,7 @@
 mod nodes;
 mod poll;
 mod sample;
+mod tcp;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -228,7 +229,7 @@ async fn idle(nodes: &[Node]) -> anyhow::Result<()> {
         rss.push(rss_mib(node.pid())?);
         let peers = node.client.peers().await;
         links.count(&peers.with_context(|| format!("{}'s peers", node.name))?);
-        links.tcp.push(sample::tcp_connections(node.pid())? as f64);
+        links.tcp.push(tcp::tcp_connections(node.pid())? as f64);
     }
     println!(
         "idle        {} s; load average at its end {load}",

@@ -11,8 +11,9 @@ use weft_proto::codec::{check_frame_len, frame};
 const READ_CHUNK: usize = 64 * 1024;
 
 /// How many bytes of frames a writer gathers before it writes them to the stream (a larger
-/// frame goes to the stream directly).
-const WRITE_BUFFER: usize = 64 * 1024;
+/// frame goes to the stream directly). Every open session holds one: 16 KiB takes a group
+/// commit's acknowledgements, or 16 messages of 1 KiB, in one write.
+const WRITE_BUFFER: usize = 16 * 1024;
 
 /// Reads one frame: an I/O error, or the body, or the reason it was refused (too large,
 /// decided from the header alone, before the body is read).
