@@ -21,8 +21,8 @@
 //! AutoNAT's dial-back (DCUtR dials only members reached through a relay, the relay client
 //! only relays it is not connected to): the probe is answered as soon as it connects, and
 //! the connection is closed then. Kept, each probe would leave one more connection open
-//! for good, and past the cap of connections per peer the next dial-back would fail and
-//! the member would take itself for unreachable.
+//! for good, and past the cap of connections per peer the next dial-backs would fail,
+//! which could make the member take itself for unreachable.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::task::{Context, Poll};
