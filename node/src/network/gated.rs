@@ -17,10 +17,9 @@
 //! relayed ones while they hold a direct one: dialling them all at once would connect
 //! this node to every relay the peer holds a slot on.
 //!
-//! A dial of the inner behaviours to a member this node already reaches directly is
-//! AutoNAT's dial-back (DCUtR dials only members reached through a relay, the relay client
-//! only relays it is not connected to): the probe is answered as soon as it connects, and
-//! the connection is closed then. Kept, each probe would leave one more connection open
+//! A dial of the inner behaviours on a port of its own (the others reuse the listening
+//! port) to a member this node already reaches directly is AutoNAT's dial-back: the probe
+//! is answered as soon as it connects, and the connection is closed then. Kept, each probe would leave one more connection open
 //! for good, and past the cap of connections per peer the next dial-backs would fail,
 //! which could make the member take itself for unreachable.
 
@@ -179,7 +178,11 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
         role: Endpoint,
         port_use: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        let dial_back = self.dialled.contains(&connection) && self.reaches_directly(&peer);
+        // AutoNAT alone dials on a port of its own (the relay client and DCUtR reuse the
+        // listening one), and only members it already reaches.
+        let dial_back = self.dialled.contains(&connection)
+            && port_use == PortUse::New
+            && self.reaches_directly(&peer);
         if !self.admits(&peer, connection) {
             return Ok(Either::Right(dummy::ConnectionHandler));
         }
@@ -207,6 +210,8 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
                     },
                 ));
                 if self.dial_backs.remove(&e.connection_id) {
+                    // Going: no reason to take a later dial for a dial-back.
+                    self.direct.remove(&e.connection_id);
                     self.closing.push_back((e.peer_id, e.connection_id));
                 }
             }
