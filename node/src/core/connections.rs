@@ -66,7 +66,7 @@ impl Core {
         let known = self.admits(&peer) && self.mesh.addresses().knows(&peer);
         let standing = self.keep.is_standing(&peer);
         let redial = known && (standing || self.is_mailbox(&peer));
-        if standing && redial {
+        if standing && known {
             self.keep.lose(peer);
         } else {
             self.keep.unpick(&peer);

@@ -19,9 +19,10 @@
 //!
 //! A dial of the inner behaviours on a port of its own (the others reuse the listening
 //! port) to a member this node already reaches directly is AutoNAT's dial-back: the probe
-//! is answered as soon as it connects, and the connection is closed then. Kept, each probe would leave one more connection open
-//! for good, and past the cap of connections per peer the next dial-backs would fail,
-//! which could make the member take itself for unreachable.
+//! is answered as soon as it connects, and the connection is closed then. Kept, each probe
+//! would leave one more connection open for good, and past the cap of connections per
+//! peer the next dial-backs would fail, which could make the member take itself for
+//! unreachable.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::task::{Context, Poll};
@@ -104,7 +105,7 @@ impl<B> Gated<B> {
         }
     }
 
-    /// A connection that never came up, or was denied after this let it in.
+    /// A connection that closed, never came up, or was denied after this let it in.
     fn forget(&mut self, connection: ConnectionId) {
         self.dialled.remove(&connection);
         self.enabled.remove(&connection);
@@ -216,9 +217,9 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
                 }
             }
             FromSwarm::ConnectionClosed(e) => {
-                self.direct.remove(&e.connection_id);
-                self.dial_backs.remove(&e.connection_id);
-                if self.enabled.remove(&e.connection_id).is_none() {
+                let enabled = self.enabled.contains_key(&e.connection_id);
+                self.forget(e.connection_id);
+                if !enabled {
                     return;
                 }
                 let remaining_established = self.connections_of(&e.peer_id).count();
