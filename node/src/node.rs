@@ -79,6 +79,7 @@ impl Node {
             keypair,
             shared.prologue.clone(),
             &shared.door,
+            &shared.tally,
             offer,
             &mut registry,
         )?;

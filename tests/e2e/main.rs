@@ -25,6 +25,7 @@ mod nat;
 mod netns;
 mod operate;
 mod pipes;
+mod punch_flood;
 mod queues;
 mod reachability;
 mod relay;

@@ -15,6 +15,7 @@ use libp2p::{autonat, connection_limits, dcutr, gossipsub, identify, mdns, ping,
 use weft_proto::limits::MAX_TOPIC_PAYLOAD_BYTES;
 
 use super::gated::Gated;
+use super::tally::Tally;
 use crate::config::RelayLimits;
 use crate::mesh::door::Door;
 /// Identify's protocol version string: which application protocol family this node speaks.
@@ -84,11 +85,12 @@ pub struct Offer {
 
 impl Behaviour {
     /// Builds the behaviour for `key`: relaying for the members `door` admits, within
-    /// `offer`'s limits.
+    /// `offer`'s limits; refusals are counted in `tally`.
     pub fn new(
         key: &Keypair,
         relay_client: relay::client::Behaviour,
         door: &Door,
+        tally: &Tally,
         offer: Offer,
     ) -> Result<Behaviour, String> {
         let identify = identify::Behaviour::new(
@@ -164,7 +166,7 @@ impl Behaviour {
             blocked: allow_block_list::Behaviour::default(),
             limits,
             stream: libp2p_stream::Behaviour::new(),
-            members: Gated::new(members, door.clone()),
+            members: Gated::new(members, door.clone(), tally.clone()),
             mdns: match offer.mdns {
                 true => Some(
                     mdns::tokio::Behaviour::new(mdns::Config::default(), key.public().to_peer_id())

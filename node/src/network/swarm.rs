@@ -14,6 +14,7 @@ use libp2p::{Multiaddr, Swarm, tcp, yamux};
 use super::NodeError;
 use super::behaviour::{Behaviour, Offer};
 use super::mesh_noise::{MeshNoise, Prologue};
+use super::tally::Tally;
 use crate::mesh::door::Door;
 
 /// Connections to members are long-lived; they are closed by peers leaving, not idleness.
@@ -34,11 +35,13 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Builds the Swarm for `keypair`; TCP and relayed connections carry `prologue` in their
-/// Noise handshake; the relay serves the members `door` admits, as `offer` says.
+/// Noise handshake; the relay serves the members `door` admits, as `offer` says; refusals
+/// are counted in `tally`.
 pub fn build(
     keypair: Keypair,
     prologue: Prologue,
     door: &Door,
+    tally: &Tally,
     offer: Offer,
     registry: &mut prometheus_client::registry::Registry,
 ) -> Result<Swarm<Behaviour>, NodeError> {
@@ -68,7 +71,7 @@ pub fn build(
         .map_err(|e| transport(&e))?
         .with_bandwidth_metrics(registry)
         .with_behaviour(|key, relay_client| {
-            Behaviour::new(key, relay_client, door, offer)
+            Behaviour::new(key, relay_client, door, tally, offer)
                 .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
         })
         .map_err(|e| transport(&e))?

@@ -58,6 +58,7 @@ fn kind_of(reason: &str) -> &'static str {
         "ping" => "ping",
         "relay" => "relay",
         "acl" => "acl",
+        "dial" => "dial",
         "sync" => "sync",
         "join" => "join",
         "storage" => "storage",
