@@ -5,8 +5,7 @@
 //! - [`dm_stream`]: `/weft/dm/1`, pipelined on one long-lived stream per peer.
 //! - [`exchange`]: one request and one response per stream (join, sync and mailbox use it).
 //! - [`gated`]: [`gated::Gated`], a behaviour on members' connections only.
-//! - [`dial_budget`]: [`dial_budget::DialBudget`], how often the standard protocols may
-//!   dial one peer.
+//! - [`punch`]: [`punch::Punch`], hole punching (DCUtR) held to a budget per member.
 //! - [`frame`]: the length-prefixed frames all of weft's stream protocols use.
 //! - [`join`]: `/weft/join/1`, redeeming an invite key.
 //! - [`sync`]: `/weft/sync/1`, bringing a member's ACL log up to date, and sharing members'
@@ -27,7 +26,6 @@
 // `#[derive(NetworkBehaviour)]` generates a public event enum it cannot document.
 #[allow(missing_docs)]
 pub mod behaviour;
-pub mod dial_budget;
 pub mod dm_stream;
 pub mod event_loop;
 pub mod exchange;
@@ -40,6 +38,7 @@ pub mod machine;
 pub mod mailbox;
 pub mod mesh_noise;
 pub mod permits;
+pub mod punch;
 pub mod queue_stream;
 pub mod service_stream;
 pub mod session_stream;

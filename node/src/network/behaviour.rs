@@ -15,6 +15,7 @@ use libp2p::{autonat, connection_limits, dcutr, gossipsub, identify, mdns, ping,
 use weft_proto::limits::MAX_TOPIC_PAYLOAD_BYTES;
 
 use super::gated::Gated;
+use super::punch::Punch;
 use super::tally::Tally;
 use crate::config::RelayLimits;
 use crate::mesh::door::Door;
@@ -66,8 +67,9 @@ pub struct Members {
     pub relay: Toggle<relay::Behaviour>,
     /// Circuit relay v2 client: reservations on relays, relayed connections.
     pub relay_client: relay::client::Behaviour,
-    /// Direct connection upgrade through relay (hole punching).
-    pub dcutr: dcutr::Behaviour,
+    /// Direct connection upgrade through relay (hole punching), held to a budget per
+    /// member.
+    pub dcutr: Punch<dcutr::Behaviour>,
     /// AutoNAT: whether members can dial this node back (reachability). Only members probe
     /// and answer, so only members confirm an external address.
     pub autonat: autonat::Behaviour,
@@ -148,7 +150,10 @@ impl Behaviour {
                 .map(|limits| relay_server(key, door, limits))
                 .into(),
             relay_client,
-            dcutr: dcutr::Behaviour::new(key.public().to_peer_id()),
+            dcutr: Punch::new(
+                dcutr::Behaviour::new(key.public().to_peer_id()),
+                tally.clone(),
+            ),
             autonat: autonat::Behaviour::new(
                 key.public().to_peer_id(),
                 autonat::Config {
@@ -166,7 +171,7 @@ impl Behaviour {
             blocked: allow_block_list::Behaviour::default(),
             limits,
             stream: libp2p_stream::Behaviour::new(),
-            members: Gated::new(members, door.clone(), tally.clone()),
+            members: Gated::new(members, door.clone()),
             mdns: match offer.mdns {
                 true => Some(
                     mdns::tokio::Behaviour::new(mdns::Config::default(), key.public().to_peer_id())

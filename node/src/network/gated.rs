@@ -23,14 +23,9 @@
 //! would leave one more connection open for good, and past the cap of connections per
 //! peer the next dial-backs would fail, which could make the member take itself for
 //! unreachable.
-//!
-//! The inner behaviours' dials of one peer are held to a [`DialBudget`]: some of them go
-//! where the peer says (DCUtR's `CONNECT`), and a member must not make this node dial
-//! anywhere it likes, as often as it likes.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use either::Either;
 use libp2p::PeerId;
@@ -42,8 +37,6 @@ use libp2p::swarm::{
     THandlerInEvent, THandlerOutEvent, ToSwarm, dummy,
 };
 
-use super::dial_budget::{DialBudget, OverBudget};
-use super::tally::Tally;
 use crate::mesh::addresses::is_relayed;
 use crate::mesh::door::Door;
 
@@ -61,16 +54,11 @@ pub struct Gated<B> {
     dial_backs: HashSet<ConnectionId>,
     /// Dial-backs the inner behaviour has heard of, to close.
     closing: VecDeque<(PeerId, ConnectionId)>,
-    /// What the inner behaviour's dials may cost, per peer.
-    budget: DialBudget,
-    /// Where dials past the budget are counted.
-    tally: Tally,
 }
 
 impl<B> Gated<B> {
-    /// `inner`, on connections to the members `door` admits; its dials past their budget
-    /// are counted in `tally`.
-    pub fn new(inner: B, door: Door, tally: Tally) -> Gated<B> {
+    /// `inner`, on connections to the members `door` admits.
+    pub fn new(inner: B, door: Door) -> Gated<B> {
         Gated {
             inner,
             door,
@@ -79,8 +67,6 @@ impl<B> Gated<B> {
             dialled: HashSet::new(),
             dial_backs: HashSet::new(),
             closing: VecDeque::new(),
-            budget: DialBudget::default(),
-            tally,
         }
     }
 
@@ -181,15 +167,6 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
         // failed.
         if found.iter().any(|a| !is_relayed(a)) {
             found.retain(|a| !is_relayed(a));
-        }
-        if let Some(peer) = peer.filter(|_| self.dialled.contains(&connection))
-            && !self
-                .budget
-                .allow(peer, addrs.len() + found.len(), Instant::now())
-        {
-            self.tally.add("dial_over_budget");
-            tracing::warn!(peer = %crate::core::short(&peer), "refused a dial: past this member's budget of dials a minute");
-            return Err(ConnectionDenied::new(OverBudget));
         }
         Ok(found)
     }

@@ -58,7 +58,7 @@ fn kind_of(reason: &str) -> &'static str {
         "ping" => "ping",
         "relay" => "relay",
         "acl" => "acl",
-        "dial" => "dial",
+        "punch" => "punch",
         "sync" => "sync",
         "join" => "join",
         "storage" => "storage",

@@ -1,0 +1,282 @@
+//! [`Punch`]: hole punching (DCUtR), held to a budget per member.
+//!
+//! DCUtR dials where the other side says: the addresses in its `CONNECT`. On a relayed
+//! connection this node dialled, every `CONNECT` stream the other side opens is one more
+//! dial, and one more entry DCUtR keeps for good; on one it accepted, three. Unbounded, a
+//! member could make this node connect anywhere, as often as it likes, and grow its memory
+//! while at it. So at most [`HANDSHAKES`] of a member's handshakes a minute reach DCUtR
+//! (honest use is three per relayed connection; the rest are dropped unheard), and DCUtR's
+//! dial to more than [`MAX_ADDRESSES`] addresses, or to any address but a plain IP one (a
+//! DNS name would be looked up and dialled at every address it resolves to), is refused.
+//! Refusals are counted (`punch_over_budget`, `punch_addresses`) and said in one line, once
+//! per burst.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use libp2p::core::transport::PortUse;
+use libp2p::core::{Endpoint, Multiaddr};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::behaviour::FromSwarm;
+use libp2p::swarm::{
+    ConnectionDenied, ConnectionId, NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent,
+    ToSwarm,
+};
+
+use super::tally::Tally;
+use crate::core::short;
+
+/// The window the budget counts over.
+pub const WINDOW: Duration = Duration::from_secs(60);
+
+/// A member's handshakes that reach DCUtR per [`WINDOW`].
+pub const HANDSHAKES: usize = 12;
+
+/// The most addresses DCUtR may dial at once.
+pub const MAX_ADDRESSES: usize = 8;
+
+/// Why DCUtR's dial was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("a hole punch to more than {MAX_ADDRESSES} addresses, or to one that is not an IP address")]
+pub struct NotPlainAddresses;
+
+/// `B` (DCUtR), held to a budget per member.
+pub struct Punch<B> {
+    inner: B,
+    budget: Budget,
+    /// Dials `inner` started that have not connected or failed yet.
+    dials: HashSet<ConnectionId>,
+    tally: Tally,
+}
+
+impl<B> Punch<B> {
+    /// `inner`, its refusals counted in `tally`.
+    pub fn new(inner: B, tally: Tally) -> Punch<B> {
+        Punch {
+            inner,
+            budget: Budget::default(),
+            dials: HashSet::new(),
+            tally,
+        }
+    }
+}
+
+impl<B: NetworkBehaviour> NetworkBehaviour for Punch<B> {
+    type ConnectionHandler = B::ConnectionHandler;
+    type ToSwarm = B::ToSwarm;
+
+    fn handle_pending_inbound_connection(
+        &mut self,
+        connection: ConnectionId,
+        local: &Multiaddr,
+        remote: &Multiaddr,
+    ) -> Result<(), ConnectionDenied> {
+        self.inner
+            .handle_pending_inbound_connection(connection, local, remote)
+    }
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        connection: ConnectionId,
+        peer: PeerId,
+        local: &Multiaddr,
+        remote: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.inner
+            .handle_established_inbound_connection(connection, peer, local, remote)
+    }
+
+    fn handle_pending_outbound_connection(
+        &mut self,
+        connection: ConnectionId,
+        peer: Option<PeerId>,
+        addrs: &[Multiaddr],
+        role: Endpoint,
+    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        if self.dials.contains(&connection)
+            && (addrs.len() > MAX_ADDRESSES || !addrs.iter().all(is_plain))
+        {
+            self.tally.add("punch_addresses");
+            tracing::warn!(
+                peer = %peer.as_ref().map(short).unwrap_or_default(),
+                addresses = addrs.len(),
+                "refused a hole punch: too many addresses, or one that is not an IP address"
+            );
+            return Err(ConnectionDenied::new(NotPlainAddresses));
+        }
+        self.inner
+            .handle_pending_outbound_connection(connection, peer, addrs, role)
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        connection: ConnectionId,
+        peer: PeerId,
+        addr: &Multiaddr,
+        role: Endpoint,
+        port_use: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.inner
+            .handle_established_outbound_connection(connection, peer, addr, role, port_use)
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        match &event {
+            FromSwarm::ConnectionEstablished(e) => {
+                self.dials.remove(&e.connection_id);
+            }
+            FromSwarm::DialFailure(e) => {
+                self.dials.remove(&e.connection_id);
+            }
+            _ => {}
+        }
+        self.inner.on_swarm_event(event);
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        match self.budget.allow(peer, Instant::now()) {
+            Verdict::Allow => self
+                .inner
+                .on_connection_handler_event(peer, connection, event),
+            Verdict::Refuse { first } => {
+                self.tally.add("punch_over_budget");
+                if first {
+                    tracing::warn!(
+                        peer = %short(&peer),
+                        "dropping hole-punch handshakes: past this member's {HANDSHAKES} a minute"
+                    );
+                }
+            }
+        }
+    }
+
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        let event = std::task::ready!(self.inner.poll(cx));
+        if let ToSwarm::Dial { opts } = &event {
+            self.dials.insert(opts.connection_id());
+        }
+        Poll::Ready(event)
+    }
+}
+
+/// Whether `addr` is a plain IP address (TCP or QUIC), with nothing to look up.
+fn is_plain(addr: &Multiaddr) -> bool {
+    matches!(
+        addr.iter().next(),
+        Some(Protocol::Ip4(_) | Protocol::Ip6(_))
+    ) && addr.iter().all(|p| {
+        matches!(
+            p,
+            Protocol::Ip4(_)
+                | Protocol::Ip6(_)
+                | Protocol::Tcp(_)
+                | Protocol::Udp(_)
+                | Protocol::QuicV1
+                | Protocol::P2p(_)
+        )
+    })
+}
+
+/// Whether a handshake is let through.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Allow,
+    /// Refused; `first` since the member's last allowed one.
+    Refuse {
+        first: bool,
+    },
+}
+
+/// Each member's handshakes within the last [`WINDOW`].
+#[derive(Debug, Default)]
+struct Budget {
+    members: HashMap<PeerId, Spent>,
+}
+
+/// One member's handshakes within the window, and whether it is being refused.
+#[derive(Debug, Default)]
+struct Spent {
+    at: VecDeque<Instant>,
+    refusing: bool,
+}
+
+impl Budget {
+    /// Counts a handshake of `peer` at `now` if it fits in the budget.
+    fn allow(&mut self, peer: PeerId, now: Instant) -> Verdict {
+        self.members.retain(|_, spent| {
+            while spent
+                .at
+                .front()
+                .is_some_and(|at| now.duration_since(*at) >= WINDOW)
+            {
+                spent.at.pop_front();
+            }
+            !spent.at.is_empty()
+        });
+        let spent = self.members.entry(peer).or_default();
+        if spent.at.len() >= HANDSHAKES {
+            let first = !spent.refusing;
+            spent.refusing = true;
+            return Verdict::Refuse { first };
+        }
+        spent.refusing = false;
+        spent.at.push_back(now);
+        Verdict::Allow
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_gets_its_handshakes_per_window_and_others_are_not_charged() {
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let start = Instant::now();
+        let mut budget = Budget::default();
+        for _ in 0..HANDSHAKES {
+            assert_eq!(budget.allow(a, start), Verdict::Allow);
+        }
+        assert_eq!(budget.allow(a, start), Verdict::Refuse { first: true });
+        assert_eq!(budget.allow(a, start), Verdict::Refuse { first: false });
+        assert_eq!(budget.allow(b, start), Verdict::Allow, "another member");
+        assert_eq!(
+            budget.allow(a, start + WINDOW),
+            Verdict::Allow,
+            "a new window"
+        );
+    }
+
+    #[test]
+    fn members_past_the_window_are_forgotten() {
+        let start = Instant::now();
+        let mut budget = Budget::default();
+        for _ in 0..100 {
+            budget.allow(PeerId::random(), start);
+        }
+        budget.allow(PeerId::random(), start + WINDOW);
+        assert_eq!(budget.members.len(), 1);
+    }
+
+    #[test]
+    fn only_plain_ip_addresses_are_dialled() {
+        let plain = |a: &str| is_plain(&a.parse().unwrap());
+        assert!(plain("/ip4/192.0.2.7/tcp/7420"));
+        assert!(plain("/ip6/::1/udp/7420/quic-v1"));
+        assert!(!plain("/dns4/example.com/tcp/7420"));
+        assert!(!plain("/dnsaddr/example.com"));
+        assert!(!plain(
+            "/ip4/192.0.2.7/tcp/7420/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA/p2p-circuit"
+        ));
+    }
+}
