@@ -7,9 +7,13 @@
 //! while at it. So at most [`HANDSHAKES`] of a member's handshakes a minute reach DCUtR
 //! (honest use is three per relayed connection; the rest are dropped unheard), and DCUtR's
 //! dial to more than [`MAX_ADDRESSES`] addresses, or to any address but a plain IP one (a
-//! DNS name would be looked up and dialled at every address it resolves to), is refused.
-//! Refusals are counted (`punch_over_budget`, `punch_addresses`) and said in one line, once
-//! per burst.
+//! DNS name would be looked up and dialled at every address it resolves to), or to this
+//! machine's loopback while the node listens beyond it (the member would be knocking on
+//! this machine's local services), is refused. Refusals are counted (`punch_over_budget`,
+//! `punch_addresses`) and said in one line, once per burst.
+//!
+//! Left: DCUtR keeps an entry for every handshake it hears, for good; the budget bounds
+//! how fast that grows (a few hundred bytes a minute per member), not how far.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::task::{Context, Poll};
@@ -34,12 +38,12 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 /// A member's handshakes that reach DCUtR per [`WINDOW`].
 pub const HANDSHAKES: usize = 12;
 
-/// The most addresses DCUtR may dial at once.
-pub const MAX_ADDRESSES: usize = 8;
+/// The most addresses DCUtR may dial at once: as many as a libp2p peer keeps as candidates.
+pub const MAX_ADDRESSES: usize = 20;
 
 /// Why DCUtR's dial was refused.
 #[derive(Debug, thiserror::Error)]
-#[error("a hole punch to more than {MAX_ADDRESSES} addresses, or to one that is not an IP address")]
+#[error("a hole punch to more than {MAX_ADDRESSES} addresses, or to one it may not dial")]
 pub struct NotPlainAddresses;
 
 /// `B` (DCUtR), held to a budget per member.
@@ -48,6 +52,8 @@ pub struct Punch<B> {
     budget: Budget,
     /// Dials `inner` started that have not connected or failed yet.
     dials: HashSet<ConnectionId>,
+    /// Whether this node listens on an address beyond loopback.
+    beyond_loopback: bool,
     tally: Tally,
 }
 
@@ -58,6 +64,7 @@ impl<B> Punch<B> {
             inner,
             budget: Budget::default(),
             dials: HashSet::new(),
+            beyond_loopback: false,
             tally,
         }
     }
@@ -96,13 +103,14 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Punch<B> {
         role: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
         if self.dials.contains(&connection)
-            && (addrs.len() > MAX_ADDRESSES || !addrs.iter().all(is_plain))
+            && (addrs.len() > MAX_ADDRESSES
+                || !addrs.iter().all(|a| may_punch(a, self.beyond_loopback)))
         {
             self.tally.add("punch_addresses");
             tracing::warn!(
                 peer = %peer.as_ref().map(short).unwrap_or_default(),
                 addresses = addrs.len(),
-                "refused a hole punch: too many addresses, or one that is not an IP address"
+                "refused a hole punch: too many addresses, or one it may not dial"
             );
             return Err(ConnectionDenied::new(NotPlainAddresses));
         }
@@ -130,6 +138,7 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Punch<B> {
             FromSwarm::DialFailure(e) => {
                 self.dials.remove(&e.connection_id);
             }
+            FromSwarm::NewListenAddr(e) if !is_loopback(e.addr) => self.beyond_loopback = true,
             _ => {}
         }
         self.inner.on_swarm_event(event);
@@ -169,12 +178,22 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Punch<B> {
     }
 }
 
-/// Whether `addr` is a plain IP address (TCP or QUIC), with nothing to look up.
-fn is_plain(addr: &Multiaddr) -> bool {
-    matches!(
-        addr.iter().next(),
-        Some(Protocol::Ip4(_) | Protocol::Ip6(_))
-    ) && addr.iter().all(|p| {
+/// Whether a hole punch may go to `addr`: a plain IP address (TCP or QUIC, nothing to look
+/// up) that names one host, and not this machine's loopback when the node listens beyond
+/// it (`beyond_loopback`).
+fn may_punch(addr: &Multiaddr, beyond_loopback: bool) -> bool {
+    let host = match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => {
+            let local = ip.is_loopback() && beyond_loopback;
+            !(ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || local)
+        }
+        Some(Protocol::Ip6(ip)) => {
+            let local = ip.is_loopback() && beyond_loopback;
+            !(ip.is_unspecified() || ip.is_multicast() || local)
+        }
+        _ => false,
+    };
+    host && addr.iter().all(|p| {
         matches!(
             p,
             Protocol::Ip4(_)
@@ -185,6 +204,15 @@ fn is_plain(addr: &Multiaddr) -> bool {
                 | Protocol::P2p(_)
         )
     })
+}
+
+/// Whether `addr` is on this machine's loopback.
+fn is_loopback(addr: &Multiaddr) -> bool {
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => ip.is_loopback(),
+        Some(Protocol::Ip6(ip)) => ip.is_loopback(),
+        _ => false,
+    }
 }
 
 /// Whether a handshake is let through.
@@ -269,14 +297,22 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_ip_addresses_are_dialled() {
-        let plain = |a: &str| is_plain(&a.parse().unwrap());
-        assert!(plain("/ip4/192.0.2.7/tcp/7420"));
-        assert!(plain("/ip6/::1/udp/7420/quic-v1"));
-        assert!(!plain("/dns4/example.com/tcp/7420"));
-        assert!(!plain("/dnsaddr/example.com"));
-        assert!(!plain(
-            "/ip4/192.0.2.7/tcp/7420/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA/p2p-circuit"
+    fn punches_go_to_plain_ip_addresses_of_one_host() {
+        let may = |a: &str, beyond| may_punch(&a.parse().unwrap(), beyond);
+        assert!(may("/ip4/192.0.2.7/tcp/7420", true));
+        assert!(may("/ip6/2001:db8::7/udp/7420/quic-v1", true));
+        assert!(!may("/dns4/example.com/tcp/7420", true));
+        assert!(!may("/dnsaddr/example.com", true));
+        assert!(!may("/ip4/0.0.0.0/tcp/7420", true));
+        assert!(!may("/ip4/224.0.0.251/udp/5353/quic-v1", true));
+        assert!(!may("/ip4/255.255.255.255/tcp/7420", true));
+        assert!(!may(
+            "/ip4/192.0.2.7/tcp/7420/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA/p2p-circuit",
+            true
         ));
+        // Loopback only for a node that listens nowhere else.
+        assert!(!may("/ip4/127.0.0.1/tcp/6379", true));
+        assert!(!may("/ip6/::1/tcp/6379", true));
+        assert!(may("/ip4/127.0.0.1/tcp/6379", false));
     }
 }
