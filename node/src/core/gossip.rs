@@ -114,8 +114,9 @@ impl Core {
     /// topic's benchmark gossip topic).
     pub(super) fn gossip_out(&mut self, unsigned: TopicMessage) -> Result<TopicMessage, NodeError> {
         let mesh = self.mesh.id().ok_or_else(not_in_mesh)?;
-        let gossip =
-            (self.gossip_topic(&unsigned.topic, unsigned.bench)).ok_or_else(not_in_mesh)?;
+        let gossip = self
+            .gossip_topic(&unsigned.topic, unsigned.bench)
+            .ok_or_else(not_in_mesh)?;
         let message = sign_topic(&self.me.identity, &mesh, unsigned)
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         let data = message

@@ -105,6 +105,15 @@ pub fn is_relayed(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
 }
 
+/// Whether `addr` is on this machine's loopback.
+pub fn is_loopback(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
+}
+
 /// Moves the first direct address and the first relayed one of `addrs` to the front (in
 /// their order), the rest after them as they were: where a member's own list is cut short,
 /// the book keeps a direct address to dial first and a relayed one for when that fails

@@ -31,6 +31,7 @@ use libp2p::swarm::{
 
 use super::tally::Tally;
 use crate::core::short;
+use crate::mesh::addresses::is_loopback;
 
 /// The window the budget counts over.
 pub const WINDOW: Duration = Duration::from_secs(60);
@@ -204,15 +205,6 @@ fn may_punch(addr: &Multiaddr, beyond_loopback: bool) -> bool {
                 | Protocol::P2p(_)
         )
     })
-}
-
-/// Whether `addr` is on this machine's loopback.
-fn is_loopback(addr: &Multiaddr) -> bool {
-    match addr.iter().next() {
-        Some(Protocol::Ip4(ip)) => ip.is_loopback(),
-        Some(Protocol::Ip6(ip)) => ip.is_loopback(),
-        _ => false,
-    }
 }
 
 /// Whether a handshake is let through.

@@ -14,6 +14,7 @@ use weft_proto::api::{RelayLimitsInfo, RelayStatus};
 use super::EventLoop;
 use crate::config::RelayLimits;
 use crate::core::short;
+use crate::mesh::addresses::is_loopback;
 pub(super) use crate::mesh::addresses::is_relayed;
 
 /// Most relays this node holds a slot on at once.
@@ -320,12 +321,4 @@ pub(super) fn relay_addresses(listen: &[Multiaddr]) -> Vec<Multiaddr> {
         outside
     };
     chosen.into_iter().cloned().collect()
-}
-
-fn is_loopback(addr: &Multiaddr) -> bool {
-    addr.iter().any(|p| match p {
-        Protocol::Ip4(ip) => ip.is_loopback(),
-        Protocol::Ip6(ip) => ip.is_loopback(),
-        _ => false,
-    })
 }
