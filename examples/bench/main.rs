@@ -162,7 +162,25 @@ async fn main() -> anyhow::Result<()> {
     match weft_binary() {
         Some(bin) => {
             let cli = cli_sends(&bin, &a, b.peer_id, 30)?;
+            let whole = cli_sends(&bin.with_file_name("weft-node"), &a, b.peer_id, 30)?;
+            let empty = empty_processes(30)?;
             println!("  {:<28} {}", "64 B", cli);
+            println!("  {:<28} {}", "the same by weft-node", whole);
+            println!("  {:<28} {}", "a process that does nothing", empty);
+            let floor = empty.p50 + api.p50;
+            println!(
+                "  ratio to that process plus the DM through the API ({:.3} ms): p50 {:.2}x",
+                ms(floor),
+                cli.p50.as_secs_f64() / floor.as_secs_f64()
+            );
+            for name in ["weft", "weft-node"] {
+                let size = std::fs::metadata(bin.with_file_name(name))?.len();
+                println!(
+                    "  {:<28} {:.1} MB",
+                    format!("size of {name}"),
+                    size as f64 / 1e6
+                );
+            }
             let (startup, rss) = idle_process(&bin, &dir.path().join("idle"))?;
             println!(
                 "\n`weft node` process: start to listening {:.1} ms, idle RSS {:.1} MiB",
@@ -376,17 +394,30 @@ fn weft_binary() -> Option<PathBuf> {
 
 fn cli_sends(bin: &PathBuf, from: &Node, to: PeerId, n: usize) -> anyhow::Result<Figures> {
     let data_dir = from.api_socket.parent().context("socket dir")?;
+    processes(n, || {
+        let mut send = Command::new(bin);
+        send.arg("--data-dir")
+            .arg(data_dir)
+            .args(["send", &to.to_string(), &"x".repeat(64)]);
+        send
+    })
+}
+
+/// `n` spawns of `/bin/true`: what any process costs on this machine.
+fn empty_processes(n: usize) -> anyhow::Result<Figures> {
+    processes(n, || Command::new("/bin/true"))
+}
+
+/// Runs `n` of the process `command` makes, one after the other, each timed from its spawn
+/// until it exited (successfully, or the run fails).
+fn processes(n: usize, command: impl Fn() -> Command) -> anyhow::Result<Figures> {
     let mut samples = Vec::with_capacity(n);
     let start = Instant::now();
     for _ in 0..n {
+        let mut process = command();
         let t = Instant::now();
-        let status = Command::new(bin)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["send", &to.to_string(), &"x".repeat(64)])
-            .stdout(Stdio::null())
-            .status()?;
-        anyhow::ensure!(status.success(), "weft send failed");
+        let status = process.stdout(Stdio::null()).status()?;
+        anyhow::ensure!(status.success(), "{process:?} failed");
         samples.push(t.elapsed());
     }
     Ok(Figures::from(samples, start.elapsed()))

@@ -2,6 +2,10 @@
 //! through [`crate::api::client::Client`] and prints; only `init`, `node` and `demo` work
 //! without a running node. Human output by default, `--json` on every command.
 //!
+//! Two binaries run it. `weft` ([`main`]) is a client of a node's API only: the commands
+//! that run a node or open its files in this process ([`Command::in_node_binary`]) are
+//! handed to `weft-node` ([`node_main`]), which runs every command ([`handoff`] says why).
+//!
 //! Exit codes: 0 ok, 1 error (one line on stderr), 2 usage, 75 a message queued but not
 //! delivered yet ([`StillQueued`]).
 
@@ -10,6 +14,7 @@ mod blob_arg;
 mod chat;
 mod command;
 mod doctor;
+pub mod handoff;
 mod local;
 pub(crate) mod media;
 mod mesh;
@@ -578,9 +583,33 @@ pub enum InviteCommand {
     },
 }
 
-/// Runs the CLI: parses `std::env::args`, runs the command, returns the exit code.
+/// Runs the `weft` binary: parses `std::env::args`, hands a command that runs a node to
+/// `weft-node` ([`handoff::exec_node_binary`]), runs any other as a client of the node's
+/// API, and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.in_node_binary() {
+        return handoff::exec_node_binary();
+    }
+    start(cli, run_api)
+}
+
+/// Runs the `weft-node` binary: every command, in this process.
+pub fn node_main() -> ExitCode {
+    start(Cli::parse(), |cli| async move {
+        if cli.command.in_node_binary() {
+            run_local(cli).await
+        } else {
+            run_api(cli).await
+        }
+    })
+}
+
+/// Runs `command` on a runtime fit for it, and turns its outcome into the exit code.
+fn start<F>(cli: Cli, command: impl FnOnce(Cli) -> F) -> ExitCode
+where
+    F: Future<Output = anyhow::Result<()>>,
+{
     // A node (and the demo, which runs three) works on every core; any other command is one
     // client of a node, and starting worker threads would be most of what it costs.
     let runtime = match &cli.command {
@@ -596,7 +625,11 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    if !matches!(cli.command, Command::Node(_)) {
+        let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+        init_logging(&level, node_args::LogFormat::Text);
+    }
+    match runtime.block_on(command(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<StillQueued>() => {
             eprintln!("{}", output::one_line(&e));
@@ -606,6 +639,23 @@ pub fn main() -> ExitCode {
             eprintln!("error: {}", output::one_line(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+impl Command {
+    /// Whether the command runs a node or opens its files (its database, its keys, its
+    /// settings) in this process, and so runs in `weft-node`: every other one is a client
+    /// of a running node's API.
+    pub fn in_node_binary(&self) -> bool {
+        matches!(
+            self,
+            Command::Node(_)
+                | Command::Demo
+                | Command::Init { .. }
+                | Command::Config { .. }
+                | Command::Doctor
+                | Command::Zmq { .. }
+        )
     }
 }
 
@@ -622,14 +672,11 @@ impl StillQueued {
     pub const EXIT: u8 = 75;
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs a command of [`Command::in_node_binary`]: one that runs a node, or opens its files,
+/// in this process.
+async fn run_local(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
-    if !matches!(cli.command, Command::Node(_)) {
-        let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
-        init_logging(&level, node_args::LogFormat::Text);
-    }
     let data_dir = || resolve_data_dir(cli.data_dir.clone());
-    let client = || data_dir().map(Client::for_data_dir);
     match cli.command {
         Command::Demo => crate::demo::run(json).await,
         Command::Init { name } => local::init(&data_dir()?, name, json),
@@ -651,6 +698,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let dir = data_dir()?;
             doctor::doctor(&Client::for_data_dir(&dir), &dir, json).await
         }
+        Command::Zmq { command } => zmq::zmq(&data_dir()?, command, json),
+        api => unreachable!("{api:?} is a client of the API"),
+    }
+}
+
+/// Runs a command that talks to the node's API (any but those of
+/// [`Command::in_node_binary`]).
+async fn run_api(cli: Cli) -> anyhow::Result<()> {
+    let json = cli.json;
+    let data_dir = || resolve_data_dir(cli.data_dir.clone());
+    let client = || data_dir().map(Client::for_data_dir);
+    match cli.command {
+        local @ (Command::Node(_)
+        | Command::Demo
+        | Command::Init { .. }
+        | Command::Config { .. }
+        | Command::Doctor
+        | Command::Zmq { .. }) => unreachable!("{local:?} runs in weft-node"),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();
@@ -788,7 +853,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Services => services::services(&client()?, json).await,
         Command::Bench { command } => bench(&client()?, command, json).await,
         Command::Queue { command } => queue(&client()?, command, json).await,
-        Command::Zmq { command } => zmq::zmq(&data_dir()?, command, json),
     }
 }
 

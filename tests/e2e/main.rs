@@ -3,6 +3,7 @@
 
 mod bare;
 mod bench;
+mod binaries;
 mod blobs;
 mod catch_up;
 mod chat;

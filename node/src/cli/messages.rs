@@ -23,15 +23,23 @@ pub async fn send(
     json: bool,
     offer: Option<&FileOffer>,
 ) -> anyhow::Result<()> {
-    let answer = client
-        .send(&SendRequest {
-            to: peer.to_string(),
-            text,
-            wait,
-            timeout_ms: Some(timeout_secs.saturating_mul(1000)),
-            bench: false,
-        })
-        .await?;
+    let request = SendRequest {
+        to: peer.to_string(),
+        text,
+        wait,
+        timeout_ms: Some(timeout_secs.saturating_mul(1000)),
+        bench: false,
+    };
+    // Human output names the recipient: its names are asked for while the message is on its
+    // way, not after (a second round trip to the node would be a fifth of the command).
+    let names = async {
+        match json {
+            true => None,
+            false => Some(Names::load(client).await),
+        }
+    };
+    let (answer, names) = tokio::join!(client.send(&request), names);
+    let answer = answer?;
     match (json, offer) {
         (true, Some(offer)) => {
             print_json(&serde_json::json!({ "offer": offer, "message": &answer }))?
@@ -39,9 +47,9 @@ pub async fn send(
         (true, None) => print_json(&answer)?,
         (false, _) => {}
     }
-    let who = match json {
-        true => peer.to_string(),
-        false => Names::load(client).await.show(&peer.to_string()),
+    let who = match names {
+        None => peer.to_string(),
+        Some(names) => names.show(&peer.to_string()),
     };
     let say = |line: String| {
         if !json {

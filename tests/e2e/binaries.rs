@@ -1,0 +1,71 @@
+//! The two binaries: `weft` is a client of a node's API and hands the commands that run a
+//! node to `weft-node` beside it, by `exec` (the same process); a client loads none of the
+//! node, and a `weft` without its `weft-node` says so in one line.
+
+use std::process::Command;
+
+use crate::support::{founder, root, wait_for, weft_bin};
+
+/// What process `pid` maps: its binary and every library.
+fn maps(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default()
+}
+
+#[test]
+fn a_node_runs_in_weft_node_and_a_client_maps_none_of_it() {
+    let root = root();
+    let node = founder(root.path(), "solo");
+    // `weft node` became weft-node in the process the test started, which links libzmq for
+    // the node's ZeroMQ endpoints.
+    let exe = std::fs::read_link(format!("/proc/{}/exe", node.pid())).unwrap();
+    assert!(
+        exe.ends_with("weft-node"),
+        "the node runs {}",
+        exe.display()
+    );
+    assert!(maps(node.pid()).contains("libzmq"), "{}", maps(node.pid()));
+
+    // A long-running client: once its subscription reached the node, its main has run and
+    // everything it loads is mapped.
+    let client = node.background(&["subscribe", "news"]);
+    wait_for("the client's subscription", || {
+        let status = node.status();
+        let topics = status["topics"].as_array()?.clone();
+        topics.iter().any(|t| t["name"] == "news").then_some(())
+    });
+    let client_maps = maps(client.0.id());
+    assert!(client_maps.contains("/weft\n"), "{client_maps}");
+    assert!(!client_maps.contains("libzmq"), "{client_maps}");
+    assert!(!client_maps.contains("weft-node"), "{client_maps}");
+}
+
+#[test]
+fn weft_without_weft_node_says_what_is_missing_and_changes_nothing() {
+    let root = root();
+    let alone = root.path().join("bin");
+    std::fs::create_dir(&alone).unwrap();
+    let weft = alone.join("weft");
+    std::fs::copy(weft_bin(), &weft).unwrap();
+    let data_dir = root.path().join("data");
+    for args in [&["init"][..], &["node"][..]] {
+        let out = Command::new(&weft)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "weft {args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains(&format!("{}", alone.join("weft-node").display())),
+            "{err}"
+        );
+        assert!(err.contains("install it beside weft"), "{err}");
+        assert!(
+            !data_dir.exists(),
+            "weft {args:?} made {}",
+            data_dir.display()
+        );
+    }
+}
