@@ -188,7 +188,7 @@ async fn main() -> anyhow::Result<()> {
                 rss
             );
         }
-        None => println!("  skipped: build the weft binary first (cargo build --release)"),
+        None => println!("  skipped: build the binaries first (cargo build --release --bins)"),
     }
 
     for node in [a, b, c] {
@@ -385,11 +385,12 @@ async fn all_subscribed(
         .any(|t| &t.name == topic && t.peers >= n))
 }
 
-/// The `weft` binary beside this example (target/release/weft for a release run).
+/// The `weft` binary beside this example (target/release/weft for a release run), when the
+/// `weft-node` it hands nodes to is there too.
 fn weft_binary() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let bin = exe.parent()?.parent()?.join("weft");
-    bin.exists().then_some(bin)
+    (bin.exists() && bin.with_file_name("weft-node").exists()).then_some(bin)
 }
 
 fn cli_sends(bin: &PathBuf, from: &Node, to: PeerId, n: usize) -> anyhow::Result<Figures> {

@@ -128,7 +128,9 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     match weft_binary() {
         Some(bin) => failover(&bin, &dir.join("failover")).await,
         None => {
-            println!("\nfailover: skipped (build the weft binary first: cargo build --release)");
+            println!(
+                "\nfailover: skipped (build the binaries first: cargo build --release --bins)"
+            );
             Ok(())
         }
     }

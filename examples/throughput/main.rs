@@ -5,7 +5,7 @@
 //! `weft` binary sits beside it:
 //!
 //! ```sh
-//! cargo build --release --locked --bin weft --example throughput && ./target/release/examples/throughput
+//! cargo build --release --locked --bins --example throughput && ./target/release/examples/throughput
 //! ```
 //!
 //! `WEFT_BENCH_GIB` sets the size of the throughput runs (default 1) and `WEFT_BENCH_BIG_GIB`

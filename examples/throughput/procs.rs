@@ -55,7 +55,7 @@ fn settle_disk() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `weft` binary beside this example.
+/// The `weft` binary beside this example, with the `weft-node` it hands nodes to.
 fn weft_bin() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let bin = exe
@@ -63,11 +63,13 @@ fn weft_bin() -> anyhow::Result<PathBuf> {
         .and_then(Path::parent)
         .map(|d| d.join("weft"))
         .context("no directory above the example")?;
-    anyhow::ensure!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build --release --bin weft`",
-        bin.display()
-    );
+    for needed in [&bin, &bin.with_file_name("weft-node")] {
+        anyhow::ensure!(
+            needed.exists(),
+            "{} is missing: build it with `cargo build --release --bins`",
+            needed.display()
+        );
+    }
     Ok(bin)
 }
 

@@ -2,8 +2,10 @@
 //! published them. Gossip does not keep that order on its own (gossipsub shares one queue
 //! among all the connections to a peer, so two connections interleave), and a lost message
 //! comes later by catch-up. A message that arrives after a gap is stored at once but heard
-//! only when the gap fills, or after [`HOLD`] if it does not: then what was held is heard in
-//! order and the missing one when it comes.
+//! only when the gap fills. A gap is waited on while its publisher's messages keep coming
+//! (in a burst, one path can lag another by seconds on a loaded machine), until nothing of
+//! the run has come for [`HOLD`], and for [`MAX_HOLD`] at most: then what was held is heard
+//! in order and the missing one when it comes.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -12,8 +14,12 @@ use weft_proto::api::Message;
 use weft_proto::mesh::MemberKey;
 use weft_proto::topic::TopicName;
 
-/// Longest a message waits for the gap before it.
-pub const HOLD: Duration = Duration::from_secs(1);
+/// How long a gap is waited on once nothing more of its run comes.
+pub const HOLD: Duration = Duration::from_secs(3);
+
+/// Longest a message waits for the gap before it, however much of its run keeps coming:
+/// the interval at which a node catches up with members on what gossip lost.
+pub const MAX_HOLD: Duration = Duration::from_secs(10);
 
 /// Most messages held behind gaps, all publishers together; past that (or past
 /// [`MAX_HELD_BYTES`] of text) the run waiting longest is heard at once.
@@ -25,8 +31,8 @@ pub const MAX_HELD_BYTES: usize = 8 * 1024 * 1024;
 /// One publisher's run on one topic.
 type Run = (TopicName, MemberKey);
 
-/// A number behind a gap: its message to hear (none when it was heard already), and until
-/// when it waits.
+/// A number behind a gap: its message to hear (none when it was heard already), and when it
+/// arrived.
 type Waiting = (Option<Message>, Instant);
 
 /// The next number each run is heard from, and what waits behind a gap.
@@ -64,12 +70,19 @@ impl InOrder {
         self.take((topic, publisher), seq, None, now)
     }
 
-    /// What waited past [`HOLD`] at `now`: each such run's held messages, in order.
+    /// The held messages of each run that waited long enough at `now` (nothing of it came
+    /// for [`HOLD`], or its first held message came [`MAX_HOLD`] ago), in order.
     pub fn due(&mut self, now: Instant) -> Vec<Message> {
         let late: Vec<Run> = self
             .held
             .iter()
-            .filter(|(_, held)| held.values().any(|(_, until)| *until <= now))
+            .filter(|(_, held)| {
+                let arrived = held.values().map(|(_, arrived)| *arrived);
+                match (arrived.clone().min(), arrived.max()) {
+                    (Some(first), Some(last)) => last + HOLD <= now || first + MAX_HOLD <= now,
+                    _ => false,
+                }
+            })
             .map(|(run, _)| run.clone())
             .collect();
         late.iter().flat_map(|run| self.release(run)).collect()
@@ -82,7 +95,7 @@ impl InOrder {
             let held = self.held.entry(run).or_default();
             // A number seen twice (a publisher that signed two messages with it): the first
             // is heard now rather than lost.
-            let displaced = match held.insert(seq, (message, now + HOLD)) {
+            let displaced = match held.insert(seq, (message, now)) {
                 Some((displaced, _)) => displaced,
                 None => {
                     self.count += 1;
@@ -151,11 +164,11 @@ impl InOrder {
             .iter()
             .filter_map(|(run, held)| {
                 held.values()
-                    .map(|(_, until)| *until)
+                    .map(|(_, arrived)| *arrived)
                     .min()
-                    .map(|u| (u, run))
+                    .map(|a| (a, run))
             })
-            .min_by_key(|(until, _)| *until)
+            .min_by_key(|(arrived, _)| *arrived)
             .map(|(_, run)| run.clone());
         oldest.map(|run| self.release(&run)).unwrap_or_default()
     }
@@ -206,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn a_gap_that_does_not_fill_holds_for_a_second_only() {
+    fn a_gap_in_a_run_gone_quiet_holds_for_a_second_only() {
         let (mut order, t0) = (InOrder::default(), Instant::now());
         arrive(&mut order, 1, 1, t0);
         assert!(arrive(&mut order, 1, 3, t0).is_empty());
@@ -217,6 +230,34 @@ mod tests {
         // The lost one, come at last by catch-up, is heard; the run went on past it.
         assert_eq!(arrive(&mut order, 1, 2, t0 + HOLD), [2]);
         assert_eq!(arrive(&mut order, 1, 4, t0 + HOLD), [4]);
+    }
+
+    #[test]
+    fn a_gap_is_waited_on_while_its_run_keeps_coming_up_to_a_limit() {
+        let (mut order, t0) = (InOrder::default(), Instant::now());
+        arrive(&mut order, 1, 1, t0);
+        // 2 lags on a slower path while the rest of the burst comes on the other.
+        let step = HOLD / 2;
+        let mut at = t0;
+        for seq in 3..6 {
+            at += step;
+            assert!(arrive(&mut order, 1, seq, at).is_empty());
+            assert!(order.due(at).is_empty(), "{seq} heard before 2");
+        }
+        assert!(at >= t0 + HOLD, "waited past HOLD");
+        assert_eq!(arrive(&mut order, 1, 2, at), [2, 3, 4, 5]);
+
+        // A gap never filled: heard past MAX_HOLD even though the run never stops.
+        assert!(arrive(&mut order, 1, 7, at).is_empty());
+        let first = at;
+        let mut seq = 8;
+        while at < first + MAX_HOLD {
+            assert!(order.due(at).is_empty());
+            at += step;
+            arrive(&mut order, 1, seq, at);
+            seq += 1;
+        }
+        assert_eq!(texts(order.due(at)), (7..seq).collect::<Vec<_>>());
     }
 
     #[test]
