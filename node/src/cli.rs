@@ -647,15 +647,42 @@ impl Command {
     /// settings) in this process, and so runs in `weft-node`: every other one is a client
     /// of a running node's API.
     pub fn in_node_binary(&self) -> bool {
-        matches!(
-            self,
+        // Every command listed: a new one has to be put on one side or the other.
+        match self {
             Command::Node(_)
-                | Command::Demo
-                | Command::Init { .. }
-                | Command::Config { .. }
-                | Command::Doctor
-                | Command::Zmq { .. }
-        )
+            | Command::Demo
+            | Command::Init { .. }
+            | Command::Config { .. }
+            | Command::Doctor
+            | Command::Zmq { .. } => true,
+            Command::Web { .. }
+            | Command::Completions { .. }
+            | Command::Id
+            | Command::Dial { .. }
+            | Command::Peers
+            | Command::Ping { .. }
+            | Command::Send { .. }
+            | Command::Publish { .. }
+            | Command::Subscribe { .. }
+            | Command::Unsubscribe { .. }
+            | Command::Chat { .. }
+            | Command::Inbox { .. }
+            | Command::Status
+            | Command::Mesh { .. }
+            | Command::Invite { .. }
+            | Command::Members { .. }
+            | Command::Topic { .. }
+            | Command::Join { .. }
+            | Command::Share { .. }
+            | Command::SendFile { .. }
+            | Command::Fetch { .. }
+            | Command::Service { .. }
+            | Command::Call { .. }
+            | Command::Services
+            | Command::Bench { .. }
+            | Command::Queue { .. }
+            | Command::Pipe { .. } => false,
+        }
     }
 }
 

@@ -45,7 +45,11 @@ fn weft_without_weft_node_says_what_is_missing_and_changes_nothing() {
     let alone = root.path().join("bin");
     std::fs::create_dir(&alone).unwrap();
     let weft = alone.join("weft");
-    std::fs::copy(weft_bin(), &weft).unwrap();
+    // A link, not a copy: a copy is a file open for writing, which a process that another
+    // test forks meanwhile may hold, and running it would fail with "text file busy".
+    if std::fs::hard_link(weft_bin(), &weft).is_err() {
+        std::fs::copy(weft_bin(), &weft).unwrap();
+    }
     let data_dir = root.path().join("data");
     for args in [&["init"][..], &["node"][..]] {
         let out = Command::new(&weft)
@@ -68,4 +72,34 @@ fn weft_without_weft_node_says_what_is_missing_and_changes_nothing() {
             data_dir.display()
         );
     }
+}
+
+#[test]
+fn weft_run_through_a_link_hands_off_to_the_weft_node_beside_the_real_binary() {
+    let root = root();
+    let links = root.path().join("links");
+    std::fs::create_dir(&links).unwrap();
+    std::os::unix::fs::symlink(weft_bin(), links.join("weft")).unwrap();
+    // A decoy beside the link: it would leave a mark if it ran.
+    let mark = root.path().join("decoy-ran");
+    let decoy = links.join("weft-node");
+    std::fs::write(&decoy, format!("#!/bin/sh\ntouch {}\n", mark.display())).unwrap();
+    std::fs::set_permissions(&decoy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let data_dir = root.path().join("data");
+    let out = Command::new(links.join("weft"))
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["--json", "init"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!mark.exists(), "the decoy beside the link ran");
+    assert!(
+        data_dir.join("db").exists(),
+        "the real weft-node made the node"
+    );
 }

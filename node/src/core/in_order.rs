@@ -17,9 +17,10 @@ use weft_proto::topic::TopicName;
 /// How long a gap is waited on once nothing more of its run comes.
 pub const HOLD: Duration = Duration::from_secs(3);
 
-/// Longest a message waits for the gap before it, however much of its run keeps coming:
-/// the interval at which a node catches up with members on what gossip lost.
-pub const MAX_HOLD: Duration = Duration::from_secs(10);
+/// Longest a message waits for the gap before it, however much of its run keeps coming: a
+/// lagging connection delivers within seconds, and what takes longer is lost, and comes
+/// by catch-up whenever it comes.
+pub const MAX_HOLD: Duration = Duration::from_secs(5);
 
 /// Most messages held behind gaps, all publishers together; past that (or past
 /// [`MAX_HELD_BYTES`] of text) the run waiting longest is heard at once.
@@ -93,6 +94,11 @@ impl InOrder {
         if seq > next {
             let size = message.as_ref().map_or(0, |m| m.text.len());
             let held = self.held.entry(run).or_default();
+            // A number held already, come again from history (a replay, or catch-up's copy):
+            // what is held stays, and waits as it did.
+            if message.is_none() && held.contains_key(&seq) {
+                return Vec::new();
+            }
             // A number seen twice (a publisher that signed two messages with it): the first
             // is heard now rather than lost.
             let displaced = match held.insert(seq, (message, now)) {
@@ -267,6 +273,12 @@ mod tests {
         arrive(&mut order, 1, 1, t0);
         assert!(arrive(&mut order, 1, 3, t0).is_empty());
         assert_eq!(texts(order.passed(news(), key, 2, t0)), [3]);
+        // A held number come again from history does not jump the gap.
+        let other = MemberKey([3; 32]);
+        arrive(&mut order, 3, 1, t0);
+        assert!(arrive(&mut order, 3, 3, t0).is_empty());
+        assert!(order.passed(news(), other, 3, t0 + HOLD / 2).is_empty());
+        assert_eq!(texts(order.passed(news(), other, 2, t0)), [3]);
         // A number signed twice: neither message is lost, and nothing stays counted.
         assert!(arrive(&mut order, 1, 6, t0).is_empty());
         assert_eq!(texts(order.arrived(news(), key, 6, message(60), t0)), [6]);

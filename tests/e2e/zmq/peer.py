@@ -6,7 +6,8 @@ lines on stdout; every wait is bounded.
     peer.py pub ENDPOINT TOPIC TAG COUNT READY...  probe until every READY file exists, then
                                                    publish COUNT messages "TAG i"
     peer.py rep ENDPOINT TAG                       answer each request with "TAG:request"
-    peer.py req ENDPOINT                           call until a line arrives on stdin
+    peer.py req ENDPOINT                           call until a line other than "mark" arrives
+                                                   on stdin; "mark" prints the counts so far
     peer.py once ENDPOINT BODY                     call once and print the reply
     peer.py push ENDPOINT COUNT                    push COUNT items "item i"
     peer.py pull ENDPOINT                          print each item
@@ -77,8 +78,16 @@ def rep(endpoint, tag):
 
 
 def req(endpoint):
-    stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+    stop, mark = threading.Event(), threading.Event()
+
+    def listen():
+        for line in sys.stdin:
+            if line.strip() != "mark":
+                break
+            mark.set()
+        stop.set()
+
+    threading.Thread(target=listen, daemon=True).start()
     context = zmq.Context()
     socket = context.socket(zmq.REQ)
     socket.connect(endpoint)
@@ -101,6 +110,9 @@ def req(endpoint):
         done += 1
         if done % 50 == 0:
             say(done=done, by=by, errors=errors)
+        if mark.is_set():
+            mark.clear()
+            say(mark=True, done=done, by=by, errors=errors)
     say(done=done, by=by, errors=errors, final=True)
 
 
