@@ -404,12 +404,15 @@ pub enum ZmqCommand {
     Key,
     /// Let a client's CURVE public key (Z85, 40 characters; quote it for the shell) in.
     Allow {
-        /// The client's public key.
+        /// The client's public key (Z85 keys may start with '-': taken as the key, not a
+        /// flag).
+        #[arg(allow_hyphen_values = true)]
         key: String,
     },
     /// Stop letting a client's key in (its open connections stay until they close).
     Deny {
-        /// The client's public key.
+        /// The client's public key (as for `allow`).
+        #[arg(allow_hyphen_values = true)]
         key: String,
     },
     /// List the client keys let in.

@@ -544,7 +544,9 @@ fn a_tcp_endpoint_lets_in_only_the_curve_keys_allowed() {
         .as_str()
         .unwrap()
         .to_string();
-    client.tell("before");
+    // A refusal is silent in CURVE: the call waits 3 s and concludes it; an accepted one is
+    // waited on as long as anything in these tests.
+    client.tell("before 3");
     assert_eq!(
         client.until(|l| l.get("reply").is_some())["reply"],
         Value::Null,
@@ -552,8 +554,12 @@ fn a_tcp_endpoint_lets_in_only_the_curve_keys_allowed() {
     );
     assert!(a.log().contains(&key), "the refusal names the key");
     let allowed = weft_raw(&["--data-dir", dir, "zmq", "allow", &key]);
-    assert!(allowed.status.success());
-    client.tell("after");
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    client.tell("after 30");
     assert_eq!(
         client.until(|l| l.get("reply").is_some())["reply"],
         "echo:after"

@@ -65,3 +65,27 @@ pub fn zmq(data_dir: &Path, command: ZmqCommand, json: bool) -> anyhow::Result<(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::super::{Cli, Command, ZmqCommand};
+
+    #[test]
+    fn a_key_that_starts_with_a_dash_is_a_key() {
+        // '-' is one of Z85's 85 characters: one random key in 85 starts with it.
+        let key = "-s3kWyB2KrFEN$7!Lp}nhI?1ch.C%}CSzVW6dN{#";
+        for verb in ["allow", "deny"] {
+            let cli = Cli::try_parse_from(["weft", "zmq", verb, key]).unwrap();
+            let Command::Zmq { command } = cli.command else {
+                panic!("not zmq: {:?}", cli.command);
+            };
+            let (ZmqCommand::Allow { key: parsed } | ZmqCommand::Deny { key: parsed }) = command
+            else {
+                panic!("not {verb}: {command:?}");
+            };
+            assert_eq!(parsed, key);
+        }
+    }
+}

@@ -16,7 +16,8 @@ lines on stdout; every wait is bounded.
                                                    each, acknowledge the rest
     peer.py hostile PUB CALL QUEUE                 send what no endpoint should take
     peer.py curve ENDPOINT SERVER_KEY              call over CURVE, with one new key, once
-                                                   for each line on stdin
+                                                   for each line "BODY [SECONDS]" on stdin,
+                                                   waiting that long (3) for the reply
 """
 import json
 import os
@@ -199,13 +200,14 @@ def curve(endpoint, server_key):
     say(key=public.decode())
     context = zmq.Context()
     for line in sys.stdin:
+        body, _, wait = line.strip().partition(" ")
         socket = context.socket(zmq.REQ)
         socket.curve_serverkey = server_key.encode()
         socket.curve_publickey = public
         socket.curve_secretkey = secret
-        socket.RCVTIMEO = 3000
+        socket.RCVTIMEO = int(float(wait or 3) * 1000)
         socket.connect(endpoint)
-        socket.send(line.strip().encode())
+        socket.send(body.encode())
         try:
             say(reply=socket.recv().decode())
         except zmq.Again:
