@@ -225,7 +225,7 @@ mod tests {
     }
 
     #[test]
-    fn a_gap_in_a_run_gone_quiet_holds_for_a_second_only() {
+    fn a_gap_in_a_run_gone_quiet_is_held_for_hold_only() {
         let (mut order, t0) = (InOrder::default(), Instant::now());
         arrive(&mut order, 1, 1, t0);
         assert!(arrive(&mut order, 1, 3, t0).is_empty());
