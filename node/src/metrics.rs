@@ -9,6 +9,7 @@
 //! | `weft_messages_received_total` | counter | `kind` |
 //! | `weft_messages_rejected_total` | counter | `kind` (what was refused: direct, topic, acl, sync, join, mailbox, connection, blob, pipe, relay, storage, web: the web page's refusals by `host`, `origin` or `token`), `reason` |
 //! | `weft_delivery_latency_seconds` | histogram | | send to the recipient's durable acknowledgement |
+//! | `weft_gossip_dropped_total` | counter | | messages gossipsub gave up sending to a member that fell behind (they reach it by catch-up) |
 //! | `weft_outbox_depth_messages` | gauge | |
 //! | `weft_mailbox_held_messages`, `weft_mailbox_held_bytes` | gauge | |
 //! | `weft_acl_decisions_total` | counter | `door` (connection, blob, pipe, relay), `decision` (allow, deny) |
@@ -85,6 +86,8 @@ pub struct Metrics {
     pub rejected: Family<RejectLabels, Counter>,
     /// Send to durable acknowledgement, seconds.
     pub delivery_latency: Histogram,
+    /// Messages gossipsub gave up sending to a member that fell behind.
+    pub gossip_dropped: Counter,
     /// Direct messages waiting for acknowledgement.
     pub outbox_depth: Gauge,
     /// Sealed messages held for others.
@@ -122,6 +125,7 @@ impl Metrics {
             rejected: Family::default(),
             // 100 µs .. ~13 s.
             delivery_latency: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
+            gossip_dropped: Counter::default(),
             outbox_depth: Gauge::default(),
             mailbox_messages: Gauge::default(),
             mailbox_bytes: Gauge::default(),
@@ -151,6 +155,11 @@ impl Metrics {
             "Direct message send to the recipient's durable acknowledgement",
             Unit::Seconds,
             m.delivery_latency.clone(),
+        );
+        weft.register(
+            "gossip_dropped",
+            "Messages gossipsub gave up sending to a member that fell behind",
+            m.gossip_dropped.clone(),
         );
         weft.register_with_unit(
             "outbox_depth",

@@ -6,6 +6,7 @@
 //! - [`exchange`]: one request and one response per stream (join, sync and mailbox use it).
 //! - [`gated`]: [`gated::Gated`], a behaviour on members' connections only.
 //! - [`punch`]: [`punch::Punch`], hole punching (DCUtR) held to a budget per member.
+//! - [`one_lane`]: [`one_lane::OneLane`], gossipsub sending to a peer on one connection.
 //! - [`frame`]: the length-prefixed frames all of weft's stream protocols use.
 //! - [`join`]: `/weft/join/1`, redeeming an invite key.
 //! - [`sync`]: `/weft/sync/1`, bringing a member's ACL log up to date, and sharing members'
@@ -37,6 +38,7 @@ pub mod join;
 pub mod machine;
 pub mod mailbox;
 pub mod mesh_noise;
+pub mod one_lane;
 pub mod permits;
 pub mod punch;
 pub mod queue_stream;

@@ -13,6 +13,7 @@ mod doors;
 mod durability;
 mod examples;
 mod faults;
+mod gossip_order;
 mod hostile_peer;
 mod liveness;
 mod local_doors;

@@ -1,11 +1,10 @@
 //! [`InOrder`]: local listeners hear each publisher's topic messages in the order it
-//! published them. Gossip does not keep that order on its own (gossipsub shares one queue
-//! among all the connections to a peer, so two connections interleave), and a lost message
-//! comes later by catch-up. A message that arrives after a gap is stored at once but heard
-//! only when the gap fills. A gap is waited on while its publisher's messages keep coming
-//! (in a burst, one path can lag another by seconds on a loaded machine), until nothing of
-//! the run has come for [`HOLD`], and for [`MAX_HOLD`] at most: then what was held is heard
-//! in order and the missing one when it comes.
+//! published them. Gossip keeps that order on each path (the shell sends it to a member on
+//! one connection), but a message lost on the way comes later, by catch-up. A message that
+//! arrives after a gap is stored at once but heard only when the gap fills. A gap is waited
+//! on while its publisher's messages keep coming (a path can lag another by seconds on a
+//! loaded machine), until nothing of the run has come for [`HOLD`], and for [`MAX_HOLD`] at
+//! most: then what was held is heard in order and the missing one when it comes.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -23,7 +22,9 @@ pub const HOLD: Duration = Duration::from_secs(3);
 pub const MAX_HOLD: Duration = Duration::from_secs(5);
 
 /// Most messages held behind gaps, all publishers together; past that (or past
-/// [`MAX_HELD_BYTES`] of text) the run waiting longest is heard at once.
+/// [`MAX_HELD_BYTES`] of text) the publisher holding the most is heard at once, its
+/// largest run first, so one publishing fast (or skipping numbers on purpose) does not
+/// hurry the others' held runs out of order.
 pub const MAX_HELD: usize = 4096;
 
 /// Most bytes of text held behind gaps, all publishers together.
@@ -113,8 +114,11 @@ impl InOrder {
             if let Some(m) = &heard.first() {
                 self.bytes -= m.text.len();
             }
-            if self.count > MAX_HELD || self.bytes > MAX_HELD_BYTES {
-                heard.extend(self.release_oldest());
+            if self.count > MAX_HELD {
+                heard.extend(self.release_heaviest(|_| 1));
+            } else if self.bytes > MAX_HELD_BYTES {
+                heard
+                    .extend(self.release_heaviest(|(m, _)| m.as_ref().map_or(0, |m| m.text.len())));
             }
             return heard;
         }
@@ -163,20 +167,24 @@ impl InOrder {
         heard
     }
 
-    /// The run holding the message that has waited longest.
-    fn release_oldest(&mut self) -> Vec<Message> {
-        let oldest = self
+    /// The largest run of the publisher that holds the most, each held number weighing
+    /// `weight`.
+    fn release_heaviest(&mut self, weight: impl Fn(&Waiting) -> usize) -> Vec<Message> {
+        let run_weight = |held: &BTreeMap<u64, Waiting>| held.values().map(&weight).sum::<usize>();
+        let mut by_publisher: BTreeMap<MemberKey, usize> = BTreeMap::new();
+        for ((_, publisher), held) in &self.held {
+            *by_publisher.entry(*publisher).or_default() += run_weight(held);
+        }
+        let Some((heaviest, _)) = by_publisher.into_iter().max_by_key(|(_, w)| *w) else {
+            return Vec::new();
+        };
+        let run = self
             .held
             .iter()
-            .filter_map(|(run, held)| {
-                held.values()
-                    .map(|(_, arrived)| *arrived)
-                    .min()
-                    .map(|a| (a, run))
-            })
-            .min_by_key(|(arrived, _)| *arrived)
-            .map(|(_, run)| run.clone());
-        oldest.map(|run| self.release(&run)).unwrap_or_default()
+            .filter(|((_, publisher), _)| *publisher == heaviest)
+            .max_by_key(|(_, held)| run_weight(held))
+            .map(|(run, _)| run.clone());
+        run.map(|run| self.release(&run)).unwrap_or_default()
     }
 }
 
@@ -309,5 +317,51 @@ mod tests {
             heard > (MAX_HELD / 10) + 1,
             "a run was released when the cap was passed"
         );
+    }
+
+    /// Holds 3..203 of publisher 1 behind a gap at 2.
+    fn honest_gap(order: &mut InOrder, t0: Instant) {
+        arrive(order, 1, 1, t0);
+        for seq in 3..203 {
+            assert!(arrive(order, 1, seq, t0).is_empty());
+        }
+    }
+
+    /// Publisher 2 skipping numbers on purpose: `per_topic` messages made by `make` held on
+    /// each of `topics` topics.
+    fn flood(order: &mut InOrder, topics: usize, per_topic: u64, make: impl Fn(u64) -> Message) {
+        let (flooder, t0) = (MemberKey([2; 32]), Instant::now());
+        for t in 0..topics {
+            let topic: TopicName = format!("t{t}").parse().unwrap();
+            order.arrived(topic.clone(), flooder, 1, make(1), t0);
+            for seq in 3..3 + per_topic {
+                order.arrived(topic.clone(), flooder, seq, make(seq), t0);
+            }
+        }
+    }
+
+    #[test]
+    fn past_the_count_cap_the_publisher_holding_the_most_is_heard_first() {
+        let (mut order, t0) = (InOrder::default(), Instant::now());
+        honest_gap(&mut order, t0);
+        // Far past the cap, in runs smaller than the honest one.
+        flood(&mut order, 64, MAX_HELD as u64 / 32, message);
+        assert!(order.count <= MAX_HELD);
+        assert_eq!(arrive(&mut order, 1, 2, t0), (2..203).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn past_the_bytes_cap_the_publisher_holding_the_most_bytes_is_heard_first() {
+        let (mut order, t0) = (InOrder::default(), Instant::now());
+        honest_gap(&mut order, t0);
+        // Fewer messages than the honest run holds, but large ones.
+        let size = 64 * 1024;
+        let big = |seq: u64| Message {
+            text: "x".repeat(size),
+            ..message(seq)
+        };
+        flood(&mut order, 2, (MAX_HELD_BYTES / size) as u64 / 2 + 1, big);
+        assert!(order.bytes <= MAX_HELD_BYTES);
+        assert_eq!(arrive(&mut order, 1, 2, t0), (2..203).collect::<Vec<_>>());
     }
 }

@@ -15,6 +15,7 @@ use libp2p::{autonat, connection_limits, dcutr, gossipsub, identify, mdns, ping,
 use weft_proto::limits::MAX_TOPIC_PAYLOAD_BYTES;
 
 use super::gated::Gated;
+use super::one_lane::OneLane;
 use super::punch::Punch;
 use super::tally::Tally;
 use crate::config::RelayLimits;
@@ -31,6 +32,15 @@ pub const MAX_DM_IN_FLIGHT: usize = 64;
 
 /// Gossipsub's own envelope (signature, key, seqno, topic) on top of our payload.
 const GOSSIP_ENVELOPE_BYTES: usize = 2048;
+
+/// How long gossipsub keeps a message for a member whose connection is slow before it
+/// gives up on it (gossipsub's defaults are 5 s to publish, 1 s to forward). A burst of a
+/// thousand messages can take longer than that to drain on a loaded machine; a message
+/// given up on leaves a gap that only catch-up fills, seconds later, and listeners wait
+/// on it or hear the run out of order. The queue's length (5,000 per member) still bounds
+/// what is held.
+const GOSSIP_PUBLISH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+const GOSSIP_FORWARD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Connection caps. A hit cap refuses the connection (the swarm logs it as denied); the
 /// figures leave room for a mesh of a few hundred members.
@@ -61,8 +71,9 @@ pub struct Members {
     pub identify: identify::Behaviour,
     /// Standard ping: liveness and round-trip times.
     pub ping: ping::Behaviour,
-    /// Standard gossipsub: topics. Signed messages, validated by the application.
-    pub gossipsub: gossipsub::Behaviour,
+    /// Standard gossipsub: topics. Signed messages, validated by the application; sent to
+    /// each member on one connection, so they arrive in order.
+    pub gossipsub: OneLane<gossipsub::Behaviour>,
     /// Circuit relay v2, serving members only (off with `--relay off`).
     pub relay: Toggle<relay::Behaviour>,
     /// Circuit relay v2 client: reservations on relays, relayed connections.
@@ -106,6 +117,8 @@ impl Behaviour {
             .validation_mode(gossipsub::ValidationMode::Strict)
             .validate_messages()
             .max_transmit_size(MAX_TOPIC_PAYLOAD_BYTES + GOSSIP_ENVELOPE_BYTES)
+            .publish_queue_duration(GOSSIP_PUBLISH_PATIENCE)
+            .forward_queue_duration(GOSSIP_FORWARD_PATIENCE)
             .message_id_fn(|m: &gossipsub::Message| {
                 // Content-addressed: a re-published copy has the same id and is dropped by
                 // gossipsub's duplicate cache; the history index catches later replays.
@@ -144,7 +157,7 @@ impl Behaviour {
                     .with_interval(super::event_loop::liveness::LIVENESS_INTERVAL)
                     .with_timeout(super::event_loop::liveness::SILENCE),
             ),
-            gossipsub,
+            gossipsub: OneLane::new(gossipsub),
             relay: offer
                 .relay
                 .map(|limits| relay_server(key, door, limits))
@@ -185,12 +198,12 @@ impl Behaviour {
 
     /// Gossipsub.
     pub fn gossipsub(&self) -> &gossipsub::Behaviour {
-        &self.members.inner().gossipsub
+        self.members.inner().gossipsub.inner()
     }
 
     /// Gossipsub, to change.
     pub fn gossipsub_mut(&mut self) -> &mut gossipsub::Behaviour {
-        &mut self.members.inner_mut().gossipsub
+        self.members.inner_mut().gossipsub.inner_mut()
     }
 }
 

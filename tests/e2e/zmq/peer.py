@@ -2,9 +2,13 @@
 program would be: they know nothing of weft but the endpoint string. Each prints JSON
 lines on stdout; every wait is bounded.
 
-    peer.py sub ENDPOINT PREFIX READY_FILE COUNT   receive COUNT messages (after a probe)
-    peer.py pub ENDPOINT TOPIC TAG COUNT READY...  probe until every READY file exists, then
-                                                   publish COUNT messages "TAG i"
+    peer.py sub ENDPOINT PREFIX READY_FILE COUNT   receive COUNT messages besides probes; each
+                                                   probe's TAG is written to READY_FILE once
+    peer.py pub ENDPOINT TOPIC TAG COUNT READY...  probe until every READY file holds TAG
+                                                   (this publisher's own messages arrive: a
+                                                   PUB drops what it sends before it hears of
+                                                   a subscription), then publish COUNT
+                                                   messages "TAG i"
     peer.py rep ENDPOINT TAG                       answer each request with "TAG:request"
     peer.py req ENDPOINT                           call until a line other than "mark" arrives
                                                    on stdin; "mark" prints the counts so far
@@ -20,7 +24,6 @@ lines on stdout; every wait is bounded.
                                                    waiting that long (3) for the reply
 """
 import json
-import os
 import sys
 import threading
 import time
@@ -39,29 +42,41 @@ def sub(endpoint, prefix, ready, count):
     socket.connect(endpoint)
     socket.setsockopt_string(zmq.SUBSCRIBE, prefix)
     socket.RCVTIMEO = 1000
-    received = []
+    received, probed = [], set()
     end = time.time() + DEADLINE
     while len(received) < int(count) and time.time() < end:
         try:
             topic, body = socket.recv_multipart()
         except zmq.Again:
             continue
-        if body == b"probe":
-            open(ready, "w").close()
-        else:
+        kind, _, tag = body.decode().partition(" ")
+        if kind != "probe":
             received.append(body.decode())
+        elif tag not in probed:
+            probed.add(tag)
+            with open(ready, "a") as f:
+                f.write(tag + "\n")
     say(received=received)
+
+
+def lines(path):
+    """The lines of the file at `path` (none while it does not exist)."""
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
 
 
 def pub(endpoint, topic, tag, count, *ready):
     socket = zmq.Context().socket(zmq.PUB)
     socket.connect(endpoint)
     end = time.time() + DEADLINE
-    while not all(os.path.exists(r) for r in ready):
+    while not all(tag in lines(r) for r in ready):
         if time.time() > end:
             say(error="the subscribers never saw a probe")
             return
-        socket.send_multipart([topic.encode(), b"probe"])
+        socket.send_multipart([topic.encode(), f"probe {tag}".encode()])
         time.sleep(0.1)
     for i in range(int(count)):
         socket.send_multipart([topic.encode(), f"{tag} {i}".encode()])

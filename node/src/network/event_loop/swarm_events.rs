@@ -171,6 +171,18 @@ impl EventLoop {
                 topic: message.topic.into_string(),
                 data: message.data,
             })),
+            MembersEvent::Gossipsub(gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            }) => {
+                let dropped = failed_messages.priority + failed_messages.non_priority;
+                self.shared.metrics.gossip_dropped.inc_by(dropped as u64);
+                tracing::warn!(
+                    peer = %short(&peer_id),
+                    dropped,
+                    "gossip to a member fell behind; messages it was not sent in time reach it by catch-up"
+                );
+            }
             MembersEvent::Relay(event) => self.on_relay_server(event),
             MembersEvent::RelayClient(event) => self.on_relay_client(event),
             MembersEvent::Dcutr(event) => self.on_dcutr(event),
