@@ -114,11 +114,13 @@ impl InOrder {
             if let Some(m) = &heard.first() {
                 self.bytes -= m.text.len();
             }
-            if self.count > MAX_HELD {
-                heard.extend(self.release_heaviest(|_| 1));
-            } else if self.bytes > MAX_HELD_BYTES {
-                heard
-                    .extend(self.release_heaviest(|(m, _)| m.as_ref().map_or(0, |m| m.text.len())));
+            // Each release empties a run, so this ends.
+            while !self.held.is_empty() && (self.count > MAX_HELD || self.bytes > MAX_HELD_BYTES) {
+                heard.extend(if self.count > MAX_HELD {
+                    self.release_heaviest(|_| 1)
+                } else {
+                    self.release_heaviest(|(m, _)| m.as_ref().map_or(0, |m| m.text.len()))
+                });
             }
             return heard;
         }
@@ -170,20 +172,20 @@ impl InOrder {
     /// The largest run of the publisher that holds the most, each held number weighing
     /// `weight`.
     fn release_heaviest(&mut self, weight: impl Fn(&Waiting) -> usize) -> Vec<Message> {
-        let run_weight = |held: &BTreeMap<u64, Waiting>| held.values().map(&weight).sum::<usize>();
-        let mut by_publisher: BTreeMap<MemberKey, usize> = BTreeMap::new();
-        for ((_, publisher), held) in &self.held {
-            *by_publisher.entry(*publisher).or_default() += run_weight(held);
+        let runs: Vec<(&Run, usize)> = (self.held.iter())
+            .map(|(run, held)| (run, held.values().map(&weight).sum()))
+            .collect();
+        let mut by_publisher: BTreeMap<&MemberKey, usize> = BTreeMap::new();
+        for ((_, publisher), w) in &runs {
+            *by_publisher.entry(publisher).or_default() += w;
         }
-        let Some((heaviest, _)) = by_publisher.into_iter().max_by_key(|(_, w)| *w) else {
-            return Vec::new();
-        };
-        let run = self
-            .held
-            .iter()
-            .filter(|((_, publisher), _)| *publisher == heaviest)
-            .max_by_key(|(_, held)| run_weight(held))
-            .map(|(run, _)| run.clone());
+        let heaviest = by_publisher.into_iter().max_by_key(|(_, w)| *w);
+        let run = heaviest.and_then(|(heaviest, _)| {
+            (runs.iter())
+                .filter(|((_, publisher), _)| publisher == heaviest)
+                .max_by_key(|(_, w)| *w)
+                .map(|(run, _)| (*run).clone())
+        });
         run.map(|run| self.release(&run)).unwrap_or_default()
     }
 }
@@ -363,5 +365,27 @@ mod tests {
         flood(&mut order, 2, (MAX_HELD_BYTES / size) as u64 / 2 + 1, big);
         assert!(order.bytes <= MAX_HELD_BYTES);
         assert_eq!(arrive(&mut order, 1, 2, t0), (2..203).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn both_caps_hold_after_every_arrival() {
+        let (mut order, t0) = (InOrder::default(), Instant::now());
+        // Large messages just under the bytes cap, then small ones up to the count cap.
+        let size = 65_200;
+        let big = |seq: u64| Message {
+            text: "x".repeat(size),
+            ..message(seq)
+        };
+        let (key, large) = (MemberKey([3; 32]), (MAX_HELD_BYTES / size) as u64);
+        order.arrived(news(), key, 1, big(1), t0);
+        for seq in 3..3 + large {
+            order.arrived(news(), key, seq, big(seq), t0);
+        }
+        flood(&mut order, 1, MAX_HELD as u64 - large, message);
+        assert_eq!(order.count, MAX_HELD);
+        // One more large one passes both caps: releasing the small ones (the most) is not
+        // enough for the bytes, so the large run goes too.
+        order.arrived(news(), key, 3 + large, big(3 + large), t0);
+        assert!(order.count <= MAX_HELD && order.bytes <= MAX_HELD_BYTES);
     }
 }

@@ -37,10 +37,16 @@ const GOSSIP_ENVELOPE_BYTES: usize = 2048;
 /// gives up on it (gossipsub's defaults are 5 s to publish, 1 s to forward). A burst of a
 /// thousand messages can take longer than that to drain on a loaded machine; a message
 /// given up on leaves a gap that only catch-up fills, seconds later, and listeners wait
-/// on it or hear the run out of order. The queue's length (5,000 per member) still bounds
-/// what is held.
+/// on it or hear the run out of order. [`GOSSIP_QUEUE`] still bounds what is held.
 const GOSSIP_PUBLISH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 const GOSSIP_FORWARD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Most gossip messages queued for one member (gossipsub's default is 5,000): twice a burst
+/// of a thousand. Each is a copy of up to 66 KiB, so a member that stops reading its gossip
+/// pins at most about 135 MiB until its connection closes (gossipsub gives up on a queued
+/// message only when the member reads again); past the cap, what is not queued reaches it
+/// by catch-up.
+const GOSSIP_QUEUE: usize = 2048;
 
 /// Connection caps. A hit cap refuses the connection (the swarm logs it as denied); the
 /// figures leave room for a mesh of a few hundred members.
@@ -119,6 +125,7 @@ impl Behaviour {
             .max_transmit_size(MAX_TOPIC_PAYLOAD_BYTES + GOSSIP_ENVELOPE_BYTES)
             .publish_queue_duration(GOSSIP_PUBLISH_PATIENCE)
             .forward_queue_duration(GOSSIP_FORWARD_PATIENCE)
+            .connection_handler_queue_len(GOSSIP_QUEUE)
             .message_id_fn(|m: &gossipsub::Message| {
                 // Content-addressed: a re-published copy has the same id and is dropped by
                 // gossipsub's duplicate cache; the history index catches later replays.

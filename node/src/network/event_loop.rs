@@ -98,6 +98,8 @@ pub struct EventLoop {
     exchanges: Exchanges,
     tasks: super::tasks::Tasks,
     reach: Reach,
+    /// When each member gossip fell behind for was last said to (once a minute at most).
+    slow_said: std::collections::HashMap<libp2p::PeerId, Instant>,
 }
 
 impl EventLoop {
@@ -151,6 +153,7 @@ impl EventLoop {
             exchanges,
             tasks: Default::default(),
             reach: Reach::new(limits.relay),
+            slow_said: Default::default(),
         };
         event_loop.carry_out();
         Ok((handle, event_loop))

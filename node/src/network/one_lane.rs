@@ -10,12 +10,17 @@
 //! So each connection's gossipsub handler is wrapped in a [`Lane`] that holds back its
 //! request for an outbound stream (it never takes from the queue without one) until this
 //! behaviour tells it to send. The first direct connection to a peer sends; a relayed one
-//! only while the peer has no direct one (a direct connection that comes later sends too:
-//! the relayed one cannot be stopped, and closes soon). When the sending connection
-//! closes, or the peer turns out not to speak gossipsub on it (a connection made before the
-//! peer let this node in has none on the peer's side), the oldest direct connection left
-//! (else the oldest relayed one) takes over. Receiving is untouched: every connection still
-//! hears what the peer sends on it.
+//! only while the peer has no direct one. AutoNAT's dial-backs (the only dials on a port of
+//! their own; closed as soon as they connect) never send. When the sending connection
+//! closes, or its handler stops speaking gossipsub on it (the peer does not speak it there,
+//! as on a connection made before the peer let this node in, or gossipsub gave up on the
+//! connection after too many stream attempts), the oldest direct connection left (else the
+//! oldest relayed one) takes over. Receiving is untouched: every connection still hears what
+//! the peer sends on it.
+//!
+//! Left: a direct connection that comes while a relayed one sends sends too, because the
+//! relayed one cannot be stopped without closing it, and it can stay open for hours; a burst
+//! to such a member can still interleave, and `core::in_order` puts it back in order.
 
 use std::collections::{HashMap, VecDeque};
 use std::task::{Context, Poll};
@@ -25,11 +30,11 @@ use libp2p::core::transport::PortUse;
 use libp2p::core::{ConnectedPoint, Endpoint, Multiaddr};
 use libp2p::swarm::behaviour::FromSwarm;
 use libp2p::swarm::handler::{
-    ConnectionEvent, ConnectionHandlerEvent, DialUpgradeError, SubstreamProtocol,
+    ConnectionEvent, ConnectionHandlerEvent, SubstreamProtocol, UpgradeInfoSend,
 };
 use libp2p::swarm::{
-    ConnectionDenied, ConnectionHandler, ConnectionId, NetworkBehaviour, NotifyHandler,
-    StreamUpgradeError, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+    ConnectionDenied, ConnectionHandler, ConnectionId, NetworkBehaviour, NotifyHandler, THandler,
+    THandlerInEvent, THandlerOutEvent, ToSwarm,
 };
 
 use crate::mesh::addresses::is_relayed;
@@ -112,6 +117,19 @@ fn to_start(connections: &mut [Connection]) -> Option<ConnectionId> {
     Some(next)
 }
 
+/// Whether `endpoint` is an AutoNAT dial-back: the only dials on a port of their own (the
+/// relay client, DCUtR and the node's own dials reuse the listening port), closed as soon
+/// as they connect.
+fn dial_back(endpoint: &ConnectedPoint) -> bool {
+    matches!(
+        endpoint,
+        ConnectedPoint::Dialer {
+            port_use: PortUse::New,
+            ..
+        }
+    )
+}
+
 /// Whether `endpoint` goes through a relay.
 fn through_relay(endpoint: &ConnectedPoint) -> bool {
     match endpoint {
@@ -177,7 +195,7 @@ impl<B: NetworkBehaviour> NetworkBehaviour for OneLane<B> {
         // Decided once the swarm says the connection is up: one denied after its handler
         // was made never is.
         match &event {
-            FromSwarm::ConnectionEstablished(e) => {
+            FromSwarm::ConnectionEstablished(e) if !dial_back(e.endpoint) => {
                 self.established(e.peer_id, e.connection_id, through_relay(e.endpoint));
             }
             FromSwarm::ConnectionClosed(e) => self.gone(e.peer_id, e.connection_id),
@@ -196,7 +214,7 @@ impl<B: NetworkBehaviour> NetworkBehaviour for OneLane<B> {
             LaneOut::Inner(event) => self
                 .inner
                 .on_connection_handler_event(peer, connection, event),
-            LaneOut::Unsupported => self.gone(peer, connection),
+            LaneOut::Stopped => self.gone(peer, connection),
         }
     }
 
@@ -229,8 +247,9 @@ pub enum LaneIn<E> {
 pub enum LaneOut<E> {
     /// From the inner handler.
     Inner(E),
-    /// The peer does not speak the protocol on this connection: it cannot send.
-    Unsupported,
+    /// The inner handler speaks nothing on this connection any more (the peer refused its
+    /// protocol, or it gave up): it cannot send.
+    Stopped,
 }
 
 /// A connection's gossipsub handler that opens no outbound stream (and so sends nothing)
@@ -238,9 +257,11 @@ pub enum LaneOut<E> {
 pub struct Lane<H: ConnectionHandler> {
     inner: H,
     sending: bool,
-    /// Whether the peer refused the protocol on this connection, and whether the behaviour
-    /// was told so.
-    unsupported: (bool, bool),
+    /// Whether to look, at the next poll, whether the inner handler still speaks anything
+    /// (something happened on the connection).
+    look: bool,
+    /// Whether the behaviour was told it stopped.
+    stopped: bool,
     /// The inner handler's request for an outbound stream, held until it may send.
     held: Option<SubstreamProtocol<H::OutboundProtocol, H::OutboundOpenInfo>>,
 }
@@ -250,9 +271,19 @@ impl<H: ConnectionHandler> Lane<H> {
         Lane {
             inner,
             sending: false,
-            unsupported: (false, false),
+            look: false,
+            stopped: false,
             held: None,
         }
+    }
+
+    /// Whether the inner handler offers no protocol any more: gossipsub's handler, once
+    /// disabled, listens for nothing.
+    fn speaks_nothing(&self) -> bool {
+        (self.inner.listen_protocol().upgrade())
+            .protocol_info()
+            .next()
+            .is_none()
     }
 }
 
@@ -278,11 +309,9 @@ impl<H: ConnectionHandler> ConnectionHandler for Lane<H> {
     ) -> Poll<
         ConnectionHandlerEvent<Self::OutboundProtocol, Self::OutboundOpenInfo, Self::ToBehaviour>,
     > {
-        if self.unsupported == (true, false) {
-            self.unsupported.1 = true;
-            return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(
-                LaneOut::Unsupported,
-            ));
+        if std::mem::take(&mut self.look) && !self.stopped && self.speaks_nothing() {
+            self.stopped = true;
+            return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(LaneOut::Stopped));
         }
         if self.sending
             && let Some(protocol) = self.held.take()
@@ -321,19 +350,18 @@ impl<H: ConnectionHandler> ConnectionHandler for Lane<H> {
             Self::OutboundOpenInfo,
         >,
     ) {
-        if let ConnectionEvent::DialUpgradeError(DialUpgradeError {
-            error: StreamUpgradeError::NegotiationFailed,
-            ..
-        }) = &event
-        {
-            self.unsupported.0 = true;
-        }
+        self.look = true;
         self.inner.on_connection_event(event);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use either::Either;
+    use libp2p::StreamProtocol;
+    use libp2p::core::upgrade::{DeniedUpgrade, ReadyUpgrade};
+    use libp2p::swarm::handler::AddressChange;
+
     use super::*;
 
     fn connection(id: usize, relayed: bool) -> Connection {
@@ -398,5 +426,90 @@ mod tests {
             to_start(&mut connections),
             Some(ConnectionId::new_unchecked(2))
         );
+    }
+
+    /// A handler that asks for an outbound stream once, and speaks a protocol while
+    /// `speaks`.
+    struct Asking {
+        asked: bool,
+        speaks: bool,
+    }
+
+    impl ConnectionHandler for Asking {
+        type FromBehaviour = ();
+        type ToBehaviour = ();
+        type InboundProtocol = Either<ReadyUpgrade<StreamProtocol>, DeniedUpgrade>;
+        type OutboundProtocol = DeniedUpgrade;
+        type InboundOpenInfo = ();
+        type OutboundOpenInfo = ();
+
+        fn listen_protocol(&self) -> SubstreamProtocol<Self::InboundProtocol> {
+            let upgrade = match self.speaks {
+                true => Either::Left(ReadyUpgrade::new(StreamProtocol::new("/asking"))),
+                false => Either::Right(DeniedUpgrade),
+            };
+            SubstreamProtocol::new(upgrade, ())
+        }
+
+        fn poll(
+            &mut self,
+            _: &mut Context<'_>,
+        ) -> Poll<ConnectionHandlerEvent<DeniedUpgrade, (), ()>> {
+            if std::mem::replace(&mut self.asked, true) {
+                return Poll::Pending;
+            }
+            Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest {
+                protocol: SubstreamProtocol::new(DeniedUpgrade, ()),
+            })
+        }
+
+        fn on_behaviour_event(&mut self, _: ()) {}
+
+        fn on_connection_event(
+            &mut self,
+            _: ConnectionEvent<Self::InboundProtocol, Self::OutboundProtocol>,
+        ) {
+        }
+    }
+
+    fn poll(
+        lane: &mut Lane<Asking>,
+    ) -> Poll<ConnectionHandlerEvent<DeniedUpgrade, (), LaneOut<()>>> {
+        lane.poll(&mut Context::from_waker(futures::task::noop_waker_ref()))
+    }
+
+    #[test]
+    fn a_lane_asks_for_its_stream_only_once_told_to_send() {
+        let mut lane = Lane::new(Asking {
+            asked: false,
+            speaks: true,
+        });
+        assert!(poll(&mut lane).is_pending(), "held");
+        lane.on_behaviour_event(LaneIn::Send);
+        assert!(matches!(
+            poll(&mut lane),
+            Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest { .. })
+        ));
+        assert!(poll(&mut lane).is_pending());
+    }
+
+    #[test]
+    fn a_lane_whose_handler_stops_speaking_says_so_once() {
+        let mut lane = Lane::new(Asking {
+            asked: true,
+            speaks: true,
+        });
+        let addr: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
+        let change = || ConnectionEvent::AddressChange(AddressChange { new_address: &addr });
+        lane.on_connection_event(change());
+        assert!(poll(&mut lane).is_pending(), "still speaks");
+        lane.inner.speaks = false;
+        lane.on_connection_event(change());
+        assert!(matches!(
+            poll(&mut lane),
+            Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(LaneOut::Stopped))
+        ));
+        lane.on_connection_event(change());
+        assert!(poll(&mut lane).is_pending(), "said once");
     }
 }

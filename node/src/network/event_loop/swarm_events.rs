@@ -177,11 +177,20 @@ impl EventLoop {
             }) => {
                 let dropped = failed_messages.priority + failed_messages.non_priority;
                 self.shared.metrics.gossip_dropped.inc_by(dropped as u64);
-                tracing::warn!(
-                    peer = %short(&peer_id),
-                    dropped,
-                    "gossip to a member fell behind; messages it was not sent in time reach it by catch-up"
-                );
+                // Once a minute per member: gossipsub says so at every heartbeat.
+                let now = std::time::Instant::now();
+                self.slow_said
+                    .retain(|_, said| now < *said + SLOW_SAID_EVERY);
+                if let std::collections::hash_map::Entry::Vacant(said) =
+                    self.slow_said.entry(peer_id)
+                {
+                    said.insert(now);
+                    tracing::warn!(
+                        peer = %short(&peer_id),
+                        dropped,
+                        "gossip to a member fell behind; messages it was not sent in time reach it by catch-up"
+                    );
+                }
             }
             MembersEvent::Relay(event) => self.on_relay_server(event),
             MembersEvent::RelayClient(event) => self.on_relay_client(event),
@@ -192,6 +201,9 @@ impl EventLoop {
         }
     }
 }
+
+/// How often a member that gossip falls behind for is said to, at most.
+const SLOW_SAID_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// An error and its causes on one line.
 fn one_line(error: &dyn std::error::Error) -> String {
