@@ -599,6 +599,10 @@ pub fn main() -> ExitCode {
 
 /// Runs the `weft-node` binary: every command, in this process.
 pub fn node_main() -> ExitCode {
+    if let Some(why) = handoff::handed_by_another_build() {
+        eprintln!("error: {why}");
+        return ExitCode::FAILURE;
+    }
     start(Cli::parse(), |cli| async move {
         if cli.command.in_node_binary() {
             run_local(cli).await

@@ -1,6 +1,7 @@
 //! The two binaries: `weft` is a client of a node's API and hands the commands that run a
 //! node to `weft-node` beside it, by `exec` (the same process); a client loads none of the
-//! node, and a `weft` without its `weft-node` says so in one line.
+//! node, and a `weft` without its `weft-node`, or with one from another build, says so in
+//! one line.
 
 use std::process::Command;
 
@@ -102,4 +103,24 @@ fn weft_run_through_a_link_hands_off_to_the_weft_node_beside_the_real_binary() {
         data_dir.join("db").exists(),
         "the real weft-node made the node"
     );
+}
+
+#[test]
+fn a_weft_node_from_another_build_than_weft_refuses_in_one_line() {
+    // What a `weft` rebuilt alone (`cargo run --bin weft`) hands the `weft-node` an older
+    // build left beside it: the fingerprint of other sources.
+    let root = root();
+    let data_dir = root.path().join("data");
+    let out = Command::new(std::path::Path::new(weft_bin()).with_file_name("weft-node"))
+        .env("WEFT_HANDOFF_SOURCES", "0000000000000000")
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("init")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("cargo build --bins"), "{err}");
+    assert!(!data_dir.exists(), "it made {}", data_dir.display());
 }

@@ -16,6 +16,12 @@ use std::process::ExitCode;
 /// beside `weft`.
 pub const NODE_BINARY: &str = "weft-node";
 
+/// The fingerprint of the sources this build of the library came from (`node/build.rs`).
+const SOURCES: &str = env!("WEFT_SOURCES");
+
+/// How `weft` tells `weft-node` which sources it was built from.
+const HANDOFF_SOURCES: &str = "WEFT_HANDOFF_SOURCES";
+
 /// Replaces this process by `weft-node` with the same arguments. Returns only when that
 /// cannot be done, after saying why in one line.
 pub fn exec_node_binary() -> ExitCode {
@@ -31,6 +37,7 @@ pub fn exec_node_binary() -> ExitCode {
     let e = std::process::Command::new(&path)
         .arg0(name)
         .args(args)
+        .env(HANDOFF_SOURCES, SOURCES)
         .exec();
     eprintln!(
         "error: cannot run {} ({e}): `weft node`, `demo`, `init`, `config`, `doctor` and `zmq` run in it; install it beside weft (`cargo install --path .` installs both)",
@@ -43,4 +50,17 @@ pub fn exec_node_binary() -> ExitCode {
 /// to `weft` on the PATH finds the real pair).
 fn node_binary() -> std::io::Result<PathBuf> {
     Ok(std::env::current_exe()?.with_file_name(NODE_BINARY))
+}
+
+/// In `weft-node`: whether the `weft` that handed it this command (if one did) was built
+/// from other sources, said in one line. A `weft` rebuilt alone (`cargo run --bin weft`)
+/// would otherwise run the node an older build left beside it.
+pub fn handed_by_another_build() -> Option<String> {
+    let theirs = std::env::var_os(HANDOFF_SOURCES)?;
+    (theirs != SOURCES).then(|| {
+        format!(
+            "{NODE_BINARY} was built from other sources than the weft that ran it (sources {SOURCES}, weft's {}): build both, `cargo build --bins` (or `cargo run --bin {NODE_BINARY} -- …`)",
+            theirs.to_string_lossy()
+        )
+    })
 }
