@@ -50,7 +50,7 @@ pub struct OneLane<B> {
 }
 
 /// One connection to a peer, as [`OneLane`] sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 struct Connection {
     id: ConnectionId,
     relayed: bool,
@@ -108,13 +108,10 @@ fn to_start(connections: &mut [Connection]) -> Option<ConnectionId> {
     let direct_sends = connections.iter().any(|c| c.sending && !c.relayed);
     let any_sends = connections.iter().any(|c| c.sending);
     let next = (connections.iter())
-        .find(|c| !c.relayed && !c.sending && !direct_sends)
-        .or_else(|| connections.iter().find(|c| c.relayed && !any_sends))
-        .map(|c| c.id)?;
-    for c in connections.iter_mut().filter(|c| c.id == next) {
-        c.sending = true;
-    }
-    Some(next)
+        .position(|c| !c.relayed && !direct_sends)
+        .or_else(|| connections.iter().position(|c| c.relayed && !any_sends))?;
+    connections[next].sending = true;
+    Some(connections[next].id)
 }
 
 /// Whether `endpoint` is an AutoNAT dial-back: the only dials on a port of their own (the
