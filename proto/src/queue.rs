@@ -22,8 +22,10 @@
 //! A worker never holds more items than the credit it gave (its concurrency plus a small
 //! prefetch, over all producers). Each delivery is a **lease** numbered by `attempt`: the
 //! producer writes it to disk before it sends the item, takes the item back when the
-//! worker's stream closes or the lease runs past [`LEASE_MS`] without a `Running` naming it,
-//! and counts every delivery. `Failed` sends the item back after a backoff; past the
+//! worker's stream closes (unless the producer closed it to reconnect a worker that lives:
+//! then, as after the producer's restart, the worker's next stream names what it holds in
+//! `Running` before its first `Want`) or the lease runs past [`LEASE_MS`] without a
+//! `Running` naming it, and counts every delivery. `Failed` sends the item back after a backoff; past the
 //! worker's `max_deliver` deliveries the item is a dead letter, kept at the producer until
 //! retried. The first `Done` for an item ends it; every `Done`, `Failed` and `Release` is
 //! answered `Settled` once it is on the producer's disk, and a worker says it again on its

@@ -436,7 +436,7 @@ fn a_removed_admin_and_a_flooding_member_change_nothing() {
             .await;
         match mallory.sync(alice, &everything(mesh)).await {
             Ok(SyncResponse::Ops { ops, .. }) => ops,
-            other => panic!("a member's sync was not answered: {other:?}"),
+            other => panic!("a member's sync was not answered: {other:?}\n{}", a.log()),
         }
     });
     let her_admission = log

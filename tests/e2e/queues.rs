@@ -118,8 +118,10 @@ fn a_thousand_items_from_two_producers_reach_three_workers_and_each_is_acknowled
         ran.sort();
         for (_, worker) in &ran[..ran.len() - 1] {
             assert_eq!(
-                worker, "d",
-                "{item} ran again though its first worker lived: {ran:?}"
+                worker,
+                "d",
+                "{item} ran again though its first worker lived: {ran:?}\nthe log of b, its producer:\n{}",
+                nodes[1].log()
             );
             again += 1;
         }

@@ -239,6 +239,14 @@ impl Core {
         surplus
     }
 
+    /// Member `peer` is deaf to this node's gossip ([`Input::Deaf`]): it is disconnected,
+    /// both ends dial again, and the items its workers hold here wait for them meanwhile.
+    pub(super) fn on_deaf(&mut self, peer: PeerId) {
+        tracing::warn!(peer = %short(&peer), "gossip with a member told this node none of its topics (it kept an old connection across this node's restart): reconnecting");
+        self.keep_workers_leases(&peer);
+        self.out.push_back(Output::Disconnect(peer));
+    }
+
     /// Dials `peer` on demand before something goes to it (a call, a work frame), unless
     /// it is connected or a dial of it is scheduled already.
     pub(super) fn reach(&mut self, peer: PeerId) {

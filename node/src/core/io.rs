@@ -98,6 +98,13 @@ pub enum Input {
         /// The peer.
         peer: PeerId,
     },
+    /// Gossip with member `peer` was told none of its topics at two checks in a row: it
+    /// kept an old connection across this node's restart (libp2p/rust-libp2p#5097), and is
+    /// heard again only on a new one.
+    Deaf {
+        /// The member.
+        peer: PeerId,
+    },
     /// A dial of `peer` failed, or could not start.
     DialFailed {
         /// The peer.
@@ -710,8 +717,15 @@ pub enum Output {
         /// The request.
         body: Vec<u8>,
     },
-    /// Send a worker's frame on this node's session to producer `peer` (opened if needed);
-    /// a session that cannot carry it comes back as [`Input::ProducerLost`].
+    /// Start a session to producer `peer` unless one is open; the frames that follow on
+    /// it say first what this node holds there. Opening fails as [`Input::ProducerLost`].
+    OpenToProducer {
+        /// The producer.
+        peer: PeerId,
+    },
+    /// Send a worker's frame on this node's open session to producer `peer`: with none
+    /// open it is dropped (the core heard that it ended, and says again what it must on
+    /// the next one); one that cannot carry it comes back as [`Input::ProducerLost`].
     ToProducer {
         /// The producer.
         peer: PeerId,

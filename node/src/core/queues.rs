@@ -253,6 +253,14 @@ impl Core {
         self.held_effects(effects);
     }
 
+    /// This node ends member `peer`'s sessions to reconnect it: what its worker holds here
+    /// waits for its next session to name it, not given to other workers.
+    pub(super) fn keep_workers_leases(&mut self, peer: &PeerId) {
+        if let Some((key, _)) = self.mesh.get().and_then(|m| m.member(peer)) {
+            self.queues.held.keep(&key);
+        }
+    }
+
     /// Inbound session `session` (a worker's) closed.
     pub(super) fn on_worker_gone(&mut self, session: SessionId, now: Now) {
         let effects = self.queues.held.session_closed(session, now.at);
@@ -363,10 +371,11 @@ impl Core {
     /// Carries out what the worker side decided.
     fn working_effects(&mut self, effects: Vec<working::Effect>) {
         for effect in effects {
-            if let working::Effect::Send(peer, _) = &effect {
+            if let working::Effect::Open(peer) = &effect {
                 self.reach(*peer);
             }
             self.out.push_back(match effect {
+                working::Effect::Open(peer) => Output::OpenToProducer { peer },
                 working::Effect::Send(peer, frame) => Output::ToProducer { peer, frame },
                 working::Effect::Run {
                     worker,

@@ -222,6 +222,15 @@ enum Due {
         sync: bool,
         epoch: u64,
     },
+    /// A worker's session to a producer, on a connection that dropped: found ended, or
+    /// (`told`) its end reported.
+    ProducerSessionEnds {
+        node: usize,
+        to: usize,
+        session: io::SessionId,
+        epoch: u64,
+        told: bool,
+    },
 }
 
 /// The simulated nodes, their network and their clock.
@@ -251,6 +260,11 @@ pub struct Sim {
     pub sent: Vec<Traffic>,
     /// Nodes stopped (as by SIGSTOP), with the inputs waiting for them.
     frozen: BTreeMap<usize, Vec<Input>>,
+    /// How late a worker's node learns that its session to a producer ended with their
+    /// connection, in milliseconds: until the first, what it writes there is lost (as on a
+    /// QUIC connection whose peer died without a word); then a write fails at once, and
+    /// the second later its end is reported. At once when both are zero.
+    pub producer_end_late: (u64, u64),
 }
 
 /// How many boxes `frame` deposits, when it is a deposit request.
@@ -322,6 +336,7 @@ impl Sim {
             faults,
             sent: vec![Traffic::default(); total],
             frozen: BTreeMap::new(),
+            producer_end_late: (0, 0),
         };
         sim.at(TICK_MS, Due::Tick);
         sim
@@ -750,6 +765,17 @@ impl Sim {
                 epoch,
             } => self.admission_waited(node, peer, sync, epoch),
             Due::Flushed { node, epoch } => self.flushed(node, epoch),
+            Due::ProducerSessionEnds {
+                node,
+                to,
+                session,
+                epoch,
+                told,
+            } => {
+                if self.nodes[node].epoch == epoch {
+                    self.producer_session_ends(node, to, session, told);
+                }
+            }
             Due::DialFailed { node, peer, epoch } => {
                 if self.nodes[node].epoch == epoch {
                     self.nodes[node].shell.dialling.remove(&peer);
@@ -890,13 +916,10 @@ impl Sim {
             if self.nodes[me].shell.service_sessions_end(other) {
                 self.input(me, Input::ServiceLost { peer });
             }
-            let (workers_gone, producer_lost) = self.nodes[me].shell.queue_sessions_end(other);
-            for session in workers_gone {
+            for session in self.nodes[me].shell.workers_gone(other) {
                 self.input(me, Input::WorkerGone { session });
             }
-            if producer_lost {
-                self.input(me, Input::ProducerLost { peer });
-            }
+            self.producer_connection_closed(me, other);
             self.input(me, Input::Disconnected { peer });
         }
     }

@@ -23,6 +23,9 @@ use crate::mesh::door::Door;
 /// Identify's protocol version string: which application protocol family this node speaks.
 pub const IDENTIFY_PROTOCOL: &str = "/weft/1.0.0";
 
+/// How a weft node's identify agent version starts (the crate's version follows).
+pub const AGENT: &str = "weft/";
+
 /// How long AutoNAT's server counts probes a member asked for (3 per member and 30 in all
 /// within it).
 const AUTONAT_THROTTLE: std::time::Duration = std::time::Duration::from_secs(60);
@@ -114,7 +117,7 @@ impl Behaviour {
     ) -> Result<Behaviour, String> {
         let identify = identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
-                .with_agent_version(format!("weft/{}", env!("CARGO_PKG_VERSION")))
+                .with_agent_version(format!("{AGENT}{}", env!("CARGO_PKG_VERSION")))
                 // A relayed address appears after the first identify; members must hear of
                 // it to reach this node through the relay.
                 .with_push_listen_addr_updates(true),

@@ -322,6 +322,7 @@ impl EventLoop {
                 | Output::ToCaller { .. }
                 | Output::Alive(_)
                 | Output::Serve { .. }
+                | Output::OpenToProducer { .. }
                 | Output::ToProducer { .. }
                 | Output::ToWorker { .. }
                 | Output::Deliver { .. }

@@ -86,6 +86,8 @@ impl<T> Writer<T> {
 /// Why a frame was not put on a session.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Unsent {
+    /// No session to the peer was open (its end was reported already).
+    NotOpen,
     /// The session had ended already.
     Closed,
     /// Its peer does not read what it is sent: the session is ended now.
@@ -202,12 +204,15 @@ impl<Up: Wire, Down: Wire, Out: Send + 'static> Sessions<Up, Down, Out> {
     /// Puts `frame` on the session to `peer`, starting one if there is none; why not when
     /// it could not (the session just ended, or was ended now as its peer does not read).
     pub fn send(&mut self, peer: PeerId, frame: Up, tasks: &Spawner) -> Result<(), Unsent> {
-        if let Some((_, writer)) = self.outbound.get(&peer) {
-            let sent = put(writer, frame);
-            if sent.is_err() {
-                self.outbound.remove(&peer);
-            }
-            return sent;
+        self.open(peer, tasks);
+        self.send_on(peer, frame)
+    }
+
+    /// Starts a session to `peer` unless one is open (its end comes as
+    /// [`SessionEvent::OutboundClosed`]).
+    pub fn open(&mut self, peer: PeerId, tasks: &Spawner) {
+        if self.outbound.contains_key(&peer) {
+            return;
         }
         let session = self.ids.next();
         let (writer, rx, leash) = Writer::new(self.protocol.frames);
@@ -219,8 +224,19 @@ impl<Up: Wire, Down: Wire, Out: Send + 'static> Sessions<Up, Down, Out> {
             self.events_tx.clone(),
         );
         tasks.spawn(self.protocol.kind, task);
-        let sent = put(&writer, frame);
         self.outbound.insert(peer, (session, writer));
+    }
+
+    /// Puts `frame` on the open session to `peer`; why not when it could not (none is
+    /// open, it just ended, or it was ended now as its peer does not read).
+    pub fn send_on(&mut self, peer: PeerId, frame: Up) -> Result<(), Unsent> {
+        let Some((_, writer)) = self.outbound.get(&peer) else {
+            return Err(Unsent::NotOpen);
+        };
+        let sent = put(writer, frame);
+        if sent.is_err() {
+            self.outbound.remove(&peer);
+        }
         sent
     }
 

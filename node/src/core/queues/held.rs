@@ -90,8 +90,8 @@ enum State {
 #[derive(Clone, Debug, PartialEq)]
 struct LeaseAt {
     worker: MemberKey,
-    /// The session it went out on; none for a lease found on disk at start until its worker
-    /// names it again.
+    /// The session it went out on; none for an unclaimed lease (found on disk at start, or
+    /// kept from a session that closed) until its worker names it again.
     session: Option<SessionId>,
     attempt: u32,
     max_deliver: u32,
@@ -152,6 +152,9 @@ struct WorkerAt {
     key: MemberKey,
     wants: BTreeMap<QueueName, Want>,
     leased: BTreeSet<ItemId>,
+    /// Its worker lives and comes back (this node ends the session to reconnect it): what
+    /// it holds when the session closes waits for its next session to name it.
+    kept: bool,
 }
 
 #[derive(Debug, Default)]
@@ -191,7 +194,8 @@ pub struct Held {
     done: HashMap<ItemId, (QueueName, u64)>,
     done_order: BTreeMap<u64, ItemId>,
     workers: BTreeMap<SessionId, WorkerAt>,
-    /// Leases found on disk at start that no session has named yet, by worker and queue.
+    /// Leases no session holds until their worker names them again (found on disk at
+    /// start, or on a kept session that closed), by worker and queue.
     unclaimed: BTreeSet<(MemberKey, QueueName, ItemId)>,
     counts: BTreeMap<QueueName, Counts>,
     next_seq: u64,
@@ -440,12 +444,13 @@ impl Held {
             key,
             wants: BTreeMap::new(),
             leased: BTreeSet::new(),
+            kept: false,
         })
     }
 
     /// A worker's first `Want` of `queue` on a session came after its `Running`s: the
-    /// leases of `queue` it held when this node last stopped and did not name are lost (it
-    /// never got them, or gave them up when its session closed).
+    /// unclaimed leases of `queue` it did not name are lost (it never got them, or gave
+    /// them up when its session closed).
     fn forget_unclaimed(&mut self, key: &MemberKey, queue: &QueueName, effects: &mut Vec<Effect>) {
         let from = (*key, queue.clone(), ItemId([0; 16]));
         let to = (*key, queue.clone(), ItemId([0xff; 16]));
@@ -457,7 +462,7 @@ impl Held {
         for id in unclaimed {
             self.lost(
                 id,
-                "its worker did not hold it after this node restarted",
+                "its worker no longer held it on its next session",
                 effects,
             );
         }
@@ -623,7 +628,7 @@ impl Held {
     }
 
     /// Worker `key` on `session` still holds `leases`: they last another lease from `now`
-    /// (and a lease found on disk at start is its session's again).
+    /// (and an unclaimed lease is its session's again).
     pub fn running(&mut self, session: SessionId, key: &MemberKey, leases: &[Lease], now: Instant) {
         // A worker names its leases before its first `Want` on a new session: the session
         // is its from here, so that those leases go back when it closes.
@@ -644,18 +649,45 @@ impl Held {
         }
     }
 
+    /// This node ends worker `key`'s sessions to reconnect it: its worker lives on, and
+    /// what it holds when they close waits for its next session to name it (or for its
+    /// deadline), as after this node's restart, instead of going to other workers.
+    pub fn keep(&mut self, key: &MemberKey) {
+        for worker in self.workers.values_mut() {
+            worker.kept |= worker.key == *key;
+        }
+    }
+
     /// `session` closed: the items leased on it go to other workers (or to the dead
-    /// letters, when that was their last delivery).
+    /// letters, when that was their last delivery), unless they are [`Held::keep`]ed.
     pub fn session_closed(&mut self, session: SessionId, now: Instant) -> Vec<Effect> {
         let mut effects = Vec::new();
         let Some(worker) = self.workers.remove(&session) else {
             return effects;
         };
         for id in worker.leased {
-            self.lost(id, "its worker disconnected", &mut effects);
+            if worker.kept {
+                self.unclaim(id);
+            } else {
+                self.lost(id, "its worker disconnected", &mut effects);
+            }
         }
         self.dispatch_all(now, &mut effects);
         effects
+    }
+
+    /// Item `id`'s lease waits, until its deadline, for its worker's next session to name
+    /// it; its first `Want` there without it gives it up.
+    fn unclaim(&mut self, id: ItemId) {
+        let Some(mut item) = self.items.remove(&id) else {
+            return;
+        };
+        self.unplace(id, &item);
+        if let State::Leased(lease) = &mut item.state {
+            lease.session = None;
+        }
+        self.place(id, &item);
+        self.items.insert(id, item);
     }
 
     /// Item `id`'s lease is lost (`why`).

@@ -42,7 +42,12 @@ pub struct WorkOpts {
 /// What a change asks the core to carry out, in order.
 #[derive(Debug, PartialEq)]
 pub enum Effect {
-    /// Send this frame to the producer `peer` (opening a session if needed).
+    /// Start a session to producer `peer`, unless one is open: the frames that say what
+    /// this node holds there follow, before any `Want` (a producer gives up the leases a
+    /// new session's first `Want` finds unnamed).
+    Open(PeerId),
+    /// Send this frame on the session to producer `peer`; with none open it is not sent
+    /// (what must be said again is said on the next one).
     Send(PeerId, WorkerFrame),
     /// Hand an item to the local worker.
     Run {
@@ -219,6 +224,7 @@ impl Working {
         }
         let mut wants = self.grant(queue);
         for peer in registering {
+            effects.push(Effect::Open(peer));
             let worker = &self.queues[queue];
             let leases = worker.leases_from(&peer);
             for chunk in leases.chunks(MAX_LEASES_PER_FRAME) {

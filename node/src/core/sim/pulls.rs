@@ -6,7 +6,7 @@
 use libp2p::PeerId;
 use weft_proto::queue::{ItemId, Lease, ProducerFrame, QUEUE_VERSION, QueueName, WorkerFrame};
 
-use super::shell::Frame;
+use super::shell::{Frame, ProducerSession};
 use super::{Due, Sim};
 use crate::core::io::{Input, RunId, SessionId, WorkerId};
 use crate::core::queues::working::WorkOpts;
@@ -69,23 +69,101 @@ impl Sim {
         .map_err(|e: crate::network::NodeError| e.to_string())
     }
 
-    /// Sends `frame` on `node`'s session to producer `peer`, opening one if needed.
-    pub(super) fn send_to_producer(&mut self, node: usize, peer: PeerId, frame: WorkerFrame) {
-        let target = self.index.get(&peer).copied();
-        let Some(to) = target.filter(|&t| self.is_connected(node, t)) else {
-            self.input(node, Input::ProducerLost { peer });
+    /// Starts `node`'s session to producer `peer` unless one is open (a session that
+    /// cannot start, its peer not connected, is lost at once).
+    pub(super) fn open_to_producer(&mut self, node: usize, peer: PeerId) {
+        let Some(to) = self.index.get(&peer).copied() else {
             return;
         };
+        if self.nodes[node].shell.queue_out.contains_key(&to) {
+            return;
+        }
+        if !self.is_connected(node, to) {
+            self.input(node, Input::ProducerLost { peer });
+            return;
+        }
+        let connection = self.established(node, to);
         let shell = &mut self.nodes[node].shell;
-        let session = match shell.queue_out.get(&to) {
-            Some(session) => *session,
-            None => {
-                let session = shell.new_session(node);
-                shell.queue_out.insert(to, session);
-                session
-            }
+        let id = shell.new_session(node);
+        let out = ProducerSession {
+            id,
+            connection,
+            ended: false,
         };
-        self.send(node, to, Frame::ToProducer { session, frame });
+        shell.queue_out.insert(to, out);
+    }
+
+    /// Sends `frame` on `node`'s open session to producer `peer`; with none open it is
+    /// dropped. A session found ended fails the write, and is reported lost at once; one
+    /// on a connection that dropped unnoticed loses the frame.
+    pub(super) fn send_to_producer(&mut self, node: usize, peer: PeerId, frame: WorkerFrame) {
+        let Some(to) = self.index.get(&peer).copied() else {
+            return;
+        };
+        let connected = self.is_connected(node, to);
+        let current = self.established(node, to);
+        let shell = &mut self.nodes[node].shell;
+        let Some(out) = shell.queue_out.get(&to).copied() else {
+            return;
+        };
+        if out.ended {
+            shell.queue_out.remove(&to);
+            self.input(node, Input::ProducerLost { peer });
+        } else if connected && out.connection == current {
+            let session = out.id;
+            self.send(node, to, Frame::ToProducer { session, frame });
+        }
+    }
+
+    /// `node`'s connection to `to` dropped: its session to `to` as a producer ends, found
+    /// and reported as late as [`Sim::producer_end_late`] says.
+    pub(super) fn producer_connection_closed(&mut self, node: usize, to: usize) {
+        let Some(out) = self.nodes[node].shell.queue_out.get(&to).copied() else {
+            return;
+        };
+        let (found, told) = self.producer_end_late;
+        if found == 0 && told == 0 {
+            self.producer_session_ends(node, to, out.id, true);
+            return;
+        }
+        let due = Due::ProducerSessionEnds {
+            node,
+            to,
+            session: out.id,
+            epoch: self.nodes[node].epoch,
+            told: false,
+        };
+        self.at(self.ms + found, due);
+    }
+
+    /// `node` found its session `session` to producer `to` ended (a write on it fails), or
+    /// (`told`) hears that it ended: it is lost, unless a failed write said so already.
+    pub(super) fn producer_session_ends(
+        &mut self,
+        node: usize,
+        to: usize,
+        session: SessionId,
+        told: bool,
+    ) {
+        let shell = &mut self.nodes[node].shell;
+        let Some(out) = shell.queue_out.get_mut(&to).filter(|o| o.id == session) else {
+            return;
+        };
+        if !told {
+            out.ended = true;
+            let due = Due::ProducerSessionEnds {
+                node,
+                to,
+                session,
+                epoch: self.nodes[node].epoch,
+                told: true,
+            };
+            self.at(self.ms + self.producer_end_late.1, due);
+            return;
+        }
+        shell.queue_out.remove(&to);
+        let peer = self.nodes[to].peer;
+        self.input(node, Input::ProducerLost { peer });
     }
 
     /// A worker's frame from `from` reached producer `to`: read only when the door lets

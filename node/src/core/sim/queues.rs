@@ -69,6 +69,20 @@ fn drained(sim: &Sim, producers: &[usize], done: u64) -> bool {
     })
 }
 
+/// The runs of each item at `workers`, by its body, first run first.
+fn runs<'a>(sim: &'a Sim, workers: &[usize]) -> BTreeMap<Vec<u8>, Vec<(usize, &'a pulls::Ran)>> {
+    let mut runs: BTreeMap<Vec<u8>, Vec<(usize, &pulls::Ran)>> = BTreeMap::new();
+    for &w in workers {
+        for ran in &sim.nodes[w].app.worked {
+            runs.entry(ran.body.clone()).or_default().push((w, ran));
+        }
+    }
+    for ran in runs.values_mut() {
+        ran.sort_by_key(|(_, run)| run.started);
+    }
+    runs
+}
+
 #[test]
 fn every_item_is_acknowledged_once_across_crashes_and_rerun_only_after_a_crash() {
     let mut sim = five(0x9e0e);
@@ -106,16 +120,8 @@ fn every_item_is_acknowledged_once_across_crashes_and_rerun_only_after_a_crash()
     assert!(ok, "not drained: {status:?}");
 
     // Every item ran; an item that ran twice ran first where its worker then crashed.
-    let mut runs: BTreeMap<Vec<u8>, Vec<(usize, &pulls::Ran)>> = BTreeMap::new();
-    for w in workers {
-        for ran in &sim.nodes[w].app.worked {
-            runs.entry(ran.body.clone()).or_default().push((w, ran));
-        }
-    }
+    let runs = runs(&sim, &workers);
     assert_eq!(runs.len(), 300, "every item ran");
-    for ran in runs.values_mut() {
-        ran.sort_by_key(|(_, run)| run.started);
-    }
     for (body, ran) in &runs {
         for (w, run) in &ran[..ran.len() - 1] {
             let died = run.epoch < sim.nodes[*w].epoch;
@@ -129,6 +135,82 @@ fn every_item_is_acknowledged_once_across_crashes_and_rerun_only_after_a_crash()
     }
     let again = runs.values().filter(|r| r.len() > 1).count();
     println!("queues: 300 items acknowledged once each; {again} ran again after a crash");
+}
+
+#[test]
+fn a_producer_back_before_its_workers_found_it_gone_has_each_item_run_once() {
+    for seed in [0x5e55, 0x5e56, 0x5e57, 0x5e58] {
+        let mut sim = five(seed);
+        // The workers find their sessions to the producer ended a second and a half after
+        // it went (over QUIC a dead peer says nothing), and hear of it 20 ms later (a busy
+        // event loop): it is back, and they are connected to it again, before.
+        sim.producer_end_late = (1500, 20);
+        let workers = [2, 3, 4];
+        for w in workers {
+            sim.work(w, "jobs", opts(3), STEADY);
+        }
+        for n in 0..120 {
+            for p in [0, 1] {
+                push_surely(&mut sim, p, &format!("p{p}-{n}"));
+            }
+            if n % 30 == 10 {
+                sim.crash(1);
+                sim.run(300);
+                sim.restart(1);
+            }
+        }
+        let ok = sim.run_until(120_000, |sim| drained(sim, &[0, 1], 120));
+        assert!(ok, "seed {seed:#x}: not drained");
+        // No worker died, and none failed an item: each ran once.
+        let runs = runs(&sim, &workers);
+        assert_eq!(runs.len(), 240, "every item ran");
+        for (body, ran) in &runs {
+            assert_eq!(
+                ran.len(),
+                1,
+                "seed {seed:#x}: {} ran again though no worker died: {ran:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_worker_its_producer_reconnects_keeps_what_it_runs_and_each_item_runs_once() {
+    for seed in [0x4ea1, 0x4ea2, 0x4ea3, 0x4ea4] {
+        let mut sim = five(seed);
+        // A worker finds its session to the producer ended at once, and hears of it 300 ms
+        // later (a busy event loop): what it decided meanwhile meets the producer connected
+        // again.
+        sim.producer_end_late = (1, 300);
+        let workers = [2, 3, 4];
+        for w in workers {
+            sim.work(w, "jobs", opts(3), STEADY);
+        }
+        for n in 0..120 {
+            for p in [0, 1] {
+                push_surely(&mut sim, p, &format!("p{p}-{n}"));
+            }
+            if n % 10 == 5 {
+                // Producer 1 reconnects a worker while it runs items, as it does a member
+                // deaf to its gossip.
+                let peer = sim.nodes[workers[n / 10 % 3]].peer;
+                sim.input(1, Input::Deaf { peer });
+            }
+        }
+        let ok = sim.run_until(120_000, |sim| drained(sim, &[0, 1], 120));
+        assert!(ok, "seed {seed:#x}: not drained");
+        let runs = runs(&sim, &workers);
+        assert_eq!(runs.len(), 240, "every item ran");
+        for (body, ran) in &runs {
+            assert_eq!(
+                ran.len(),
+                1,
+                "seed {seed:#x}: {} ran again though its worker lived: {ran:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
 }
 
 #[test]

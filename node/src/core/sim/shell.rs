@@ -164,13 +164,24 @@ pub(super) struct Shell {
     /// Its local handlers: how long each takes, and whether it fails.
     pub(super) handlers: BTreeMap<HandlerId, Handler>,
     /// Its queue sessions: the one to each producer, the workers' to it.
-    pub(super) queue_out: BTreeMap<usize, SessionId>,
+    pub(super) queue_out: BTreeMap<usize, ProducerSession>,
     pub(super) queue_in: BTreeMap<SessionId, usize>,
     /// Its local workers.
     pub(super) workers: BTreeMap<WorkerId, Worker>,
     /// The mesh it is joining, and what its join was answered.
     pub(super) mesh: Option<MeshId>,
     pub(super) joined: Option<Result<(), weft_proto::join::Refusal>>,
+}
+
+/// A worker's session to a producer, as the worker's node sees it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ProducerSession {
+    /// The session.
+    pub(super) id: SessionId,
+    /// Which of the pair's connections carries it (as [`Sim::established`] counts them).
+    pub(super) connection: u32,
+    /// Whether the node found it ended (a write on it fails) and has not heard of it yet.
+    pub(super) ended: bool,
 }
 
 impl Shell {
@@ -209,9 +220,8 @@ impl Shell {
         self.service_out.remove(&other).is_some()
     }
 
-    /// The connection to node `other` dropped: every queue session with it ends. The
-    /// workers' sessions from it that ended, and whether this node had one to it.
-    pub(super) fn queue_sessions_end(&mut self, other: usize) -> (Vec<SessionId>, bool) {
+    /// The connection to node `other` dropped: the workers' sessions from it end; which.
+    pub(super) fn workers_gone(&mut self, other: usize) -> Vec<SessionId> {
         let gone: Vec<SessionId> = self
             .queue_in
             .iter()
@@ -221,7 +231,7 @@ impl Shell {
         for session in &gone {
             self.queue_in.remove(session);
         }
-        (gone, self.queue_out.remove(&other).is_some())
+        gone
     }
 }
 
@@ -510,6 +520,7 @@ impl Sim {
                 body,
                 ..
             } => self.serve(node, handler, serve, body),
+            Output::OpenToProducer { peer } => self.open_to_producer(node, peer),
             Output::ToProducer { peer, frame } => self.send_to_producer(node, peer, frame),
             Output::ToWorker { session, frame } => self.send_to_worker(node, session, frame),
             Output::Deliver {
@@ -806,7 +817,8 @@ impl Sim {
             }
             Frame::ToProducer { session, frame } => self.producer_reached(from, to, session, frame),
             Frame::ToWorker { session, frame } => {
-                if self.nodes[to].shell.queue_out.get(&from) == Some(&session) {
+                let open = self.nodes[to].shell.queue_out.get(&from);
+                if open.is_some_and(|out| out.id == session && !out.ended) {
                     let peer = from_peer;
                     self.input(to, Input::ProducerFrame { peer, frame });
                 }

@@ -76,11 +76,11 @@ impl EventLoop {
                     self.core.withdraw(handler, super::now());
                 }
             }
-            Output::ToProducer { peer, frame } => {
-                if streams.queues.send(peer, frame, tasks).is_err() {
-                    self.input(Input::ProducerLost { peer });
-                }
-            }
+            Output::OpenToProducer { peer } => streams.queues.open(peer, tasks),
+            Output::ToProducer { peer, frame } => match streams.queues.send_on(peer, frame) {
+                Ok(()) | Err(Unsent::NotOpen) => {}
+                Err(Unsent::Closed | Unsent::Full) => self.input(Input::ProducerLost { peer }),
+            },
             Output::ToWorker { session, frame } => {
                 self.write_to_worker(session, ToWorker::Frame(frame));
             }

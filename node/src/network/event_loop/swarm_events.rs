@@ -43,6 +43,7 @@ impl EventLoop {
             } => {
                 let cause = cause.map(|c| c.to_string());
                 tracing::info!(peer = %short(&peer_id), cause = cause.as_deref().unwrap_or("closed"), "disconnected");
+                self.reach.deaf.forget(&peer_id);
                 self.input(Input::Disconnected { peer: peer_id });
             }
             SwarmEvent::OutgoingConnectionError {
@@ -102,6 +103,7 @@ impl EventLoop {
                 identify::Event::Received { peer_id, info, .. },
             ))) => {
                 let relays = info.protocols.contains(&libp2p::relay::HOP_PROTOCOL_NAME);
+                self.reach.deaf.identified(peer_id, &info.agent_version);
                 self.input(Input::Identified {
                     peer: peer_id,
                     addrs: info.listen_addrs,
