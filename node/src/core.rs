@@ -326,7 +326,7 @@ impl Core {
         match input {
             Input::Connected { peer, path } => self.on_connected(peer, path, now),
             Input::Disconnected { peer } => self.on_disconnected(peer, now),
-            Input::Deaf { peer } => self.on_deaf(peer),
+            Input::Deaf { peer } => self.on_deaf(peer, now),
             Input::DialFailed { peer } => {
                 if let Some(failed) = self.peers.dial_failed(peer, now.at) {
                     tracing::debug!(peer = %short(&peer), "dial failed; trying again later");

@@ -29,6 +29,10 @@ pub const RELAYED_FROM_ATTEMPT: u32 = 2;
 /// Most addresses taken from one identify message.
 const MAX_IDENTIFY_ADDRS: usize = 8;
 
+/// How long a member deaf to this node's gossip gets no credit from its workers once
+/// reported: past the event loop's next report of it (two checks 5 s apart).
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(15);
+
 impl Core {
     /// A connection to `peer` came up: the first one makes it connected, has the doors
     /// screen it, syncs with it and collects from it when it is a mailbox.
@@ -63,6 +67,7 @@ impl Core {
     /// ([`Core::dial_due`]).
     pub(super) fn on_disconnected(&mut self, peer: PeerId, now: Now) {
         self.keep.gone(&peer);
+        self.queues_peer_gone(&peer);
         let known = self.admits(&peer) && self.mesh.addresses().knows(&peer);
         let standing = self.keep.is_standing(&peer);
         let redial = known && (standing || self.is_mailbox(&peer));
@@ -190,6 +195,7 @@ impl Core {
         self.is_mailbox(peer)
             || self.delivery.holds_for(peer)
             || self.services.calling(peer)
+            || self.works_with(peer)
             || self.followers.is_picked(peer)
     }
 
@@ -241,7 +247,14 @@ impl Core {
 
     /// Member `peer` is deaf to this node's gossip ([`Input::Deaf`]): it is disconnected,
     /// both ends dial again, and the items its workers hold here wait for them meanwhile.
-    pub(super) fn on_deaf(&mut self, peer: PeerId) {
+    /// While this node runs items of it, it takes no more and waits (the event loop says
+    /// again while it stays deaf): the member, as their producer, could not tell a
+    /// reconnect from this node gone.
+    pub(super) fn on_deaf(&mut self, peer: PeerId, now: Now) {
+        if self.queues_drain(&peer, now.at + DRAIN) {
+            tracing::info!(peer = %short(&peer), "gossip with a member told this node none of its topics; it reconnects it once the items it runs from it end");
+            return;
+        }
         tracing::warn!(peer = %short(&peer), "gossip with a member told this node none of its topics (it kept an old connection across this node's restart): reconnecting");
         self.keep_workers_leases(&peer);
         self.out.push_back(Output::Disconnect(peer));
@@ -366,6 +379,7 @@ impl Core {
             match due {
                 Due::Reconnect(peer) => {
                     tracing::debug!(peer = %short(&peer), "reconnecting a new member");
+                    self.keep_workers_leases(&peer);
                     self.out.push_back(Output::Disconnect(peer));
                 }
                 Due::Stranger(peer) => {

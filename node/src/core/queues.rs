@@ -256,9 +256,36 @@ impl Core {
     /// This node ends member `peer`'s sessions to reconnect it: what its worker holds here
     /// waits for its next session to name it, not given to other workers.
     pub(super) fn keep_workers_leases(&mut self, peer: &PeerId) {
-        if let Some((key, _)) = self.mesh.get().and_then(|m| m.member(peer)) {
+        if let Some(key) = self.member_key(peer) {
             self.queues.held.keep(&key);
         }
+    }
+
+    /// Member `peer`'s last connection closed.
+    pub(super) fn queues_peer_gone(&mut self, peer: &PeerId) {
+        if let Some(key) = self.member_key(peer) {
+            self.queues.held.gone(&key);
+        }
+    }
+
+    /// This node is to reconnect `peer`: it takes no items of it until `until`; whether it
+    /// still holds some ([`working::Working::drain`]).
+    pub(super) fn queues_drain(&mut self, peer: &PeerId, until: std::time::Instant) -> bool {
+        self.queues.working.drain(peer, until)
+    }
+
+    /// Whether a queue session with `peer` carries work: this node pulls from it, or it
+    /// pulls from this node.
+    pub(super) fn works_with(&self, peer: &PeerId) -> bool {
+        let pulls = |key| self.queues.held.pulled_by(&key);
+        self.queues.working.pulls_from(peer) || self.member_key(peer).is_some_and(pulls)
+    }
+
+    fn member_key(&self, peer: &PeerId) -> Option<weft_proto::mesh::MemberKey> {
+        self.mesh
+            .get()
+            .and_then(|m| m.member(peer))
+            .map(|(key, _)| key)
     }
 
     /// Inbound session `session` (a worker's) closed.

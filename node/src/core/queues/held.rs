@@ -194,6 +194,9 @@ pub struct Held {
     done: HashMap<ItemId, (QueueName, u64)>,
     done_order: BTreeMap<u64, ItemId>,
     workers: BTreeMap<SessionId, WorkerAt>,
+    /// Members this node is reconnecting: their sessions, also those it has yet to hear
+    /// from, are kept ([`Held::keep`]) until their last connection closes.
+    keeping: BTreeSet<MemberKey>,
     /// Leases no session holds until their worker names them again (found on disk at
     /// start, or on a kept session that closed), by worker and queue.
     unclaimed: BTreeSet<(MemberKey, QueueName, ItemId)>,
@@ -341,6 +344,11 @@ impl Held {
         self.items.insert(id, item);
     }
 
+    /// Whether member `key` pulls items from this node (it has a session).
+    pub fn pulled_by(&self, key: &MemberKey) -> bool {
+        self.workers.values().any(|w| w.key == *key)
+    }
+
     /// Whether an item with `id` is held or was acknowledged.
     pub fn knows(&self, id: &ItemId) -> bool {
         self.items.contains_key(id) || self.done.contains_key(id)
@@ -440,11 +448,12 @@ impl Held {
 
     /// The worker of `session` (member `key`), known from its first frame.
     fn worker_at(&mut self, session: SessionId, key: MemberKey) -> &mut WorkerAt {
+        let kept = self.keeping.contains(&key);
         self.workers.entry(session).or_insert_with(|| WorkerAt {
             key,
             wants: BTreeMap::new(),
             leased: BTreeSet::new(),
-            kept: false,
+            kept,
         })
     }
 
@@ -653,9 +662,15 @@ impl Held {
     /// what it holds when they close waits for its next session to name it (or for its
     /// deadline), as after this node's restart, instead of going to other workers.
     pub fn keep(&mut self, key: &MemberKey) {
+        self.keeping.insert(*key);
         for worker in self.workers.values_mut() {
             worker.kept |= worker.key == *key;
         }
+    }
+
+    /// Member `key`'s last connection closed: its sessions from now on are its own again.
+    pub fn gone(&mut self, key: &MemberKey) {
+        self.keeping.remove(key);
     }
 
     /// `session` closed: the items leased on it go to other workers (or to the dead

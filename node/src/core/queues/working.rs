@@ -77,6 +77,9 @@ struct AtProducer {
     quiet_since: Option<Instant>,
     /// Whether it held credit past [`CREDIT_IDLE`] and has sent no item since.
     probation: bool,
+    /// Until when it gets no credit: this node waits to reconnect it until it holds none
+    /// of its items ([`Working::drain`]).
+    draining: Option<Instant>,
 }
 
 impl AtProducer {
@@ -179,14 +182,16 @@ impl Working {
             held
         });
         let held: Vec<(PeerId, Lease)> = waiting.chain(running).collect();
+        // Said at once, on a session of its own if none is open (a session's first `Want`
+        // is what gives up unnamed leases, never a `Release`).
         held.into_iter()
-            .map(|(peer, lease)| {
+            .flat_map(|(peer, lease)| {
                 let frame = WorkerFrame::Release {
                     queue: queue.clone(),
                     lease,
                 };
                 self.unsettled.insert((peer, lease.id), frame.clone());
-                Effect::Send(peer, frame)
+                [Effect::Open(peer), Effect::Send(peer, frame)]
             })
             .collect()
     }
@@ -273,7 +278,7 @@ impl Working {
                 let owed = owed(&self.unsettled, **peer)
                     .take(capacity as usize)
                     .count();
-                at.registered && !at.refused && (owed as u32) < capacity
+                at.registered && !at.refused && at.draining.is_none() && (owed as u32) < capacity
             })
             .map(|(peer, _)| *peer)
             .collect();
@@ -431,6 +436,28 @@ impl Working {
         self.want_more(queue)
     }
 
+    /// This node is to reconnect producer `peer` (its gossip went deaf): it gets no credit
+    /// until `until` (items it sends on credit given before go back unrun); whether this
+    /// node still holds items of it, which the reconnect waits for.
+    pub fn drain(&mut self, peer: &PeerId, until: Instant) -> bool {
+        let mut holds = false;
+        for worker in self.queues.values_mut() {
+            if let Some(at) = worker.producers.get_mut(peer) {
+                at.credit = 0;
+                at.pending = 0;
+                at.draining = Some(until);
+            }
+            holds |= !worker.leases_from(peer).is_empty();
+        }
+        holds
+    }
+
+    /// Whether this node pulls items from `peer` (a session to it carries a queue).
+    pub fn pulls_from(&self, peer: &PeerId) -> bool {
+        let registered = |w: &Worker| w.producers.get(peer).is_some_and(|at| at.registered);
+        self.queues.values().any(registered)
+    }
+
     /// `queue`'s policy at producer `peer` does not let this node work it.
     pub fn refused(&mut self, peer: PeerId, queue: &QueueName) -> Vec<Effect> {
         if let Some(at) = self.at(peer, queue) {
@@ -459,10 +486,15 @@ impl Working {
         queues.iter().flat_map(|q| self.want_more(q)).collect()
     }
 
-    /// What time did: credit held silently past [`CREDIT_IDLE`] goes to other producers;
-    /// every [`RUNNING_EVERY`], each producer hears which of its leases this node still
-    /// holds.
+    /// What time did: a producer's draining ends; credit held silently past
+    /// [`CREDIT_IDLE`] goes to other producers; every [`RUNNING_EVERY`], each producer
+    /// hears which of its leases this node still holds.
     pub fn tick(&mut self, now: Instant) -> Vec<Effect> {
+        for worker in self.queues.values_mut() {
+            for at in worker.producers.values_mut() {
+                at.draining = at.draining.filter(|until| now < *until);
+            }
+        }
         let mut effects = self.reclaim(now);
         if self.next_running.is_some_and(|at| now < at) {
             return effects;

@@ -176,7 +176,7 @@ fn a_producer_back_before_its_workers_found_it_gone_has_each_item_run_once() {
 }
 
 #[test]
-fn a_worker_its_producer_reconnects_keeps_what_it_runs_and_each_item_runs_once() {
+fn members_reconnected_for_deaf_gossip_keep_what_they_run_and_each_item_runs_once() {
     for seed in [0x4ea1, 0x4ea2, 0x4ea3, 0x4ea4] {
         let mut sim = five(seed);
         // A worker finds its session to the producer ended at once, and hears of it 300 ms
@@ -187,19 +187,36 @@ fn a_worker_its_producer_reconnects_keeps_what_it_runs_and_each_item_runs_once()
         for w in workers {
             sim.work(w, "jobs", opts(3), STEADY);
         }
+        let before: Vec<u32> = workers.iter().map(|&w| sim.established(w, 0)).collect();
         for n in 0..120 {
             for p in [0, 1] {
                 push_surely(&mut sim, p, &format!("p{p}-{n}"));
             }
-            if n % 10 == 5 {
-                // Producer 1 reconnects a worker while it runs items, as it does a member
-                // deaf to its gossip.
-                let peer = sim.nodes[workers[n / 10 % 3]].peer;
-                sim.input(1, Input::Deaf { peer });
+            // Gossip deaf both ways, reported as the event loop does (again while it
+            // lasts): producer 1 reconnects a worker while it runs items of it, and a
+            // worker reconnects producer 0 while it runs items of it.
+            let worker = workers[n / 10 % 3];
+            match n % 10 {
+                5 => {
+                    let peer = sim.nodes[worker].peer;
+                    sim.input(1, Input::Deaf { peer });
+                }
+                0..=3 => {
+                    let peer = sim.nodes[0].peer;
+                    sim.input(worker, Input::Deaf { peer });
+                }
+                _ => {}
             }
         }
         let ok = sim.run_until(120_000, |sim| drained(sim, &[0, 1], 120));
         assert!(ok, "seed {seed:#x}: not drained");
+        for (i, &w) in workers.iter().enumerate() {
+            let again = sim.established(w, 0) - before[i];
+            assert!(
+                again >= 2,
+                "seed {seed:#x}: {w} reconnected producer 0 {again} times"
+            );
+        }
         let runs = runs(&sim, &workers);
         assert_eq!(runs.len(), 240, "every item ran");
         for (body, ran) in &runs {
