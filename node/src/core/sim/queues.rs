@@ -140,15 +140,10 @@ fn every_item_is_acknowledged_once_across_crashes_and_rerun_only_after_a_crash()
 #[test]
 fn a_producer_back_before_its_workers_found_it_gone_has_each_item_run_once() {
     for seed in [0x5e55, 0x5e56, 0x5e57, 0x5e58] {
-        let mut sim = five(seed);
         // The workers find their sessions to the producer ended a second and a half after
         // it went (over QUIC a dead peer says nothing), and hear of it 20 ms later (a busy
         // event loop): it is back, and they are connected to it again, before.
-        sim.producer_end_late = (1500, 20);
-        let workers = [2, 3, 4];
-        for w in workers {
-            sim.work(w, "jobs", opts(3), STEADY);
-        }
+        let mut sim = three_working(seed, (1500, 20));
         for n in 0..120 {
             for p in [0, 1] {
                 push_surely(&mut sim, p, &format!("p{p}-{n}"));
@@ -159,34 +154,18 @@ fn a_producer_back_before_its_workers_found_it_gone_has_each_item_run_once() {
                 sim.restart(1);
             }
         }
-        let ok = sim.run_until(120_000, |sim| drained(sim, &[0, 1], 120));
-        assert!(ok, "seed {seed:#x}: not drained");
-        // No worker died, and none failed an item: each ran once.
-        let runs = runs(&sim, &workers);
-        assert_eq!(runs.len(), 240, "every item ran");
-        for (body, ran) in &runs {
-            assert_eq!(
-                ran.len(),
-                1,
-                "seed {seed:#x}: {} ran again though no worker died: {ran:?}",
-                String::from_utf8_lossy(body)
-            );
-        }
+        each_ran_once(&mut sim, seed);
     }
 }
 
 #[test]
 fn members_reconnected_for_deaf_gossip_keep_what_they_run_and_each_item_runs_once() {
     for seed in [0x4ea1, 0x4ea2, 0x4ea3, 0x4ea4] {
-        let mut sim = five(seed);
         // A worker finds its session to the producer ended at once, and hears of it 300 ms
         // later (a busy event loop): what it decided meanwhile meets the producer connected
         // again.
-        sim.producer_end_late = (1, 300);
-        let workers = [2, 3, 4];
-        for w in workers {
-            sim.work(w, "jobs", opts(3), STEADY);
-        }
+        let mut sim = three_working(seed, (1, 300));
+        let workers = WORKERS;
         let before: Vec<u32> = workers.iter().map(|&w| sim.established(w, 0)).collect();
         for n in 0..120 {
             for p in [0, 1] {
@@ -208,8 +187,7 @@ fn members_reconnected_for_deaf_gossip_keep_what_they_run_and_each_item_runs_onc
                 _ => {}
             }
         }
-        let ok = sim.run_until(120_000, |sim| drained(sim, &[0, 1], 120));
-        assert!(ok, "seed {seed:#x}: not drained");
+        each_ran_once(&mut sim, seed);
         for (i, &w) in workers.iter().enumerate() {
             let again = sim.established(w, 0) - before[i];
             assert!(
@@ -217,16 +195,37 @@ fn members_reconnected_for_deaf_gossip_keep_what_they_run_and_each_item_runs_onc
                 "seed {seed:#x}: {w} reconnected producer 0 {again} times"
             );
         }
-        let runs = runs(&sim, &workers);
-        assert_eq!(runs.len(), 240, "every item ran");
-        for (body, ran) in &runs {
-            assert_eq!(
-                ran.len(),
-                1,
-                "seed {seed:#x}: {} ran again though its worker lived: {ran:?}",
-                String::from_utf8_lossy(body)
-            );
-        }
+    }
+}
+
+/// The workers of the tests where no worker dies.
+const WORKERS: [usize; 3] = [2, 3, 4];
+
+/// [`five`] from `seed`, its workers learning as late as `late` that a session to a
+/// producer ended ([`Sim::producer_end_late`]), nodes 2 to 4 working `jobs`.
+fn three_working(seed: u64, late: (u64, u64)) -> Sim {
+    let mut sim = five(seed);
+    sim.producer_end_late = late;
+    for w in WORKERS {
+        sim.work(w, "jobs", opts(3), STEADY);
+    }
+    sim
+}
+
+/// Runs `sim` until its producers hold nothing of the 240 items pushed, and checks that
+/// each ran once (no worker died, none failed an item).
+fn each_ran_once(sim: &mut Sim, seed: u64) {
+    let ok = sim.run_until(120_000, |sim| drained(sim, &[0, 1], 120));
+    assert!(ok, "seed {seed:#x}: not drained");
+    let runs = runs(sim, &WORKERS);
+    assert_eq!(runs.len(), 240, "every item ran");
+    for (body, ran) in &runs {
+        assert_eq!(
+            ran.len(),
+            1,
+            "seed {seed:#x}: {} ran again though its worker lived: {ran:?}",
+            String::from_utf8_lossy(body)
+        );
     }
 }
 
