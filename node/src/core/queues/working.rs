@@ -486,16 +486,23 @@ impl Working {
         queues.iter().flat_map(|q| self.want_more(q)).collect()
     }
 
-    /// What time did: a producer's draining ends; credit held silently past
-    /// [`CREDIT_IDLE`] goes to other producers; every [`RUNNING_EVERY`], each producer
-    /// hears which of its leases this node still holds.
+    /// What time did: a producer's draining ends (it gets credit again); credit held
+    /// silently past [`CREDIT_IDLE`] goes to other producers; every [`RUNNING_EVERY`], each
+    /// producer hears which of its leases this node still holds.
     pub fn tick(&mut self, now: Instant) -> Vec<Effect> {
-        for worker in self.queues.values_mut() {
+        let mut drained = Vec::new();
+        for (queue, worker) in &mut self.queues {
             for at in worker.producers.values_mut() {
-                at.draining = at.draining.filter(|until| now < *until);
+                if at.draining.take_if(|until| now >= *until).is_some() {
+                    // Its word on what it has ready was dropped with its credit.
+                    at.pending = 1;
+                    drained.push(queue.clone());
+                }
             }
         }
-        let mut effects = self.reclaim(now);
+        drained.dedup();
+        let mut effects: Vec<Effect> = drained.iter().flat_map(|q| self.want_more(q)).collect();
+        effects.extend(self.reclaim(now));
         if self.next_running.is_some_and(|at| now < at) {
             return effects;
         }

@@ -143,5 +143,41 @@ fn an_item_nobody_asked_for_goes_back_and_a_stopped_worker_releases_what_it_held
     let worker = working.work(jobs(), opts()).unwrap();
     working.producers(&jobs(), vec![(a, 1)], |_| true);
     working.item(a, jobs(), lease(2), vec![]);
-    assert_eq!(working.stop(worker), vec![release(2)]);
+    // On a session of its own if none is open.
+    assert_eq!(working.stop(worker), vec![Effect::Open(a), release(2)]);
+}
+
+#[test]
+fn a_producer_drained_to_reconnect_gets_no_credit_until_its_draining_ends() {
+    let a = PeerId::random();
+    let mut working = Working::default();
+    working.work(jobs(), opts()).unwrap();
+    working.producers(&jobs(), vec![(a, 1)], |_| true);
+    let effects = working.item(a, jobs(), lease(1), vec![]);
+    let run = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Run { run, .. } => Some(*run),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(wants(&working.pending(a, &jobs(), 10)), [(a, 2)]);
+    let start = Instant::now();
+    let until = start + Duration::from_secs(15);
+    assert!(working.drain(&a, until), "it runs an item of a");
+    // An item sent on credit given before goes back; none is given meanwhile.
+    let release = WorkerFrame::Release {
+        queue: jobs(),
+        lease: lease(2),
+    };
+    assert_eq!(
+        working.item(a, jobs(), lease(2), vec![]),
+        [Effect::Send(a, release)]
+    );
+    assert!(wants(&working.pending(a, &jobs(), 10)).is_empty());
+    assert!(wants(&working.finished(run, Ok(()))).is_empty());
+    assert!(!working.drain(&a, until), "it holds nothing of a now");
+    assert!(wants(&working.tick(start)).is_empty());
+    // Its draining over, it is asked for an item again.
+    assert_eq!(wants(&working.tick(until)), [(a, 1)]);
 }
