@@ -39,7 +39,8 @@ fn a_message_for_an_offline_member_waits_in_a_mailbox() {
     assert!(out.starts_with("held"), "{out}");
     let sent = a.json(&["inbox", "--from", &b.peer_id]);
     assert_eq!(sent[0]["state"], "held");
-    assert_eq!(m.status()["mailbox"]["messages"], 1);
+    let holding_the_message = m.status()["mailbox"].clone();
+    assert_eq!(holding_the_message["messages"], 1);
 
     // alice goes offline too; bob comes back and gets it from the mailbox, once.
     a.stop();
@@ -51,8 +52,15 @@ fn a_message_for_an_offline_member_waits_in_a_mailbox() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["text"], "while you were out");
 
-    // bob leaves again before alice is back, so only the receipt he left with the mailbox
-    // can tell her; it clears her outbox.
+    // bob leaves again before alice is back, once he has left his receipt with the mailbox
+    // (a receipt is best-effort: one he could not leave reaches her only when they next
+    // meet); only that receipt can tell her, and it clears her outbox. The mailbox then
+    // holds the receipt (and alice's message until bob's release reaches it): not what it
+    // held before.
+    wait_for("bob to leave his receipt with the mailbox", || {
+        let now = m.status()["mailbox"].clone();
+        (now["messages"].as_u64() >= Some(1) && now != holding_the_message).then_some(())
+    });
     b.stop();
     a.start();
     let receipt = wait_until(|| {
