@@ -643,18 +643,13 @@ impl Held {
         // is its from here, so that those leases go back when it closes.
         self.worker_at(session, *key);
         for lease in leases {
-            let Some(mut item) = self.items.remove(&lease.id) else {
-                continue;
-            };
-            if item.leased_as(key, lease.attempt) {
-                self.unplace(lease.id, &item);
-                if let State::Leased(l) = &mut item.state {
+            let named = self.items.get(&lease.id);
+            if named.is_some_and(|item| item.leased_as(key, lease.attempt)) {
+                self.move_lease(lease.id, |l| {
                     l.deadline = now + LEASE;
                     l.session = Some(session);
-                }
-                self.place(lease.id, &item);
+                });
             }
-            self.items.insert(lease.id, item);
         }
     }
 
@@ -694,12 +689,17 @@ impl Held {
     /// Item `id`'s lease waits, until its deadline, for its worker's next session to name
     /// it; its first `Want` there without it gives it up.
     fn unclaim(&mut self, id: ItemId) {
+        self.move_lease(id, |lease| lease.session = None);
+    }
+
+    /// Changes item `id`'s lease (its session or deadline) with `change`, indexed anew.
+    fn move_lease(&mut self, id: ItemId, change: impl FnOnce(&mut LeaseAt)) {
         let Some(mut item) = self.items.remove(&id) else {
             return;
         };
         self.unplace(id, &item);
         if let State::Leased(lease) = &mut item.state {
-            lease.session = None;
+            change(lease);
         }
         self.place(id, &item);
         self.items.insert(id, item);
