@@ -72,11 +72,10 @@ impl EventLoop {
             })
             .map(|(peer, _)| *peer)
             .collect();
-        let again: Vec<PeerId> = silent.intersection(&deaf.suspects).copied().collect();
-        deaf.suspects = silent;
-        for peer in &again {
-            deaf.suspects.remove(peer);
-        }
+        // Silent at this check and the last: reported (and suspected afresh from here).
+        let (again, first): (HashSet<PeerId>, HashSet<PeerId>) =
+            silent.into_iter().partition(|p| deaf.suspects.contains(p));
+        deaf.suspects = first;
         for peer in again {
             self.input(Input::Deaf { peer });
         }
