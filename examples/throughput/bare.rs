@@ -1,12 +1,16 @@
 //! The baselines: raw TCP on loopback, and the same bytes on one stream between two bare
-//! rust-libp2p swarms (TCP + Noise + Yamux, or QUIC) with no weft code in between.
+//! rust-libp2p swarms (TCP + Noise + Yamux, or QUIC) with no weft code in between, in one
+//! process and in two (as two `weft node`s are).
 
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use futures::{AsyncWriteExt, StreamExt};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, StreamProtocol, Swarm, noise, tcp, yamux};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt as _};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt as _, BufReader};
+use tokio::process::Command;
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 
 use super::procs::Transport;
@@ -72,6 +76,59 @@ fn swarm(transport: Transport) -> anyhow::Result<Swarm<libp2p_stream::Behaviour>
 /// Moves `bytes` on one libp2p stream between two bare swarms on `transport`; the time to
 /// the last byte read.
 pub async fn libp2p_stream(bytes: u64, transport: Transport) -> anyhow::Result<Duration> {
+    let (addr, mut incoming) = serve(transport).await?;
+    let reader = tokio::spawn(async move {
+        let (_, stream) = incoming
+            .next()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
+        read_all(stream.compat(), bytes).await
+    });
+    let begun = send(addr, bytes, transport).await?;
+    Ok(reader.await?? - begun)
+}
+
+/// The same between two processes, as two `weft node`s are: the receiving swarm runs in a
+/// child, this program again with `bare-sink` (see [`sink`]).
+pub async fn libp2p_stream_procs(bytes: u64, transport: Transport) -> anyhow::Result<Duration> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["bare-sink", transport.name()])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let addr: Multiaddr = lines.next_line().await?.context("no address")?.parse()?;
+    let begun = send(addr, bytes, transport).await?;
+    anyhow::ensure!(
+        lines.next_line().await?.as_deref() == Some("done"),
+        "the sink ended before the last byte"
+    );
+    let took = begun.elapsed();
+    child.wait().await?;
+    Ok(took)
+}
+
+/// The child of [`libp2p_stream_procs`]: prints its address, reads one stream to its end,
+/// then prints `done`.
+pub async fn sink(transport: &str) -> anyhow::Result<()> {
+    let transport = match transport {
+        "TCP" => Transport::Tcp,
+        "QUIC" => Transport::Quic,
+        other => anyhow::bail!("bare-sink: no transport {other}"),
+    };
+    let (addr, mut incoming) = serve(transport).await?;
+    println!("{addr}");
+    let (_, stream) = incoming.next().await.context("no stream")?;
+    read_all(stream.compat(), u64::MAX).await?;
+    println!("done");
+    Ok(())
+}
+
+/// A bare swarm listening on loopback, run in the background: its address (with its peer
+/// id) and its incoming streams.
+async fn serve(
+    transport: Transport,
+) -> anyhow::Result<(Multiaddr, libp2p_stream::IncomingStreams)> {
     let mut server = swarm(transport)?;
     let listen: Multiaddr = match transport {
         Transport::Tcp => "/ip4/127.0.0.1/tcp/0".parse()?,
@@ -83,24 +140,25 @@ pub async fn libp2p_stream(bytes: u64, transport: Transport) -> anyhow::Result<D
             break address;
         }
     };
-    let server_id = *server.local_peer_id();
-    let mut incoming = server.behaviour().new_control().accept(PROTOCOL)?;
+    let addr = addr.with(libp2p::multiaddr::Protocol::P2p(*server.local_peer_id()));
+    let incoming = server.behaviour().new_control().accept(PROTOCOL)?;
     tokio::spawn(async move {
         loop {
             server.select_next_some().await;
         }
     });
-    let reader = tokio::spawn(async move {
-        let (_, stream) = incoming
-            .next()
-            .await
-            .ok_or_else(|| anyhow::anyhow!("no stream"))?;
-        read_all(stream.compat(), bytes).await
-    });
+    Ok((addr, incoming))
+}
 
+/// Dials `addr` from a new bare swarm and writes `bytes` on one stream, then closes it;
+/// when the first byte was written.
+async fn send(addr: Multiaddr, bytes: u64, transport: Transport) -> anyhow::Result<Instant> {
+    let Some(libp2p::multiaddr::Protocol::P2p(server_id)) = addr.iter().last() else {
+        anyhow::bail!("{addr} names no peer");
+    };
     let mut client = swarm(transport)?;
     let mut control = client.behaviour().new_control();
-    client.dial(addr.with(libp2p::multiaddr::Protocol::P2p(server_id)))?;
+    client.dial(addr)?;
     tokio::spawn(async move {
         loop {
             client.select_next_some().await;
@@ -113,5 +171,5 @@ pub async fn libp2p_stream(bytes: u64, transport: Transport) -> anyhow::Result<D
         stream.write_all(&block).await?;
     }
     stream.close().await?;
-    Ok(reader.await?? - begun)
+    Ok(begun)
 }

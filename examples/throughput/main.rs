@@ -1,8 +1,8 @@
 //! Loopback throughput of weft's media (docs/BENCHMARKS.md records the figures): blob
 //! transfer and pipe throughput between two real `weft node` processes over TCP and over
-//! QUIC, beside raw TCP and a bare rust-libp2p stream on the same machine (as ratios), and
-//! the nodes' peak RSS during a 4 GiB blob transfer. Run it from a release build, so the
-//! `weft` binary sits beside it:
+//! QUIC, beside raw TCP and a bare rust-libp2p stream on the same machine, in one process
+//! and in two (as ratios), and the nodes' peak RSS during a 4 GiB blob transfer. Run it
+//! from a release build, so the `weft` binary sits beside it:
 //!
 //! ```sh
 //! cargo build --release --locked --bins --example throughput && ./target/release/examples/throughput
@@ -24,6 +24,11 @@ use procs::{Pair, Transport};
 const GIB: u64 = 1 << 30;
 
 fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some("bare-sink") {
+        let transport = args.next().unwrap_or_default();
+        return tokio::runtime::Runtime::new()?.block_on(bare::sink(&transport));
+    }
     let gib: u64 = env_or("WEFT_BENCH_GIB", 1);
     let big_gib: u64 = env_or("WEFT_BENCH_BIG_GIB", 4);
     let bytes = gib * GIB;
@@ -34,6 +39,8 @@ fn main() -> anyhow::Result<()> {
     let raw = rt.block_on(bare::raw_tcp(bytes))?;
     let bare_tcp = rt.block_on(bare::libp2p_stream(bytes, Transport::Tcp))?;
     let bare_quic = rt.block_on(bare::libp2p_stream(bytes, Transport::Quic))?;
+    let procs_tcp = rt.block_on(bare::libp2p_stream_procs(bytes, Transport::Tcp))?;
+    let procs_quic = rt.block_on(bare::libp2p_stream_procs(bytes, Transport::Quic))?;
     println!(
         "{:<44} {:>7.2}",
         "raw TCP (tokio, 256 KiB writes)",
@@ -49,14 +56,28 @@ fn main() -> anyhow::Result<()> {
         "bare rust-libp2p stream, QUIC",
         gbits(bytes, bare_quic)
     );
+    println!(
+        "{:<44} {:>7.2}",
+        "the same, two processes, TCP",
+        gbits(bytes, procs_tcp)
+    );
+    println!(
+        "{:<44} {:>7.2}",
+        "the same, two processes, QUIC",
+        gbits(bytes, procs_quic)
+    );
     println!();
 
     let src = dir.path().join("blob.bin");
     println!(
-        "{:<30} {:>8} {:>8} {:>10} {:>10}",
-        "weft", "Gbit/s", "end2end", "x raw TCP", "x bare"
+        "{:<30} {:>8} {:>8} {:>10} {:>10} {:>12}",
+        "weft", "Gbit/s", "end2end", "x raw TCP", "x bare", "x bare procs"
     );
-    for (transport, bare) in [(Transport::Tcp, bare_tcp), (Transport::Quic, bare_quic)] {
+    let references = [
+        (Transport::Tcp, bare_tcp, procs_tcp),
+        (Transport::Quic, bare_quic, procs_quic),
+    ];
+    for (transport, bare, procs) in references {
         let pair = Pair::start(&dir.path().join(transport.name()), transport)?;
         // The blob lives in the sender's store; the file it came from is not needed.
         write_data(&src, bytes)?;
@@ -66,21 +87,23 @@ fn main() -> anyhow::Result<()> {
         let (transfer, whole) = pair.fetch(&blob, &out)?;
         std::fs::remove_file(&out)?;
         println!(
-            "{:<30} {:>8.2} {:>8.2} {:>10.2} {:>10.2}",
+            "{:<30} {:>8.2} {:>8.2} {:>10.2} {:>10.2} {:>12.2}",
             format!("blob fetch, {}", transport.name()),
             gbits(bytes, transfer),
             gbits(bytes, whole),
             raw.as_secs_f64() / transfer.as_secs_f64(),
             bare.as_secs_f64() / transfer.as_secs_f64(),
+            procs.as_secs_f64() / transfer.as_secs_f64(),
         );
         let piped = pair.pipe(bytes)?;
         println!(
-            "{:<30} {:>8.2} {:>8} {:>10.2} {:>10.2}",
+            "{:<30} {:>8.2} {:>8} {:>10.2} {:>10.2} {:>12.2}",
             format!("pipe, {}", transport.name()),
             gbits(bytes, piped),
             "-",
             raw.as_secs_f64() / piped.as_secs_f64(),
             bare.as_secs_f64() / piped.as_secs_f64(),
+            procs.as_secs_f64() / piped.as_secs_f64(),
         );
         pair.stop();
     }

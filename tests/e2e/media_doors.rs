@@ -1,5 +1,6 @@
 //! Blob and pipe doors against bad peers: a member that serves tampered chunks is dropped
 //! and the file completes from an honest member; a stranger gets neither blobs nor pipes.
+//! And a fetch asks ahead, checked with a bare source that answers only an asker that does.
 
 use std::path::Path;
 
@@ -11,7 +12,7 @@ use weft_proto::pipe::{PIPE_VERSION, PipeAnswer, PipeOpen};
 
 use crate::bare::{bare_peer, read_frame, write_frame};
 use crate::blobs::{hash_file, write_data};
-use crate::support::{PATIENCE, founder, member, root, wait_for, wait_peers};
+use crate::support::{PATIENCE, TestNode, founder, member, root, wait_for, wait_peers};
 
 const BLOB: StreamProtocol = StreamProtocol::new("/weft/blob/1");
 const PIPE: StreamProtocol = StreamProtocol::new("/weft/pipe/1");
@@ -28,35 +29,96 @@ fn manifest_of(path: &Path) -> (Manifest, Vec<Vec<u8>>) {
     (Manifest::new(data.len() as u64, hashes), chunks)
 }
 
-/// Serves `/weft/blob/1` as a tamperer: the true manifest, every chunk with a byte flipped.
-async fn serve_tampered(mut stream: Stream, manifest: Manifest, chunks: Vec<Vec<u8>>) {
-    while let Ok(body) = read_frame(&mut stream).await {
+/// How a bare source serves `/weft/blob/1`.
+#[derive(Clone, Copy)]
+enum Serving {
+    /// The true manifest, every chunk with a byte flipped.
+    Tampered,
+    /// The true manifest and chunks, but the first request for chunks is answered only once
+    /// the next request has come: an asker that waits for each answer before it asks again
+    /// stalls until it gives up on the source.
+    OnlyWhenAskedAhead,
+}
+
+async fn serve(mut stream: Stream, manifest: Manifest, chunks: Vec<Vec<u8>>, serving: Serving) {
+    let mut waiting = matches!(serving, Serving::OnlyWhenAskedAhead);
+    let mut next = read_frame(&mut stream).await.ok();
+    while let Some(body) = next.take() {
         let request: BlobRequest = from_cbor(&body).unwrap();
-        match request.want {
+        let indices = match request.want {
             Want::Manifest => {
                 let reply = BlobReply::Manifest(manifest.encode().unwrap());
                 let _ = write_frame(&mut stream, &to_cbor(&reply).unwrap()).await;
+                next = read_frame(&mut stream).await.ok();
+                continue;
             }
-            Want::Chunks(indices) => {
-                for i in indices {
-                    let mut chunk = chunks[i as usize].clone();
-                    let middle = chunk.len() / 2;
-                    chunk[middle] ^= 0x01;
-                    let header = BlobReply::Chunk {
-                        index: i,
-                        len: chunk.len() as u32,
-                    };
-                    if write_frame(&mut stream, &to_cbor(&header).unwrap())
-                        .await
-                        .is_err()
-                        || stream.write_all(&chunk).await.is_err()
-                    {
-                        return;
-                    }
-                }
+            Want::Chunks(indices) => indices,
+        };
+        if waiting {
+            waiting = false;
+            next = read_frame(&mut stream).await.ok();
+        }
+        for i in indices {
+            let mut chunk = chunks[i as usize].clone();
+            if let Serving::Tampered = serving {
+                let middle = chunk.len() / 2;
+                chunk[middle] ^= 0x01;
+            }
+            let header = BlobReply::Chunk {
+                index: i,
+                len: chunk.len() as u32,
+            };
+            if write_frame(&mut stream, &to_cbor(&header).unwrap())
+                .await
+                .is_err()
+                || stream.write_all(&chunk).await.is_err()
+            {
+                return;
             }
         }
+        if next.is_none() {
+            next = read_frame(&mut stream).await.ok();
+        }
     }
+}
+
+/// Shares the file at `src` from `a`, and admits a bare member that serves it to `b` as
+/// `serving` says, connected to `b`: the blob's id, the bare member's PeerId, and the
+/// runtime it runs on.
+fn bare_source(
+    a: &TestNode,
+    b: &TestNode,
+    src: &Path,
+    serving: Serving,
+) -> (String, PeerId, tokio::runtime::Runtime) {
+    let mesh = a.status()["mesh"].as_str().unwrap().to_string();
+    let blob = a.json(&["share", src.to_str().unwrap()])["offer"]["blob"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let keypair = identity::Keypair::generate_ed25519();
+    let peer = keypair.public().to_peer_id();
+    a.ok(&["members", "add", &peer.to_string()]);
+    wait_for("b to hear of the new member", || {
+        let members = b.json(&["members"]);
+        members
+            .as_array()?
+            .iter()
+            .any(|m| m["peer_id"] == peer.to_string().as_str())
+            .then_some(())
+    });
+    let (manifest, chunks) = manifest_of(src);
+    assert_eq!(manifest.id().to_string(), blob);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut control = rt.block_on(bare_peer(keypair, &mesh, &b.addr()));
+    let mut incoming = control.accept(BLOB).unwrap();
+    rt.spawn(async move {
+        while let Some((_, stream)) = incoming.next().await {
+            tokio::spawn(serve(stream, manifest.clone(), chunks.clone(), serving));
+        }
+    });
+    wait_peers(b, 2);
+    (blob, peer, rt)
 }
 
 #[test]
@@ -64,37 +126,10 @@ fn a_tampering_source_is_dropped_and_the_file_completes_from_an_honest_one() {
     let root = root();
     let a = founder(root.path(), "a");
     let b = member(root.path(), &a, "b");
-    let mesh = a.status()["mesh"].as_str().unwrap().to_string();
     let src = root.path().join("report.pdf");
     let want = write_data(&src, 24, 5);
-    let blob = a.json(&["share", src.to_str().unwrap()])["offer"]["blob"]
-        .as_str()
-        .unwrap()
-        .to_string();
-
     // The tamperer: an admitted member that holds the blob's true manifest.
-    let tamperer = identity::Keypair::generate_ed25519();
-    let tamperer_id = tamperer.public().to_peer_id();
-    a.ok(&["members", "add", &tamperer_id.to_string()]);
-    wait_for("b to hear of the new member", || {
-        let members = b.json(&["members"]);
-        members
-            .as_array()?
-            .iter()
-            .any(|m| m["peer_id"] == tamperer_id.to_string().as_str())
-            .then_some(())
-    });
-    let (manifest, chunks) = manifest_of(&src);
-    assert_eq!(manifest.id().to_string(), blob);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut control = rt.block_on(bare_peer(tamperer, &mesh, &b.addr()));
-    let mut incoming = control.accept(BLOB).unwrap();
-    rt.spawn(async move {
-        while let Some((_, stream)) = incoming.next().await {
-            tokio::spawn(serve_tampered(stream, manifest.clone(), chunks.clone()));
-        }
-    });
-    wait_peers(&b, 2);
+    let (blob, tamperer_id, _rt) = bare_source(&a, &b, &src, Serving::Tampered);
 
     let dest = root.path().join("got.pdf");
     let out = b.weft(&[
@@ -122,6 +157,32 @@ fn a_tampering_source_is_dropped_and_the_file_completes_from_an_honest_one() {
     let rejected = b.status()["rejected"].clone();
     assert!(rejected["blob_tampered"].as_u64() >= Some(1), "{rejected}");
     println!("media doors: tampered chunks refused, file completed ({rejected})");
+}
+
+/// A fetch asks a source for its next chunks before it has read the answer to the last
+/// request, so a source never waits a round trip between requests (docs/PROTOCOL.md).
+#[test]
+fn a_fetch_asks_for_the_next_chunks_before_the_last_ones_came() {
+    let root = root();
+    let a = founder(root.path(), "a");
+    let b = member(root.path(), &a, "b");
+    let src = root.path().join("film.mp4");
+    let want = write_data(&src, 20, 9);
+    let (blob, source, _rt) = bare_source(&a, &b, &src, Serving::OnlyWhenAskedAhead);
+
+    let dest = root.path().join("got.mp4");
+    let out = b.weft(&[
+        "--json",
+        "fetch",
+        &blob,
+        "--from",
+        &source.to_string(),
+        "-o",
+        dest.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the source stalled: {said}");
+    assert_eq!(hash_file(&dest), want);
 }
 
 #[test]

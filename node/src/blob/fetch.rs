@@ -178,9 +178,15 @@ impl Fetcher {
                 )));
             }
             let before = shared.done.load(Ordering::Relaxed);
+            // Every source's first batch is taken before any worker runs, so each has work
+            // before one asks ahead.
+            let firsts: Vec<Vec<u32>> = sources.iter().map(|s| take(shared, &s.lacks)).collect();
             let workers: Vec<_> = sources
                 .drain(..)
-                .map(|source| tokio::spawn(work(source, shared.clone(), self.clone())))
+                .zip(firsts)
+                .map(|(source, first)| {
+                    tokio::spawn(work(source, first, shared.clone(), self.clone()))
+                })
                 .collect();
             for worker in workers {
                 match worker.await {
@@ -249,44 +255,64 @@ impl Fetcher {
     }
 }
 
-/// One source's round: takes batches of missing chunks it does not lack, asks for them and
-/// checks and stores each, until the queue has nothing more for it.
-async fn work(mut source: Source, shared: Arc<Shared>, fetcher: Fetcher) -> Ended {
-    loop {
-        let batch = take(&shared, &source.lacks);
-        if batch.is_empty() {
-            return Ended::Idle(source);
+/// One source's round: asks for `first` (taken for it by [`Fetcher::pull`]) and then for
+/// more batches of missing chunks it does not lack, and checks and stores each chunk, until
+/// the queue has nothing more for it. The next batch is asked for before the current one is
+/// read, so the source goes on sending without waiting a round trip (and this node's last
+/// writes) between batches.
+async fn work(mut source: Source, first: Vec<u32>, shared: Arc<Shared>, fetcher: Fetcher) -> Ended {
+    let blob = shared.manifest.id();
+    // Every chunk taken and not yet stored or handed back, in the order taken.
+    let mut pending: VecDeque<u32> = first.iter().copied().collect();
+    let mut asked: VecDeque<Vec<u32>> = VecDeque::new();
+    let mut batch = first;
+    let outcome = 'round: loop {
+        while !batch.is_empty() {
+            let want = Want::Chunks(batch.clone());
+            if let Err(reason) = request(&mut source.stream, blob, want).await {
+                break 'round Err(Ok(reason));
+            }
+            asked.push_back(std::mem::take(&mut batch));
+            if asked.len() < BATCHES_AHEAD {
+                batch = take(&shared, &source.lacks);
+                pending.extend(&batch);
+            }
         }
-        let mut pending: VecDeque<u32> = batch.iter().copied().collect();
-        let outcome = fetch_batch(&mut source, &shared, &fetcher, batch, &mut pending).await;
-        if !pending.is_empty()
-            && let Ok(mut queue) = shared.queue.lock()
-        {
-            queue.extend(pending);
+        let Some(reading) = asked.pop_front() else {
+            break 'round Ok(());
+        };
+        if let Err(e) = read_batch(&mut source, &shared, &fetcher, reading, &mut pending).await {
+            break 'round Err(e);
         }
-        match outcome {
-            Ok(()) => {}
-            Err(Err(local)) => return Ended::Local(local),
-            Err(Ok(reason)) => return Ended::Dropped(source.peer, reason),
-        }
+        batch = take(&shared, &source.lacks);
+        pending.extend(&batch);
+    };
+    if !pending.is_empty()
+        && let Ok(mut queue) = shared.queue.lock()
+    {
+        queue.extend(pending);
+    }
+    match outcome {
+        Ok(()) => Ended::Idle(source),
+        Err(Err(local)) => Ended::Local(local),
+        Err(Ok(reason)) => Ended::Dropped(source.peer, reason),
     }
 }
 
-/// Asks `source` for `batch`. Each chunk is checked and written off the runtime while the
-/// next one is read (at most [`WRITES_IN_FLIGHT`] at once), and taken off `pending` once
-/// stored; a chunk the source lacks goes back to the queue for the others. `Err(Ok(reason))`
-/// drops the source; `Err(Err(e))` stops the fetch.
-async fn fetch_batch(
+/// Batches asked of one source at once: the one being read and the next.
+const BATCHES_AHEAD: usize = 2;
+
+/// Reads the replies to `batch`, asked of `source` already. Each chunk is checked and
+/// written off the runtime while the next one is read (at most [`WRITES_IN_FLIGHT`] at
+/// once), and taken off `pending` once stored; a chunk the source lacks goes back to the
+/// queue for the others. `Err(Ok(reason))` drops the source; `Err(Err(e))` stops the fetch.
+async fn read_batch(
     source: &mut Source,
     shared: &Shared,
     fetcher: &Fetcher,
     batch: Vec<u32>,
     pending: &mut VecDeque<u32>,
 ) -> Result<(), Result<String, BlobError>> {
-    let blob = shared.manifest.id();
-    request(&mut source.stream, blob, Want::Chunks(batch.clone()))
-        .await
-        .map_err(Ok)?;
     let mut writes = VecDeque::new();
     for index in batch {
         let expected = shared.manifest.chunk_len(index as usize);
