@@ -132,19 +132,7 @@ fn a_tampering_source_is_dropped_and_the_file_completes_from_an_honest_one() {
     let (blob, tamperer_id, _rt) = bare_source(&a, &b, &src, Serving::Tampered);
 
     let dest = root.path().join("got.pdf");
-    let out = b.weft(&[
-        "--json",
-        "fetch",
-        &blob,
-        "--from",
-        &tamperer_id.to_string(),
-        "--from",
-        &a.peer_id,
-        "-o",
-        dest.to_str().unwrap(),
-    ]);
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{said}");
+    let said = fetch_from(&b, &blob, &[&tamperer_id.to_string(), &a.peer_id], &dest);
     assert!(
         said.contains("fails its hash"),
         "the tamperer was dropped: {said}"
@@ -171,18 +159,22 @@ fn a_fetch_asks_for_the_next_chunks_before_the_last_ones_came() {
     let (blob, source, _rt) = bare_source(&a, &b, &src, Serving::OnlyWhenAskedAhead);
 
     let dest = root.path().join("got.mp4");
-    let out = b.weft(&[
-        "--json",
-        "fetch",
-        &blob,
-        "--from",
-        &source.to_string(),
-        "-o",
-        dest.to_str().unwrap(),
-    ]);
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "the source stalled: {said}");
+    fetch_from(&b, &blob, &[&source.to_string()], &dest);
     assert_eq!(hash_file(&dest), want);
+}
+
+/// `weft --json fetch BLOB --from SOURCE... -o DEST` on `node`, which must succeed: what it
+/// printed.
+fn fetch_from(node: &TestNode, blob: &str, sources: &[&str], dest: &Path) -> String {
+    let mut args = vec!["--json", "fetch", blob];
+    for source in sources {
+        args.extend(["--from", source]);
+    }
+    args.extend(["-o", dest.to_str().unwrap()]);
+    let out = node.weft(&args);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "the fetch failed: {said}");
+    said
 }
 
 #[test]
