@@ -42,21 +42,25 @@ enum Serving {
 
 async fn serve(mut stream: Stream, manifest: Manifest, chunks: Vec<Vec<u8>>, serving: Serving) {
     let mut waiting = matches!(serving, Serving::OnlyWhenAskedAhead);
-    let mut next = read_frame(&mut stream).await.ok();
-    while let Some(body) = next.take() {
+    // A request read before the one before it was answered.
+    let mut ahead = None;
+    loop {
+        let body = match ahead.take() {
+            Some(body) => body,
+            None => match read_frame(&mut stream).await {
+                Ok(body) => body,
+                Err(_) => return,
+            },
+        };
         let request: BlobRequest = from_cbor(&body).unwrap();
-        let indices = match request.want {
-            Want::Manifest => {
-                let reply = BlobReply::Manifest(manifest.encode().unwrap());
-                let _ = write_frame(&mut stream, &to_cbor(&reply).unwrap()).await;
-                next = read_frame(&mut stream).await.ok();
-                continue;
-            }
-            Want::Chunks(indices) => indices,
+        let Want::Chunks(indices) = request.want else {
+            let reply = BlobReply::Manifest(manifest.encode().unwrap());
+            let _ = write_frame(&mut stream, &to_cbor(&reply).unwrap()).await;
+            continue;
         };
         if waiting {
             waiting = false;
-            next = read_frame(&mut stream).await.ok();
+            ahead = read_frame(&mut stream).await.ok();
         }
         for i in indices {
             let mut chunk = chunks[i as usize].clone();
@@ -75,9 +79,6 @@ async fn serve(mut stream: Stream, manifest: Manifest, chunks: Vec<Vec<u8>>, ser
             {
                 return;
             }
-        }
-        if next.is_none() {
-            next = read_frame(&mut stream).await.ok();
         }
     }
 }
