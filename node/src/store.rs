@@ -16,12 +16,16 @@
 //!   publisher's run is complete (trees `topic_log`, `topic_marks`).
 //!
 //! The schema version lives in tree `meta`. Durability rule: nothing is acknowledged before
-//! [`Store::flush`] returned. The core queues its changes as [`write::Write`]s in batches
-//! (`core::commit`); `network::flush` applies each batch beside the loop and flushes it.
+//! it is on disk. The core queues its changes as [`write::Write`]s in batches
+//! (`core::commit`); `network::flush` commits each batch beside the loop
+//! ([`Store::commit`]): applies it to sled and appends it to the [`journal`], which is what
+//! makes it durable; sled itself is flushed only at the journal's checkpoints. Writes made
+//! outside a batch (identity, blob manifests) flush sled themselves.
 
 pub mod blobs;
 pub mod history;
 pub mod identity;
+pub mod journal;
 pub mod mailbox;
 pub mod mesh;
 pub mod outbox;
@@ -32,6 +36,9 @@ pub mod topics;
 pub mod write;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use write::{Applied, Write};
 
 /// The schema version this build writes and reads. Schemas 1 and 2 held ACL ops of earlier
 /// versions (keys as integer arrays; then Lamport times instead of predecessors), whose
@@ -43,6 +50,9 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The database directory inside the data dir.
 const DB_DIR: &str = "db";
+
+/// The journal of batches not yet flushed into sled, inside the data dir.
+const JOURNAL_FILE: &str = "journal";
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +94,14 @@ pub enum StoreError {
     /// The disk or sled failed (disk full, permissions, ...).
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
+    /// The journal could not be read or written (disk full, permissions, ...).
+    #[error("storage error: the journal {path}: {error}")]
+    Journal {
+        /// The journal file.
+        path: PathBuf,
+        /// What failed.
+        error: std::io::Error,
+    },
 }
 
 /// The open database and its trees. Cloning is cheap and shares the database.
@@ -110,6 +128,9 @@ pub struct Store {
     pub blobs: blobs::BlobsTree,
     /// Work items held as their producer.
     pub queues: queues::QueueTrees,
+    /// Where committed batches are made durable; none for a temporary store, which
+    /// flushes sled instead.
+    journal: Option<Arc<Mutex<journal::Journal>>>,
 }
 
 impl Store {
@@ -134,7 +155,25 @@ impl Store {
             }
         };
         check_schema(&db, &path)?;
-        Store::of(db)
+        let mut store = Store::of(db)?;
+        let (mut journal, batches) = journal::Journal::open(&data_dir.join(JOURNAL_FILE))?;
+        if !batches.is_empty() {
+            // The node stopped with batches durable only in the journal: sled is brought up
+            // to date before anything reads it.
+            for batch in &batches {
+                store.apply(batch)?;
+            }
+            store.flush()?;
+            tracing::info!(
+                batches = batches.len(),
+                "applied the journal's batches a stopped node had not yet flushed into the database"
+            );
+        }
+        // A new generation even when it held nothing: what a crash left of a record past
+        // the last whole one can then never be read as a batch.
+        journal.clear()?;
+        store.journal = Some(Arc::new(Mutex::new(journal)));
+        Ok(store)
     }
 
     /// A store in a temporary file that goes with it, for simulations and tests: no lock,
@@ -177,8 +216,32 @@ impl Store {
                 bodies: db.open_tree("queue_bodies")?,
                 done: db.open_tree("queue_done")?,
             },
+            journal: None,
             db,
         })
+    }
+
+    /// Applies `writes` in order and makes them durable: one append to the journal and one
+    /// `fdatasync`, on this thread. When the journal has grown past
+    /// [`journal::CHECKPOINT_BYTES`], sled is flushed and the journal emptied. Blocking:
+    /// call it off the event loop, from one thread at a time (the flush task).
+    pub fn commit(&self, writes: &[Write]) -> Result<Applied, StoreError> {
+        let applied = self.apply(writes)?;
+        let Some(journal) = &self.journal else {
+            self.flush()?;
+            return Ok(applied);
+        };
+        let mut journal = journal.lock().map_err(|_| {
+            StoreError::Sled(sled::Error::ReportableBug(
+                "a thread panicked while writing the journal".into(),
+            ))
+        })?;
+        journal.append(writes)?;
+        if journal.len() > journal::CHECKPOINT_BYTES {
+            self.flush()?;
+            journal.clear()?;
+        }
+        Ok(applied)
     }
 
     /// The database's size on disk, in bytes.
@@ -317,5 +380,82 @@ mod tests {
             Store::open(old_store(SCHEMA_VERSION + 1, false).path()),
             Err(StoreError::NewerSchema { .. })
         ));
+    }
+
+    /// A copy of `from` (a directory tree) at `to`.
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn committed_batches_sled_had_not_flushed_come_back_from_the_journal_once() {
+        use weft_proto::MessageId;
+        use weft_proto::api::{DeliveryState, Direction, Kind, Message};
+        use write::Write;
+
+        let message = |n: u8| Message {
+            id: MessageId([n; 32]),
+            kind: Kind::Direct,
+            direction: Direction::Out,
+            from: String::new(),
+            to: None,
+            topic: None,
+            ts: u64::from(n),
+            text: format!("message {n}"),
+            state: None,
+        };
+        let peer = libp2p::PeerId::random();
+        let addrs = peers::KnownAddrs {
+            own: vec!["/ip4/127.0.0.1/tcp/7".parse().unwrap()],
+            heard: Vec::new(),
+        };
+        let live = tempfile::tempdir().unwrap();
+        let crashed = tempfile::tempdir().unwrap();
+        let store = Store::open(live.path()).unwrap();
+        store
+            .commit(&[Write::InsertHistory(Box::new(message(1)))])
+            .unwrap();
+        // sled as a crash might leave it: flushed up to here, nothing after.
+        store.flush().unwrap();
+        copy_dir(&live.path().join(DB_DIR), &crashed.path().join(DB_DIR));
+        store
+            .commit(&[
+                Write::InsertHistory(Box::new(message(2))),
+                Write::SetState(MessageId([1; 32]), DeliveryState::Delivered),
+                Write::PutPeer(peer, addrs),
+            ])
+            .unwrap();
+        store.commit(&[Write::ForgetPeer(peer)]).unwrap();
+        std::fs::copy(
+            live.path().join(JOURNAL_FILE),
+            crashed.path().join(JOURNAL_FILE),
+        )
+        .unwrap();
+        drop(store);
+
+        for dir in [crashed.path(), live.path()] {
+            // Once over a database that lacks the batches, once over one that (flushed as
+            // it closed) holds them already: the same store either way.
+            let store = Store::open(dir).unwrap();
+            let all = store.history.query(&Default::default()).unwrap();
+            let texts: Vec<_> = all.iter().map(|m| m.text.as_str()).collect();
+            assert_eq!(texts, ["message 1", "message 2"], "in {}", dir.display());
+            let first = store.history.message(&MessageId([1; 32])).unwrap().unwrap();
+            assert_eq!(first.state, Some(DeliveryState::Delivered));
+            assert!(store.peers.all().unwrap().is_empty(), "forgotten again");
+            drop(store);
+            // What was replayed is in sled now: the journal started again.
+            let (_, left) = journal::Journal::open(&dir.join(JOURNAL_FILE)).unwrap();
+            assert!(left.is_empty());
+        }
     }
 }

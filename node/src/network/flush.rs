@@ -1,7 +1,8 @@
-//! [`Flush`]: the only code that writes and flushes sled. The core decides what a batch
-//! holds and what waits for it (`core::commit`); this applies one batch at a time on the
-//! blocking pool and flushes it, so the loop never blocks on the disk (sled blocks writers
-//! while it flushes, so the loop does not write at all).
+//! [`Flush`]: the only code that writes the store's batches. The core decides what a batch
+//! holds and what waits for it (`core::commit`); this commits one batch at a time on the
+//! blocking pool ([`Store::commit`]: applied to sled, appended to the journal), so the loop
+//! never blocks on the disk (sled blocks writers while it flushes, so the loop does not
+//! write at all).
 
 use tokio::task::JoinHandle;
 
@@ -28,15 +29,11 @@ impl Flush {
         &self.store
     }
 
-    /// Applies `writes` in order and flushes, beside the loop. One batch at a time: the
-    /// core hands out a batch only when none runs.
+    /// Commits `writes` in order, beside the loop. One batch at a time: the core hands out
+    /// a batch only when none runs.
     pub fn start(&mut self, writes: Vec<Write>) {
         let store = self.store.clone();
-        self.running = Some(tokio::task::spawn_blocking(move || {
-            let applied = store.apply(&writes)?;
-            store.flush()?;
-            Ok(applied)
-        }));
+        self.running = Some(tokio::task::spawn_blocking(move || store.commit(&writes)));
     }
 
     /// Whether a batch runs.

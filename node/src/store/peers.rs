@@ -11,8 +11,9 @@ use super::{StoreError, decode, encode};
 /// Most addresses remembered per peer, in all.
 pub const MAX_ADDRS_PER_PEER: usize = 8;
 
-/// Where one member can be reached.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Where one member can be reached. Encoded as [`Record`]: its addresses as text.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "Record", try_from = "Record")]
 pub struct KnownAddrs {
     /// Addresses it announced itself (identify) or this node reached it at.
     pub own: Vec<Multiaddr>,
@@ -27,11 +28,36 @@ impl KnownAddrs {
     }
 }
 
+/// How [`KnownAddrs`] is stored.
 #[derive(Serialize, Deserialize)]
 struct Record {
     own: Vec<String>,
     #[serde(default)]
     heard: Vec<String>,
+}
+
+impl From<KnownAddrs> for Record {
+    fn from(addrs: KnownAddrs) -> Record {
+        let strings = |list: Vec<Multiaddr>| list.iter().map(|a| a.to_string()).collect();
+        Record {
+            own: strings(addrs.own),
+            heard: strings(addrs.heard),
+        }
+    }
+}
+
+impl TryFrom<Record> for KnownAddrs {
+    type Error = libp2p::multiaddr::Error;
+
+    fn try_from(record: Record) -> Result<KnownAddrs, Self::Error> {
+        let parse = |strings: Vec<String>| -> Result<Vec<Multiaddr>, Self::Error> {
+            strings.iter().map(|s| s.parse()).collect()
+        };
+        Ok(KnownAddrs {
+            own: parse(record.own)?,
+            heard: parse(record.heard)?,
+        })
+    }
 }
 
 /// The `peers` tree.
@@ -41,12 +67,7 @@ pub struct PeersTree(pub(super) sled::Tree);
 impl PeersTree {
     /// Stores `addrs` as `peer`'s addresses.
     pub fn put(&self, peer: &PeerId, addrs: &KnownAddrs) -> Result<(), StoreError> {
-        let strings = |list: &[Multiaddr]| list.iter().map(|a| a.to_string()).collect();
-        let record = Record {
-            own: strings(&addrs.own),
-            heard: strings(&addrs.heard),
-        };
-        self.0.insert(peer.to_bytes(), encode(&record))?;
+        self.0.insert(peer.to_bytes(), encode(addrs))?;
         Ok(())
     }
 
@@ -80,23 +101,7 @@ impl PeersTree {
 }
 
 fn parse_addrs(bytes: &[u8]) -> Result<KnownAddrs, StoreError> {
-    let record: Record = decode("peers", bytes)?;
-    let parse = |strings: &[String]| -> Result<Vec<Multiaddr>, StoreError> {
-        strings
-            .iter()
-            .map(|s| {
-                s.parse()
-                    .map_err(|e: libp2p::multiaddr::Error| StoreError::Corrupt {
-                        tree: "peers",
-                        detail: e.to_string(),
-                    })
-            })
-            .collect()
-    };
-    Ok(KnownAddrs {
-        own: parse(&record.own)?,
-        heard: parse(&record.heard)?,
-    })
+    decode("peers", bytes)
 }
 
 #[cfg(test)]

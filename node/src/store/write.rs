@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 
 use libp2p::PeerId;
+use serde::{Deserialize, Serialize};
 use weft_proto::MessageId;
 use weft_proto::acl::SignedOp;
 use weft_proto::api::{DeliveryState, Message};
@@ -26,8 +27,14 @@ use super::peers::KnownAddrs;
 use super::queues::{DoneItem, StoredItem};
 use super::{Store, StoreError};
 
-/// One queued change.
-#[derive(Clone, Debug)]
+/// One queued change. Serialized only into the store's [`super::journal`], which reads back
+/// what this build wrote: a variant's fields may change with the journal's version.
+///
+/// After a crash the journal's batches are applied again over a database that may hold any
+/// prefix of them, so applying a write must leave the same store whether it was applied
+/// before or not, once the writes after it are applied too: puts, removes, and inserts
+/// that skip what is there. A counter kept by adding would break that.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Write {
     /// Add an unacknowledged direct message to the outbox.
     PutOutbox(OutboxEntry),
@@ -59,9 +66,9 @@ pub enum Write {
     /// Store an invite this node issued (or its remaining uses).
     PutInvite([u8; 16], InviteRecord),
     /// Remember where a member can be reached (the whole list, replacing the old one).
-    PutPeer(PeerId, KnownAddrs),
+    PutPeer(#[serde(with = "peer_bytes")] PeerId, KnownAddrs),
     /// Forget a peer's addresses.
-    ForgetPeer(PeerId),
+    ForgetPeer(#[serde(with = "peer_bytes")] PeerId),
     /// Record when this node learnt it was removed from its mesh (Unix seconds).
     SetRemovedAt(u64),
     /// Follow a topic (re-joined on start).
@@ -133,5 +140,20 @@ impl Store {
             }
         }
         Ok(applied)
+    }
+}
+
+/// A [`PeerId`] in the journal: its bytes, as a byte string.
+mod peer_bytes {
+    use libp2p::PeerId;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(peer: &PeerId, s: S) -> Result<S::Ok, S::Error> {
+        weft_proto::codec::byte_vec::serialize(&peer.to_bytes(), s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PeerId, D::Error> {
+        let bytes = weft_proto::codec::byte_vec::deserialize(d)?;
+        PeerId::from_bytes(&bytes).map_err(serde::de::Error::custom)
     }
 }

@@ -28,6 +28,7 @@ use crate::core::io::{
     SessionId, Synced, Verdict, WorkerId, seal_all, with_unsent,
 };
 use crate::core::peers::Path;
+use crate::store::journal;
 use crate::store::outbox::Outgoing;
 use weft_proto::queue::{ProducerFrame, WorkerFrame};
 
@@ -323,7 +324,12 @@ impl Sim {
         let Some(batch) = n.shell.batch.take() else {
             return;
         };
-        let applied = n.store.apply(&batch).map_err(|e| e.to_string());
+        // What a node applies after a crash is the batch as its journal holds it: every
+        // write the simulated nodes make must come back from that encoding as it went in.
+        let journaled = journal::encode(&batch).and_then(|body| journal::decode(&body));
+        let journaled = journaled.expect("a batch comes back from the journal's encoding");
+        assert_eq!(format!("{journaled:?}"), format!("{batch:?}"));
+        let applied = n.store.apply(&journaled).map_err(|e| e.to_string());
         self.input(node, Input::Flushed(applied));
     }
 
