@@ -31,6 +31,7 @@ pub mod mesh;
 pub mod outbox;
 pub mod peers;
 pub mod queues;
+pub mod sled_files;
 pub mod topic_log;
 pub mod topics;
 pub mod write;
@@ -94,10 +95,11 @@ pub enum StoreError {
     /// The disk or sled failed (disk full, permissions, ...).
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
-    /// The journal could not be read or written (disk full, permissions, ...).
-    #[error("storage error: the journal {path}: {error}")]
-    Journal {
-        /// The journal file.
+    /// A file of the store (its journal, sled's files) could not be read, written or
+    /// synced (disk full, permissions, ...).
+    #[error("storage error: {path}: {error}")]
+    File {
+        /// The file.
         path: PathBuf,
         /// What failed.
         error: std::io::Error,
@@ -130,7 +132,13 @@ pub struct Store {
     pub queues: queues::QueueTrees,
     /// Where committed batches are made durable; none for a temporary store, which
     /// flushes sled instead.
-    journal: Option<Arc<Mutex<journal::Journal>>>,
+    journal: Option<Arc<Mutex<Journaled>>>,
+}
+
+/// The journal, and the sled files a checkpoint syncs before the journal starts again.
+struct Journaled {
+    journal: journal::Journal,
+    sled: sled_files::SledFiles,
 }
 
 impl Store {
@@ -156,23 +164,26 @@ impl Store {
         };
         check_schema(&db, &path)?;
         let mut store = Store::of(db)?;
-        let (mut journal, batches) = journal::Journal::open(&data_dir.join(JOURNAL_FILE))?;
+        let (journal, batches) = journal::Journal::open(&data_dir.join(JOURNAL_FILE))?;
+        let mut journaled = Journaled {
+            journal,
+            sled: sled_files::SledFiles::new(&path),
+        };
+        // The node stopped with batches durable only in the journal: sled is brought up to
+        // date before anything reads it.
+        for batch in &batches {
+            store.apply(batch)?;
+        }
+        // A checkpoint even when the journal held nothing: its new generation means what
+        // a crash left of a record past the last whole one is never read as a batch.
+        store.checkpoint(&mut journaled)?;
         if !batches.is_empty() {
-            // The node stopped with batches durable only in the journal: sled is brought up
-            // to date before anything reads it.
-            for batch in &batches {
-                store.apply(batch)?;
-            }
-            store.flush()?;
             tracing::info!(
                 batches = batches.len(),
                 "applied the journal's batches a stopped node had not yet flushed into the database"
             );
         }
-        // A new generation even when it held nothing: what a crash left of a record past
-        // the last whole one can then never be read as a batch.
-        journal.clear()?;
-        store.journal = Some(Arc::new(Mutex::new(journal)));
+        store.journal = Some(Arc::new(Mutex::new(journaled)));
         Ok(store)
     }
 
@@ -223,7 +234,8 @@ impl Store {
 
     /// Applies `writes` in order and makes them durable: one append to the journal and one
     /// `fdatasync`, on this thread. When the journal has grown past
-    /// [`journal::CHECKPOINT_BYTES`], sled is flushed and the journal emptied. Blocking:
+    /// [`journal::CHECKPOINT_BYTES`], sled is flushed, its files synced and the journal
+    /// started again. Blocking:
     /// call it off the event loop, from one thread at a time (the flush task).
     pub fn commit(&self, writes: &[Write]) -> Result<Applied, StoreError> {
         let applied = self.apply(writes)?;
@@ -231,17 +243,24 @@ impl Store {
             self.flush()?;
             return Ok(applied);
         };
-        let mut journal = journal.lock().map_err(|_| {
+        let mut journaled = journal.lock().map_err(|_| {
             StoreError::Sled(sled::Error::ReportableBug(
                 "a thread panicked while writing the journal".into(),
             ))
         })?;
-        journal.append(writes)?;
-        if journal.len() > journal::CHECKPOINT_BYTES {
-            self.flush()?;
-            journal.clear()?;
+        journaled.journal.append(writes)?;
+        if journaled.journal.len() > journal::CHECKPOINT_BYTES {
+            self.checkpoint(&mut journaled)?;
         }
         Ok(applied)
+    }
+
+    /// Flushes sled and syncs its files, then starts the journal again: what it held is
+    /// safe in sled.
+    fn checkpoint(&self, journaled: &mut Journaled) -> Result<(), StoreError> {
+        self.flush()?;
+        journaled.sled.sync()?;
+        journaled.journal.clear()
     }
 
     /// The database's size on disk, in bytes.

@@ -163,14 +163,8 @@ impl Journal {
     }
 
     /// Starts the journal again, in a new generation: call it only once every batch in it
-    /// is flushed into sled. When it held any, the file system it is on is synced first:
-    /// sled's flush only waits for its writes to reach the device (`sync_file_range`, not
-    /// `fdatasync`) and does not sync its large values' files at all, and its files are
-    /// beside the journal.
+    /// is in sled and synced (`super::sled_files`).
     pub fn clear(&mut self) -> Result<(), StoreError> {
-        if !self.is_empty() {
-            rustix::fs::syncfs(&self.file).map_err(|e| journal_error(&self.path, e.into()))?;
-        }
         let mut generation = [0; 8];
         getrandom::fill(&mut generation).map_err(|e| {
             journal_error(
@@ -244,7 +238,7 @@ fn check(generation: u64, seq: u64, body: &[u8]) -> [u8; CHECK] {
 }
 
 fn journal_error(path: &Path, e: std::io::Error) -> StoreError {
-    StoreError::Journal {
+    StoreError::File {
         path: path.to_path_buf(),
         error: e,
     }
