@@ -10,7 +10,7 @@
 //! removes records, or inserts a message only when its id is not stored), so it does not
 //! matter how much of the journal sled already held when the process died.
 //!
-//! The file is written over in place and grows in zero-filled steps of [`GROW_BYTES`], so
+//! The file is written over in place and grows in zero-filled steps of a MiB, so
 //! an append changes neither its size nor its extents: `fdatasync` then writes the record
 //! and nothing of the file system's own (an append past the end would commit the file
 //! system's journal too, which costs more than the write).

@@ -11,7 +11,7 @@ use super::{StoreError, decode, encode};
 /// Most addresses remembered per peer, in all.
 pub const MAX_ADDRS_PER_PEER: usize = 8;
 
-/// Where one member can be reached. Encoded as [`Record`]: its addresses as text.
+/// Where one member can be reached. Encoded with its addresses as text.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "Record", try_from = "Record")]
 pub struct KnownAddrs {
