@@ -326,8 +326,8 @@ const ATTEMPTS: u32 = 3;
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
 
 /// Sends `request` to `peer` on `protocol` and reads the answer (at most `max_response`
-/// bytes), within the timeout; again when the stream ended before the answer (see
-/// [`ATTEMPTS`]).
+/// bytes), within the timeout; again, up to three times in all, when the stream ended
+/// before the answer (a peer's libp2p-stream may drop it unread).
 pub async fn ask<Req, Resp>(
     mut control: Control,
     peer: PeerId,
