@@ -135,10 +135,35 @@ pub struct Store {
     journal: Option<Arc<Mutex<Journaled>>>,
 }
 
-/// The journal, and the sled files a checkpoint syncs before the journal starts again.
+/// The journal, and the sled database and files a checkpoint flushes and syncs before the
+/// journal starts again.
 struct Journaled {
     journal: journal::Journal,
+    db: sled::Db,
     sled: sled_files::SledFiles,
+}
+
+impl Journaled {
+    /// Flushes sled and syncs its files, then starts the journal again: what it held is
+    /// safe in sled.
+    fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        self.sled.sync()?;
+        self.journal.clear()
+    }
+}
+
+impl Drop for Journaled {
+    /// A store closed in order leaves an empty journal, so the next open has nothing to
+    /// apply again (and says so only after a crash). Failing, the journal stays and is
+    /// applied on the next open.
+    fn drop(&mut self) {
+        if !self.journal.is_empty()
+            && let Err(e) = self.checkpoint()
+        {
+            tracing::warn!(error = %e, "closing the store: the journal stays, to be applied when it opens again");
+        }
+    }
 }
 
 impl Store {
@@ -167,6 +192,7 @@ impl Store {
         let (journal, batches) = journal::Journal::open(&data_dir.join(JOURNAL_FILE))?;
         let mut journaled = Journaled {
             journal,
+            db: store.db.clone(),
             sled: sled_files::SledFiles::new(&path),
         };
         // The node stopped with batches durable only in the journal: sled is brought up to
@@ -176,7 +202,7 @@ impl Store {
         }
         // A checkpoint even when the journal held nothing: its new generation means what
         // a crash left of a record past the last whole one is never read as a batch.
-        store.checkpoint(&mut journaled)?;
+        journaled.checkpoint()?;
         if !batches.is_empty() {
             tracing::info!(
                 batches = batches.len(),
@@ -235,8 +261,8 @@ impl Store {
     /// Applies `writes` in order and makes them durable: one append to the journal and one
     /// `fdatasync`, on this thread. When the journal has grown past
     /// [`journal::CHECKPOINT_BYTES`], sled is flushed, its files synced and the journal
-    /// started again. Blocking:
-    /// call it off the event loop, from one thread at a time (the flush task).
+    /// started again. Blocking: call it off the event loop, from one thread at a time (the
+    /// flush task).
     pub fn commit(&self, writes: &[Write]) -> Result<Applied, StoreError> {
         let applied = self.apply(writes)?;
         let Some(journal) = &self.journal else {
@@ -250,17 +276,9 @@ impl Store {
         })?;
         journaled.journal.append(writes)?;
         if journaled.journal.len() > journal::CHECKPOINT_BYTES {
-            self.checkpoint(&mut journaled)?;
+            journaled.checkpoint()?;
         }
         Ok(applied)
-    }
-
-    /// Flushes sled and syncs its files, then starts the journal again: what it held is
-    /// safe in sled.
-    fn checkpoint(&self, journaled: &mut Journaled) -> Result<(), StoreError> {
-        self.flush()?;
-        journaled.sled.sync()?;
-        journaled.journal.clear()
     }
 
     /// The database's size on disk, in bytes.
