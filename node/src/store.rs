@@ -106,6 +106,16 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// `error` on the store's file at `path`.
+    fn file(path: &Path, error: std::io::Error) -> StoreError {
+        StoreError::File {
+            path: path.to_path_buf(),
+            error,
+        }
+    }
+}
+
 /// The open database and its trees. Cloning is cheap and shares the database.
 #[derive(Clone)]
 pub struct Store {
@@ -195,15 +205,17 @@ impl Store {
             db: store.db.clone(),
             sled: sled_files::SledFiles::new(&path),
         };
-        // The node stopped with batches durable only in the journal: sled is brought up to
-        // date before anything reads it.
-        for batch in &batches {
-            store.apply(batch)?;
-        }
-        // A checkpoint even when the journal held nothing: its new generation means what
-        // a crash left of a record past the last whole one is never read as a batch.
-        journaled.checkpoint()?;
-        if !batches.is_empty() {
+        if batches.is_empty() {
+            // Nothing to bring into sled; a new generation all the same, so what a crash
+            // left of a record past the last whole one is never read as a batch.
+            journaled.journal.clear()?;
+        } else {
+            // The node stopped with batches durable only in the journal: sled is brought up
+            // to date before anything reads it.
+            for batch in &batches {
+                store.apply(batch)?;
+            }
+            journaled.checkpoint()?;
             tracing::info!(
                 batches = batches.len(),
                 "applied the journal's batches a stopped node had not yet flushed into the database"

@@ -315,10 +315,10 @@ async fn serve<Req, Resp>(
 /// libp2p-stream hands a protocol's inbound streams to its server through a channel with
 /// room for one, and drops a stream that comes while the last is not yet taken, unread:
 /// two requests that arrive together (from one peer or from several) can lose one, and on
-/// a busy machine they do (the offline bench lost one to five of its deposits
-/// so, and each paused its depositor's deposits for 5 s). Every exchange is safe to ask again: a
-/// sync only reads, a mailbox holds a box once by its id, an issuer answers a key it
-/// admitted already with the log again.
+/// a busy machine they do (the offline bench lost one to five of its deposits so, and each
+/// paused its depositor's deposits for 5 s). Every exchange is safe to ask again: a sync
+/// only reads, a mailbox holds a box once by its id, an issuer answers a key it admitted
+/// already with the log again.
 const ATTEMPTS: u32 = 3;
 
 /// The pause before the next attempt, times the attempts made: room for the peer's server

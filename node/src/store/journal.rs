@@ -10,9 +10,9 @@
 //! removes records, or inserts a message only when its id is not stored), so it does not
 //! matter how much of the journal sled already held when the process died.
 //!
-//! The file is written over in place and grows in zero-filled steps of a MiB, so
-//! an append changes neither its size nor its extents: `fdatasync` then writes the record
-//! and nothing of the file system's own (an append past the end would commit the file
+//! The file is written over in place and grows in zero-filled steps of a MiB, so an
+//! append changes neither its size nor its extents: `fdatasync` then writes the record and
+//! nothing of the file system's own (an append past the end would commit the file
 //! system's journal too, which costs more than the write).
 //!
 //! Layout (integers little-endian):
@@ -24,9 +24,9 @@
 //!
 //! `body` is the batch as CBOR (the encoding the wire types are made for); `check` is
 //! BLAKE3 (domain-separated) of the generation, `seq` and `body`; `seq` counts up by one
-//! from the first record. Reading stops at the first record that is cut short, fails its check or breaks the count: a batch being
-//! written when the process died, never acknowledged, or what is left of records written
-//! before the last checkpoint. A checkpoint (and every open) starts a new random
+//! from the first record. Reading stops at the first record that is cut short, fails its
+//! check or breaks the count: a batch being written when the process died, never
+//! acknowledged, or what is left of records written before the last checkpoint. A checkpoint (and every open) starts a new random
 //! generation, so no record written before it can pass a check again.
 
 use std::fs::{File, OpenOptions};
@@ -79,7 +79,7 @@ impl Journal {
     /// its records of the current generation hold, in the order written. Call
     /// [`Journal::clear`] once they are flushed into sled, before the first append.
     pub fn open(path: &Path) -> Result<(Journal, Vec<Vec<Write>>), StoreError> {
-        let failed = |e: std::io::Error| journal_error(path, e);
+        let failed = |e: std::io::Error| StoreError::file(path, e);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -146,7 +146,7 @@ impl Journal {
         self.file
             .write_all_at(&record, at)
             .and_then(|()| self.file.sync_data())
-            .map_err(|e| journal_error(&self.path, e))?;
+            .map_err(|e| StoreError::file(&self.path, e))?;
         self.len += record.len() as u64;
         self.seq += 1;
         Ok(())
@@ -167,7 +167,7 @@ impl Journal {
     pub fn clear(&mut self) -> Result<(), StoreError> {
         let mut generation = [0; 8];
         getrandom::fill(&mut generation).map_err(|e| {
-            journal_error(
+            StoreError::file(
                 &self.path,
                 std::io::Error::other(format!("no randomness: {e}")),
             )
@@ -180,7 +180,7 @@ impl Journal {
         self.file
             .write_all_at(&header, 0)
             .and_then(|()| self.file.sync_data())
-            .map_err(|e| journal_error(&self.path, e))?;
+            .map_err(|e| StoreError::file(&self.path, e))?;
         self.generation = generation;
         self.len = 0;
         self.seq = 0;
@@ -197,7 +197,7 @@ impl Journal {
         let zeros = vec![0; (size - self.size) as usize];
         self.file
             .write_all_at(&zeros, self.size)
-            .map_err(|e| journal_error(&self.path, e))?;
+            .map_err(|e| StoreError::file(&self.path, e))?;
         self.size = size;
         Ok(())
     }
@@ -235,13 +235,6 @@ fn check(generation: u64, seq: u64, body: &[u8]) -> [u8; CHECK] {
     let mut out = [0; CHECK];
     out.copy_from_slice(&hasher.finalize().as_bytes()[..CHECK]);
     out
-}
-
-fn journal_error(path: &Path, e: std::io::Error) -> StoreError {
-    StoreError::File {
-        path: path.to_path_buf(),
-        error: e,
-    }
 }
 
 #[cfg(test)]

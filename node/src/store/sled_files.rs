@@ -37,7 +37,7 @@ impl SledFiles {
         match std::fs::read_dir(&blobs) {
             Ok(entries) => {
                 for entry in entries {
-                    let name = entry.map_err(|e| failed(&blobs, e))?.file_name();
+                    let name = entry.map_err(|e| StoreError::file(&blobs, e))?.file_name();
                     if !self.synced.contains(&name) {
                         sync(&blobs.join(&name))?;
                     }
@@ -46,7 +46,7 @@ impl SledFiles {
                 sync(&blobs)?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(failed(&blobs, e)),
+            Err(e) => return Err(StoreError::file(&blobs, e)),
         }
         sync(&self.dir)?;
         // What sled removed is forgotten, so the set stays as large as the directory.
@@ -59,14 +59,7 @@ impl SledFiles {
 fn sync(path: &Path) -> Result<(), StoreError> {
     match File::open(path).and_then(|f| f.sync_all()) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        other => other.map_err(|e| failed(path, e)),
-    }
-}
-
-fn failed(path: &Path, e: std::io::Error) -> StoreError {
-    StoreError::File {
-        path: path.to_path_buf(),
-        error: e,
+        other => other.map_err(|e| StoreError::file(path, e)),
     }
 }
 
